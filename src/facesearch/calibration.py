@@ -1,0 +1,132 @@
+"""Score -> false-match rate, from tables measured on labelled data and shipped with each model pack.
+
+A table holds, for a grid of thresholds, the fraction of impostor pairs (different people) scoring at or
+above it (FMR) and of genuine pairs (same person) scoring below it (FNMR). See docs/calibration.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import FacesearchError
+
+TABLE_VERSION = 1
+
+
+@dataclass
+class CalibrationTable:
+    pack: str
+    model_version: str
+    dataset: str
+    method: str
+    created: str
+    n_genuine: int
+    n_impostor: int
+    thresholds: list[float]  # ascending
+    fmr: list[float]  # non-increasing
+    fnmr: list[float]  # non-decreasing
+    version: int = TABLE_VERSION
+
+    @property
+    def fmr_floor(self) -> float:
+        """The smallest FMR this table can resolve: one impostor pair in all of them."""
+        return 1.0 / max(self.n_impostor, 1)
+
+    def fmr_at(self, scores: np.ndarray | float) -> np.ndarray:
+        """FMR of each score, interpolated in log space, never below the measurable floor."""
+        t = np.asarray(self.thresholds)
+        log_fmr = np.log10(np.maximum(np.asarray(self.fmr), self.fmr_floor))
+        values = np.interp(np.asarray(scores, np.float64), t, log_fmr, left=0.0, right=log_fmr[-1])
+        return np.asarray(10.0**values)
+
+    def fnmr_at(self, score: float) -> float:
+        return float(np.interp(score, self.thresholds, self.fnmr, left=0.0, right=1.0))
+
+    def threshold_for_fmr(self, target: float) -> float:
+        """Lowest threshold whose FMR is at most the target (clamped to what the table can resolve)."""
+        fmr = np.asarray(self.fmr)
+        ok = np.flatnonzero(fmr <= max(target, self.fmr_floor))
+        return float(self.thresholds[ok[0]]) if len(ok) else float(self.thresholds[-1])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalibrationTable:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np.ndarray, dataset: str,
+                method: str, points: int = 400) -> CalibrationTable:
+    """Tabulate FMR and FNMR on a threshold grid dense where FMR changes (log-spaced FMR levels)."""
+    genuine = np.sort(np.asarray(genuine, np.float64))
+    impostor = np.sort(np.asarray(impostor, np.float64))
+    if len(genuine) == 0 or len(impostor) == 0:
+        raise FacesearchError("calibration needs both genuine and impostor pairs")
+    n_imp = len(impostor)
+    levels = np.unique(np.concatenate([np.logspace(0, -np.log10(n_imp), points), [1.0 / n_imp]]))
+    # The score whose FMR equals each level: an impostor order statistic.
+    ranks = np.clip(np.ceil(n_imp * (1 - levels)).astype(np.int64), 0, n_imp - 1)
+    thresholds = np.unique(np.concatenate([impostor[ranks], np.linspace(-1, 1, 101)]))
+    thresholds = np.append(thresholds, impostor[-1] + 1e-6)
+    fmr = 1.0 - np.searchsorted(impostor, thresholds, side="left") / n_imp
+    fnmr = np.searchsorted(genuine, thresholds, side="left") / len(genuine)
+    return CalibrationTable(
+        pack=pack, model_version=model_version, dataset=dataset, method=method,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        n_genuine=int(len(genuine)), n_impostor=int(n_imp),
+        thresholds=[round(float(x), 6) for x in thresholds], fmr=[float(x) for x in fmr],
+        fnmr=[float(x) for x in fnmr],
+    )
+
+
+def table_path(pack: str) -> Path:
+    return Path(str(resources.files("facesearch") / "models" / "calibration" / f"{pack}.json"))
+
+
+def load_table(pack: str, override_dir: Path | None = None) -> CalibrationTable:
+    """The table for a pack: a user's own (from `facesearch calibrate`) if present, else the shipped one."""
+    candidates = ([override_dir / f"{pack}.json"] if override_dir else []) + [table_path(pack)]
+    for path in candidates:
+        if path.is_file():
+            return CalibrationTable.from_dict(json.loads(path.read_text()))
+    raise FacesearchError(f"no calibration table for model pack {pack!r}; run `facesearch calibrate --model {pack}`")
+
+
+@dataclass
+class OperatingPoint:
+    threshold: float
+    fmr: float
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"score": round(self.threshold, 6), "fmr": self.fmr, "reason": self.reason}
+
+
+def verify_point(table: CalibrationTable, target_fmr: float, override: float | None = None) -> OperatingPoint:
+    if override is not None:
+        return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
+    t = table.threshold_for_fmr(target_fmr)
+    return OperatingPoint(t, float(table.fmr_at(t)),
+                          f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}")
+
+
+def search_point(table: CalibrationTable, target_fpir: float, gallery_size: int,
+                 override: float | None = None) -> OperatingPoint:
+    """Threshold for 1:N: a false-positive identification rate of ~FMR x N needs FMR = FPIR / N."""
+    if override is not None:
+        return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
+    n = max(gallery_size, 1)
+    target = target_fpir / n
+    t = table.threshold_for_fmr(target)
+    reason = f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
+    if target < table.fmr_floor:
+        reason += f"; clamped to the lowest FMR measured ({table.fmr_floor:.2g})"
+    return OperatingPoint(t, float(table.fmr_at(t)), reason)

@@ -1,0 +1,324 @@
+"""The `facesearch` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .config import Settings
+from .errors import FacesearchError, ImageError, ProbeError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.")
+models_app = typer.Typer(no_args_is_help=True, help="Face model packs: which exist, which are installed.")
+app.add_typer(models_app, name="models")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> None:
+    if as_json:
+        print(json.dumps({"error": message, **extra}))
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _run(fn: Any, as_json: bool = False) -> Any:
+    try:
+        return fn()
+    except ProbeError as exc:
+        _fail(str(exc), 3, as_json, reasons=exc.reasons)
+    except ImageError as exc:
+        _fail(f"cannot read the image: {exc}", 2, as_json, reason=exc.reason)
+    except FacesearchError as exc:
+        _fail(str(exc), 2, as_json)
+
+
+# Ingest -----------------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
+    collection: str = typer.Option(..., "--collection", "-c", help="Collection to add to (created if new)."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
+    model: str | None = typer.Option(None, "--model", help="Model pack for a new collection (default FACESEARCH_MODEL)."),
+    report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
+    from .ingest import ingest as run_ingest
+    from .ingest import items_from_folder, items_from_manifest, write_report
+    from .store import Store
+
+    if (folder is None) == (manifest is None):
+        _fail("give either a FOLDER or --manifest FILE")
+    settings = _settings()
+
+    def go() -> Any:
+        items = items_from_manifest(manifest) if manifest else items_from_folder(folder)  # type: ignore[arg-type]
+        store = Store(settings.resolved_database_url)
+        settings.home.mkdir(parents=True, exist_ok=True)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                      console=err, disable=as_json or not err.is_terminal and not _force_progress()) as bar:
+            task = bar.add_task(f"ingest -> {collection}", total=len(items), rate="")
+
+            def update(res: Any, total: int) -> None:
+                secs = max(res.seconds or 1e-9, 1e-9) if res.seconds else None
+                done = res.processed
+                rate = ""
+                if secs is None and bar.tasks[task].elapsed:
+                    secs = bar.tasks[task].elapsed
+                if secs:
+                    rate = f"{res.ingested / secs:.1f} img/s {res.faces / secs:.1f} faces/s"
+                bar.update(task, completed=done, rate=rate)
+
+            source = str(manifest or folder)
+            return run_ingest(items, collection, settings, store, model=model, workers=workers, progress=update,
+                              source=source)
+
+    result = _run(go, as_json)
+    if report:
+        write_report(report, result.failures)
+    summary = {"collection": result.collection, "model": result.model, "job": result.job_id, **result.counts(),
+               "seconds": round(result.seconds, 2),
+               "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
+    for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
+        t.add_row(key.replace("_", "-"), str(summary[key]))
+    if result.faces_below_quality:
+        t.add_row("faces below quality floor", str(result.faces_below_quality))
+    t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
+    console.print(t)
+    if result.failures:
+        shown = result.failures[:10]
+        for path, reason, detail in shown:
+            err.print(f"  [yellow]{reason}[/yellow] {path} {detail}")
+        if len(result.failures) > len(shown):
+            err.print(f"  ... and {len(result.failures) - len(shown)} more" +
+                      ("" if report else " (use --report FILE for the full list)"))
+    if report:
+        err.print(f"failures written to {report}")
+
+
+def _force_progress() -> bool:
+    import os
+
+    return os.environ.get("FACESEARCH_PROGRESS") == "1"
+
+
+# Search -----------------------------------------------------------------------------------------
+def _fmt_rate(x: float) -> str:
+    return f"{x:.1e}" if x < 0.01 else f"{x:.3f}"
+
+
+@app.command()
+def search(
+    probe: Path = typer.Argument(..., help="Probe photo."),
+    top: int = typer.Option(10, "--top", "-k", min=1, max=1000, help="Matches per probe face."),
+    collection: list[str] = typer.Option([], "--collection", "-c", help="Search only these (repeatable)."),
+    face: int | None = typer.Option(None, "--face", help="Search the N-th face of the probe (0 = largest)."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Search every face of the probe."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Find the probe's face in the gallery: top matches with score and false-match rate."""
+    from .search import Engine, load_probe
+
+    settings = _settings()
+
+    def go() -> dict[str, Any]:
+        image, sha = load_probe(probe, settings)
+        engine = Engine(settings)
+        res = engine.search(image, top, collection or None, face, all_faces, threshold, force)
+        res["probe"] = {"path": str(probe), "sha256": sha, "width": image.shape[1], "height": image.shape[0]}
+        return res
+
+    res = _run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    for f in res["faces"]:
+        th = f["threshold"]
+        console.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
+                      f"{' '.join(f['quality_reasons'])}  model {f['model']}")
+        console.print(f"  threshold {th['score']:.3f} (FMR {_fmt_rate(th['fmr'])}): {th['reason']}")
+        if f.get("skipped"):
+            console.print(f"  [yellow]skipped:[/yellow] {f['skipped']}")
+            continue
+        t = Table()
+        for col in ("#", "score", "match rate (FMR)", "expected false", "collection", "image", "source"):
+            t.add_column(col)
+        for m in f["matches"]:
+            style = "green" if m["above_threshold"] else "dim"
+            t.add_row(str(m["rank"]), f"[{style}]{m['score']:.3f}[/{style}]", _fmt_rate(m["fmr"]),
+                      f"{m['expected_false_matches']:.2g}", m["collection"], m["image"]["path"] or "",
+                      m["image"]["source_url"] or "")
+        console.print(t)
+        if not f["matches"]:
+            console.print("  no faces in the searched collections")
+    console.print(f"gallery: {res['gallery_size']} faces in {', '.join(res['collections'])}; "
+                  "green scores are at or above the threshold")
+
+
+@app.command()
+def verify(
+    first: Path = typer.Argument(..., help="First photo."),
+    second: Path = typer.Argument(..., help="Second photo."),
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Are two photos of the same person? The largest face of each is compared."""
+    from .search import Engine, load_probe
+
+    settings = _settings()
+
+    def go() -> dict[str, Any]:
+        a, _ = load_probe(first, settings)
+        b, _ = load_probe(second, settings)
+        return Engine(settings).verify(a, b, model, threshold, force)
+
+    res = _run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
+    console.print(f"{verdict}: score {res['score']:.3f}, false-match rate at this score {_fmt_rate(res['fmr'])}")
+    console.print(f"threshold {res['threshold']:.3f} ({res['threshold_reason']}), model {res['model']}")
+
+
+# Models -----------------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Which model packs exist and which are installed."""
+    from .models import PACKS, is_installed
+
+    settings = _settings()
+    rows = [{"name": n, "installed": is_installed(n, settings), "default": n == settings.model,
+             "dim": e.info.dim, "version": e.info.version, "description": e.info.description,
+             "licence": e.info.licence} for n, e in PACKS.items()]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    t = Table(title=f"Model packs (weights in {settings.resolved_models_dir})")
+    for c in ("name", "installed", "default", "dim", "description", "licence"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], "yes" if r["installed"] else "[red]no[/red]", "*" if r["default"] else "",
+                  str(r["dim"]), r["description"], r["licence"])
+    console.print(t)
+
+
+@models_app.command("pull")
+def models_pull(name: str = typer.Argument(..., help="Pack name, e.g. yunet-reid.")) -> None:
+    """Download a pack's weights from their official locations and check the pinned sha256."""
+    from .models.registry import pull
+
+    settings = _settings()
+    paths = _run(lambda: pull(name, settings))
+    for p in paths:
+        console.print(f"ok {p}")
+
+
+# Stats ------------------------------------------------------------------------------------------
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Images, faces, collections, models and index sizes."""
+    from .store import Store
+
+    settings = _settings()
+    store = Store(settings.resolved_database_url)
+    data = store.stats()
+    index_bytes = sum(p.stat().st_size for p in settings.index_dir.glob("*.faiss")) if settings.index_dir.exists() else 0
+    data.update({"home": str(settings.home), "default_model": settings.model, "index_bytes": index_bytes})
+    if as_json:
+        print(json.dumps(data, indent=1))
+        return
+    console.print(f"home {data['home']}: {data['images']} images, {data['faces']} faces "
+                  f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB")
+    t = Table()
+    for c in ("collection", "model", "images", "faces", "created"):
+        t.add_column(c)
+    for c in data["collections"]:
+        t.add_row(c["name"], c["model"], str(c["images"]), str(c["faces"]), c["created_at"] or "")
+    console.print(t)
+
+
+# Calibration ------------------------------------------------------------------------------------
+@app.command()
+def calibrate(
+    data: Path = typer.Option(..., "--data", help="LFW root (with pairsDevTrain.txt) or a <identity>/<image> folder."),
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the table (default: "
+                                    "$FACESEARCH_HOME/calibration/PACK.json, which search and verify then use)."),
+) -> None:
+    """Measure the score -> false-match-rate table of a pack on labelled photos."""
+    from .evaluation.calibrate import calibrate_set
+    from .evaluation.datasets import folder_dataset, lfw_pairs_set
+    from .evaluation.embed import embed_set
+    from .models import get_entry
+
+    settings = _settings()
+    pack = model or settings.model
+
+    def go() -> Any:
+        entry = get_entry(pack)
+        if (data / "pairsDevTrain.txt").is_file():
+            ds, _ = lfw_pairs_set(data, ["pairsDevTrain.txt", "pairsDevTest.txt"], "lfw-view1")
+            label = "LFW View 1 (pairsDevTrain + pairsDevTest images, deep-funneled)"
+        else:
+            ds = folder_dataset(data)
+            label = f"folder {data.name}"
+        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err) as bar:
+            task = bar.add_task("", total=len(ds))
+            emb, ok, _ = embed_set(ds, pack, settings, settings.home / "cache",
+                                   progress=lambda d, t: bar.update(task, completed=d))
+        table = calibrate_set(ds, emb, ok, pack, entry.info.version, label)
+        target = out or settings.home / "calibration" / f"{pack}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(table.to_json())
+        return table, target
+
+    table, target = _run(go)
+    console.print(f"{target}: {table.n_genuine} genuine, {table.n_impostor} impostor pairs")
+    for fmr in (1e-2, 1e-3, 1e-4, 1e-5):
+        if fmr >= table.fmr_floor:
+            t = table.threshold_for_fmr(fmr)
+            console.print(f"  FMR {fmr:g}: threshold {t:.4f}, FNMR {table.fnmr_at(t):.4f}")
+
+
+def _register_areas() -> None:
+    from . import cli_bench, cli_eval, cli_web
+
+    for area in (cli_eval, cli_web, cli_bench):
+        area.register(app)
+
+
+_register_areas()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

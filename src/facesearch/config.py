@@ -1,0 +1,64 @@
+"""All configuration in one place: environment variables FACESEARCH_*, with laptop-friendly defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".facesearch"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACESEARCH_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Database, index files and thumbnails.")
+    models_dir: Path | None = Field(
+        default=None, description="Where model weights live (default: $FACESEARCH_HOME/models)."
+    )
+    model: str = Field(default="dlib", description="Model pack for new collections.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in home).")
+
+    # Safe decoding.
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    # Detection runs on a copy whose longest side is at most this; crops come from the full image.
+    detect_max_side: int = 640
+    min_face_px: int = 20
+    min_detection_score: float = 0.6
+    # Faces below this quality are not stored at ingest (0 keeps every detected face).
+    ingest_min_quality: float = 0.0
+    # Probes below this quality are refused unless forced.
+    probe_min_quality: float = 0.25
+
+    # Operating points.
+    verify_fmr: float = 1e-3
+    search_fpir: float = 1e-2
+
+    workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
+    batch_images: int = 32
+    threads_per_worker: int = 1
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'facesearch.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.home / "thumbs"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Measuring accuracy: labelled datasets, cached embeddings, calibration tables and evaluation protocols."""

@@ -1,0 +1,59 @@
+"""Exact inner-product FAISS index with id mapping, saved atomically to one file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+class FaissIndex:
+    def __init__(self, path: Path, dim: int) -> None:
+        self.path = path
+        self.dim = dim
+        if path.is_file():
+            index = faiss.read_index(str(path))
+            if index.d != dim:
+                raise ValueError(f"{path}: index dimension {index.d} != collection dimension {dim}")
+            self._index = index
+        else:
+            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.dirty = False
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        self._index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids, np.int64))
+        self.dirty = True
+
+    def remove(self, ids: np.ndarray) -> int:
+        if len(ids) == 0:
+            return 0
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, np.int64))))
+        self.dirty = self.dirty or removed > 0
+        return removed
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(queries, np.float32)
+        if self._index.ntotal == 0 or k <= 0:
+            n = queries.shape[0]
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        scores, ids = self._index.search(queries, min(k, self._index.ntotal))
+        return scores, ids
+
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        faiss.write_index(self._index, str(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        self.dirty = False

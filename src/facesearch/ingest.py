@@ -1,0 +1,339 @@
+"""Ingest: files or a manifest -> safe decode -> faces -> thumbnails, rows and index entries.
+
+Crash safety: the database is the source of truth and is written once per batch, in one transaction,
+after the batch's thumbnails are on disk under deterministic names. The vector index is a cache of the
+database, saved periodically and reconciled on open. A run killed at any point and run again therefore
+ends in the same state as one clean run: committed images are recognised by their content hash and
+skipped, uncommitted ones are processed again and overwrite their own thumbnails.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import imaging
+from .config import Settings
+from .errors import CollectionError, FacesearchError, ImageError
+from .index import open_index, reconcile
+from .models import get_entry, load_pack
+from .models.base import ModelPack
+from .pipeline import analyze, thumbnail_jpeg
+from .store import NewFace, NewImage, Store
+from .store.schema import Collection
+
+NOT_FOUND = "FILE_NOT_FOUND"
+NO_FACE = "no_face"
+INDEX_SAVE_SECONDS = 30.0
+
+
+@dataclass
+class Item:
+    """One file to ingest, with its provenance."""
+
+    path: Path
+    source_url: str | None = None
+    meta: dict[str, Any] | None = None
+    manifest_row: int | None = None
+
+
+@dataclass
+class IngestResult:
+    collection: str
+    model: str
+    job_id: int
+    ingested: int = 0
+    no_face: int = 0
+    # Written by the pipeline's consumer; the file reader (a feeder thread when workers run) has its own.
+    commit_duplicates: int = 0
+    commit_failed: int = 0
+    read_duplicates: int = 0
+    read_failed: int = 0
+    faces: int = 0
+    faces_below_quality: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> int:
+        return self.commit_duplicates + self.read_duplicates
+
+    @property
+    def failed(self) -> int:
+        return self.commit_failed + self.read_failed
+
+    @property
+    def processed(self) -> int:
+        return self.ingested + self.duplicates + self.failed
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "ingested": self.ingested, "duplicates": self.duplicates, "no_face": self.no_face,
+            "failed": self.failed, "faces": self.faces, "faces_below_quality": self.faces_below_quality,
+        }
+
+
+ProgressFn = Callable[[IngestResult, int], None]
+
+
+# Inputs ----------------------------------------------------------------------------------------
+def items_from_folder(root: Path) -> list[Item]:
+    if not root.exists():
+        raise FacesearchError(f"{root} does not exist")
+    if root.is_file():
+        return [Item(root.resolve())]
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        files.extend(Path(dirpath, f).resolve() for f in sorted(filenames) if not f.startswith("."))
+    return [Item(p) for p in files]
+
+
+def items_from_manifest(manifest: Path) -> list[Item]:
+    """CSV with a header: path, source_url, then any metadata columns. Paths are relative to the manifest."""
+    if not manifest.is_file():
+        raise FacesearchError(f"manifest {manifest} does not exist")
+    with manifest.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        if "path" not in fields:
+            raise FacesearchError(f"manifest {manifest} needs a header row with a 'path' column "
+                                  "(path,source_url[,metadata columns])")
+        items = []
+        for row_number, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+            raw = row.pop("path", "")
+            if not raw:
+                continue
+            path = Path(raw).expanduser()
+            if not path.is_absolute():
+                path = manifest.parent / path
+            source_url = row.pop("source_url", "") or None
+            meta = {k: v for k, v in row.items() if k and v}
+            items.append(Item(path.resolve(), source_url, meta or None, row_number))
+    return items
+
+
+# Workers ---------------------------------------------------------------------------------------
+_worker_pack: ModelPack | None = None
+_worker_settings: Settings | None = None
+
+
+def _init_worker(pack_name: str, settings: Settings) -> None:
+    global _worker_pack, _worker_settings
+    _worker_settings = settings
+    _worker_pack = load_pack(pack_name, settings, settings.threads_per_worker)
+
+
+@dataclass
+class ImageOutcome:
+    key: int
+    width: int = 0
+    height: int = 0
+    error: tuple[str, str] | None = None
+    faces: list[tuple[NewFace, bytes]] = field(default_factory=list)
+    below_quality: int = 0
+
+
+BatchMeta = dict[int, tuple[Item, str]]
+
+
+def _process_batch(work: tuple[BatchMeta, list[tuple[int, bytes]]]) -> tuple[BatchMeta, list[ImageOutcome]]:
+    assert _worker_pack is not None and _worker_settings is not None
+    meta, payload = work
+    return meta, process_batch(_worker_pack, _worker_settings, payload)
+
+
+def process_batch(pack: ModelPack, settings: Settings, batch: list[tuple[int, bytes]]) -> list[ImageOutcome]:
+    outcomes: list[ImageOutcome] = []
+    decoded: list[tuple[ImageOutcome, np.ndarray]] = []
+    for key, data in batch:
+        outcome = ImageOutcome(key)
+        try:
+            image = imaging.decode_image(data, settings.max_pixels)
+        except ImageError as exc:
+            outcome.error = (exc.reason, exc.detail)
+        else:
+            outcome.height, outcome.width = image.shape[:2]
+            decoded.append((outcome, image))
+        outcomes.append(outcome)
+    images = [img for _, img in decoded]
+    try:
+        facesets = analyze(pack, images, settings.min_face_px, settings.min_detection_score)
+    except Exception as exc:  # a model failure on one batch must not end the run
+        for outcome, _ in decoded:
+            outcome.error = ("ANALYSIS_FAILED", f"{type(exc).__name__}: {exc}")
+        return outcomes
+    for (outcome, image), fs in zip(decoded, facesets):
+        for i in range(len(fs)):
+            if fs.quality[i] < settings.ingest_min_quality:
+                outcome.below_quality += 1
+                continue
+            face = NewFace(
+                face_index=i, box=fs.boxes[i].tolist(), landmarks=fs.landmarks[i].round(2).tolist(),
+                det_score=float(fs.det_scores[i]), quality=float(fs.quality[i]), reasons=fs.reasons[i],
+                embedding=fs.embeddings[i], thumbnail="",
+            )
+            outcome.faces.append((face, thumbnail_jpeg(image, fs.boxes[i])))
+    return outcomes
+
+
+# Driver ----------------------------------------------------------------------------------------
+def resolve_collection(store: Store, name: str, model: str | None, settings: Settings) -> Collection:
+    col = store.get_collection(name)
+    if col is not None:
+        if model and model != col.model:
+            raise CollectionError(
+                f"collection {name!r} was built with model pack {col.model!r}; it cannot take faces from "
+                f"{model!r} (embeddings of different packs are not comparable). Ingest with --model {col.model} "
+                "or into another collection."
+            )
+        return col
+    entry = get_entry(model or settings.model)
+    return store.create_collection(name, entry.info.name, entry.info.version, entry.info.dim)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _read_items(items: Iterable[tuple[int, Item]], max_bytes: int,
+                result: IngestResult) -> Iterator[tuple[int, Item, bytes | None, str]]:
+    for key, item in items:
+        try:
+            data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
+        except ImageError as exc:
+            result.failures.append((str(item.path), exc.reason, exc.detail))
+            result.read_failed += 1
+            continue
+        if data is None:
+            result.failures.append((str(item.path), NOT_FOUND, "no such file"))
+            result.read_failed += 1
+            continue
+        yield key, item, data, imaging.sha256_bytes(data)
+
+
+def ingest(items: list[Item], collection: str, settings: Settings, store: Store, model: str | None = None,
+           workers: int | None = None, progress: ProgressFn | None = None, source: str = "") -> IngestResult:
+    """Ingest files into a collection; returns the counts. Never raises for a bad file."""
+    col = resolve_collection(store, collection, model, settings)
+    job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
+    result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
+    index = open_index(settings.index_dir, col.id, col.dim)
+    reconcile(index, store, col.id)
+    started = time.monotonic()
+    last_save = started
+    workers = max(1, workers or settings.workers)
+    batch_size = max(1, settings.batch_images)
+    seen: set[str] = set()
+    total = len(items)
+    pool = None
+    status = "interrupted"
+    try:
+        batches = _batches(items, batch_size, settings, store, col.id, seen, result)
+        outcome_stream: Iterator[tuple[BatchMeta, list[ImageOutcome]]]
+        if workers > 1 and total > batch_size:
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(col.model, settings))
+            outcome_stream = pool.imap(_process_batch, batches, chunksize=1)
+        else:
+            pack = load_pack(col.model, settings, max(settings.threads_per_worker, workers))
+            outcome_stream = ((meta, process_batch(pack, settings, payload)) for meta, payload in batches)
+        for meta, outcomes in outcome_stream:
+            _commit_batch(meta, outcomes, col, job_id, settings, store, index, result)
+            if progress:
+                progress(result, total)
+            if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
+                index.save()
+                last_save = time.monotonic()
+        status = "done"
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        index.save()
+        result.seconds = time.monotonic() - started
+        store.record_failures(job_id, result.failures)
+        store.finish_job(job_id, status, result.counts())
+        if progress:
+            progress(result, total)
+    return result
+
+
+def _batches(items: list[Item], size: int, settings: Settings, store: Store, collection_id: int,
+             seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[tuple[int, bytes]]]]:
+    """Read files in groups, drop those already stored (by content hash), yield work for the pipeline."""
+    group = 4 * size
+    for start in range(0, len(items), group):
+        chunk = list(_read_items(enumerate(items[start:start + group], start), settings.max_file_bytes, result))
+        known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
+        meta: BatchMeta = {}
+        payload: list[tuple[int, bytes]] = []
+        for key, item, data, sha in chunk:
+            if sha in known or sha in seen:
+                result.read_duplicates += 1
+                continue
+            seen.add(sha)
+            meta[key] = (item, sha)
+            payload.append((key, data or b""))
+            if len(payload) == size:
+                yield meta, payload
+                meta, payload = {}, []
+        if payload:
+            yield meta, payload
+
+
+def _commit_batch(meta: BatchMeta, outcomes: list[ImageOutcome], col: Collection, job_id: int,
+                  settings: Settings, store: Store, index: Any, result: IngestResult) -> None:
+    new_images: list[NewImage] = []
+    for outcome in outcomes:
+        item, sha = meta[outcome.key]
+        if outcome.error:
+            result.commit_failed += 1
+            result.failures.append((str(item.path), outcome.error[0], outcome.error[1]))
+            continue
+        faces = []
+        for face, jpeg in outcome.faces:
+            rel = f"{col.id}/{sha[:2]}/{sha}_{face.face_index}.jpg"
+            _write_atomic(settings.thumbs_dir / rel, jpeg)
+            face.thumbnail = rel
+            faces.append(face)
+        result.faces_below_quality += outcome.below_quality
+        new_images.append(NewImage(sha, str(item.path), item.source_url, item.meta, outcome.width,
+                                   outcome.height, item.manifest_row, faces))
+    if not new_images:
+        return
+    inserted = store.add_images(col.id, job_id, new_images)
+    ids: list[int] = []
+    vectors: list[np.ndarray] = []
+    for img, (image_id, face_ids) in zip(new_images, inserted):
+        if image_id is None:
+            result.commit_duplicates += 1
+            continue
+        result.ingested += 1
+        if not face_ids:
+            result.no_face += 1
+        result.faces += len(face_ids)
+        ids.extend(face_ids)
+        vectors.extend(f.embedding for f in img.faces)
+    if ids:
+        index.add(np.asarray(ids, np.int64), np.stack(vectors))
+
+
+def write_report(path: Path, failures: list[tuple[str, str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "reason", "detail"])
+        writer.writerows(failures)

@@ -1,0 +1,264 @@
+"""Metadata store: SQLAlchemy over SQLite by default (PostgreSQL by URL), hot paths in Core, batched."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import CollectionError
+from .schema import Base, Collection, Face, Image, IngestFailure, IngestJob, utcnow
+
+
+@dataclass
+class NewFace:
+    face_index: int
+    box: Sequence[float]
+    landmarks: list
+    det_score: float
+    quality: float
+    reasons: list[str]
+    embedding: np.ndarray
+    thumbnail: str
+
+
+@dataclass
+class NewImage:
+    sha256: str
+    path: str | None
+    source_url: str | None
+    meta: dict[str, Any] | None
+    width: int
+    height: int
+    manifest_row: int | None
+    faces: list[NewFace]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Collections -------------------------------------------------------------------------------
+    def get_collection(self, name: str) -> Collection | None:
+        with self.session() as s:
+            return s.scalar(select(Collection).where(Collection.name == name))
+
+    def require_collection(self, name: str) -> Collection:
+        col = self.get_collection(name)
+        if col is None:
+            raise CollectionError(f"no collection named {name!r}")
+        return col
+
+    def create_collection(self, name: str, model: str, model_version: str, dim: int, **fields: Any) -> Collection:
+        with self.session.begin() as s:
+            col = Collection(name=name, model=model, model_version=model_version, dim=dim, **fields)
+            s.add(col)
+        return col
+
+    def list_collections(self) -> list[Collection]:
+        with self.session() as s:
+            return list(s.scalars(select(Collection).order_by(Collection.name)))
+
+    def collections_by_id(self) -> dict[int, Collection]:
+        return {c.id: c for c in self.list_collections()}
+
+    # Ingest ------------------------------------------------------------------------------------
+    def start_job(self, collection_id: int, source: str, model: str) -> int:
+        with self.session.begin() as s:
+            job = IngestJob(collection_id=collection_id, source=source, model=model)
+            s.add(job)
+            s.flush()
+            return job.id
+
+    def finish_job(self, job_id: int, status: str, counts: dict[str, int]) -> None:
+        with self.session.begin() as s:
+            s.execute(update(IngestJob).where(IngestJob.id == job_id)
+                      .values(status=status, counts=counts, finished_at=utcnow()))
+
+    def record_failures(self, job_id: int, failures: list[tuple[str, str, str]]) -> None:
+        if not failures:
+            return
+        with self.session.begin() as s:
+            s.execute(insert(IngestFailure), [
+                {"job_id": job_id, "path": p, "reason": r, "detail": d} for p, r, d in failures
+            ])
+
+    def known_hashes(self, collection_id: int, hashes: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(hashes), 500):
+                chunk = list(hashes[i:i + 500])
+                found.update(conn.scalars(select(Image.sha256).where(
+                    Image.collection_id == collection_id, Image.sha256.in_(chunk))))
+        return found
+
+    def add_images(self, collection_id: int, job_id: int | None,
+                   images: Sequence[NewImage]) -> list[tuple[int | None, list[int]]]:
+        """Insert images and their faces in one transaction.
+
+        Returns, per input image, (image id, face ids); image id is None when the same bytes were already
+        in the collection (a concurrent writer or an earlier run got there first).
+        """
+        out: list[tuple[int | None, list[int]]] = []
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for img in images:
+                stmt = self._insert_image_stmt().values(
+                    collection_id=collection_id, sha256=img.sha256, path=img.path, source_url=img.source_url,
+                    meta=img.meta, width=img.width, height=img.height, face_count=len(img.faces),
+                    job_id=job_id, manifest_row=img.manifest_row, ingested_at=now,
+                ).returning(Image.id)
+                image_id = conn.execute(stmt).scalar()
+                if image_id is None:
+                    out.append((None, []))
+                    continue
+                face_ids = []
+                for f in img.faces:
+                    fid = conn.execute(insert(Face).values(
+                        image_id=image_id, collection_id=collection_id, face_index=f.face_index,
+                        x1=float(f.box[0]), y1=float(f.box[1]), x2=float(f.box[2]), y2=float(f.box[3]),
+                        landmarks=f.landmarks, det_score=float(f.det_score), quality=float(f.quality),
+                        quality_reasons=f.reasons, embedding=np.asarray(f.embedding, np.float32).tobytes(),
+                        thumbnail=f.thumbnail,
+                    ).returning(Face.id)).scalar_one()
+                    face_ids.append(int(fid))
+                out.append((int(image_id), face_ids))
+        return out
+
+    def _insert_image_stmt(self) -> Any:
+        if self.engine.dialect.name == "sqlite":
+            return sqlite_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
+
+    # Faces and vectors -------------------------------------------------------------------------
+    def face_id_stats(self, collection_id: int) -> tuple[int, int, int]:
+        """(count, max id, sum of ids): a cheap fingerprint to compare with a vector index."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(func.count(Face.id), func.max(Face.id), func.sum(Face.id))
+                               .where(Face.collection_id == collection_id)).one()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    def face_ids(self, collection_id: int) -> np.ndarray:
+        with self.engine.connect() as conn:
+            ids = conn.scalars(select(Face.id).where(Face.collection_id == collection_id)).all()
+        return np.asarray(ids, np.int64)
+
+    def embeddings(self, face_ids: Sequence[int], dim: int) -> np.ndarray:
+        """Embeddings for the given ids, in that order."""
+        rows: dict[int, bytes] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(face_ids), 900):
+                chunk = [int(x) for x in face_ids[i:i + 900]]
+                rows.update(conn.execute(select(Face.id, Face.embedding).where(Face.id.in_(chunk))).tuples())
+        out = np.empty((len(face_ids), dim), np.float32)
+        for j, fid in enumerate(face_ids):
+            out[j] = np.frombuffer(rows[int(fid)], np.float32)
+        return out
+
+    def iter_embeddings(self, collection_id: int, dim: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = 0
+        with self.engine.connect() as conn:
+            while True:
+                rows = conn.execute(select(Face.id, Face.embedding)
+                                    .where(Face.collection_id == collection_id, Face.id > last)
+                                    .order_by(Face.id).limit(batch)).all()
+                if not rows:
+                    return
+                ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+                vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+                yield ids, vecs
+                last = int(ids[-1])
+
+    def face_details(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Face, image and collection fields for result display, keyed by face id."""
+        out: dict[int, dict[str, Any]] = {}
+        if not face_ids:
+            return out
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Face.id, Face.image_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.quality,
+                       Face.thumbnail, Image.path, Image.source_url, Image.meta, Image.sha256,
+                       Collection.name)
+                .join(Image, Image.id == Face.image_id)
+                .join(Collection, Collection.id == Face.collection_id)
+                .where(Face.id.in_([int(x) for x in face_ids]))
+            ).all()
+        for r in rows:
+            out[int(r[0])] = {
+                "face_id": int(r[0]), "image_id": int(r[1]), "box": [r[2], r[3], r[4], r[5]],
+                "quality": r[6], "thumbnail": r[7], "path": r[8], "source_url": r[9],
+                "metadata": r[10] or {}, "sha256": r[11], "collection": r[12],
+            }
+        return out
+
+    # Deletion ----------------------------------------------------------------------------------
+    def delete_images(self, image_ids: Sequence[int]) -> list[tuple[int, int, str]]:
+        """Delete images and their faces; returns (collection id, face id, thumbnail) of removed faces."""
+        with self.engine.begin() as conn:
+            removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
+                                   .where(Face.image_id.in_(list(image_ids)))).tuples().all()
+            conn.execute(Face.__table__.delete().where(Face.image_id.in_(list(image_ids))))
+            conn.execute(Image.__table__.delete().where(Image.id.in_(list(image_ids))))
+        return [(int(c), int(f), str(t)) for c, f, t in removed]
+
+    # Stats -------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            images = conn.scalar(select(func.count(Image.id))) or 0
+            faces = conn.scalar(select(func.count(Face.id))) or 0
+            no_face = conn.scalar(select(func.count(Image.id)).where(Image.face_count == 0)) or 0
+            per = conn.execute(
+                select(Collection.name, Collection.model, Collection.created_at,
+                       select(func.count(Image.id)).where(Image.collection_id == Collection.id).scalar_subquery(),
+                       select(func.count(Face.id)).where(Face.collection_id == Collection.id).scalar_subquery())
+                .order_by(Collection.name)).all()
+        return {
+            "images": int(images), "faces": int(faces), "images_without_faces": int(no_face),
+            "collections": [
+                {"name": n, "model": m, "created_at": _iso(c), "images": int(i), "faces": int(f)}
+                for n, m, c, i, f in per
+            ],
+        }
+
+    def gallery_size(self, collection_ids: Sequence[int]) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id.in_(list(collection_ids))))
+                       or 0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

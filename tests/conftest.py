@@ -1,0 +1,42 @@
+"""Shared fixtures: where ../shared is, and isolated FACESEARCH_HOME per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from facesearch.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACESEARCH_SHARED", ROOT.parent / "shared"))
+MODELS = SHARED / "models"
+LFW = SHARED / "datasets" / "lfw"
+FR_IMAGES = SHARED / "datasets" / "peers" / "face_recognition" / "tests" / "test_images"
+ATT = SHARED / "datasets" / "att_orl"
+
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"../shared not present at {SHARED}: "
+                                  "real models and photos are needed (present in CI)")
+needs_lfw = pytest.mark.skipif(not (LFW / "deepfunneled").is_dir(), reason=f"LFW not present at {LFW}")
+needs_yunet = pytest.mark.skipif(not (MODELS / "yunet_2023mar").is_dir(),
+                                 reason=f"yunet-reid weights not present in {MODELS}")
+
+
+def lfw_person(name: str) -> list[Path]:
+    return sorted((LFW / "deepfunneled" / name).glob("*.jpg"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("FACESEARCH_HOME", str(h))
+    monkeypatch.setenv("FACESEARCH_MODELS_DIR", str(MODELS))
+    monkeypatch.delenv("FACESEARCH_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FACESEARCH_MODEL", raising=False)
+    return h
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return Settings(workers=1)
