@@ -9,7 +9,14 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .config import Settings
@@ -168,8 +175,8 @@ def search(
         for m in f["matches"]:
             style = "green" if m["above_threshold"] else "dim"
             t.add_row(str(m["rank"]), f"[{style}]{m['score']:.3f}[/{style}]", _fmt_rate(m["fmr"]),
-                      f"{m['expected_false_matches']:.2g}", m["collection"], m["image"]["path"] or "",
-                      m["image"]["source_url"] or "")
+                      f"{m['expected_false_matches']:.2g}", m["collection"],
+                      Path(m["image"]["path"]).name if m["image"]["path"] else "", m["image"]["source_url"] or "")
         console.print(t)
         if not f["matches"]:
             console.print("  no faces in the searched collections")
@@ -304,6 +311,47 @@ def calibrate(
         if fmr >= table.fmr_floor:
             t = table.threshold_for_fmr(fmr)
             console.print(f"  FMR {fmr:g}: threshold {t:.4f}, FNMR {table.fnmr_at(t):.4f}")
+
+
+# Demo -------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL, i.e. dlib)."),
+) -> None:
+    """Ingest the bundled public-domain photos into collection 'demo', then search and verify with them."""
+    import csv
+    import tempfile
+    from importlib import resources
+
+    settings = _settings()
+    pack = model or settings.model
+    collection_name = "demo" if pack == "dlib" else f"demo-{pack}"
+    folder = Path(str(resources.files("facesearch") / "demo"))
+    probe = folder / "obama-east-room.jpg"
+    sources = {
+        "obama-official-portrait.jpg": "White House official portrait (public domain)",
+        "biden-official-portrait.jpg": "White House photograph (public domain)",
+        "eileen-collins-nasa.jpg": "NASA portrait (public domain)",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "demo.csv"
+        with manifest.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "source_url", "credit"])
+            for name, credit in sources.items():
+                writer.writerow([folder / name, (folder / "SOURCES.md").as_uri(), credit])
+        console.print(f"[bold]1. ingest[/bold] {len(sources)} photos into '{collection_name}' "
+                      f"(FACESEARCH_HOME={settings.home}, model {pack})")
+        ingest(folder=None, collection=collection_name, manifest=manifest, model=pack, report=None, workers=1,
+               as_json=False)
+    console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
+    search(probe=probe, top=3, collection=[collection_name], face=None, all_faces=False, threshold=None,
+           force=False, as_json=False)
+    console.print("\n[bold]3. verify[/bold] probe vs each portrait")
+    for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
+        console.print(f"{probe.name} vs {other}:")
+        verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, as_json=False)
+    console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
 
 
 def _register_areas() -> None:

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     batch_images: int = 32
     threads_per_worker: int = 1
 
+    # Web service (issue 4).
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest probe or uploaded photo.")
+    max_ingest_request_bytes: int = Field(default=1024 * 1024 * 1024,
+                                          description="Largest multipart request to POST /api/v1/ingest.")
+    upload_decode_seconds: float = Field(default=10.0, description="Decode time limit for an uploaded probe.")
+    keep_probes: bool = Field(default=False, description="Keep probe images (off: only their SHA-256 is logged).")
+    probe_retention_days: int = Field(default=30, description="Days a kept probe is retained.")
+    session_hours: float = Field(default=12.0, description="Browser session lifetime.")
+    cookie_secure: bool = Field(default=True, description="Mark session cookies Secure (HTTPS or localhost).")
+    ingest_roots: list[Path] = Field(default_factory=list,
+                                     description="If set, server-side ingest paths must lie under one of these.")
+    ingest_workers: int = Field(default=1, description="Worker processes per ingest job started by the API.")
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.home / "models"

@@ -23,6 +23,7 @@ import numpy as np
 from . import imaging
 from .config import Settings
 from .errors import CollectionError, FacesearchError, ImageError
+from .fsutil import clear_stale_temp, write_atomic
 from .index import open_index, reconcile
 from .models import get_entry, load_pack
 from .models.base import ModelPack
@@ -31,6 +32,7 @@ from .store import NewFace, NewImage, Store
 from .store.schema import Collection
 
 NOT_FOUND = "FILE_NOT_FOUND"
+TMP_DIR = ".tmp"
 NO_FACE = "no_face"
 INDEX_SAVE_SECONDS = 30.0
 
@@ -201,13 +203,6 @@ def resolve_collection(store: Store, name: str, model: str | None, settings: Set
     return store.create_collection(name, entry.info.name, entry.info.version, entry.info.dim)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _read_items(items: Iterable[tuple[int, Item]], max_bytes: int,
                 result: IngestResult) -> Iterator[tuple[int, Item, bytes | None, str]]:
     for key, item in items:
@@ -230,6 +225,7 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
     col = resolve_collection(store, collection, model, settings)
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
+    clear_stale_temp(settings.thumbs_dir / TMP_DIR)
     index = open_index(settings.index_dir, col.id, col.dim)
     reconcile(index, store, col.id)
     started = time.monotonic()
@@ -306,7 +302,7 @@ def _commit_batch(meta: BatchMeta, outcomes: list[ImageOutcome], col: Collection
         faces = []
         for face, jpeg in outcome.faces:
             rel = f"{col.id}/{sha[:2]}/{sha}_{face.face_index}.jpg"
-            _write_atomic(settings.thumbs_dir / rel, jpeg)
+            write_atomic(settings.thumbs_dir / rel, jpeg, settings.thumbs_dir / TMP_DIR)
             face.thumbnail = rel
             faces.append(face)
         result.faces_below_quality += outcome.below_quality

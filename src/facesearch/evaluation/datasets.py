@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..imaging import is_image_path
 
 
@@ -73,3 +75,39 @@ def lfw_pairs_set(root: Path, filenames: list[str], name: str) -> tuple[Labelled
     pl = PairList([index[a] for a, _, _, _ in all_pairs], [index[b] for _, b, _, _ in all_pairs],
                   [s for _, _, s, _ in all_pairs], [f for _, _, _, f in all_pairs])
     return LabelledSet(name, root, paths, labels), pl
+
+
+def lfw_all(root: Path) -> LabelledSet:
+    """All 13,233 deep-funneled LFW images, labelled by folder; the embedding cache is keyed on this list."""
+    return folder_dataset(root / "deepfunneled", name="lfw")
+
+
+def lfw_pairs_in(ds: LabelledSet, root: Path, filename: str = "pairs.txt") -> PairList:
+    """An LFW pairs file as indices into a set that holds every image it names (e.g. `lfw_all`)."""
+    pairs, folds = read_lfw_pairs(root, filename)
+    index = {p: i for i, p in enumerate(ds.images)}
+    per_fold = max(1, len(pairs) // folds)
+    missing = [p for a, b, _ in pairs for p in (a, b) if p not in index]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} images of {filename} are missing, e.g. {missing[0]}")
+    return PairList([index[a] for a, _, _ in pairs], [index[b] for _, b, _ in pairs], [s for _, _, s in pairs],
+                    [min(i // per_fold, folds - 1) for i in range(len(pairs))])
+
+
+def read_exclusions(path: Path) -> set[str]:
+    """An exclusion list: one image (file name or path relative to the set root) or identity a line; # comments."""
+    out = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.add(line)
+    return out
+
+
+def excluded_mask(ds: LabelledSet, exclusions: set[str]) -> np.ndarray:
+    """True for images named by the exclusion list, directly or through their identity."""
+    mask = np.zeros(len(ds), bool)
+    for i, (p, lab) in enumerate(zip(ds.images, ds.labels)):
+        rel = str(p.relative_to(ds.root)) if p.is_relative_to(ds.root) else p.name
+        mask[i] = p.name in exclusions or rel in exclusions or lab in exclusions
+    return mask

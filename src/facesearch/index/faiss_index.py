@@ -8,11 +8,17 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ..fsutil import pid_alive
+
 
 class FaissIndex:
     def __init__(self, path: Path, dim: int) -> None:
         self.path = path
         self.dim = dim
+        for stale in path.parent.glob(f"{path.name}.*.tmp"):  # left by a writer killed mid-save
+            pid = stale.name.split(".")[-2]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                stale.unlink(missing_ok=True)
         if path.is_file():
             index = faiss.read_index(str(path))
             if index.d != dim:
@@ -51,9 +57,10 @@ class FaissIndex:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         faiss.write_index(self._index, str(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         self.dirty = False
+

@@ -179,7 +179,7 @@ class Store:
         with self.engine.connect() as conn:
             for i in range(0, len(face_ids), 900):
                 chunk = [int(x) for x in face_ids[i:i + 900]]
-                rows.update(conn.execute(select(Face.id, Face.embedding).where(Face.id.in_(chunk))).tuples())
+                rows.update({int(r[0]): r[1] for r in conn.execute(select(Face.id, Face.embedding).where(Face.id.in_(chunk)))})
         out = np.empty((len(face_ids), dim), np.float32)
         for j, fid in enumerate(face_ids):
             out[j] = np.frombuffer(rows[int(fid)], np.float32)
@@ -226,7 +226,7 @@ class Store:
         """Delete images and their faces; returns (collection id, face id, thumbnail) of removed faces."""
         with self.engine.begin() as conn:
             removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
-                                   .where(Face.image_id.in_(list(image_ids)))).tuples().all()
+                                   .where(Face.image_id.in_(list(image_ids)))).all()
             conn.execute(Face.__table__.delete().where(Face.image_id.in_(list(image_ids))))
             conn.execute(Image.__table__.delete().where(Image.id.in_(list(image_ids))))
         return [(int(c), int(f), str(t)) for c, f, t in removed]

@@ -1,0 +1,120 @@
+"""Ingest jobs started through the API: one background thread each, progress kept in memory.
+
+The database keeps the durable record of every run (ingest_jobs, ingest_failures); this registry adds
+live progress for the requests that poll `GET /api/v1/jobs/{id}` while a job runs.
+"""
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import FacesearchError
+from ..ingest import IngestResult, Item, ingest
+from ..store import Store
+
+MAX_FAILURES_SHOWN = 500
+
+
+@dataclass
+class Job:
+    id: str
+    collection: str
+    source: str
+    user: str
+    total: int
+    status: str = "queued"  # queued, running, done, failed
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    ingest_job_id: int | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    processed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    staging: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        elapsed = ((self.finished or time.time()) - self.started) if self.started else 0.0
+        return {
+            "id": self.id, "status": self.status, "collection": self.collection, "source": self.source,
+            "user": self.user, "total": self.total, "processed": self.processed,
+            "progress": round(self.processed / self.total, 4) if self.total else (1.0 if self.finished else 0.0),
+            "counts": self.counts, "failures": self.failures[:MAX_FAILURES_SHOWN],
+            "failures_total": len(self.failures), "error": self.error, "ingest_job_id": self.ingest_job_id,
+            "created": _iso(self.created), "started": _iso(self.started), "finished": _iso(self.finished),
+            "seconds": round(elapsed, 2),
+            "images_per_second": round(self.processed / elapsed, 2) if elapsed > 0 else None,
+        }
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+class JobManager:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        # One ingest at a time: jobs share the CPU with searches, and two jobs writing the same
+        # collection's index would only contend.
+        self._run_lock = threading.Lock()
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(j.status in ("queued", "running") for j in self._jobs.values())
+
+    def start(self, items: list[Item], collection: str, source: str, user: str, model: str | None,
+              staging: Path | None, on_finish: Callable[[Job], None]) -> Job:
+        job = Job(uuid.uuid4().hex[:16], collection, source, user, len(items), staging=staging)
+        with self._lock:
+            self._jobs[job.id] = job
+        t = threading.Thread(target=self._run, args=(job, items, model, on_finish),
+                             name=f"ingest-{job.id}", daemon=True)
+        t.start()
+        return job
+
+    def _run(self, job: Job, items: list[Item], model: str | None, on_finish: Callable[[Job], None]) -> None:
+        def progress(res: IngestResult, total: int) -> None:
+            job.ingest_job_id = res.job_id
+            job.processed = res.processed
+            job.counts = res.counts()
+            job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in res.failures]
+
+        with self._run_lock:
+            job.status, job.started = "running", time.time()
+            try:
+                res = ingest(items, job.collection, self.settings, self.store, model=model,
+                             workers=self.settings.ingest_workers, progress=progress, source=job.source)
+                progress(res, job.total)
+                job.status = "done"
+            except FacesearchError as exc:
+                job.status, job.error = "failed", str(exc)
+            except Exception as exc:  # a crash in a job must be visible in its status, not only in a log
+                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            finally:
+                job.finished = time.time()
+        try:
+            on_finish(job)
+        finally:
+            if job.staging is not None and job.status == "failed" and job.counts.get("ingested", 0) == 0:
+                shutil.rmtree(job.staging, ignore_errors=True)
