@@ -2,6 +2,11 @@
 
 A table holds, for a grid of thresholds, the fraction of impostor pairs (different people) scoring at or
 above it (FMR) and of genuine pairs (same person) scoring below it (FNMR). See docs/calibration.md.
+
+Version 2 tables may also hold, per threshold, the FMR of the worst demographic group measured on the same
+set (impostor pairs within each group). Default thresholds are then chosen on that worst-group curve, so the
+group with the highest FMR still meets the target; the FMR shown for a score stays the all-pairs rate.
+Group labels are used only here, at calibration time, never at search time.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from .errors import FacesearchError
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 
 
 @dataclass
@@ -33,6 +38,11 @@ class CalibrationTable:
     fmr: list[float]  # non-increasing
     fnmr: list[float]  # non-decreasing
     version: int = TABLE_VERSION
+    # Worst-group policy (optional): max over measurable groups of their FMR at each threshold.
+    worst_group_fmr: list[float] | None = None
+    groups: dict[str, dict[str, Any]] | None = None  # group -> impostor_pairs, genuine_pairs, measurable
+    groups_source: str | None = None
+    policy: str = "all-pairs FMR"
 
     @property
     def fmr_floor(self) -> float:
@@ -49,11 +59,24 @@ class CalibrationTable:
     def fnmr_at(self, score: float) -> float:
         return float(np.interp(score, self.thresholds, self.fnmr, left=0.0, right=1.0))
 
-    def threshold_for_fmr(self, target: float) -> float:
-        """Lowest threshold whose FMR is at most the target (clamped to what the table can resolve)."""
+    def decision_fmr(self) -> np.ndarray:
+        """The FMR curve thresholds are chosen on: the worst group's where the table has one."""
         fmr = np.asarray(self.fmr)
+        if self.worst_group_fmr is not None and len(self.worst_group_fmr) == len(fmr):
+            return np.maximum(fmr, np.asarray(self.worst_group_fmr))
+        return fmr
+
+    def threshold_for_fmr(self, target: float) -> float:
+        """Lowest threshold whose FMR (worst group's, if measured) is at most the target, clamped to what
+        the table can resolve."""
+        fmr = self.decision_fmr()
         ok = np.flatnonzero(fmr <= max(target, self.fmr_floor))
         return float(self.thresholds[ok[0]]) if len(ok) else float(self.thresholds[-1])
+
+    def worst_group_fmr_at(self, score: float) -> float | None:
+        if self.worst_group_fmr is None:
+            return None
+        return float(np.interp(score, self.thresholds, self.worst_group_fmr, left=1.0, right=0.0))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -64,7 +87,10 @@ class CalibrationTable:
 
 
 def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np.ndarray, dataset: str,
-                method: str, points: int = 400) -> CalibrationTable:
+                method: str, points: int = 400,
+                group_impostors: dict[str, np.ndarray] | None = None,
+                group_genuine: dict[str, np.ndarray] | None = None,
+                min_group_pairs: int = 10_000, groups_source: str | None = None) -> CalibrationTable:
     """Tabulate FMR and FNMR on a threshold grid dense where FMR changes (log-spaced FMR levels)."""
     genuine = np.sort(np.asarray(genuine, np.float64))
     impostor = np.sort(np.asarray(impostor, np.float64))
@@ -78,13 +104,32 @@ def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np
     thresholds = np.append(thresholds, impostor[-1] + 1e-6)
     fmr = 1.0 - np.searchsorted(impostor, thresholds, side="left") / n_imp
     fnmr = np.searchsorted(genuine, thresholds, side="left") / len(genuine)
-    return CalibrationTable(
+    table = CalibrationTable(
         pack=pack, model_version=model_version, dataset=dataset, method=method,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         n_genuine=int(len(genuine)), n_impostor=int(n_imp),
         thresholds=[round(float(x), 6) for x in thresholds], fmr=[float(x) for x in fmr],
         fnmr=[float(x) for x in fnmr],
     )
+    if group_impostors:
+        # Only groups with enough impostor pairs to resolve FMR 1e-3 with ~10 errors take part: a smaller
+        # group's curve is mostly noise and would move the threshold on a handful of pairs.
+        worst = np.zeros(len(thresholds))
+        info: dict[str, dict[str, Any]] = {}
+        for g, imp in sorted(group_impostors.items()):
+            imp = np.sort(np.asarray(imp, np.float64))
+            measurable = len(imp) >= min_group_pairs
+            gen = np.asarray((group_genuine or {}).get(g, np.zeros(0)))
+            info[g] = {"impostor_pairs": int(len(imp)), "genuine_pairs": int(len(gen)), "measurable": measurable}
+            if measurable:
+                worst = np.maximum(worst, 1.0 - np.searchsorted(imp, thresholds, side="left") / len(imp))
+        table.groups = info
+        table.groups_source = groups_source
+        if any(v["measurable"] for v in info.values()):
+            table.worst_group_fmr = [float(x) for x in worst]
+            table.policy = ("worst-group FMR: thresholds chosen so that every group with at least "
+                            f"{min_group_pairs} impostor pairs meets the FMR target")
+    return table
 
 
 def table_path(pack: str) -> Path:
@@ -115,7 +160,11 @@ def verify_point(table: CalibrationTable, target_fmr: float, override: float | N
         return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
     t = table.threshold_for_fmr(target_fmr)
     return OperatingPoint(t, float(table.fmr_at(t)),
-                          f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}")
+                          f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}{_policy(table)}")
+
+
+def _policy(table: CalibrationTable) -> str:
+    return ", met by the worst measured group" if table.worst_group_fmr is not None else ""
 
 
 def search_point(table: CalibrationTable, target_fpir: float, gallery_size: int,
@@ -126,7 +175,8 @@ def search_point(table: CalibrationTable, target_fpir: float, gallery_size: int,
     n = max(gallery_size, 1)
     target = target_fpir / n
     t = table.threshold_for_fmr(target)
-    reason = f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
+    reason = (f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
+              f"{_policy(table)}")
     if target < table.fmr_floor:
         reason += f"; clamped to the lowest FMR measured ({table.fmr_floor:.2g})"
     return OperatingPoint(t, float(table.fmr_at(t)), reason)

@@ -219,7 +219,7 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
     from .models import PACKS, is_installed
 
     settings = _settings()
-    rows = [{"name": n, "installed": is_installed(n, settings), "default": n == settings.model,
+    rows: list[dict[str, Any]] = [{"name": n, "installed": is_installed(n, settings), "default": n == settings.model,
              "dim": e.info.dim, "version": e.info.version, "description": e.info.description,
              "licence": e.info.licence} for n, e in PACKS.items()]
     if as_json:

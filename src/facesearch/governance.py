@@ -26,7 +26,7 @@ def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> 
     Rows go first (the source of truth), then index entries, then files. If the process dies after the
     rows are gone, the index is reconciled on its next open and `doctor` finds the stray thumbnails.
     """
-    removed = store.delete_images(image_ids)
+    images, removed = store.delete_images(image_ids)
     by_collection: dict[int, list[int]] = defaultdict(list)
     for collection_id, face_id, _ in removed:
         by_collection[collection_id].append(face_id)
@@ -44,4 +44,4 @@ def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> 
         if path.is_file():
             path.unlink()
             thumbs += 1
-    return Erasure(images=len(set(image_ids)), faces=len(removed), thumbnails=thumbs)
+    return Erasure(images=images, faces=len(removed), thumbnails=thumbs)

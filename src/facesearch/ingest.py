@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from .pipeline import analyze, thumbnail_jpeg
 from .store import NewFace, NewImage, Store
 from .store.schema import Collection
 
+T = TypeVar("T")
 NOT_FOUND = "FILE_NOT_FOUND"
 TMP_DIR = ".tmp"
 NO_FACE = "no_face"
@@ -92,7 +94,7 @@ def items_from_folder(root: Path) -> list[Item]:
         raise FacesearchError(f"{root} does not exist")
     if root.is_file():
         return [Item(root.resolve())]
-    files = []
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath, f).resolve() for f in sorted(filenames) if not f.startswith("."))
@@ -235,6 +237,7 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
     seen: set[str] = set()
     total = len(items)
     pool = None
+    throttle = _Throttle()
     status = "interrupted"
     try:
         batches = _batches(items, batch_size, settings, store, col.id, seen, result)
@@ -242,11 +245,14 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
         if workers > 1 and total > batch_size:
             ctx = mp.get_context("spawn")
             pool = ctx.Pool(workers, initializer=_init_worker, initargs=(col.model, settings))
-            outcome_stream = pool.imap(_process_batch, batches, chunksize=1)
+            # The pool's feeder thread would read every file ahead; keep a few batches in flight only.
+            throttle.limit = 2 * workers + 1
+            outcome_stream = pool.imap(_process_batch, throttle.gate(batches), chunksize=1)
         else:
             pack = load_pack(col.model, settings, max(settings.threads_per_worker, workers))
             outcome_stream = ((meta, process_batch(pack, settings, payload)) for meta, payload in batches)
         for meta, outcomes in outcome_stream:
+            throttle.release()
             _commit_batch(meta, outcomes, col, job_id, settings, store, index, result)
             if progress:
                 progress(result, total)
@@ -255,6 +261,7 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
                 last_save = time.monotonic()
         status = "done"
     finally:
+        throttle.stop()
         if pool is not None:
             pool.terminate()
             pool.join()
@@ -265,6 +272,36 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
         if progress:
             progress(result, total)
     return result
+
+
+class _Throttle:
+    """Bounds how many batches a producer may have handed out and not yet had consumed."""
+
+    def __init__(self) -> None:
+        self.limit = 0
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._stopped = False
+
+    def gate(self, source: Iterator[T]) -> Iterator[T]:
+        for item in source:
+            with self._cond:
+                while self._in_flight >= self.limit and not self._stopped:
+                    self._cond.wait(0.5)
+                if self._stopped:
+                    return
+                self._in_flight += 1
+            yield item
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
 
 
 def _batches(items: list[Item], size: int, settings: Settings, store: Store, collection_id: int,

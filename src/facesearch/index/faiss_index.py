@@ -50,7 +50,7 @@ class FaissIndex:
         return scores, ids
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return int(self._index.ntotal)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -222,14 +222,14 @@ class Store:
         return out
 
     # Deletion ----------------------------------------------------------------------------------
-    def delete_images(self, image_ids: Sequence[int]) -> list[tuple[int, int, str]]:
-        """Delete images and their faces; returns (collection id, face id, thumbnail) of removed faces."""
+    def delete_images(self, image_ids: Sequence[int]) -> tuple[int, list[tuple[int, int, str]]]:
+        """Delete images and their faces; returns (images deleted, [(collection id, face id, thumbnail)])."""
         with self.engine.begin() as conn:
             removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
                                    .where(Face.image_id.in_(list(image_ids)))).all()
-            conn.execute(Face.__table__.delete().where(Face.image_id.in_(list(image_ids))))
-            conn.execute(Image.__table__.delete().where(Image.id.in_(list(image_ids))))
-        return [(int(c), int(f), str(t)) for c, f, t in removed]
+            conn.execute(delete(Face).where(Face.image_id.in_(list(image_ids))))
+            images = conn.execute(delete(Image).where(Image.id.in_(list(image_ids)))).rowcount
+        return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
 
     # Stats -------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

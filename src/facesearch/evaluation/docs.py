@@ -1,0 +1,107 @@
+"""docs/accuracy.md from a set of eval results (written by `facesearch eval docs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .report import _pct, _rate, markdown
+
+PUBLISHED = {"dlib": "99.38%", "yunet-reid": "99.47% (reid-0095 alone, Intel's figure)"}
+
+INTRO = """# Accuracy
+
+Every number on this page was measured by facesearch itself on public benchmark photos, with the same
+pipeline the product runs (detect, align, quality, embed; the face nearest the image centre of each photo).
+Regenerate the whole page, tables and plots, with one command (about {minutes} minutes on 2 cores once the
+embeddings are cached; the first dlib run embeds LFW at ~15-25 images/s):
+
+```
+facesearch eval docs --lfw ../shared/datasets/lfw --att ../shared/datasets/att_orl --models yunet-reid,dlib
+```
+
+Each run's full report (`report.md`, `report.json`, plots) is in `docs/accuracy/<dataset>-<pack>/`; the file
+list of each run is in its `files.txt`. Runs are deterministic (seed 0 for every random choice). The hardest-pair
+thumbnails are left out of the docs (the photos are research benchmarks, not ours to redistribute): run
+`facesearch eval lfw --data ../shared/datasets/lfw --model PACK --out DIR` to get them in DIR.
+
+How to read it: see the protocols section at the end, and `docs/calibration.md` for where the product's
+thresholds come from.
+"""
+
+PROTOCOLS = """## Protocols
+
+- **Verification, LFW View 2**: the 6,000 pairs of `pairs.txt`, 10 folds; for each fold the threshold that
+  maximises accuracy on the other 9 is applied to it; mean and standard deviation over the folds. A pair with an
+  image where no face was found counts as an error. TAR at FAR on the 3,000 impostor pairs can only resolve
+  FAR >= 1/3000: 1e-4 is marked not measurable there, and the *all pairs* rows give it over every pair of LFW
+  images (about 240,000 genuine and 87 million impostor pairs).
+- **Identification, open set** (NIST FRTE style): gallery = one photo (random, seeded) of each person with 2+
+  photos, plus half of the single-photo people as distractors; mated probes = the other photos of the enrolled
+  people; non-mated probes = the other half of the single-photo people. Rank-1/10 over mated probes; TPIR at
+  FPIR: the threshold at which the given share of non-mated probes return a candidate, and the share of mated
+  probes whose mate is first with a score above it. AT&T has no single-photo people: a quarter of the people
+  are held out as non-mated probes.
+- **Groups**: FMR over impostor pairs *within* a group, FNMR over its genuine pairs, at the product's verify
+  threshold (FMR 1e-3 by the shipped table); open-set rank-1 and FPIR of the group's probes at the product's
+  search threshold. Intervals are 95% Wilson intervals treating pairs as independent: pairs share people, so
+  the real uncertainty is larger. A group with fewer than 10,000 impostor pairs cannot measure a rate at 1e-3
+  (fewer than 10 expected errors) and is marked **not measurable**.
+- **Quality gate**: the same 1:N run with probes below `FACESEARCH_PROBE_MIN_QUALITY` refused (as `search`
+  does without `--force`); refused probes leave the denominators, and the refusals are counted.
+- **Robustness**: a fixed random subset of probes, each degraded in controlled steps, searched against the
+  clean gallery; the threshold is the clean run's FPIR 1e-2 threshold.
+"""
+
+
+def write_accuracy_md(results: list[tuple[str, str, Path, dict[str, Any]]], out: Path) -> str:
+    minutes = 5 + 3 * len(results)
+    lines = [INTRO.format(minutes=minutes), "## Summary", "",
+             "| dataset | pack | 10-fold accuracy | TAR@FAR 1e-3 (all pairs) | TAR@FAR 1e-4 (all pairs) | rank-1 | "
+             "TPIR@FPIR 1e-2 | TPIR@FPIR 1e-3 | gallery | no face | FMR ratio | published LFW |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, pack, _sub, r in results:
+        v, i, ap = r["verification"], r["identification"], r["all_pairs"]["tar_at_far"]
+        ratio = "n/a" if r.get("fmr_ratio") is None else f"{r['fmr_ratio']:.2f}"
+        lines.append(
+            f"| {r['dataset']} | {pack} | {_pct(v['accuracy']['mean'])} ± {_pct(v['accuracy']['std'])} | "
+            f"{_pct(ap.get('0.001', {}).get('tar'))} | {_pct(ap.get('0.0001', {}).get('tar'))} | "
+            f"{_pct(i['rank1'])} | {_pct(i['tpir_at_fpir']['0.01'].get('tpir'))} | "
+            f"{_pct(i['tpir_at_fpir']['0.001'].get('tpir'))} | {i['gallery_size']} | {r['no_face_images']} | "
+            f"{ratio} | "
+            f"{PUBLISHED.get(pack, '') if name == 'lfw' else ''} |")
+    lines += ["", "## Quality gate: gated vs ungated probes (LFW)", "",
+              "| pack | probes | refused (mated / non-mated) | rank-1 | TPIR@FPIR 1e-2 | FPIR at search threshold |",
+              "|---|---|---|---|---|---|"]
+    for name, pack, _sub, r in results:
+        if name != "lfw":
+            continue
+        q = r["quality_gate"]
+        for k in ("ungated", "gated"):
+            x = q[k]
+            refused = f"{q['refused_mated']} / {q['refused_nonmated']}" if k == "gated" else "-"
+            lines.append(f"| {pack} | {k} | {refused} | {_pct(x['rank1'])} | "
+                         f"{_pct(x['tpir_at_fpir']['0.01'].get('tpir'))} | {_rate(x['fpir_at_threshold'])} |")
+    lines += ["", "## Groups (LFW)", "",
+              "| pack | group | identities | impostor pairs | FMR at verify threshold [95% CI] | FNMR | rank-1 | "
+              "measurable at 1e-3 |", "|---|---|---|---|---|---|---|---|"]
+    for _name, pack, _sub, r in results:
+        for g, x in (r.get("groups") or {}).items():
+            ci = x["fmr_ci95"]
+            lines.append(f"| {pack} | {x['attribute']}: {g} | {x['identities']} | {x['impostor_pairs']} | "
+                         f"{_rate(x['fmr'])}{'' if not ci else f' [{_rate(ci[0])}, {_rate(ci[1])}]'} | "
+                         f"{_rate(x['fnmr'])} | {_pct(x['rank1'])} | "
+                         f"{'yes' if x['measurable_at_target_fmr'] else '**no**'} |")
+    small = sorted({g for _n, _p, _s, r in results for g, x in (r.get("groups") or {}).items()
+                    if not x["measurable_at_target_fmr"]})
+    if small:
+        lines += ["", f"Too small to measure a rate at 1e-3 (fewer than 10,000 impostor pairs within the group): "
+                  f"**{', '.join(small)}**. Their FMR values are shown for completeness and mean little."]
+    lines += ["", PROTOCOLS]
+    for _name, _pack, sub, r in results:
+        body = markdown(r, heading=2)
+        rel = sub.relative_to(out) if sub.is_relative_to(out) else sub
+        for f in (r.get("plots") or {}).values():
+            body = body.replace(f"]({f})", f"]({rel.as_posix()}/{f})")
+        lines += [body]
+    return "\n".join(lines) + "\n"

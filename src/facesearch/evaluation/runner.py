@@ -1,0 +1,200 @@
+"""`facesearch eval`: embed a labelled set once (cached), run every protocol, write JSON + Markdown + plots."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..calibration import load_table, search_point, verify_point
+from ..config import Settings
+from ..errors import FacesearchError
+from ..models import get_entry
+from . import protocols, report
+from .datasets import LabelledSet, PairList, excluded_mask
+from .embed import Embedded, embed_full
+from .groups import GroupLabels
+from .robustness import Degradation, standard
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvalOptions:
+    pack: str
+    out: Path
+    cache_dir: Path | None
+    seed: int = 0
+    pairs: PairList | None = None  # official pairs (LFW View 2); generated from the folders otherwise
+    pairs_label: str = ""
+    groups: GroupLabels | None = None
+    exclusions: set[str] = field(default_factory=set)
+    exclusion_source: str = ""
+    robustness: bool = True
+    robust_mated: int = 600
+    robust_nonmated: int = 400
+    degradations: list[Degradation] | None = None
+    thumbnails: bool = True
+    plots: bool = True
+    progress: Progress | None = None
+
+
+def _noop(_stage: str, _done: int, _total: int) -> None:
+    return None
+
+
+def operating_points(pack: str, settings: Settings, gallery_size: int) -> dict[str, Any]:
+    """The thresholds the product would use (shipped or user calibration table), so eval measures those."""
+    try:
+        table = load_table(pack, settings.home / "calibration")
+    except FacesearchError:
+        return {}
+    v = verify_point(table, settings.verify_fmr)
+    s = search_point(table, settings.search_fpir, gallery_size)
+    return {"table_dataset": table.dataset, "table_created": table.created,
+            "verify": {"target_fmr": settings.verify_fmr, **v.as_dict()},
+            "search": {"target_fpir": settings.search_fpir, "gallery_size": gallery_size, **s.as_dict()}}
+
+
+def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray
+             ) -> dict[str, Any]:
+    """Every protocol on one embedded set with a given keep-mask; pure numpy, seconds."""
+    gate = settings.probe_min_quality
+    pairs = opts.pairs or protocols.make_pairs(ds, keep, opts.seed)
+    ver = protocols.verification(e, pairs, keep, gate)
+    ap = protocols.all_pairs(e, ds.labels, keep, opts.groups)
+    split = protocols.open_set_split(ds.labels, e.ok, keep, opts.seed)
+    res = protocols.identification(e, ds.labels, split)
+    ops = operating_points(opts.pack, settings, res.gallery_size)
+    t_verify = ops["verify"]["score"] if ops else ap.threshold_at_fmr(settings.verify_fmr)
+    t_search = ops["search"]["score"] if ops else res.threshold_at_fpir(settings.search_fpir)
+    out: dict[str, Any] = {
+        "images": int(keep.sum()), "identities": int(len(set(np.asarray(ds.labels)[keep].tolist()))),
+        "no_face_images": int((keep & ~e.ok).sum()),
+        "operating_points": ops,
+        "verification": {k: v for k, v in ver.items() if not k.startswith("_")},
+        "all_pairs": protocols.all_pairs_summary(ap),
+        "identification": protocols.open_set_summary(res, split),
+        "quality_gate": protocols.gate_comparison(res, e.quality[split.mated], e.quality[split.nonmated], gate,
+                                                  t_search),
+    }
+    out["verification"]["pairs_source"] = opts.pairs_label or "generated: identities in 10 folds, seed "\
+        f"{opts.seed}, up to 300 genuine + 300 impostor pairs per fold"
+    out["verification"]["fmr_at_operating_threshold"] = float(ap.fmr(t_verify))
+    out["verification"]["fnmr_at_operating_threshold"] = float((ap.genuine < t_verify).mean()) \
+        if len(ap.genuine) else None
+    if opts.groups:
+        gs = protocols.group_stats(ap, opts.groups, ds.labels, keep, res, split, e, t_verify, t_search,
+                                   settings.verify_fmr)
+        out["groups"] = gs["groups"]
+        out["groups_by_attribute"] = gs["by_attribute"]
+        out["fmr_ratio"] = gs["fmr_ratio"]
+        out["fnmr_ratio"] = gs["fnmr_ratio"]
+        out["worst_group_threshold"] = protocols.worst_group_threshold(ap, settings.verify_fmr)
+        out["groups_thresholds"] = {"fmr_fnmr": t_verify, "search": t_search}
+    out["_internal"] = {"ap": ap, "res": res, "split": split, "ver": ver, "t_verify": t_verify,
+                        "t_search": t_search}
+    return out
+
+
+def robustness(ds: LabelledSet, e: Embedded, split: protocols.Split, clean_threshold: float, opts: EvalOptions,
+               settings: Settings, progress: Progress) -> dict[str, Any]:
+    """The 1:N run with a fixed random subset of probes degraded; the gallery stays clean."""
+    rng = np.random.default_rng(opts.seed + 1)
+    m = np.sort(rng.choice(split.mated, min(opts.robust_mated, len(split.mated)), replace=False))
+    n = np.sort(rng.choice(split.nonmated, min(opts.robust_nonmated, len(split.nonmated)), replace=False))
+    probes = np.concatenate([m, n])
+    sub = LabelledSet(f"{ds.name}-probes{opts.seed}", ds.root, [ds.images[i] for i in probes],
+                      [ds.labels[i] for i in probes])
+    sub_split = protocols.Split(split.gallery, m, n, split.distractors, split.rule)
+    gate = settings.probe_min_quality
+    rows = []
+
+    def row(kind: str, level: str, pe: np.ndarray, pok: np.ndarray, q: np.ndarray) -> dict[str, Any]:
+        res = protocols.identification(e, ds.labels, sub_split, pe, pok)
+        qm, qn = q[: len(m)], q[len(m):]
+        gated = res.subset(qm >= gate, qn >= gate)
+        return {"kind": kind, "level": level, "rank1": res.rank_k(1), "rank10": res.rank_k(10),
+                "no_face": float(1 - pok.mean()),
+                "tpir_at_clean_threshold": float(1 - res.fnir(clean_threshold)),
+                "fpir_at_clean_threshold": float(res.fpir(clean_threshold)),
+                "refused_by_gate": float(((q < gate) & pok).mean()),
+                "gated_rank1": gated.rank_k(1), "gated_fpir_at_clean_threshold": float(gated.fpir(clean_threshold))}
+
+    rows.append(row("clean", "-", e.emb[probes], e.ok[probes], e.quality[probes]))
+    degs = opts.degradations if opts.degradations is not None else standard()
+    boxes, lms = e.boxes[probes], e.landmarks[probes]
+    for k, d in enumerate(degs):
+        progress(f"robustness {d.key}", k, len(degs))
+
+        def tf(img: np.ndarray, i: int, d: Degradation = d) -> np.ndarray:
+            return d.fn(img, boxes[i], lms[i])
+        de = embed_full(sub, opts.pack, settings, opts.cache_dir, transform=tf,
+                        transform_key=f"degrade-{d.key}")
+        rows.append(row(d.kind, d.level, de.emb, de.ok, de.quality))
+    progress("robustness", len(degs), len(degs))
+    return {"mated_probes": int(len(m)), "nonmated_probes": int(len(n)), "gallery_size": int(e.ok[split.gallery].sum()),
+            "clean_threshold": clean_threshold, "gate": gate, "seed": opts.seed + 1, "rows": rows}
+
+
+def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_label: str) -> dict[str, Any]:
+    progress = opts.progress or _noop
+    opts.out.mkdir(parents=True, exist_ok=True)
+    entry = get_entry(opts.pack)
+    e = embed_full(ds, opts.pack, settings, opts.cache_dir,
+                   progress=lambda d, t: progress(f"embedding {ds.name} ({opts.pack})", d, t))
+    everything = np.ones(len(ds), bool)
+    excl = excluded_mask(ds, opts.exclusions) if opts.exclusions else np.zeros(len(ds), bool)
+    progress("protocols", 0, 1)
+    main = evaluate(ds, e, opts, settings, ~excl)
+    result: dict[str, Any] = {
+        "facesearch_eval": 1, "dataset": dataset_label, "root": str(ds.root), "pack": opts.pack,
+        "model_version": entry.info.version, "seed": opts.seed,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": {"python": platform.python_version(), "machine": platform.machine()},
+        "embedding": "the face nearest the image centre of each image; an image with no face is a failure to "
+                     "detect and counts as an error",
+        "files": {"count": len(ds), "listed_in": "files.txt"},
+        "quality_gate": settings.probe_min_quality,
+    }
+    internal = main.pop("_internal")
+    result.update(main)
+    if opts.groups:
+        result["groups_source"] = opts.groups.source
+        result["groups_caveats"] = opts.groups.caveats
+    if opts.exclusions:
+        without = evaluate(ds, e, opts, settings, everything)
+        without.pop("_internal")
+        result["exclusions"] = {"source": opts.exclusion_source, "entries": len(opts.exclusions),
+                                "images_excluded": int(excl.sum()),
+                                "without_exclusions": {k: without[k] for k in
+                                                       ("verification", "identification", "all_pairs",
+                                                        "fmr_ratio", "fnmr_ratio") if k in without}}
+    if opts.robustness:
+        result["robustness"] = robustness(ds, e, internal["split"],
+                                          internal["res"].threshold_at_fpir(settings.search_fpir), opts,
+                                          settings, progress)
+    result["hardest_pairs"] = report.hardest_pairs(ds, e, internal["ap"])
+    (opts.out / "files.txt").write_text("\n".join(str(p) for p in ds.images) + "\n")
+    if opts.plots:
+        progress("plots", 0, 1)
+        result["plots"] = report.plots(result, internal, opts.out, ds, e, opts.thumbnails)
+    result = report.clean_json(result)
+    (opts.out / "report.json").write_text(json.dumps(result, indent=1, default=_json_default))
+    (opts.out / "report.md").write_text(report.markdown(result))
+    progress("done", 1, 1)
+    return result
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
