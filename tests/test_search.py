@@ -70,7 +70,7 @@ def test_search_all_collections_never_mixes_packs(galleries: dict) -> None:
     for f in res["faces"]:
         assert {m["collection"] for m in f["matches"]} == {f"lfw-{f['model']}"}
         assert Path(f["matches"][0]["image"]["path"]).parent.name == name
-    assert res["gallery_size"] == 120
+    assert res["gallery_size"] == galleries["store"].stats()["faces"] >= 120
 
 
 def test_probe_without_a_face_is_an_error_with_a_reason(galleries: dict) -> None:

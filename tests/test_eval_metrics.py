@@ -1,0 +1,125 @@
+"""Protocol arithmetic on synthetic arrays: k-fold accuracy, TAR@FAR, open-set ranks and rates, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesearch.evaluation import metrics, protocols
+from facesearch.evaluation.datasets import LabelledSet
+from facesearch.evaluation.embed import Embedded
+
+
+def test_best_threshold_separates_perfectly() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    same = np.array([False, False, False, True, True, True])
+    t = metrics.best_threshold(scores, same)
+    assert 0.3 < t < 0.7
+
+
+def test_kfold_counts_failures_to_detect_as_errors() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    same = np.arange(n) % 2 == 0
+    scores = np.where(same, 0.8, 0.1) + rng.normal(0, 0.01, n)
+    fold = np.arange(n) // 20
+    valid = np.ones(n, bool)
+    assert metrics.kfold_accuracy(scores, same, fold, valid)["mean"] == 1.0
+    valid[:10] = False  # 10 pairs in fold 0 where a face was not found
+    acc = metrics.kfold_accuracy(scores, same, fold, valid)
+    assert acc["folds"][0] == pytest.approx(0.5)
+    assert acc["mean"] == pytest.approx(0.95)
+    assert acc["failed_pairs"] == 10
+
+
+def test_tar_at_far_and_unmeasurable_targets() -> None:
+    impostor = np.linspace(0, 0.5, 1000)
+    genuine = np.linspace(0.4, 1.0, 1000)
+    out = metrics.tar_at_far(genuine, impostor, (1e-2, 1e-4))
+    assert out["0.01"]["far"] <= 0.01
+    # 10 impostors may score at or above the threshold: it sits just above the 11th highest.
+    assert out["0.01"]["threshold"] == pytest.approx(impostor[-11], abs=1e-6)
+    assert out["0.0001"]["tar"] is None and "not measurable" in out["0.0001"]["note"]
+
+
+def test_wilson_interval_contains_rate_and_handles_zero() -> None:
+    lo, hi = metrics.wilson(0, 1000)
+    assert lo == 0 and 0 < hi < 0.005
+    lo, hi = metrics.wilson(50, 100)
+    assert lo < 0.5 < hi
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_open_set_search_ranks_and_rates() -> None:
+    rng = np.random.default_rng(1)
+    centres = _unit(rng.normal(size=(50, 32)))
+    gallery, gallery_ids = centres[:40], np.arange(40)
+    mated = _unit(centres[:40] + rng.normal(0, 0.05, (40, 32)))
+    nonmated = _unit(centres[40:] + rng.normal(0, 0.05, (10, 32)))
+    probes = np.concatenate([mated, nonmated])
+    ids = np.arange(50)
+    is_mated = ids < 40
+    ok = np.ones(50, bool)
+    ok[0] = False  # no face in the first probe: a miss, never a false hit
+    res = metrics.open_set_search(gallery, gallery_ids, probes, ok, ids, is_mated, block=7)
+    assert res.gallery_size == 40
+    assert res.mated_rank[0] == 0 and np.all(res.mated_rank[1:] == 1)
+    assert res.rank_k(1) == pytest.approx(39 / 40)
+    assert float(res.fpir(res.nonmated_top.max() + 1e-6)) == 0.0
+    t = res.threshold_at_fpir(0.1)  # one of 10 non-mated probes may pass
+    assert float(res.fpir(t)) <= 0.1
+    assert res.tpir_at_fpir((0.1,))["0.1"]["tpir"] == pytest.approx(39 / 40)
+    _, fpir, fnir = res.det()
+    assert np.all(np.diff(fpir) >= 0) and np.all(np.diff(fnir) <= 0)
+
+
+def test_open_set_split_lfw_rule_and_fallback(tmp_path) -> None:
+    labels = [f"p{i}" for i in range(10) for _ in range(3)] + [f"s{i}" for i in range(40)]
+    ok = np.ones(len(labels), bool)
+    keep = np.ones(len(labels), bool)
+    split = protocols.open_set_split(labels, ok, keep, seed=3)
+    assert len(split.mated) == 20 and len(split.nonmated) == 20 and split.distractors == 20
+    assert len(split.gallery) == 30
+    assert not set(split.gallery) & set(split.mated) and not set(split.gallery) & set(split.nonmated)
+    again = protocols.open_set_split(labels, ok, keep, seed=3)
+    assert np.array_equal(split.gallery, again.gallery)  # reproducible
+    # AT&T-like: everyone has several photos, so a quarter of the people are held out.
+    att = [f"s{i}" for i in range(8) for _ in range(5)]
+    s2 = protocols.open_set_split(att, np.ones(40, bool), np.ones(40, bool), seed=0)
+    assert len(s2.nonmated) == 10 and len(s2.gallery) == 6 and len(s2.mated) == 24
+
+
+def test_make_pairs_folds_share_no_person(tmp_path) -> None:
+    labels = [f"p{i}" for i in range(30) for _ in range(4)]
+    ds = LabelledSet("x", tmp_path, [tmp_path / f"{i}.jpg" for i in range(len(labels))], labels)
+    pairs = protocols.make_pairs(ds, np.ones(len(labels), bool), seed=0, folds=5, per_fold=10)
+    lab = np.array(labels)
+    first, second, fold = np.array(pairs.first), np.array(pairs.second), np.array(pairs.fold)
+    assert np.array_equal(lab[first] == lab[second], np.array(pairs.same))
+    people_per_fold = [set(lab[first[fold == f]]) | set(lab[second[fold == f]]) for f in range(5)]
+    for a in range(5):
+        for b in range(a + 1, 5):
+            assert not people_per_fold[a] & people_per_fold[b]
+
+
+def test_all_pairs_histogram_matches_exact_counts(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    n = 300
+    labels = [f"p{i // 3}" for i in range(n)]
+    emb = _unit(rng.normal(size=(n, 16))).astype(np.float32)
+    e = Embedded(emb, np.ones(n, bool), np.ones(n, np.float32), np.zeros((n, 4), np.float32),
+                 np.zeros((n, 5, 2), np.float32), np.ones(n, np.float32), np.zeros(n, np.uint8),
+                 np.ones(n, np.int16))
+    ap = protocols.all_pairs(e, labels, np.ones(n, bool), None, block=64)
+    sims = emb @ emb.T
+    iu = np.triu_indices(n, 1)
+    lab = np.array(labels)
+    same = lab[iu[0]] == lab[iu[1]]
+    assert len(ap.genuine) == same.sum() and ap.n_impostor == (~same).sum()
+    imp = sims[iu][~same]
+    for t in (0.0, 0.2, 0.5):
+        assert ap.fmr(t) == pytest.approx((imp >= t).mean(), abs=2e-3)
+    assert ap.top_imp[0, 2] == pytest.approx(imp.max(), abs=1e-6)
