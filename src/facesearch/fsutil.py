@@ -20,7 +20,11 @@ def write_atomic(path: Path, data: bytes, tmp_dir: Path) -> None:
     """Write via a temporary file named '<pid>-<name>' in tmp_dir, then rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{os.getpid()}-{path.name}"
-    tmp.write_bytes(data)
+    try:
+        tmp.write_bytes(data)
+    except FileNotFoundError:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

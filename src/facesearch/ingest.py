@@ -143,23 +143,26 @@ class ImageOutcome:
     width: int = 0
     height: int = 0
     error: tuple[str, str] | None = None
-    faces: list[tuple[NewFace, bytes]] = field(default_factory=list)
+    faces: list[NewFace] = field(default_factory=list)
     below_quality: int = 0
 
 
 BatchMeta = dict[int, tuple[Item, str]]
+# (key, file bytes, thumbnail name prefix): workers write their thumbnails themselves, off the main process.
+Work = tuple[int, bytes, str]
 
 
-def _process_batch(work: tuple[BatchMeta, list[tuple[int, bytes]]]) -> tuple[BatchMeta, list[ImageOutcome]]:
+def _process_batch(work: tuple[BatchMeta, list[Work]]) -> tuple[BatchMeta, list[ImageOutcome]]:
     assert _worker_pack is not None and _worker_settings is not None
     meta, payload = work
     return meta, process_batch(_worker_pack, _worker_settings, payload)
 
 
-def process_batch(pack: ModelPack, settings: Settings, batch: list[tuple[int, bytes]]) -> list[ImageOutcome]:
+def process_batch(pack: ModelPack, settings: Settings, batch: list[Work]) -> list[ImageOutcome]:
+    """Decode, analyse and thumbnail a batch of images; thumbnails are on disk when this returns."""
     outcomes: list[ImageOutcome] = []
-    decoded: list[tuple[ImageOutcome, np.ndarray]] = []
-    for key, data in batch:
+    decoded: list[tuple[ImageOutcome, np.ndarray, str]] = []
+    for key, data, thumb_prefix in batch:
         outcome = ImageOutcome(key)
         try:
             image = imaging.decode_image(data, settings.max_pixels)
@@ -167,16 +170,17 @@ def process_batch(pack: ModelPack, settings: Settings, batch: list[tuple[int, by
             outcome.error = (exc.reason, exc.detail)
         else:
             outcome.height, outcome.width = image.shape[:2]
-            decoded.append((outcome, image))
+            decoded.append((outcome, image, thumb_prefix))
         outcomes.append(outcome)
-    images = [img for _, img in decoded]
+    images = [img for _, img, _ in decoded]
     try:
         facesets = analyze(pack, images, settings.min_face_px, settings.min_detection_score)
     except Exception as exc:  # a model failure on one batch must not end the run
-        for outcome, _ in decoded:
+        for outcome, _, _ in decoded:
             outcome.error = ("ANALYSIS_FAILED", f"{type(exc).__name__}: {exc}")
         return outcomes
-    for (outcome, image), fs in zip(decoded, facesets):
+    tmp_dir = settings.thumbs_dir / TMP_DIR
+    for (outcome, image, thumb_prefix), fs in zip(decoded, facesets):
         for i in range(len(fs)):
             if fs.quality[i] < settings.ingest_min_quality:
                 outcome.below_quality += 1
@@ -184,9 +188,10 @@ def process_batch(pack: ModelPack, settings: Settings, batch: list[tuple[int, by
             face = NewFace(
                 face_index=i, box=fs.boxes[i].tolist(), landmarks=fs.landmarks[i].round(2).tolist(),
                 det_score=float(fs.det_scores[i]), quality=float(fs.quality[i]), reasons=fs.reasons[i],
-                embedding=fs.embeddings[i], thumbnail="",
+                embedding=fs.embeddings[i], thumbnail=f"{thumb_prefix}_{i}.jpg",
             )
-            outcome.faces.append((face, thumbnail_jpeg(image, fs.boxes[i])))
+            write_atomic(settings.thumbs_dir / face.thumbnail, thumbnail_jpeg(image, fs.boxes[i]), tmp_dir)
+            outcome.faces.append(face)
     return outcomes
 
 
@@ -305,21 +310,21 @@ class _Throttle:
 
 
 def _batches(items: list[Item], size: int, settings: Settings, store: Store, collection_id: int,
-             seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[tuple[int, bytes]]]]:
+             seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[Work]]]:
     """Read files in groups, drop those already stored (by content hash), yield work for the pipeline."""
     group = 4 * size
     for start in range(0, len(items), group):
         chunk = list(_read_items(enumerate(items[start:start + group], start), settings.max_file_bytes, result))
         known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
         meta: BatchMeta = {}
-        payload: list[tuple[int, bytes]] = []
+        payload: list[Work] = []
         for key, item, data, sha in chunk:
             if sha in known or sha in seen:
                 result.read_duplicates += 1
                 continue
             seen.add(sha)
             meta[key] = (item, sha)
-            payload.append((key, data or b""))
+            payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
             if len(payload) == size:
                 yield meta, payload
                 meta, payload = {}, []
@@ -336,15 +341,9 @@ def _commit_batch(meta: BatchMeta, outcomes: list[ImageOutcome], col: Collection
             result.commit_failed += 1
             result.failures.append((str(item.path), outcome.error[0], outcome.error[1]))
             continue
-        faces = []
-        for face, jpeg in outcome.faces:
-            rel = f"{col.id}/{sha[:2]}/{sha}_{face.face_index}.jpg"
-            write_atomic(settings.thumbs_dir / rel, jpeg, settings.thumbs_dir / TMP_DIR)
-            face.thumbnail = rel
-            faces.append(face)
         result.faces_below_quality += outcome.below_quality
         new_images.append(NewImage(sha, str(item.path), item.source_url, item.meta, outcome.width,
-                                   outcome.height, item.manifest_row, faces))
+                                   outcome.height, item.manifest_row, outcome.faces))
     if not new_images:
         return
     inserted = store.add_images(col.id, job_id, new_images)
