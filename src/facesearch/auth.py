@@ -100,7 +100,7 @@ def set_password(store: Store, name: str, password: str) -> None:
         raise AuthError(f"the password must be at least {MIN_PASSWORD} characters")
     with store.session.begin() as s:
         n = s.execute(update(User).where(User.name == name).values(password_hash=hash_password(password)))
-        if not n.rowcount:
+        if not getattr(n, "rowcount", 0):
             raise AuthError(f"no user named {name!r}")
 
 
@@ -200,7 +200,7 @@ def revoke_token(store: Store, key: str) -> int:
             q = q.where(ApiToken.user_id == uid)
         else:
             raise AuthError("give a token id, the token itself, or user:NAME")
-        return int(s.execute(q.values(revoked_at=_now())).rowcount or 0)
+        return int(getattr(s.execute(q.values(revoked_at=_now())), "rowcount", 0) or 0)
 
 
 def list_tokens(store: Store) -> list[tuple[ApiToken, str]]:

@@ -270,49 +270,6 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 # Calibration ------------------------------------------------------------------------------------
-@app.command()
-def calibrate(
-    data: Path = typer.Option(..., "--data", help="LFW root (with pairsDevTrain.txt) or a <identity>/<image> folder."),
-    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
-    out: Path | None = typer.Option(None, "--out", help="Where to write the table (default: "
-                                    "$FACESEARCH_HOME/calibration/PACK.json, which search and verify then use)."),
-) -> None:
-    """Measure the score -> false-match-rate table of a pack on labelled photos."""
-    from .evaluation.calibrate import calibrate_set
-    from .evaluation.datasets import folder_dataset, lfw_pairs_set
-    from .evaluation.embed import embed_set
-    from .models import get_entry
-
-    settings = _settings()
-    pack = model or settings.model
-
-    def go() -> Any:
-        entry = get_entry(pack)
-        if (data / "pairsDevTrain.txt").is_file():
-            ds, _ = lfw_pairs_set(data, ["pairsDevTrain.txt", "pairsDevTest.txt"], "lfw-view1")
-            label = "LFW View 1 (pairsDevTrain + pairsDevTest images, deep-funneled)"
-        else:
-            ds = folder_dataset(data)
-            label = f"folder {data.name}"
-        with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err) as bar:
-            task = bar.add_task("", total=len(ds))
-            emb, ok, _ = embed_set(ds, pack, settings, settings.home / "cache",
-                                   progress=lambda d, t: bar.update(task, completed=d))
-        table = calibrate_set(ds, emb, ok, pack, entry.info.version, label)
-        target = out or settings.home / "calibration" / f"{pack}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(table.to_json())
-        return table, target
-
-    table, target = _run(go)
-    console.print(f"{target}: {table.n_genuine} genuine, {table.n_impostor} impostor pairs")
-    for fmr in (1e-2, 1e-3, 1e-4, 1e-5):
-        if fmr >= table.fmr_floor:
-            t = table.threshold_for_fmr(fmr)
-            console.print(f"  FMR {fmr:g}: threshold {t:.4f}, FNMR {table.fnmr_at(t):.4f}")
-
-
 # Demo -------------------------------------------------------------------------------------------
 @app.command()
 def demo(
@@ -355,9 +312,9 @@ def demo(
 
 
 def _register_areas() -> None:
-    from . import cli_bench, cli_eval, cli_web
+    from . import cli_bench, cli_eval, cli_governance, cli_web
 
-    for area in (cli_eval, cli_web, cli_bench):
+    for area in (cli_eval, cli_web, cli_governance, cli_bench):
         area.register(app)
 
 

@@ -101,6 +101,44 @@ def run_folder(path: Path, pack: str, groups: Path | None, settings: Any, opts: 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main `facesearch` app."""
     app.add_typer(eval_app, name="eval")
+    app.command("calibrate")(calibrate)
+
+
+def calibrate(
+    data: Path = typer.Option(..., "--data", help="LFW root (with pairsDevTrain.txt) or a <identity>/<image> folder."),
+    model: str | None = MODEL,
+    out: Path | None = typer.Option(None, "--out", help="Where to write the table (default: "
+                                    "$FACESEARCH_HOME/calibration/PACK.json, which search and verify then use)."),
+    groups: Path | None = typer.Option(None, "--groups", help="CSV identity,group or image,group: thresholds are "
+                                       "then chosen so the group with the highest FMR meets the target (LFW: "
+                                       "its demographics folder is used by default)."),
+    cache: Path | None = CACHE,
+) -> None:
+    """Measure the score -> false-match-rate table of a pack on labelled photos."""
+    from .config import Settings
+    from .errors import FacesearchError
+    from .evaluation.calibrate import calibrate_data
+    from .models import get_entry
+
+    settings = Settings()
+    pack = model or settings.model
+    try:
+        entry = get_entry(pack)
+        bar, update = _progress()
+        with bar:
+            table = calibrate_data(data, pack, entry.info.version, settings, cache or settings.home / "cache",
+                                   groups, update)
+    except (FacesearchError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    target = out or settings.home / "calibration" / f"{pack}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(table.to_json())
+    console.print(f"{target}: {table.n_genuine} genuine, {table.n_impostor} impostor pairs; policy: {table.policy}")
+    for fmr in (1e-2, 1e-3, 1e-4, 1e-5):
+        if fmr >= table.fmr_floor:
+            t = table.threshold_for_fmr(fmr)
+            console.print(f"  FMR {fmr:g}: threshold {t:.4f}, FNMR {table.fnmr_at(t):.4f}, FMR all pairs "
+                          f"{float(table.fmr_at(t)):.2e}, worst group {table.worst_group_fmr_at(t) or 0:.2e}")
 
 
 @eval_app.command("lfw")

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from ..config import Settings
 from ..errors import FacesearchError
 from ..ingest import IngestResult, Item, ingest
 from ..store import Store
+from ..store.schema import Image
 
 MAX_FAILURES_SHOWN = 500
 
@@ -75,7 +78,7 @@ class JobManager:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def list(self) -> list[Job]:
+    def all(self) -> list[Job]:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
 
@@ -84,16 +87,17 @@ class JobManager:
             return sum(j.status in ("queued", "running") for j in self._jobs.values())
 
     def start(self, items: list[Item], collection: str, source: str, user: str, model: str | None,
-              staging: Path | None, on_finish: Callable[[Job], None]) -> Job:
+              staging: Path | None, on_finish: Callable[[Job], None], settings: Settings | None = None) -> Job:
         job = Job(uuid.uuid4().hex[:16], collection, source, user, len(items), staging=staging)
         with self._lock:
             self._jobs[job.id] = job
-        t = threading.Thread(target=self._run, args=(job, items, model, on_finish),
+        t = threading.Thread(target=self._run, args=(job, items, model, on_finish, settings or self.settings),
                              name=f"ingest-{job.id}", daemon=True)
         t.start()
         return job
 
-    def _run(self, job: Job, items: list[Item], model: str | None, on_finish: Callable[[Job], None]) -> None:
+    def _run(self, job: Job, items: list[Item], model: str | None, on_finish: Callable[[Job], None],
+             settings: Settings) -> None:
         def progress(res: IngestResult, total: int) -> None:
             job.ingest_job_id = res.job_id
             job.processed = res.processed
@@ -103,8 +107,8 @@ class JobManager:
         with self._run_lock:
             job.status, job.started = "running", time.time()
             try:
-                res = ingest(items, job.collection, self.settings, self.store, model=model,
-                             workers=self.settings.ingest_workers, progress=progress, source=job.source)
+                res = ingest(items, job.collection, settings, self.store, model=model,
+                             workers=settings.ingest_workers, progress=progress, source=job.source)
                 progress(res, job.total)
                 job.status = "done"
             except FacesearchError as exc:
@@ -116,5 +120,16 @@ class JobManager:
         try:
             on_finish(job)
         finally:
-            if job.staging is not None and job.status == "failed" and job.counts.get("ingested", 0) == 0:
-                shutil.rmtree(job.staging, ignore_errors=True)
+            if job.staging is not None:
+                self._tidy_staging(job.staging)
+
+    def _tidy_staging(self, staging: Path) -> None:
+        """Keep only the uploads that became images (they are the originals a result view shows); files
+        that failed, had duplicates or were never reached are not kept."""
+        with self.store.session() as s:
+            kept = set(s.scalars(select(Image.path).where(Image.path.like(f"{staging}%"))))
+        for f in staging.iterdir():
+            if str(f) not in kept:
+                f.unlink(missing_ok=True)
+        if not any(staging.iterdir()):
+            shutil.rmtree(staging, ignore_errors=True)

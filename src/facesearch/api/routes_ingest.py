@@ -41,10 +41,9 @@ def _save_uploads(svc: Services, files: list[UploadFile]) -> tuple[Path, list[It
         name = _SAFE_NAME.sub("_", Path(f.filename or f"upload-{n}").name).strip("._") or f"upload-{n}"
         target = staging / f"{n:05d}_{name}"
         data = f.file.read(limit + 1)
-        if len(data) > limit:
-            # Recorded as the ingest failure FILE_TOO_LARGE: ingest reads it with the same limit.
-            data = data[: limit + 1]
-        target.write_bytes(data)
+        # An oversized upload is kept truncated to limit + 1 bytes: the job reads uploads with the same
+        # limit (see start_ingest), so it is reported as FILE_TOO_LARGE like any other bad file.
+        target.write_bytes(data[: limit + 1])
         items.append(Item(target, meta={"uploaded_name": f.filename or ""}))
     return staging, items
 
@@ -88,7 +87,11 @@ def start_ingest(
                          details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source,
                                   "error": job.error})
 
-    job = svc.jobs.start(items, collection.strip(), source, p.name, model, staging, finished)
+    settings = svc.settings
+    if staging is not None:
+        settings = settings.model_copy(update={"max_file_bytes": min(settings.max_file_bytes,
+                                                                      settings.max_upload_bytes)})
+    job = svc.jobs.start(items, collection.strip(), source, p.name, model, staging, finished, settings)
     svc.audit.record(audit.INGEST, actor=p.name, role=p.role, ip=ip, collections=[job.collection], model=model,
                      outcome="started", details={"job": job.id, "source": source, "files": len(items)})
     return {"job_id": job.id, "status_url": f"/api/v1/jobs/{job.id}", **job.as_dict()}
@@ -97,7 +100,7 @@ def start_ingest(
 @router.get("/jobs", summary="Ingest jobs started by this server process")
 def list_jobs(p: Principal = Depends(operator), svc: Services = Depends(services)) -> dict[str, Any]:
     jobs = []
-    for j in svc.jobs.list():
+    for j in svc.jobs.all():
         d = j.as_dict()
         d.pop("failures")
         jobs.append(d)

@@ -135,8 +135,8 @@ def search(
     names = _names(collections)
     data = read_upload(probe, svc.settings, "probe")
     sha = imaging.sha256_bytes(data)
-    common = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
-              "purpose": purpose, "probe_sha256": sha, "collections": names}
+    common: dict[str, Any] = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
+                              "purpose": purpose, "probe_sha256": sha, "collections": names}
     try:
         image = decode_bounded(data, svc.settings, "probe")
         keep_probe(svc.settings, data, sha)
@@ -190,8 +190,8 @@ def verify(
     purpose = _text(purpose, "purpose", 1000)
     data_a, data_b = read_upload(a, svc.settings, "first photo"), read_upload(b, svc.settings, "second photo")
     shas = [imaging.sha256_bytes(data_a), imaging.sha256_bytes(data_b)]
-    common = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
-              "purpose": purpose, "probe_sha256": shas[0]}
+    common: dict[str, Any] = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
+                              "purpose": purpose, "probe_sha256": shas[0]}
     try:
         img_a = decode_bounded(data_a, svc.settings, "first photo")
         img_b = decode_bounded(data_b, svc.settings, "second photo")

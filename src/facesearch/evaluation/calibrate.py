@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ..calibration import CalibrationTable, build_table
+from ..config import Settings
 from .datasets import LabelledSet
 from .groups import GroupLabels, lfw_demographics
 
@@ -53,21 +55,8 @@ def calibrate_set(ds: LabelledSet, emb: np.ndarray, ok: np.ndarray, pack: str, m
                   dataset_label: str, groups: GroupLabels | None | bool = True) -> CalibrationTable:
     """groups: labels for the worst-group policy; True = LFW demographics when found; None/False = none."""
     labels = default_groups(ds) if groups is True else (groups or None)
-    group_imp: dict[str, np.ndarray] = {}
-    group_gen: dict[str, np.ndarray] = {}
-    genuine = impostor = None
-    if labels:
-        for lab in labels.attributes.values():
-            names = sorted(set(lab.tolist()) - {""})
-            lookup = {g: k for k, g in enumerate(names)}
-            code = np.array([lookup.get(x, -1) for x in lab], np.int64)
-            gen, imp, gg, gi = _pairs(emb, ok, ds.labels, code)
-            genuine, impostor = gen, imp
-            for k, g in enumerate(names):
-                group_imp[g] = imp[gi == k]
-                group_gen[g] = gen[gg == k]
-    if genuine is None or impostor is None:
-        genuine, impostor = all_pair_scores(emb, ok, ds.labels)
+    genuine, impostor = all_pair_scores(emb, ok, ds.labels)
+    group_imp, group_gen = group_pair_scores(emb, ok, ds.labels, labels) if labels else ({}, {})
     method = (f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
               f"{len(ok)} images where a face was found (the face nearest the image centre); "
               "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below")
@@ -78,3 +67,104 @@ def calibrate_set(ds: LabelledSet, emb: np.ndarray, ok: np.ndarray, pack: str, m
     return build_table(pack, model_version, genuine, impostor, dataset_label, method,
                        group_impostors=group_imp or None, group_genuine=group_gen or None,
                        groups_source=str(Path(source).name) if source else None)
+
+
+def calibrate_data(data: Path, pack: str, model_version: str, settings: Settings, cache_dir: Path | None,
+                   groups_csv: Path | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> CalibrationTable:
+    """The table `facesearch calibrate` writes.
+
+    LFW: the score -> FMR/FNMR table from LFW View 1 (pairsDevTrain + pairsDevTest images), as before; the
+    worst-group curve from the demographics folder over *all* LFW images, because View 1 alone holds only
+    1,399 impostor pairs within the african group (too few for FMR 1e-3) while all of LFW holds 14,215.
+    A folder set: both from the folder, with groups from --groups if given.
+    """
+    from .datasets import folder_dataset, lfw_all, lfw_pairs_set
+    from .embed import embed_full
+    from .groups import read_groups_csv
+
+    def bar(stage: str) -> Callable[[int, int], None] | None:
+        return (lambda d, t: progress(stage, d, t)) if progress else None
+
+    if (data / "pairsDevTrain.txt").is_file() and (data / "deepfunneled").is_dir():
+        ds, _ = lfw_pairs_set(data, ["pairsDevTrain.txt", "pairsDevTest.txt"], "lfw-view1")
+        label = "LFW View 1 (pairsDevTrain + pairsDevTest images, deep-funneled)"
+        # Embed all of LFW once (the cache `facesearch eval lfw` shares) and take View 1 from it.
+        full = lfw_all(data)
+        fe = embed_full(full, pack, settings, cache_dir, progress=bar("embedding LFW"))
+        pos = {p: i for i, p in enumerate(full.images)}
+        v1 = np.array([pos[p] for p in ds.images])
+        emb, ok = fe.emb[v1], fe.ok[v1]
+        genuine, impostor = all_pair_scores(emb, ok, ds.labels)
+        labels = read_groups_csv(groups_csv, full) if groups_csv else default_groups(full)
+        method = (f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
+                  f"{len(ok)} View 1 images where a face was found (the face nearest the image centre); "
+                  "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below")
+        curves = None
+        if labels is not None:
+            method += (f"; worst-group FMR over impostor pairs within each group among all {len(full)} LFW images "
+                       f"(labels: {Path(labels.source).name})")
+            curves = lambda t: group_fmr_curves(fe.emb, fe.ok, full.labels, labels, t)  # noqa: E731
+        return build_table(pack, model_version, genuine, impostor, label, method, group_curves=curves,
+                           groups_source=f"{Path(labels.source).name} (all LFW images)" if labels else None)
+    ds = folder_dataset(data)
+    e = embed_full(ds, pack, settings, cache_dir, progress=bar(f"embedding {ds.name}"))
+    groups = read_groups_csv(groups_csv, ds) if groups_csv else None
+    return calibrate_set(ds, e.emb, e.ok, pack, model_version, f"folder {data.name}", groups=groups)
+
+
+def group_fmr_curves(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels,
+                     thresholds: np.ndarray, block: int = 1024) -> dict[str, tuple[int, int, np.ndarray]]:
+    """group -> (impostor pairs, genuine pairs, FMR at each threshold) over pairs within the group.
+
+    Counted block by block against the threshold grid (searchsorted + bincount), so even the 52 million
+    within-group pairs of LFW's largest group never sit in memory at once.
+    """
+    t = np.asarray(thresholds, np.float64)
+    nt = len(t)
+    _, ids = np.unique(np.asarray(labels), return_inverse=True)
+    out: dict[str, tuple[int, int, np.ndarray]] = {}
+    for lab in groups.attributes.values():
+        names = sorted(set(lab.tolist()) - {""})
+        lookup = {g: k for k, g in enumerate(names)}
+        code = np.array([lookup.get(x, -1) for x in lab], np.int64)
+        keep = np.flatnonzero(ok & (code >= 0))
+        e, c, who = emb[keep], code[keep], ids[keep]
+        counts = np.zeros((len(names), nt + 1), np.int64)
+        n_gen = np.zeros(len(names), np.int64)
+        cols = np.arange(len(keep))
+        for s in range(0, len(keep), block):
+            rows = np.arange(s, min(len(keep), s + block))
+            within = (cols[None, :] > rows[:, None]) & (c[rows][:, None] == c[None, :])
+            same = who[rows][:, None] == who[None, :]
+            imp = within & ~same
+            n_gen += np.bincount(np.broadcast_to(c[rows][:, None], same.shape)[within & same], minlength=len(names))
+            sims = (e[rows] @ e.T)[imp]
+            # Index of the first threshold above each score: the score is >= every threshold before it.
+            pos = np.searchsorted(t, sims, side="right")
+            key = np.broadcast_to(c[rows][:, None], imp.shape)[imp] * (nt + 1) + pos
+            counts += np.bincount(key, minlength=counts.size).reshape(counts.shape)
+        for k, g in enumerate(names):
+            n_imp = int(counts[k].sum())
+            # count of scores >= t_j = scores whose position is > j.
+            ge = np.cumsum(counts[k][::-1])[::-1][1:]
+            out[g] = (n_imp, int(n_gen[k]), ge / max(n_imp, 1))
+    return out
+
+
+def group_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels
+                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Impostor and genuine scores of the pairs within each group (both images in it); for small sets."""
+    group_imp: dict[str, np.ndarray] = {}
+    group_gen: dict[str, np.ndarray] = {}
+    for lab in groups.attributes.values():
+        names = sorted(set(lab.tolist()) - {""})
+        lookup = {g: k for k, g in enumerate(names)}
+        code = np.array([lookup.get(x, -1) for x in lab], np.int64)
+        # Only labelled images matter here: dropping the rest keeps the pair arrays small.
+        sel = ok & (code >= 0)
+        gen, imp, gg, gi = _pairs(emb, sel, labels, code)
+        for k, g in enumerate(names):
+            group_imp[g] = imp[gi == k]
+            group_gen[g] = gen[gg == k]
+    return group_imp, group_gen

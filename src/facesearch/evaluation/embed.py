@@ -13,12 +13,12 @@ from .. import imaging
 from ..config import Settings
 from ..models import load_pack
 from ..models import quality as quality_mod
-from ..pipeline import analyze
+from ..pipeline import filter_detections
 from .datasets import LabelledSet
 
 # Bit i of `Embedded.reasons` is set when the chosen face raised REASON_CODES[i].
 REASON_CODES = (quality_mod.SMALL_FACE, quality_mod.BLURRY, quality_mod.EXTREME_POSE, quality_mod.LOW_CONFIDENCE)
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 @dataclass
@@ -33,6 +33,16 @@ class Embedded:
     det_score: np.ndarray  # (n,) float32
     reasons: np.ndarray  # (n,) uint8 bitmask over REASON_CODES
     n_faces: np.ndarray  # (n,) int16 faces found in the image
+    sharp_raw: np.ndarray  # (n,) float32 raw sharpness, so quality can be re-scored without re-embedding
+
+    def rescore(self) -> None:
+        """Recompute quality and reasons from the stored components with the current quality code."""
+        ok = self.ok
+        q = quality_mod.from_components(self.landmarks[ok], self.det_score[ok], self.sharp_raw[ok])
+        self.quality = np.zeros(len(ok), np.float32)
+        self.quality[ok] = q.score
+        self.reasons = np.zeros(len(ok), np.uint8)
+        self.reasons[ok] = [sum(1 << b for b, code in enumerate(REASON_CODES) if code in r) for r in q.reasons]
 
     def reason_names(self, i: int) -> list[str]:
         return [code for b, code in enumerate(REASON_CODES) if int(self.reasons[i]) >> b & 1]
@@ -58,37 +68,49 @@ def embed_full(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: P
     cache = cache_file(ds, pack_name, cache_dir, transform_key) if cache_dir else None
     if cache and cache.is_file():
         z = np.load(cache)
-        if int(z.get("format", 1)) >= CACHE_FORMAT:
-            return Embedded(z["emb"], z["ok"], z["quality"], z["boxes"], z["landmarks"], z["det_score"],
-                            z["reasons"], z["n_faces"])
+        if "format" in z and int(z["format"]) >= CACHE_FORMAT:
+            e = Embedded(z["emb"], z["ok"], z["quality"], z["boxes"], z["landmarks"], z["det_score"],
+                         z["reasons"], z["n_faces"], z["sharp_raw"])
+            e.rescore()
+            return e
     pack = load_pack(pack_name, settings, settings.workers)
     n = len(ds.images)
     out = Embedded(np.zeros((n, pack.info.dim), np.float32), np.zeros(n, bool), np.zeros(n, np.float32),
                    np.zeros((n, 4), np.float32), np.zeros((n, 5, 2), np.float32), np.zeros(n, np.float32),
-                   np.zeros(n, np.uint8), np.zeros(n, np.int16))
+                   np.zeros(n, np.uint8), np.zeros(n, np.int16), np.zeros(n, np.float32))
     for start in range(0, n, batch):
-        idx, imgs = [], []
+        idx, crops = [], []
         for i in range(start, min(n, start + batch)):
             try:
                 img, _ = imaging.load_image(ds.images[i], settings.max_file_bytes, settings.max_pixels)
             except imaging.ImageError:
                 continue
+            if transform:
+                img = np.ascontiguousarray(transform(img, i))
+            # The pipeline's own steps (pipeline.analyze), but only the centre face is aligned and embedded.
+            det = filter_detections(pack.detect(img), settings.min_face_px, settings.min_detection_score)
+            out.n_faces[i] = len(det)
+            if not len(det):
+                continue
+            j = centre_face(det.boxes, (img.shape[1], img.shape[0]))
+            one = det.take(np.array([j]))
+            crops.append(pack.align(img, one))
             idx.append(i)
-            imgs.append(np.ascontiguousarray(transform(img, i)) if transform else img)
-        for i, fs in zip(idx, analyze(pack, imgs, settings.min_face_px, settings.min_detection_score)):
-            out.n_faces[i] = len(fs)
-            if len(fs):
-                j = centre_face(fs.boxes, fs.image_size)
-                out.emb[i], out.ok[i], out.quality[i] = fs.embeddings[j], True, fs.quality[j]
-                out.boxes[i], out.landmarks[i], out.det_score[i] = fs.boxes[j], fs.landmarks[j], fs.det_scores[j]
-                out.reasons[i] = sum(1 << b for b, code in enumerate(REASON_CODES) if code in fs.reasons[j])
+            out.boxes[i], out.landmarks[i], out.det_score[i] = one.boxes[0], one.landmarks[0], one.scores[0]
+        if idx:
+            all_crops = np.concatenate(crops)
+            out.emb[idx] = pack.embed(all_crops)
+            out.ok[idx] = True
+            out.sharp_raw[idx] = quality_mod.sharpness_raw(all_crops)
         if progress:
             progress(min(n, start + batch), n)
+    out.rescore()
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
         np.savez(tmp, emb=out.emb, ok=out.ok, quality=out.quality, boxes=out.boxes, landmarks=out.landmarks,
-                 det_score=out.det_score, reasons=out.reasons, n_faces=out.n_faces, format=CACHE_FORMAT)
+                 det_score=out.det_score, reasons=out.reasons, n_faces=out.n_faces, sharp_raw=out.sharp_raw,
+                 format=CACHE_FORMAT)
         tmp.replace(cache)  # atomic: an interrupted run never leaves a truncated cache behind
     return out
 

@@ -38,7 +38,8 @@ def fmr_fnmr(genuine: np.ndarray, impostor: np.ndarray, thresholds: np.ndarray) 
     g = np.sort(genuine)
     i = np.sort(impostor)
     t = np.asarray(thresholds, np.float64)
-    fmr = 1.0 - np.searchsorted(i, t, side="left") / max(len(i), 1)
+    # (n - below) / n, not 1 - below / n: exact at the rates a target is compared with.
+    fmr = (len(i) - np.searchsorted(i, t, side="left")) / max(len(i), 1)
     fnmr = np.searchsorted(g, t, side="left") / max(len(g), 1)
     return fmr, fnmr
 
@@ -128,7 +129,7 @@ class OpenSet:
 
     def fpir(self, t: float | np.ndarray) -> np.ndarray:
         top = np.sort(self.nonmated_top)
-        return 1.0 - np.searchsorted(top, np.asarray(t, np.float64), side="left") / max(len(top), 1)
+        return (len(top) - np.searchsorted(top, np.asarray(t, np.float64), side="left")) / max(len(top), 1)
 
     def fnir(self, t: float | np.ndarray) -> np.ndarray:
         """Share of mated probes whose mate is not returned at rank 1 with a score >= t."""

@@ -38,9 +38,17 @@ def hardest_pairs(ds: LabelledSet, e: Embedded, ap: protocols.AllPairs, k: int =
     """The strongest impostor and weakest genuine pairs: where label errors (same person under two names,
     a wrong photo in a folder) show up, next to real model errors."""
     strong = [{"a": _rel(ds, i), "b": _rel(ds, j), "score": float(s)} for i, j, s in ap.top_imp[:k]]
-    order = np.argsort(ap.genuine)[:k]
-    weak = [{"a": _rel(ds, ap.gen_i[o]), "b": _rel(ds, ap.gen_j[o]), "score": float(ap.genuine[o])}
-            for o in order]
+    # One wrong face (e.g. a bystander picked as the centre face) fails against every photo of the person:
+    # list each image once so the list shows k different problems, not one problem k times.
+    weak, seen = [], set()
+    for o in np.argsort(ap.genuine)[: 50 * k]:
+        i, j = int(ap.gen_i[o]), int(ap.gen_j[o])
+        if i in seen or j in seen:
+            continue
+        seen.update((i, j))
+        weak.append({"a": _rel(ds, i), "b": _rel(ds, j), "score": float(ap.genuine[o])})
+        if len(weak) == k:
+            break
     return {"strongest_impostor": strong, "weakest_genuine": weak}
 
 

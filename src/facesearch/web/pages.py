@@ -53,15 +53,20 @@ class LoginThrottle:
             self._fails.pop(key, None)
 
 
-_throttle = LoginThrottle()
+def _throttle(request: Request) -> LoginThrottle:
+    # One per app (not per process), so separate apps, such as those of a test run, do not share counts.
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        state.login_throttle = LoginThrottle()
+    return state.login_throttle
 
 
-def render(request: Request, name: str, status: int = 200, principal: Principal | None = None,
+def render(request: Request, template: str, status: int = 200, principal: Principal | None = None,
            **context: Any) -> HTMLResponse:
     p = principal or getattr(request.state, "principal", None)
     nav = [(href, label) for href, label, role in NAV if p and (role is None or role == p.role)]
     ctx = {"principal": p, "csrf": p.csrf_token if p else None, "nav": nav, "path": request.url.path, **context}
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
+    return templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
@@ -110,16 +115,17 @@ def login(
     if not auth.csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return again("Your sign-in form expired. Please try again.", 403)
     key = (ip, name.lower())
-    if _throttle.blocked(key):
+    throttle = _throttle(request)
+    if throttle.blocked(key):
         svc.audit.record(audit.LOGIN_FAILED, actor=name or None, ip=ip, outcome="throttled")
         return again("Too many failed attempts. Wait 15 minutes, or ask an administrator.", 429)
     user = auth.authenticate(svc.store, name, password) if name and password else None
     if user is None:
-        _throttle.fail(key)
+        throttle.fail(key)
         # The attempted name is logged as given; it is not confirmed to exist.
         svc.audit.record(audit.LOGIN_FAILED, actor=name or None, ip=ip, outcome="refused")
         return again("Wrong user name or password.", 401)
-    _throttle.clear(key)
+    throttle.clear(key)
     sid, _csrf = auth.create_session(svc.store, user, svc.settings.session_hours, ip)
     svc.audit.record(audit.LOGIN, actor=user.name, role=user.role, ip=ip, details={"via": "browser"})
     resp = RedirectResponse(_safe_next(next) or HOME.get(user.role, "/"), status_code=303)
@@ -215,6 +221,31 @@ def users_add(
     return RedirectResponse(f"/admin/users?created={user.name}", status_code=303)
 
 
+@router.post("/admin/users/{name}/{change}")
+def users_change(request: Request, name: str, change: str, p: Principal = Depends(require_role("admin")),
+                 svc: Services = Depends(services)) -> Response:
+    if change not in ("disable", "enable"):
+        raise Problem(404, "Not found", "unknown account action")
+    if name == p.name:
+        raise Problem(422, "Invalid request", "you cannot disable your own account")
+    try:
+        auth.set_disabled(svc.store, name, change == "disable")
+    except auth.AuthError as exc:
+        raise Problem(404, "Not found", str(exc)) from exc
+    svc.audit.record(audit.USER_CHANGE, actor=p.name, role=p.role, ip=client_ip(request),
+                     details={"user": name, "disabled": change == "disable"})
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/admin/tokens/{token_id}/revoke")
+def tokens_revoke(request: Request, token_id: int, p: Principal = Depends(require_role("admin")),
+                  svc: Services = Depends(services)) -> Response:
+    if auth.revoke_token(svc.store, str(token_id)):
+        svc.audit.record(audit.TOKEN_REVOKE, actor=p.name, role=p.role, ip=client_ip(request),
+                         details={"token_id": token_id})
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 def _schema_type(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
@@ -222,7 +253,7 @@ def _schema_type(schema: dict[str, Any]) -> str:
         return " | ".join(_schema_type(s) for s in schema["anyOf"])
     if schema.get("type") == "array":
         return f"list of {_schema_type(schema.get('items', {}))}"
-    if schema.get("format") == "binary":
+    if schema.get("format") == "binary" or "contentMediaType" in schema:
         return "file"
     return str(schema.get("type", "any"))
 

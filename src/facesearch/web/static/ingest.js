@@ -6,8 +6,8 @@
   let timer = null;
 
   form.querySelectorAll('input[name="kind"]').forEach((r) => r.addEventListener("change", () => {
-    const files = form.querySelector('input[name="kind"]:checked').value === "files";
-    $("src-files").hidden = !files; $("src-path").hidden = files;
+    const kind = form.querySelector('input[name="kind"]:checked').value;
+    $("src-files").hidden = kind !== "files"; $("src-path").hidden = kind !== "path"; $("src-manifest").hidden = kind !== "manifest";
   }));
 
   form.addEventListener("submit", async (e) => {
@@ -20,6 +20,10 @@
       const p = $("path").value.trim();
       if (!p) { FS.showError(errBox, "Please give a server path."); $("path").focus(); return; }
       fd.append("path", p);
+    } else if (kind === "manifest") {
+      const m = $("manifest").value.trim();
+      if (!m) { FS.showError(errBox, "Please give the manifest's path on the server."); $("manifest").focus(); return; }
+      fd.append("manifest", m);
     } else {
       const files = $("files").files;
       if (!files.length) { FS.showError(errBox, "Please choose photos to upload."); $("files").focus(); return; }
@@ -41,7 +45,7 @@
     const counts = [["Files", `${j.processed} / ${j.total}`], ["Ingested", c.ingested ?? 0], ["Faces", c.faces ?? 0],
       ["No face", c.no_face ?? 0], ["Duplicates", c.duplicates ?? 0], ["Failed", c.failed ?? 0],
       ["Rate", j.images_per_second ? `${j.images_per_second} img/s` : "—"]];
-    $("job-counts").replaceChildren(...counts.flatMap(([k, v]) => [FS.el("dt", { text: k }), FS.el("dd", { text: String(v) })]));
+    $("job-counts").replaceChildren(...counts.map(([k, v]) => FS.el("div", {}, FS.el("dt", { text: k }), FS.el("dd", { text: String(v) }))));
     FS.showError($("job-error"), j.error || "");
     const body = $("job-failures").querySelector("tbody"); body.replaceChildren();
     j.failures.forEach((f) => body.append(FS.el("tr", {}, FS.el("td", { class: "mono small", text: f.path }), FS.el("td", { text: f.reason }), FS.el("td", { class: "small", text: f.detail }))));
@@ -54,7 +58,7 @@
       try {
         const j = await FS.api("GET", `/api/v1/jobs/${id}`);
         showJob(j);
-        if (j.status === "done" || j.status === "failed") { clearInterval(timer); loadJobs(); }
+        if (j.status === "done" || j.status === "failed") { clearInterval(timer); loadJobs(); loadCollections(); }
       } catch (err) { clearInterval(timer); FS.showError($("job-error"), err.message); }
     };
     tick(); timer = setInterval(tick, 1000);
@@ -73,5 +77,15 @@
       });
     } catch (err) { /* the list is a convenience; the form still works */ }
   }
+  async function loadCollections() {
+    try {
+      const { collections } = await FS.api("GET", "/api/v1/collections");
+      $("collections").replaceChildren(...collections.map((c) => FS.el("li", {}, FS.el("strong", { text: c.name }), " ",
+        FS.el("span", { class: "muted", text: `${c.model} · ${c.images.toLocaleString("en-US")} images · ${c.faces.toLocaleString("en-US")} faces` }))));
+      $("collections-empty").hidden = !!collections.length;
+      $("collection-list").replaceChildren(...collections.map((c) => FS.el("option", { value: c.name })));
+    } catch (err) { /* keep the list rendered with the page */ }
+  }
   loadJobs();
+  loadCollections();
 })();

@@ -62,6 +62,8 @@
   }
 
   input.addEventListener("change", () => setProbe(input.files[0]));
+  // A message about missing fields goes away as soon as the user starts fixing them.
+  ["case_ref", "purpose"].forEach((id) => $(id).addEventListener("input", () => FS.showError(errBox, "")));
   $("probe-clear").addEventListener("click", clearProbe);
   ["dragenter", "dragover"].forEach((ev) => drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); }));
   ["dragleave", "drop"].forEach((ev) => drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
@@ -75,7 +77,9 @@
     if (!caseRef) missing.push("the case reference");
     if (!purpose) missing.push("the purpose");
     if (!selectedCollections().length && form.querySelector('input[name="collections"]')) missing.push("at least one collection");
-    if (missing.length) { FS.showError(errBox, "Please give " + missing.join(", ") + "."); (!probeFile ? input : !caseRef ? $("case_ref") : $("purpose")).focus(); return; }
+    if (missing.length) {
+      const list = missing.length > 1 ? missing.slice(0, -1).join(", ") + " and " + missing[missing.length - 1] : missing[0];
+      FS.showError(errBox, "Please give " + list + "."); (!probeFile ? input : !caseRef ? $("case_ref") : $("purpose")).focus(); return; }
     FS.showError(errBox, "");
     const fd = new FormData();
     fd.append("probe", probeFile); fd.append("case_ref", caseRef); fd.append("purpose", purpose);
@@ -98,22 +102,26 @@
     $("results-meta").textContent = `Case ${res.case_ref} · ${res.gallery_size.toLocaleString("en-US")} faces in ${res.collections.join(", ")} · ` +
       (thr ? `threshold ${thr.score.toFixed(3)} (match rate ${FS.fmtRate(thr.fmr)})` : "") + ` · search #${res.search_id}`;
     const empty = $("results-empty");
+    FS.showError($("results-note"), "");
     if (face.skipped) { empty.replaceChildren(FS.el("p", { text: "This face was not searched: " + face.skipped })); empty.hidden = false; return; }
     if (!face.matches.length) {
       empty.replaceChildren(FS.el("p", {}, FS.el("strong", { text: "No candidates." })), FS.el("p", { text: "The gallery returned nobody for this face. This result is logged for the case." }));
       empty.hidden = false; return;
     }
     empty.hidden = true;
+    const above = face.matches.filter((m) => m.above_threshold).length;
+    FS.showError($("results-note"), above ? "" : `No candidate reaches the threshold (score ≥ ${thr ? thr.score.toFixed(3) : "?"}). ` +
+      "The closest faces are shown for completeness; at these scores they are most likely other people.");
     face.matches.forEach((m) => {
       const btn = FS.el("button", { type: "button", class: "cand-open", "aria-label": `Open candidate ${m.rank}: score ${m.score.toFixed(3)}, ${m.collection}` },
-        FS.el("img", { src: m.thumbnail_url, alt: "", loading: "lazy" }));
+        FS.el("img", { src: m.thumbnail_url, alt: "" }));
       btn.addEventListener("click", () => openMatch(m));
       const src = m.source_url ? FS.el("a", { href: m.source_url, target: "_blank", rel: "noopener noreferrer", text: "source" }) : FS.el("span", { class: "muted", text: "no source URL" });
       const card = FS.el("li", { class: "cand" + (m.above_threshold ? " above" : "") },
         btn,
         FS.el("div", { class: "cand-body" },
           FS.el("div", { class: "cand-top" }, FS.el("span", { class: "rank", text: "#" + m.rank }), FS.el("span", { class: "score", text: m.score.toFixed(3) })),
-          FS.el("div", { class: "small", text: "match rate " + FS.fmtRate(m.fmr) }),
+          FS.el("div", { class: "small", title: "False-match rate: how often two different people score this high", text: "match rate " + FS.fmtRate(m.fmr) }),
           FS.el("div", { class: "small muted", text: m.collection }),
           FS.el("div", { class: "small" }, m.above_threshold ? FS.el("span", { class: "badge ok", text: "above threshold" }) : FS.el("span", { class: "badge", text: "below threshold" }), " ", src)));
       grid.append(card);

@@ -1,0 +1,172 @@
+"""Load check of the web service: N concurrent clients searching on loopback for a bounded time.
+
+Builds a temporary gallery from LFW (../shared), starts `uvicorn facesearch.api.app:create_app` in its own
+process on a free loopback port, then runs N client threads that each POST /api/v1/search in a loop with
+held-out LFW photos until the time is up. Reports requests/s and p50/p95/p99 latency (JSON with --json).
+
+    .venv/bin/python benchmarks/load.py --clients 4 --seconds 20
+    .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --token fs_... --probes DIR   # a running server
+
+Every search is a real, audited search (case reference "LOAD-TEST"), so the numbers include the audit write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACESEARCH_SHARED", ROOT.parent / "shared"))
+LFW = SHARED / "datasets" / "lfw" / "deepfunneled"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple[str, list[Path]]:
+    """Ingest `people` LFW identities (per_person photos each); returns (token, held-out probe photos)."""
+    from facesearch import auth
+    from facesearch.config import Settings
+    from facesearch.ingest import Item, ingest
+    from facesearch.store import Store
+
+    settings = Settings(home=home, model=model, workers=1)
+    store = Store(settings.resolved_database_url)
+    auth.add_user(store, "load", "examiner", "load-test-password")
+    token = auth.create_token(store, "load", "benchmark")[1]
+    names = sorted(d.name for d in LFW.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
+    items, probes = [], []
+    for name in names[:people]:
+        photos = sorted((LFW / name).glob("*.jpg"))
+        items += [Item(p) for p in photos[:per_person]]
+        probes.append(photos[per_person])
+    t = time.perf_counter()
+    res = ingest(items, "load", settings, store, workers=1)
+    print(f"gallery: {res.ingested} images, {res.faces} faces in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+    store.close()
+    return token, probes
+
+
+def start_server(home: Path, port: int, model: str) -> subprocess.Popen:
+    env = dict(os.environ, FACESEARCH_HOME=str(home), FACESEARCH_MODEL=model)
+    env.setdefault("FACESEARCH_MODELS_DIR", str(SHARED / "models"))
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "facesearch.api.app:create_app",
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("the server did not start within 60 s")
+
+
+def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: float) -> dict:
+    payloads = [(p.name, p.read_bytes()) for p in probes]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    # Warm-up: the first search loads the model pack and the index.
+    httpx.post(f"{url}/api/v1/search", headers={"Authorization": f"Bearer {token}"},
+               files={"probe": payloads[0]}, data={"case_ref": "LOAD-WARMUP", "purpose": "load test"}, timeout=120)
+    start = time.perf_counter()
+    stop_at = start + seconds
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+            n = i
+            while time.perf_counter() < stop_at:
+                name, data = payloads[n % len(payloads)]
+                n += clients
+                t = time.perf_counter()
+                try:
+                    status = c.post("/api/v1/search", files={"probe": (name, data, "image/jpeg")},
+                                    data={"case_ref": "LOAD-TEST", "purpose": "load test", "top_k": "10"}).status_code
+                except httpx.HTTPError:
+                    status = 0
+                dt = time.perf_counter() - t
+                with lock:
+                    latencies.append(dt)
+                    statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+    return {
+        "clients": clients, "seconds": round(elapsed, 2), "requests": len(latencies),
+        "ok": statuses.get(200, 0), "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "requests_per_second": round(len(latencies) / elapsed, 2),
+        "latency_ms": {"p50": round(pct(0.50), 1), "p95": round(pct(0.95), 1), "p99": round(pct(0.99), 1),
+                       "mean": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
+                       "max": round(latencies[-1] * 1000, 1) if latencies else None},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--people", type=int, default=100, help="LFW identities in the gallery")
+    ap.add_argument("--per-person", type=int, default=3)
+    ap.add_argument("--model", default="yunet-reid")
+    ap.add_argument("--url", help="Load an already running server instead of starting one.")
+    ap.add_argument("--token", help="API token of an examiner (with --url).")
+    ap.add_argument("--probes", type=Path, help="Folder of probe photos (with --url).")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    if args.url:
+        if not (args.token and args.probes):
+            raise SystemExit("--url needs --token and --probes")
+        probes = sorted(p for p in args.probes.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        result = run_load(args.url.rstrip("/"), args.token, probes, args.clients, args.seconds)
+    else:
+        if not LFW.is_dir():
+            raise SystemExit(f"LFW not found at {LFW}; use --url/--token/--probes against your own server")
+        with tempfile.TemporaryDirectory(prefix="facesearch-load-") as tmp:
+            home = Path(tmp) / "home"
+            token, probes = build_gallery(home, args.people, args.per_person, args.model)
+            port = free_port()
+            proc = start_server(home, port, args.model)
+            try:
+                result = run_load(f"http://127.0.0.1:{port}", token, probes, args.clients, args.seconds)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        result["gallery"] = {"people": args.people, "per_person": args.per_person, "model": args.model}
+    result["cpus"] = os.cpu_count()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        lat = result["latency_ms"]
+        print(f"{result['clients']} clients, {result['seconds']} s: {result['requests']} searches "
+              f"({result['ok']} ok), {result['requests_per_second']} req/s; latency p50 {lat['p50']} ms, "
+              f"p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; statuses {result['statuses']}")
+
+
+if __name__ == "__main__":
+    main()
