@@ -44,8 +44,17 @@ def test_ingest_search_verify_stats_json(tmp_path: Path, home: Path, monkeypatch
     assert {"path", "source_url"} <= set(m["image"])
     assert Path(m["image"]["path"]).parent.name == name and m["collection"] == "archive"
 
-    code, out = _run("search", str(photos[0]), "--top", "3")
+    code, out = _run("search", str(photos[0]), "--top", "3", "--case", "C-1", "--purpose", "test")
     assert code == 0 and "archive" in out and "threshold" in out
+
+    # Both searches are in the audit log, with what they returned.
+    from facesearch.audit import iter_entries
+    from facesearch.config import Settings
+    from facesearch.store import Store
+
+    entries = [e for e in iter_entries(Store(Settings().resolved_database_url)) if e.action == "search"]
+    assert len(entries) == 2 and entries[1].case_ref == "C-1" and entries[1].actor.startswith("cli")
+    assert str(m["face_id"]) in entries[0].results and entries[0].probe_sha256 == res["probe"]["sha256"]
 
     code, out = _run("verify", str(photos[0]), str(photos[1]), "--json")
     v = json.loads(out)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ATT, LFW, MODELS, needs_lfw, needs_yunet
 from typer.testing import CliRunner
 
 from facesearch.config import Settings
@@ -16,8 +17,6 @@ from facesearch.evaluation.embed import embed_full
 from facesearch.evaluation.groups import lfw_demographics
 from facesearch.evaluation.robustness import Degradation, blur, downscale
 from facesearch.evaluation.runner import EvalOptions, run_eval
-
-from conftest import ATT, LFW, MODELS, needs_lfw, needs_yunet
 
 pytestmark = [needs_lfw, needs_yunet]
 

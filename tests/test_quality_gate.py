@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import LFW, needs_lfw, needs_yunet
 
 from facesearch import imaging
 from facesearch.config import Settings
@@ -13,8 +14,6 @@ from facesearch.evaluation.robustness import blur, brightness_contrast, downscal
 from facesearch.models import load_pack
 from facesearch.models import quality as q
 from facesearch.pipeline import analyze
-
-from conftest import LFW, needs_lfw, needs_yunet
 
 PEOPLE = ["Aaron_Peirsol", "Ai_Sugiyama", "Alejandro_Toledo", "Amelie_Mauresmo", "Bill_Gates", "Colin_Powell"]
 
@@ -26,6 +25,24 @@ def test_flat_crop_has_no_sharpness_and_is_flagged() -> None:
     assert np.all(res.sharpness == 0)
     assert q.BLURRY in res.reasons[0] and q.LOW_CONFIDENCE in res.reasons[1]
     assert np.all(res.score == 0)
+
+
+def test_reason_codes_line_up_with_the_gate() -> None:
+    """A face is below the default gate (0.25) exactly when a component raised its reason code."""
+    rng = np.random.default_rng(0)
+    crops = cv2.GaussianBlur(rng.integers(0, 255, (128, 128, 3), dtype=np.uint8), (0, 0), 0.7)[None].repeat(4, 0)
+    eye = np.array([30.0, 6.0, 30.0, 30.0])  # eye distances: ok, small, ok, ok
+    nose_shift = np.array([0.0, 0.0, 0.7, 0.0])  # yaw in eye distances: extreme for the third
+    lm = np.zeros((4, 5, 2), np.float32)
+    lm[:, 0] = np.column_stack([64 - eye / 2, np.full(4, 50.0)])
+    lm[:, 1] = np.column_stack([64 + eye / 2, np.full(4, 50.0)])
+    lm[:, 2] = np.column_stack([64 + nose_shift * eye, np.full(4, 70.0)])
+    crops[3] = 128  # flat: no detail at all
+    res = q.assess(lm, np.full(4, 0.95, np.float32), crops)
+    assert res.reasons[0] == [] and res.score[0] >= 0.25
+    assert q.SMALL_FACE in res.reasons[1] and res.score[1] < 0.25
+    assert q.EXTREME_POSE in res.reasons[2] and res.score[2] < 0.25
+    assert q.BLURRY in res.reasons[3] and res.score[3] < 0.25
 
 
 def test_sharpness_ignores_brightness_and_contrast() -> None:
@@ -85,9 +102,11 @@ def test_gate_passes_clean_and_refuses_degraded_faces(faces) -> None:
     assert np.all(blurred_q < clean_q)
     assert np.all(blurred_q < gate), blurred_q
 
-    small_q, small_r = run(downscale(20))
-    assert all(q.SMALL_FACE in r or r == ["NO_FACE"] for r in small_r), small_r
-    assert np.all(small_q < gate), small_q
+    # Small faces: lower quality, but yunet-reid still finds 95% of 24 px faces at rank 1, so a face the
+    # detector keeps (>= FACESEARCH_MIN_FACE_PX) is refused only at the very edge of that range.
+    small_q, small_r = run(downscale(24))
+    assert np.all(small_q < clean_q)
+    assert np.mean(small_q >= gate) >= 0.5, small_q
 
     # Darkness is not blur: the contrast-normalised sharpness keeps dark faces searchable.
     dark_q, dark_r = run(brightness_contrast(0.35, 0.35))

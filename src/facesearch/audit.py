@@ -52,6 +52,17 @@ COLLECTION_CREATE = "collection_create"
 AUDIT_READ = "audit_read"
 
 
+def search_summary(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
+    return [{
+        "face": f["face"], "box": f["box"], "quality": f["quality"], "quality_reasons": f["quality_reasons"],
+        "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
+        "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
+                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"]}
+                    for m in f.get("matches", [])],
+    } for f in result["faces"]]
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -76,6 +87,24 @@ def entry_dict(row: AuditEntry) -> dict[str, Any]:
         out[k] = json.loads(out[k]) if out[k] else None
     out["hash"] = row.hash
     return out
+
+
+HEAD_FILE = "audit-head.json"
+
+
+def cli_actor() -> str:
+    """Command-line actions are attributed to the operating-system account that ran them."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def open_log(store: Store, home: Path) -> AuditLog:
+    """The log of a deployment, with its head checkpoint beside the database."""
+    return AuditLog(store, home / HEAD_FILE)
 
 
 class AuditLog:

@@ -59,7 +59,7 @@ def ingest(
     folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
     collection: str = typer.Option(..., "--collection", "-c", help="Collection to add to (created if new)."),
     manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
-    model: str | None = typer.Option(None, "--model", help="Model pack for a new collection (default FACESEARCH_MODEL)."),
+    model: str | None = typer.Option(None, "--model", help="Pack for a new collection (default FACESEARCH_MODEL)."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -143,17 +143,35 @@ def search(
     all_faces: bool = typer.Option(False, "--all-faces", help="Search every face of the probe."),
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference, written to the audit log."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose of the search, written to the audit log."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Find the probe's face in the gallery: top matches with score and false-match rate."""
+    """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
+    from . import audit
     from .search import Engine, load_probe
+    from .store import Store
 
     settings = _settings()
 
     def go() -> dict[str, Any]:
-        image, sha = load_probe(probe, settings)
-        engine = Engine(settings)
-        res = engine.search(image, top, collection or None, face, all_faces, threshold, force)
+        store = Store(settings.resolved_database_url)
+        log = audit.open_log(store, settings.home)
+        common: dict[str, Any] = {"actor": audit.cli_actor(), "role": "cli", "case_ref": case, "purpose": purpose,
+                                  "collections": collection or None}
+        try:
+            image, sha = load_probe(probe, settings)
+            common["probe_sha256"] = sha
+            res = Engine(settings, store).search(image, top, collection or None, face, all_faces, threshold, force)
+        except FacesearchError as exc:
+            log.record(audit.SEARCH, outcome="refused", threshold=threshold, details={"reason": str(exc)}, **common)
+            raise
+        first = res["faces"][0] if res["faces"] else {}
+        log.record(audit.SEARCH, outcome="ok" if any(f.get("matches") for f in res["faces"]) else "no_candidates",
+                   model=",".join(sorted({f["model"] for f in res["faces"]})) or None,
+                   threshold=first.get("threshold", {}).get("score"), results=audit.search_summary(res),
+                   details={"top_k": top, "gallery_size": res["gallery_size"], "threshold": first.get("threshold")},
+                   **{**common, "collections": res["collections"]})
         res["probe"] = {"path": str(probe), "sha256": sha, "width": image.shape[1], "height": image.shape[0]}
         return res
 
@@ -191,17 +209,34 @@ def verify(
     model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference, written to the audit log."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose, written to the audit log."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Are two photos of the same person? The largest face of each is compared."""
+    """Are two photos of the same person? The largest face of each is compared (audit-logged)."""
+    from . import audit
     from .search import Engine, load_probe
+    from .store import Store
 
     settings = _settings()
 
     def go() -> dict[str, Any]:
-        a, _ = load_probe(first, settings)
-        b, _ = load_probe(second, settings)
-        return Engine(settings).verify(a, b, model, threshold, force)
+        store = Store(settings.resolved_database_url)
+        log = audit.open_log(store, settings.home)
+        common: dict[str, Any] = {"actor": audit.cli_actor(), "role": "cli", "case_ref": case, "purpose": purpose}
+        try:
+            a, sha_a = load_probe(first, settings)
+            b, sha_b = load_probe(second, settings)
+            common["probe_sha256"] = sha_a
+            res = Engine(settings, store).verify(a, b, model, threshold, force)
+        except FacesearchError as exc:
+            log.record(audit.VERIFY, outcome="refused", model=model, threshold=threshold,
+                       details={"reason": str(exc)}, **common)
+            raise
+        log.record(audit.VERIFY, model=res["model"], threshold=res["threshold"],
+                   results={"score": res["score"], "fmr": res["fmr"], "same_person": res["same_person"]},
+                   details={"second_sha256": sha_b}, **common)
+        return res
 
     res = _run(go, as_json)
     if as_json:
@@ -254,7 +289,8 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     settings = _settings()
     store = Store(settings.resolved_database_url)
     data = store.stats()
-    index_bytes = sum(p.stat().st_size for p in settings.index_dir.glob("*.faiss")) if settings.index_dir.exists() else 0
+    index_files = settings.index_dir.glob("*.faiss") if settings.index_dir.exists() else []
+    index_bytes = sum(p.stat().st_size for p in index_files)
     data.update({"home": str(settings.home), "default_model": settings.model, "index_bytes": index_bytes})
     if as_json:
         print(json.dumps(data, indent=1))
@@ -303,11 +339,12 @@ def demo(
                as_json=False)
     console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
     search(probe=probe, top=3, collection=[collection_name], face=None, all_faces=False, threshold=None,
-           force=False, as_json=False)
+           force=False, case="demo", purpose="demonstration", as_json=False)
     console.print("\n[bold]3. verify[/bold] probe vs each portrait")
     for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
         console.print(f"{probe.name} vs {other}:")
-        verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, as_json=False)
+        verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, case="demo",
+               purpose="demonstration", as_json=False)
     console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from .audit import cli_actor
 from .config import Settings
 
 if TYPE_CHECKING:
@@ -33,18 +34,10 @@ def _store(settings: Settings) -> Store:
     return Store(settings.resolved_database_url)
 
 
-def _cli_actor() -> str:
-    # CLI actions are attributed to the operating-system account that ran them.
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
 def _audit_log(settings: Settings, store: Store) -> AuditLog:
-    from .audit import AuditLog
+    from .audit import open_log
 
-    return AuditLog(store, settings.home / "audit-head.json")
+    return open_log(store, settings.home)
 
 
 def serve(
@@ -86,7 +79,7 @@ def users_add(
         user = auth.add_user(store, name, role, password)
     except auth.AuthError as exc:
         _fail(str(exc))
-    _audit_log(settings, store).record(audit.USER_ADD, actor=_cli_actor(), details={"user": name, "user_role": role})
+    _audit_log(settings, store).record(audit.USER_ADD, actor=cli_actor(), details={"user": name, "user_role": role})
     typer.echo(f"user {user.name} ({user.role}) created")
 
 
@@ -114,7 +107,7 @@ def users_disable(name: str = typer.Argument(...)) -> None:
         auth.set_disabled(store, name, True)
     except auth.AuthError as exc:
         _fail(str(exc))
-    _audit_log(settings, store).record(audit.USER_CHANGE, actor=_cli_actor(), details={"user": name, "disabled": True})
+    _audit_log(settings, store).record(audit.USER_CHANGE, actor=cli_actor(), details={"user": name, "disabled": True})
     typer.echo(f"user {name} disabled")
 
 
@@ -131,7 +124,7 @@ def users_passwd(name: str = typer.Argument(...),
         auth.set_password(store, name, password)
     except auth.AuthError as exc:
         _fail(str(exc))
-    _audit_log(settings, store).record(audit.USER_CHANGE, actor=_cli_actor(),
+    _audit_log(settings, store).record(audit.USER_CHANGE, actor=cli_actor(),
                                        details={"user": name, "password_reset": True})
     typer.echo(f"password of {name} changed")
 
@@ -148,7 +141,7 @@ def tokens_create(name: str = typer.Argument(..., help="The user the token acts 
         token_id, token = auth.create_token(store, name, label)
     except auth.AuthError as exc:
         _fail(str(exc))
-    _audit_log(settings, store).record(audit.TOKEN_CREATE, actor=_cli_actor(),
+    _audit_log(settings, store).record(audit.TOKEN_CREATE, actor=cli_actor(),
                                        details={"user": name, "token_id": token_id, "label": label})
     typer.echo(f"token id {token_id} for {name} (revoke with `facesearch tokens revoke {token_id}`):", err=True)
     typer.echo(token)
@@ -168,7 +161,7 @@ def tokens_revoke(key: str = typer.Argument(..., help="Token id, the token itsel
     if not n:
         _fail(f"no active token matches {key if not key.startswith(auth.TOKEN_PREFIX) else 'that token'}")
     ref = key if not key.startswith(auth.TOKEN_PREFIX) else "token"
-    _audit_log(settings, store).record(audit.TOKEN_REVOKE, actor=_cli_actor(), details={"key": ref, "revoked": n})
+    _audit_log(settings, store).record(audit.TOKEN_REVOKE, actor=cli_actor(), details={"key": ref, "revoked": n})
     typer.echo(f"{n} token(s) revoked")
 
 
@@ -220,7 +213,7 @@ def audit_export(
         text = audit.export(store, fmt, since=since, until=until, user=user, case_ref=case_ref)
     except ValueError as exc:
         _fail(str(exc))
-    _audit_log(settings, store).record(audit.EXPORT, actor=_cli_actor(), case_ref=case_ref, details={
+    _audit_log(settings, store).record(audit.EXPORT, actor=cli_actor(), case_ref=case_ref, details={
         "what": "audit", "format": fmt, "since": since, "until": until, "user": user, "out": str(out or "-")})
     if out:
         out.write_text(text, encoding="utf-8")

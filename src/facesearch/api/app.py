@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..audit import AuditLog
+from ..audit import open_log
 from ..auth import Principal
 from ..config import Settings
 from ..search import Engine
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings.home.mkdir(parents=True, exist_ok=True)
     store = store or Store(settings.resolved_database_url)
     jobs = JobManager(settings, store)
-    svc = Services(settings=settings, store=store, audit=AuditLog(store, settings.home / "audit-head.json"),
+    svc = Services(settings=settings, store=store, audit=open_log(store, settings.home),
                    engine=Engine(settings, store), jobs=jobs, metrics=Metrics(jobs))
 
     app = FastAPI(

@@ -93,17 +93,6 @@ def _names(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
-def _summary(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
-    return [{
-        "face": f["face"], "box": f["box"], "quality": f["quality"], "quality_reasons": f["quality_reasons"],
-        "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
-        "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
-                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"]}
-                    for m in f.get("matches", [])],
-    } for f in result["faces"]]
-
-
 def _decorate(result: dict[str, Any]) -> None:
     for f in result["faces"]:
         for m in f.get("matches", []):
@@ -157,7 +146,7 @@ def search(
         audit.SEARCH, outcome="ok" if any(f.get("matches") for f in faces) else "no_candidates",
         model=",".join(sorted({f["model"] for f in faces})) or None,
         threshold=first.get("threshold", {}).get("score") if first else threshold,
-        results=_summary(result),
+        results=audit.search_summary(result),
         details={"top_k": top_k, "gallery_size": result["gallery_size"], "searched": result["collections"],
                  "threshold": first.get("threshold"), "face": face, "all_faces": all_faces, "force": force,
                  "seconds": round(seconds, 4)},

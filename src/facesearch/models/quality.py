@@ -12,13 +12,20 @@ BLURRY = "BLURRY"
 EXTREME_POSE = "EXTREME_POSE"
 LOW_CONFIDENCE = "LOW_CONFIDENCE"
 
-# Thresholds below which a component raises its reason code. Chosen on LFW degradations (docs/accuracy.md).
-SMALL_EYE_DISTANCE_PX = 16.0  # ~ a 40 px wide face
-GOOD_EYE_DISTANCE_PX = 40.0
+# Thresholds below which a component raises its reason code, chosen on LFW probes degraded in controlled
+# steps with the yunet-reid pack (docs/accuracy.md, "Quality gate"): rank-1 stays at 95-98% down to an eye
+# distance of 8 px (a face ~20 px wide) and falls to 75% below it; it falls from 92% to 45-77% once the
+# normalised sharpness drops under 0.25 (Gaussian blur of ~5% of the face width).
+SMALL_EYE_DISTANCE_PX = 8.0  # ~ a 20 px wide face
+GOOD_EYE_DISTANCE_PX = 24.0  # ~ a 60 px wide face: no measurable loss above it
 BLUR_SHARPNESS = 0.25
 SHARP_REFERENCE = 0.08  # raw sharpness of a crisp face (LFW clean median 0.14, 10th percentile 0.07)
 POSE_YAW_LIMIT = 0.45  # nose offset from the eye midline, in eye distances
 LOW_DETECTION_SCORE = 0.7
+# Each component is mapped so that its reason threshold lands on this value; the score is the weakest
+# component, so a face scores below FACESEARCH_PROBE_MIN_QUALITY (default 0.25) exactly when it is
+# SMALL_FACE, BLURRY or EXTREME_POSE (or nearly so with a low detector confidence).
+REASON_LEVEL = 0.25
 
 
 @dataclass
@@ -70,17 +77,17 @@ def from_components(landmarks: np.ndarray, det_scores: np.ndarray, sharp_raw: np
     eyes_left, eyes_right, nose = landmarks[:, 0], landmarks[:, 1], landmarks[:, 2]
     eye_vec = eyes_right - eyes_left
     eye_dist = np.linalg.norm(eye_vec, axis=1)
-    size = np.clip(
-        (eye_dist - SMALL_EYE_DISTANCE_PX / 2) / (GOOD_EYE_DISTANCE_PX - SMALL_EYE_DISTANCE_PX / 2), 0, 1
-    )
+    size = np.interp(eye_dist, [0.0, SMALL_EYE_DISTANCE_PX, GOOD_EYE_DISTANCE_PX], [0.0, REASON_LEVEL, 1.0])
     # Yaw: signed distance of the nose from the perpendicular bisector of the eyes, in eye distances.
     mid = (eyes_left + eyes_right) / 2
     unit = eye_vec / np.maximum(eye_dist, 1e-6)[:, None]
     yaw = np.abs(((nose - mid) * unit).sum(axis=1)) / np.maximum(eye_dist, 1e-6)
-    pose = np.clip(1.0 - yaw / (2 * POSE_YAW_LIMIT), 0, 1)
+    pose = np.interp(yaw, [0.0, POSE_YAW_LIMIT, 2 * POSE_YAW_LIMIT], [1.0, REASON_LEVEL, 0.0])
     sharp = normalise_sharpness(sharp_raw)
     conf = np.clip(np.asarray(det_scores, np.float32), 0, 1)
-    score = (size * sharp * pose) ** (1 / 3) * np.minimum(1.0, conf / LOW_DETECTION_SCORE)
+    # The weakest component decides: a sharp face does not make up for a smeared one (a geometric mean let
+    # faces with rank-1 below 50% through the gate).
+    score = np.minimum(np.minimum(size, sharp), pose) * np.minimum(1.0, conf / LOW_DETECTION_SCORE)
     small = eye_dist < SMALL_EYE_DISTANCE_PX
     blurry = sharp < BLUR_SHARPNESS
     extreme = yaw > POSE_YAW_LIMIT
