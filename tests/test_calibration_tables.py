@@ -30,7 +30,7 @@ def test_shipped_table_is_monotone(pack: str) -> None:
     assert fmr[0] == 1.0 and fmr[-1] == 0.0
     scores = np.linspace(-1, 1, 2001)
     f = t.fmr_at(scores)
-    assert np.all(np.diff(f) <= 1e-12) and np.all(f >= t.fmr_floor)
+    assert np.all(np.diff(f) <= 1e-12) and np.all(f >= t.fmr_floor * (1 - 1e-9))
     # Stricter targets never lower the threshold.
     targets = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]
     ths = [t.threshold_for_fmr(x) for x in targets]

@@ -112,7 +112,7 @@ def test_all_pairs_histogram_matches_exact_counts(tmp_path) -> None:
     emb = _unit(rng.normal(size=(n, 16))).astype(np.float32)
     e = Embedded(emb, np.ones(n, bool), np.ones(n, np.float32), np.zeros((n, 4), np.float32),
                  np.zeros((n, 5, 2), np.float32), np.ones(n, np.float32), np.zeros(n, np.uint8),
-                 np.ones(n, np.int16))
+                 np.ones(n, np.int16), np.ones(n, np.float32))
     ap = protocols.all_pairs(e, labels, np.ones(n, bool), None, block=64)
     sims = emb @ emb.T
     iu = np.triu_indices(n, 1)

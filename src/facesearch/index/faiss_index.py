@@ -10,6 +10,9 @@ import numpy as np
 
 from ..fsutil import pid_alive
 
+PARALLEL_SCAN_MIN = 2_000_000  # vectors x queries
+_MAX_THREADS = faiss.omp_get_max_threads()
+
 
 class FaissIndex:
     def __init__(self, path: Path, dim: int) -> None:
@@ -46,6 +49,9 @@ class FaissIndex:
         if self._index.ntotal == 0 or k <= 0:
             n = queries.shape[0]
             return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        # OpenMP threads only pay off on big scans; on small ones their spin-waits cost more than the scan.
+        big = self._index.ntotal * len(queries) >= PARALLEL_SCAN_MIN
+        faiss.omp_set_num_threads(_MAX_THREADS if big else 1)
         scores, ids = self._index.search(queries, min(k, self._index.ntotal))
         return scores, ids
 
