@@ -28,6 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACESEARCH_SHARED", ROOT.parent / "shared"))
+PURPOSE = "LOAD: load test"  # an allowed purpose code (issue 5); a server given by --url needs it too
 LFW = SHARED / "datasets" / "lfw" / "deepfunneled"
 
 
@@ -54,6 +55,13 @@ def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple
         photos = sorted((LFW / name).glob("*.jpg"))
         items += [Item(p) for p in photos[:per_person]]
         probes.append(photos[per_person])
+    # Issue 5: a documented collection and an allowed purpose are needed before ingest and search.
+    from facesearch.governance import audit_log, create_collection
+    from facesearch.oversight import add_purpose
+
+    create_collection(settings, store, "load", source="LFW sample for the load check",
+                      legal_basis="legitimate_interests", owner="benchmark", retention_days=1, keep=False, model=model)
+    add_purpose(store, "LOAD", "load check", actor="benchmark", audit=audit_log(settings, store))
     t = time.perf_counter()
     res = ingest(items, "load", settings, store, workers=1)
     print(f"gallery: {res.ingested} images, {res.faces} faces in {time.perf_counter() - t:.1f}s", file=sys.stderr)
@@ -64,6 +72,8 @@ def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple
 def start_server(home: Path, port: int, model: str) -> subprocess.Popen:
     env = dict(os.environ, FACESEARCH_HOME=str(home), FACESEARCH_MODEL=model)
     env.setdefault("FACESEARCH_MODELS_DIR", str(SHARED / "models"))
+    # The check measures throughput; per-user limits would turn most requests into 429s.
+    env.update(FACESEARCH_SEARCH_RATE_PER_MINUTE="0", FACESEARCH_SEARCH_DAILY_QUOTA="0")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "facesearch.api.app:create_app",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 60
@@ -84,7 +94,7 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
     lock = threading.Lock()
     # Warm-up: the first search loads the model pack and the index.
     httpx.post(f"{url}/api/v1/search", headers={"Authorization": f"Bearer {token}"},
-               files={"probe": payloads[0]}, data={"case_ref": "LOAD-WARMUP", "purpose": "load test"}, timeout=120)
+               files={"probe": payloads[0]}, data={"case_ref": "LOAD-WARMUP", "purpose": PURPOSE}, timeout=120)
     start = time.perf_counter()
     stop_at = start + seconds
 
@@ -97,7 +107,7 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
                 t = time.perf_counter()
                 try:
                     status = c.post("/api/v1/search", files={"probe": (name, data, "image/jpeg")},
-                                    data={"case_ref": "LOAD-TEST", "purpose": "load test", "top_k": "10"}).status_code
+                                    data={"case_ref": "LOAD-TEST", "purpose": PURPOSE, "top_k": "10"}).status_code
                 except httpx.HTTPError:
                     status = 0
                 dt = time.perf_counter() - t

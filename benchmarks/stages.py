@@ -47,12 +47,18 @@ def main() -> None:
     ap.add_argument("--model", default="yunet-reid")
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--large", type=float, default=None,
+                    help="Run on photos of this many megapixels (2x2 mosaics of upscaled photos, as `bench large`).")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     home = Path(tempfile.mkdtemp())
     settings = Settings(home=home, models_dir=default_models_dir())
     pack = load_pack(args.model, settings, 1)
     paths = pick_images(args.data, args.images)
+    if args.large:
+        from facesearch.bench import make_large_photos
+
+        paths = make_large_photos(pick_images(args.data, 200), args.large, args.images, home / "large")
     blobs = [p.read_bytes() for p in paths]
     acc: dict[str, float] = {}
     cpu: dict[str, float] = {}

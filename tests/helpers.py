@@ -7,6 +7,10 @@ from pathlib import Path
 
 from conftest import LFW
 
+from facesearch.models import get_entry
+from facesearch.store import Store
+from facesearch.store.schema import Collection
+
 
 def lfw_people(min_images: int, count: int, skip: int = 0) -> list[str]:
     """The first `count` identities (alphabetically, after `skip`) with at least `min_images` photos."""
@@ -28,3 +32,12 @@ def make_gallery(dest: Path, people: list[str], per_person: int) -> dict[str, li
             shutil.copy(p, dest / name / p.name)
         held_out[name] = photos[per_person:]
     return held_out
+
+
+def create_collection(store: Store, name: str, model: str = "yunet-reid", **fields: object) -> Collection:
+    """A documented collection (source, legal basis, owner, retention): ingest refuses any other kind."""
+    entry = get_entry(model)
+    values: dict[str, object] = {"source": "LFW test photos (../shared)", "legal_basis": "consent",
+                                 "owner": "tests", "keep_until_deleted": "retention_days" not in fields}
+    values.update(fields)
+    return store.create_collection(name, entry.info.name, entry.info.version, entry.info.dim, **values)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import needs_lfw, needs_yunet
 from fastapi.testclient import TestClient
+from helpers import create_collection
 from PIL import Image
 from test_api_support import PEOPLE, gallery_manifest, held_out, lfw_person, make_env, sha256_file, wait_job
 
@@ -173,8 +174,12 @@ def test_collections_ingest_upload_and_delete(api) -> None:
     r = client.post("/api/v1/collections", json={"name": "uploads", "model": "yunet-reid", "source": "tests",
                                                  "legal_basis": "consent"}, headers=op)
     assert r.status_code == 201, r.text
-    assert client.post("/api/v1/collections", json={"name": "uploads"}, headers=op).status_code == 409
-    assert client.post("/api/v1/collections", json={"name": "x", "legal_basis": "whim"}, headers=op).status_code == 422
+    assert client.post("/api/v1/collections", json={"name": "uploads", "source": "tests", "legal_basis": "consent"},
+                       headers=op).status_code == 409
+    # Source and legal basis are required (issue 5): ingest would refuse a collection without them.
+    assert client.post("/api/v1/collections", json={"name": "bare"}, headers=op).status_code == 422
+    assert client.post("/api/v1/collections", json={"name": "x", "source": "s", "legal_basis": "whim"},
+                       headers=op).status_code == 422
     photos = lfw_person("Ariel_Sharon")[:2]
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     files.append(("files", ("broken.jpg", b"\xff\xd8 truncated", "image/jpeg")))
@@ -289,6 +294,7 @@ def test_oversized_upload_to_ingest_is_a_reported_failure(api) -> None:
     photo = lfw_person("Ariel_Sharon")[3]
     old = env.settings.max_upload_bytes
     env.settings.max_upload_bytes = 5000
+    create_collection(env.store, "uploads-small")
     try:
         r = client.post("/api/v1/ingest", data={"collection": "uploads-small"},
                         files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))], headers=op)

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conftest import LFW, MODELS, lfw_person
+from helpers import create_collection
 
 from facesearch import auth
 from facesearch.config import Settings
 from facesearch.store import Store
+from facesearch.store.governance_tables import Purpose
 
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Hugo_Chavez"]
 GALLERY_PER_PERSON = 4
@@ -39,11 +41,20 @@ def make_settings(home: Path, **extra: object) -> Settings:
                     database_url=None, **extra)
 
 
-def make_env(home: Path, **extra: object) -> Env:
+# Search purposes the tests use (a search with any other purpose is refused with 422).
+PURPOSES = {"test": "tests: identify a suspect", "p": "tests", "compare": "tests: compare two photos",
+            "x": "tests", "e2e": "tests: browser end-to-end"}
+
+
+def make_env(home: Path, collections: tuple[str, ...] = ("lfw",), **extra: object) -> Env:
     settings = make_settings(home, **extra)
     home.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     env = Env(settings, store)
+    with store.session.begin() as s:
+        s.add_all([Purpose(code=c, description=d, created_by="tests") for c, d in PURPOSES.items()])
+    for name in collections:  # ingest needs a documented collection
+        create_collection(store, name)
     for role in ROLES:
         auth.add_user(store, role, role, PASSWORD)
         env.tokens[role] = auth.create_token(store, role, "tests")[1]

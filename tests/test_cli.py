@@ -27,6 +27,9 @@ def test_ingest_search_verify_stats_json(tmp_path: Path, home: Path, monkeypatch
     held = make_gallery(gallery, lfw_people(5, 4), 3)
     (gallery / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     report = tmp_path / "failures.csv"
+    code, out = _run("collections", "create", "archive", "--source", "LFW test photos", "--legal-basis", "consent",
+                     "--keep")
+    assert code == 0, out
     code, out = _run("ingest", str(gallery), "--collection", "archive", "--report", str(report), "--json")
     assert code == 0, out
     summary = json.loads(out)
@@ -71,6 +74,10 @@ def test_search_errors_are_clear(tmp_path: Path, home: Path, monkeypatch: pytest
     assert code == 2 and "gallery is empty" in json.loads(out)["error"]
     gallery = tmp_path / "g"
     make_gallery(gallery, lfw_people(4, 1), 1)
+    code, out = _run("ingest", str(gallery), "--collection", "c")
+    assert code == 2 and "facesearch collections create c" in out + runner.invoke(app, ["ingest", str(gallery),
+                                                                                      "--collection", "c"]).output
+    assert _run("collections", "create", "c", "--source", "LFW", "--legal-basis", "consent", "--keep")[0] == 0
     assert _run("ingest", str(gallery), "--collection", "c")[0] == 0
     blank = tmp_path / "blank.png"
     from PIL import Image

@@ -26,6 +26,9 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _ingest(gallery: Path, home: Path, workers: int) -> subprocess.Popen:
+    if not (home / "facesearch.db").exists():  # ingest needs a documented collection
+        subprocess.run([sys.executable, "-m", "facesearch.cli", "collections", "create", "c", "--source", "LFW",
+                        "--legal-basis", "consent", "--keep"], env=_env(home), check=True, capture_output=True)
     cmd = [sys.executable, "-m", "facesearch.cli", "ingest", str(gallery), "--collection", "c",
            "--workers", str(workers), "--json"]
     return subprocess.Popen(cmd, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -95,17 +95,21 @@ def test_run_eval_writes_parseable_report(msettings: Settings, cache: Path, tmp_
         assert entry["identities"] > 0
     assert "fmr_ratio" in data
     idn = data["identification"]
-    assert idn["gallery_size"] == 29 + 20  # one photo per enrolled person + half the single-photo people
+    assert idn["gallery_size"] == 30 + 20  # one photo per enrolled person + half the single-photo people
     assert 0.8 <= idn["rank1"] <= 1.0
     assert data["exclusions"]["images_excluded"] >= 2
-    assert data["exclusions"]["without_exclusions"]["identification"]["gallery_size"] == 30 + 20
+    assert data["exclusions"]["with_exclusions"]["identification"]["gallery_size"] == 29 + 20
     rows = {row["kind"]: row for row in data["robustness"]["rows"]}
     assert set(rows) == {"clean", "blur", "downscale"}
     # The quality gate refuses the degraded probes it should: that is where the errors are.
     assert rows["blur"]["refused_by_gate"] > rows["clean"]["refused_by_gate"]
     assert data["quality_gate"]["gated"]["mated_probes"] <= data["quality_gate"]["ungated"]["mated_probes"]
     md = (out / "report.md").read_text()
-    assert "## Groups" in md and "## Robustness" in md and "## Quality gate" in md
+    assert "## Groups" in md and "## Robustness" in md and "## Quality gate" in md and "## Exclusions" in md
+    from facesearch.evaluation.docs import write_accuracy_md
+
+    page = write_accuracy_md([("lfw", "yunet-reid", out, data)], tmp_path)
+    assert "## Summary" in page and "## Findings" in page and "(report/roc.png)" in page
 
 
 @pytest.mark.skipif(not ATT.is_dir(), reason=f"AT&T/ORL not present at {ATT}")

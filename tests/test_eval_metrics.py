@@ -123,3 +123,33 @@ def test_all_pairs_histogram_matches_exact_counts(tmp_path) -> None:
     for t in (0.0, 0.2, 0.5):
         assert ap.fmr(t) == pytest.approx((imp >= t).mean(), abs=2e-3)
     assert ap.top_imp[0, 2] == pytest.approx(imp.max(), abs=1e-6)
+
+
+def test_groups_csv_by_identity_or_image(tmp_path) -> None:
+    from facesearch.evaluation.groups import read_groups_csv
+
+    root = tmp_path / "set"
+    images = [root / "ann" / "1.jpg", root / "ann" / "2.jpg", root / "bob" / "1.jpg"]
+    ds = LabelledSet("x", root, images, ["ann", "ann", "bob"])
+    by_id = tmp_path / "ids.csv"
+    by_id.write_text("identity,group\nann,g1\nbob,g2\n")
+    assert read_groups_csv(by_id, ds).attributes["group"].tolist() == ["g1", "g1", "g2"]
+    by_img = tmp_path / "imgs.csv"
+    by_img.write_text("image,group\nann/2.jpg,g3\n1.jpg,g4\n")
+    # A relative path wins; a bare file name matches any folder.
+    assert read_groups_csv(by_img, ds).attributes["group"].tolist() == ["g4", "g3", "g4"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,label\nann,g1\n")
+    with pytest.raises(ValueError, match="identity,group"):
+        read_groups_csv(bad, ds)
+
+
+def test_exclusion_list_matches_images_and_identities(tmp_path) -> None:
+    from facesearch.evaluation.datasets import excluded_mask, read_exclusions
+
+    root = tmp_path / "set"
+    images = [root / "ann" / "ann_1.jpg", root / "ann" / "ann_2.jpg", root / "bob" / "bob_1.jpg"]
+    ds = LabelledSet("x", root, images, ["ann", "ann", "bob"])
+    f = tmp_path / "ex.txt"
+    f.write_text("# comment\nann_2.jpg  # one photo\nbob\n\n")
+    assert excluded_mask(ds, read_exclusions(f)).tolist() == [False, True, True]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FR_IMAGES, lfw_person, needs_lfw, needs_yunet
-from helpers import lfw_people, make_gallery
+from helpers import create_collection, lfw_people, make_gallery
 from PIL import Image
 
 from facesearch.config import Settings
@@ -45,6 +45,7 @@ def test_ingest_folder_with_bad_files_and_duplicates(tmp_path: Path, home: Path)
     shutil.copy(gallery / lfw_people(4, 1)[0] / sorted(p.name for p in (gallery / lfw_people(4, 1)[0]).iterdir())[0],
                 gallery / "copy_of_first.jpg")
     store = Store(settings.resolved_database_url)
+    create_collection(store, "c")
     res = ingest(items_from_folder(gallery), "c", settings, store, model="yunet-reid")
     # 15 LFW + jpeg_named.png + sky.png are images; copy is a duplicate; 4 are bad.
     assert res.ingested == 17, res.failures
@@ -88,6 +89,7 @@ def test_manifest_keeps_source_url_and_metadata(tmp_path: Path, home: Path) -> N
             w.writerow([f.relative_to(tmp_path), f"https://example.org/photo/{i}", f"ph{i}", "summit"])
         w.writerow(["g/missing.jpg", "https://example.org/missing", "", ""])
     store = Store(settings.resolved_database_url)
+    create_collection(store, "press")
     res = ingest(items_from_manifest(manifest), "press", settings, store, model="yunet-reid")
     assert res.ingested == len(files) and res.failed == 1
     assert res.failures[0][1] == "FILE_NOT_FOUND"
@@ -102,6 +104,7 @@ def test_collection_is_pinned_to_its_model_pack(tmp_path: Path, home: Path) -> N
     gallery = tmp_path / "g"
     make_gallery(gallery, lfw_people(4, 1), 1)
     store = Store(settings.resolved_database_url)
+    create_collection(store, "c")
     ingest(items_from_folder(gallery), "c", settings, store, model="yunet-reid")
     with pytest.raises(CollectionError, match="built with model pack 'yunet-reid'"):
         ingest(items_from_folder(gallery), "c", settings, store, model="dlib")
@@ -117,5 +120,6 @@ def test_hundreds_of_faces_in_one_image(tmp_path: Path, home: Path) -> None:
     (tmp_path / "m").mkdir()
     Image.fromarray(mosaic).save(tmp_path / "m" / "crowd.jpg", quality=95)
     store = Store(settings.resolved_database_url)
+    create_collection(store, "crowd")
     res = ingest(items_from_folder(tmp_path / "m"), "crowd", settings, store, model="yunet-reid")
     assert res.ingested == 1 and res.faces >= 110

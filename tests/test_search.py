@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import lfw_person, needs_lfw, needs_yunet
-from helpers import lfw_people, make_gallery
+from helpers import create_collection, lfw_people, make_gallery
 from PIL import Image
 
 from facesearch import imaging
@@ -37,6 +37,7 @@ def galleries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     held = make_gallery(root / "g", lfw_people(4, 20), 3)
     store = Store(settings.resolved_database_url)
     for pack in ("yunet-reid", "dlib"):
+        create_collection(store, f"lfw-{pack}", pack)
         res = ingest(items_from_folder(root / "g"), f"lfw-{pack}", settings, store, model=pack)
         assert res.ingested == 60 and res.failed == 0
     yield {"settings": settings, "store": store, "held": held}

@@ -41,10 +41,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     import uvicorn
 
     root = Path(tmp_path_factory.mktemp("e2e"))
-    env = make_env(root / "home")
+    env = make_env(root / "home", collections=("lfw", "e2e-uploads"))
     people = ["Colin_Powell", "Tony_Blair", "Hugo_Chavez"]
     items = items_from_manifest(gallery_manifest(root / "gallery.csv", people, 3))
-    ingest(items, "lfw", env.settings, env.store, workers=1)
+    ingest(items, "lfw", env.settings, env.store, workers=1)  # make_env created "lfw" with its provenance
     app = create_app(env.settings, env.store)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -262,8 +262,15 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.monotonic()
     store = Store(settings.resolved_database_url)
     settings.home.mkdir(parents=True, exist_ok=True)
-    result = ingest([Item(p) for p in paths], spec.get("collection", "bench"), settings, store,
-                    model=spec["model"], workers=spec.get("workers"), source="bench")
+    name = spec.get("collection", "bench")
+    if store.get_collection(name) is None:  # collections are created on purpose, with their provenance
+        from .governance import create_collection
+
+        create_collection(settings, store, name, source="facesearch bench: a sample of a research photo set",
+                          legal_basis="legitimate_interests", owner="facesearch-bench", retention_days=1,
+                          keep=False, model=spec["model"], description="benchmark gallery, deleted after the run")
+    result = ingest([Item(p) for p in paths], name, settings, store, model=spec["model"],
+                    workers=spec.get("workers"), source="bench")
     wall = time.monotonic() - t0
     store.close()
     seconds = result.seconds
@@ -513,6 +520,7 @@ def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
     if not paths:
         raise RuntimeError(f"no images under {opts.data}")
     overrides = _settings_overrides(opts)
+    env = environment(_effective_settings(opts))  # commit and load as the run starts
     runs: list[dict[str, Any]] = []
     tmp_root = Path(tempfile.mkdtemp(prefix="facesearch-bench-"))
     try:
@@ -543,7 +551,7 @@ def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
         shutil.rmtree(tmp_root, ignore_errors=True)
     rows = summarise(runs)
     return {
-        "benchmark": "ingest", **environment(_effective_settings(opts)),
+        "benchmark": "ingest", **env, "loadavg_at_end": list(os.getloadavg()),
         "data": str(opts.data), "images": len(paths), "seed": opts.seed, "repeat": opts.repeat,
         "first_image": str(paths[0]), "last_image": str(paths[-1]),
         "rows": rows, "goals": goals(rows), "runs": runs,
@@ -556,8 +564,9 @@ def bench_search(home: Path, data: Path, probes: int = 200, top_k: int = 10, see
     settings = {"models_dir": str(models_dir) if models_dir else None}
     spec = {"case": "search", "home": str(home), "paths": [str(p) for p in paths], "top_k": top_k,
             "settings": settings}
+    env = environment({**settings, "home": str(home)})
     result = run_case(spec)
-    return {"benchmark": "search", **environment({**settings, "home": str(home)}), "data": str(data),
+    return {"benchmark": "search", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
             "probes": len(paths), "result": result}
 
 
@@ -602,6 +611,9 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
     sources = pick_images(data, 200, seed)
     tmp_root = Path(tempfile.mkdtemp(prefix="facesearch-bench-large-"))
     overrides = {"models_dir": str(models_dir) if models_dir else None, "detect_max_side": detect_max_side}
+    settings = {"model": model, "workers": workers, "grid": grid, "detect_max_side": detect_max_side,
+                "models_dir": overrides["models_dir"]}
+    env = environment(settings)
     runs: list[dict[str, Any]] = []
     try:
         photo_sets = {}
@@ -616,10 +628,11 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
                 log(f"repeat {rep + 1}/{repeat}: {mp_:g} MP x {len(photos)} ...")
                 result = run_case(spec)
                 shutil.rmtree(home, ignore_errors=True)
-                import cv2
+                from PIL import Image
 
-                h, w = cv2.imread(str(photos[0]), cv2.IMREAD_REDUCED_GRAYSCALE_8).shape[:2]
-                result.update({"megapixels": mp_, "width": w * 8, "height": h * 8, "repeat": rep,
+                with Image.open(photos[0]) as im:  # reads the header only
+                    w, h = im.size
+                result.update({"megapixels": mp_, "width": w, "height": h, "repeat": rep,
                                "bytes_per_photo": round(statistics.fmean(p.stat().st_size for p in photos))})
                 runs.append(result)
                 log(f"  {result['images_per_s']} images/s, {result['faces_per_s']} faces/s, "
@@ -638,10 +651,8 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             "cpu_ms_per_image": _median_or_none([r.get("cpu_ms_per_image") for r in rs]),
         })
-    settings = {"model": model, "workers": workers, "grid": grid, "detect_max_side": detect_max_side,
-                "models_dir": overrides["models_dir"]}
-    return {"benchmark": "large", **environment(settings), "data": str(data), "photos_per_size": count,
-            "rows": rows, "runs": runs}
+    return {"benchmark": "large", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
+            "photos_per_size": count, "rows": rows, "runs": runs}
 
 
 # Reports -------------------------------------------------------------------------------------------

@@ -319,6 +319,7 @@ def demo(
     settings = _settings()
     pack = model or settings.model
     collection_name = "demo" if pack == "dlib" else f"demo-{pack}"
+    _demo_collection(settings, collection_name, pack)
     folder = Path(str(resources.files("facesearch") / "demo"))
     probe = folder / "obama-east-room.jpg"
     sources = {
@@ -346,6 +347,20 @@ def demo(
         verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, case="demo",
                purpose="demonstration", as_json=False)
     console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
+
+
+def _demo_collection(settings: Settings, name: str, pack: str) -> None:
+    """Ingest takes only documented collections (issue 5): record the demo photos' provenance first."""
+    from .governance import create_collection
+    from .store import Store
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.resolved_database_url)
+    if store.get_collection(name) is None:
+        _run(lambda: create_collection(
+            settings, store, name, source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
+            legal_basis="legitimate_interests", legal_basis_note="demonstration on public-domain photos",
+            owner="facesearch demo", retention_days=None, keep=True, model=pack))
 
 
 def _register_areas() -> None:

@@ -185,6 +185,10 @@ def eval_docs(
     cache: Path | None = CACHE, seed: int = SEED, robust_n: int = ROBUST_N,
     robustness_models: str = typer.Option("yunet-reid,dlib", "--robustness-models",
                                           help="Packs that get the robustness runs (slow packs may be left out)."),
+    slow_n: int = typer.Option(150, "--robustness-probes-slow", help="Mated robustness probes for packs other "
+                               "than yunet-reid (dlib embeds ~5x slower)."),
+    lfw_exclude: Path | None = typer.Option(Path("docs/lfw-exclusions.txt"), "--lfw-exclude",
+                                            help="Exclusion list for the LFW runs (figures with and without it)."),
 ) -> None:
     """Regenerate docs/accuracy.md: every pack on LFW (and AT&T), tables and plots, no dataset thumbnails."""
     from .evaluation.docs import write_accuracy_md
@@ -197,7 +201,9 @@ def eval_docs(
                 continue
             sub = out / "accuracy" / f"{name}-{pack}"
             # Thumbnails stay out of docs/: the benchmark photos are for measuring, not redistributing.
-            settings, opts = _opts(pack, sub, cache, seed, None, pack in rob, robust_n, False)
+            excl = lfw_exclude if name == "lfw" and lfw_exclude and lfw_exclude.is_file() else None
+            n = robust_n if pack == "yunet-reid" else slow_n
+            settings, opts = _opts(pack, sub, cache, seed, excl, pack in rob, n, False)
             bar, opts.progress = _progress()
             with bar:
                 r = run_lfw(root, pack, sub, None, settings, opts) if name == "lfw" else \

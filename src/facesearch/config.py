@@ -56,6 +56,17 @@ class Settings(BaseSettings):
                                      description="If set, server-side ingest paths must lie under one of these.")
     ingest_workers: int = Field(default=1, description="Worker processes per ingest job started by the API.")
 
+    # Governance (issue 5).
+    optout_fmr: float = Field(default=1e-4, description="False-match rate of the strict threshold at which a "
+                              "gallery or probe face counts as matching an opt-out template.")
+    purge_interval_hours: float = Field(default=24.0, description="How often `serve` runs the retention purge "
+                                        "(0 turns the scheduled purge off; `facesearch purge` still works).")
+    purge_first_delay_seconds: float = Field(default=300.0, description="Delay before the first scheduled purge.")
+    search_rate_per_minute: int = Field(default=120, description="Searches and verifies per user per minute "
+                                        "through the API (0 = no limit).")
+    search_daily_quota: int = Field(default=2000, description="Searches and verifies per user per UTC day "
+                                    "through the API (0 = no limit).")
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.home / "models"

@@ -25,8 +25,9 @@ from . import imaging
 from .config import Settings
 from .errors import CollectionError, FacesearchError, ImageError
 from .fsutil import clear_stale_temp, write_atomic
+from .governance import drop_optout_faces, missing_collection_error, require_documented
 from .index import open_index, reconcile
-from .models import get_entry, load_pack
+from .models import load_pack
 from .models.base import ModelPack
 from .pipeline import analyze, thumbnail_jpeg
 from .store import NewFace, NewImage, Store
@@ -63,6 +64,9 @@ class IngestResult:
     read_failed: int = 0
     faces: int = 0
     faces_below_quality: int = 0
+    # Faces (and images with no other face) not stored because they match an opt-out template.
+    opted_out_faces: int = 0
+    opted_out_images: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -76,12 +80,13 @@ class IngestResult:
 
     @property
     def processed(self) -> int:
-        return self.ingested + self.duplicates + self.failed
+        return self.ingested + self.duplicates + self.failed + self.opted_out_images
 
     def counts(self) -> dict[str, Any]:
         return {
             "ingested": self.ingested, "duplicates": self.duplicates, "no_face": self.no_face,
             "failed": self.failed, "faces": self.faces, "faces_below_quality": self.faces_below_quality,
+            "opted_out_faces": self.opted_out_faces, "opted_out_images": self.opted_out_images,
         }
 
 
@@ -205,9 +210,10 @@ def resolve_collection(store: Store, name: str, model: str | None, settings: Set
                 f"{model!r} (embeddings of different packs are not comparable). Ingest with --model {col.model} "
                 "or into another collection."
             )
+        require_documented(col)
         return col
-    entry = get_entry(model or settings.model)
-    return store.create_collection(name, entry.info.name, entry.info.version, entry.info.dim)
+    # Collections are created on purpose, with their provenance (issue 5), never as a side effect.
+    raise missing_collection_error(name)
 
 
 def _read_items(items: Iterable[tuple[int, Item]], max_bytes: int,
@@ -344,6 +350,8 @@ def _commit_batch(meta: BatchMeta, outcomes: list[ImageOutcome], col: Collection
         result.faces_below_quality += outcome.below_quality
         new_images.append(NewImage(sha, str(item.path), item.source_url, item.meta, outcome.width,
                                    outcome.height, item.manifest_row, outcome.faces))
+    # Opt-out check before anything reaches the rows or the index.
+    drop_optout_faces(settings, store, col, new_images, result, job_id)
     if not new_images:
         return
     inserted = store.add_images(col.id, job_id, new_images)

@@ -11,12 +11,16 @@ from . import imaging
 from .calibration import load_table, search_point, verify_point
 from .config import Settings
 from .errors import CollectionError, ProbeError
+from .governance import drop_optout_matches
 from .index import FaissIndex, open_index, reconcile
 from .models import load_pack
 from .models.base import ModelPack
+from .oversight import check_not_suspended
 from .pipeline import FaceSet, analyze
 from .store import Store
 from .store.schema import Collection
+
+OPTOUT_HEADROOM = 16
 
 
 class Engine:
@@ -52,6 +56,7 @@ class Engine:
     def search(self, image: np.ndarray, top_k: int = 10, collections: list[str] | None = None,
                face: int | None = None, all_faces: bool = False, threshold: float | None = None,
                force: bool = False) -> dict[str, Any]:
+        check_not_suspended(self.store)
         cols = self._collections(collections)
         by_pack: dict[str, list[Collection]] = {}
         for c in cols:
@@ -76,7 +81,10 @@ class Engine:
                     fs.reasons[i],
                 )
             queries = fs.embeddings[good]
-            scores, ids = self._search_collections(pack_cols, queries, top_k)
+            # Over-fetch so that candidates hidden by the opt-out registry do not shorten the list.
+            scores, ids = self._search_collections(pack_cols, queries, top_k + OPTOUT_HEADROOM)
+            scores, ids = drop_optout_matches(self.settings, self.store, pack_name, pack_cols[0].dim,
+                                              scores, ids, top_k)
             details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
             for i in chosen:
                 entry = _face_entry(fs, i, pack_name, table.model_version, point.as_dict())
@@ -131,6 +139,7 @@ class Engine:
     # Verify ------------------------------------------------------------------------------------
     def verify(self, image_a: np.ndarray, image_b: np.ndarray, model: str | None = None,
                threshold: float | None = None, force: bool = False) -> dict[str, Any]:
+        check_not_suspended(self.store)
         pack_name = model or self.settings.model
         table = load_table(pack_name, self.settings.home / "calibration")
         faces = []

@@ -17,7 +17,7 @@ from ..auth import Principal
 from ..config import Settings
 from ..search import Engine
 from ..store import Store
-from . import problems, routes_admin, routes_gallery, routes_ingest, routes_search
+from . import problems, routes_admin, routes_gallery, routes_governance, routes_ingest, routes_search
 from .deps import Services, any_user, require_role, services
 from .jobs import JobManager
 
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # The stock /docs page loads Swagger UI from a CDN; ours is rendered here (see web/pages.py), and the
         # schema itself is served only to signed-in users.
         docs_url=None, redoc_url=None, openapi_url=None,
+        lifespan=routes_governance.lifespan,  # the scheduled retention purge
     )
     app.state.services = svc
     problems.install(app)
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     app.add_middleware(BodyLimit, settings=settings)
 
-    for module in (routes_search, routes_gallery, routes_ingest, routes_admin):
+    for module in (routes_search, routes_gallery, routes_ingest, routes_admin, routes_governance):
         app.include_router(module.router)
 
     @app.get("/api/v1/health", tags=["system"], summary="Liveness (public: reveals nothing but 'ok')")

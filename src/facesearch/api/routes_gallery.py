@@ -9,8 +9,9 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from .. import audit
+from .. import audit, governance
 from ..auth import Principal
+from ..errors import CollectionError
 from ..governance import erase_images
 from ..models import get_entry
 from ..store.schema import Collection, Face, Image
@@ -57,11 +58,12 @@ class NewCollection(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     model: str | None = Field(default=None, description="Model pack (default FACESEARCH_MODEL).")
     description: str | None = None
-    source: str | None = None
-    legal_basis: str | None = Field(default=None, description=f"One of: {', '.join(LEGAL_BASES)}.")
+    source: str = Field(min_length=1, description="Where the photos come from (required).")
+    legal_basis: str = Field(description=f"One of: {', '.join(LEGAL_BASES)} (required).")
     legal_basis_note: str | None = None
-    owner: str | None = None
-    retention_days: int | None = Field(default=None, ge=1)
+    owner: str | None = Field(default=None, description="Who is responsible (default: the caller).")
+    retention_days: int | None = Field(default=None, ge=1, description="Erase images this many days after "
+                                       "ingest; omit to keep them until deleted.")
 
 
 @router.post("/collections", status_code=201, summary="Create a collection")
@@ -69,15 +71,21 @@ def create_collection(body: NewCollection, request: Request, p: Principal = Depe
                       svc: Services = Depends(services)) -> dict[str, Any]:
     if svc.store.get_collection(body.name) is not None:
         raise Problem(409, "Conflict", f"collection {body.name!r} already exists")
-    if body.legal_basis is not None and body.legal_basis not in LEGAL_BASES:
+    if body.legal_basis not in LEGAL_BASES:
         raise Problem(422, "Invalid request", f"legal_basis must be one of: {', '.join(LEGAL_BASES)}")
     try:
-        entry = get_entry(body.model or svc.settings.model)
+        get_entry(body.model or svc.settings.model)
     except Exception as exc:
         raise Problem(422, "Invalid request", f"unknown model pack: {exc}") from exc
     fields = body.model_dump(exclude={"name", "model"})
-    col = svc.store.create_collection(body.name, entry.info.name, entry.info.version, entry.info.dim,
-                                      keep_until_deleted=body.retention_days is None, **fields)
+    fields["owner"] = body.owner or p.name
+    try:
+        col = governance.create_collection(
+            svc.settings, svc.store, body.name, source=body.source, legal_basis=body.legal_basis,
+            owner=fields["owner"], retention_days=body.retention_days, keep=body.retention_days is None,
+            model=body.model, legal_basis_note=body.legal_basis_note, description=body.description)
+    except CollectionError as exc:
+        raise Problem(422, "Invalid request", str(exc)) from exc
     svc.audit.record(audit.COLLECTION_CREATE, actor=p.name, role=p.role, ip=client_ip(request),
                      collections=[col.name], model=col.model, details=fields)
     return {"name": col.name, "model": col.model, "model_version": col.model_version, "dim": col.dim}
@@ -148,12 +156,7 @@ def delete_image(image_id: int, request: Request, p: Principal = Depends(operato
         erased = erase_images(svc.settings, svc.store, [image_id])
     # Files uploaded through the API are copies this service owns: they go too. Files ingested from a
     # server-side folder belong to whoever owns that folder and are left alone.
-    upload_removed = False
-    if img.path:
-        path = Path(img.path).resolve()
-        if path.is_relative_to(_uploads_root(svc)) and path.is_file():
-            path.unlink()
-            upload_removed = True
+    upload_removed = erased.uploads > 0
     svc.audit.record(audit.DELETE, actor=p.name, role=p.role, ip=client_ip(request), collections=[collection],
                      results={"image_id": image_id, "faces": erased.faces},
                      details={"sha256": img.sha256, "path": img.path, "thumbnails": erased.thumbnails,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
-from .. import audit
+from .. import audit, governance
 from ..auth import Principal
 from ..errors import FacesearchError
 from ..ingest import Item, items_from_folder, items_from_manifest
@@ -63,6 +63,13 @@ def start_ingest(
     given = [x for x in (path, manifest) if x] + (["files"] if files else [])
     if len(given) != 1:
         raise Problem(422, "Invalid request", "give exactly one of: path, manifest, files")
+    col = svc.store.get_collection(collection.strip())
+    try:  # refuse at once, not as a failed job: collections are created with their provenance first
+        if col is None:
+            raise governance.missing_collection_error(collection.strip())
+        governance.require_documented(col)
+    except FacesearchError as exc:
+        raise Problem(422, "Collection problem", f"{exc} (or POST /api/v1/collections)") from exc
     staging = None
     try:
         if path:

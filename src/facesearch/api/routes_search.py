@@ -12,6 +12,7 @@ from .. import audit, imaging
 from ..auth import Principal
 from ..config import Settings
 from ..errors import FacesearchError, ImageError
+from ..oversight import STAMP, annotate
 from .deps import Services, client_ip, require_role, services
 from .problems import Problem
 
@@ -78,6 +79,12 @@ def purge_probes(settings: Settings, now: datetime | None = None) -> int:
     return removed
 
 
+def search_gate(svc: Services, p: Principal, purpose: str) -> None:
+    from .routes_governance import search_gate as gate
+
+    gate(svc, p, purpose)
+
+
 def _text(value: str, name: str, limit: int) -> str:
     value = value.strip()
     if not value:
@@ -127,6 +134,7 @@ def search(
     common: dict[str, Any] = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
                               "purpose": purpose, "probe_sha256": sha, "collections": names}
     try:
+        search_gate(svc, p, purpose)  # kill switch, allowed purposes, per-user limits (issue 5)
         image = decode_bounded(data, svc.settings, "probe")
         keep_probe(svc.settings, data, sha)
         started = time.perf_counter()
@@ -158,7 +166,9 @@ def search(
         svc.metrics.searches.labels("ok").inc()
         svc.metrics.search_seconds.observe(seconds)
     _decorate(result)
-    result.update({"search_id": entry["seq"], "case_ref": case_ref, "purpose": purpose, "probe_sha256": sha})
+    annotate(result)  # every candidate starts as a lead, stamped as one
+    result.update({"search_id": entry["seq"], "case_ref": case_ref, "purpose": purpose, "probe_sha256": sha,
+                   "stamp": STAMP})
     return result
 
 
@@ -182,6 +192,7 @@ def verify(
     common: dict[str, Any] = {"actor": p.name, "role": p.role, "ip": client_ip(request), "case_ref": case_ref,
                               "purpose": purpose, "probe_sha256": shas[0]}
     try:
+        search_gate(svc, p, purpose)
         img_a = decode_bounded(data_a, svc.settings, "first photo")
         img_b = decode_bounded(data_b, svc.settings, "second photo")
         with svc.engine_lock:

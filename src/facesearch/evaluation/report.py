@@ -179,7 +179,7 @@ def plots(result: dict[str, Any], internal: dict[str, Any], out: Path, ds: Label
         ax.set_ylim(0, 1)
         ax.set_ylabel("rank-1 identification rate")
         ax.set_title(f"Robustness, {title}", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower left")
         save(fig, "robustness.png")
 
     if thumbnails:
@@ -302,21 +302,42 @@ def markdown(r: dict[str, Any], heading: int = 1) -> str:
                   f"{rob['mated_probes']} mated and {rob['nonmated_probes']} non-mated probes (seed {rob['seed']}), "
                   f"degraded; clean gallery of {rob['gallery_size']}. TPIR/FPIR at the clean run's FPIR 1e-2 "
                   f"threshold {rob['clean_threshold']:.4f}; gate {rob['gate']:g}.", "",
-                  "| degradation | level | no face | rank-1 | rank-10 | TPIR | FPIR | refused by gate | gated rank-1 "
-                  "| gated FPIR |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| degradation | level | no face | rank-1 | rank-10 | TPIR | FPIR | refused by gate "
+                  "| rank-1 of refused | gated rank-1 | gated FPIR |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for x in rob["rows"]:
             lines.append(f"| {x['kind']} | {x['level']} | {_pct(x['no_face'], 1)} | {_pct(x['rank1'], 1)} | "
                          f"{_pct(x['rank10'], 1)} | {_pct(x['tpir_at_clean_threshold'], 1)} | "
                          f"{_rate(x['fpir_at_clean_threshold'])} | {_pct(x['refused_by_gate'], 1)} | "
+                         f"{_pct(x.get('rank1_of_refused'), 1)} | "
                          f"{_pct(x['gated_rank1'], 1)} | {_rate(x['gated_fpir_at_clean_threshold'])} |")
+        p = rob.get("pooled_degraded")
+        if p and p["mated_probes"]:
+            lines += ["", f"All degraded mated probes together ({p['mated_probes']}): no face found for "
+                      f"{_pct(p['no_face'], 1)}; the gate refuses {_pct(p['refused'], 1)} (a face found, quality "
+                      f"below the gate). Rank-1: {_pct(p['rank1_found'], 1)} over every probe with a face, "
+                      f"{_pct(p['rank1_gated'], 1)} over the probes the gate accepts, {_pct(p['rank1_of_refused'], 1)}"
+                      f" over the refused ones, which hold {_pct(p['errors_removed'], 1)} of the rank-1 errors among "
+                      "probes with a face. (\"gated\" columns: the probes `search` actually runs, i.e. a face "
+                      "found and quality at or above the gate.)"]
     ex = r.get("exclusions")
     if ex:
-        w = ex["without_exclusions"]
+        w = ex["with_exclusions"]
+        wv, wi = w["verification"], w["identification"]
         lines += ["", f"{h}# Exclusions", "",
-                  f"{ex['images_excluded']} images excluded by {ex['entries']} entries of {ex['source']}. Without "
-                  f"the exclusions: accuracy {_pct(w['verification']['accuracy']['mean'])}, rank-1 "
-                  f"{_pct(w['identification']['rank1'])}, FMR ratio {_num(w.get('fmr_ratio'), 2)}."]
+                  f"{ex['images_excluded']} images left out by the {ex['entries']} entries of `{ex['source']}` "
+                  "(known label errors; every pair and probe using them is dropped):", "",
+                  "| metric | all images | with exclusions |", "|---|---|---|",
+                  f"| accuracy ({v['pairs']} / {wv['pairs']} pairs) | {_pct(acc['mean'])} | "
+                  f"{_pct(wv['accuracy']['mean'])} |",
+                  f"| rank-1 | {_pct(idn['rank1'])} | {_pct(wi['rank1'])} |"]
+        for fpir in idn["tpir_at_fpir"]:
+            lines.append(f"| TPIR @ FPIR {fpir} | {_pct(idn['tpir_at_fpir'][fpir].get('tpir'))} | "
+                         f"{_pct(wi['tpir_at_fpir'][fpir].get('tpir'))} |")
+        for far in ("0.0001", "1e-05", "1e-06"):
+            a, b = r["all_pairs"]["tar_at_far"].get(far, {}), w["all_pairs"]["tar_at_far"].get(far, {})
+            lines.append(f"| TAR @ FAR {far}, all pairs | {_pct(a.get('tar'))} | {_pct(b.get('tar'))} |")
+        lines.append(f"| FMR ratio | {_num(r.get('fmr_ratio'), 2)} | {_num(w.get('fmr_ratio'), 2)} |")
     hp = r.get("hardest_pairs")
     if hp:
         lines += ["", f"{h}# Hardest pairs", "",

@@ -21,8 +21,9 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 templates.env.globals["version"] = __version__
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
-NAV = [("/search", "Search", "examiner"), ("/ingest", "Ingest", "operator"), ("/audit", "Audit log", "auditor"),
-       ("/admin/users", "Users", "admin"), ("/docs", "API", None)]
+NAV = [("/search", "Search", "examiner"), ("/review", "Review", "examiner"), ("/cases", "Case reports", "examiner"),
+       ("/ingest", "Ingest", "operator"), ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
+       ("/admin/users", "Users", "admin"), ("/admin/governance", "Governance", "admin"), ("/docs", "API", None)]
 ACTIONS = (audit.SEARCH, audit.VERIFY, audit.VIEW_MATCH, audit.VIEW_THUMBNAIL, audit.EXPORT, audit.INGEST,
            audit.DELETE, audit.LOGIN, audit.LOGIN_FAILED, audit.LOGOUT, audit.USER_ADD, audit.USER_CHANGE,
            audit.TOKEN_CREATE, audit.TOKEN_REVOKE, audit.COLLECTION_CREATE)
@@ -152,15 +153,21 @@ def home(p: Principal = Depends(any_user)) -> Response:
 @router.get("/search")
 def search_page(request: Request, p: Principal = Depends(require_role("examiner")),
                 svc: Services = Depends(services)) -> Response:
+    from .. import oversight
+
     cols = svc.store.list_collections()
-    return render(request, "search.html", principal=p, collections=cols, top_k=10)
+    return render(request, "search.html", principal=p, collections=cols, top_k=10,
+                  purposes=oversight.list_purposes(svc.store, include_retired=False),
+                  suspension=oversight.suspension(svc.store))
 
 
 @router.get("/ingest")
 def ingest_page(request: Request, p: Principal = Depends(require_role("operator")),
-                svc: Services = Depends(services)) -> Response:
+                svc: Services = Depends(services), msg: str | None = None) -> Response:
+    from ..governance import LEGAL_BASES
+
     return render(request, "ingest.html", principal=p, collections=svc.store.list_collections(),
-                  default_model=svc.settings.model)
+                  default_model=svc.settings.model, legal_bases=LEGAL_BASES, msg=msg)
 
 
 @router.get("/audit")
@@ -282,3 +289,9 @@ def docs_page(request: Request, p: Principal = Depends(any_user)) -> Response:
                         "tag": (op.get("tags") or ["other"])[0], "params": params})
     return render(request, "docs.html", principal=p, ops=ops, title=spec["info"]["title"],
                   version=spec["info"]["version"])
+
+
+# The governance pages (issue 5) live in their own module and are served under this router.
+from . import governance_pages  # noqa: E402
+
+router.include_router(governance_pages.router)

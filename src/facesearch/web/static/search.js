@@ -123,6 +123,7 @@
           FS.el("div", { class: "cand-top" }, FS.el("span", { class: "rank", text: "#" + m.rank }), FS.el("span", { class: "score", text: m.score.toFixed(3) })),
           FS.el("div", { class: "small", title: "False-match rate: how often two different people score this high", text: "match rate " + FS.fmtRate(m.fmr) }),
           FS.el("div", { class: "small muted", text: m.collection }),
+          FS.el("div", { class: "small lead-status status-" + (m.status || "lead"), text: (m.status || "lead") + (m.stamp ? " · " + m.stamp : "") }),
           FS.el("div", { class: "small" }, m.above_threshold ? FS.el("span", { class: "badge ok", text: "above threshold" }) : FS.el("span", { class: "badge", text: "below threshold" }), " ", src)));
       grid.append(card);
     });
@@ -144,6 +145,20 @@
         ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
       rows.forEach(([k, v]) => meta.append(FS.el("dt", { text: k }), FS.el("dd", { text: v })));
       meta.append(FS.el("dt", { text: "Source" }), FS.el("dd", {}, img.source_url ? FS.el("a", { href: img.source_url, target: "_blank", rel: "noopener noreferrer", text: img.source_url }) : "—"));
+      meta.append(FS.el("dt", { text: "Status" }), FS.el("dd", { text: (m.status || "lead") + (m.stamp ? " — " + m.stamp : "") }));
+      // Two-person rule: this examiner may propose; a different examiner confirms or rejects on the Review page.
+      const note = FS.el("textarea", { id: "propose-note", rows: "2", maxlength: "4000", "aria-label": "Why this candidate is the probe's person" });
+      const out = FS.el("p", { class: "small muted", role: "status" });
+      const btn = FS.el("button", { type: "button", class: "primary", text: "Propose as the probe's person" });
+      btn.addEventListener("click", async () => {
+        if (!note.value.trim()) { out.textContent = "Write a note first: why is this the probe's person?"; note.focus(); return; }
+        const body = new Blob([JSON.stringify({ face_id: m.face_id, probe_face: chosen, note: note.value })], { type: "application/json" });
+        try {
+          const p = await FS.api("POST", `/api/v1/searches/${lastSearch.search_id}/proposals`, body);
+          m.status = p.status; out.textContent = `Proposed (#${p.id}). A second examiner must confirm or reject it.`; btn.disabled = true;
+        } catch (err) { out.textContent = err.message; }
+      });
+      meta.append(FS.el("dt", { text: "Propose" }), FS.el("dd", {}, note, btn, out));
     } catch (err) {
       $("cmp-gallery").replaceChildren(FS.el("p", { class: "alert error", text: err.message }));
     }

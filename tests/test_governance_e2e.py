@@ -1,0 +1,94 @@
+"""The governance pages in a real browser: propose a candidate from the search page, a second examiner
+confirms it on the review page, the case report shows it; an admin suspends and resumes searching."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from test_api_support import PASSWORD, held_out
+from test_web_e2e import _login, browser, pytestmark, server  # noqa: F401  (fixtures and skip marks)
+
+from facesearch import audit, auth
+
+
+def _search(page, base: str, case: str) -> dict:
+    page.goto(f"{base}/search")
+    page.set_input_files("#probe", str(held_out("Tony_Blair")))
+    page.locator("#face-list input[type=radio]").first.wait_for()
+    page.get_by_label("Case reference").fill(case)
+    page.get_by_label("Purpose").fill("e2e")
+    with page.expect_response("**/api/v1/search") as resp:
+        page.get_by_role("button", name="Search").click()
+    return {"status": resp.value.status, "body": resp.value.json()}
+
+
+def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path: Path) -> None:  # noqa: F811
+    base, env = server
+    auth.add_user(env.store, "examiner2", "examiner", PASSWORD)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    ex1 = browser.new_page(viewport={"width": 1366, "height": 860})
+    _login(ex1, base, "examiner")
+    res = _search(ex1, base, "CASE-E2E-GOV")
+    assert res["status"] == 200
+    ex1.locator(".cand").first.wait_for()
+    assert "lead" in ex1.locator(".cand .lead-status").first.inner_text()
+    assert "not an identification" in ex1.locator(".cand .lead-status").first.inner_text()
+    ex1.locator(".cand-open").first.click()
+    ex1.locator("#propose-note").wait_for()
+    ex1.locator("#propose-note").fill("same face shape and hairline")
+    ex1.get_by_role("button", name="Propose as the probe's person").click()
+    ex1.get_by_text(re.compile(r"Proposed \(#\d+\)")).wait_for()
+    ex1.screenshot(path=shots / "gov-01-proposed.png")
+    ex1.keyboard.press("Escape")
+    ex1.goto(f"{base}/review")
+    assert "your proposal: another examiner decides" in ex1.content()
+
+    ex2 = browser.new_page(viewport={"width": 1366, "height": 860})
+    _login(ex2, base, "examiner2")
+    ex2.goto(f"{base}/review")
+    ex2.get_by_placeholder("Note").first.fill("independent comparison: agree")
+    ex2.get_by_role("button", name="Confirm").first.click()
+    ex2.wait_for_load_state("networkidle")
+    assert re.search(r"Proposal \d+ confirmed", ex2.content())
+    ex2.screenshot(path=shots / "gov-02-review.png", full_page=True)
+
+    ex1.goto(f"{base}/cases")
+    ex1.get_by_label("Case reference").fill("CASE-E2E-GOV")
+    ex1.get_by_role("button", name="Open report").click()
+    ex1.wait_for_load_state("networkidle")
+    text = ex1.content()
+    assert "Case disclosure report: CASE-E2E-GOV" in text and "confirmed" in text
+    assert "investigative lead" in text.lower()  # the other candidates stay stamped
+    ex1.screenshot(path=shots / "gov-03-case-report.png", full_page=True)
+
+    admin = browser.new_page(viewport={"width": 1366, "height": 860})
+    _login(admin, base, "admin")
+    admin.goto(f"{base}/admin/governance")
+    admin.get_by_label("Reason").fill("e2e drill")
+    admin.get_by_role("button", name="Suspend all searching").click()
+    admin.wait_for_load_state("networkidle")
+    assert "suspended" in admin.locator(".alert.error").inner_text()
+    admin.screenshot(path=shots / "gov-04-suspended.png")
+    assert _search(ex1, base, "CASE-E2E-GOV")["status"] == 503
+    admin.get_by_role("button", name="Resume searching").click()
+    admin.wait_for_load_state("networkidle")
+    assert _search(ex1, base, "CASE-E2E-GOV")["status"] == 200
+    actions = {e["action"] for e in audit.query(env.store, limit=200)[0]}
+    assert {"lead_propose", "lead_confirm", "case_report", "search_suspend", "search_resume"} <= actions
+
+    # An operator creates a collection with its provenance from the ingest page.
+    op = browser.new_page(viewport={"width": 1366, "height": 860})
+    _login(op, base, "operator")
+    op.get_by_label("Name", exact=True).fill("e2e-press")
+    op.get_by_label("Where the photos come from").fill("agency feed, contract 14")
+    op.get_by_label("Legal basis", exact=True).select_option("contract")
+    op.get_by_label("Retention in days").fill("90")
+    op.get_by_role("button", name="Create").click()
+    op.wait_for_load_state("networkidle")
+    assert "Created collection e2e-press" in op.content()
+    col = env.store.get_collection("e2e-press")
+    assert col.legal_basis == "contract" and col.retention_days == 90 and col.owner == "operator"
+    op.screenshot(path=shots / "gov-05-ingest.png", full_page=True)
+    print(f"screenshots in {shots}")
