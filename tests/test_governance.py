@@ -132,7 +132,7 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery, monkeypatc
 
     # Each step is in the audit log; the photos themselves are not (only their SHA-256).
     actions = [e["action"] for e in audit.query(store, limit=50)[0]]
-    assert {"optout_add", "optout_erase", "optout_block"} <= set(actions)
+    assert {"optout_add", "optout_erase", "optout_block", "optout_hide"} <= set(actions)
     add = audit.query(store, action="optout_add")[0][0]
     assert add["details"]["photo_sha256"] == [sha for _, _, sha in submitted]
     assert governance.list_optouts(store)[0]["templates"] == 2

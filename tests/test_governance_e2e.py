@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from test_api_support import PASSWORD, held_out
+from test_api_support import PASSWORD, held_out, lfw_person
 from test_web_e2e import _login, browser, pytestmark, server  # noqa: F401  (fixtures and skip marks)
 
 from facesearch import audit, auth
@@ -91,4 +91,20 @@ def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path
     col = env.store.get_collection("e2e-press")
     assert col.legal_basis == "contract" and col.retention_days == 90 and col.owner == "operator"
     op.screenshot(path=shots / "gov-05-ingest.png", full_page=True)
+
+    # Data protection page: an access request, an opt-out that erases the person, then doctor.
+    op.goto(f"{base}/privacy")
+    op.set_input_files("#s-photo", str(held_out("Hugo_Chavez")))
+    op.get_by_role("button", name="Find every image of them").click()
+    op.wait_for_load_state("networkidle")
+    assert "Hugo_Chavez" in op.content()
+    op.get_by_label("Request reference").fill("DSR-E2E")
+    op.set_input_files("#o-photos", [str(p) for p in lfw_person("Hugo_Chavez")[3:5]])
+    op.get_by_role("button", name="Register opt-out and erase").click()
+    op.wait_for_load_state("networkidle")
+    assert "Opt-out DSR-E2E registered" in op.content()
+    op.get_by_role("button", name="Check for orphans (doctor)").click()
+    op.wait_for_load_state("networkidle")
+    assert "Doctor: no orphans" in op.content()
+    op.screenshot(path=shots / "gov-06-privacy.png", full_page=True)
     print(f"screenshots in {shots}")

@@ -81,6 +81,7 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -590,7 +591,10 @@ def make_large_photos(sources: Sequence[Path], megapixels: float, count: int, ou
         canvas = np.zeros((tile_h * grid, tile_w * grid, 3), np.uint8)
         for r in range(grid):
             for c in range(grid):
-                src = cv2.imread(str(rng.choice(pool)), cv2.IMREAD_COLOR)
+                chosen = rng.choice(pool)
+                src = cv2.imread(str(chosen), cv2.IMREAD_COLOR)
+                if src is None:
+                    raise RuntimeError(f"cannot read {chosen}")
                 side = min(tile_w, tile_h)
                 face = cv2.resize(src, (side, side), interpolation=cv2.INTER_CUBIC)
                 tile = np.empty((tile_h, tile_w, 3), np.uint8)

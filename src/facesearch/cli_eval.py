@@ -204,6 +204,7 @@ def eval_docs(
             excl = lfw_exclude if name == "lfw" and lfw_exclude and lfw_exclude.is_file() else None
             n = robust_n if pack == "yunet-reid" else slow_n
             settings, opts = _opts(pack, sub, cache, seed, excl, pack in rob, n, False)
+            opts.list_files = False  # report.json keeps the count and a hash of the file list
             bar, opts.progress = _progress()
             with bar:
                 r = run_lfw(root, pack, sub, None, settings, opts) if name == "lfw" else \

@@ -43,6 +43,7 @@ _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
 OPTOUT_ADD = "optout_add"
 OPTOUT_ERASE = "optout_erase"
 OPTOUT_BLOCK = "optout_block"
+OPTOUT_HIDE = "optout_hide"
 SUBJECT_REPORT = "subject_report"
 PURGE = "purge"
 DOCTOR = "doctor"
@@ -322,6 +323,11 @@ def drop_optout_matches(settings: Settings, store: Store, pack: str, dim: int, s
             threshold, _ = optout_threshold(settings, pack)
             blocked = {fid for fid, hit in zip(valid, _matching(vecs, tmpl, threshold)) if hit}
         if blocked:
+            # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
+            # never shown to the searcher: the answer must not reveal that someone was hidden.
+            audit_log(settings, store).record(
+                OPTOUT_HIDE, actor="system:search", model=pack, threshold=threshold,
+                results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)})
             keep = ~np.isin(ids, list(blocked))
             new_s = np.full((ids.shape[0], k), -np.inf, np.float32)
             new_i = np.full((ids.shape[0], k), -1, np.int64)

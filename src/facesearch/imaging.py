@@ -7,6 +7,7 @@ import io
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -65,6 +66,12 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise ImageError(CORRUPT, "zero-sized image")
             if width * height > max_pixels:
                 raise ImageError(TOO_MANY_PIXELS, f"{width}x{height} exceeds {max_pixels} pixels")
+            if fmt == "JPEG" and img.mode in ("RGB", "L") and _has_jpeg_end(data):
+                # libjpeg-turbo through OpenCV decodes 3-4x faster than Pillow and applies EXIF orientation
+                # itself; a truncated file (no end marker) goes to Pillow, which refuses it.
+                fast = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                if fast is not None:
+                    return fast
             img.seek(0)  # first frame of animations
             img.load()
             img = ImageOps.exif_transpose(img) or img
@@ -77,6 +84,12 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise ImageError(NOT_AN_IMAGE, "not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         raise ImageError(CORRUPT, str(exc) or type(exc).__name__) from exc
+
+
+def _has_jpeg_end(data: bytes) -> bool:
+    # The end-of-image marker cannot occur inside entropy-coded data (0xFF is stuffed there), so its presence
+    # in the tail means the scan was not cut short. Some writers append a little trailing data after it.
+    return data.rfind(b"\xff\xd9", max(0, len(data) - 4096)) >= 0
 
 
 def _to_bgr(img: Image.Image) -> np.ndarray:

@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +22,20 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import imaging
+from . import imaging, worker
 from .config import Settings
 from .errors import CollectionError, FacesearchError, ImageError
-from .fsutil import clear_stale_temp, write_atomic
+from .fsutil import clear_stale_temp
 from .governance import drop_optout_faces, missing_collection_error, require_documented
 from .index import open_index, reconcile
 from .models import load_pack
-from .models.base import ModelPack
-from .pipeline import analyze, thumbnail_jpeg
-from .store import NewFace, NewImage, Store
+from .store import NewImage, Store
 from .store.schema import Collection
+from .worker import Work
 
 T = TypeVar("T")
 NOT_FOUND = "FILE_NOT_FOUND"
-TMP_DIR = ".tmp"
+BatchMeta = dict[int, tuple["Item", str]]
 NO_FACE = "no_face"
 INDEX_SAVE_SECONDS = 30.0
 
@@ -131,75 +131,6 @@ def items_from_manifest(manifest: Path) -> list[Item]:
     return items
 
 
-# Workers ---------------------------------------------------------------------------------------
-_worker_pack: ModelPack | None = None
-_worker_settings: Settings | None = None
-
-
-def _init_worker(pack_name: str, settings: Settings) -> None:
-    global _worker_pack, _worker_settings
-    _worker_settings = settings
-    _worker_pack = load_pack(pack_name, settings, settings.threads_per_worker)
-
-
-@dataclass
-class ImageOutcome:
-    key: int
-    width: int = 0
-    height: int = 0
-    error: tuple[str, str] | None = None
-    faces: list[NewFace] = field(default_factory=list)
-    below_quality: int = 0
-
-
-BatchMeta = dict[int, tuple[Item, str]]
-# (key, file bytes, thumbnail name prefix): workers write their thumbnails themselves, off the main process.
-Work = tuple[int, bytes, str]
-
-
-def _process_batch(work: tuple[BatchMeta, list[Work]]) -> tuple[BatchMeta, list[ImageOutcome]]:
-    assert _worker_pack is not None and _worker_settings is not None
-    meta, payload = work
-    return meta, process_batch(_worker_pack, _worker_settings, payload)
-
-
-def process_batch(pack: ModelPack, settings: Settings, batch: list[Work]) -> list[ImageOutcome]:
-    """Decode, analyse and thumbnail a batch of images; thumbnails are on disk when this returns."""
-    outcomes: list[ImageOutcome] = []
-    decoded: list[tuple[ImageOutcome, np.ndarray, str]] = []
-    for key, data, thumb_prefix in batch:
-        outcome = ImageOutcome(key)
-        try:
-            image = imaging.decode_image(data, settings.max_pixels)
-        except ImageError as exc:
-            outcome.error = (exc.reason, exc.detail)
-        else:
-            outcome.height, outcome.width = image.shape[:2]
-            decoded.append((outcome, image, thumb_prefix))
-        outcomes.append(outcome)
-    images = [img for _, img, _ in decoded]
-    try:
-        facesets = analyze(pack, images, settings.min_face_px, settings.min_detection_score)
-    except Exception as exc:  # a model failure on one batch must not end the run
-        for outcome, _, _ in decoded:
-            outcome.error = ("ANALYSIS_FAILED", f"{type(exc).__name__}: {exc}")
-        return outcomes
-    tmp_dir = settings.thumbs_dir / TMP_DIR
-    for (outcome, image, thumb_prefix), fs in zip(decoded, facesets):
-        for i in range(len(fs)):
-            if fs.quality[i] < settings.ingest_min_quality:
-                outcome.below_quality += 1
-                continue
-            face = NewFace(
-                face_index=i, box=fs.boxes[i].tolist(), landmarks=fs.landmarks[i].round(2).tolist(),
-                det_score=float(fs.det_scores[i]), quality=float(fs.quality[i]), reasons=fs.reasons[i],
-                embedding=fs.embeddings[i], thumbnail=f"{thumb_prefix}_{i}.jpg",
-            )
-            write_atomic(settings.thumbs_dir / face.thumbnail, thumbnail_jpeg(image, fs.boxes[i]), tmp_dir)
-            outcome.faces.append(face)
-    return outcomes
-
-
 # Driver ----------------------------------------------------------------------------------------
 def resolve_collection(store: Store, name: str, model: str | None, settings: Settings) -> Collection:
     col = store.get_collection(name)
@@ -238,7 +169,7 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
     col = resolve_collection(store, collection, model, settings)
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
-    clear_stale_temp(settings.thumbs_dir / TMP_DIR)
+    clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
     index = open_index(settings.index_dir, col.id, col.dim)
     reconcile(index, store, col.id)
     started = time.monotonic()
@@ -252,16 +183,25 @@ def ingest(items: list[Item], collection: str, settings: Settings, store: Store,
     status = "interrupted"
     try:
         batches = _batches(items, batch_size, settings, store, col.id, seen, result)
-        outcome_stream: Iterator[tuple[BatchMeta, list[ImageOutcome]]]
+        outcome_stream: Iterator[tuple[BatchMeta, list[worker.ImageOutcome]]]
         if workers > 1 and total > batch_size:
             ctx = mp.get_context("spawn")
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(col.model, settings))
+            pool = ctx.Pool(workers, initializer=worker.init, initargs=(col.model, settings))
             # The pool's feeder thread would read every file ahead; keep a few batches in flight only.
             throttle.limit = 2 * workers + 1
-            outcome_stream = pool.imap(_process_batch, throttle.gate(batches), chunksize=1)
+            # Workers get only bytes (their imports stay light); each batch's metadata waits here, in order.
+            pending: deque[BatchMeta] = deque()
+
+            def payloads() -> Iterator[list[Work]]:
+                for meta, payload in throttle.gate(batches):
+                    pending.append(meta)
+                    yield payload
+
+            outcome_stream = ((pending.popleft(), out)
+                              for out in pool.imap(worker.run, payloads(), chunksize=1))
         else:
             pack = load_pack(col.model, settings, max(settings.threads_per_worker, workers))
-            outcome_stream = ((meta, process_batch(pack, settings, payload)) for meta, payload in batches)
+            outcome_stream = ((meta, worker.process_batch(pack, settings, payload)) for meta, payload in batches)
         for meta, outcomes in outcome_stream:
             throttle.release()
             _commit_batch(meta, outcomes, col, job_id, settings, store, index, result)
@@ -338,7 +278,7 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
             yield meta, payload
 
 
-def _commit_batch(meta: BatchMeta, outcomes: list[ImageOutcome], col: Collection, job_id: int,
+def _commit_batch(meta: BatchMeta, outcomes: list[worker.ImageOutcome], col: Collection, job_id: int,
                   settings: Settings, store: Store, index: Any, result: IngestResult) -> None:
     new_images: list[NewImage] = []
     for outcome in outcomes:

@@ -106,7 +106,8 @@ class Engine:
         all_cols = self.store.list_collections()
         if not names:
             if not all_cols:
-                raise CollectionError("the gallery is empty: ingest photos first (`facesearch ingest DIR --collection NAME`)")
+                raise CollectionError("the gallery is empty: create a collection and ingest photos first "
+                                      "(`facesearch collections create`, then `facesearch ingest`)")
             return all_cols
         known = {c.name: c for c in all_cols}
         missing = [n for n in names if n not in known]

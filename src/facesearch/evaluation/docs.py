@@ -20,8 +20,9 @@ embeddings are cached; the first dlib run embeds LFW at ~15-25 images/s):
 facesearch eval docs --lfw ../shared/datasets/lfw --att ../shared/datasets/att_orl --models yunet-reid,dlib
 ```
 
-Each run's full report (`report.md`, `report.json`, plots) is in `docs/accuracy/<dataset>-<pack>/`; the file
-list of each run is in its `files.txt`. Runs are deterministic (seed 0 for every random choice). The hardest-pair
+Each run's full report (`report.md`, `report.json`, plots) is in `docs/accuracy/<dataset>-<pack>/`; its
+`report.json` holds the number of images and a sha256 of the sorted file list (`facesearch eval lfw` writes
+the list itself to `files.txt`). Runs are deterministic (seed 0 for every random choice). The hardest-pair
 thumbnails are left out of the docs (the photos are research benchmarks, not ours to redistribute): run
 `facesearch eval lfw --data ../shared/datasets/lfw --model PACK --out DIR` to get them in DIR.
 

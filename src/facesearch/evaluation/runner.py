@@ -42,6 +42,7 @@ class EvalOptions:
     degradations: list[Degradation] | None = None
     thumbnails: bool = True
     plots: bool = True
+    list_files: bool = True  # write files.txt (every image, relative to the set's root)
     progress: Progress | None = None
 
 
@@ -183,7 +184,8 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
         "environment": {"python": platform.python_version(), "machine": platform.machine()},
         "embedding": "the face nearest the image centre of each image; an image with no face is a failure to "
                      "detect and counts as an error",
-        "files": {"count": len(ds), "listed_in": "files.txt"},
+        "files": {"count": len(ds), "root": str(ds.root), "sha256_of_list": _list_hash(ds),
+                  "listed_in": "files.txt" if opts.list_files else None},
         "quality_gate": settings.probe_min_quality,
     }
     internal = main.pop("_internal")
@@ -204,7 +206,8 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
                                           internal["res"].threshold_at_fpir(settings.search_fpir), opts,
                                           settings, progress)
     result["hardest_pairs"] = report.hardest_pairs(ds, e, internal["ap"])
-    (opts.out / "files.txt").write_text("\n".join(str(p) for p in ds.images) + "\n")
+    if opts.list_files:
+        (opts.out / "files.txt").write_text("\n".join(_rel_paths(ds)) + "\n")
     if opts.plots:
         progress("plots", 0, 1)
         result["plots"] = report.plots(result, internal, opts.out, ds, e, opts.thumbnails)
@@ -213,6 +216,17 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
     (opts.out / "report.md").write_text(report.markdown(result))
     progress("done", 1, 1)
     return result
+
+
+def _rel_paths(ds: LabelledSet) -> list[str]:
+    return [str(p.relative_to(ds.root)) if p.is_relative_to(ds.root) else str(p) for p in ds.images]
+
+
+def _list_hash(ds: LabelledSet) -> str:
+    """sha256 of the sorted relative file list: two runs on the same files show the same value."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(_rel_paths(ds)).encode()).hexdigest()
 
 
 def _json_default(o: Any) -> Any:

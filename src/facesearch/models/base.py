@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 
@@ -66,3 +67,18 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy whose longest side is at most max_side, and the scale used (1.0: the image itself).
+
+    Area averaging is the right filter but slow on big reductions (49 ms from 12 MP), so the bulk of a big
+    reduction is done by a cheap linear resize to twice the target, and only the last 2x by area.
+    """
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return image, 1.0
+    if scale < 0.25:
+        image = cv2.resize(image, (round(w * scale * 2), round(h * scale * 2)), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale

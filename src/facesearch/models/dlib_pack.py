@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from .align import similarity_transform, template
-from .base import Detections, PackInfo, l2_normalise
+from .base import Detections, PackInfo, downscale, l2_normalise
 
 INFO = PackInfo(
     name="dlib",
@@ -69,11 +69,8 @@ class DlibPack:
         self._raw: dict[int, np.ndarray] = {}
 
     def detect(self, image: np.ndarray) -> Detections:
-        dlib = self._dlib
         h, w = image.shape[:2]
-        scale = min(1.0, DET_MAX_SIDE / max(h, w))
-        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
+        small, scale = downscale(image, DET_MAX_SIDE)
         # HOG on grey finds the same faces as on colour for 30% less work; the shape predictor reads
         # intensities only, so it gets the same grey image.
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError
 from .align import align_faces
-from .base import Detections, PackInfo, l2_normalise
+from .base import Detections, PackInfo, downscale, l2_normalise
 
 YUNET = "yunet_2023mar/face_detection_yunet_2023mar.onnx"
 REID_XML = "omz_face_reid_0095/face-reidentification-retail-0095.xml"
@@ -69,9 +69,7 @@ class YunetReidPack:
 
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
-        scale = min(1.0, self._detect_max_side / max(h, w))
-        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)),
-                                                      interpolation=cv2.INTER_AREA)
+        small, scale = downscale(image, self._detect_max_side)
         size = (small.shape[1], small.shape[0])
         if size != self._input_size:
             self._detector.setInputSize(size)

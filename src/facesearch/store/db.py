@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,31 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import CollectionError
+from ..records import NewImage
 from .schema import Base, Collection, Face, Image, IngestFailure, IngestJob, utcnow
-
-
-@dataclass
-class NewFace:
-    face_index: int
-    box: Sequence[float]
-    landmarks: list
-    det_score: float
-    quality: float
-    reasons: list[str]
-    embedding: np.ndarray
-    thumbnail: str
-
-
-@dataclass
-class NewImage:
-    sha256: str
-    path: str | None
-    source_url: str | None
-    meta: dict[str, Any] | None
-    width: int
-    height: int
-    manifest_row: int | None
-    faces: list[NewFace]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -127,30 +103,35 @@ class Store:
         Returns, per input image, (image id, face ids); image id is None when the same bytes were already
         in the collection (a concurrent writer or an earlier run got there first).
         """
-        out: list[tuple[int | None, list[int]]] = []
+        if not images:
+            return []
         now = utcnow()
         with self.engine.begin() as conn:
-            for img in images:
-                stmt = self._insert_image_stmt().values(
-                    collection_id=collection_id, sha256=img.sha256, path=img.path, source_url=img.source_url,
-                    meta=img.meta, width=img.width, height=img.height, face_count=len(img.faces),
-                    job_id=job_id, manifest_row=img.manifest_row, ingested_at=now,
-                ).returning(Image.id)
-                image_id = conn.execute(stmt).scalar()
-                if image_id is None:
-                    out.append((None, []))
-                    continue
-                face_ids = []
-                for f in img.faces:
-                    fid = conn.execute(insert(Face).values(
-                        image_id=image_id, collection_id=collection_id, face_index=f.face_index,
-                        x1=float(f.box[0]), y1=float(f.box[1]), x2=float(f.box[2]), y2=float(f.box[3]),
-                        landmarks=f.landmarks, det_score=float(f.det_score), quality=float(f.quality),
-                        quality_reasons=f.reasons, embedding=np.asarray(f.embedding, np.float32).tobytes(),
-                        thumbnail=f.thumbnail,
-                    ).returning(Face.id)).scalar_one()
-                    face_ids.append(int(fid))
-                out.append((int(image_id), face_ids))
+            # One multi-row statement per table. Conflicting images return no row, so ids map back by hash.
+            rows = conn.execute(self._insert_image_stmt().returning(Image.id, Image.sha256), [{
+                "collection_id": collection_id, "sha256": img.sha256, "path": img.path,
+                "source_url": img.source_url, "metadata": img.meta, "width": img.width, "height": img.height,
+                "face_count": len(img.faces), "job_id": job_id, "manifest_row": img.manifest_row,
+                "ingested_at": now,
+            } for img in images]).all()
+            image_ids = {sha: int(i) for i, sha in rows}
+            faces = [{
+                "image_id": image_ids[img.sha256], "collection_id": collection_id, "face_index": f.face_index,
+                "x1": float(f.box[0]), "y1": float(f.box[1]), "x2": float(f.box[2]), "y2": float(f.box[3]),
+                "landmarks": f.landmarks, "det_score": float(f.det_score), "quality": float(f.quality),
+                "quality_reasons": f.reasons, "embedding": np.asarray(f.embedding, np.float32).tobytes(),
+                "thumbnail": f.thumbnail,
+            } for img in images if img.sha256 in image_ids for f in img.faces]
+            face_ids = [int(r[0]) for r in conn.execute(
+                insert(Face).returning(Face.id, sort_by_parameter_order=True), faces)] if faces else []
+        out: list[tuple[int | None, list[int]]] = []
+        taken = 0
+        for img in images:
+            if img.sha256 not in image_ids:
+                out.append((None, []))
+                continue
+            out.append((image_ids[img.sha256], face_ids[taken:taken + len(img.faces)]))
+            taken += len(img.faces)
         return out
 
     def _insert_image_stmt(self) -> Any:
@@ -179,13 +160,15 @@ class Store:
         with self.engine.connect() as conn:
             for i in range(0, len(face_ids), 900):
                 chunk = [int(x) for x in face_ids[i:i + 900]]
-                rows.update({int(r[0]): r[1] for r in conn.execute(select(Face.id, Face.embedding).where(Face.id.in_(chunk)))})
+                query = select(Face.id, Face.embedding).where(Face.id.in_(chunk))
+                rows.update({int(r[0]): r[1] for r in conn.execute(query)})
         out = np.empty((len(face_ids), dim), np.float32)
         for j, fid in enumerate(face_ids):
             out[j] = np.frombuffer(rows[int(fid)], np.float32)
         return out
 
-    def iter_embeddings(self, collection_id: int, dim: int, batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_embeddings(self, collection_id: int, dim: int,
+                        batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = 0
         with self.engine.connect() as conn:
             while True:

@@ -4,10 +4,10 @@ auditors), purposes and the kill switch (admins). Plain server-side forms; no sc
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from .. import oversight
+from .. import governance, imaging, oversight
 from ..api.deps import Services, client_ip, require_role, services
 from ..auth import Principal
 from ..errors import FacesearchError
@@ -101,3 +101,74 @@ def governance_act(request: Request, action: str, code: Annotated[str, Form(max_
     except FacesearchError as exc:
         msg = str(exc)
     return RedirectResponse(f"/admin/governance?msg={quote(msg)}", status_code=303)
+
+
+# Data protection (operators): opt-out, subject access, doctor, purge --------------------------
+def _privacy(request: Request, p: Principal, svc: Services, **ctx: Any) -> Response:
+    return _render(request, "privacy.html", p, optouts=governance.list_optouts(svc.store), **ctx)
+
+
+@router.get("/privacy")
+def privacy_page(request: Request, p: Principal = Depends(require_role("operator")),
+                 svc: Services = Depends(services)) -> Response:
+    return _privacy(request, p, svc)
+
+
+def _photos(svc: Services, files: list[UploadFile]) -> list[tuple[str, Any, str]]:
+    from ..api.routes_search import decode_bounded, read_upload
+
+    out = []
+    for n, f in enumerate(f for f in files if f.filename):
+        data = read_upload(f, svc.settings, f"photo {n + 1}")
+        out.append((f.filename or f"photo {n + 1}", decode_bounded(data, svc.settings, f"photo {n + 1}"),
+                    imaging.sha256_bytes(data)))
+    return out
+
+
+@router.post("/privacy/optout")
+def privacy_optout(request: Request, reference: Annotated[str, Form(max_length=200)],
+                   photos: Annotated[list[UploadFile], File()],
+                   p: Principal = Depends(require_role("operator")), svc: Services = Depends(services)) -> Response:
+    try:
+        loaded = _photos(svc, photos)
+        with svc.engine_lock:
+            res = governance.add_optout(svc.settings, svc.store, loaded, reference, actor=p.name, role=p.role,
+                                        ip=client_ip(request), audit=svc.audit)
+        for c in svc.store.list_collections():
+            svc.engine.forget_index(c.id)
+    except FacesearchError as exc:
+        return _privacy(request, p, svc, error=str(exc))
+    e = res["erased"]
+    return _privacy(request, p, svc, done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
+                    f"erased {e['faces']} face(s) and {e['images']} image(s).")
+
+
+@router.post("/privacy/subject")
+def privacy_subject(request: Request, photo: Annotated[UploadFile, File()],
+                    p: Principal = Depends(require_role("operator")), svc: Services = Depends(services)) -> Response:
+    try:
+        _, image, sha = _photos(svc, [photo])[0]
+        with svc.engine_lock:
+            rep = governance.subject_report(svc.settings, svc.store, image, sha, actor=p.name, role=p.role,
+                                            ip=client_ip(request), audit=svc.audit)
+    except (FacesearchError, IndexError) as exc:
+        return _privacy(request, p, svc, error=str(exc) or "choose a photo")
+    return _privacy(request, p, svc, subject=rep)
+
+
+@router.post("/privacy/doctor")
+def privacy_doctor(request: Request, p: Principal = Depends(require_role("operator")),
+                   svc: Services = Depends(services)) -> Response:
+    with svc.engine_lock:
+        rep = governance.doctor(svc.settings, svc.store)
+    return _privacy(request, p, svc, doctor=rep)
+
+
+@router.post("/privacy/purge")
+def privacy_purge(request: Request, p: Principal = Depends(require_role("operator")),
+                  svc: Services = Depends(services)) -> Response:
+    with svc.engine_lock:
+        rep = governance.purge(svc.settings, svc.store, actor=p.name, audit=svc.audit)
+    e = rep["erased"]
+    return _privacy(request, p, svc, done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
+                    f"{rep['expired_probes']} expired probe(s).")

@@ -22,11 +22,16 @@ templates.env.globals["version"] = __version__
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
 NAV = [("/search", "Search", "examiner"), ("/review", "Review", "examiner"), ("/cases", "Case reports", "examiner"),
-       ("/ingest", "Ingest", "operator"), ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
+       ("/ingest", "Ingest", "operator"), ("/privacy", "Data protection", "operator"),
+       ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
        ("/admin/users", "Users", "admin"), ("/admin/governance", "Governance", "admin"), ("/docs", "API", None)]
 ACTIONS = (audit.SEARCH, audit.VERIFY, audit.VIEW_MATCH, audit.VIEW_THUMBNAIL, audit.EXPORT, audit.INGEST,
            audit.DELETE, audit.LOGIN, audit.LOGIN_FAILED, audit.LOGOUT, audit.USER_ADD, audit.USER_CHANGE,
-           audit.TOKEN_CREATE, audit.TOKEN_REVOKE, audit.COLLECTION_CREATE)
+           audit.TOKEN_CREATE, audit.TOKEN_REVOKE, audit.COLLECTION_CREATE,
+           # Governance (issue 5).
+           "optout_add", "optout_erase", "optout_block", "optout_hide", "subject_report", "purge", "doctor",
+           "search_suspend", "search_resume", "purpose_add", "purpose_retire", "lead_propose", "lead_confirm",
+           "lead_reject", "case_report", "view_search")
 PAGE = 50
 
 
