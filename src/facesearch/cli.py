@@ -57,9 +57,10 @@ def _run(fn: Any, as_json: bool = False) -> Any:
 @app.command()
 def ingest(
     folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
-    collection: str = typer.Option(..., "--collection", "-c", help="Collection to add to (created if new)."),
+    collection: str = typer.Option(..., "--collection", "-c",
+                                   help="Collection to add to (create it first: `collections create`)."),
     manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
-    model: str | None = typer.Option(None, "--model", help="Pack for a new collection (default FACESEARCH_MODEL)."),
+    model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),

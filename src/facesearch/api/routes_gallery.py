@@ -35,10 +35,6 @@ def _image_row(svc: Services, image_id: int) -> tuple[Image, str]:
     return row[0], row[1]
 
 
-def _uploads_root(svc: Services) -> Path:
-    return (svc.settings.home / "uploads").resolve()
-
-
 @router.get("/collections", summary="Collections with their model pack and size")
 def list_collections(p: Principal = Depends(require_role("examiner", "operator", "admin")),
                      svc: Services = Depends(services)) -> dict[str, Any]:

@@ -127,7 +127,12 @@ def findings(results: list[tuple[str, str, Path, dict[str, Any]]]) -> list[str]:
             out.append(f"- **{pack}**: LFW 10-fold accuracy {_pct(acc)} ± {_pct(std)} {verdict} the published "
                        f"{_pct(pub)} (difference {100 * gap:+.2f} points, fold std {_pct(std)}); "
                        f"{v['failed_to_detect_pairs']} of {v['pairs']} pairs had an image with no face found, "
-                       f"{r['no_face_images']} of {r['images']} LFW images overall.")
+                       f"{r['no_face_images']} of {r['images']} LFW images overall"
+                       + (f"; on the pairs where both faces were found, accuracy is "
+                          f"{_pct(v['accuracy']['detected_pairs_only'])}, so detection misses (the pack's "
+                          "detector, not its embedding) account for "
+                          f"{100 * (v['accuracy']['detected_pairs_only'] - acc):.2f} points of the gap"
+                          if 'detected_pairs_only' in v['accuracy'] else "") + ".")
         wg = r.get("worst_group_threshold")
         if wg and wg.get("worst_group"):
             out.append(f"- **{pack}**: on all LFW pairs, FMR {wg['target_fmr']:g} needs threshold "

@@ -234,6 +234,8 @@ def markdown(r: dict[str, Any], heading: int = 1) -> str:
              "| metric | value |", "|---|---|",
              f"| {v['folds']}-fold accuracy (threshold from the other folds) | {_pct(acc['mean'])} ± "
              f"{_pct(acc['std'])} |"]
+    if "detected_pairs_only" in acc:
+        lines.append(f"| same, only pairs where both faces were found | {_pct(acc['detected_pairs_only'])} |")
     for far, x in v["tar_at_far"].items():
         lines.append(f"| TAR @ FAR {far} ({v['impostor']} impostor pairs) | "
                      f"{_pct(x['tar']) if x['tar'] is not None else x['note']} |")

@@ -1,4 +1,4 @@
-"""The `yunet-reid` pack: YuNet detector (ONNX, OpenCV) + ArcFace-template alignment + OMZ reid-0095 (OpenVINO)."""
+"""The `yunet-reid` pack: YuNet detector + ArcFace-template alignment + OMZ reid-0095, both on OpenVINO."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import ModelNotFoundError
 from .align import align_faces
 from .base import Detections, PackInfo, downscale, l2_normalise
+from .yunet import YunetDetector
 
 YUNET = "yunet_2023mar/face_detection_yunet_2023mar.onnx"
 REID_XML = "omz_face_reid_0095/face-reidentification-retail-0095.xml"
@@ -53,11 +54,9 @@ class YunetReidPack:
         import openvino as ov
 
         cv2.setNumThreads(threads)
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # silence "targets not supported"
         self._detect_max_side = detect_max_side
-        self._detector = cv2.FaceDetectorYN.create(str(models_dir / YUNET), "", (320, 320), min_score, 0.3, 5000)
-        self._input_size = (320, 320)
         core = ov.Core()
+        self._detector = YunetDetector(models_dir / YUNET, core, threads, min_score)
         model = core.read_model(str(models_dir / REID_XML))
         model.reshape([-1, 3, CROP_SIZE, CROP_SIZE])
         devices = core.available_devices
@@ -70,12 +69,8 @@ class YunetReidPack:
     def detect(self, image: np.ndarray) -> Detections:
         h, w = image.shape[:2]
         small, scale = downscale(image, self._detect_max_side)
-        size = (small.shape[1], small.shape[0])
-        if size != self._input_size:
-            self._detector.setInputSize(size)
-            self._input_size = size
-        _, faces = self._detector.detect(small)
-        if faces is None or len(faces) == 0:
+        faces = self._detector.detect(small)
+        if len(faces) == 0:
             return Detections.empty()
         faces = faces.astype(np.float32) / np.float32(scale)
         boxes = faces[:, 0:4].copy()
