@@ -280,8 +280,8 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(seconds, 3), "wall_s": round(wall, 3),
         "images_per_s": round(len(paths) / seconds, 2) if seconds else None,
         "faces_per_s": round(result.faces / seconds, 2) if seconds else None,
-        "workers": spec.get("workers") or settings.workers, "batch_images": settings.batch_images,
-        "threads_per_worker": settings.threads_per_worker, "detect_max_side": settings.detect_max_side,
+        "workers": result.workers, "batch_images": settings.batch_images,
+        "threads_per_worker": result.threads, "detect_max_side": settings.detect_max_side,
         **_rusage_mb(),
     }
     _cpu_fields(out, cpu0)
@@ -469,7 +469,8 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         # A projection, not a measurement: the rate if the case had every usable core to itself and scaled
         # perfectly (the baseline is single-threaded, so one core). Useful on a shared, overloaded machine.
-        used = 1 if r["kind"] == "baseline" else min(cores, r.get("workers") or 1)
+        parallel = (r.get("workers") or 1) * (r.get("threads_per_worker") or 1)
+        used = 1 if r["kind"] == "baseline" else min(cores, parallel)
         r["cpu_bound_images_per_s"] = round(used * 1000 / r["cpu_ms_per_image"], 1) if r["cpu_ms_per_image"] else None
         r["speedup"] = None
         r["cpu_speedup"] = None

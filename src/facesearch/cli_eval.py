@@ -185,7 +185,7 @@ def eval_docs(
     cache: Path | None = CACHE, seed: int = SEED, robust_n: int = ROBUST_N,
     robustness_models: str = typer.Option("yunet-reid,dlib", "--robustness-models",
                                           help="Packs that get the robustness runs (slow packs may be left out)."),
-    slow_n: int = typer.Option(150, "--robustness-probes-slow", help="Mated robustness probes for packs other "
+    slow_n: int = typer.Option(60, "--robustness-probes-slow", help="Mated robustness probes for packs other "
                                "than yunet-reid (dlib embeds ~5x slower)."),
     lfw_exclude: Path | None = typer.Option(Path("docs/lfw-exclusions.txt"), "--lfw-exclude",
                                             help="Exclusion list for the LFW runs (figures with and without it)."),

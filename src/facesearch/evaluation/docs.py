@@ -157,9 +157,10 @@ def findings(results: list[tuple[str, str, Path, dict[str, Any]]]) -> list[str]:
         if rob:
             rows = [x for x in rob["rows"] if x["kind"] != "clean"]
             worst = min(rows, key=lambda x: x["rank1"])
-            out.append(f"- **{pack}**: the hardest degradation is {worst['kind']} ({worst['level']}): rank-1 "
-                       f"{_pct(worst['rank1'], 1)}; the quality gate refuses {_pct(worst['refused_by_gate'], 1)} "
-                       f"of those probes and rank-1 on the rest is {_pct(worst['gated_rank1'], 1)}.")
+            out.append(f"- **{pack}** ({rob['mated_probes']} mated robustness probes): the hardest degradation is "
+                       f"{worst['kind']} ({worst['level']}): rank-1 {_pct(worst['rank1'], 1)}, no face found for "
+                       f"{_pct(worst['no_face'], 1)}; the quality gate refuses {_pct(worst['refused_by_gate'], 1)} "
+                       f"of those probes and rank-1 on the ones it accepts is {_pct(worst['gated_rank1'], 1)}.")
         p = (rob or {}).get("pooled_degraded")
         if p and p.get("rank1_gated") is not None:
             out.append(f"- **{pack}**: over all degraded probes with a face, the gate refuses {_pct(p['refused'], 1)}"

@@ -40,6 +40,7 @@ class PackInfo:
     description: str
     licence: str
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+    multithreaded: bool = False  # its runtimes use several cores in one process (else: use processes)
 
 
 class ModelPack(Protocol):

@@ -22,6 +22,7 @@ INFO = PackInfo(
     dim=256,
     description="YuNet detector + 5-point similarity alignment + Intel face-reidentification-retail-0095 256-d",
     licence="MIT (YuNet), Apache-2.0 (OMZ)",
+    multithreaded=True,
     files={
         YUNET: "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
         REID_XML: "ce53d2c9c08c0bd1c1660fb8a5b6d0e3e4ec19eb92f1036d2d83a85e83082dce",
