@@ -26,7 +26,7 @@ def wilson(k: int | np.ndarray, n: int | np.ndarray, z: float = 1.96) -> tuple[n
     return np.maximum(centre - half, 0.0), np.minimum(centre + half, 1.0)
 
 
-def rate_ci(k: int, n: int) -> dict[str, float | int | None]:
+def rate_ci(k: int, n: int) -> dict[str, float | int | list[float] | None]:
     if n == 0:
         return {"value": None, "k": 0, "n": 0, "ci95": None}
     lo, hi = wilson(k, n)

@@ -8,6 +8,7 @@ threshold costs seconds once the embeddings are cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,7 @@ def open_set_split(labels: list[str], ok: np.ndarray, keep: np.ndarray, seed: in
         rule = "gallery = one photo of each of 3/4 of the people; non-mated probes = every photo of the rest"
     order = img[rng.permutation(len(img))]  # random choice of the enrolled photo, detected ones first
     order = order[np.argsort(~ok[order], kind="stable")]
-    first = {}
+    first: dict[int, int] = {}
     for i in order:
         first.setdefault(int(codes[i]), int(i))
     enrolled = np.array(sorted(first[int(c)] for c in multi), np.int64)
@@ -262,7 +263,7 @@ def open_set_summary(res: metrics.OpenSet, split: Split | None = None) -> dict:
 def gate_comparison(res: metrics.OpenSet, mated_q: np.ndarray, nonmated_q: np.ndarray, gate: float,
                     threshold: float) -> dict:
     """The same search with and without the probe quality gate: refused probes leave the denominators."""
-    out = {}
+    out: dict[str, Any] = {}
     for name, m, nm in (("ungated", np.ones(len(mated_q), bool), np.ones(len(nonmated_q), bool)),
                         ("gated", mated_q >= gate, nonmated_q >= gate)):
         sub = res.subset(m, nm)
@@ -289,7 +290,8 @@ def group_stats(ap: AllPairs, groups: GroupLabels, labels: list[str], keep: np.n
     out: dict = {"groups": {}, "by_attribute": {}}
     for attr, names in ap.group_names.items():
         lab = groups.attributes[attr]
-        fmrs, fnmrs = {}, {}
+        fmrs: dict[str, float] = {}
+        fnmrs: dict[str, float] = {}
         for k, g in enumerate(names):
             in_g = (lab == g) & keep
             hist = ap.group_imp_hist[attr][k]
@@ -304,7 +306,7 @@ def group_stats(ap: AllPairs, groups: GroupLabels, labels: list[str], keep: np.n
             tp = int(((sub.mated_rank == 1) & (sub.mated_score >= fpir_threshold)).sum())
             fp = int((sub.nonmated_top >= fpir_threshold).sum())
             measurable = n_imp * target_fmr >= 10
-            entry = {
+            entry: dict[str, Any] = {
                 "attribute": attr, "identities": int(len(np.unique(codes[in_g]))), "images": int(in_g.sum()),
                 "images_no_face": int((in_g & ~e.ok).sum()),
                 "fmr": k_imp / n_imp if n_imp else None, "fmr_ci95": metrics.rate_ci(k_imp, n_imp)["ci95"],

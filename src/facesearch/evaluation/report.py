@@ -40,7 +40,8 @@ def hardest_pairs(ds: LabelledSet, e: Embedded, ap: protocols.AllPairs, k: int =
     strong = [{"a": _rel(ds, i), "b": _rel(ds, j), "score": float(s)} for i, j, s in ap.top_imp[:k]]
     # One wrong face (e.g. a bystander picked as the centre face) fails against every photo of the person:
     # list each image once so the list shows k different problems, not one problem k times.
-    weak, seen = [], set()
+    weak: list[dict[str, Any]] = []
+    seen: set[int] = set()
     for o in np.argsort(ap.genuine)[: 50 * k]:
         i, j = int(ap.gen_i[o]), int(ap.gen_j[o])
         if i in seen or j in seen:

@@ -51,7 +51,8 @@ def blur(sigma_face_fraction: float) -> Degrade:
 def jpeg(quality: int) -> Degrade:
     def fn(img: np.ndarray, _box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else img
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        return img if decoded is None else np.asarray(decoded)
     return fn
 
 
