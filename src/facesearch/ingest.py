@@ -37,6 +37,7 @@ from .worker import Work
 T = TypeVar("T")
 NOT_FOUND = "FILE_NOT_FOUND"
 BatchMeta = dict[int, tuple["Item", str]]
+BATCH_MAX_BYTES = 24 * 1024 * 1024  # of encoded files per batch (about 8 photos of 12 megapixels)
 NO_FACE = "no_face"
 INDEX_SAVE_SECONDS = 30.0
 
@@ -313,13 +314,26 @@ class _Throttle:
 
 def _batches(items: list[Item], size: int, settings: Settings, store: Store, collection_id: int,
              seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[Work]]]:
-    """Read files in groups, drop those already stored (by content hash), yield work for the pipeline."""
-    group = 4 * size
-    for start in range(0, len(items), group):
-        chunk = list(_read_items(enumerate(items[start:start + group], start), settings.max_file_bytes, result))
+    """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
+
+    Groups and batches are bounded in bytes as well as in files: 32 photos of 12 megapixels are 1.1 GB
+    decoded, so big photos travel in smaller batches.
+    """
+    reader = _read_items(enumerate(items), settings.max_file_bytes, result)
+    while True:
+        chunk: list[tuple[int, Item, bytes | None, str]] = []
+        chunk_bytes = 0
+        for entry in reader:
+            chunk.append(entry)
+            chunk_bytes += len(entry[2] or b"")
+            if len(chunk) >= 4 * size or chunk_bytes >= 4 * BATCH_MAX_BYTES:
+                break
+        if not chunk:
+            return
         known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
         meta: BatchMeta = {}
         payload: list[Work] = []
+        payload_bytes = 0
         for key, item, data, sha in chunk:
             if sha in known or sha in seen:
                 result.read_duplicates += 1
@@ -327,9 +341,10 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
             seen.add(sha)
             meta[key] = (item, sha)
             payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
-            if len(payload) == size:
+            payload_bytes += len(data or b"")
+            if len(payload) == size or payload_bytes >= BATCH_MAX_BYTES:
                 yield meta, payload
-                meta, payload = {}, []
+                meta, payload, payload_bytes = {}, [], 0
         if payload:
             yield meta, payload
 
