@@ -118,3 +118,12 @@ def load_image(path: Path, max_bytes: int, max_pixels: int) -> tuple[np.ndarray,
 
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def pixel_count(data: bytes) -> int:
+    """Width x height from the header alone (0 when it cannot be read): to size batches before decoding."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.size[0]) * int(img.size[1])
+    except Exception:  # noqa: BLE001 - any unreadable header: the decoder reports it properly later
+        return 0

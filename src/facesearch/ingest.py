@@ -37,7 +37,8 @@ from .worker import Work
 T = TypeVar("T")
 NOT_FOUND = "FILE_NOT_FOUND"
 BatchMeta = dict[int, tuple["Item", str]]
-BATCH_MAX_BYTES = 24 * 1024 * 1024  # of encoded files per batch (about 8 photos of 12 megapixels)
+BATCH_MAX_BYTES = 64 * 1024 * 1024  # of encoded files read ahead at once
+BATCH_MAX_PIXELS = 50_000_000  # decoded per batch: about 4 photos of 12 megapixels, or 800 of LFW's size
 NO_FACE = "no_face"
 INDEX_SAVE_SECONDS = 30.0
 
@@ -316,8 +317,8 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
              seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[Work]]]:
     """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
 
-    Groups and batches are bounded in bytes as well as in files: 32 photos of 12 megapixels are 1.1 GB
-    decoded, so big photos travel in smaller batches.
+    Reads are bounded in bytes and batches in decoded pixels as well as in files: 32 photos of 12 megapixels
+    are 1.1 GB decoded, so big photos travel in smaller batches.
     """
     reader = _read_items(enumerate(items), settings.max_file_bytes, result)
     while True:
@@ -326,14 +327,14 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
         for entry in reader:
             chunk.append(entry)
             chunk_bytes += len(entry[2] or b"")
-            if len(chunk) >= 4 * size or chunk_bytes >= 4 * BATCH_MAX_BYTES:
+            if len(chunk) >= 4 * size or chunk_bytes >= BATCH_MAX_BYTES:
                 break
         if not chunk:
             return
         known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
         meta: BatchMeta = {}
         payload: list[Work] = []
-        payload_bytes = 0
+        payload_pixels = 0
         for key, item, data, sha in chunk:
             if sha in known or sha in seen:
                 result.read_duplicates += 1
@@ -341,10 +342,10 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
             seen.add(sha)
             meta[key] = (item, sha)
             payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
-            payload_bytes += len(data or b"")
-            if len(payload) == size or payload_bytes >= BATCH_MAX_BYTES:
+            payload_pixels += imaging.pixel_count(data or b"")
+            if len(payload) == size or payload_pixels >= BATCH_MAX_PIXELS:
                 yield meta, payload
-                meta, payload, payload_bytes = {}, [], 0
+                meta, payload, payload_pixels = {}, [], 0
         if payload:
             yield meta, payload
 
