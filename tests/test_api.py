@@ -241,7 +241,7 @@ def test_audit_api_reads_exports_and_verifies(api) -> None:
 def test_probes_are_not_kept_unless_configured_and_then_expire(api) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from facesearch.api.routes_search import purge_probes
+    from facesearch.governance import purge_kept_probes
 
     env, client = api
     probes = env.settings.home / "probes"
@@ -256,7 +256,7 @@ def test_probes_are_not_kept_unless_configured_and_then_expire(api) -> None:
     kept = list(probes.glob("*/*.img"))
     assert [p.name for p in kept] == [f"{sha256_file(probe)}.img"]
     later = datetime.now(timezone.utc) + timedelta(days=env.settings.probe_retention_days + 1)
-    assert purge_probes(env.settings, now=later) == 1 and not list(probes.glob("*/*"))
+    assert purge_kept_probes(env.settings, now=later) == 1 and not list(probes.glob("*/*"))
 
 
 def test_decode_time_is_bounded(api, monkeypatch: pytest.MonkeyPatch) -> None:

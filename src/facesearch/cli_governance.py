@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from .cli_support import fail as _fail
+from .cli_support import open_store as _store
 from .config import Settings
 from .errors import FacesearchError
 
 if TYPE_CHECKING:
-    from .store import Store
+    pass
 
 collections_app = typer.Typer(no_args_is_help=True, help="Collections with their source, legal basis, owner "
                               "and retention.")
@@ -27,18 +29,6 @@ optout_app = typer.Typer(no_args_is_help=True, help="The opt-out registry: peopl
 subject_app = typer.Typer(no_args_is_help=True, help="Data-subject access: where does a person appear?")
 purposes_app = typer.Typer(no_args_is_help=True, help="Allowed search purposes (admin).")
 case_app = typer.Typer(no_args_is_help=True, help="Case disclosure reports.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _store(settings: Settings) -> Store:
-    from .store import Store
-
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return Store(settings.resolved_database_url)
 
 
 def _actor() -> str:

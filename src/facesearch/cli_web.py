@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from .audit import cli_actor
+from .cli_support import fail as _fail
+from .cli_support import open_store as _store
 from .config import Settings
 
 if TYPE_CHECKING:
@@ -20,18 +22,6 @@ if TYPE_CHECKING:
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: admin, operator, examiner, auditor.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts (Authorization: Bearer TOKEN).")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify it, export it.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _store(settings: Settings) -> Store:
-    from .store import Store
-
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return Store(settings.resolved_database_url)
 
 
 def _audit_log(settings: Settings, store: Store) -> AuditLog:

@@ -2,7 +2,7 @@
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from .. import audit, imaging
 from ..auth import Principal
 from ..config import Settings
 from ..errors import FacesearchError, ImageError
+from ..governance import purge_kept_probes
 from ..oversight import STAMP, annotate
 from .deps import Services, client_ip, require_role, services
 from .problems import Problem
@@ -61,22 +62,7 @@ def keep_probe(settings: Settings, data: bytes, sha: str) -> None:
         path.write_bytes(data)
     if time.monotonic() - _last_probe_purge > 3600:
         _last_probe_purge = time.monotonic()
-        purge_probes(settings)
-
-
-def purge_probes(settings: Settings, now: datetime | None = None) -> int:
-    root = settings.home / "probes"
-    if not root.is_dir():
-        return 0
-    cutoff = ((now or datetime.now(timezone.utc)) - timedelta(days=settings.probe_retention_days)).strftime("%Y-%m-%d")
-    removed = 0
-    for day in root.iterdir():
-        if day.is_dir() and day.name < cutoff:
-            for f in day.iterdir():
-                f.unlink(missing_ok=True)
-                removed += 1
-            day.rmdir()
-    return removed
+        purge_kept_probes(settings)
 
 
 def search_gate(svc: Services, p: Principal, purpose: str) -> None:
