@@ -1,6 +1,6 @@
 """Load check of the web service: N concurrent clients searching on loopback for a bounded time.
 
-Builds a temporary gallery from LFW (../shared), starts `uvicorn facesearch.api.app:create_app` in its own
+Builds a temporary gallery from LFW (../shared), starts `uvicorn facesearch.server:create_app` in its own
 process on a free loopback port, then runs N client threads that each POST /api/v1/search in a loop with
 held-out LFW photos until the time is up. Reports requests/s and p50/p95/p99 latency (JSON with --json).
 
@@ -40,15 +40,17 @@ def free_port() -> int:
 
 def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple[str, list[Path]]:
     """Ingest `people` LFW identities (per_person photos each); returns (token, held-out probe photos)."""
-    from facesearch import auth
+    from facesearch.app import accounts, purposes
+    from facesearch.app.collections import create_collection
+    from facesearch.app.context import Actor, Context
+    from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings
-    from facesearch.ingest import Item, ingest
-    from facesearch.store import Store
 
     settings = Settings(home=home, model=model, workers=1)
-    store = Store(settings.resolved_database_url)
-    auth.add_user(store, "load", "examiner", "load-test-password")
-    token = auth.create_token(store, "load", "benchmark")[1]
+    ctx = Context.open(settings)
+    admin, operator = Actor("benchmark", "admin", via="cli"), Actor("benchmark", "operator", via="cli")
+    accounts.add_user(ctx, admin, "load", "examiner", "load-test-password")
+    token = str(accounts.create_token(ctx, admin, "load", "benchmark")["token"])
     names = sorted(d.name for d in LFW.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
     items, probes = [], []
     for name in names[:people]:
@@ -56,16 +58,13 @@ def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple
         items += [Item(p) for p in photos[:per_person]]
         probes.append(photos[per_person])
     # Issue 5: a documented collection and an allowed purpose are needed before ingest and search.
-    from facesearch.governance import audit_log, create_collection
-    from facesearch.oversight import add_purpose
-
-    create_collection(settings, store, "load", source="LFW sample for the load check",
+    create_collection(ctx, operator, "load", source="LFW sample for the load check",
                       legal_basis="legitimate_interests", owner="benchmark", retention_days=1, keep=False, model=model)
-    add_purpose(store, "LOAD", "load check", actor="benchmark", audit=audit_log(settings, store))
+    purposes.add_purpose(ctx, admin, "LOAD", "load check")
     t = time.perf_counter()
-    res = ingest(items, "load", settings, store, workers=1)
+    res = ingest(ctx, operator, items, "load", workers=1, source="load check")
     print(f"gallery: {res.ingested} images, {res.faces} faces in {time.perf_counter() - t:.1f}s", file=sys.stderr)
-    store.close()
+    ctx.store.close()
     return token, probes
 
 
@@ -74,7 +73,7 @@ def start_server(home: Path, port: int, model: str) -> subprocess.Popen:
     env.setdefault("FACESEARCH_MODELS_DIR", str(SHARED / "models"))
     # The check measures throughput; per-user limits would turn most requests into 429s.
     env.update(FACESEARCH_SEARCH_RATE_PER_MINUTE="0", FACESEARCH_SEARCH_DAILY_QUOTA="0")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "facesearch.api.app:create_app",
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "facesearch.server:create_app",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

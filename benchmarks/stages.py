@@ -20,9 +20,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from harness import default_data_dir, default_models_dir, pick_images  # benchmarks/harness.py, beside this
 
 from facesearch import imaging
-from facesearch.bench import default_data_dir, default_models_dir, pick_images
 from facesearch.config import Settings
 from facesearch.models import load_pack
 from facesearch.models import quality as quality_mod
@@ -56,7 +56,7 @@ def main() -> None:
     pack = load_pack(args.model, settings, 1)
     paths = pick_images(args.data, args.images)
     if args.large:
-        from facesearch.bench import make_large_photos
+        from harness import make_large_photos
 
         paths = make_large_photos(pick_images(args.data, 200), args.large, args.images, home / "large")
     blobs = [p.read_bytes() for p in paths]

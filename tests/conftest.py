@@ -40,3 +40,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return Settings(workers=1)
+
+
+@pytest.fixture
+def synthetic_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The `synthetic` test pack switched on and made the default: plumbing tests without model weights."""
+    monkeypatch.setenv("FACESEARCH_TEST_PACKS", "1")
+    monkeypatch.setenv("FACESEARCH_MODEL", "synthetic")
+    return home

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facesearch.index import FaissIndex, reconcile
+from facesearch.app.indexes import reconcile
+from facesearch.index import FaissIndex
 from facesearch.models.align import align_faces, similarity_transform, template
 from facesearch.store import NewFace, NewImage, Store
 

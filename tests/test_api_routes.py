@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
-from test_api_support import PASSWORD, ROLES, make_env
+from test_api_support import PASSWORD, ROLES, make_env, synthetic_packs
 
-from facesearch.api import create_app
-from facesearch.api.deps import RoleGuard
+from facesearch.api import ROUTERS
+from facesearch.http.deps import Caller
 
 # The only routes anyone may call: signing in, the static assets of the sign-in page, and liveness.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/api/v1/health")}
@@ -32,8 +34,8 @@ def iter_routes(routes: list, prefix: str = "") -> Iterator[tuple[str, object]]:
             yield prefix + getattr(r, "path", ""), r
 
 
-def guard_of(route: APIRoute) -> RoleGuard | None:
-    guards = [d.call for d in route.dependant.dependencies if isinstance(d.call, RoleGuard)]
+def guard_of(route: APIRoute) -> Caller | None:
+    guards = [d.call for d in route.dependant.dependencies if isinstance(d.call, Caller)]
     assert len(guards) <= 1, f"{route.path} has several role guards"
     return guards[0] if guards else None
 
@@ -44,10 +46,10 @@ def concrete(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def env_app(tmp_path_factory: pytest.TempPathFactory):
-    env = make_env(Path(tmp_path_factory.mktemp("routes")) / "home")
-    app = create_app(env.settings, env.store)
-    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
-        yield env, app, client
+    with synthetic_packs():
+        env = make_env(Path(tmp_path_factory.mktemp("routes")) / "home", photos=False)
+        with TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False) as client:
+            yield env, env.app, client
 
 
 def all_endpoints(app) -> list[tuple[str, str, APIRoute]]:
@@ -68,9 +70,13 @@ def test_every_route_is_guarded_or_explicitly_public(env_app) -> None:
         if (method, path) in PUBLIC:
             assert guard is None, f"{method} {path} is public by design"
             continue
-        assert guard is not None, f"{method} {path} has no require_role(...) dependency"
-        if not guard.roles:
+        assert guard is not None, f"{method} {path} has no Caller(...) dependency"
+        # "system" is the scheduled purge's role: no account has it, so no request can.
+        assert guard.roles <= {*ROLES, "system"}, f"{method} {path}: unknown roles {guard.roles}"
+        if not guard.roles or guard.roles >= set(ROLES):
             assert (method, path) in ANY_ROLE, f"{method} {path} is open to every role; list it or restrict it"
+        else:
+            assert (method, path) not in ANY_ROLE, f"{method} {path} is listed as open to every role but is not"
     mounts = {getattr(r, "path", "") for _, r in iter_routes(app.routes) if isinstance(r, Mount)}
     assert mounts == PUBLIC_MOUNTS
     # Nothing unexpected: every route object is either an API route or a known mount.
@@ -119,6 +125,61 @@ def test_right_role_passes_the_guard(env_app) -> None:
     spec = client.get("/openapi.json", headers=env.headers("examiner")).json()
     assert "/api/v1/search" in spec["paths"]
     assert client.get("/docs", headers=env.headers("auditor")).status_code == 200
+
+
+def _resolve(spec: dict, schema: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        schema = spec["components"]["schemas"][name]
+    return schema
+
+
+def _answers_json(route: APIRoute) -> bool:
+    cls = route.response_class
+    cls = cls.value if isinstance(cls, DefaultPlaceholder) else cls
+    return isinstance(cls, type) and issubclass(cls, JSONResponse)
+
+
+def test_openapi_describes_every_answer(env_app) -> None:
+    """The schema is served to signed-in users only, and describes what each route answers: every JSON route
+    names a response model with fields (not `{}`), and every other route says what it sends."""
+    env, app, client = env_app
+    assert client.get("/openapi.json").status_code == 401
+    spec = client.get("/openapi.json", headers=env.headers("auditor")).json()
+    json_routes = 0
+    for method, path, route in all_endpoints(app):
+        if not route.include_in_schema:
+            assert not path.startswith("/api/"), f"{method} {path} is left out of /openapi.json"
+            continue
+        op = spec["paths"].get(path, {}).get(method.lower())
+        assert op is not None, f"{method} {path} is missing from /openapi.json"
+        ok = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+        assert len(ok) == 1, f"{method} {path}: success responses {sorted(ok)}"
+        content = next(iter(ok.values())).get("content", {})
+        assert content, f"{method} {path} documents no content for its answer"
+        for media, body in content.items():
+            schema = body.get("schema") or {}
+            assert schema, f"{method} {path} answers {media} with an empty schema"
+            if media == "application/json":
+                resolved = _resolve(spec, schema)
+                assert resolved.get("type") == "object" and resolved.get("properties"), \
+                    f"{method} {path} answers JSON without a described object: {schema}"
+                assert resolved.get("required"), f"{method} {path}: {schema} promises no field at all"
+        if _answers_json(route):
+            json_routes += 1
+            assert route.response_model is not None, f"{method} {path} answers JSON without a response model"
+            assert "application/json" in content, f"{method} {path} answers JSON but documents {sorted(content)}"
+    assert json_routes >= 35
+    # Every route of the JSON API is in the schema (the browser pages and the schema itself are not).
+    api_routes = {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
+                  for m in r.methods} - {("GET", "/openapi.json")}
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert documented == api_routes
+    # Answers that are downloads in one format and JSON in another document both.
+    export = spec["paths"]["/api/v1/audit/export"]["get"]["responses"]["200"]["content"]
+    assert {"text/csv", "application/json"} <= set(export)
+    assert _resolve(spec, spec["paths"]["/api/v1/search"]["post"]["responses"]["200"]["content"]
+                    ["application/json"]["schema"])["properties"]["faces"]["type"] == "array"
 
 
 def _session(app, role: str) -> TestClient:

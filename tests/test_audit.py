@@ -12,9 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
-from facesearch import audit
 from facesearch.cli import app as cli_app
-from facesearch.store import Store
+from facesearch.store import Store, audit
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def _verify(home: Path) -> tuple[int, str]:
 
 def _raw(log: audit.AuditLog, sql: str) -> None:
     # An attacker with the database file: the append-only triggers go first, then the history is changed.
-    with log.store.engine.begin() as conn:
+    with log.store.database.begin() as conn:
         conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
         conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
         conn.execute(text(sql))
@@ -56,9 +55,9 @@ def test_chain_links_every_entry(log: audit.AuditLog, home: Path) -> None:
 
 
 def test_the_database_refuses_update_and_delete(log: audit.AuditLog) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), log.store.engine.begin() as conn:
+    with pytest.raises(DatabaseError, match="append-only"), log.store.database.begin() as conn:
         conn.execute(text("UPDATE audit_log SET case_ref = 'X' WHERE seq = 2"))
-    with pytest.raises(DatabaseError, match="append-only"), log.store.engine.begin() as conn:
+    with pytest.raises(DatabaseError, match="append-only"), log.store.database.begin() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE seq = 2"))
 
 
@@ -123,10 +122,14 @@ def test_export_csv_and_json_for_a_date_range(log: audit.AuditLog, home: Path, t
     r = runner.invoke(cli_app, ["audit", "export", "--format", "csv", "--case", "CASE-1"], env=env)
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 3 and {row["case_ref"] for row in rows} == {"CASE-1"}
-    # Each export is itself logged, and the chain stays intact.
-    assert audit.query(log.store, action="export")[1] == 3
+    # Each export is itself logged (as the auditor the command acts for), and the chain stays intact.
+    exports, n = audit.query(log.store, action="export")
+    assert n == 3 and {e["role"] for e in exports} == {"auditor"}
     assert audit.verify_chain(log.store, log.head_path).ok
     assert runner.invoke(cli_app, ["audit", "export", "--since", "last week"], env=env).exit_code == 2
+    # Reading the log is the auditor's: another role is refused by the rules (exit 4), and nothing is logged.
+    assert runner.invoke(cli_app, ["--role", "examiner", "audit", "export"], env=env).exit_code == 4
+    assert audit.query(log.store, action="export")[1] == 3
 
 
 def test_parse_when() -> None:

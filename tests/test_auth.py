@@ -11,16 +11,25 @@ from sqlalchemy import text
 from test_api_support import PASSWORD, make_env
 from typer.testing import CliRunner
 
-from facesearch import audit, auth
-from facesearch.api import create_app
+from facesearch.app import accounts
+from facesearch.app.context import Actor, Context
+from facesearch.app.errors import Forbidden, NotFound
 from facesearch.cli import app as cli_app
-from facesearch.store import Store
+from facesearch.config import Settings
+from facesearch.store import Store, audit
+
+ADMIN = Actor("root", "admin")
 
 
 @pytest.fixture
-def env_client(tmp_path: Path):
-    env = make_env(tmp_path / "home")
-    with TestClient(create_app(env.settings, env.store), base_url="https://testserver") as client:
+def ctx(settings: Settings) -> Context:
+    return Context.open(settings)
+
+
+@pytest.fixture
+def env_client(synthetic_env: Path):
+    env = make_env(synthetic_env, photos=False)
+    with TestClient(env.app, base_url="https://testserver") as client:
         yield env, client
 
 
@@ -31,36 +40,47 @@ def _login(client: TestClient, name: str, password: str):
                        follow_redirects=False)
 
 
-def test_passwords_are_argon2_and_checked(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    user = auth.add_user(store, "ann", "examiner", "a long passphrase")
+def test_passwords_are_argon2_and_checked(ctx: Context) -> None:
+    store = ctx.store
+    assert accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase")["role"] == "examiner"
+    user = accounts.get_user(store, "ann")
     assert user.password_hash.startswith("$argon2id$") and "a long passphrase" not in user.password_hash
-    assert auth.authenticate(store, "ann", "a long passphrase").name == "ann"
-    assert auth.authenticate(store, "ann", "wrong password!") is None
-    assert auth.authenticate(store, "nobody", "a long passphrase") is None
-    with pytest.raises(auth.AuthError, match="at least"):
-        auth.add_user(store, "bob", "examiner", "short")
-    with pytest.raises(auth.AuthError, match="unknown role"):
-        auth.add_user(store, "bob", "superuser", "a long passphrase")
-    with pytest.raises(auth.AuthError, match="exists"):
-        auth.add_user(store, "ann", "auditor", "a long passphrase")
-    auth.set_disabled(store, "ann", True)
-    assert auth.authenticate(store, "ann", "a long passphrase") is None
+    assert accounts.authenticate(store, "ann", "a long passphrase").name == "ann"
+    assert accounts.authenticate(store, "ann", "wrong password!") is None
+    assert accounts.authenticate(store, "nobody", "a long passphrase") is None
+    with pytest.raises(accounts.AuthError, match="at least"):
+        accounts.add_user(ctx, ADMIN, "bob", "examiner", "short")
+    with pytest.raises(accounts.AuthError, match="unknown role"):
+        accounts.add_user(ctx, ADMIN, "bob", "superuser", "a long passphrase")
+    with pytest.raises(accounts.AuthError, match="exists"):
+        accounts.add_user(ctx, ADMIN, "ann", "auditor", "a long passphrase")
+    # Accounts are an admin's business (the use case refuses other roles itself, whatever the entry point).
+    with pytest.raises(Forbidden):
+        accounts.add_user(ctx, Actor("ann", "examiner"), "eve", "admin", "a long passphrase")
+    accounts.change_user(ctx, ADMIN, "ann", disabled=True)
+    assert accounts.authenticate(store, "ann", "a long passphrase") is None
 
 
-def test_tokens_are_stored_hashed_and_revocable(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    auth.add_user(store, "ann", "examiner", "a long passphrase")
-    tid, token = auth.create_token(store, "ann", "script")
+def test_tokens_are_stored_hashed_and_revocable(ctx: Context) -> None:
+    store = ctx.store
+    accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase")
+    made = accounts.create_token(ctx, ADMIN, "ann", "script")
+    tid, token = made["id"], made["token"]
     assert token.startswith("fs_") and len(token) > 40
-    with store.engine.connect() as conn:
+    with store.database.connect() as conn:
         stored = conn.execute(text("SELECT token_hash, prefix FROM api_tokens")).one()
-    assert token not in stored[0] and stored[0] == auth.sha256_hex(token)
-    assert auth.token_principal(store, token).name == "ann"
-    assert auth.revoke_token(store, str(tid)) == 1
-    assert auth.token_principal(store, token) is None
-    _, t2 = auth.create_token(store, "ann")
-    assert auth.revoke_token(store, "user:ann") == 1 and auth.token_principal(store, t2) is None
+    assert token not in stored[0] and stored[0] == accounts.sha256_hex(token)
+    assert accounts.token_principal(store, token).name == "ann"
+    assert accounts.revoke_token(ctx, ADMIN, str(tid)) == 1
+    assert accounts.token_principal(store, token) is None
+    # Revoking what is already revoked is refused (not found), not a silent 0.
+    with pytest.raises(NotFound):
+        accounts.revoke_token(ctx, ADMIN, str(tid))
+    t2 = accounts.create_token(ctx, ADMIN, "ann")["token"]
+    assert accounts.revoke_token(ctx, ADMIN, "user:ann") == 1 and accounts.token_principal(store, t2) is None
+    # Neither the token nor its hash is written to the audit log.
+    for e in audit.query(store, limit=100)[0]:
+        assert token not in str(e) and accounts.sha256_hex(token) not in str(e)
 
 
 def test_browser_login_session_csrf_and_logout(env_client) -> None:
@@ -123,10 +143,16 @@ def test_cli_users_and_tokens(tmp_path: Path) -> None:
     token = r.stdout.strip().splitlines()[-1]
     assert token.startswith("fs_")
     store = Store(f"sqlite:///{tmp_path / 'home' / 'facesearch.db'}")
-    assert auth.token_principal(store, token).name == "ann"
+    assert accounts.token_principal(store, token).name == "ann"
     assert runner.invoke(cli_app, ["tokens", "revoke", token], env=env).exit_code == 0
-    assert auth.token_principal(store, token) is None
+    assert accounts.token_principal(store, token) is None
     assert runner.invoke(cli_app, ["tokens", "revoke", "999"], env=env).exit_code == 2
-    actions = [e["action"] for e in audit.query(store)[0]]
-    assert actions == ["token_revoke", "token_create", "user_add"]
+    entries = audit.query(store)[0]
+    assert [e["action"] for e in entries] == ["token_revoke", "token_create", "user_add"]
+    # The CLI acts as the operating-system user, with the role the command is made for.
+    assert all(e["actor"].startswith("cli:") and e["role"] == "admin" for e in entries)
     assert audit.verify_chain(store).ok
+    # A role pinned for the CLI that may not manage accounts is refused by the rules (exit 4).
+    r = runner.invoke(cli_app, ["users", "add", "eve", "--role", "admin", "--password-stdin"],
+                      input="a long passphrase\n", env={**env, "FACESEARCH_ROLE": "examiner"})
+    assert r.exit_code == 4 and accounts.get_user(store, "eve") is None

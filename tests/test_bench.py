@@ -12,8 +12,11 @@ import pytest
 from conftest import LFW, MODELS, needs_lfw, needs_yunet
 from typer.testing import CliRunner
 
-from facesearch.bench import pick_images, to_markdown
 from facesearch.cli import app
+from facesearch.cli.bench import load_harness
+
+harness = load_harness()  # benchmarks/harness.py of this checkout, loaded as `facesearch bench` loads it
+pick_images, to_markdown = harness.pick_images, harness.to_markdown
 
 ROW_FIELDS = {"name", "kind", "images", "faces", "workers", "images_per_s", "faces_per_s", "peak_rss_mb",
               "speedup", "speedup_per_repeat"}
@@ -51,3 +54,13 @@ def test_bench_ingest_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert written == [".json", ".md"]
     md = to_markdown(report)
     assert "| case |" in md and "yunet-reid" in md and "face_recognition" in md
+
+
+def test_bench_without_harness_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From a wheel install (no benchmarks/ beside the package) the commands say where they run, and exit 2."""
+    monkeypatch.setenv("FACESEARCH_BENCHMARKS_DIR", str(tmp_path / "nowhere"))
+    result = CliRunner().invoke(app, ["bench", "ingest", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "source checkout" in said and "pip install -e ." in said
+    assert not (tmp_path / "out").exists()

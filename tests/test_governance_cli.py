@@ -1,5 +1,5 @@
 """The governance commands as an operator runs them: collections, doctor exit codes, purge with --now,
-kill switch, purposes, opt-out, subject report and case report."""
+kill switch, purposes, opt-out, subject report and case report. Plumbing: runs on the `synthetic` test pack."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-from conftest import lfw_person, needs_lfw, needs_yunet
+from synthetic import write_gallery
 from typer.testing import CliRunner
 
 from facesearch.cli import app
 
-pytestmark = [needs_lfw, needs_yunet]
 runner = CliRunner()
+PERSON, OTHER = 11, 7  # marker identities: the person who opts out, and someone else
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -22,12 +21,14 @@ def _run(*args: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
-def test_governance_commands(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACESEARCH_MODEL", "yunet-reid")
+def test_governance_commands(tmp_path: Path, synthetic_env: Path) -> None:
+    home = synthetic_env
+    # Five photos of each person: the first two go into the gallery, the rest are held out.
+    people = write_gallery(tmp_path / "people", [OTHER, PERSON], 5)
     gallery = tmp_path / "g"
     gallery.mkdir()
-    for name in ("Tony_Blair", "Colin_Powell"):
-        for p in lfw_person(name)[:2]:
+    for who in (OTHER, PERSON):
+        for p in people[who][:2]:
             (gallery / p.name).write_bytes(p.read_bytes())
     code, out = _run("ingest", str(gallery), "--collection", "press")
     assert code == 2 and "facesearch collections create press" in out
@@ -36,6 +37,7 @@ def test_governance_commands(tmp_path: Path, home: Path, monkeypatch: pytest.Mon
     assert _run("collections", "create", "bad", "--source", "s", "--legal-basis", "whim", "--keep")[0] == 2
     code, out = _run("collections", "list", "--json")
     assert json.loads(out)[0]["retention_days"] == 10 and json.loads(out)[0]["problems"] == []
+    assert json.loads(out)[0]["model"] == "synthetic"
     assert _run("ingest", str(gallery), "--collection", "press")[0] == 0
 
     code, out = _run("doctor", "--json")
@@ -46,10 +48,10 @@ def test_governance_commands(tmp_path: Path, home: Path, monkeypatch: pytest.Mon
     assert code == 1 and json.loads(out)["counts"]["thumbnails_without_face"] == 1
     assert _run("doctor", "--fix")[0] == 1 and _run("doctor")[0] == 0
 
-    code, out = _run("subject", "report", str(lfw_person("Colin_Powell")[4]), "--json")
+    code, out = _run("subject", "report", str(people[PERSON][4]), "--json")
     assert code == 0 and json.loads(out)["images"] >= 1
-    code, out = _run("optout", "add", str(lfw_person("Colin_Powell")[3]), str(lfw_person("Colin_Powell")[4]),
-                     "--reference", "DSR-1", "--json")
+    code, out = _run("optout", "add", str(people[PERSON][3]), str(people[PERSON][4]), "--reference", "DSR-1",
+                     "--json")
     assert code == 0, out
     assert json.loads(out)["erased"]["images"] == 2
     assert _run("doctor")[0] == 0
@@ -67,10 +69,17 @@ def test_governance_commands(tmp_path: Path, home: Path, monkeypatch: pytest.Mon
     code, out = _run("purposes", "list", "--json")
     assert json.loads(out) == [json.loads(out)[0]] and json.loads(out)[0]["active"] is False
 
+    # A search names a case and an allowed purpose (required since the refactor); a suspension refuses it
+    # by the rules: exit 4 (was 2), kind "suspended".
+    assert _run("purposes", "add", "TEST", "--description", "tests")[0] == 0
     assert _run("search-suspend", "--reason", "audit")[0] == 0
-    code, out = _run("search", str(lfw_person("Tony_Blair")[3]), "--json")
-    assert code == 2 and "suspended" in out
+    probe = str(people[OTHER][3])
+    refused = runner.invoke(app, ["search", probe, "--case", "C-1", "--purpose", "TEST", "--json"])
+    assert refused.exit_code == 4 and "suspended" in refused.output
+    assert json.loads(refused.stdout)["kind"] == "suspended"
     assert _run("search-resume")[0] == 0
+    code, out = _run("search", probe, "--case", "C-1", "--purpose", "TEST", "--json")
+    assert code == 0, out
 
     code, out = _run("case", "report", "NO-SUCH-CASE", "--format", "json")
     assert code == 0 and json.loads(out)["searches"] == []

@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from test_api_support import PASSWORD, held_out, lfw_person
-from test_web_e2e import _login, browser, pytestmark, server  # noqa: F401  (fixtures and skip marks)
+from test_web_e2e import PASSWORD, SETUP, _login, browser, pytestmark, server  # noqa: F401  (fixtures, skip marks)
 
-from facesearch import audit, auth
+from facesearch.app import accounts
+from facesearch.store import audit
 
 
-def _search(page, base: str, case: str) -> dict:
+def _search(page, base: str, case: str, probe: Path) -> dict:
     page.goto(f"{base}/search")
-    page.set_input_files("#probe", str(held_out("Tony_Blair")))
+    page.set_input_files("#probe", str(probe))
     page.locator("#face-list input[type=radio]").first.wait_for()
     page.get_by_label("Case reference").fill(case)
     page.get_by_label("Purpose").fill("e2e")
@@ -25,12 +25,13 @@ def _search(page, base: str, case: str) -> dict:
 
 def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path: Path) -> None:  # noqa: F811
     base, env = server
-    auth.add_user(env.store, "examiner2", "examiner", PASSWORD)
+    accounts.add_user(env.ctx, SETUP, "examiner2", "examiner", PASSWORD)
+    probe = env.held_out("Tony_Blair")
     shots = tmp_path / "screenshots"
     shots.mkdir()
     ex1 = browser.new_page(viewport={"width": 1366, "height": 860})
     _login(ex1, base, "examiner")
-    res = _search(ex1, base, "CASE-E2E-GOV")
+    res = _search(ex1, base, "CASE-E2E-GOV", probe)
     assert res["status"] == 200
     ex1.locator(".cand").first.wait_for()
     assert "lead" in ex1.locator(".cand .lead-status").first.inner_text()
@@ -71,10 +72,10 @@ def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path
     admin.wait_for_load_state("networkidle")
     assert "suspended" in admin.locator(".alert.error").inner_text()
     admin.screenshot(path=shots / "gov-04-suspended.png")
-    assert _search(ex1, base, "CASE-E2E-GOV")["status"] == 503
+    assert _search(ex1, base, "CASE-E2E-GOV", probe)["status"] == 503
     admin.get_by_role("button", name="Resume searching").click()
     admin.wait_for_load_state("networkidle")
-    assert _search(ex1, base, "CASE-E2E-GOV")["status"] == 200
+    assert _search(ex1, base, "CASE-E2E-GOV", probe)["status"] == 200
     actions = {e["action"] for e in audit.query(env.store, limit=200)[0]}
     assert {"lead_propose", "lead_confirm", "case_report", "search_suspend", "search_resume"} <= actions
 
@@ -94,12 +95,12 @@ def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path
 
     # Data protection page: an access request, an opt-out that erases the person, then doctor.
     op.goto(f"{base}/privacy")
-    op.set_input_files("#s-photo", str(held_out("Hugo_Chavez")))
+    op.set_input_files("#s-photo", str(env.held_out("Hugo_Chavez")))
     op.get_by_role("button", name="Find every image of them").click()
     op.wait_for_load_state("networkidle")
     assert "Hugo_Chavez" in op.content()
     op.get_by_label("Request reference").fill("DSR-E2E")
-    op.set_input_files("#o-photos", [str(p) for p in lfw_person("Hugo_Chavez")[3:5]])
+    op.set_input_files("#o-photos", [str(p) for p in env.photos["Hugo_Chavez"][3:5]])
     op.get_by_role("button", name="Register opt-out and erase").click()
     op.wait_for_load_state("networkidle")
     assert "Opt-out DSR-E2E registered" in op.content()

@@ -11,7 +11,7 @@ from facesearch import imaging
 from facesearch.config import Settings
 from facesearch.models import load_pack
 from facesearch.pipeline import analyze
-from facesearch.search import Engine
+from facesearch.app.engine import Engine
 
 pytestmark = [needs_shared, needs_yunet]
 PACKS = ["yunet-reid", "dlib"]

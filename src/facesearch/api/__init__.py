@@ -1,5 +1,11 @@
-"""HTTP API (FastAPI) under /api/v1, and the browser UI it serves."""
+"""The JSON API under /api/v1 (and /metrics, /openapi.json): thin routes over the application layer, each
+calling one use case and describing its answer with a response model. `facesearch.server` assembles them."""
 
-from .app import create_app
+from fastapi import APIRouter
 
-__all__ = ["create_app"]
+from . import routes_admin, routes_gallery, routes_governance, routes_ingest, routes_search, routes_system
+
+ROUTERS: list[APIRouter] = [routes_search.router, routes_gallery.router, routes_ingest.router, routes_admin.router,
+                            routes_governance.router, routes_system.router]
+
+__all__ = ["ROUTERS"]

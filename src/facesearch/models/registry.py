@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
 from ..errors import ModelNotFoundError
-from . import dlib_pack, yunet_reid
+from . import dlib_pack, synthetic, yunet_reid
 from .base import ModelPack, PackInfo
 
 
@@ -33,10 +34,42 @@ def _load_yunet_reid(settings: Settings, threads: int) -> ModelPack:
                                     min_score=settings.min_detection_score)
 
 
-PACKS: dict[str, PackEntry] = {
+def _load_synthetic(settings: Settings, threads: int) -> ModelPack:
+    return synthetic.SyntheticPack(detect_max_side=settings.detect_max_side)
+
+
+_REAL_PACKS: dict[str, PackEntry] = {
     "dlib": PackEntry(dlib_pack.INFO, {}, _load_dlib),
     "yunet-reid": PackEntry(yunet_reid.INFO, yunet_reid.URLS, _load_yunet_reid),
 }
+# Packs for tests only: not face models, never a default, invisible unless FACESEARCH_TEST_PACKS=1.
+TEST_PACKS_ENV = "FACESEARCH_TEST_PACKS"
+_TEST_PACKS: dict[str, PackEntry] = {
+    "synthetic": PackEntry(synthetic.INFO, {}, _load_synthetic),
+}
+
+
+def showing_test_packs() -> bool:
+    return os.environ.get(TEST_PACKS_ENV, "") == "1"
+
+
+class _Packs(Mapping[str, PackEntry]):
+    """The known packs; the test packs join them only while FACESEARCH_TEST_PACKS=1 (read on each use)."""
+
+    def _visible(self) -> dict[str, PackEntry]:
+        return {**_REAL_PACKS, **_TEST_PACKS} if showing_test_packs() else _REAL_PACKS
+
+    def __getitem__(self, name: str) -> PackEntry:
+        return self._visible()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._visible())
+
+    def __len__(self) -> int:
+        return len(self._visible())
+
+
+PACKS: Mapping[str, PackEntry] = _Packs()
 
 
 def get_entry(name: str) -> PackEntry:
@@ -73,6 +106,8 @@ def sha256_file(path: Path) -> str:
 def pull(name: str, settings: Settings, timeout: float = 60.0) -> list[Path]:
     """Download a pack's weights from their official locations, verifying each pinned sha256."""
     entry = get_entry(name)
+    if name in _TEST_PACKS:
+        return []  # no weights
     if not entry.urls:
         raise ModelNotFoundError(f"model pack {name!r} is installed with pip, not pulled: "
                                  "`pip install dlib-bin face-recognition-models`")

@@ -80,10 +80,13 @@ class AuditEntry(Base):
 
 
 Index("ix_audit_log_actor_ts", AuditEntry.actor, AuditEntry.ts)
+# The per-user search quota and case reports count one action over a period (migration 0002_audit_action_ts).
+Index("ix_audit_log_action_ts", AuditEntry.action, AuditEntry.ts)
 
 # On SQLite the database itself refuses UPDATE and DELETE of audit rows, so no code path of the app can
 # rewrite history by accident. Someone with direct file access can drop the triggers; the hash chain
 # is what detects that.
+# Homes get them from migration 0001_initial; this event keeps `Base.metadata.create_all` equivalent.
 for _name, _op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE")):
     event.listen(
         AuditEntry.__table__,

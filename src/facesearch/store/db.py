@@ -16,31 +16,43 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import CollectionError
 from ..records import NewImage
-from .schema import Base, Collection, Face, Image, IngestFailure, IngestJob, utcnow
+from . import migrate
+from .schema import Collection, Face, Image, IngestFailure, IngestJob, utcnow
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # The busy timeout first: switching a new file to WAL takes a lock, and two processes opening the same
+    # new home at once would otherwise fail at once instead of waiting.
+    cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=60000")
     cur.close()
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+        """Open the store at `url`, bringing its schema to this version's revision.
+
+        With `auto_upgrade=False` a database that is not at that revision (new, made by 0.1.0, or older)
+        raises SchemaError instead of being migrated; one written by a newer facesearch always does.
+        """
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, future=True)
+        self.database: Engine = create_engine(url, future=True)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        self.session: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+            event.listen(self.database, "connect", _sqlite_pragmas)
+        try:
+            migrate.ensure(self.database, auto_upgrade=auto_upgrade)
+        except BaseException:
+            self.database.dispose()
+            raise
+        self.session: sessionmaker[Session] = sessionmaker(self.database, expire_on_commit=False)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.dispose()
 
     # Collections -------------------------------------------------------------------------------
     def get_collection(self, name: str) -> Collection | None:
@@ -89,7 +101,7 @@ class Store:
 
     def known_hashes(self, collection_id: int, hashes: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             for i in range(0, len(hashes), 500):
                 chunk = list(hashes[i:i + 500])
                 found.update(conn.scalars(select(Image.sha256).where(
@@ -106,7 +118,7 @@ class Store:
         if not images:
             return []
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             # One multi-row statement per table. Conflicting images return no row, so ids map back by hash.
             rows = conn.execute(self._insert_image_stmt().returning(Image.id, Image.sha256), [{
                 "collection_id": collection_id, "sha256": img.sha256, "path": img.path,
@@ -135,7 +147,7 @@ class Store:
         return out
 
     def _insert_image_stmt(self) -> Any:
-        if self.engine.dialect.name == "sqlite":
+        if self.database.dialect.name == "sqlite":
             return sqlite_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -144,20 +156,20 @@ class Store:
     # Faces and vectors -------------------------------------------------------------------------
     def face_id_stats(self, collection_id: int) -> tuple[int, int, int]:
         """(count, max id, sum of ids): a cheap fingerprint to compare with a vector index."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(select(func.count(Face.id), func.max(Face.id), func.sum(Face.id))
                                .where(Face.collection_id == collection_id)).one()
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
     def face_ids(self, collection_id: int) -> np.ndarray:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             ids = conn.scalars(select(Face.id).where(Face.collection_id == collection_id)).all()
         return np.asarray(ids, np.int64)
 
     def embeddings(self, face_ids: Sequence[int], dim: int) -> np.ndarray:
         """Embeddings for the given ids, in that order."""
         rows: dict[int, bytes] = {}
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             for i in range(0, len(face_ids), 900):
                 chunk = [int(x) for x in face_ids[i:i + 900]]
                 query = select(Face.id, Face.embedding).where(Face.id.in_(chunk))
@@ -170,7 +182,7 @@ class Store:
     def iter_embeddings(self, collection_id: int, dim: int,
                         batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         last = 0
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             while True:
                 rows = conn.execute(select(Face.id, Face.embedding)
                                     .where(Face.collection_id == collection_id, Face.id > last)
@@ -187,7 +199,7 @@ class Store:
         out: dict[int, dict[str, Any]] = {}
         if not face_ids:
             return out
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             rows = conn.execute(
                 select(Face.id, Face.image_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.quality,
                        Face.thumbnail, Image.path, Image.source_url, Image.meta, Image.sha256,
@@ -207,16 +219,33 @@ class Store:
     # Deletion ----------------------------------------------------------------------------------
     def delete_images(self, image_ids: Sequence[int]) -> tuple[int, list[tuple[int, int, str]]]:
         """Delete images and their faces; returns (images deleted, [(collection id, face id, thumbnail)])."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
                                    .where(Face.image_id.in_(list(image_ids)))).all()
             conn.execute(delete(Face).where(Face.image_id.in_(list(image_ids))))
             images = conn.execute(delete(Image).where(Image.id.in_(list(image_ids)))).rowcount
         return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
 
+    # Reading one image -------------------------------------------------------------------------
+    def image_with_collection(self, image_id: int) -> tuple[Image, str] | None:
+        """An image row and its collection's name, or None."""
+        with self.session() as s:
+            row = s.execute(select(Image, Collection.name).join(Collection, Collection.id == Image.collection_id)
+                            .where(Image.id == image_id)).first()
+        return (row[0], str(row[1])) if row is not None else None
+
+    def image_faces(self, image_id: int) -> list[Face]:
+        with self.session() as s:
+            return list(s.scalars(select(Face).where(Face.image_id == image_id).order_by(Face.face_index)))
+
+    def paths_under(self, prefix: str) -> set[str]:
+        """Image paths that start with `prefix` (the uploads of one staging folder that became images)."""
+        with self.session() as s:
+            return {str(p) for p in s.scalars(select(Image.path).where(Image.path.like(f"{prefix}%")))}
+
     # Stats -------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             images = conn.scalar(select(func.count(Image.id))) or 0
             faces = conn.scalar(select(func.count(Face.id))) or 0
             no_face = conn.scalar(select(func.count(Image.id)).where(Image.face_count == 0)) or 0
@@ -234,7 +263,7 @@ class Store:
         }
 
     def gallery_size(self, collection_ids: Sequence[int]) -> int:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id.in_(list(collection_ids))))
                        or 0)
 

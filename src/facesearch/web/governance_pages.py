@@ -1,5 +1,8 @@
 """Governance pages of the browser UI: review of proposed leads (examiners), case reports (examiners and
-auditors), purposes and the kill switch (admins). Plain server-side forms; no script needed."""
+auditors), collections with their provenance (operators), purposes and the kill switch (admins), data
+protection (operators). Plain server-side forms; no script needed."""
+
+from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -7,168 +10,160 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from .. import governance, imaging, oversight
-from ..api.deps import Services, client_ip, require_role, services
-from ..auth import Principal
+from ..app import cases, collections, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app.context import Actor, Context
+from ..app.errors import Refused
+from ..app.uploads import Photo
 from ..errors import FacesearchError
+from ..http.deps import Caller, context
+from ..http.uploads import read_photo
+from .rendering import render
 
 router = APIRouter(include_in_schema=False)
 
 
-def _render(request: Request, template: str, p: Principal, **ctx: Any) -> Response:
-    from .pages import render
-
-    return render(request, template, principal=p, **ctx)
+def _redirect(path: str, msg: str) -> Response:
+    return RedirectResponse(f"{path}?msg={quote(msg)}", status_code=303)
 
 
+# Review of leads --------------------------------------------------------------------------------
 @router.get("/review")
-def review_page(request: Request, msg: str | None = None, p: Principal = Depends(require_role("examiner")),
-                svc: Services = Depends(services)) -> Response:
-    return _render(request, "review.html", p, open=oversight.list_proposals(svc.store, status="proposed"),
-                   recent=oversight.list_proposals(svc.store)[:50], msg=msg, stamp=oversight.STAMP)
+def review_page(request: Request, msg: str | None = None, actor: Actor = Depends(Caller(review.decide)),
+                ctx: Context = Depends(context)) -> Response:
+    return render(request, "review.html", open=review.list_proposals(ctx, actor, status="proposed"),
+                  recent=review.list_proposals(ctx, actor)[:50], msg=msg, stamp=review.STAMP)
 
 
 @router.post("/review/{proposal_id}/{decision}")
-def review_decide(request: Request, proposal_id: int, decision: str,
-                  note: Annotated[str, Form(max_length=4000)] = "",
-                  p: Principal = Depends(require_role("examiner")), svc: Services = Depends(services)) -> Response:
+def review_decide(proposal_id: int, decision: str, note: Annotated[str, Form(max_length=4000)] = "",
+                  actor: Actor = Depends(Caller(review.decide)), ctx: Context = Depends(context)) -> Response:
     status = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "")
     try:
-        oversight.decide(svc.store, proposal_id, status, note, actor=p.name, role=p.role, ip=client_ip(request),
-                         audit=svc.audit)
+        review.decide(ctx, actor, proposal_id, status, note)
         msg = f"Proposal {proposal_id} {status}."
-    except oversight.ReviewError as exc:
+    except Refused as exc:
         msg = str(exc)
-    return RedirectResponse(f"/review?msg={quote(msg)}", status_code=303)
+    return _redirect("/review", msg)
 
 
+# Collections ------------------------------------------------------------------------------------
 @router.post("/collections/new")
-def collection_new(request: Request, name: Annotated[str, Form(max_length=200)],
-                   source: Annotated[str, Form(max_length=2000)], legal_basis: Annotated[str, Form(max_length=64)],
+def collection_new(name: Annotated[str, Form(max_length=200)], source: Annotated[str, Form(max_length=2000)],
+                   legal_basis: Annotated[str, Form(max_length=64)],
                    legal_basis_note: Annotated[str, Form(max_length=2000)] = "",
                    retention_days: Annotated[str, Form(max_length=10)] = "",
-                   p: Principal = Depends(require_role("operator")), svc: Services = Depends(services)) -> Response:
-    from .. import audit, governance
-
+                   actor: Actor = Depends(Caller(collections.create_collection)),
+                   ctx: Context = Depends(context)) -> Response:
     try:
         days = int(retention_days) if retention_days.strip() else None
-        col = governance.create_collection(svc.settings, svc.store, name.strip(), source=source,
-                                           legal_basis=legal_basis, owner=p.name, retention_days=days,
-                                           keep=days is None, legal_basis_note=legal_basis_note.strip() or None)
-    except (FacesearchError, ValueError) as exc:
-        return RedirectResponse(f"/ingest?msg={quote(str(exc))}", status_code=303)
-    svc.audit.record(audit.COLLECTION_CREATE, actor=p.name, role=p.role, ip=client_ip(request),
-                     collections=[col.name], model=col.model, details=governance.collection_dict(col))
-    return RedirectResponse(f"/ingest?msg={quote('Created collection ' + col.name)}", status_code=303)
+    except ValueError:
+        return _redirect("/ingest", "the retention period is a whole number of days (or empty: keep until deleted)")
+    try:
+        col = collections.create_collection(ctx, actor, name.strip(), source=source, legal_basis=legal_basis,
+                                            retention_days=days, keep=days is None,
+                                            legal_basis_note=legal_basis_note.strip() or None)
+    except FacesearchError as exc:
+        return _redirect("/ingest", str(exc))
+    return _redirect("/ingest", f"Created collection {col['name']}")
 
 
+# Case reports -----------------------------------------------------------------------------------
 @router.get("/cases")
 def cases_page(request: Request, ref: Annotated[str | None, Query(max_length=200)] = None,
-               p: Principal = Depends(require_role("examiner", "auditor"))) -> Response:
+               actor: Actor = Depends(Caller(cases.case_report))) -> Response:
     if ref and ref.strip():
         return RedirectResponse(f"/api/v1/cases/{quote(ref.strip(), safe='')}/report?format=html", status_code=303)
-    return _render(request, "cases.html", p)
+    return render(request, "cases.html")
 
 
+# Purposes and the kill switch -------------------------------------------------------------------
 @router.get("/admin/governance")
-def governance_page(request: Request, msg: str | None = None, p: Principal = Depends(require_role("admin")),
-                    svc: Services = Depends(services)) -> Response:
-    return _render(request, "governance.html", p, purposes=oversight.list_purposes(svc.store),
-                   suspension=oversight.suspension(svc.store), msg=msg)
+def governance_page(request: Request, msg: str | None = None, actor: Actor = Depends(Caller(purposes.add_purpose)),
+                    ctx: Context = Depends(context)) -> Response:
+    return render(request, "governance.html", purposes=purposes.list_purposes(ctx, actor),
+                  suspension=suspension.suspension(ctx.store), msg=msg)
 
 
 @router.post("/admin/governance/{action}")
-def governance_act(request: Request, action: str, code: Annotated[str, Form(max_length=64)] = "",
+def governance_act(action: str, code: Annotated[str, Form(max_length=64)] = "",
                    description: Annotated[str, Form(max_length=2000)] = "",
                    reason: Annotated[str, Form(max_length=1000)] = "",
-                   p: Principal = Depends(require_role("admin")), svc: Services = Depends(services)) -> Response:
-    who = {"actor": p.name, "role": p.role, "ip": client_ip(request), "audit": svc.audit}
+                   actor: Actor = Depends(Caller(suspension.set_suspended, purposes.add_purpose,
+                                                 purposes.retire_purpose)),
+                   ctx: Context = Depends(context)) -> Response:
     try:
         if action == "suspend":
-            oversight.set_suspended(svc.store, True, reason=reason, **who)  # type: ignore[arg-type]
+            suspension.set_suspended(ctx, actor, True, reason=reason)
             msg = "Searching suspended."
         elif action == "resume":
-            oversight.set_suspended(svc.store, False, **who)  # type: ignore[arg-type]
+            suspension.set_suspended(ctx, actor, False)
             msg = "Searching resumed."
         elif action == "add-purpose":
-            oversight.add_purpose(svc.store, code, description, **who)  # type: ignore[arg-type]
+            purposes.add_purpose(ctx, actor, code, description)
             msg = f"Purpose {code} added."
         elif action == "retire-purpose":
-            oversight.retire_purpose(svc.store, code, **who)  # type: ignore[arg-type]
+            purposes.retire_purpose(ctx, actor, code)
             msg = f"Purpose {code} retired."
         else:
             msg = "Unknown action."
     except FacesearchError as exc:
         msg = str(exc)
-    return RedirectResponse(f"/admin/governance?msg={quote(msg)}", status_code=303)
+    return _redirect("/admin/governance", msg)
 
 
-# Data protection (operators): opt-out, subject access, doctor, purge --------------------------
-def _privacy(request: Request, p: Principal, svc: Services, **ctx: Any) -> Response:
-    return _render(request, "privacy.html", p, optouts=governance.list_optouts(svc.store), **ctx)
+# Data protection: opt-out, subject access, doctor, purge ----------------------------------------
+def _privacy(request: Request, ctx: Context, actor: Actor, **page: Any) -> Response:
+    return render(request, "privacy.html", optouts=optout.list_optouts(ctx, actor), **page)
 
 
 @router.get("/privacy")
-def privacy_page(request: Request, p: Principal = Depends(require_role("operator")),
-                 svc: Services = Depends(services)) -> Response:
-    return _privacy(request, p, svc)
+def privacy_page(request: Request, actor: Actor = Depends(Caller(optout.add_optout)),
+                 ctx: Context = Depends(context)) -> Response:
+    return _privacy(request, ctx, actor)
 
 
-def _photos(svc: Services, files: list[UploadFile]) -> list[tuple[str, Any, str]]:
-    from ..api.routes_search import decode_bounded, read_upload
-
-    out = []
-    for n, f in enumerate(f for f in files if f.filename):
-        data = read_upload(f, svc.settings, f"photo {n + 1}")
-        out.append((f.filename or f"photo {n + 1}", decode_bounded(data, svc.settings, f"photo {n + 1}"),
-                    imaging.sha256_bytes(data)))
-    return out
+def _photo(ctx: Context, upload: UploadFile, n: int) -> Photo:
+    return read_photo(upload, ctx.settings, upload.filename or f"photo {n}")
 
 
 @router.post("/privacy/optout")
 def privacy_optout(request: Request, reference: Annotated[str, Form(max_length=200)],
                    photos: Annotated[list[UploadFile], File()],
-                   p: Principal = Depends(require_role("operator")), svc: Services = Depends(services)) -> Response:
+                   actor: Actor = Depends(Caller(optout.add_optout)), ctx: Context = Depends(context)) -> Response:
+    chosen = [_photo(ctx, f, n) for n, f in enumerate((f for f in photos if f.filename), start=1)]
     try:
-        loaded = _photos(svc, photos)
-        with svc.engine_lock:
-            res = governance.add_optout(svc.settings, svc.store, loaded, reference, actor=p.name, role=p.role,
-                                        ip=client_ip(request), audit=svc.audit)
-        for c in svc.store.list_collections():
-            svc.engine.forget_index(c.id)
+        res = optout.add_optout(ctx, actor, chosen, reference)
     except FacesearchError as exc:
-        return _privacy(request, p, svc, error=str(exc))
+        return _privacy(request, ctx, actor, error=str(exc))
     e = res["erased"]
-    return _privacy(request, p, svc, done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
-                    f"erased {e['faces']} face(s) and {e['images']} image(s).")
+    return _privacy(request, ctx, actor,
+                    done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
+                         f"erased {e['faces']} face(s) and {e['images']} image(s).")
 
 
 @router.post("/privacy/subject")
 def privacy_subject(request: Request, photo: Annotated[UploadFile, File()],
-                    p: Principal = Depends(require_role("operator")), svc: Services = Depends(services)) -> Response:
+                    actor: Actor = Depends(Caller(subjects.subject_report)),
+                    ctx: Context = Depends(context)) -> Response:
+    if not photo.filename:
+        return _privacy(request, ctx, actor, error="choose a photo")
     try:
-        _, image, sha = _photos(svc, [photo])[0]
-        with svc.engine_lock:
-            rep = governance.subject_report(svc.settings, svc.store, image, sha, actor=p.name, role=p.role,
-                                            ip=client_ip(request), audit=svc.audit)
-    except (FacesearchError, IndexError) as exc:
-        return _privacy(request, p, svc, error=str(exc) or "choose a photo")
-    return _privacy(request, p, svc, subject=rep)
+        rep = subjects.subject_report(ctx, actor, _photo(ctx, photo, 1))
+    except FacesearchError as exc:
+        return _privacy(request, ctx, actor, error=str(exc))
+    return _privacy(request, ctx, actor, subject=rep)
 
 
 @router.post("/privacy/doctor")
-def privacy_doctor(request: Request, p: Principal = Depends(require_role("operator")),
-                   svc: Services = Depends(services)) -> Response:
-    with svc.engine_lock:
-        rep = governance.doctor(svc.settings, svc.store)
-    return _privacy(request, p, svc, doctor=rep)
+def privacy_doctor(request: Request, actor: Actor = Depends(Caller(doctor.doctor)),
+                   ctx: Context = Depends(context)) -> Response:
+    return _privacy(request, ctx, actor, doctor=doctor.doctor(ctx, actor))
 
 
 @router.post("/privacy/purge")
-def privacy_purge(request: Request, p: Principal = Depends(require_role("operator")),
-                  svc: Services = Depends(services)) -> Response:
-    with svc.engine_lock:
-        rep = governance.purge(svc.settings, svc.store, actor=p.name, audit=svc.audit)
+def privacy_purge(request: Request, actor: Actor = Depends(Caller(retention.purge)),
+                  ctx: Context = Depends(context)) -> Response:
+    rep = retention.purge(ctx, actor)
     e = rep["erased"]
-    return _privacy(request, p, svc, done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
+    return _privacy(request, ctx, actor, done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
                     f"{rep['expired_probes']} expired probe(s).")

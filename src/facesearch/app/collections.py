@@ -1,0 +1,108 @@
+"""Collections: a named set of photos with its provenance (source, legal basis, owner, retention) and the
+model pack that built it. Nothing is ingested into a collection that lacks any of these."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import CollectionError
+from ..models import get_entry
+from ..store.audit import COLLECTION_CREATE
+from ..store.schema import Collection
+from .context import Actor, Context
+from .errors import Conflict, Invalid
+from .optout import optouts_without_templates
+from .roles import allowed
+
+LEGAL_BASES = ("consent", "contract", "legal_obligation", "vital_interests", "public_task",
+               "legitimate_interests", "law_enforcement")
+CREATE_HINT = ("facesearch collections create {name} --source TEXT --legal-basis BASIS "
+               "--retention-days N|--keep")
+
+
+def collection_problems(col: Collection) -> list[str]:
+    """What a collection lacks before it may take photos (empty when it is fully documented)."""
+    missing = []
+    if not (col.source or "").strip():
+        missing.append("a source description")
+    if col.legal_basis not in LEGAL_BASES:
+        missing.append("a legal basis")
+    if not (col.owner or "").strip():
+        missing.append("an owner")
+    if col.retention_days is None and not col.keep_until_deleted:
+        missing.append("a retention policy")
+    return missing
+
+
+def require_documented(col: Collection) -> None:
+    missing = collection_problems(col)
+    if missing:
+        raise CollectionError(
+            f"collection {col.name!r} lacks {', '.join(missing)}, so nothing may be ingested into it; "
+            f"record them with `{CREATE_HINT.format(name=col.name)}` (on a new name) or through the API")
+
+
+def missing_collection_error(name: str) -> CollectionError:
+    return CollectionError(
+        f"no collection named {name!r}: create it first, with its source, legal basis and retention: "
+        f"`{CREATE_HINT.format(name=name)}`")
+
+
+
+@allowed("operator")
+def create_collection(ctx: Context, actor: Actor, name: str, *, source: str, legal_basis: str,
+                      retention_days: int | None, keep: bool, owner: str | None = None, model: str | None = None,
+                      legal_basis_note: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """Create a documented collection. Refuses what ingest would refuse later, and a model pack that
+    registered opt-outs have no templates for (future ingests could not honour those opt-outs)."""
+    store = ctx.store
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}", name):
+        raise Invalid("collection names are letters, digits and . _ - (not first), up to 200 characters")
+    if store.get_collection(name) is not None:
+        raise Conflict(f"collection {name!r} already exists")
+    if not source.strip():
+        raise Invalid("--source must describe where the photos come from")
+    if legal_basis not in LEGAL_BASES:
+        raise Invalid(f"legal basis {legal_basis!r} is not one of: {', '.join(LEGAL_BASES)} "
+                      "(add free text with --legal-basis-note)")
+    if (retention_days is None) == (not keep):
+        raise Invalid("give exactly one of --retention-days N and --keep")
+    if retention_days is not None and retention_days < 1:
+        raise Invalid("--retention-days must be at least 1")
+    try:
+        entry = get_entry(model or ctx.settings.model)
+    except Exception as exc:
+        raise Invalid(f"unknown model pack: {exc}") from exc
+    uncovered = optouts_without_templates(store, entry.info.name)
+    if uncovered:
+        raise Invalid(
+            f"{uncovered} registered opt-out(s) have no template for model pack {entry.info.name!r}, so a "
+            "collection built with it could not keep their faces out; use a pack that has collections "
+            "already, or collect the opt-out photos again for this pack (`facesearch optout add`)")
+    col = store.create_collection(
+        name, entry.info.name, entry.info.version, entry.info.dim, source=source.strip(),
+        legal_basis=legal_basis, legal_basis_note=legal_basis_note, owner=(owner or actor.name),
+        description=description, retention_days=retention_days, keep_until_deleted=retention_days is None)
+    info = collection_dict(col)
+    ctx.audit.record(COLLECTION_CREATE, actor=actor.name, role=actor.role, ip=actor.ip, collections=[col.name],
+                     model=col.model, details=info)
+    return info
+
+
+@allowed("examiner", "operator", "admin")
+def list_collections(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    """Collections with their provenance, retention and size."""
+    sizes = {c["name"]: c for c in ctx.store.stats()["collections"]}
+    return [{**collection_dict(c), "images": sizes.get(c.name, {}).get("images", 0),
+             "faces": sizes.get(c.name, {}).get("faces", 0)} for c in ctx.store.list_collections()]
+
+
+def collection_dict(col: Collection) -> dict[str, Any]:
+    return {"name": col.name, "model": col.model, "model_version": col.model_version,
+            "created_at": col.created_at.isoformat() if col.created_at else None, "source": col.source,
+            "legal_basis": col.legal_basis, "legal_basis_note": col.legal_basis_note, "owner": col.owner,
+            "retention_days": col.retention_days,
+            "keep_until_deleted": bool(col.keep_until_deleted and col.retention_days is None),
+            "description": col.description, "problems": collection_problems(col)}
+

@@ -1,0 +1,102 @@
+"""`doctor`: scan for orphans in every direction (index, rows, thumbnails, uploads, opted-out faces) and,
+with fix, repair what the rows allow."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from ..index import open_index
+from ..store.audit import DOCTOR
+from ..store.schema import Face, Image
+from .context import Actor, Context
+from .erasure import erase_faces
+from .indexes import reconcile
+from .optout import gallery_matches, optout_threshold, packs_in_use, templates
+from .roles import allowed
+
+_INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
+
+CHECKS = ("index_ids_without_row", "rows_without_index_entry", "thumbnails_without_face", "faces_without_image",
+          "faces_without_thumbnail", "index_files_without_collection", "uploads_without_image",
+          "faces_matching_optout")
+
+
+@allowed("operator", "admin")
+def doctor(ctx: Context, actor: Actor, fix: bool = False) -> dict[str, Any]:
+    """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged)."""
+    with ctx.engine_lock:
+        res = _scan(ctx, fix)
+    if fix:
+        ctx.audit.record(DOCTOR, actor=actor.name, role=actor.role, ip=actor.ip, results=res["counts"],
+                         details={"fix": True})
+        for c in ctx.store.list_collections():
+            ctx.engine.forget_index(c.id)
+    return res
+
+
+def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
+    settings, store = ctx.settings, ctx.store
+    found: dict[str, list[Any]] = {k: [] for k in CHECKS}
+    cols = store.collections_by_id()
+    for col in cols.values():
+        index = open_index(settings.index_dir, col.id, col.dim)
+        in_index = index.ids()
+        rows = store.face_ids(col.id)
+        extra = np.setdiff1d(in_index, rows)
+        missing = np.setdiff1d(rows, in_index)
+        found["index_ids_without_row"].extend(f"{col.name}:{int(i)}" for i in extra)
+        found["rows_without_index_entry"].extend(f"{col.name}:{int(i)}" for i in missing)
+        if fix and (len(extra) or len(missing)):
+            reconcile(index, store, col.id)
+            index.save()
+    if settings.index_dir.is_dir():
+        for f in sorted(settings.index_dir.iterdir()):
+            m = _INDEX_FILE.match(f.name)
+            if m and int(m.group(1)) not in cols:
+                found["index_files_without_collection"].append(f.name)
+                if fix:
+                    f.unlink()
+    with store.database.connect() as conn:
+        thumbs = {str(t) for t in conn.scalars(select(Face.thumbnail))}
+        orphan_faces = [int(x) for x in conn.scalars(
+            select(Face.id).outerjoin(Image, Image.id == Face.image_id).where(Image.id.is_(None)))]
+        paths = {str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))}
+    found["faces_without_image"].extend(orphan_faces)
+    if fix and orphan_faces:
+        erase_faces(settings, store, orphan_faces)
+    if settings.thumbs_dir.is_dir():
+        for dirpath, dirnames, filenames in os.walk(settings.thumbs_dir):
+            dirnames[:] = [d for d in dirnames if d != ".tmp"]
+            for name in filenames:
+                rel = Path(dirpath, name).relative_to(settings.thumbs_dir).as_posix()
+                if rel not in thumbs:
+                    found["thumbnails_without_face"].append(rel)
+                    if fix:
+                        Path(dirpath, name).unlink(missing_ok=True)
+    found["faces_without_thumbnail"].extend(t for t in sorted(thumbs) if not (settings.thumbs_dir / t).is_file())
+    uploads = settings.home / "uploads"
+    if uploads.is_dir():
+        for f in sorted(uploads.glob("*/*")):
+            if f.is_file() and str(f) not in paths and str(f.resolve()) not in paths:
+                found["uploads_without_image"].append(str(f))
+                if fix:
+                    f.unlink()
+    for pack in packs_in_use(store):
+        tmpl = templates(store, pack)
+        if len(tmpl):
+            threshold, _ = optout_threshold(settings, pack)
+            hits = [fid for fid, _ in gallery_matches(store, pack, tmpl, threshold)]
+            found["faces_matching_optout"].extend(hits)
+            if fix and hits:
+                erase_faces(settings, store, hits)
+    counts = {k: len(v) for k, v in found.items()}
+    return {"ok": not any(counts.values()), "orphans": sum(counts.values()), "counts": counts,
+            "examples": {k: v[:20] for k, v in found.items() if v}, "fixed": fix,
+            "collections": len(cols), "faces": sum(store.face_id_stats(c)[0] for c in cols)}
+

@@ -1,0 +1,161 @@
+"""Erasure that reaches everything: rows, vector index entries, thumbnails, uploaded copies, kept probes.
+
+Order: rows go first (the database is the source of truth), then index entries, then files. If the
+process dies between the steps, the index is reconciled with the rows on its next open and `doctor`
+(with `--fix`) finds and removes stray files, so a crash can delay but never undo an erasure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+
+from ..config import Settings
+from ..index import open_index
+from ..store import Store
+from ..store.audit import DELETE
+from ..store.schema import Face, Image
+from .context import Actor, Context
+from .errors import NotFound
+from .roles import allowed
+
+_CHUNK = 500
+
+
+@dataclass
+class Erasure:
+    images: int
+    faces: int
+    thumbnails: int
+    uploads: int = 0
+    probes: int = 0
+
+    def __iadd__(self, other: Erasure) -> Erasure:
+        for k in ("images", "faces", "thumbnails", "uploads", "probes"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+        return self
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterable[list[int]]:
+    for i in range(0, len(values), size):
+        yield [int(v) for v in values[i:i + size]]
+
+
+def _owned_copy(settings: Settings, path: str | None) -> Path | None:
+    """The file if it is a copy this service owns (an API upload); files ingested from a folder belong to
+    whoever owns that folder and are never touched."""
+    if not path:
+        return None
+    p = Path(path).resolve()
+    root = (settings.home / "uploads").resolve()
+    return p if p.is_relative_to(root) else None
+
+
+def kept_probe_files(settings: Settings) -> list[Path]:
+    root = settings.home / "probes"
+    return sorted(root.glob("*/*.img")) if root.is_dir() else []
+
+
+def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> Erasure:
+    """Delete images and every trace of them: rows, index entries, thumbnails, the uploaded copy of the
+    file (if the API received it) and a kept probe with the same bytes."""
+    total = Erasure(0, 0, 0)
+    for chunk in _chunks(list(image_ids)):
+        with store.session() as s:
+            files = s.execute(select(Image.sha256, Image.path).where(Image.id.in_(chunk))).all()
+        images, removed = store.delete_images(chunk)
+        total += Erasure(images, len(removed), 0)
+        total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _ in removed],
+                                        [t for _, _, t in removed])
+        shas = {sha for sha, _ in files}
+        for _, path in files:
+            own = _owned_copy(settings, path)
+            if own is not None and own.is_file():
+                own.unlink()
+                total.uploads += 1
+                if own.parent.is_dir() and not any(own.parent.iterdir()):
+                    own.parent.rmdir()
+        for probe in kept_probe_files(settings):
+            if probe.stem in shas:
+                probe.unlink(missing_ok=True)
+                total.probes += 1
+    return total
+
+
+def _drop_index_and_thumbs(settings: Settings, store: Store, faces: list[tuple[int, int]],
+                           thumbs: list[str]) -> Erasure:
+    by_collection: dict[int, list[int]] = defaultdict(list)
+    for collection_id, face_id in faces:
+        by_collection[collection_id].append(face_id)
+    cols = store.collections_by_id()
+    for collection_id, face_ids in by_collection.items():
+        col = cols.get(collection_id)
+        if col is None:
+            continue
+        index = open_index(settings.index_dir, collection_id, col.dim)
+        index.remove(np.asarray(face_ids, np.int64))
+        index.save()
+    n = 0
+    for rel in thumbs:
+        path = settings.thumbs_dir / rel
+        if path.is_file():
+            path.unlink()
+            n += 1
+    return Erasure(0, 0, n)
+
+
+def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Erasure:
+    """Delete single faces (rows, index entries, thumbnails). An image left with no face at all is erased
+    too: it was a photo of the erased person, and its path and source URL would still point to them.
+    Images that keep other people's faces stay, with their face count updated."""
+    total = Erasure(0, 0, 0)
+    emptied: list[int] = []
+    for chunk in _chunks(list(face_ids)):
+        with store.database.begin() as conn:
+            rows = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail, Face.image_id)
+                                .where(Face.id.in_(chunk))).all()
+            conn.execute(delete(Face).where(Face.id.in_(chunk)))
+            image_ids = sorted({int(r[3]) for r in rows})
+            left = dict(conn.execute(select(Face.image_id, func.count(Face.id))
+                                     .where(Face.image_id.in_(image_ids)).group_by(Face.image_id)).all())
+            for image_id in image_ids:
+                n = int(left.get(image_id, 0))
+                if n == 0:
+                    emptied.append(image_id)
+                else:
+                    conn.execute(update(Image).where(Image.id == image_id).values(face_count=n))
+        total.faces += len(rows)
+        total += _drop_index_and_thumbs(settings, store, [(int(r[0]), int(r[1])) for r in rows],
+                                        [str(r[2]) for r in rows])
+    if emptied:
+        total += erase_images(settings, store, emptied)
+    return total
+
+
+
+@allowed("operator")
+def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
+    """Erase one image and every trace of it; files uploaded through the API are copies this service
+    owns and go too, files ingested from a server-side folder belong to that folder's owner and stay."""
+    row = ctx.store.image_with_collection(image_id)
+    if row is None:
+        raise NotFound(f"no image with id {image_id}")
+    img, collection = row
+    with ctx.engine_lock:
+        erased = erase_images(ctx.settings, ctx.store, [image_id])
+    upload_removed = erased.uploads > 0
+    ctx.audit.record(DELETE, actor=actor.name, role=actor.role, ip=actor.ip, collections=[collection],
+                     results={"image_id": image_id, "faces": erased.faces},
+                     details={"sha256": img.sha256, "path": img.path, "thumbnails": erased.thumbnails,
+                              "upload_removed": upload_removed})
+    return {"image_id": image_id, "images": erased.images, "faces": erased.faces,
+            "thumbnails": erased.thumbnails, "upload_removed": upload_removed}

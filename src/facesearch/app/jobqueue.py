@@ -1,0 +1,120 @@
+"""Background jobs of a long-lived process (the web service): one thread each, one job at a time,
+progress kept in memory for whoever polls a running job. The database keeps the durable record of every
+ingest run; this only adds live progress."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import FacesearchError
+
+# (job, report progress) -> None; raises to fail the job.
+Work = Callable[["Job"], None]
+
+
+MAX_FAILURES_SHOWN = 500
+
+
+@dataclass
+class Job:
+    id: str
+    collection: str
+    source: str
+    user: str
+    total: int
+    status: str = "queued"  # queued, running, done, failed
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    ingest_job_id: int | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    processed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    staging: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        elapsed = ((self.finished or time.time()) - self.started) if self.started else 0.0
+        return {
+            "id": self.id, "status": self.status, "collection": self.collection, "source": self.source,
+            "user": self.user, "total": self.total, "processed": self.processed,
+            "progress": round(self.processed / self.total, 4) if self.total else (1.0 if self.finished else 0.0),
+            "counts": self.counts, "failures": self.failures[:MAX_FAILURES_SHOWN],
+            "failures_total": len(self.failures), "error": self.error, "ingest_job_id": self.ingest_job_id,
+            "created": _iso(self.created), "started": _iso(self.started), "finished": _iso(self.finished),
+            "seconds": round(elapsed, 2),
+            "images_per_second": round(self.processed / elapsed, 2) if elapsed > 0 else None,
+        }
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+class JobManager:
+    def __init__(self, kept_paths: Callable[[str], set[str]]) -> None:
+        self._kept_paths = kept_paths  # which staged uploads became images (they stay)
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        # One ingest at a time: jobs share the CPU with searches, and two jobs writing the same
+        # collection's index would only contend.
+        self._run_lock = threading.Lock()
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(j.status in ("queued", "running") for j in self._jobs.values())
+
+    def start(self, collection: str, source: str, user: str, total: int, staging: Path | None, work: Work,
+              on_finish: Callable[[Job], None]) -> Job:
+        job = Job(uuid.uuid4().hex[:16], collection, source, user, total, staging=staging)
+        with self._lock:
+            self._jobs[job.id] = job
+        t = threading.Thread(target=self._run, args=(job, work, on_finish), name=f"job-{job.id}", daemon=True)
+        t.start()
+        return job
+
+    def _run(self, job: Job, work: Work, on_finish: Callable[[Job], None]) -> None:
+        with self._run_lock:
+            job.status, job.started = "running", time.time()
+            try:
+                work(job)
+                job.status = "done"
+            except FacesearchError as exc:
+                job.status, job.error = "failed", str(exc)
+            except Exception as exc:  # a crash in a job must be visible in its status, not only in a log
+                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            finally:
+                job.finished = time.time()
+        try:
+            on_finish(job)
+        finally:
+            if job.staging is not None:
+                self._tidy_staging(job.staging)
+
+    def _tidy_staging(self, staging: Path) -> None:
+        """Keep only the uploads that became images (they are the originals a result view shows); files
+        that failed, had duplicates or were never reached are not kept."""
+        kept = self._kept_paths(str(staging))
+        for f in staging.iterdir():
+            if str(f) not in kept:
+                f.unlink(missing_ok=True)
+        if not any(staging.iterdir()):
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""Ingest jobs started through the web service: from a server-side folder or manifest (limited to
+FACESEARCH_INGEST_ROOTS when that is set) or from uploaded files (staged under the home's `uploads/`; only
+those that became images are kept). They run in the background, one at a time."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import FacesearchError
+from ..store.audit import INGEST
+from .collections import missing_collection_error, require_documented
+from .context import Actor, Context
+from .errors import Forbidden, Invalid, NotFound
+from .ingest import IngestResult, Item, items_from_folder, items_from_manifest, run
+from .jobqueue import Job
+from .roles import allowed
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent by a client: its name as given (kept for provenance, never used as a path) and a reader."""
+
+    filename: str
+    read: Callable[[int], bytes]
+
+
+def _allowed_path(settings: Settings, path: Path) -> Path:
+    path = path.expanduser().resolve()
+    roots = [r.expanduser().resolve() for r in settings.ingest_roots]
+    if roots and not any(path.is_relative_to(r) for r in roots):
+        raise Forbidden("server-side ingest is limited to FACESEARCH_INGEST_ROOTS: " + ", ".join(map(str, roots)))
+    if not path.exists():
+        raise Invalid(f"{path} does not exist on the server")
+    return path
+
+
+def _stage(settings: Settings, files: list[Upload]) -> tuple[Path, list[Item]]:
+    staging = settings.home / "uploads" / uuid.uuid4().hex[:16]
+    staging.mkdir(parents=True, exist_ok=True)
+    items: list[Item] = []
+    limit = settings.max_upload_bytes
+    for n, f in enumerate(files):
+        name = _SAFE_NAME.sub("_", Path(f.filename or f"upload-{n}").name).strip("._") or f"upload-{n}"
+        target = staging / f"{n:05d}_{name}"
+        # An oversized upload is kept truncated to limit + 1 bytes: the job reads uploads with the same
+        # limit, so it is reported as FILE_TOO_LARGE like any other bad file.
+        target.write_bytes(f.read(limit + 1)[: limit + 1])
+        items.append(Item(target, meta={"uploaded_name": f.filename or ""}))
+    return staging, items
+
+
+@allowed("operator")
+def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None = None, manifest: str | None = None,
+              files: list[Upload] | None = None, model: str | None = None) -> Job:
+    """Start an ingest job from a server-side folder or manifest, or from uploaded files. A collection
+    that does not exist or lacks its provenance is refused at once, not as a failed job."""
+    files = files or []
+    given = [x for x in (path, manifest) if x] + (["files"] if files else [])
+    if len(given) != 1:
+        raise Invalid("give exactly one of: path, manifest, files")
+    name = collection.strip()
+    col = ctx.store.get_collection(name)
+    if col is None:
+        raise missing_collection_error(name)
+    require_documented(col)
+    settings, staging = ctx.settings, None
+    try:
+        if path:
+            src = _allowed_path(settings, Path(path))
+            items, source = items_from_folder(src), f"path:{src}"
+        elif manifest:
+            src = _allowed_path(settings, Path(manifest))
+            items, source = items_from_manifest(src), f"manifest:{src}"
+        else:
+            staging, items = _stage(settings, files)
+            source = f"upload:{len(items)} files"
+            settings = settings.model_copy(update={"max_file_bytes": min(settings.max_file_bytes,
+                                                                          settings.max_upload_bytes)})
+    except FacesearchError as exc:
+        if isinstance(exc, (Forbidden, Invalid)):
+            raise
+        raise Invalid(str(exc)) from exc
+    if not items:
+        raise Invalid("nothing to ingest: no files found")
+
+    def finished(job: Job) -> None:
+        ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
+                         model=model, outcome=job.status,
+                         results={"counts": job.counts, "failures": len(job.failures)},
+                         details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source,
+                                  "error": job.error})
+
+    def work(job: Job) -> None:
+        def progress(res: IngestResult, total: int) -> None:
+            job.ingest_job_id = res.job_id
+            job.processed = res.processed
+            job.counts = res.counts()
+            job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in res.failures]
+
+        res = run(ctx, items, name, model=model, workers=settings.ingest_workers, progress=progress,
+                  source=source, settings=settings)
+        progress(res, len(items))
+
+    job = ctx.jobs.start(name, source, actor.name, len(items), staging, work, finished)
+    ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
+                     model=model, outcome="started", details={"job": job.id, "source": source, "files": len(items)})
+    return job
+
+
+@allowed("operator")
+def list_jobs(ctx: Context, actor: Actor) -> list[Job]:
+    return ctx.jobs.all()
+
+
+@allowed("operator")
+def get_job(ctx: Context, actor: Actor, job_id: str) -> Job:
+    job = ctx.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id!r} in this server process")
+    return job

@@ -1,0 +1,245 @@
+"""The opt-out registry: a person's face templates (never their photos), used to erase their faces now,
+keep them out of later ingests (before anything is written) and hide any left over from every search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from .. import imaging
+from ..calibration import load_table
+from ..config import Settings
+from ..errors import FacesearchError, ProbeError
+from ..models import get_entry, is_installed
+from ..store import NewImage, Store
+from ..store.audit import OPTOUT_ADD, OPTOUT_BLOCK, OPTOUT_ERASE, OPTOUT_HIDE
+from ..store.governance_tables import OptOut, OptOutTemplate
+from ..store.schema import Collection
+from .context import Actor, Context, system_actor
+from .engine import Engine, HideFilter
+from .erasure import Erasure, erase_faces, kept_probe_files
+from .roles import allowed
+from .uploads import Photo, decode
+
+
+def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
+    """The strict score at or above which a face counts as an opted-out person's, and why."""
+    table = load_table(pack, settings.home / "calibration")
+    t = table.threshold_for_fmr(settings.optout_fmr)
+    return t, (f"FMR {settings.optout_fmr:g} (FACESEARCH_OPTOUT_FMR) on {table.dataset}, "
+               f"pack {pack}; about {table.fnmr_at(t):.1%} of same-person pairs score below it")
+
+
+def templates(store: Store, pack: str) -> np.ndarray:
+    with store.database.connect() as conn:
+        rows = conn.execute(select(OptOutTemplate.embedding, OptOutTemplate.dim)
+                            .where(OptOutTemplate.model == pack)).all()
+    if not rows:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+
+
+def optouts_without_templates(store: Store, pack: str) -> int:
+    with store.database.connect() as conn:
+        total = conn.scalar(select(func.count(OptOut.id))) or 0
+        covered = conn.scalar(select(func.count(func.distinct(OptOutTemplate.optout_id)))
+                              .where(OptOutTemplate.model == pack)) or 0
+    return int(total) - int(covered)
+
+
+def matching(vectors: np.ndarray, tmpl: np.ndarray, threshold: float) -> np.ndarray:
+    if len(vectors) == 0 or len(tmpl) == 0:
+        return np.zeros(len(vectors), bool)
+    return np.asarray((np.asarray(vectors, np.float32) @ tmpl.T).max(axis=1) >= threshold)
+
+
+def drop_optout_faces(ctx: Context, col: Collection, images: list[NewImage], result: Any = None,
+                      job_id: int | None = None) -> tuple[int, int]:
+    """Ingest hook, before rows or index entries are written: remove faces that match an opt-out
+    template (and their thumbnails, already written by the workers). An image whose every face was
+    removed is not stored at all. Returns (faces dropped, images dropped)."""
+    settings = ctx.settings
+    tmpl = templates(ctx.store, col.model)
+    if len(tmpl) == 0:
+        return 0, 0
+    threshold, _ = optout_threshold(settings, col.model)
+    faces_dropped = 0
+    kept: list[NewImage] = []
+    dropped_images = 0
+    for img in images:
+        if not img.faces:
+            kept.append(img)
+            continue
+        hit = matching(np.stack([f.embedding for f in img.faces]), tmpl, threshold)
+        for f, h in zip(img.faces, hit):
+            if h:
+                (settings.thumbs_dir / f.thumbnail).unlink(missing_ok=True)
+        faces_dropped += int(hit.sum())
+        img.faces = [f for f, h in zip(img.faces, hit) if not h]
+        if img.faces or not hit.any():
+            kept.append(img)
+        else:
+            dropped_images += 1
+    images[:] = kept
+    if result is not None:
+        result.opted_out_faces += faces_dropped
+        result.opted_out_images += dropped_images
+    if faces_dropped:
+        who = system_actor("ingest")
+        ctx.audit.record(
+            OPTOUT_BLOCK, actor=who.name, role=who.role, collections=[col.name], model=col.model, threshold=threshold,
+            results={"faces_not_stored": faces_dropped, "images_not_stored": dropped_images},
+            details={"ingest_job_id": job_id})
+    return faces_dropped, dropped_images
+
+
+def hide_opted_out(ctx: Context) -> HideFilter:
+    """The search filter: remove candidates that match an opt-out template (faces stored before the opt-out,
+    or by an older version) and keep the best k of the rest; padding is id -1."""
+
+    def hide(pack: str, dim: int, scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return _hide(ctx, pack, dim, scores, ids, k)
+
+    return hide
+
+
+def _hide(ctx: Context, pack: str, dim: int, scores: np.ndarray, ids: np.ndarray,
+          k: int) -> tuple[np.ndarray, np.ndarray]:
+    settings, store = ctx.settings, ctx.store
+    tmpl = templates(store, pack)
+    if len(tmpl) and ids.size:
+        valid = sorted({int(x) for x in ids.ravel() if x >= 0})
+        blocked: set[int] = set()
+        if valid:
+            vecs = store.embeddings(valid, dim)
+            threshold, _ = optout_threshold(settings, pack)
+            blocked = {fid for fid, hit in zip(valid, matching(vecs, tmpl, threshold)) if hit}
+        if blocked:
+            # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
+            # never shown to the searcher: the answer must not reveal that someone was hidden.
+            who = system_actor("search")
+            ctx.audit.record(
+                OPTOUT_HIDE, actor=who.name, role=who.role, model=pack, threshold=threshold,
+                results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)})
+            keep = ~np.isin(ids, list(blocked))
+            new_s = np.full((ids.shape[0], k), -np.inf, np.float32)
+            new_i = np.full((ids.shape[0], k), -1, np.int64)
+            for q in range(ids.shape[0]):
+                s, i = scores[q][keep[q]][:k], ids[q][keep[q]][:k]
+                new_s[q, :len(s)], new_i[q, :len(i)] = s, i
+            return new_s, new_i
+    return scores[:, :k], ids[:, :k]
+
+
+def gallery_matches(store: Store, pack: str, queries: np.ndarray,
+                     threshold: float) -> list[tuple[int, float]]:
+    """Every face of every collection of `pack` scoring at or above the threshold against any query
+    (exhaustive over the rows, not the index, so nothing is missed for want of a top-k)."""
+    out: list[tuple[int, float]] = []
+    if len(queries) == 0:
+        return out
+    for col in store.list_collections():
+        if col.model != pack:
+            continue
+        for ids, vecs in store.iter_embeddings(col.id, col.dim):
+            best = (vecs @ queries.T).max(axis=1)
+            hit = np.flatnonzero(best >= threshold)
+            out.extend((int(ids[j]), float(best[j])) for j in hit)
+    return out
+
+
+def packs_in_use(store: Store) -> list[str]:
+    return sorted({c.model for c in store.list_collections()})
+
+
+def embed_largest(engine: Engine, pack: str, image: np.ndarray, label: str) -> np.ndarray:
+    fs = engine.analyze_probe(pack, image)
+    if len(fs) == 0:
+        raise ProbeError(f"no face found in {label} (model pack {pack}); use a photo where the person's "
+                         "face is clearly visible")
+    return np.asarray(fs.embeddings[0], np.float32)  # the largest face: the photo is of this person
+
+
+@allowed("operator", "admin")
+def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> dict[str, Any]:
+    """Register a person's opt-out from their photos and erase every gallery face that matches. Templates
+    are made with every pack that has collections, and the default pack."""
+    settings, store = ctx.settings, ctx.store
+    reference = reference.strip()
+    if not reference:
+        raise FacesearchError("an opt-out needs a reference (the request's ticket or letter number)")
+    if not photos:
+        raise FacesearchError("an opt-out needs at least one photo of the person")
+    loaded = [decode(settings, p) for p in photos]
+    packs = packs_in_use(store)
+    if settings.model not in packs and is_installed(settings.model, settings):
+        packs.append(settings.model)
+    made: dict[str, list[np.ndarray]] = {}
+    with ctx.engine_lock:
+        for pack in packs:  # every photo is checked with every pack before anything is written
+            made[pack] = [embed_largest(ctx.engine, pack, d.image, d.label) for d in loaded]
+    with store.session.begin() as s:
+        row = OptOut(reference=reference, created_by=actor.name, photos=len(photos))
+        s.add(row)
+        s.flush()
+        optout_id = row.id
+        for pack, vecs in made.items():
+            info = get_entry(pack).info
+            for v in vecs:
+                s.add(OptOutTemplate(optout_id=optout_id, model=pack, model_version=info.version, dim=info.dim,
+                                     embedding=np.asarray(v, np.float32).tobytes()))
+    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip}
+    ctx.audit.record(OPTOUT_ADD, **common, details={
+        "optout_id": optout_id, "reference": reference, "photos": len(photos),
+        "photo_sha256": [d.sha256 for d in loaded], "packs": packs,
+        "templates": sum(len(v) for v in made.values())})
+    erased = Erasure(0, 0, 0)
+    per_pack: dict[str, Any] = {}
+    with ctx.engine_lock:  # never erase under a running search
+        for pack, vecs in made.items():
+            threshold, reason = optout_threshold(settings, pack)
+            hits = gallery_matches(store, pack, np.stack(vecs), threshold)
+            done = erase_faces(settings, store, [fid for fid, _ in hits])
+            done.probes += _erase_matching_probes(settings, ctx.engine, pack, np.stack(vecs), threshold)
+            erased += done
+            per_pack[pack] = {"threshold": round(threshold, 6), "threshold_reason": reason, **done.as_dict()}
+            ctx.audit.record(OPTOUT_ERASE, **common, model=pack, threshold=threshold,
+                             results={"face_ids": [fid for fid, _ in hits], **done.as_dict()},
+                             details={"optout_id": optout_id, "reference": reference, "threshold_reason": reason})
+        for c in store.list_collections():  # cached indexes pick up the erasure
+            ctx.engine.forget_index(c.id)
+    return {"optout_id": optout_id, "reference": reference, "photos": len(photos), "packs": per_pack,
+            "erased": erased.as_dict()}
+
+
+def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray,
+                           threshold: float) -> int:
+    """Kept probes (when FACESEARCH_KEEP_PROBES is on) showing an opted-out person go too."""
+    n = 0
+    for path in kept_probe_files(settings):
+        try:
+            image = imaging.decode_image(path.read_bytes(), settings.max_pixels)
+            fs = engine.analyze_probe(pack, image)
+        except Exception:  # an unreadable kept probe is not evidence of anyone; leave it to retention
+            continue
+        if len(fs) and matching(fs.embeddings, tmpl, threshold).any():
+            path.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+@allowed("operator", "admin")
+def list_optouts(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    """References and counts only, never templates."""
+    with ctx.store.session() as s:
+        rows = s.execute(select(OptOut, func.count(OptOutTemplate.id))
+                         .join(OptOutTemplate, OptOutTemplate.optout_id == OptOut.id, isouter=True)
+                         .group_by(OptOut.id).order_by(OptOut.id)).all()
+    return [{"id": o.id, "reference": o.reference, "photos": o.photos, "templates": int(n),
+             "created_at": o.created_at.isoformat() if o.created_at else None, "created_by": o.created_by}
+            for o, n in rows]
+
+

@@ -1,0 +1,67 @@
+"""What a search or verify needs before any face is compared: a case reference, an allowed purpose,
+searching not suspended, and the caller within their limits. Every entry point goes through here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from ..store.accounts import AuditEntry
+from ..store.audit import SEARCH, VERIFY
+from .context import Actor, Context
+from .errors import CaseRequired, LimitExceeded
+from .purposes import check_purpose
+from .suspension import check_not_suspended
+
+CASE_MAX = 200
+PURPOSE_MAX = 1000
+
+
+def require_text(value: str | None, name: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise CaseRequired(f"a {name} is required: every search and verify is made for a case and a purpose, "
+                           "both written to the audit log", field=name)
+    if len(value) > limit:
+        raise CaseRequired(f"the {name} is longer than {limit} characters", field=name)
+    return value
+
+
+def purpose_code(purpose: str) -> str:
+    """Purposes are given as CODE or 'CODE: note'; the list of allowed purposes holds codes."""
+    return purpose.split(":", 1)[0].strip()
+
+
+def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str | None) -> tuple[str, str]:
+    """Everything a search or verify needs before a face is compared; returns the cleaned (case, purpose)."""
+    case = require_text(case_ref, "case reference", CASE_MAX)
+    why = require_text(purpose, "purpose", PURPOSE_MAX)
+    check_not_suspended(ctx.store)
+    check_purpose(ctx.store, purpose_code(why))
+    check_limits(ctx, actor)
+    return case, why
+
+
+def check_limits(ctx: Context, actor: Actor) -> None:
+    """Per-user searches per minute and per UTC day, counted in the audit log: every process (API workers,
+    the CLI) sees the same count, and a restart resets nothing."""
+    per_minute, per_day = ctx.settings.search_rate_per_minute, ctx.settings.search_daily_quota
+    now = ctx.now()
+
+    def count(since: str) -> int:
+        with ctx.store.session() as s:
+            return int(s.scalar(select(func.count(AuditEntry.seq)).where(
+                AuditEntry.actor == actor.name, AuditEntry.action.in_((SEARCH, VERIFY)), AuditEntry.ts >= since,
+                AuditEntry.outcome != "refused")) or 0)
+
+    if per_minute > 0:
+        n = count((now - timedelta(seconds=60)).isoformat(timespec="microseconds"))
+        if n >= per_minute:
+            raise LimitExceeded(f"rate limit: at most {per_minute} searches per minute per user "
+                                "(FACESEARCH_SEARCH_RATE_PER_MINUTE)", 60)
+    if per_day > 0:
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        if count(day.isoformat(timespec="microseconds")) >= per_day:
+            raise LimitExceeded(f"daily quota reached: {per_day} searches per user per day "
+                                "(FACESEARCH_SEARCH_DAILY_QUOTA)", 3600)

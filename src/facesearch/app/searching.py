@@ -1,0 +1,134 @@
+"""Search (1:N), verify (1:1) and probe detection: the examiner's use cases. A search or verify passes the
+gate first (case reference, allowed purpose, kill switch, limits), hides opted-out faces inside the
+engine's search, and is written to the audit log whatever its outcome, refusals included."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FacesearchError
+from ..imaging import sha256_bytes
+from ..store.audit import SEARCH, VERIFY
+from .context import Actor, Context
+from .optout import hide_opted_out
+from .policy import search_gate
+from .retention import keep_probe
+from .review import STAMP
+from .roles import allowed
+from .uploads import Photo, decode
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    case_ref: str | None
+    purpose: str | None
+    top_k: int = 10
+    collections: list[str] | None = None
+    face: int | None = None
+    all_faces: bool = False
+    threshold: float | None = None
+    force: bool = False
+
+
+def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
+    return [{
+        "face": f["face"], "box": f["box"], "quality": f["quality"], "quality_reasons": f["quality_reasons"],
+        "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
+        "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
+                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"]}
+                    for m in f.get("matches", [])],
+    } for f in result["faces"]]
+
+
+@allowed("examiner")
+def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict[str, Any]:
+    """Find the probe's face in the gallery. The answer carries `search_id` (its audit entry), and every
+    candidate is a lead, stamped as one, until two examiners confirm it."""
+    sha = sha256_bytes(probe.data)
+    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": req.case_ref,
+                              "purpose": req.purpose, "probe_sha256": sha, "collections": req.collections}
+    try:
+        case_ref, purpose = search_gate(ctx, actor, req.case_ref, req.purpose)
+        decoded = decode(ctx.settings, probe)
+        keep_probe(ctx.settings, probe.data, sha, ctx.now())
+        started = time.perf_counter()
+        with ctx.engine_lock:
+            result = ctx.engine.search(decoded.image, top_k=req.top_k, collections=req.collections, face=req.face,
+                                       all_faces=req.all_faces, threshold=req.threshold, force=req.force,
+                                       hide=hide_opted_out(ctx))
+        seconds = time.perf_counter() - started
+    except FacesearchError as exc:
+        ctx.audit.record(SEARCH, outcome="refused", threshold=req.threshold,
+                         details={"reason": str(exc), "top_k": req.top_k}, **common)
+        raise
+    faces = result["faces"]
+    first = faces[0] if faces else {}
+    entry = ctx.audit.record(
+        SEARCH, outcome="ok" if any(f.get("matches") for f in faces) else "no_candidates",
+        model=",".join(sorted({f["model"] for f in faces})) or None,
+        threshold=first.get("threshold", {}).get("score") if first else req.threshold,
+        results=summary(result),
+        details={"top_k": req.top_k, "gallery_size": result["gallery_size"], "searched": result["collections"],
+                 "threshold": first.get("threshold"), "face": req.face, "all_faces": req.all_faces,
+                 "force": req.force, "seconds": round(seconds, 4)},
+        **{**common, "case_ref": case_ref, "purpose": purpose, "collections": result["collections"]},
+    )
+    matches = [m for f in faces for m in f.get("matches", [])]
+    ctx.seen.add(actor.name, "face", [m["face_id"] for m in matches])
+    ctx.seen.add(actor.name, "image", [m["image"]["id"] for m in matches])
+    for m in matches:  # a new search's candidates are all leads
+        m["status"], m["stamp"] = "lead", STAMP
+    width, height = decoded.size
+    result.update({"search_id": entry["seq"], "case_ref": case_ref, "purpose": purpose, "probe_sha256": sha,
+                   "stamp": STAMP, "seconds": round(seconds, 4),
+                   "probe": {"label": probe.label, "sha256": sha, "width": width, "height": height}})
+    return result
+
+
+@allowed("examiner")
+def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref: str | None,
+           purpose: str | None, model: str | None = None, threshold: float | None = None,
+           force: bool = False) -> dict[str, Any]:
+    """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
+    shas = [sha256_bytes(first.data), sha256_bytes(second.data)]
+    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": case_ref,
+                              "purpose": purpose, "probe_sha256": shas[0]}
+    try:
+        case, why = search_gate(ctx, actor, case_ref, purpose)
+        a, b = decode(ctx.settings, first), decode(ctx.settings, second)
+        with ctx.engine_lock:
+            result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
+    except FacesearchError as exc:
+        ctx.audit.record(VERIFY, outcome="refused", model=model, threshold=threshold,
+                         details={"reason": str(exc), "second_sha256": shas[1]}, **common)
+        raise
+    entry = ctx.audit.record(
+        VERIFY, model=result["model"], threshold=result["threshold"],
+        results={"score": result["score"], "fmr": result["fmr"], "same_person": result["same_person"]},
+        details={"second_sha256": shas[1], "model_version": result["model_version"],
+                 "threshold_reason": result["threshold_reason"],
+                 "quality": [f["quality"] for f in result["faces"]]},
+        **{**common, "case_ref": case, "purpose": why},
+    )
+    result.update({"verify_id": entry["seq"], "case_ref": case, "purpose": why, "probe_sha256": shas})
+    return result
+
+
+@allowed("examiner")
+def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None) -> dict[str, Any]:
+    """The faces of a probe, before searching. Not logged: nothing is compared with the gallery; the
+    search that follows is."""
+    decoded = decode(ctx.settings, probe)
+    cols = {c.name: c for c in ctx.store.list_collections()}
+    chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
+    pack = chosen[0].model if chosen else ctx.settings.model
+    with ctx.engine_lock:
+        fs = ctx.engine.analyze_probe(pack, decoded.image)
+    faces = [{"face": i, "box": [round(float(v), 1) for v in fs.boxes[i]],
+              "quality": round(float(fs.quality[i]), 4), "quality_reasons": fs.reasons[i],
+              "searchable": bool(fs.quality[i] >= ctx.settings.probe_min_quality)} for i in range(len(fs))]
+    width, height = decoded.size
+    return {"width": width, "height": height, "model": pack, "faces": faces}

@@ -1,0 +1,60 @@
+"""Photos handed to a use case (a probe, an opt-out photo): bytes with a label, decoded with the same
+bounds whatever the entry point: a size limit, the pixel limit (checked from the header before decoding)
+and a decode time limit."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import imaging
+from ..config import Settings
+from ..errors import ImageError
+
+# Decoding runs on its own small pool so a slow file can be abandoned after `upload_decode_seconds`;
+# the pixel limit bounds what an abandoned decode can cost.
+_decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo as received: its bytes and what to call it in messages (a file name, "probe")."""
+
+    data: bytes
+    label: str
+
+    @classmethod
+    def from_path(cls, path: Path, settings: Settings) -> Photo:
+        return cls(imaging.read_file(path, settings.max_file_bytes), path.name)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    image: np.ndarray
+    sha256: str
+    label: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+def decode(settings: Settings, photo: Photo) -> Decoded:
+    if not photo.data:
+        raise ImageError(imaging.EMPTY, f"the {photo.label} is an empty file")
+    if len(photo.data) > settings.max_file_bytes:
+        raise ImageError(imaging.TOO_LARGE_FILE, f"the {photo.label} is larger than {settings.max_file_bytes} bytes "
+                         "(FACESEARCH_MAX_FILE_BYTES)")
+    future = _decoder.submit(imaging.decode_image, photo.data, settings.max_pixels)
+    try:
+        image = future.result(timeout=settings.upload_decode_seconds)
+    except FutureTimeout as exc:
+        raise ImageError("DECODE_TIMEOUT", f"decoding the {photo.label} took longer than "
+                         f"{settings.upload_decode_seconds:g} s") from exc
+    except ImageError as exc:
+        raise ImageError(exc.reason, f"the {photo.label}: {exc.detail}" if exc.detail else photo.label) from exc
+    return Decoded(image, imaging.sha256_bytes(photo.data), photo.label)

@@ -1,0 +1,168 @@
+"""CLI commands of the web service and its accounts: serve, users, tokens, and the audit log."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import typer
+
+from ..app import accounts
+from ..app import audit as audit_uc
+from ..config import Settings
+from .actor import actor_for, echo_json, fail, open_context, run
+
+users_app = typer.Typer(no_args_is_help=True, help="Accounts: admin, operator, examiner, auditor.")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts (Authorization: Bearer TOKEN).")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify it, export it.")
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: loopback only)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run the web service and browser UI (FastAPI + uvicorn, embedded defaults, nothing else needed)."""
+    import uvicorn
+
+    from ..server import create_app
+
+    settings = Settings()
+    app = create_app(settings)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"warning: listening on {host}: put TLS in front (a reverse proxy) before exposing it", err=True)
+    typer.echo(f"facesearch serving on http://{host}:{port}  (home {settings.home})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True, server_header=False)
+
+
+def _password(from_stdin: bool, prompt: str, twice: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass(prompt)
+    if twice and getpass.getpass("Again: ") != password:
+        fail("the passwords differ")
+    return password
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option(..., "--role", help="admin, operator, examiner or auditor."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create an account; asks for the password (twice) unless --password-stdin. (An admin's work.)"""
+    password = _password(password_stdin, "Password: ", True)
+    ctx = open_context()
+    user = run(lambda: accounts.add_user(ctx, actor_for(ctx, "admin"), name, role, password))
+    typer.echo(f"user {user['name']} ({user['role']}) created")
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List accounts."""
+    ctx = open_context()
+    rows = run(lambda: accounts.list_users(ctx, actor_for(ctx, "admin")))
+    if as_json:
+        echo_json([{k: r[k] for k in ("name", "role", "disabled")} for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:<24} {r['role']:<10} {'disabled' if r['disabled'] else 'active'}")
+
+
+@users_app.command("disable")
+def users_disable(name: str = typer.Argument(...)) -> None:
+    """Disable an account: ends its sessions and revokes its tokens."""
+    ctx = open_context()
+    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, disabled=True))
+    typer.echo(f"user {name} disabled")
+
+
+@users_app.command("enable")
+def users_enable(name: str = typer.Argument(...)) -> None:
+    """Enable a disabled account again (its old tokens stay revoked)."""
+    ctx = open_context()
+    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, disabled=False))
+    typer.echo(f"user {name} enabled")
+
+
+@users_app.command("passwd")
+def users_passwd(name: str = typer.Argument(...),
+                 password_stdin: bool = typer.Option(False, "--password-stdin")) -> None:
+    """Set a new password for an account."""
+    password = _password(password_stdin, "New password: ", False)
+    ctx = open_context()
+    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, password=password))
+    typer.echo(f"password of {name} changed")
+
+
+@tokens_app.command("create")
+def tokens_create(name: str = typer.Argument(..., help="The user the token acts as."),
+                  label: str = typer.Option("", "--label", help="What the token is for.")) -> None:
+    """Create an API token for a user and print it (shown once; only its hash is stored)."""
+    ctx = open_context()
+    made = run(lambda: accounts.create_token(ctx, actor_for(ctx, "admin"), name, label))
+    typer.echo(f"token id {made['id']} for {name} (revoke with `facesearch tokens revoke {made['id']}`):", err=True)
+    typer.echo(str(made["token"]))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(key: str = typer.Argument(..., help="Token id, the token itself, or user:NAME for all.")) -> None:
+    """Revoke API tokens."""
+    ctx = open_context()
+    n = run(lambda: accounts.revoke_token(ctx, actor_for(ctx, "admin"), key))
+    typer.echo(f"{n} token(s) revoked")
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (id, user, label, prefix, status), never the tokens themselves."""
+    ctx = open_context()
+    for t in run(lambda: accounts.list_tokens(ctx, actor_for(ctx, "admin"))):
+        typer.echo(f"{t['id']:>5}  {t['user']:<20} {t['prefix']}…  {'revoked' if t['revoked'] else 'active':<8} "
+                   f"{t['label']}")
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Recompute the hash chain; exit 1 if any entry was edited, inserted or deleted."""
+    ctx = open_context()
+    report = run(lambda: audit_uc.verify(ctx, actor_for(ctx, "auditor")))
+    if as_json:
+        echo_json(report.as_dict())
+    elif report.ok:
+        typer.echo(f"ok: {report.entries} entries, chain intact; head {report.head_seq} {report.head_hash}")
+    else:
+        typer.echo(f"TAMPERED: {len(report.problems)} problem(s) in {report.entries} entries", err=True)
+        for p in report.problems:
+            typer.echo(f"  {p}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: str | None = typer.Option(None, "--since", help="Start date (YYYY-MM-DD) or ISO date-time."),
+    until: str | None = typer.Option(None, "--until", help="End date (inclusive) or ISO date-time."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+    user: str | None = typer.Option(None, "--user"),
+    case_ref: str | None = typer.Option(None, "--case"),
+) -> None:
+    """Write audit entries in a date range as CSV or JSON, with their hashes (the export is logged)."""
+    ctx = open_context()
+    text = run(lambda: audit_uc.export(ctx, actor_for(ctx, "auditor"), fmt, since=since, until=until, user=user,
+                                       case_ref=case_ref, destination=str(out or "-")))
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,97 @@
+"""Who the command line acts as, and how a use case's refusal is shown.
+
+The CLI is an entry point like the API: every command calls a use case as an `Actor` and the use case
+applies the same rules. The actor is
+- `--as NAME` / `FACESEARCH_ACTOR`: a registered account acts with its own role (`--role` may only repeat
+  it); any other name acts as `cli:NAME`;
+- by default the operating-system account, as `cli:<user>`;
+and the role of a name that is not an account is `--role` / `FACESEARCH_ROLE`, or else the role the
+command is made for (search and verify: examiner; ingest and data protection: operator; purposes, kill
+switch and accounts: admin; the audit log and case reports: auditor). Set FACESEARCH_ROLE to pin one role
+for every command.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from ..app import accounts
+from ..app.context import Actor, Context
+from ..app.errors import KINDS, Refused
+from ..config import Settings
+from ..errors import FacesearchError, ImageError, ProbeError
+from ..store.accounts import ROLES
+
+T = TypeVar("T")
+
+
+@dataclass
+class Who:
+    """The global options `--as` and `--role`, set by the root callback."""
+
+    name: str | None = None
+    role: str | None = None
+
+
+WHO = Who()
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def open_context() -> Context:
+    return Context.open(Settings())
+
+
+def actor_for(ctx: Context, default_role: str) -> Actor:
+    """The acting user of this command (see the module's docstring)."""
+    if WHO.role is not None and WHO.role not in ROLES:
+        fail(f"unknown role {WHO.role!r}; roles are: {', '.join(ROLES)}")
+    if WHO.name:
+        user = accounts.get_user(ctx.store, WHO.name)
+        if user is not None:
+            if user.disabled:
+                fail(f"account {user.name!r} is disabled", 4)
+            if WHO.role is not None and WHO.role != user.role:
+                fail(f"account {user.name!r} has the role {user.role}, not {WHO.role}", 4)
+            return Actor(user.name, user.role, via="cli", user_id=user.id)
+        return Actor(f"cli:{WHO.name}", WHO.role or default_role, via="cli")
+    return Actor(f"cli:{os_user()}", WHO.role or default_role, via="cli")
+
+
+def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> NoReturn:
+    """Print a one-line error (no traceback), as JSON too when asked, and exit with `code`."""
+    if as_json:
+        print(json.dumps({"error": message, **extra}))
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def run(fn: Callable[[], T], as_json: bool = False) -> T:
+    """Call a use case; show a refusal the way every command does: exit 2 bad input, 3 the probe cannot be
+    searched, 4 refused by the rules (role, case reference, purpose, kill switch, limits)."""
+    try:
+        return fn()
+    except Refused as exc:
+        code = KINDS.get(exc.kind, KINDS["invalid"])[2]
+        fail(str(exc), code, as_json, kind=exc.kind, **exc.extra)
+    except ProbeError as exc:
+        fail(str(exc), 3, as_json, reasons=exc.reasons)
+    except ImageError as exc:
+        fail(f"cannot read the image: {exc}", 2, as_json, reason=exc.reason)
+    except FacesearchError as exc:
+        fail(str(exc), 2, as_json)
+
+
+def echo_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=1, ensure_ascii=False, default=str))

@@ -1,0 +1,222 @@
+"""CLI commands of the bench area, registered on the main app by cli/main.py.
+
+The benchmark harness is not part of the installed package: it is `benchmarks/harness.py` of the source
+checkout, loaded here by file path (`load_harness`). From a wheel install the commands exit 2 and say so.
+This loader is the only way facesearch reaches the harness; the harness imports facesearch freely.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: ingest throughput, search latency, large photos.")
+console = Console()
+err = Console(stderr=True)
+
+DATA_HELP = "Folder of photos (default: ../shared/datasets/lfw/deepfunneled beside the repository, if present)."
+OUT_HELP = "Folder for the JSON and Markdown results."
+
+
+BENCHMARKS_DIR_ENV = "FACESEARCH_BENCHMARKS_DIR"
+HARNESS_MODULE = "facesearch_benchmarks_harness"  # its name in sys.modules; not importable by name
+
+
+class HarnessNotFound(RuntimeError):
+    """The benchmark harness is not beside this package (an install from a wheel, not a source checkout)."""
+
+
+def harness_path() -> Path:
+    """`$FACESEARCH_BENCHMARKS_DIR/harness.py` if set, else `benchmarks/harness.py` beside `src/`."""
+    override = os.environ.get(BENCHMARKS_DIR_ENV)
+    folder = Path(override).expanduser() if override else Path(__file__).resolve().parents[3] / "benchmarks"
+    return folder / "harness.py"
+
+
+def load_harness() -> ModuleType:
+    """The harness module, loaded from its file once per process; `HarnessNotFound` when it is not there."""
+    path = harness_path().resolve()
+    loaded = sys.modules.get(HARNESS_MODULE)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    if not path.is_file():
+        raise HarnessNotFound(
+            f"the benchmark harness is not here ({path}): the benchmarks run from a source checkout of "
+            f"facesearch installed with `pip install -e .` (or set {BENCHMARKS_DIR_ENV} to its benchmarks/ folder)")
+    spec = importlib.util.spec_from_file_location(HARNESS_MODULE, path)
+    if spec is None or spec.loader is None:
+        raise HarnessNotFound(f"cannot load the benchmark harness from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[HARNESS_MODULE] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(HARNESS_MODULE, None)
+        raise
+    return module
+
+
+def _harness() -> Any:
+    """The harness for a command, or exit 2 with the reason."""
+    try:
+        return load_harness()
+    except HarnessNotFound as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.add_typer(bench_app, name="bench")
+
+
+def _data(data: Path | None) -> Path:
+    chosen = data or _harness().default_data_dir()
+    if chosen is None or not chosen.is_dir():
+        err.print("[red]error:[/red] no photo folder: pass --data DIR (LFW deep-funneled works: "
+                  "../shared/datasets/lfw/deepfunneled)")
+        raise typer.Exit(2)
+    return chosen
+
+
+def _models_dir(models_dir: Path | None) -> Path | None:
+    return models_dir or _harness().default_models_dir()
+
+
+def _show(report: dict[str, Any], out: Path, as_json: bool) -> None:
+    harness = _harness()
+    json_path, md_path = harness.write_report(report, out)
+    if as_json:
+        print(json.dumps(report, default=str))
+        return
+    head, rows = harness.table_rows(report)
+    out_console = console if console.is_terminal else Console(width=200)
+    table = Table(title=f"facesearch bench {report['benchmark']}", caption=harness.context_line(report))
+    for h in head:
+        table.add_column(h, justify="left" if h in ("case", "stage", "size") else "right")
+    for r in rows:
+        table.add_row(*r)
+    out_console.print(table)
+    for g in report.get("goals", []):
+        mark = "[green]met[/green]" if g["met"] else "[red]not met[/red]"
+        console.print(f"  goal: {g['goal']}: measured {g['measured']} -> {mark}")
+    err.print(f"results: {json_path} and {md_path}")
+
+
+def _log(as_json: bool) -> Any:
+    return (lambda _m: None) if as_json else (lambda m: err.print(f"[dim]{m}[/dim]"))
+
+
+@bench_app.command("ingest")
+def ingest_cmd(
+    images: int = typer.Option(1000, "--images", "-n", help="How many photos (a fixed, seeded sample)."),
+    model: str = typer.Option("all", "--model", help="yunet-reid, dlib or all."),
+    workers: int | None = typer.Option(None, "--workers",
+                                         help="Worker processes (default: FACESEARCH_WORKERS or CPU count)."),
+    baseline: str = typer.Option("face_recognition", "--baseline", help="face_recognition, or none."),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Run every case this many times (interleaved)."),
+    batch: int | None = typer.Option(None, "--batch", help="Images per batch (default: FACESEARCH_BATCH_IMAGES)."),
+    threads: int | None = typer.Option(None, "--threads",
+                                         help="Threads per worker (default: FACESEARCH_THREADS_PER_WORKER)."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    models_dir: Path | None = typer.Option(None, "--models-dir",
+                                              help="Weights (default: FACESEARCH_MODELS_DIR or ../shared/models)."),
+    seed: int = typer.Option(1234, "--seed", help="Seed of the photo sample."),
+    keep_home: Path | None = typer.Option(None, "--keep-home",
+                                             help="Keep the first pack's gallery here, for `bench search`."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
+) -> None:
+    """Ingest throughput of each model pack over the same photos, against face_recognition in the same run."""
+    harness = _harness()
+    models = ["yunet-reid", "dlib"] if model == "all" else [m.strip() for m in model.split(",") if m.strip()]
+    opts = harness.BenchOptions(
+        data=_data(data), images=images, models=models,
+        baseline=None if baseline.lower() in ("none", "") else baseline, workers=workers, batch_images=batch,
+        threads_per_worker=threads, repeat=repeat, seed=seed, models_dir=_models_dir(models_dir),
+        keep_home=keep_home.resolve() if keep_home else None, log=_log(as_json),
+    )
+    if opts.baseline not in (None, "face_recognition"):
+        err.print("[red]error:[/red] --baseline is face_recognition or none")
+        raise typer.Exit(2)
+    _show(harness.bench_ingest(opts), out, as_json)
+
+
+@bench_app.command("search")
+def search_cmd(
+    home: Path | None = typer.Option(None, "--home",
+                                        help="Gallery to search (default: build one with the ingest bench)."),
+    gallery: int = typer.Option(1000, "--gallery", help="Photos in the gallery built when --home is not given."),
+    model: str = typer.Option("yunet-reid", "--model",
+                               help="Model pack of the gallery built when --home is not given."),
+    probes: int = typer.Option(200, "--probes", help="Probe photos (not in the built gallery)."),
+    top_k: int = typer.Option(10, "--top", help="Matches per probe."),
+    workers: int | None = typer.Option(None, "--workers", help="Workers for building the gallery."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights."),
+    seed: int = typer.Option(1234, "--seed"),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search latency (p50/p95/mean): probe decode, probe analysis, index query, whole search."""
+    import tempfile
+
+    harness = _harness()
+    src = _data(data)
+    mdir = _models_dir(models_dir)
+    exclude: list[Path] = []
+    tmp = None
+    if home is None:
+        tmp = tempfile.TemporaryDirectory(prefix="facesearch-bench-search-")
+        home = Path(tmp.name) / "home"
+        opts = harness.BenchOptions(data=src, images=gallery, models=[model], baseline=None, workers=workers, seed=seed,
+                            models_dir=mdir, keep_home=home, log=_log(as_json))
+        built = harness.bench_ingest(opts)
+        row = built["rows"][0]
+        err.print(f"gallery: {row['images']} photos, {row['faces']} faces ({model}), {row['images_per_s']} images/s")
+        exclude = harness.pick_images(src, gallery, seed)
+    elif not (home / "facesearch.db").is_file():
+        err.print(f"[red]error:[/red] {home} holds no facesearch database")
+        raise typer.Exit(2)
+    try:
+        report = harness.bench_search(home, src, probes=probes, top_k=top_k, seed=seed, models_dir=mdir,
+                                      exclude=exclude)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    _show(report, out, as_json)
+
+
+@bench_app.command("large")
+def large_cmd(
+    sizes: str = typer.Option("1,3,6,12", "--sizes", help="Megapixels, comma-separated."),
+    count: int = typer.Option(64, "--count", help="Photos per size (more than one batch, so workers share them)."),
+    model: str = typer.Option("yunet-reid", "--model"),
+    workers: int | None = typer.Option(None, "--workers"),
+    grid: int = typer.Option(2, "--grid", help="Each photo is a grid x grid mosaic of upscaled LFW photos."),
+    repeat: int = typer.Option(1, "--repeat", min=1),
+    detect_max_side: int | None = typer.Option(None, "--detect-max-side", help="Override FACESEARCH_DETECT_MAX_SIDE."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Images/s for large photos (1 to 12 MP) made by upscaling real LFW photos; detection runs downscaled."""
+    harness = _harness()
+    try:
+        mps = [float(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        err.print("[red]error:[/red] --sizes takes numbers, e.g. 1,3,6,12")
+        raise typer.Exit(2) from None
+    report = harness.bench_large(_data(data), mps, count, model, workers, grid, repeat,
+                         models_dir=_models_dir(models_dir), detect_max_side=detect_max_side, log=_log(as_json))
+    _show(report, out, as_json)

@@ -1,0 +1,268 @@
+"""CLI commands of governance: collections with their legal basis, opt-outs, data-subject reports, doctor,
+purge, the kill switch, purposes and case reports. Each calls one use case, which writes the audit entry."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from ..app import cases, collections, optout, purposes, retention, subjects, suspension
+from ..app import doctor as doctor_uc
+from ..app.uploads import Photo
+from .actor import actor_for, echo_json, open_context, run
+from .actor import fail as _fail
+
+collections_app = typer.Typer(no_args_is_help=True, help="Collections with their source, legal basis, owner "
+                              "and retention.")
+optout_app = typer.Typer(no_args_is_help=True, help="The opt-out registry: people who asked to be removed.")
+subject_app = typer.Typer(no_args_is_help=True, help="Data-subject access: where does a person appear?")
+purposes_app = typer.Typer(no_args_is_help=True, help="Allowed search purposes (admin).")
+case_app = typer.Typer(no_args_is_help=True, help="Case disclosure reports.")
+
+
+# Collections ------------------------------------------------------------------------------------
+@collections_app.command("create")
+def collections_create(
+    name: str = typer.Argument(..., help="Collection name."),
+    source: str = typer.Option(..., "--source", help="Where the photos come from."),
+    legal_basis: str = typer.Option(..., "--legal-basis", help="consent, contract, legal_obligation, "
+                                    "vital_interests, public_task, legitimate_interests or law_enforcement."),
+    retention_days: int | None = typer.Option(None, "--retention-days", help="Erase images this many days "
+                                              "after ingest."),
+    keep: bool = typer.Option(False, "--keep", help="Keep images until they are deleted (no retention period)."),
+    legal_basis_note: str | None = typer.Option(None, "--legal-basis-note", help="Free text: the provision, "
+                                                "contract or assessment the basis rests on."),
+    owner: str | None = typer.Option(None, "--owner", help="Who is responsible (default: you)."),
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
+    description: str | None = typer.Option(None, "--description"),
+    as_json: bool = typer.Option(False, "--json", help="Print the new collection as JSON."),
+) -> None:
+    """Create a collection with its provenance; ingest refuses collections without it."""
+    ctx = open_context()
+    col = run(lambda: collections.create_collection(
+        ctx, actor_for(ctx, "operator"), name, source=source, legal_basis=legal_basis, owner=owner,
+        retention_days=retention_days, keep=keep, model=model, legal_basis_note=legal_basis_note,
+        description=description), as_json)
+    if as_json:
+        echo_json(col)
+        return
+    typer.echo(f"collection {col['name']} created (model {col['model']}, legal basis {col['legal_basis']}, "
+               f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})")
+
+
+@collections_app.command("list")
+def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Collections with their provenance, retention and size."""
+    ctx = open_context()
+    rows = run(lambda: collections.list_collections(ctx, actor_for(ctx, "operator")))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        keep = "keep until deleted" if r["retention_days"] is None else f"{r['retention_days']} days"
+        flag = f"  [lacks {', '.join(r['problems'])}]" if r["problems"] else ""
+        typer.echo(f"{r['name']:<24} {r['model']:<11} {r['legal_basis'] or '-':<21} {keep:<19} "
+                   f"{r['images']:>7} images  owner {r['owner'] or '-'}  source: {r['source'] or '-'}{flag}")
+
+
+# Opt-out and data-subject access ----------------------------------------------------------------
+@optout_app.command("add")
+def optout_add(
+    photos: list[Path] = typer.Argument(..., help="One or more photos of the person."),
+    reference: str = typer.Option(..., "--reference", help="The request's ticket or letter number."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Register an opt-out: erase every matching gallery face now, keep matching faces out of future
+    ingests and searches. The photos are not kept; only their face templates."""
+    ctx = open_context()
+    res = run(lambda: optout.add_optout(ctx, actor_for(ctx, "operator"),
+                                        [Photo.from_path(p, ctx.settings) for p in photos], reference))
+    if as_json:
+        echo_json(res)
+        return
+    e = res["erased"]
+    typer.echo(f"opt-out {res['optout_id']} ({res['reference']}) registered from {res['photos']} photo(s): "
+               f"erased {e['faces']} face(s), {e['images']} image(s), {e['thumbnails']} thumbnail(s), "
+               f"{e['uploads']} uploaded file(s), {e['probes']} kept probe(s)")
+    for pack, info in res["packs"].items():
+        typer.echo(f"  {pack}: threshold {info['threshold']} ({info['threshold_reason']})")
+
+
+@optout_app.command("list")
+def optout_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Registered opt-outs: reference, photos, templates (never the templates themselves)."""
+    ctx = open_context()
+    rows = run(lambda: optout.list_optouts(ctx, actor_for(ctx, "operator")))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['id']:>5}  {r['reference']:<30} {r['photos']} photo(s) {r['templates']} template(s) "
+                   f"{r['created_at']} by {r['created_by']}")
+
+
+@subject_app.command("report")
+def subject_report(
+    photo: Path = typer.Argument(..., help="A photo of the person making the access request."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every image and collection where a face matches the person (strict threshold). Audit-logged."""
+    ctx = open_context()
+    res = run(lambda: subjects.subject_report(ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings)))
+    if as_json:
+        echo_json(res)
+        return
+    typer.echo(f"{len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
+               f"{', '.join(res['collections']) or 'none'}")
+    for m in res["matches"]:
+        typer.echo(f"  {m['collection']:<20} image {m['image_id']:>7} face {m['face_id']:>7} score {m['score']:.3f}"
+                   f"  {m['path'] or ''} {m['source_url'] or ''}")
+
+
+# Doctor and purge -------------------------------------------------------------------------------
+def doctor(
+    as_json: bool = typer.Option(False, "--json"),
+    fix: bool = typer.Option(False, "--fix", help="Repair what the rows allow: reconcile indexes, delete "
+                             "stray files, erase faces that match an opt-out."),
+) -> None:
+    """Scan for orphans in every direction; exit 1 when any is found."""
+    ctx = open_context()
+    res = run(lambda: doctor_uc.doctor(ctx, actor_for(ctx, "operator"), fix=fix))
+    if as_json:
+        echo_json(res)
+    else:
+        typer.echo(f"{res['collections']} collection(s), {res['faces']} face(s): "
+                   + ("no orphans" if res["ok"] else f"{res['orphans']} problem(s)"))
+        for k, n in res["counts"].items():
+            if n:
+                typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res['examples'][k][:5]))}")
+        if fix and not res["ok"]:
+            typer.echo("repaired; run `facesearch doctor` again to confirm")
+    if not res["ok"]:
+        raise typer.Exit(1)
+
+
+def purge(
+    now: str | None = typer.Option(None, "--now", help="ISO time to treat as now (default: the clock)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Erase images past their collection's retention period, and kept probes past theirs. Logged."""
+    when = None
+    if now:
+        try:
+            when = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError:
+            _fail(f"--now is not an ISO date-time: {now!r}")
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+    ctx = open_context()
+    res = run(lambda: retention.purge(ctx, actor_for(ctx, "operator"), when))
+    if as_json:
+        echo_json(res)
+        return
+    e = res["erased"]
+    typer.echo(f"purge at {res['now']}: erased {e['images']} image(s), {e['faces']} face(s), "
+               f"{e['thumbnails']} thumbnail(s); {res['expired_probes']} expired probe(s)")
+    for c in res["collections"]:
+        typer.echo(f"  {c['collection']}: retention {c['retention_days']} days, cutoff {c['cutoff']}: "
+                   f"{c['images']} image(s)")
+
+
+# Kill switch ------------------------------------------------------------------------------------
+def search_suspend(reason: str = typer.Option("", "--reason", help="Why (kept in the audit log).")) -> None:
+    """Suspend all searching and verifying at once (API, UI and CLI). Logged."""
+    ctx = open_context()
+    run(lambda: suspension.set_suspended(ctx, actor_for(ctx, "admin"), True, reason))
+    typer.echo("searching suspended; resume with `facesearch search-resume`")
+
+
+def search_resume() -> None:
+    """Allow searching again. Logged."""
+    ctx = open_context()
+    run(lambda: suspension.set_suspended(ctx, actor_for(ctx, "admin"), False))
+    typer.echo("searching resumed")
+
+
+# Purposes ---------------------------------------------------------------------------------------
+@purposes_app.command("add")
+def purposes_add(code: str = typer.Argument(..., help="Short code, e.g. LE-ART10."),
+                 description: str = typer.Option(..., "--description", help="What it is and the legal "
+                                                 "provision it rests on."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON.")) -> None:
+    """Allow a search purpose."""
+    ctx = open_context()
+    row = run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), code, description), as_json)
+    if as_json:
+        echo_json(row)
+        return
+    typer.echo(f"purpose {code} added")
+
+
+@purposes_app.command("list")
+def purposes_list(as_json: bool = typer.Option(False, "--json"),
+                  all_: bool = typer.Option(True, "--all/--active", help="Include retired purposes.")) -> None:
+    """Allowed (and retired) search purposes."""
+    ctx = open_context()
+    rows = run(lambda: purposes.list_purposes(ctx, actor_for(ctx, "admin"), include_retired=all_))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['code']:<20} {'active' if r['active'] else 'retired':<8} {r['description']}")
+
+
+@purposes_app.command("retire")
+def purposes_retire(code: str = typer.Argument(...)) -> None:
+    """Refuse a purpose for new searches (it stays in the audit log and the reports)."""
+    ctx = open_context()
+    run(lambda: purposes.retire_purpose(ctx, actor_for(ctx, "admin"), code))
+    typer.echo(f"purpose {code} retired")
+
+
+@purposes_app.command("report")
+def purposes_report(by: str = typer.Option("purpose", "--by", help="purpose or case"),
+                    as_json: bool = typer.Option(False, "--json")) -> None:
+    """Per purpose (or case): how many searches, by whom, how many leads confirmed."""
+    ctx = open_context()
+    rows = run(lambda: cases.usage_report(ctx, actor_for(ctx, "auditor"), by))
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        users = ", ".join(f"{u} ({n})" for u, n in sorted(r["users"].items()))
+        typer.echo(f"{r[by]:<24} searches {r['searches']:>5} verifies {r['verifies']:>4} no-candidates "
+                   f"{r['no_candidates']:>4} confirmed {r['confirmed']:>3} rejected {r['rejected']:>3}  by {users}")
+
+
+# Case report ------------------------------------------------------------------------------------
+@case_app.command("report")
+def case_report(
+    case_ref: str = typer.Argument(..., metavar="CASE-REF"),
+    fmt: str = typer.Option("html", "--format", help="html or json."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """The disclosure report of a case: every search and verify, every candidate, the review history and
+    the model's known limitations. Logged."""
+    ctx = open_context()
+    _, text = run(lambda: cases.case_report(ctx, actor_for(ctx, "auditor"), case_ref, fmt))
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.add_typer(collections_app, name="collections")
+    app.add_typer(optout_app, name="optout")
+    app.add_typer(subject_app, name="subject")
+    app.add_typer(purposes_app, name="purposes")
+    app.add_typer(case_app, name="case")
+    app.command("doctor")(doctor)
+    app.command("purge")(purge)
+    app.command("search-suspend")(search_suspend)
+    app.command("search-resume")(search_resume)

@@ -1,0 +1,354 @@
+"""The `facesearch` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..config import Settings
+from .actor import WHO, actor_for, open_context, run
+from .actor import fail as _fail
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.")
+models_app = typer.Typer(no_args_is_help=True, help="Face model packs: which exist, which are installed.")
+app.add_typer(models_app, name="models")
+
+console = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def root(
+    as_: str | None = typer.Option(None, "--as", envvar="FACESEARCH_ACTOR", metavar="NAME",
+                                   help="Act as this user (a registered account acts with its own role)."),
+    role: str | None = typer.Option(None, "--role", envvar="FACESEARCH_ROLE",
+                                    help="Role of a name that is not an account (default: the role the "
+                                         "command is made for)."),
+) -> None:
+    """Every command acts as a user with a role, and obeys the same rules as the API."""
+    WHO.name, WHO.role = as_, role
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+# Ingest -----------------------------------------------------------------------------------------
+@app.command()
+def ingest(
+    folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
+    collection: str = typer.Option(..., "--collection", "-c",
+                                   help="Collection to add to (create it first: `collections create`)."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
+    model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
+    report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
+    from ..app.ingest import ingest as run_ingest
+    from ..app.ingest import items_from_folder, items_from_manifest, write_report
+
+    if (folder is None) == (manifest is None):
+        _fail("give either a FOLDER or --manifest FILE")
+    ctx = open_context()
+    actor = actor_for(ctx, "operator")
+
+    def go() -> Any:
+        items = items_from_manifest(manifest) if manifest else items_from_folder(folder)  # type: ignore[arg-type]
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                      console=err, disable=as_json or not err.is_terminal and not _force_progress()) as bar:
+            task = bar.add_task(f"ingest -> {collection}", total=len(items), rate="")
+
+            def update(res: Any, total: int) -> None:
+                secs = max(res.seconds or 1e-9, 1e-9) if res.seconds else None
+                done = res.processed
+                rate = ""
+                if secs is None and bar.tasks[task].elapsed:
+                    secs = bar.tasks[task].elapsed
+                if secs:
+                    rate = f"{res.ingested / secs:.1f} img/s {res.faces / secs:.1f} faces/s"
+                bar.update(task, completed=done, rate=rate)
+
+            source = str(manifest or folder)
+            return run_ingest(ctx, actor, items, collection, model=model, workers=workers, progress=update,
+                              source=source)
+
+    result = run(go, as_json)
+    if report:
+        write_report(report, result.failures)
+    summary = {"collection": result.collection, "model": result.model, "job": result.job_id, **result.counts(),
+               "seconds": round(result.seconds, 2),
+               "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
+    for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
+        t.add_row(key.replace("_", "-"), str(summary[key]))
+    if result.faces_below_quality:
+        t.add_row("faces below quality floor", str(result.faces_below_quality))
+    t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
+    console.print(t)
+    if result.failures:
+        shown = result.failures[:10]
+        for path, reason, detail in shown:
+            err.print(f"  [yellow]{reason}[/yellow] {path} {detail}")
+        if len(result.failures) > len(shown):
+            err.print(f"  ... and {len(result.failures) - len(shown)} more" +
+                      ("" if report else " (use --report FILE for the full list)"))
+    if report:
+        err.print(f"failures written to {report}")
+
+
+def _force_progress() -> bool:
+    import os
+
+    return os.environ.get("FACESEARCH_PROGRESS") == "1"
+
+
+# Search -----------------------------------------------------------------------------------------
+def _fmt_rate(x: float) -> str:
+    return f"{x:.1e}" if x < 0.01 else f"{x:.3f}"
+
+
+@app.command()
+def search(
+    probe: Path = typer.Argument(..., help="Probe photo."),
+    top: int = typer.Option(10, "--top", "-k", min=1, max=1000, help="Matches per probe face."),
+    collection: list[str] = typer.Option([], "--collection", "-c", help="Search only these (repeatable)."),
+    face: int | None = typer.Option(None, "--face", help="Search the N-th face of the probe (0 = largest)."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Search every face of the probe."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code, optionally "
+                                       "followed by ': note' (required, as for the API)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
+    from ..app import searching
+    from ..app.uploads import Photo
+
+    ctx = open_context()
+    actor = actor_for(ctx, "examiner")
+
+    def go() -> dict[str, Any]:
+        photo = Photo.from_path(probe, ctx.settings)
+        req = searching.SearchRequest(case_ref=case, purpose=purpose, top_k=top, collections=collection or None,
+                                      face=face, all_faces=all_faces, threshold=threshold, force=force)
+        res = searching.search(ctx, actor, photo, req)
+        res["probe"]["path"] = str(probe)
+        return res
+
+    res = run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    for f in res["faces"]:
+        th = f["threshold"]
+        console.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
+                      f"{' '.join(f['quality_reasons'])}  model {f['model']}")
+        console.print(f"  threshold {th['score']:.3f} (FMR {_fmt_rate(th['fmr'])}): {th['reason']}")
+        if f.get("skipped"):
+            console.print(f"  [yellow]skipped:[/yellow] {f['skipped']}")
+            continue
+        t = Table()
+        for col in ("#", "score", "match rate (FMR)", "expected false", "collection", "image", "source"):
+            t.add_column(col)
+        for m in f["matches"]:
+            style = "green" if m["above_threshold"] else "dim"
+            t.add_row(str(m["rank"]), f"[{style}]{m['score']:.3f}[/{style}]", _fmt_rate(m["fmr"]),
+                      f"{m['expected_false_matches']:.2g}", m["collection"],
+                      Path(m["image"]["path"]).name if m["image"]["path"] else "", m["image"]["source_url"] or "")
+        console.print(t)
+        if not f["matches"]:
+            console.print("  no faces in the searched collections")
+    console.print(f"gallery: {res['gallery_size']} faces in {', '.join(res['collections'])}; "
+                  "green scores are at or above the threshold")
+    console.print(f"search {res['search_id']} (case {res['case_ref']}); each candidate: {res['stamp']}")
+
+
+@app.command()
+def verify(
+    first: Path = typer.Argument(..., help="First photo."),
+    second: Path = typer.Argument(..., help="Second photo."),
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code (required)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Are two photos of the same person? The largest face of each is compared (audit-logged)."""
+    from ..app import searching
+    from ..app.uploads import Photo
+
+    ctx = open_context()
+    actor = actor_for(ctx, "examiner")
+
+    def go() -> dict[str, Any]:
+        a, b = Photo.from_path(first, ctx.settings), Photo.from_path(second, ctx.settings)
+        return searching.verify(ctx, actor, a, b, case_ref=case, purpose=purpose, model=model,
+                                threshold=threshold, force=force)
+
+    res = run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
+    console.print(f"{verdict}: score {res['score']:.3f}, false-match rate at this score {_fmt_rate(res['fmr'])}")
+    console.print(f"threshold {res['threshold']:.3f} ({res['threshold_reason']}), model {res['model']}")
+
+
+# Models -----------------------------------------------------------------------------------------
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Which model packs exist and which are installed."""
+    from ..models import PACKS, is_installed
+
+    settings = _settings()
+    rows: list[dict[str, Any]] = [{"name": n, "installed": is_installed(n, settings), "default": n == settings.model,
+             "dim": e.info.dim, "version": e.info.version, "description": e.info.description,
+             "licence": e.info.licence} for n, e in PACKS.items()]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    t = Table(title=f"Model packs (weights in {settings.resolved_models_dir})")
+    for c in ("name", "installed", "default", "dim", "description", "licence"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], "yes" if r["installed"] else "[red]no[/red]", "*" if r["default"] else "",
+                  str(r["dim"]), r["description"], r["licence"])
+    console.print(t)
+
+
+@models_app.command("pull")
+def models_pull(name: str = typer.Argument(..., help="Pack name, e.g. yunet-reid.")) -> None:
+    """Download a pack's weights from their official locations and check the pinned sha256."""
+    from ..models.registry import pull
+
+    settings = _settings()
+    paths = run(lambda: pull(name, settings))
+    for p in paths:
+        console.print(f"ok {p}")
+
+
+# Stats ------------------------------------------------------------------------------------------
+@app.command()
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Images, faces, collections, models and index sizes."""
+    from ..app.gallery import stats as run_stats
+
+    ctx = open_context()
+    data = run(lambda: run_stats(ctx, actor_for(ctx, "operator")))
+    index_bytes = data["index_bytes"]
+    if as_json:
+        print(json.dumps(data, indent=1))
+        return
+    console.print(f"home {data['home']}: {data['images']} images, {data['faces']} faces "
+                  f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB")
+    t = Table()
+    for c in ("collection", "model", "images", "faces", "created"):
+        t.add_column(c)
+    for c in data["collections"]:
+        t.add_row(c["name"], c["model"], str(c["images"]), str(c["faces"]), c["created_at"] or "")
+    console.print(t)
+
+
+# Calibration ------------------------------------------------------------------------------------
+# Demo -------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL, i.e. dlib)."),
+) -> None:
+    """Ingest the bundled public-domain photos into collection 'demo', then search and verify with them."""
+    import csv
+    import tempfile
+    from importlib import resources
+
+    settings = _settings()
+    pack = model or settings.model
+    collection_name = "demo" if pack == "dlib" else f"demo-{pack}"
+    _demo_setup(collection_name, pack)
+    folder = Path(str(resources.files("facesearch") / "demo"))
+    probe = folder / "obama-east-room.jpg"
+    sources = {
+        "obama-official-portrait.jpg": "White House official portrait (public domain)",
+        "biden-official-portrait.jpg": "White House photograph (public domain)",
+        "eileen-collins-nasa.jpg": "NASA portrait (public domain)",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "demo.csv"
+        with manifest.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "source_url", "credit"])
+            for name, credit in sources.items():
+                writer.writerow([folder / name, (folder / "SOURCES.md").as_uri(), credit])
+        console.print(f"[bold]1. ingest[/bold] {len(sources)} photos into '{collection_name}' "
+                      f"(FACESEARCH_HOME={settings.home}, model {pack})")
+        ingest(folder=None, collection=collection_name, manifest=manifest, model=pack, report=None, workers=1,
+               as_json=False)
+    console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
+    search(probe=probe, top=3, collection=[collection_name], face=None, all_faces=False, threshold=None,
+           force=False, case="demo", purpose=DEMO_PURPOSE, as_json=False)
+    console.print("\n[bold]3. verify[/bold] probe vs each portrait")
+    for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
+        console.print(f"{probe.name} vs {other}:")
+        verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, case="demo",
+               purpose=DEMO_PURPOSE, as_json=False)
+    console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
+
+
+DEMO_PURPOSE = "DEMO"
+
+
+def _demo_setup(name: str, pack: str) -> None:
+    """Ingest takes only documented collections and searches need an allowed purpose: record the demo
+    photos' provenance (as an operator) and a demonstration purpose (as an admin) first, both logged."""
+    from ..app import collections, purposes
+
+    ctx = open_context()
+    if ctx.store.get_collection(name) is None:
+        run(lambda: collections.create_collection(
+            ctx, actor_for(ctx, "operator"), name,
+            source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
+            legal_basis="legitimate_interests", legal_basis_note="demonstration on public-domain photos",
+            owner="facesearch demo", retention_days=None, keep=True, model=pack))
+    if not any(p["code"] == DEMO_PURPOSE for p in purposes.active_purposes(ctx.store)):
+        run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), DEMO_PURPOSE,
+                                         "demonstration of facesearch on its bundled public-domain photos"))
+
+
+def _register_areas() -> None:
+    from . import accounts, bench, db, eval, governance, review
+
+    for area in (eval, accounts, governance, review, bench, db):
+        area.register(app)
+
+
+_register_areas()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,112 @@
+"""Errors as RFC 9457 problem details (application/problem+json), one shape for every failure."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..app.errors import KINDS, LimitExceeded, Refused
+from ..errors import CollectionError, FacesearchError, ImageError, ProbeError
+
+# Renders an error as a page for a browser: (request, status, title, detail) -> response.
+HtmlError = Callable[[Request, int, str, str], Response]
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(self, status: int, title: str, detail: str = "", **extra: Any) -> None:
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+        super().__init__(detail or title)
+
+
+def problem_response(status: int, title: str, detail: str = "", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    """Browser navigation to a page (not an API call from a script or the page's own fetch)."""
+    path = request.url.path
+    if path.startswith("/api/") or path == "/metrics" or path == "/openapi.json":
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def refusal(exc: Refused) -> Problem:
+    """The problem document of a use case's refusal: the same status for the same kind, everywhere."""
+    status, title, _ = KINDS.get(exc.kind, KINDS["invalid"])
+    return Problem(status, title, str(exc), **exc.extra)
+
+
+def install(app: FastAPI, html_error: HtmlError) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if wants_html(request):
+            if exc.status == 401:
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            return html_error(request, exc.status, exc.title, exc.detail)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.title, exc.detail, headers=headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for e in exc.errors():
+            loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "form")]
+            errors.append({"field": ".".join(loc), "message": str(e.get("msg", "invalid"))})
+        missing = [e["field"] for e, raw in zip(errors, exc.errors()) if raw.get("type") == "missing"]
+        detail = (f"missing required field(s): {', '.join(missing)}" if missing
+                  else "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        return problem_response(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        title = titles.get(exc.status_code, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if wants_html(request):
+            return html_error(request, exc.status_code, title, detail)
+        return problem_response(exc.status_code, title, detail)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        p = refusal(exc)
+        if wants_html(request):
+            return html_error(request, p.status, p.title, p.detail)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LimitExceeded) else None
+        return problem_response(p.status, p.title, p.detail, headers=headers, **p.extra)
+
+    @app.exception_handler(ProbeError)
+    async def _probe(request: Request, exc: ProbeError) -> Response:
+        return problem_response(422, "The probe cannot be searched", str(exc), reasons=exc.reasons)
+
+    @app.exception_handler(ImageError)
+    async def _image(request: Request, exc: ImageError) -> Response:
+        status = 413 if exc.reason in ("FILE_TOO_LARGE", "TOO_MANY_PIXELS") else 422
+        return problem_response(status, "The image cannot be read", str(exc), reason=exc.reason)
+
+    @app.exception_handler(CollectionError)
+    async def _collection(request: Request, exc: CollectionError) -> Response:
+        return problem_response(422, "Collection problem", str(exc))
+
+    @app.exception_handler(FacesearchError)
+    async def _facesearch(request: Request, exc: FacesearchError) -> Response:
+        return problem_response(422, "Request refused", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # The detail stays generic: exception text can carry paths or data that do not belong in a reply.
+        import logging
+
+        logging.getLogger("facesearch.api").exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", "the server failed to handle this request; see its log")

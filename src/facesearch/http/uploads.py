@@ -1,0 +1,25 @@
+"""Uploaded files, read with a size bound before anything else looks at them."""
+
+from __future__ import annotations
+
+from fastapi import UploadFile
+
+from ..app.jobs import Upload
+from ..app.uploads import Photo
+from ..config import Settings
+from .problems import Problem
+
+
+def read_photo(upload: UploadFile, settings: Settings, label: str) -> Photo:
+    limit = settings.max_upload_bytes
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise Problem(413, "Upload too large", f"the {label} is larger than the limit of {limit} bytes "
+                      "(FACESEARCH_MAX_UPLOAD_BYTES)")
+    if not data:
+        raise Problem(422, "Empty upload", f"the {label} is an empty file")
+    return Photo(data, label)
+
+
+def upload_of(f: UploadFile) -> Upload:
+    return Upload(f.filename or "", f.file.read)
