@@ -120,8 +120,8 @@ def test_export_csv_and_json_for_a_date_range(log: audit.AuditLog, home: Path, t
     rows = list(csv.reader(io.StringIO(r.stdout)))
     assert rows[0][:3] == ["seq", "ts", "actor"] and len(rows) == 1
     r = runner.invoke(cli_app, ["audit", "export", "--format", "csv", "--case", "CASE-1"], env=env)
-    rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert len(rows) == 3 and {row["case_ref"] for row in rows} == {"CASE-1"}
+    records = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(records) == 3 and {row["case_ref"] for row in records} == {"CASE-1"}
     # Each export is itself logged (as the auditor the command acts for), and the chain stays intact.
     exports, n = audit.query(log.store, action="export")
     assert n == 3 and {e["role"] for e in exports} == {"auditor"}

@@ -1,5 +1,8 @@
-"""Governance through the web service, on real LFW photos: purposes, kill switch, limits, two-person
-confirmation with the self-confirmation refusal, case disclosure report, opt-out, doctor, scheduled purge."""
+"""Governance through the web service: purposes, kill switch, limits, two-person confirmation with the
+self-confirmation refusal, case disclosure report, opt-out, doctor, scheduled purge.
+
+All of it is plumbing, so it runs on generated photos and the `synthetic` test pack (no ../shared needed);
+the case report's model limitations are therefore the synthetic pack's."""
 
 from __future__ import annotations
 
@@ -7,32 +10,37 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_lfw, needs_yunet
 from fastapi.testclient import TestClient
-from test_api_support import PEOPLE, gallery_manifest, held_out, lfw_person, make_env
+from test_api_support import EXTRA, PEOPLE, SETUP_OPERATOR, Env, gallery_manifest, make_env, synthetic_packs
 
-from facesearch import audit, auth
-from facesearch.api import create_app
-from facesearch.ingest import ingest, items_from_manifest
+from facesearch.app.ingest import ingest, items_from_manifest
+from facesearch.app.review import STAMP
+from facesearch.server import create_app
+from facesearch.store import audit
 
-pytestmark = [needs_lfw, needs_yunet]
-STAMP = "investigative lead — not an identification"
+assert STAMP == "investigative lead — not an identification"
+
+
+def _gallery(env: Env, folder: Path, people: list[str], per_person: int) -> None:
+    res = ingest(env.ctx, SETUP_OPERATOR, items_from_manifest(gallery_manifest(env, folder / "g.csv", people,
+                                                                               per_person)), "lfw", workers=1)
+    assert res.ingested == len(people) * per_person
 
 
 @pytest.fixture(scope="module")
 def gov(tmp_path_factory: pytest.TempPathFactory):
     root = Path(tmp_path_factory.mktemp("gov"))
-    env = make_env(root / "home", search_rate_per_minute=0, search_daily_quota=0)
-    auth.add_user(env.store, "examiner2", "examiner", "correct horse battery")
-    env.tokens["examiner2"] = auth.create_token(env.store, "examiner2", "tests")[1]
-    ingest(items_from_manifest(gallery_manifest(root / "g.csv", PEOPLE, 3)), "lfw", env.settings, env.store)
-    with TestClient(create_app(env.settings, env.store), base_url="https://testserver",
-                    raise_server_exceptions=False) as client:
-        yield env, client
+    with synthetic_packs():
+        env = make_env(root / "home", search_rate_per_minute=0, search_daily_quota=0)
+        env.add_user("examiner2", "examiner")
+        _gallery(env, root, PEOPLE, 3)
+        with TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False) as client:
+            yield env, client
 
 
-def _search(env, client, person: str, role: str = "examiner", case: str = "CASE-G1", purpose: str = "test"):
-    photo = held_out(person)
+def _search(env: Env, client: TestClient, person: str, role: str = "examiner", case: str = "CASE-G1",
+            purpose: str = "test"):
+    photo = env.held_out(person)
     return client.post("/api/v1/search", files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
                        data={"case_ref": case, "purpose": purpose, "top_k": 5}, headers=env.headers(role))
 
@@ -116,22 +124,24 @@ def test_two_person_confirmation_and_case_report(gov) -> None:
     lines = exported.splitlines()
     assert ",confirmed," in lines[1] and lines[1].endswith(",") and lines[2].endswith(STAMP)
     # A search of the same case that finds nobody, then the case report.
-    r = _search(env, client, "Ariel_Sharon", case="CASE-2P")
+    r = _search(env, client, EXTRA, case="CASE-2P")
     assert r.status_code == 200
-    client.post("/api/v1/search", files={"probe": ("p.jpg", held_out(PEOPLE[3]).read_bytes(), "image/jpeg")},
+    client.post("/api/v1/search", files={"probe": ("p.jpg", env.held_out(PEOPLE[3]).read_bytes(), "image/jpeg")},
                 data={"case_ref": "CASE-2P", "purpose": "test", "threshold": 0.99}, headers=ex1)
     rep = client.get("/api/v1/cases/CASE-2P/report", headers=ex1).json()
     assert [s["search_id"] for s in rep["searches"]] == sorted(s["search_id"] for s in rep["searches"])
     assert len(rep["searches"]) == 3
     first = rep["searches"][0]
-    assert first["model"] == "yunet-reid" and first["threshold"] is not None and first["threshold_reason"]
+    assert first["model"] == "synthetic" and first["threshold"] is not None and first["threshold_reason"]
     assert len(first["candidates"]) == len(matches)  # every candidate, not only the proposed ones
     assert all("score" in c and "fmr" in c for c in first["candidates"])
     statuses = {c["face_id"]: c["status"] for c in first["candidates"]}
     assert statuses[top["face_id"]] == "confirmed" and statuses[other["face_id"]] == "rejected"
     hist = next(c for c in first["candidates"] if c["face_id"] == top["face_id"])["history"]
     assert hist[0]["proposed_by"] == "examiner" and hist[0]["decided_by"] == "examiner2"
-    assert rep["summary"]["confirmed"] == 1 and rep["limitations"][0]["calibration_dataset"].startswith("LFW")
+    # The limitations are the pack's own calibration (LFW for the real packs; generated markers here).
+    assert rep["summary"]["confirmed"] == 1 and rep["limitations"][0]["model"] == "synthetic"
+    assert rep["limitations"][0]["calibration_dataset"].startswith("synthetic markers")
     assert first["probe_faces"][0]["quality"] is not None
     # The report's HTML is stamped; auditors read any case, an examiner only cases they searched in.
     html = client.get("/api/v1/cases/CASE-2P/report?format=html", headers=env.headers("auditor")).text
@@ -142,18 +152,27 @@ def test_two_person_confirmation_and_case_report(gov) -> None:
     assert {"search", "lead_propose", "lead_confirm", "lead_reject", "case_report"} <= actions
 
 
-def test_rate_limit(tmp_path: Path) -> None:
-    env = make_env(tmp_path / "home", search_rate_per_minute=2, search_daily_quota=3)
-    ingest(items_from_manifest(gallery_manifest(tmp_path / "g.csv", PEOPLE[:2], 2)), "lfw", env.settings, env.store)
-    with TestClient(create_app(env.settings, env.store), base_url="https://testserver") as client:
+def test_rate_limit(synthetic_env: Path) -> None:
+    env = make_env(synthetic_env, search_rate_per_minute=2, search_daily_quota=3)
+    _gallery(env, synthetic_env.parent, PEOPLE[:2], 2)
+    with TestClient(env.app, base_url="https://testserver") as client:
         codes = [_search(env, client, PEOPLE[0]).status_code for _ in range(3)]
         assert codes == [200, 200, 429]
+        r = _search(env, client, PEOPLE[0])
+        assert r.status_code == 429 and r.json()["title"] == "Too many searches" and r.headers["Retry-After"]
+    # The limits are counted in the audit log (changed contract: no longer in the process's memory), so a
+    # restarted service, or a second one on the same home, sees the same count.
+    again = create_app(env.settings)
+    with TestClient(again, base_url="https://testserver") as client:
+        assert _search(env, client, PEOPLE[0]).status_code == 429
+    outcomes = [e["outcome"] for e in audit.query(env.store, action="search")[0]]
+    assert outcomes == ["refused", "refused", "refused", "ok", "ok"]
 
 
 def test_optout_and_doctor_through_the_api(gov) -> None:
     env, client = gov
     person = PEOPLE[4]
-    photos = lfw_person(person)[3:5]
+    photos = env.person(person)[3:5]
     files = [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     assert client.post("/api/v1/optouts", data={"reference": "DSR-9"}, files=files,
                        headers=env.headers("examiner")).status_code == 403
@@ -167,9 +186,9 @@ def test_optout_and_doctor_through_the_api(gov) -> None:
     assert listed[0]["reference"] == "DSR-9" and "embedding" not in str(listed)
 
 
-def test_scheduled_purge_runs_inside_the_service(tmp_path: Path) -> None:
-    env = make_env(tmp_path / "home", purge_first_delay_seconds=0.05)
-    with TestClient(create_app(env.settings, env.store), base_url="https://testserver"):
+def test_scheduled_purge_runs_inside_the_service(synthetic_env: Path) -> None:
+    env = make_env(synthetic_env, photos=False, purge_first_delay_seconds=0.05)
+    with TestClient(env.app, base_url="https://testserver"):
         deadline = time.monotonic() + 10
         while not audit.query(env.store, action="purge")[0]:
             assert time.monotonic() < deadline, "the scheduled purge did not run"

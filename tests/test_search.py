@@ -274,8 +274,8 @@ def test_probe_without_a_face_is_an_error_with_a_reason(galleries: dict) -> None
 def test_poor_probe_is_refused_unless_forced(galleries: dict) -> None:
     """The real quality gate: a downscaled, blurred LFW face is flagged BLURRY."""
     engine = Engine(galleries["settings"], galleries["store"])
-    photo = _load(next(iter(galleries["held"].values()))[0])
-    tiny = np.asarray(Image.fromarray(photo).resize((60, 60)).resize((250, 250), Image.BILINEAR))
+    img = _load(next(iter(galleries["held"].values()))[0])
+    tiny = np.asarray(Image.fromarray(img).resize((60, 60)).resize((250, 250), Image.BILINEAR))
     blurred = cv2.GaussianBlur(tiny, (0, 0), 4)
     with pytest.raises(ProbeError) as exc:
         engine.search(blurred, collections=["lfw-yunet-reid"])

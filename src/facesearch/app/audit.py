@@ -10,7 +10,7 @@ from .errors import Invalid
 from .roles import allowed
 
 
-@allowed("auditor", "admin")
+@allowed("auditor")
 def verify(ctx: Context, actor: Actor) -> log.ChainReport:
     """Recompute every hash and link, and compare the head with its checkpoint."""
     return log.verify_chain(ctx.store, ctx.audit.head_path)
