@@ -28,7 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACESEARCH_SHARED", ROOT.parent / "shared"))
-PURPOSE = "LOAD: load test"  # an allowed purpose code (issue 5); a server given by --url needs it too
+PURPOSE = "LOAD: load test"  # an allowed purpose code; a server given by --url needs it too
 LFW = SHARED / "datasets" / "lfw" / "deepfunneled"
 
 
@@ -57,7 +57,7 @@ def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple
         photos = sorted((LFW / name).glob("*.jpg"))
         items += [Item(p) for p in photos[:per_person]]
         probes.append(photos[per_person])
-    # Issue 5: a documented collection and an allowed purpose are needed before ingest and search.
+    # A documented collection and an allowed purpose are needed before ingest and search.
     create_collection(ctx, operator, "load", source="LFW sample for the load check",
                       legal_basis="legitimate_interests", owner="benchmark", retention_days=1, keep=False, model=model)
     purposes.add_purpose(ctx, admin, "LOAD", "load check")

@@ -212,7 +212,7 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery,
     actions = [e["action"] for e in audit.query(store, limit=50)[0]]
     assert {"optout_add", "optout_erase", "optout_block", "optout_hide"} <= set(actions)
     add = audit.query(store, action="optout_add")[0][0]
-    assert add["details"]["photo_sha256"] == [sha256_bytes(p.data) for p in submitted]
+    assert add["details"]["photo_sha256"] == [sha256_bytes(p.read(settings)) for p in submitted]
     assert add["actor"] == OPERATOR.name and add["role"] == "operator"
     # What the searcher saw never said that someone was hidden; the hiding is logged as the system's.
     hide = audit.query(store, action="optout_hide")[0][0]
@@ -245,7 +245,7 @@ def test_subject_report_lists_images_and_is_audited(gallery: Gallery) -> None:
     paths = {Path(m["path"]).parent.name for m in rep["matches"]}
     assert paths == {kit.person} and rep["images"] >= PER - 1
     entry = audit.query(ctx.store, action="subject_report")[0][0]
-    assert entry["probe_sha256"] == sha256_bytes(photo.data) and entry["actor"] == "operator1"
+    assert entry["probe_sha256"] == sha256_bytes(photo.read(ctx.settings)) and entry["actor"] == "operator1"
     with pytest.raises(Forbidden):
         subject_report(ctx, EXAMINER, photo)
 

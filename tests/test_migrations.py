@@ -206,7 +206,7 @@ def test_new_home_gets_head_and_models_match_migrations(tmp_path: Path) -> None:
     try:
         assert migrate.current(store.database) == migrate.head()
         again = Store(url)  # opening a current home changes nothing
-        assert migrate.current(again.engine) == migrate.head()
+        assert migrate.current(again.database) == migrate.head()
         again.close()
         # Nothing ignored: every table, column type, nullability, index, unique and foreign key agrees.
         assert _schema_diff(store.database) == []

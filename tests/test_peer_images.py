@@ -8,10 +8,10 @@ import pytest
 from conftest import FR_IMAGES, needs_shared, needs_yunet
 
 from facesearch import imaging
+from facesearch.app.engine import Engine
 from facesearch.config import Settings
 from facesearch.models import load_pack
 from facesearch.pipeline import analyze
-from facesearch.app.engine import Engine
 
 pytestmark = [needs_shared, needs_yunet]
 PACKS = ["yunet-reid", "dlib"]

@@ -81,8 +81,8 @@ def synthetic_galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     root = tmp_path_factory.mktemp("synthetic-search")
     mp = pytest.MonkeyPatch()
     mp.setenv("FACESEARCH_TEST_PACKS", "1")
-    settings = Settings(home=root / "home", models_dir=root / "models", model="synthetic", workers=1,
-                        batch_images=16)
+    settings = Settings(home=root / "home", database_url=None, models_dir=root / "models", model="synthetic",
+                        workers=1, batch_images=16)
     _register_rotated_pack(mp, settings.home)
     identities = list(range(20))
     write_gallery(root / "g", identities, 3)
@@ -223,7 +223,7 @@ def test_verify_same_and_different(tmp_path: Path, synthetic_env: Path, pack: st
 def galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """20 LFW people x 3 photos, ingested once per pack into its own collection; the rest held out."""
     root = tmp_path_factory.mktemp("search")
-    settings = Settings(home=root / "home", models_dir=MODELS, workers=2, batch_images=16)
+    settings = Settings(home=root / "home", database_url=None, models_dir=MODELS, workers=2, batch_images=16)
     held = make_gallery(root / "g", lfw_people(4, 20), 3)
     ctx = Context.open(settings)
     for pack in ("yunet-reid", "dlib"):

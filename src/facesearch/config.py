@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         default=None, description="Where model weights live (default: $FACESEARCH_HOME/models)."
     )
-    model: str = Field(default="dlib", description="Model pack for new collections.")
+    model: str = Field(default="yunet-reid", description="Model pack for new collections (and for verify): "
+                       "yunet-reid ships with the package; existing collections keep the pack they were built with.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in home).")
 
     # Safe decoding.
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     batch_images: int = 32
     threads_per_worker: int = 1
 
-    # Web service (issue 4).
+    # Web service.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest probe or uploaded photo.")
     max_ingest_request_bytes: int = Field(default=1024 * 1024 * 1024,
                                           description="Largest multipart request to POST /api/v1/ingest.")
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
                                      description="If set, server-side ingest paths must lie under one of these.")
     ingest_workers: int = Field(default=1, description="Worker processes per ingest job started by the API.")
 
-    # Governance (issue 5).
+    # Governance.
     optout_fmr: float = Field(default=1e-4, description="False-match rate of the strict threshold at which a "
                               "gallery or probe face counts as matching an opt-out template.")
     purge_interval_hours: float = Field(default=24.0, description="How often `serve` runs the retention purge "

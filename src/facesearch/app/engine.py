@@ -35,10 +35,10 @@ class Engine:
         self._packs: dict[str, ModelPack] = {}
         self._indexes: dict[int, FaissIndex] = {}
 
-    def pack(self, name: str) -> ModelPack:
-        if name not in self._packs:
-            self._packs[name] = load_pack(name, self.settings, self.settings.threads_per_worker)
-        return self._packs[name]
+    def load(self, pack: str) -> ModelPack:
+        if pack not in self._packs:
+            self._packs[pack] = load_pack(pack, self.settings, self.settings.threads_per_worker)
+        return self._packs[pack]
 
     def index(self, col: Collection) -> FaissIndex:
         idx = self._indexes.get(col.id)
@@ -51,8 +51,8 @@ class Engine:
     def forget_index(self, collection_id: int) -> None:
         self._indexes.pop(collection_id, None)
 
-    def analyze_probe(self, pack_name: str, image: np.ndarray) -> FaceSet:
-        fs = analyze(self.pack(pack_name), [image], self.settings.min_face_px, self.settings.min_detection_score)[0]
+    def analyze_probe(self, pack: str, image: np.ndarray) -> FaceSet:
+        fs = analyze(self.load(pack), [image], self.settings.min_face_px, self.settings.min_detection_score)[0]
         return _sorted_by_area(fs)
 
     # Search ------------------------------------------------------------------------------------
@@ -65,13 +65,13 @@ class Engine:
             by_pack.setdefault(c.model, []).append(c)
         gallery_size = self.store.gallery_size([c.id for c in cols])
         out_faces: list[dict[str, Any]] = []
-        for pack_name, pack_cols in by_pack.items():
-            fs = self.analyze_probe(pack_name, image)
+        for pack, pack_cols in by_pack.items():
+            fs = self.analyze_probe(pack, image)
             if len(fs) == 0:
                 raise ProbeError("no face found in the probe photo "
-                                 f"(model pack {pack_name}; faces must be at least {self.settings.min_face_px} px)")
+                                 f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)")
             chosen = self._choose_faces(fs, face, all_faces)
-            table = load_table(pack_name, self.settings.home / "calibration")
+            table = load_table(pack, self.settings.home / "calibration")
             point = search_point(table, self.settings.search_fpir, gallery_size, threshold)
             good = [i for i in chosen if force or fs.quality[i] >= self.settings.probe_min_quality]
             if not good:
@@ -87,10 +87,10 @@ class Engine:
                 scores, ids = self._search_collections(pack_cols, queries, top_k)
             else:
                 scores, ids = self._search_collections(pack_cols, queries, top_k + HIDDEN_HEADROOM)
-                scores, ids = hide(pack_name, pack_cols[0].dim, scores, ids, top_k)
+                scores, ids = hide(pack, pack_cols[0].dim, scores, ids, top_k)
             details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
             for i in chosen:
-                entry = _face_entry(fs, i, pack_name, table.model_version, point.as_dict())
+                entry = _face_entry(fs, i, pack, table.model_version, point.as_dict())
                 if i not in good:
                     entry["skipped"] = f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
                     entry["matches"] = []
@@ -143,13 +143,13 @@ class Engine:
     # Verify ------------------------------------------------------------------------------------
     def verify(self, image_a: np.ndarray, image_b: np.ndarray, model: str | None = None,
                threshold: float | None = None, force: bool = False) -> dict[str, Any]:
-        pack_name = model or self.settings.model
-        table = load_table(pack_name, self.settings.home / "calibration")
+        pack = model or self.settings.model
+        table = load_table(pack, self.settings.home / "calibration")
         faces = []
         for label, img in (("first", image_a), ("second", image_b)):
-            fs = self.analyze_probe(pack_name, img)
+            fs = self.analyze_probe(pack, img)
             if len(fs) == 0:
-                raise ProbeError(f"no face found in the {label} photo (model pack {pack_name})")
+                raise ProbeError(f"no face found in the {label} photo (model pack {pack})")
             if not force and fs.quality[0] < self.settings.probe_min_quality:
                 raise ProbeError(f"the face in the {label} photo is too poor to compare (quality "
                                  f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
@@ -164,9 +164,9 @@ class Engine:
             "threshold_fmr": point.fmr,
             "threshold_reason": point.reason,
             "same_person": bool(score >= point.threshold),
-            "model": pack_name,
+            "model": pack,
             "model_version": table.model_version,
-            "faces": [_face_entry(fs, 0, pack_name, table.model_version, None) for fs in faces],
+            "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
         }
 
 

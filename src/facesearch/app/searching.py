@@ -47,13 +47,14 @@ def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
 def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict[str, Any]:
     """Find the probe's face in the gallery. The answer carries `search_id` (its audit entry), and every
     candidate is a lead, stamped as one, until two examiners confirm it."""
-    sha = sha256_bytes(probe.data)
     common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": req.case_ref,
-                              "purpose": req.purpose, "probe_sha256": sha, "collections": req.collections}
+                              "purpose": req.purpose, "probe_sha256": None, "collections": req.collections}
     try:
+        data = probe.read(ctx.settings)
+        sha = common["probe_sha256"] = sha256_bytes(data)
         case_ref, purpose = search_gate(ctx, actor, req.case_ref, req.purpose)
-        decoded = decode(ctx.settings, probe)
-        keep_probe(ctx.settings, probe.data, sha, ctx.now())
+        decoded = decode(ctx.settings, Photo(data, probe.label))
+        keep_probe(ctx.settings, data, sha, ctx.now())
         started = time.perf_counter()
         with ctx.engine_lock:
             result = ctx.engine.search(decoded.image, top_k=req.top_k, collections=req.collections, face=req.face,
@@ -93,12 +94,15 @@ def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref:
            purpose: str | None, model: str | None = None, threshold: float | None = None,
            force: bool = False) -> dict[str, Any]:
     """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
-    shas = [sha256_bytes(first.data), sha256_bytes(second.data)]
+    shas: list[str | None] = [None, None]
     common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": case_ref,
-                              "purpose": purpose, "probe_sha256": shas[0]}
+                              "purpose": purpose, "probe_sha256": None}
     try:
+        data = [first.read(ctx.settings), second.read(ctx.settings)]
+        shas = [sha256_bytes(d) for d in data]
+        common["probe_sha256"] = shas[0]
         case, why = search_gate(ctx, actor, case_ref, purpose)
-        a, b = decode(ctx.settings, first), decode(ctx.settings, second)
+        a, b = decode(ctx.settings, Photo(data[0], first.label)), decode(ctx.settings, Photo(data[1], second.label))
         with ctx.engine_lock:
             result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
     except FacesearchError as exc:

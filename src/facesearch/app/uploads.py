@@ -22,14 +22,23 @@ _decoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
 
 @dataclass(frozen=True)
 class Photo:
-    """A photo as received: its bytes and what to call it in messages (a file name, "probe")."""
+    """A photo as received: its bytes (or the file to read them from, so that a file that cannot be read is
+    refused inside the use case, and logged like any other refusal) and what to call it in messages."""
 
-    data: bytes
+    data: bytes | None
     label: str
+    path: Path | None = None
 
     @classmethod
-    def from_path(cls, path: Path, settings: Settings) -> Photo:
-        return cls(imaging.read_file(path, settings.max_file_bytes), path.name)
+    def from_path(cls, path: Path, settings: Settings | None = None) -> Photo:
+        return cls(None, path.name, path)
+
+    def read(self, settings: Settings) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.path is None:
+            raise ImageError(imaging.EMPTY, f"the {self.label} has no content")
+        return imaging.read_file(self.path, settings.max_file_bytes)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Decoded:
     image: np.ndarray
     sha256: str
     label: str
+    data: bytes
 
     @property
     def size(self) -> tuple[int, int]:
@@ -44,12 +54,13 @@ class Decoded:
 
 
 def decode(settings: Settings, photo: Photo) -> Decoded:
-    if not photo.data:
+    data = photo.read(settings)
+    if not data:
         raise ImageError(imaging.EMPTY, f"the {photo.label} is an empty file")
-    if len(photo.data) > settings.max_file_bytes:
+    if len(data) > settings.max_file_bytes:
         raise ImageError(imaging.TOO_LARGE_FILE, f"the {photo.label} is larger than {settings.max_file_bytes} bytes "
                          "(FACESEARCH_MAX_FILE_BYTES)")
-    future = _decoder.submit(imaging.decode_image, photo.data, settings.max_pixels)
+    future = _decoder.submit(imaging.decode_image, data, settings.max_pixels)
     try:
         image = future.result(timeout=settings.upload_decode_seconds)
     except FutureTimeout as exc:
@@ -57,4 +68,4 @@ def decode(settings: Settings, photo: Photo) -> Decoded:
                          f"{settings.upload_decode_seconds:g} s") from exc
     except ImageError as exc:
         raise ImageError(exc.reason, f"the {photo.label}: {exc.detail}" if exc.detail else photo.label) from exc
-    return Decoded(image, imaging.sha256_bytes(photo.data), photo.label)
+    return Decoded(image, imaging.sha256_bytes(data), photo.label, data)

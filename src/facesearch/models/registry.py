@@ -1,4 +1,11 @@
-"""Which model packs exist, whether their weights are installed, and how to load one."""
+"""Which model packs exist, whether their weights are installed, and how to load one.
+
+A pack's weight files (`PackInfo.files`: relative path -> pinned sha256) are looked up first in
+FACESEARCH_MODELS_DIR (where `facesearch models pull` downloads), then in the copies shipped with the package
+(`facesearch/models/weights/`, the default pack's). Whichever copy is used is checked against its pinned sha256
+when the pack loads; a file that passed keeps its verdict for the life of the process, while its size, mtime and
+inode stay the same.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +37,7 @@ def _load_dlib(settings: Settings, threads: int) -> ModelPack:
 
 
 def _load_yunet_reid(settings: Settings, threads: int) -> ModelPack:
-    return yunet_reid.YunetReidPack(settings.resolved_models_dir, threads=threads,
+    return yunet_reid.YunetReidPack(verified_weights("yunet-reid", settings), threads=threads,
                                     detect_max_side=settings.detect_max_side,
                                     min_score=settings.min_detection_score)
 
@@ -84,7 +92,8 @@ def load_pack(name: str, settings: Settings, threads: int | None = None) -> Mode
 
 
 def is_installed(name: str, settings: Settings) -> bool:
-    entry = get_entry(name)
+    """Whether every weight file is present (FACESEARCH_MODELS_DIR or shipped); their sha256 is checked on load."""
+    get_entry(name)
     if name == "dlib":
         try:
             import dlib  # noqa: F401
@@ -92,7 +101,63 @@ def is_installed(name: str, settings: Settings) -> bool:
         except ImportError:
             return False
         return True
-    return all((settings.resolved_models_dir / rel).is_file() for rel in entry.info.files)
+    return None not in weight_files(name, settings).values()
+
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+def weight_files(name: str, settings: Settings) -> dict[str, Path | None]:
+    """Where each weight file of a pack is: FACESEARCH_MODELS_DIR first, then the copy shipped in the package
+    (None: in neither). Nothing is hashed here."""
+    found: dict[str, Path | None] = {}
+    for rel in get_entry(name).info.files:
+        found[rel] = next((root / rel for root in (settings.resolved_models_dir, SHIPPED_WEIGHTS)
+                           if (root / rel).is_file()), None)
+    return found
+
+
+def verified_weights(name: str, settings: Settings) -> dict[str, Path]:
+    """The weight files a pack loads from, each checked against its pinned sha256; refuses a missing or
+    different file, naming it."""
+    entry = get_entry(name)
+    found = weight_files(name, settings)
+    missing = [rel for rel, path in found.items() if path is None]
+    if missing:
+        raise ModelNotFoundError(
+            f"model pack {name!r} is not installed: {', '.join(missing)} found neither in "
+            f"{settings.resolved_models_dir} (FACESEARCH_MODELS_DIR) nor among the weights shipped with the "
+            f"package ({SHIPPED_WEIGHTS}). Run `facesearch models pull {name}`, or point FACESEARCH_MODELS_DIR "
+            "at a folder that holds these files."
+        )
+    paths = {rel: path for rel, path in found.items() if path is not None}
+    for rel, path in paths.items():
+        check_sha256(path, entry.info.files[rel], name)
+    return paths
+
+
+_VERIFIED: set[tuple[str, int, int, int, str]] = set()
+_VERIFIED_LOCK = threading.Lock()
+
+
+def check_sha256(path: Path, expected: str, pack: str) -> None:
+    """Refuse a weight file whose sha256 is not the pinned one. A file that passed is not hashed again in this
+    process while its path, size, mtime and inode stay the same (hashing the default pack's 2.8 MB is a few ms,
+    kept off every later load)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino, expected)
+    with _VERIFIED_LOCK:
+        if key in _VERIFIED:
+            return
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelNotFoundError(
+            f"model pack {pack!r}: {path} has sha256 {actual}, not the pinned {expected}: the file is damaged or "
+            f"another version. Remove it (the copy shipped with the package is then used, if any) or run "
+            f"`facesearch models pull {pack}` to replace it."
+        )
+    with _VERIFIED_LOCK:
+        _VERIFIED.add(key)
 
 
 def sha256_file(path: Path) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import ModelNotFoundError
 from .align import align_faces
 from .base import Detections, PackInfo, downscale, l2_normalise
 from .yunet import YunetDetector
@@ -41,24 +41,20 @@ CROP_SIZE = 128
 
 
 class YunetReidPack:
+    """Built from the weight files' paths (`registry.load_pack` finds them, in FACESEARCH_MODELS_DIR or shipped
+    with the package, and checks their pinned sha256 first)."""
+
     info = INFO
 
-    def __init__(self, models_dir: Path, threads: int = 1, detect_max_side: int = 640,
+    def __init__(self, files: Mapping[str, Path], threads: int = 1, detect_max_side: int = 640,
                  min_score: float = 0.6, device: str = "CPU") -> None:
-        missing = [rel for rel in INFO.files if not (models_dir / rel).is_file()]
-        if missing:
-            raise ModelNotFoundError(
-                f"model pack 'yunet-reid' is not installed in {models_dir} (missing: {', '.join(missing)}). "
-                "Run `facesearch models pull yunet-reid`, or point FACESEARCH_MODELS_DIR at a folder that "
-                "holds these files."
-            )
         import openvino as ov
 
         cv2.setNumThreads(threads)
         self._detect_max_side = detect_max_side
         core = ov.Core()
-        self._detector = YunetDetector(models_dir / YUNET, core, threads, min_score)
-        model = core.read_model(str(models_dir / REID_XML))
+        self._detector = YunetDetector(files[YUNET], core, threads, min_score)
+        model = core.read_model(str(files[REID_XML]), str(files[REID_BIN]))
         model.reshape([-1, 3, CROP_SIZE, CROP_SIZE])
         devices = core.available_devices
         chosen = device if device in devices else "CPU"
