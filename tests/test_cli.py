@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import MODELS, needs_lfw, needs_yunet
+from conftest import MODELS, needs_lfw, needs_shared, needs_yunet
 from helpers import lfw_people, make_gallery
 from PIL import Image
 from synthetic import write_gallery, write_photo
@@ -162,8 +162,9 @@ def test_models_list_and_missing_weights(tmp_path: Path, home: Path, monkeypatch
     assert code == 2 and "facesearch models pull yunet-reid" in json.loads(out)["error"]
 
 
-@needs_yunet
+@needs_shared
 def test_models_list_with_the_real_weights(home: Path) -> None:
+    """FACESEARCH_MODELS_DIR (here ../shared/models) comes before the weights shipped in the package."""
     code, out = _run("models", "list", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert code == 0 and rows["dlib"]["installed"] and rows["yunet-reid"]["installed"]

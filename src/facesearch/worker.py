@@ -1,4 +1,5 @@
-"""What ingest worker processes run: decode, analyse and thumbnail a batch of images.
+"""What ingest worker processes run: decode, analyse and thumbnail a batch of images (in one process, ingest
+decodes the next batch in its reader thread while the pack analyses this one).
 
 Kept apart from ingest.py so a worker imports only the imaging and model code, not the database layer:
 spawning a worker then costs a third of the CPU.
@@ -49,8 +50,17 @@ def run(batch: list[Work]) -> list[ImageOutcome]:
     return process_batch(_pack, _settings, batch)
 
 
+# Each batch's outcomes (one per image, in order) and its decoded images, ready for the pack.
+Decoded = tuple[list[ImageOutcome], list[tuple[ImageOutcome, np.ndarray, str]]]
+
+
 def process_batch(pack: ModelPack, settings: Settings, batch: list[Work]) -> list[ImageOutcome]:
     """Decode, analyse and thumbnail a batch of images; thumbnails are on disk when this returns."""
+    return analyse_batch(pack, settings, decode_batch(settings, batch))
+
+
+def decode_batch(settings: Settings, batch: list[Work]) -> Decoded:
+    """Decode a batch (no model needed: ingest runs this in its reader thread, ahead of the pack)."""
     outcomes: list[ImageOutcome] = []
     decoded: list[tuple[ImageOutcome, np.ndarray, str]] = []
     for key, data, thumb_prefix in batch:
@@ -63,6 +73,12 @@ def process_batch(pack: ModelPack, settings: Settings, batch: list[Work]) -> lis
             outcome.height, outcome.width = image.shape[:2]
             decoded.append((outcome, image, thumb_prefix))
         outcomes.append(outcome)
+    return outcomes, decoded
+
+
+def analyse_batch(pack: ModelPack, settings: Settings, batch: Decoded) -> list[ImageOutcome]:
+    """Analyse and thumbnail a decoded batch; thumbnails are on disk when this returns."""
+    outcomes, decoded = batch
     images = [img for _, img, _ in decoded]
     try:
         facesets = analyze(pack, images, settings.min_face_px, settings.min_detection_score)

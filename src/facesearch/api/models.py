@@ -28,6 +28,8 @@ class Me(BaseModel):
 class ThresholdPoint(BaseModel):
     score: float = Field(description="Score threshold.")
     fmr: float = Field(description="False-match rate at the threshold.")
+    fmr_text: str | None = Field(default=None, description="The false-match rate in words: "
+                                 "'1 in 4,300,000 different people score this high'.")
     reason: str = Field(description="Where the threshold comes from.")
 
 
@@ -42,9 +44,14 @@ class MatchImage(BaseModel):
 class SearchMatch(BaseModel):
     rank: int
     score: float
-    fmr: float = Field(description="False-match rate of this score.")
-    expected_false_matches: float
+    fmr: float = Field(description="False-match rate of this score: the share of different people who score "
+                            "this high. Not the chance that the candidate is the probe's person.")
+    fmr_text: str = Field(description="The false-match rate in words: '1 in 4,300,000 different people score "
+                                      "this high'.")
+    expected_false_matches: float = Field(description="fmr x the faces of this pack that the probe was compared "
+                                                      "with: how many such scores chance alone would give.")
     above_threshold: bool
+    decision: str = Field(description="`above threshold` or `below threshold`, the same test as `above_threshold`.")
     face_id: int
     image_id: int
     collection: str
@@ -68,6 +75,9 @@ class SearchedFace(BaseModel):
     model: str
     model_version: str
     threshold: ThresholdPoint
+    gallery_size: int | None = Field(default=None, description="Faces this probe face was compared with: those of "
+                                     "the collections built with this model pack (the threshold is set for them).")
+    collections: list[str] | None = Field(default=None, description="The collections searched with this pack.")
     skipped: str | None = Field(default=None, description="Why this face was not searched (only when it was not).")
     matches: list[SearchMatch]
 
@@ -85,9 +95,11 @@ class SearchResult(BaseModel):
     purpose: str
     probe_sha256: str
     stamp: str
-    gallery_size: int
+    gallery_size: int = Field(description="Faces in all the collections searched (each pack's probe is compared "
+                                          "only with its own pack's faces: see each face's `gallery_size`).")
     collections: list[str]
-    faces: list[SearchedFace]
+    faces: list[SearchedFace] = Field(description="One entry per model pack searched (and per probe face with "
+                                                  "`all_faces`).")
     seconds: float = Field(description="Time spent in the search engine.")
     probe: ProbeInfo
 
@@ -109,11 +121,14 @@ class VerifyResult(BaseModel):
     purpose: str
     probe_sha256: list[str] = Field(description="SHA-256 of the first and the second photo.")
     score: float
-    fmr: float
+    fmr: float = Field(description="False-match rate of the score: the share of different people who score this high.")
+    fmr_text: str = Field(description="The false-match rate in words.")
     threshold: float
     threshold_fmr: float
+    threshold_fmr_text: str | None = None
     threshold_reason: str
-    same_person: bool
+    same_person: bool = Field(description="Score at or above the threshold.")
+    decision: str = Field(description="`above threshold` or `below threshold`.")
     model: str
     model_version: str
     faces: list[VerifiedFace]
@@ -232,6 +247,21 @@ class JobStarted(JobStatus):
 
 class JobList(BaseModel):
     jobs: list[JobSummary]
+
+
+class IngestRun(BaseModel):
+    id: int = Field(description="The run's id in the database (a job's `ingest_job_id`).")
+    collection: str
+    source: str = Field(description="`path:…`, `manifest:…` or `upload:N files`.")
+    model: str
+    status: str = Field(description="running, done or failed (a run whose process died stays `running`).")
+    counts: dict[str, Any]
+    started: str | None
+    finished: str | None
+
+
+class IngestRunList(BaseModel):
+    runs: list[IngestRun]
 
 
 # Accounts ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
 from ..app import jobs
 from ..app.context import Actor
@@ -13,7 +13,7 @@ from ..http.deps import Caller
 from ..http.problems import Problem
 from ..http.uploads import upload_of
 from .common import Ctx, status_url
-from .models import JobList, JobStarted, JobStatus
+from .models import IngestRunList, JobList, JobStarted, JobStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -50,3 +50,10 @@ def list_jobs(ctx: Ctx, actor: Actor = Depends(Caller(jobs.list_jobs))) -> dict[
 @router.get("/jobs/{job_id}", response_model=JobStatus, summary="Progress and failures of an ingest job")
 def get_job(job_id: str, ctx: Ctx, actor: Actor = Depends(Caller(jobs.get_job))) -> dict[str, Any]:
     return jobs.get_job(ctx, actor, job_id).as_dict()
+
+
+@router.get("/ingest/runs", response_model=IngestRunList,
+            summary="Recent ingest runs from the database, whoever started them (CLI included)")
+def list_runs(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 20,
+              actor: Actor = Depends(Caller(jobs.list_runs))) -> dict[str, Any]:
+    return {"runs": jobs.list_runs(ctx, actor, limit)}

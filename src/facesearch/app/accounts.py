@@ -79,12 +79,33 @@ def check_role(role: str) -> str:
     return role
 
 
+# Passwords seen first in every list of leaked ones; a guesser tries these before anything else.
+COMMON_PASSWORDS = frozenset({
+    "123456789012", "1234567890", "12345678910", "qwertyuiop", "qwertyuiop123", "1q2w3e4r5t", "1qaz2wsx3edc",
+    "password123", "password1234", "passw0rd123", "iloveyou123", "administrator", "admin12345", "letmein123",
+    "welcome123", "changeme123", "abc1234567", "football123", "baseball123", "monkey1234", "dragon1234",
+    "sunshine123", "princess123", "trustno1234", "0987654321", "1111111111", "0000000000", "123123123123",
+    "aaaaaaaaaa", "qazwsxedc123", "superman123", "michael123", "password", "facesearch", "facesearch123",
+})
+
+
+def check_password(name: str, password: str) -> None:
+    """At least MIN_PASSWORD characters, not the user name, not a common password, not one repeated
+    character: the rules a password guesser would exploit first."""
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"the password must be at least {MIN_PASSWORD} characters")
+    lowered = password.lower()
+    if len(name) >= 3 and name.lower() in lowered:
+        raise AuthError("the password must not contain the user name")
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+        raise AuthError("that password is too common or too simple; choose a longer passphrase")
+
+
 def _add_user(store: Store, name: str, role: str, password: str) -> User:
     if not _NAME_RE.match(name):
         raise AuthError("user names are 1-100 characters: letters, digits and . _ @ - (not first)")
     check_role(role)
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"the password must be at least {MIN_PASSWORD} characters")
+    check_password(name, password)
     with store.session.begin() as s:
         if s.scalar(select(User.id).where(User.name == name)) is not None:
             raise AuthError(f"user {name!r} already exists")
@@ -103,13 +124,17 @@ def _list_users(store: Store) -> list[User]:
         return list(s.scalars(select(User).order_by(User.name)))
 
 
-def _set_password(store: Store, name: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"the password must be at least {MIN_PASSWORD} characters")
+def _set_password(store: Store, name: str, password: str) -> int:
+    """Set a new password and end every browser session of the account (whoever knew the old password is
+    signed out); returns how many sessions ended. API tokens are not passwords and stay."""
+    check_password(name, password)
     with store.session.begin() as s:
-        n = s.execute(update(User).where(User.name == name).values(password_hash=hash_password(password)))
-        if not getattr(n, "rowcount", 0):
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
             raise AuthError(f"no user named {name!r}")
+        user.password_hash = hash_password(password)
+        ended = s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        return int(getattr(ended, "rowcount", 0) or 0)
 
 
 def _set_disabled(store: Store, name: str, disabled: bool) -> None:
@@ -263,8 +288,9 @@ def change_user(ctx: Context, actor: Actor, name: str, *, disabled: bool | None 
         raise NotFound(f"no user named {name!r}")
     if disabled and name == actor.name:
         raise Invalid("you cannot disable your own account")
+    ended = 0
     if password is not None:
-        _set_password(ctx.store, name, password)
+        ended = _set_password(ctx.store, name, password)
     if disabled is not None:
         _set_disabled(ctx.store, name, disabled)
     details: dict[str, object] = {"user": name}
@@ -272,6 +298,7 @@ def change_user(ctx: Context, actor: Actor, name: str, *, disabled: bool | None 
         details["disabled"] = disabled
     if password is not None:
         details["password_reset"] = True
+        details["sessions_ended"] = ended
     ctx.audit.record(USER_CHANGE, **_who(actor), details=details)
     user = get_user(ctx.store, name)
     assert user is not None
@@ -320,13 +347,14 @@ def sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
     """Check a password, throttle guessing, start a session; every attempt is logged."""
     name = name.strip()
     key = (ip or "", name.lower())
-    if ctx.login_throttle.blocked(key):
+    # Counted as a failure before the password is checked, so parallel guesses cannot all slip in while
+    # the slow hash runs; a right password takes its attempt back.
+    if not ctx.login_throttle.attempt(key):
         ctx.audit.record(LOGIN_FAILED, actor=name or None, ip=ip, outcome="throttled")
         return SignIn(None, refusal="Too many failed attempts. Wait 15 minutes, or ask an administrator.",
                       throttled=True)
     user = authenticate(ctx.store, name, password) if name and password else None
     if user is None:
-        ctx.login_throttle.fail(key)
         # The attempted name is logged as given; it is not confirmed to exist.
         ctx.audit.record(LOGIN_FAILED, actor=name or None, ip=ip, outcome="refused")
         return SignIn(None, refusal="Wrong user name or password.")

@@ -22,6 +22,7 @@ from .context import Actor, Context
 from .errors import Forbidden, Invalid
 from .review import STAMP, candidates_of, proposals_for, status_of
 from .roles import allowed
+from .wording import fmr_text, threshold_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -100,10 +101,14 @@ def build_case_report(settings: Settings, store: Store, case_ref: str, now: str)
             item["model_version"] = d.get("model_version")
         else:
             counts["searches"] += 1
+            single_pack = "," not in (e["model"] or "")
             for f in e.get("results") or []:
                 item["probe_faces"].append({"face": f.get("face"), "quality": f.get("quality"),
                                             "quality_reasons": f.get("quality_reasons"), "skipped": f.get("skipped"),
                                             "model": f.get("model"), "model_version": f.get("model_version")})
+                # Each probe face has its pack's threshold; entries written before that was kept have only
+                # the search's threshold, which is right when one pack was searched.
+                face_threshold = f.get("threshold", e["threshold"] if single_pack else None)
                 for m in f.get("matches", []):
                     h = hist.get((e["seq"], f.get("face", 0), m["face_id"]), [])
                     status = status_of(h)
@@ -113,7 +118,9 @@ def build_case_report(settings: Settings, store: Store, case_ref: str, now: str)
                     item["candidates"].append({
                         **m, "probe_face": f.get("face", 0), "status": status,
                         "stamp": None if status == "confirmed" else STAMP, "history": h,
-                        "erased": m["face_id"] not in existing})
+                        "erased": m["face_id"] not in existing,
+                        "decision": (threshold_text(m["score"], face_threshold)
+                                     if face_threshold is not None and m.get("score") is not None else None)})
             if item["outcome"] != "refused" and not item["candidates"]:
                 counts["no_candidates"] += 1
             item["no_candidates"] = item["outcome"] != "refused" and not item["candidates"]
@@ -150,7 +157,7 @@ def render_case_html(settings: Settings, store: Store, report: dict[str, Any]) -
     unconfirmed = any(c["status"] != "confirmed" for s in report["searches"] for c in s["candidates"])
     return env.get_template("case_report.html").render(
         r=report, thumbs=_thumb_data(settings, store, ids), unconfirmed=unconfirmed,
-        dumps=lambda v: json.dumps(v, ensure_ascii=False))
+        dumps=lambda v: json.dumps(v, ensure_ascii=False), fmr_text=fmr_text, threshold_text=threshold_text)
 
 
 

@@ -63,16 +63,20 @@ class Engine:
         by_pack: dict[str, list[Collection]] = {}
         for c in cols:
             by_pack.setdefault(c.model, []).append(c)
-        gallery_size = self.store.gallery_size([c.id for c in cols])
+        # The probe of each pack is compared only with that pack's faces: its threshold and expected false
+        # matches are computed over those, not over every collection searched.
+        pack_sizes = {pack: self.store.gallery_size([c.id for c in pack_cols]) for pack, pack_cols in by_pack.items()}
+        gallery_size = sum(pack_sizes.values())
         out_faces: list[dict[str, Any]] = []
         for pack, pack_cols in by_pack.items():
+            pack_size = pack_sizes[pack]
             fs = self.analyze_probe(pack, image)
             if len(fs) == 0:
                 raise ProbeError("no face found in the probe photo "
                                  f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)")
             chosen = self._choose_faces(fs, face, all_faces)
             table = load_table(pack, self.settings.home / "calibration")
-            point = search_point(table, self.settings.search_fpir, gallery_size, threshold)
+            point = search_point(table, self.settings.search_fpir, pack_size, threshold)
             good = [i for i in chosen if force or fs.quality[i] >= self.settings.probe_min_quality]
             if not good:
                 i = chosen[0]
@@ -91,6 +95,8 @@ class Engine:
             details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
             for i in chosen:
                 entry = _face_entry(fs, i, pack, table.model_version, point.as_dict())
+                entry["gallery_size"] = pack_size
+                entry["collections"] = [c.name for c in pack_cols]
                 if i not in good:
                     entry["skipped"] = f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
                     entry["matches"] = []
@@ -98,7 +104,7 @@ class Engine:
                     q = good.index(i)
                     fmr = table.fmr_at(scores[q]) if scores.shape[1] else np.zeros(0)
                     entry["matches"] = [
-                        _match(details[int(fid)], float(s), float(f), gallery_size, point.threshold, rank)
+                        _match(details[int(fid)], float(s), float(f), pack_size, point.threshold, rank)
                         for rank, (s, fid, f) in enumerate(zip(scores[q], ids[q], fmr), start=1)
                         if fid >= 0 and int(fid) in details
                     ]

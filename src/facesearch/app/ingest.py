@@ -44,6 +44,9 @@ NOT_FOUND = "FILE_NOT_FOUND"
 BatchMeta = dict[int, tuple["Item", str]]
 BATCH_MAX_BYTES = 64 * 1024 * 1024  # of encoded files read ahead at once
 BATCH_MAX_PIXELS = 50_000_000  # decoded per batch: about 4 photos of 12 megapixels, or 800 of LFW's size
+# A run's first batches are small and grow (1, 2, 4, ... batch_images), so the first images are committed,
+# and progress reported, within a second or so of the start instead of after a whole batch.
+FIRST_BATCH = 1
 NO_FACE = "no_face"
 INDEX_SAVE_SECONDS = 30.0
 
@@ -232,10 +235,12 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
             outcome_stream = ((pending.popleft(), out)
                               for out in pool.imap(worker.run, payloads(), chunksize=1))
         else:
+            # Files are read, hashed and decoded in a thread while the pack works on the batch before (the
+            # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
+            decoded = ((meta, worker.decode_batch(settings, payload)) for meta, payload in batches)
+            prefetched = _prefetch(decoded, throttle, depth=1)
             pack = load_pack(col.model, settings, threads)
-            # Files are read and hashed in a thread while the pack works on the batch before.
-            outcome_stream = ((meta, worker.process_batch(pack, settings, payload))
-                              for meta, payload in _prefetch(batches, throttle))
+            outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
         for meta, outcomes in outcome_stream:
             throttle.release()
             _commit_batch(ctx, meta, outcomes, col, job_id, index, result)
@@ -344,23 +349,28 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
     """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
 
     Reads are bounded in bytes and batches in decoded pixels as well as in files: 32 photos of 12 megapixels
-    are 1.1 GB decoded, so big photos travel in smaller batches.
+    are 1.1 GB decoded, so big photos travel in smaller batches. Batches start at FIRST_BATCH images and
+    double up to `size`, so that the first commits (and progress reports) come early; at steady state every
+    batch is full (growing costs nothing there: tests/test_ingest_progress.py, docs/benchmarks.md).
     """
     reader = _read_items(enumerate(items), settings.max_file_bytes, result)
+    limit = min(size, FIRST_BATCH)
+    meta: BatchMeta = {}
+    payload: list[Work] = []  # a batch being filled; it may take images from several chunks
+    payload_pixels = 0
     while True:
         chunk: list[tuple[int, Item, bytes | None, str]] = []
         chunk_bytes = 0
         for entry in reader:
             chunk.append(entry)
             chunk_bytes += len(entry[2] or b"")
-            if len(chunk) >= 4 * size or chunk_bytes >= BATCH_MAX_BYTES:
+            if len(chunk) >= 4 * limit or chunk_bytes >= BATCH_MAX_BYTES:
                 break
         if not chunk:
+            if payload:
+                yield meta, payload
             return
         known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
-        meta: BatchMeta = {}
-        payload: list[Work] = []
-        payload_pixels = 0
         for key, item, data, sha in chunk:
             if sha in known or sha in seen:
                 result.read_duplicates += 1
@@ -369,11 +379,10 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
             meta[key] = (item, sha)
             payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
             payload_pixels += imaging.pixel_count(data or b"")
-            if len(payload) == size or payload_pixels >= BATCH_MAX_PIXELS:
+            if len(payload) >= limit or payload_pixels >= BATCH_MAX_PIXELS:
                 yield meta, payload
                 meta, payload, payload_pixels = {}, [], 0
-        if payload:
-            yield meta, payload
+                limit = min(size, 2 * limit)
 
 
 def _commit_batch(ctx: Context, meta: BatchMeta, outcomes: list[worker.ImageOutcome], col: Collection,

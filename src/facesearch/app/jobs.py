@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings
 from ..errors import FacesearchError
+from ..models import PACKS, is_installed
 from ..store.audit import INGEST
 from .collections import missing_collection_error, require_documented
 from .context import Actor, Context
@@ -125,3 +127,26 @@ def get_job(ctx: Context, actor: Actor, job_id: str) -> Job:
     if job is None:
         raise NotFound(f"no job {job_id!r} in this server process")
     return job
+
+
+@allowed("operator")
+def list_runs(ctx: Context, actor: Actor, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest ingest runs recorded in the database, whoever started them: this server, another one, or
+    `facesearch ingest` on the command line. Newest first."""
+    if not 1 <= limit <= 500:
+        raise Invalid("limit must be between 1 and 500")
+    return ctx.store.recent_ingest_jobs(limit)
+
+
+def installed_packs(settings: Settings) -> list[str]:
+    """The model packs a new collection can be built with here (their weights are installed), the
+    deployment's default first."""
+    names = [n for n in PACKS if _installed(n, settings)]
+    return sorted(names, key=lambda n: (n != settings.model, n))
+
+
+def _installed(name: str, settings: Settings) -> bool:
+    try:
+        return is_installed(name, settings)
+    except FacesearchError:
+        return False

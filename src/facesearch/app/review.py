@@ -17,6 +17,7 @@ from .context import Actor, Context
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .purposes import iso
 from .roles import allowed
+from .wording import fmr_text
 
 STAMP = "investigative lead — not an identification"
 STATUSES = ("lead", "proposed", "confirmed", "rejected")
@@ -158,7 +159,9 @@ def search_view(store: Store, search_id: int) -> dict[str, Any]:
     for c in candidates_of(e):
         h = hist.get((search_id, c["probe_face"], c["face_id"]), [])
         status = status_of(h)
-        cands.append({**c, "status": status, "stamp": None if status == "confirmed" else STAMP, "history": h})
+        words = {"fmr_text": fmr_text(c["fmr"])} if isinstance(c.get("fmr"), (int, float)) else {}
+        cands.append({**c, **words, "status": status, "stamp": None if status == "confirmed" else STAMP,
+                      "history": h})
     return {"search_id": search_id, "case_ref": e["case_ref"], "purpose": e["purpose"], "actor": e["actor"],
             "ts": e["ts"], "model": e["model"], "threshold": e["threshold"], "probe_sha256": e["probe_sha256"],
             "candidates": cands, "stamp": STAMP}

@@ -18,6 +18,7 @@ from .retention import keep_probe
 from .review import STAMP
 from .roles import allowed
 from .uploads import Photo, decode
+from .wording import word_search, word_verify
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [{
         "face": f["face"], "box": f["box"], "quality": f["quality"], "quality_reasons": f["quality_reasons"],
         "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
+        "threshold": (f.get("threshold") or {}).get("score"),
         "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
                      "collection": m["collection"], "score": m["score"], "fmr": m["fmr"]}
                     for m in f.get("matches", [])],
@@ -86,7 +88,7 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
     result.update({"search_id": entry["seq"], "case_ref": case_ref, "purpose": purpose, "probe_sha256": sha,
                    "stamp": STAMP, "seconds": round(seconds, 4),
                    "probe": {"label": probe.label, "sha256": sha, "width": width, "height": height}})
-    return result
+    return word_search(result)
 
 
 @allowed("examiner")
@@ -118,7 +120,7 @@ def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref:
         **{**common, "case_ref": case, "purpose": why},
     )
     result.update({"verify_id": entry["seq"], "case_ref": case, "purpose": why, "probe_sha256": shas})
-    return result
+    return word_verify(result)
 
 
 @allowed("examiner")

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from .. import __version__
+from ..app.wording import fmr_text, threshold_text
 from ..config import Settings
 from .actor import WHO, actor_for, open_context, run
 from .actor import fail as _fail
@@ -32,8 +39,16 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"facesearch {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
     as_: str | None = typer.Option(None, "--as", envvar="FACESEARCH_ACTOR", metavar="NAME",
                                    help="Act as this user (a registered account acts with its own role)."),
     role: str | None = typer.Option(None, "--role", envvar="FACESEARCH_ROLE",
@@ -68,27 +83,20 @@ def ingest(
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
     actor = actor_for(ctx, "operator")
+    items = run(lambda: items_from_manifest(manifest) if manifest else items_from_folder(folder),  # type: ignore[arg-type]
+                as_json)
+    if not items:  # said before anything starts: no job, no audit entry, nothing to report
+        _fail(f"no images listed in {manifest}" if manifest else f"no images found in {folder}", 2, as_json)
 
     def go() -> Any:
-        items = items_from_manifest(manifest) if manifest else items_from_folder(folder)  # type: ignore[arg-type]
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                      console=err, disable=as_json or not err.is_terminal and not _force_progress()) as bar:
-            task = bar.add_task(f"ingest -> {collection}", total=len(items), rate="")
+        with _ingest_progress(disable=as_json or not err.is_terminal and not _force_progress()) as bar:
+            task = bar.add_task(f"ingest -> {collection}", total=len(items), faces=0)
 
             def update(res: Any, total: int) -> None:
-                secs = max(res.seconds or 1e-9, 1e-9) if res.seconds else None
-                done = res.processed
-                rate = ""
-                if secs is None and bar.tasks[task].elapsed:
-                    secs = bar.tasks[task].elapsed
-                if secs:
-                    rate = f"{res.ingested / secs:.1f} img/s {res.faces / secs:.1f} faces/s"
-                bar.update(task, completed=done, rate=rate)
+                bar.update(task, completed=res.processed, total=total, faces=res.faces)
 
-            source = str(manifest or folder)
             return run_ingest(ctx, actor, items, collection, model=model, workers=workers, progress=update,
-                              source=source)
+                              source=str(manifest or folder))
 
     result = run(go, as_json)
     if report:
@@ -98,23 +106,56 @@ def ingest(
                "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None}
     if as_json:
         print(json.dumps(summary))
-        return
-    t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
-    for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
-        t.add_row(key.replace("_", "-"), str(summary[key]))
-    if result.faces_below_quality:
-        t.add_row("faces below quality floor", str(result.faces_below_quality))
-    t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
-    console.print(t)
-    if result.failures:
+    else:
+        t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
+        for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
+            t.add_row(key.replace("_", "-"), str(summary[key]))
+        if result.faces_below_quality:
+            t.add_row("faces below quality floor", str(result.faces_below_quality))
+        t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
+        console.print(t)
         shown = result.failures[:10]
         for path, reason, detail in shown:
-            err.print(f"  [yellow]{reason}[/yellow] {path} {detail}")
+            err.print(f"  [yellow]{escape(reason)}[/yellow] {escape(path)} {escape(detail)}")
         if len(result.failures) > len(shown):
             err.print(f"  ... and {len(result.failures) - len(shown)} more" +
                       ("" if report else " (use --report FILE for the full list)"))
-    if report:
-        err.print(f"failures written to {report}")
+    if report:  # on stderr, so that --json stays one JSON document on stdout
+        if result.failures:
+            n = len(result.failures)
+            err.print(f"{n} failure{'' if n == 1 else 's'} written to {escape(str(report))}")
+        else:
+            err.print(f"no failures; {escape(str(report))} holds only the header row")
+
+
+class _Rate(ProgressColumn):
+    """Images per second over the run so far: shown from the first update, and recomputed at every refresh,
+    so it moves smoothly even when updates come a batch at a time."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("- images/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.1f} images/s", style="progress.data.speed")
+
+
+class _Eta(ProgressColumn):
+    """Time left at the run's average rate (rich's own estimate needs several updates inside its window)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if task.finished:
+            return Text("done", style="progress.remaining")
+        if not task.completed or elapsed <= 0 or task.total is None:
+            return Text("ETA -:--:--", style="progress.remaining")
+        left = (task.total - task.completed) * elapsed / task.completed
+        return Text(f"ETA {timedelta(seconds=round(left))}", style="progress.remaining")
+
+
+def _ingest_progress(disable: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                    TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), _Eta(),
+                    console=err, disable=disable, refresh_per_second=4)
 
 
 def _force_progress() -> bool:
@@ -124,10 +165,6 @@ def _force_progress() -> bool:
 
 
 # Search -----------------------------------------------------------------------------------------
-def _fmt_rate(x: float) -> str:
-    return f"{x:.1e}" if x < 0.01 else f"{x:.3f}"
-
-
 @app.command()
 def search(
     probe: Path = typer.Argument(..., help="Probe photo."),
@@ -149,40 +186,92 @@ def search(
     ctx = open_context()
     actor = actor_for(ctx, "examiner")
 
-    def go() -> dict[str, Any]:
+    def go() -> tuple[dict[str, Any], dict[str, str]]:
         photo = Photo.from_path(probe, ctx.settings)
         req = searching.SearchRequest(case_ref=case, purpose=purpose, top_k=top, collections=collection or None,
                                       face=face, all_faces=all_faces, threshold=threshold, force=force)
         res = searching.search(ctx, actor, photo, req)
         res["probe"]["path"] = str(probe)
-        return res
+        return res, ({} if as_json else _collection_sources(ctx, actor))
 
-    res = run(go, as_json)
+    res, sources = run(go, as_json)
     if as_json:
         print(json.dumps(res, indent=1))
         return
+    out = _out()
     for f in res["faces"]:
         th = f["threshold"]
-        console.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
-                      f"{' '.join(f['quality_reasons'])}  model {f['model']}")
-        console.print(f"  threshold {th['score']:.3f} (FMR {_fmt_rate(th['fmr'])}): {th['reason']}")
+        out.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
+                  f"{escape(' '.join(f['quality_reasons']))}  model {escape(f['model'])}")
+        out.print(f"  threshold {th['score']:.3f} ({th.get('fmr_text') or fmr_text(th['fmr'])}): "
+                  f"{escape(th['reason'])}")
         if f.get("skipped"):
-            console.print(f"  [yellow]skipped:[/yellow] {f['skipped']}")
+            out.print(f"  [yellow]skipped:[/yellow] {escape(f['skipped'])}")
             continue
-        t = Table()
-        for col in ("#", "score", "match rate (FMR)", "expected false", "collection", "image", "source"):
-            t.add_column(col)
-        for m in f["matches"]:
-            style = "green" if m["above_threshold"] else "dim"
-            t.add_row(str(m["rank"]), f"[{style}]{m['score']:.3f}[/{style}]", _fmt_rate(m["fmr"]),
-                      f"{m['expected_false_matches']:.2g}", m["collection"],
-                      Path(m["image"]["path"]).name if m["image"]["path"] else "", m["image"]["source_url"] or "")
-        console.print(t)
         if not f["matches"]:
-            console.print("  no faces in the searched collections")
-    console.print(f"gallery: {res['gallery_size']} faces in {', '.join(res['collections'])}; "
-                  "green scores are at or above the threshold")
-    console.print(f"search {res['search_id']} (case {res['case_ref']}); each candidate: {res['stamp']}")
+            out.print("  no faces in the searched collections")
+            continue
+        out.print(_matches_table(f["matches"], th["score"], sources))
+    out.print(f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
+              "above the threshold reads 'above threshold' (green)")
+    out.print(f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: "
+              f"{escape(res['stamp'])}")
+
+
+SEARCH_COLUMNS = ("#", "score", "decision", "how rare is this score", "expected false", "collection",
+                  "collection source", "image", "source URL")
+
+
+def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dict[str, str]) -> Table:
+    """One row per candidate: the score and what it means in words (the decision does not rest on colour),
+    then where it came from: collection, the collection's declared source, the image's path and URL."""
+    t = Table()
+    for col in SEARCH_COLUMNS:
+        # Never cut short: in a narrow terminal cells wrap (words) or fold (paths, URLs) onto more lines.
+        t.add_column(col, overflow="fold", no_wrap=col in ("#", "score"), justify="right" if col == "#" else "left")
+    for m in matches:
+        # The answer's own words when it carries them (its decision is the unrounded `above_threshold`).
+        decision = m.get("decision") or threshold_text(m["score"], threshold)
+        style = "green" if m["above_threshold"] else "dim"
+        image = m["image"]
+        t.add_row(str(m["rank"]), Text(f"{m['score']:.3f}", style=style), Text(decision, style=style),
+                  m.get("fmr_text") or fmr_text(m["fmr"]), f"{m['expected_false_matches']:.2g}", Text(m["collection"]),
+                  Text(sources.get(m["collection"], "")), Text(short_path(image.get("path"))),
+                  Text(image.get("source_url") or ""))
+    return t
+
+
+def short_path(path: str | None, limit: int = 60) -> str:
+    """An image's path as a table shows it: relative to the current directory when that is shorter, else the
+    whole path when it is short enough, else its last two parts after an ellipsis (`--json` has it whole)."""
+    if not path:
+        return ""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        rel = path
+    best = rel if len(rel) < len(path) else path
+    if len(best) <= limit:
+        return best
+    parts = Path(path).parts
+    return str(Path("…", *parts[-2:])) if len(parts) > 2 else best
+
+
+def _out() -> Console:
+    """Standard output; when it is not a terminal (a pipe, a log) as wide as the lines are, so that no path,
+    URL or decision is wrapped or cut. Colour follows rich's rules (none in a pipe, none with NO_COLOR)."""
+    return console if console.is_terminal else Console(width=1000)
+
+
+def _collection_sources(ctx: Any, actor: Any) -> dict[str, str]:
+    """Each collection's declared source, for the table; empty when the actor may not list collections."""
+    from ..app.collections import list_collections
+    from ..app.errors import Refused
+
+    try:
+        return {c["name"]: c["source"] or "" for c in list_collections(ctx, actor)}
+    except Refused:
+        return {}
 
 
 @app.command()
@@ -196,7 +285,16 @@ def verify(
     purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code (required)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Are two photos of the same person? The largest face of each is compared (audit-logged)."""
+    """Are two photos of the same person? The largest face of each is compared (audit-logged). Exit status:
+    0 same person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
+    res = _verify(first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose,
+                  as_json=as_json)
+    raise typer.Exit(0 if res["same_person"] else 1)
+
+
+def _verify(first: Path, second: Path, *, model: str | None, threshold: float | None, force: bool,
+            case: str | None, purpose: str | None, as_json: bool) -> dict[str, Any]:
+    """`verify` without its exit status: compare, print, return the answer (the demo calls this)."""
     from ..app import searching
     from ..app.uploads import Photo
 
@@ -211,10 +309,15 @@ def verify(
     res = run(go, as_json)
     if as_json:
         print(json.dumps(res, indent=1))
-        return
+        return res
+    out = _out()
     verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
-    console.print(f"{verdict}: score {res['score']:.3f}, false-match rate at this score {_fmt_rate(res['fmr'])}")
-    console.print(f"threshold {res['threshold']:.3f} ({res['threshold_reason']}), model {res['model']}")
+    decision = res.get("decision") or threshold_text(res["score"], res["threshold"])
+    out.print(f"{verdict}: score {res['score']:.3f}, {decision} {res['threshold']:.3f}; "
+              f"{res.get('fmr_text') or fmr_text(res['fmr'])}")
+    out.print(f"threshold {res['threshold']:.3f} ({escape(str(res['threshold_reason']))}), "
+              f"model {escape(res['model'])}")
+    return res
 
 
 # Models -----------------------------------------------------------------------------------------
@@ -333,8 +436,8 @@ def demo(
     console.print("\n[bold]3. verify[/bold] probe vs each portrait")
     for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
         console.print(f"{probe.name} vs {other}:")
-        verify(first=probe, second=folder / other, model=pack, threshold=None, force=False, case="demo",
-               purpose=DEMO_PURPOSE, as_json=False)
+        _verify(probe, folder / other, model=pack, threshold=None, force=False, case="demo",
+                purpose=DEMO_PURPOSE, as_json=False)
     console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
 
 

@@ -91,6 +91,17 @@ class Store:
             s.execute(update(IngestJob).where(IngestJob.id == job_id)
                       .values(status=status, counts=counts, finished_at=utcnow()))
 
+    def recent_ingest_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ingest runs (from any process: the CLI's too), with their collection's name."""
+        with self.database.connect() as conn:
+            rows = conn.execute(
+                select(IngestJob.id, Collection.name, IngestJob.source, IngestJob.model, IngestJob.status,
+                       IngestJob.counts, IngestJob.started_at, IngestJob.finished_at)
+                .join(Collection, Collection.id == IngestJob.collection_id)
+                .order_by(IngestJob.id.desc()).limit(limit)).all()
+        return [{"id": i, "collection": c, "source": src, "model": m, "status": st, "counts": counts or {},
+                 "started": _iso(sa), "finished": _iso(fa)} for i, c, src, m, st, counts, sa, fa in rows]
+
     def record_failures(self, job_id: int, failures: list[tuple[str, str, str]]) -> None:
         if not failures:
             return

@@ -52,6 +52,7 @@ def collection_new(name: Annotated[str, Form(max_length=200)], source: Annotated
                    legal_basis: Annotated[str, Form(max_length=64)],
                    legal_basis_note: Annotated[str, Form(max_length=2000)] = "",
                    retention_days: Annotated[str, Form(max_length=10)] = "",
+                   model: Annotated[str, Form(max_length=64)] = "",
                    actor: Actor = Depends(Caller(collections.create_collection)),
                    ctx: Context = Depends(context)) -> Response:
     try:
@@ -60,11 +61,11 @@ def collection_new(name: Annotated[str, Form(max_length=200)], source: Annotated
         return _redirect("/ingest", "the retention period is a whole number of days (or empty: keep until deleted)")
     try:
         col = collections.create_collection(ctx, actor, name.strip(), source=source, legal_basis=legal_basis,
-                                            retention_days=days, keep=days is None,
+                                            retention_days=days, keep=days is None, model=model.strip() or None,
                                             legal_basis_note=legal_basis_note.strip() or None)
     except FacesearchError as exc:
         return _redirect("/ingest", str(exc))
-    return _redirect("/ingest", f"Created collection {col['name']}")
+    return _redirect("/ingest", f"Created collection {col['name']} (model pack {col['model']})")
 
 
 # Case reports -----------------------------------------------------------------------------------

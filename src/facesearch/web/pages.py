@@ -101,12 +101,22 @@ def search_page(request: Request, actor: Actor = Depends(Caller(searching.search
                   purposes=purposes.active_purposes(ctx.store), suspension=suspension.suspension(ctx.store))
 
 
+@router.get("/verify")
+def verify_page(request: Request, actor: Actor = Depends(Caller(searching.verify)),
+                ctx: Context = Depends(context)) -> Response:
+    cols = collections.list_collections(ctx, actor)
+    models = sorted({ctx.settings.model, *(c["model"] for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
+    return render(request, "verify.html", models=models, default_model=ctx.settings.model,
+                  purposes=purposes.active_purposes(ctx.store), suspension=suspension.suspension(ctx.store))
+
+
 @router.get("/ingest")
 def ingest_page(request: Request, msg: str | None = None,
                 actor: Actor = Depends(Caller(collections.create_collection, jobs.start_job)),
                 ctx: Context = Depends(context)) -> Response:
     return render(request, "ingest.html", collections=collections.list_collections(ctx, actor),
-                  default_model=ctx.settings.model, legal_bases=collections.LEGAL_BASES, msg=msg)
+                  default_model=ctx.settings.model, models=jobs.installed_packs(ctx.settings),
+                  runs=jobs.list_runs(ctx, actor), legal_bases=collections.LEGAL_BASES, msg=msg)
 
 
 @router.get("/audit")

@@ -16,7 +16,8 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 templates.env.globals["version"] = __version__
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
-NAV = [("/search", "Search", "examiner"), ("/review", "Review", "examiner"), ("/cases", "Case reports", "examiner"),
+NAV = [("/search", "Search", "examiner"), ("/verify", "Verify", "examiner"), ("/review", "Review", "examiner"),
+       ("/cases", "Case reports", "examiner"),
        ("/ingest", "Ingest", "operator"), ("/privacy", "Data protection", "operator"),
        ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
        ("/admin/users", "Users", "admin"), ("/admin/governance", "Governance", "admin"), ("/docs", "API", None)]

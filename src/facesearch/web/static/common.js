@@ -49,15 +49,40 @@ const FS = (() => {
     return img;
   }
 
-  function fmtRate(fmr) {
-    if (fmr === null || fmr === undefined) return "—";
-    if (fmr <= 0) return "< 1 in 1,000,000";
-    if (fmr >= 0.5) return "≥ 1 in 2";
-    const n = Math.round(1 / fmr);
-    return "1 in " + n.toLocaleString("en-US");
+  /* A photo the user chose, shown in `holder`; when the browser cannot draw it, a sentence instead of a
+     broken image. Resolves to the <img> (or null when it could not be drawn). */
+  function preview(holder, file, alt) {
+    return new Promise((resolve) => {
+      const url = URL.createObjectURL(file);
+      const img = el("img", { src: url, alt: alt || "" });
+      img.addEventListener("load", () => resolve(img), { once: true });
+      img.addEventListener("error", () => {
+        URL.revokeObjectURL(url);
+        holder.replaceChildren(el("p", { class: "alert error", text: notAPhoto(file.name) }));
+        resolve(null);
+      }, { once: true });
+      holder.replaceChildren(img);
+    });
   }
+
+  /* The message for a file that is not a photo this service can read, from the server's problem document
+     (its `reason` code) or, without one, from the browser's failure to draw it. */
+  function notAPhoto(name, problem) {
+    const what = name ? `“${name}”` : "This file";
+    const reason = problem && problem.reason;
+    if (reason === "FILE_TOO_LARGE") return `${what} is larger than the upload limit. Choose a smaller photo.`;
+    if (reason === "TOO_MANY_PIXELS") return `${what} has too many pixels. Choose a smaller photo.`;
+    if (reason && reason !== "NOT_AN_IMAGE") return `${what} cannot be read as a photo (${problem.detail || reason}). Choose a JPEG, PNG or WebP photo.`;
+    return `${what} is not a photo. Choose a JPEG, PNG or WebP photo.`;
+  }
+
+  /* Did the server refuse the upload because it is not a readable image? */
+  function isImageProblem(err) { return !!(err && err.problem && err.problem.reason); }
+
+  /* 1234567 -> "1,234,567". */
+  function num(n) { return Number(n).toLocaleString("en-US"); }
 
   function showError(node, message) { node.textContent = message; node.hidden = !message; }
 
-  return { api, el, boxedImage, fmtRate, showError, csrf };
+  return { api, el, boxedImage, preview, notAPhoto, isImageProblem, num, showError, csrf };
 })();

@@ -32,12 +32,16 @@
     FS.showError(errBox, "");
     try {
       const job = await FS.api("POST", "/api/v1/ingest", fd);
-      follow(job.job_id);
+      follow(job.job_id); loadJobs(); loadRuns();
     } catch (err) { FS.showError(errBox, err.message); }
   });
 
+  let serverJobs = 0, dbRuns = document.querySelectorAll("#runs tbody tr").length;
+  /* "No ingest jobs yet" only when there are none: not beside a job being followed, nor above the runs. */
+  function updateEmpty() { $("jobs-empty").hidden = !$("job").hidden || serverJobs > 0 || dbRuns > 0; }
+
   function showJob(j) {
-    $("job").hidden = false;
+    $("job").hidden = false; updateEmpty();
     $("job-title").textContent = `${j.collection} · ${j.source}`;
     const st = $("job-status"); st.textContent = j.status; st.className = "badge " + (j.status === "done" ? "ok" : j.status === "failed" ? "bad" : "");
     $("job-progress").value = j.progress;
@@ -58,7 +62,7 @@
       try {
         const j = await FS.api("GET", `/api/v1/jobs/${id}`);
         showJob(j);
-        if (j.status === "done" || j.status === "failed") { clearInterval(timer); loadJobs(); loadCollections(); }
+        if (j.status === "done" || j.status === "failed") { clearInterval(timer); loadJobs(); loadRuns(); loadCollections(); }
       } catch (err) { clearInterval(timer); FS.showError($("job-error"), err.message); }
     };
     tick(); timer = setInterval(tick, 1000);
@@ -67,7 +71,7 @@
   async function loadJobs() {
     try {
       const { jobs } = await FS.api("GET", "/api/v1/jobs");
-      $("jobs-empty").hidden = !!jobs.length; $("jobs").hidden = !jobs.length;
+      serverJobs = jobs.length; $("jobs").hidden = !jobs.length; $("jobs-here-h").hidden = !jobs.length; updateEmpty();
       const body = $("jobs").querySelector("tbody"); body.replaceChildren();
       jobs.forEach((j) => {
         const link = FS.el("a", { href: "#", text: j.created.replace("T", " ").slice(0, 19) });
@@ -76,6 +80,21 @@
           FS.el("td", { text: j.status }), FS.el("td", { text: `${j.processed}/${j.total}` })));
       });
     } catch (err) { /* the list is a convenience; the form still works */ }
+  }
+  const when = (t) => (t || "—").slice(0, 19).replace("T", " ");
+  async function loadRuns() {
+    try {
+      const { runs } = await FS.api("GET", "/api/v1/ingest/runs");
+      dbRuns = runs.length; $("runs").hidden = !runs.length; updateEmpty();
+      $("runs").querySelector("tbody").replaceChildren(...runs.map((r) => {
+        const c = r.counts || {};
+        const counts = `${c.ingested ?? 0} ingested · ${c.faces ?? 0} faces · ${c.no_face ?? 0} no face · ${c.duplicates ?? 0} duplicates · ${c.failed ?? 0} failed`;
+        return FS.el("tr", {}, FS.el("td", { class: "nowrap", text: when(r.started) }), FS.el("td", { text: r.collection }),
+          FS.el("td", { class: "small clip", title: r.source, text: r.source }), FS.el("td", { class: "small", text: r.model }),
+          FS.el("td", {}, FS.el("span", { class: "badge " + (r.status === "done" ? "ok" : r.status === "failed" ? "bad" : ""), text: r.status })),
+          FS.el("td", { class: "small", text: counts }), FS.el("td", { class: "nowrap small", text: when(r.finished) }));
+      }));
+    } catch (err) { /* keep the list rendered with the page */ }
   }
   async function loadCollections() {
     try {

@@ -11,26 +11,33 @@
 
   async function setProbe(file) {
     if (!file) return;
-    if (!file.type.startsWith("image/") && !/\.(jpe?g|png|webp|bmp|tiff?|gif)$/i.test(file.name)) {
-      FS.showError(errBox, "That file is not an image. Choose a JPEG, PNG or WebP photo."); return;
-    }
-    FS.showError(errBox, "");
+    if (file.type && !file.type.startsWith("image/")) { rejectProbe(FS.notAPhoto(file.name)); return; }
+    FS.showError(errBox, ""); FS.showError($("probe-note"), "");
     probeFile = file; chosen = 0; probeFaces = [];
     if (probeUrl) URL.revokeObjectURL(probeUrl);
     probeUrl = URL.createObjectURL(file);
     $("drop-label").hidden = true; $("probe-view").hidden = false;
-    FS.boxedImage($("probe-boxed"), probeUrl, [], "Probe photo");
+    showProbe([]);
     $("faces").hidden = false;
     $("face-list").replaceChildren(FS.el("p", { class: "muted", text: "Finding faces…" }));
     const fd = new FormData(); fd.append("probe", file);
     selectedCollections().forEach((c) => fd.append("collections", c));
     try {
       const res = await FS.api("POST", "/api/v1/detect", fd);
+      if (probeFile !== file) return;
       probeFaces = res.faces;
       renderFaces();
     } catch (e) {
+      if (probeFile !== file) return;
+      if (FS.isImageProblem(e)) { rejectProbe(FS.notAPhoto(file.name, e.problem)); return; }
       $("face-list").replaceChildren(FS.el("p", { class: "alert error", text: e.message }));
     }
+  }
+
+  /* A file that is no photo: say so where the photo would be, and start over. */
+  function rejectProbe(message) {
+    clearProbe(false);
+    FS.showError($("probe-note"), message);
   }
 
   function renderFaces() {
@@ -51,20 +58,32 @@
   }
 
   function drawProbeBoxes() {
-    FS.boxedImage($("probe-boxed"), probeUrl, probeFaces.map((f, i) => ({ box: f.box, label: String(i + 1), active: i === chosen })), "Probe photo");
+    showProbe(probeFaces.map((f, i) => ({ box: f.box, label: String(i + 1), active: i === chosen })));
   }
 
-  function clearProbe() {
+  /* The probe with its face boxes; never a broken image: a file the browser cannot draw gets a sentence
+     (the server's answer then says whether it is a photo at all). */
+  function showProbe(boxes) {
+    const file = probeFile;
+    const img = FS.boxedImage($("probe-boxed"), probeUrl, boxes, "Probe photo");
+    img.addEventListener("error", () => {
+      if (probeFile === file) $("probe-boxed").replaceChildren(FS.el("p", { class: "muted small", text: `No preview of “${file.name}” in this browser.` }));
+    }, { once: true });
+  }
+
+  function clearProbe(focus = true) {
     probeFile = null; probeFaces = [];
+    if (probeUrl) { URL.revokeObjectURL(probeUrl); probeUrl = null; }
     input.value = "";
-    $("drop-label").hidden = false; $("probe-view").hidden = true; $("faces").hidden = true;
-    input.focus();
+    $("probe-boxed").replaceChildren();
+    $("drop-label").hidden = false; $("probe-view").hidden = true; $("faces").hidden = true; $("probe-note").hidden = true;
+    if (focus) input.focus();
   }
 
   input.addEventListener("change", () => setProbe(input.files[0]));
   // A message about missing fields goes away as soon as the user starts fixing them.
   ["case_ref", "purpose"].forEach((id) => $(id).addEventListener("input", () => FS.showError(errBox, "")));
-  $("probe-clear").addEventListener("click", clearProbe);
+  $("probe-clear").addEventListener("click", () => clearProbe());
   ["dragenter", "dragover"].forEach((ev) => drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add("over"); }));
   ["dragleave", "drop"].forEach((ev) => drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
   drop.addEventListener("drop", (e) => { const f = e.dataTransfer.files[0]; if (f) setProbe(f); });
@@ -83,7 +102,8 @@
     FS.showError(errBox, "");
     const fd = new FormData();
     fd.append("probe", probeFile); fd.append("case_ref", caseRef); fd.append("purpose", purpose);
-    fd.append("top_k", $("top_k").value || "10"); fd.append("face", String(chosen));
+    fd.append("top_k", $("top_k").value || "10");
+    if ($("all_faces").checked) fd.append("all_faces", "true"); else fd.append("face", String(chosen));
     if ($("threshold").value) fd.append("threshold", $("threshold").value);
     selectedCollections().forEach((c) => fd.append("collections", c));
     const btn = $("search-btn"); btn.disabled = true; btn.textContent = "Searching…";
@@ -95,44 +115,69 @@
     } finally { btn.disabled = false; btn.textContent = "Search"; }
   });
 
+  /* One group per answer entry: a model pack (each collection is searched with the pack that built it,
+     so a search over collections of two packs answers twice) and, with "all faces", a probe face. */
   function renderResults(res) {
-    const grid = $("grid"); grid.replaceChildren();
-    const face = res.faces[0] || { matches: [] };
-    const thr = face.threshold;
-    $("results-meta").textContent = `Case ${res.case_ref} · ${res.gallery_size.toLocaleString("en-US")} faces in ${res.collections.join(", ")} · ` +
-      (thr ? `threshold ${thr.score.toFixed(3)} (match rate ${FS.fmtRate(thr.fmr)})` : "") + ` · search #${res.search_id}`;
+    const groups = $("groups"); groups.replaceChildren();
+    const packs = new Set(res.faces.map((f) => f.model));
+    const probeFacesSearched = new Set(res.faces.map((f) => f.face));
+    $("results-meta").textContent = `Case ${res.case_ref} · ${FS.num(res.gallery_size)} faces in ${res.collections.join(", ")} · ` +
+      `${packs.size} model pack${packs.size === 1 ? "" : "s"} · search #${res.search_id}`;
     const empty = $("results-empty");
-    FS.showError($("results-note"), "");
-    if (face.skipped) { empty.replaceChildren(FS.el("p", { text: "This face was not searched: " + face.skipped })); empty.hidden = false; return; }
+    const total = res.faces.reduce((n, f) => n + (f.matches || []).length, 0);
+    if (!total && res.faces.every((f) => !f.skipped)) {
+      empty.replaceChildren(FS.el("p", {}, FS.el("strong", { text: "No candidates." })), FS.el("p", { text: "The gallery returned nobody for this probe. This result is logged for the case." }));
+      empty.hidden = false;
+    } else { empty.hidden = true; }
+    res.faces.forEach((face, gi) => groups.append(renderGroup(face, gi, packs.size > 1, probeFacesSearched.size > 1)));
+  }
+
+  function renderGroup(face, gi, manyPacks, manyFaces) {
+    const thr = face.threshold;
+    const title = [`Model pack ${face.model}`];
+    if (manyFaces || face.face !== 0) title.push(`probe face ${face.face + 1}`);
+    const id = "group-h-" + gi;
+    const section = FS.el("section", { class: "group", "aria-labelledby": id, "data-model": face.model, "data-face": String(face.face) },
+      FS.el("h3", { id, text: title.join(" · ") }));
+    const compared = face.gallery_size !== undefined && face.gallery_size !== null
+      ? `${FS.num(face.gallery_size)} faces compared` + (face.collections ? ` in ${face.collections.join(", ")}` : "") : "";
+    const thrText = thr ? `threshold ${thr.score.toFixed(3)} (at the threshold, ${thr.fmr_text || "—"})` : "";
+    section.append(FS.el("p", { class: "small muted group-meta", text: [compared, thrText].filter(Boolean).join(" · ") }));
+    if (face.skipped) { section.append(FS.el("p", { class: "alert warn", text: "This face was not searched: " + face.skipped })); return section; }
     if (!face.matches.length) {
-      empty.replaceChildren(FS.el("p", {}, FS.el("strong", { text: "No candidates." })), FS.el("p", { text: "The gallery returned nobody for this face. This result is logged for the case." }));
-      empty.hidden = false; return;
+      section.append(FS.el("p", { class: "muted", text: manyPacks ? `No candidates among the ${face.model} collections.` : "No candidates." }));
+      return section;
     }
-    empty.hidden = true;
-    const above = face.matches.filter((m) => m.above_threshold).length;
-    FS.showError($("results-note"), above ? "" : `No candidate reaches the threshold (score ≥ ${thr ? thr.score.toFixed(3) : "?"}). ` +
-      "The closest faces are shown for completeness; at these scores they are most likely other people.");
+    if (!face.matches.some((m) => m.above_threshold)) {
+      section.append(FS.el("p", { class: "alert warn", role: "status", text: `No candidate reaches the threshold (score ≥ ${thr ? thr.score.toFixed(3) : "?"}). ` +
+        "The closest faces are shown for completeness; at these scores they are most likely other people." }));
+    }
+    const grid = FS.el("ol", { class: "grid" });
     face.matches.forEach((m) => {
-      const btn = FS.el("button", { type: "button", class: "cand-open", "aria-label": `Open candidate ${m.rank}: score ${m.score.toFixed(3)}, ${m.collection}` },
+      const decision = m.decision || (m.above_threshold ? "above threshold" : "below threshold");
+      const btn = FS.el("button", { type: "button", class: "cand-open", "aria-label": `Open candidate ${m.rank} (${face.model}): score ${m.score.toFixed(3)}, ${decision}, ${m.collection}` },
         FS.el("img", { src: m.thumbnail_url, alt: "" }));
-      btn.addEventListener("click", () => openMatch(m));
+      btn.addEventListener("click", () => openMatch(m, face));
       const src = m.source_url ? FS.el("a", { href: m.source_url, target: "_blank", rel: "noopener noreferrer", text: "source" }) : FS.el("span", { class: "muted", text: "no source URL" });
-      const card = FS.el("li", { class: "cand" + (m.above_threshold ? " above" : "") },
+      const card = FS.el("li", { class: "cand" + (m.above_threshold ? " above" : " below") },
         btn,
         FS.el("div", { class: "cand-body" },
           FS.el("div", { class: "cand-top" }, FS.el("span", { class: "rank", text: "#" + m.rank }), FS.el("span", { class: "score", text: m.score.toFixed(3) })),
-          FS.el("div", { class: "small", title: "False-match rate: how often two different people score this high", text: "match rate " + FS.fmtRate(m.fmr) }),
+          FS.el("div", { class: "decision-line" }, FS.el("span", { class: "badge " + (m.above_threshold ? "ok" : "below"), text: (m.above_threshold ? "▲ " : "▽ ") + decision })),
+          FS.el("div", { class: "small fmr", title: "False-match rate: the share of different people whose faces score this high against the probe", text: m.fmr_text }),
           FS.el("div", { class: "small muted", text: m.collection }),
           FS.el("div", { class: "small lead-status status-" + (m.status || "lead"), text: (m.status || "lead") + (m.stamp ? " · " + m.stamp : "") }),
-          FS.el("div", { class: "small" }, m.above_threshold ? FS.el("span", { class: "badge ok", text: "above threshold" }) : FS.el("span", { class: "badge", text: "below threshold" }), " ", src)));
+          FS.el("div", { class: "small" }, src)));
       grid.append(card);
     });
+    section.append(grid);
+    return section;
   }
 
-  async function openMatch(m) {
+  async function openMatch(m, face) {
     const dlg = $("match");
-    $("match-h").textContent = `Candidate #${m.rank} · score ${m.score.toFixed(3)}`;
-    FS.boxedImage($("cmp-probe"), probeUrl, probeFaces[chosen] ? [{ box: probeFaces[chosen].box, active: true }] : [], "Probe photo");
+    $("match-h").textContent = `Candidate #${m.rank} · ${face.model} · score ${m.score.toFixed(3)}`;
+    FS.boxedImage($("cmp-probe"), probeUrl, face.box ? [{ box: face.box, active: true }] : [], "Probe photo");
     $("cmp-gallery").replaceChildren(FS.el("p", { class: "muted", text: "Loading…" }));
     const meta = $("match-meta"); meta.replaceChildren();
     dlg.showModal();
@@ -141,7 +186,8 @@
       const img = await FS.api("GET", `/api/v1/images/${m.image_id}?` + q.toString());
       FS.boxedImage($("cmp-gallery"), img.file_url, [{ box: m.box, active: true }], "Gallery image with the matched face boxed");
       $("cmp-cap").textContent = `Gallery image ${img.id} · ${img.collection}`;
-      const rows = [["Score", m.score.toFixed(4)], ["Match rate", FS.fmtRate(m.fmr)], ["Collection", img.collection],
+      const rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
+        ["Model pack", face.model], ["Collection", img.collection],
         ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
       rows.forEach(([k, v]) => meta.append(FS.el("dt", { text: k }), FS.el("dd", { text: v })));
       meta.append(FS.el("dt", { text: "Source" }), FS.el("dd", {}, img.source_url ? FS.el("a", { href: img.source_url, target: "_blank", rel: "noopener noreferrer", text: img.source_url }) : "—"));
@@ -152,7 +198,7 @@
       const btn = FS.el("button", { type: "button", class: "primary", text: "Propose as the probe's person" });
       btn.addEventListener("click", async () => {
         if (!note.value.trim()) { out.textContent = "Write a note first: why is this the probe's person?"; note.focus(); return; }
-        const body = new Blob([JSON.stringify({ face_id: m.face_id, probe_face: chosen, note: note.value })], { type: "application/json" });
+        const body = new Blob([JSON.stringify({ face_id: m.face_id, probe_face: face.face, note: note.value })], { type: "application/json" });
         try {
           const p = await FS.api("POST", `/api/v1/searches/${lastSearch.search_id}/proposals`, body);
           m.status = p.status; out.textContent = `Proposed (#${p.id}). A second examiner must confirm or reject it.`; btn.disabled = true;
