@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # Governance.
     optout_fmr: float = Field(default=1e-4, description="False-match rate of the strict threshold at which a "
                               "gallery or probe face counts as matching an opt-out template.")
+    optout_review_fmr: float = Field(default=1e-2, description="False-match rate of the looser review "
+                                     "threshold: gallery faces scoring between it and the strict opt-out "
+                                     "threshold are listed for an operator to decide, never erased "
+                                     "automatically.")
     purge_interval_hours: float = Field(default=24.0, description="How often `serve` runs the retention purge "
                                         "(0 turns the scheduled purge off; `facesearch purge` still works).")
     purge_first_delay_seconds: float = Field(default=300.0, description="Delay before the first scheduled purge.")
@@ -83,7 +87,3 @@ class Settings(BaseSettings):
     @property
     def thumbs_dir(self) -> Path:
         return self.home / "thumbs"
-
-
-def get_settings() -> Settings:
-    return Settings()

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from .. import imaging
-from ..calibration import load_table
+from ..calibration import CalibrationTable, load_table
 from ..config import Settings
 from ..errors import FacesearchError, ProbeError
 from ..models import get_entry, is_installed
@@ -21,8 +21,10 @@ from ..store.schema import Collection
 from .context import Actor, Context, system_actor
 from .engine import Engine, HideFilter
 from .erasure import Erasure, erase_faces, kept_probe_files
+from .errors import NotFound
 from .roles import allowed
 from .uploads import Photo, decode
+from .wording import fmr_text
 
 
 def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
@@ -31,6 +33,25 @@ def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
     t = table.threshold_for_fmr(settings.optout_fmr)
     return t, (f"FMR {settings.optout_fmr:g} (FACESEARCH_OPTOUT_FMR) on {table.dataset}, "
                f"pack {pack}; about {table.fnmr_at(t):.1%} of same-person pairs score below it")
+
+
+def review_threshold(settings: Settings, pack: str) -> tuple[float, str]:
+    """The looser score from which a face is shown to an operator as perhaps the opted-out person's (never
+    erased automatically), and why. Never above the strict threshold."""
+    table = load_table(pack, settings.home / "calibration")
+    strict, _ = optout_threshold(settings, pack)
+    t = min(table.threshold_for_fmr(settings.optout_review_fmr), strict)
+    return t, (f"FMR {settings.optout_review_fmr:g} (FACESEARCH_OPTOUT_REVIEW_FMR) on {table.dataset}, "
+               f"pack {pack}")
+
+
+def miss_text(fnmr: float) -> str:
+    """How likely an opt-out misses a photo of the person, in words."""
+    if fnmr < 0.0005:
+        share = "fewer than 0.1%"
+    else:
+        share = f"about {fnmr:.0%}" if fnmr >= 0.095 else f"about {fnmr:.1%}"
+    return f"{share} of photos of the same person score below this threshold and are not erased automatically"
 
 
 def templates(store: Store, pack: str) -> np.ndarray:
@@ -165,8 +186,11 @@ def embed_largest(engine: Engine, pack: str, image: np.ndarray, label: str) -> n
 
 @allowed("operator", "admin")
 def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> dict[str, Any]:
-    """Register a person's opt-out from their photos and erase every gallery face that matches. Templates
-    are made with every pack that has collections, and the default pack."""
+    """Register a person's opt-out from their photos and erase every gallery face that matches any of them
+    at the strict threshold. Faces between the looser review threshold and the strict one are returned as
+    `to_review` (not erased: an operator decides, `erase_face`). Each pack's answer says how likely a miss
+    is (the table's FNMR at the strict threshold). Templates are made with every pack that has
+    collections, and the default pack."""
     settings, store = ctx.settings, ctx.store
     reference = reference.strip()
     if not reference:
@@ -198,21 +222,85 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
         "templates": sum(len(v) for v in made.values())})
     erased = Erasure(0, 0, 0)
     per_pack: dict[str, Any] = {}
+    to_review: list[dict[str, Any]] = []
     with ctx.engine_lock:  # never erase under a running search
         for pack, vecs in made.items():
+            table = load_table(pack, settings.home / "calibration")
             threshold, reason = optout_threshold(settings, pack)
-            hits = gallery_matches(store, pack, np.stack(vecs), threshold)
+            looser, looser_reason = review_threshold(settings, pack)
+            found = gallery_matches(store, pack, np.stack(vecs), looser)
+            hits = [(fid, score) for fid, score in found if score >= threshold]
+            review = _review_rows(store, table, pack, [(f, sc) for f, sc in found if sc < threshold])
             done = erase_faces(settings, store, [fid for fid, _ in hits])
             done.probes += _erase_matching_probes(settings, ctx.engine, pack, np.stack(vecs), threshold)
             erased += done
-            per_pack[pack] = {"threshold": round(threshold, 6), "threshold_reason": reason, **done.as_dict()}
+            to_review.extend(review)
+            fnmr = table.fnmr_at(threshold)
+            per_pack[pack] = {"threshold": round(threshold, 6), "threshold_reason": reason, **done.as_dict(),
+                              "review_threshold": round(looser, 6), "review_threshold_reason": looser_reason,
+                              "to_review": len(review), "miss_rate": round(fnmr, 6), "miss_text": miss_text(fnmr)}
             ctx.audit.record(OPTOUT_ERASE, **common, model=pack, threshold=threshold,
-                             results={"face_ids": [fid for fid, _ in hits], **done.as_dict()},
-                             details={"optout_id": optout_id, "reference": reference, "threshold_reason": reason})
+                             results={"face_ids": [fid for fid, _ in hits], **done.as_dict(),
+                                      "to_review_face_ids": [r["face_id"] for r in review]},
+                             details={"optout_id": optout_id, "reference": reference, "threshold_reason": reason,
+                                      "review_threshold": looser, "miss_rate": fnmr})
         for c in store.list_collections():  # cached indexes pick up the erasure
             ctx.engine.forget_index(c.id)
     return {"optout_id": optout_id, "reference": reference, "photos": len(photos), "packs": per_pack,
-            "erased": erased.as_dict()}
+            "erased": erased.as_dict(), "to_review": to_review}
+
+
+def _review_rows(store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    """The faces an operator should look at, best score first: where they are and how strong the match is."""
+    details = store.face_details([fid for fid, _ in found])
+    rows: list[dict[str, Any]] = []
+    for fid, score in sorted(found, key=lambda h: -h[1]):
+        d = details.get(fid)
+        if d is None:
+            continue
+        fmr = float(table.fmr_at(score))
+        rows.append({"face_id": fid, "image_id": d["image_id"], "collection": d["collection"], "model": pack,
+                     "path": d["path"], "source_url": d["source_url"], "score": round(score, 6), "fmr": fmr,
+                     "fmr_text": fmr_text(fmr)})
+    return rows
+
+
+@allowed("operator", "admin")
+def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None = None) -> dict[str, Any]:
+    """Erase one gallery face an operator judged to be an opted-out person's (a face the opt-out listed to
+    review). The image goes too when no other face is left on it. With `optout_id`, the face's template is
+    added to that opt-out, so a later ingest of the same photo keeps it out and searches hide it.
+    Audit-logged as an opt-out erasure."""
+    store = ctx.store
+    details = store.face_details([face_id]).get(face_id)
+    if details is None:
+        raise NotFound(f"no face with id {face_id}")
+    col = next((c for c in store.list_collections() if c.name == details["collection"]), None)
+    reference = None
+    if optout_id is not None:
+        with store.session() as s:
+            row = s.get(OptOut, optout_id)
+            reference = row.reference if row is not None else None
+        if row is None:
+            raise NotFound(f"no opt-out with id {optout_id}")
+    with ctx.engine_lock:
+        if optout_id is not None and col is not None:
+            vec = store.embeddings([face_id], col.dim)[0]
+            info = get_entry(col.model).info
+            with store.session.begin() as s:
+                s.add(OptOutTemplate(optout_id=optout_id, model=col.model, model_version=info.version,
+                                     dim=col.dim, embedding=np.asarray(vec, np.float32).tobytes()))
+        done = erase_faces(ctx.settings, store, [face_id])
+        if col is not None:
+            ctx.engine.forget_index(col.id)
+    ctx.audit.record(OPTOUT_ERASE, actor=actor.name, role=actor.role, ip=actor.ip,
+                     collections=[details["collection"]], model=col.model if col else None,
+                     results={"face_ids": [face_id], **done.as_dict()},
+                     details={"optout_id": optout_id, "reference": reference, "decided_by": "operator review",
+                              "image_id": details["image_id"], "template_added": optout_id is not None})
+    return {"face_id": face_id, "image_id": details["image_id"], "collection": details["collection"],
+            "optout_id": optout_id, "template_added": optout_id is not None and col is not None,
+            "erased": done.as_dict()}
 
 
 def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray,

@@ -69,16 +69,6 @@ def status_of(history: list[dict[str, Any]]) -> str:
     return history[-1]["status"] if history else "lead"
 
 
-def annotate(result: dict[str, Any], store: Store | None = None, search_id: int | None = None) -> None:
-    """Put the review status and, where unconfirmed, the stamp on every candidate of a search answer."""
-    hist = proposals_for(store, [search_id]) if store is not None and search_id is not None else {}
-    for f in result.get("faces", []):
-        for m in f.get("matches", []):
-            status = status_of(hist.get((search_id or 0, f.get("face", 0), m["face_id"]), []))
-            m["status"] = status
-            m["stamp"] = None if status == "confirmed" else STAMP
-
-
 @allowed("examiner")
 def propose(ctx: Context, actor: Actor, search_id: int, face_id: int, note: str,
             probe_face: int = 0) -> dict[str, Any]:
@@ -147,8 +137,6 @@ def list_proposals(ctx: Context, actor: Actor, case_ref: str | None = None,
         if status:
             stmt = stmt.where(Proposal.status == status)
         return [proposal_dict(p) for p in s.scalars(stmt.limit(1000))]
-
-
 
 
 def search_view(store: Store, search_id: int) -> dict[str, Any]:

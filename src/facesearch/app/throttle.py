@@ -25,13 +25,6 @@ class LoginThrottle:
             self._fails[key] = recent
             return True
 
-    def blocked(self, key: tuple[str, str]) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._fails.get(key, []) if now - t < self.window]
-            self._fails[key] = recent
-            return len(recent) >= self.limit
-
     def fail(self, key: tuple[str, str]) -> None:
         with self._lock:
             self._fails.setdefault(key, []).append(time.monotonic())

@@ -187,26 +187,3 @@ def findings(results: list[tuple[str, str, Path, dict[str, Any]]]) -> list[str]:
                        "the low-FMR end of every curve here, TPIR at FPIR 1e-3 in particular (with ~2,000 "
                        "non-mated probes, 2 such probes decide it).")
     return out
-
-
-def calibration_cost_table(packs: tuple[str, ...] = ("yunet-reid", "dlib")) -> str:
-    """Markdown: each shipped table's thresholds with and without the worst-group policy (docs/calibration.md)."""
-    from dataclasses import replace
-
-    from ..calibration import load_table
-
-    rows = ["| pack | target | threshold, all-pairs FMR only | threshold, worst-group policy | FNMR (View 1) at each "
-            "| all-pairs FMR at the policy threshold |", "|---|---|---|---|---|---|"]
-    targets = ((1e-2, "FMR 1e-2"), (1e-3, "FMR 1e-3 (verify default)"), (1e-4, "FMR 1e-4"),
-               (1e-5, "FPIR 1e-2, gallery 1,000"), (1e-7, "FPIR 1e-2, gallery 100,000"))
-    for pack in packs:
-        t = load_table(pack)
-        plain = replace(t, worst_group_fmr=None)
-        for target, label in targets:
-            a, b = plain.threshold_for_fmr(target), t.threshold_for_fmr(target)
-            rows.append(f"| {pack} | {label} | {a:.4f} | {b:.4f} | {t.fnmr_at(a):.4f} / {t.fnmr_at(b):.4f} | "
-                        f"{float(t.fmr_at(b)):.2e} |")
-        groups = ", ".join(f"{k} ({v['impostor_pairs']:,} pairs)" for k, v in (t.groups or {}).items()
-                           if v["measurable"])
-        rows.append(f"| {pack} | groups taking part | {groups or 'none'} | | | |")
-    return "\n".join(rows) + "\n"

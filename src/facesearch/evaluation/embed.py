@@ -44,9 +44,6 @@ class Embedded:
         self.reasons = np.zeros(len(ok), np.uint8)
         self.reasons[ok] = [sum(1 << b for b, code in enumerate(REASON_CODES) if code in r) for r in q.reasons]
 
-    def reason_names(self, i: int) -> list[str]:
-        return [code for b, code in enumerate(REASON_CODES) if int(self.reasons[i]) >> b & 1]
-
 
 def centre_face(boxes: np.ndarray, size: tuple[int, int]) -> int:
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
@@ -113,17 +110,3 @@ def embed_full(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: P
                  format=CACHE_FORMAT)
         tmp.replace(cache)  # atomic: an interrupted run never leaves a truncated cache behind
     return out
-
-
-def embed_set(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: Path | None = None,
-              batch: int = 32, progress: Callable[[int, int], None] | None = None,
-              transform: Callable[[np.ndarray], np.ndarray] | None = None, transform_key: str = ""
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (embeddings (n, dim), detected mask (n,), quality (n,)); undetected rows are zero."""
-    cache = cache_file(ds, pack_name, cache_dir, transform_key) if cache_dir else None
-    if cache and cache.is_file():  # also reads caches written before embed_full existed
-        z = np.load(cache)
-        return z["emb"], z["ok"], z["quality"]
-    fn = (lambda img, _i: transform(img)) if transform else None
-    e = embed_full(ds, pack_name, settings, cache_dir, batch, progress, fn, transform_key)
-    return e.emb, e.ok, e.quality

@@ -101,11 +101,6 @@ def entry_dict(row: AuditEntry) -> dict[str, Any]:
 HEAD_FILE = "audit-head.json"
 
 
-def open_log(store: Store, home: Path) -> AuditLog:
-    """The log of a deployment, with its head checkpoint beside the database."""
-    return AuditLog(store, home / HEAD_FILE)
-
-
 class AuditLog:
     """Appends entries. One instance per process; a lock keeps in-process writers in order, and a
     unique constraint on `prev_hash` makes writers in other processes retry instead of forking the chain."""
