@@ -265,6 +265,8 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec.get("first_batch"):  # A/B of growing batches (benchmarks/first_batch.py); the product's otherwise
         ingest_module.FIRST_BATCH = int(spec["first_batch"])
+    if "decode_ahead" in spec:  # A/B of decoding in the reader thread (benchmarks/compare.py)
+        ingest_module.DECODE_AHEAD = bool(spec["decode_ahead"])
 
     home = Path(spec["home"])
     overrides = {k: v for k, v in spec.get("settings", {}).items() if v is not None}
@@ -688,6 +690,50 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
 
 
 # Reports -------------------------------------------------------------------------------------------
+# Serving under load, and the soak ------------------------------------------------------------------
+def _load_module() -> Any:
+    """benchmarks/load.py, beside this file (loaded by path, like this harness)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "load.py"
+    spec = importlib.util.spec_from_file_location("facesearch_benchmarks_load", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_serve(data: Path, clients: int = 4, seconds: float = 60.0, people: int = 100, per_person: int = 3,
+                model: str = "yunet-reid", ingest_batch: int = 20, sample_seconds: float = 5.0,
+                models_dir: Path | None = None, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """`clients` examiners searching the web service on loopback for `seconds` while an operator ingests
+    uploaded batches; requests/s, p50/p95/p99, errors; the server's RSS and open files sampled (the soak:
+    a long `seconds`). The server runs in its own process (uvicorn), on a fresh home."""
+    load = _load_module()
+    settings = {"model": model, "clients": clients, "seconds": seconds, "people": people, "per_person": per_person,
+                "ingest_batch": ingest_batch, "sample_seconds": sample_seconds,
+                "models_dir": str(models_dir) if models_dir else None,
+                "search_rate_per_minute": 0, "search_daily_quota": 0}
+    env = environment(settings)
+    with tempfile.TemporaryDirectory(prefix="facesearch-bench-serve-") as tmp:
+        home = Path(tmp) / "home"
+        if models_dir:
+            os.environ.setdefault("FACESEARCH_MODELS_DIR", str(models_dir))
+        log(f"building a gallery of {people} people x {per_person} photos ({model})")
+        world = load.serve_setup(home, data, people, per_person, model)
+        port = load.free_port()
+        proc = load.start_server(home, port, model)
+        log(f"server on 127.0.0.1:{port} (pid {proc.pid}); {clients} clients for {seconds:g} s, ingest running")
+        try:
+            result = load.run_serve(f"http://127.0.0.1:{port}", proc.pid, world["token"], world["operator_token"],
+                                    world["probes"], world["extra"], clients, seconds, ingest_batch, sample_seconds)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return {"benchmark": "serve", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
+            "result": result}
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -716,6 +762,17 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             s = res[stage]
             rows.append([stage, _fmt(s["n"]), _fmt(s["p50_ms"]), _fmt(s["p95_ms"]), _fmt(s["mean_ms"]),
                          _fmt(s["max_ms"])])
+    elif kind == "serve":
+        r = report["result"]
+        lat, srv = r["latency_ms"], r["server"]
+        head = ["clients", "seconds", "searches", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
+                "ingested", "RSS MB first/last/max", "RSS MB/min", "open files first/last/max"]
+        rss, fds = srv.get("rss_mb", {}), srv.get("open_files", {})
+        rows = [[_fmt(r["clients"]), _fmt(r["seconds"]), _fmt(r["requests"]), _fmt(r["requests_per_second"]),
+                 _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]), _fmt(lat["max"]), _fmt(r["errors"]),
+                 f"{r['ingest']['images']} in {r['ingest']['jobs']} jobs",
+                 "/".join(_fmt(rss.get(k)) for k in ("first", "last", "max")), _fmt(rss.get("slope_per_minute")),
+                 "/".join(_fmt(fds.get(k)) for k in ("first", "last", "max"))]]
     else:
         head = ["MP", "size", "images", "faces", "workers", "images/s", "faces/s", "peak MB", "images/s per run",
                 "CPU ms/image"]

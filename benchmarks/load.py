@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,8 +39,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple[str, list[Path]]:
-    """Ingest `people` LFW identities (per_person photos each); returns (token, held-out probe photos)."""
+def build_gallery(home: Path, people: int, per_person: int, model: str, data: Path = LFW) -> tuple[str, list[Path]]:
+    """Ingest `people` identities of `data` (LFW layout: one folder per person; per_person photos each);
+    returns (token, held-out probe photos)."""
     from facesearch.app import accounts, purposes
     from facesearch.app.collections import create_collection
     from facesearch.app.context import Actor, Context
@@ -49,12 +51,12 @@ def build_gallery(home: Path, people: int, per_person: int, model: str) -> tuple
     settings = Settings(home=home, model=model, workers=1)
     ctx = Context.open(settings)
     admin, operator = Actor("benchmark", "admin", via="cli"), Actor("benchmark", "operator", via="cli")
-    accounts.add_user(ctx, admin, "load", "examiner", "load-test-password")
+    accounts.add_user(ctx, admin, "load", "examiner", "Quartz-Meadow-Lantern-93")
     token = str(accounts.create_token(ctx, admin, "load", "benchmark")["token"])
-    names = sorted(d.name for d in LFW.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
+    names = sorted(d.name for d in data.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
     items, probes = [], []
     for name in names[:people]:
-        photos = sorted((LFW / name).glob("*.jpg"))
+        photos = sorted((data / name).glob("*.jpg"))
         items += [Item(p) for p in photos[:per_person]]
         probes.append(photos[per_person])
     # A documented collection and an allowed purpose are needed before ingest and search.
@@ -133,6 +135,129 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
                        "mean": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
                        "max": round(latencies[-1] * 1000, 1) if latencies else None},
     }
+
+
+# `facesearch bench serve`: searches while an ingest runs; a soak with the server's memory and files sampled --
+def serve_setup(home: Path, data: Path, people: int, per_person: int, model: str) -> dict[str, Any]:
+    """The gallery of `build_gallery`, an operator token for the ingest that runs during the load, and the
+    photos of `data` outside the gallery (what that ingest uploads)."""
+    from facesearch.app import accounts
+    from facesearch.app.context import Actor, Context
+    from facesearch.config import Settings
+
+    token, probes = build_gallery(home, people, per_person, model, data)
+    ctx = Context.open(Settings(home=home, model=model, workers=1))
+    admin = Actor("benchmark", "admin", via="cli")
+    accounts.add_user(ctx, admin, "load-ingest", "operator", "Quartz-Meadow-Lantern-93")
+    operator = str(accounts.create_token(ctx, admin, "load-ingest", "benchmark")["token"])
+    ctx.store.close()
+    names = sorted(d.name for d in data.iterdir() if d.is_dir())
+    in_gallery = {p.parent.name for p in probes}
+    extra = [p for n in names if n not in in_gallery for p in sorted((data / n).glob("*.jpg"))]
+    return {"token": token, "operator_token": operator, "probes": probes, "extra": extra}
+
+
+def process_sample(pid: int) -> dict[str, float]:
+    """Resident memory (MB) of a process and its children, and its open file descriptors, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    rss, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * page
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    try:
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        fds = -1
+    return {"rss_mb": round(rss / 2**20, 1), "open_files": fds}
+
+
+def growth(samples: list[dict[str, float]], warmup: float = 0.2) -> dict[str, Any]:
+    """First, last and largest RSS and open files after the first `warmup` share of the samples, and the
+    least-squares slope per minute over the same samples (a leak shows as a steady positive slope)."""
+    if not samples:
+        return {}
+    rest = samples[int(len(samples) * warmup):] or samples
+    out: dict[str, Any] = {"n_samples": len(samples), "after_warmup": len(rest)}
+    for key in ("rss_mb", "open_files"):
+        ys = [s[key] for s in rest]
+        ts = [s["t"] / 60 for s in rest]
+        slope = 0.0
+        if len(rest) > 1 and max(ts) > min(ts):
+            mt, my = statistics.fmean(ts), statistics.fmean(ys)
+            slope = sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / sum((t - mt) ** 2 for t in ts)
+        out[key] = {"first": ys[0], "last": ys[-1], "max": max(ys), "growth": round(ys[-1] - ys[0], 1),
+                    "slope_per_minute": round(slope, 3)}
+    return out
+
+
+def run_serve(url: str, pid: int | None, token: str, operator_token: str, probes: list[Path], extra: list[Path],
+              clients: int, seconds: float, ingest_batch: int = 20, sample_seconds: float = 5.0,
+              collection: str = "load") -> dict[str, Any]:
+    """`run_load`'s searching clients while one operator ingests `extra` in uploaded batches (one job after
+    another, cycling when all are in: repeats are skipped as duplicates), with the server's memory and open
+    files sampled every `sample_seconds` (when its pid is known)."""
+    stop = threading.Event()
+    samples: list[dict[str, float]] = []
+    ingest: dict[str, Any] = {"jobs": 0, "failed_jobs": 0, "images": 0, "duplicates": 0, "errors": 0}
+    start = time.perf_counter()
+
+    def sampler() -> None:
+        while pid is not None and not stop.is_set():
+            samples.append({"t": round(time.perf_counter() - start, 1), **process_sample(pid)})
+            stop.wait(sample_seconds)
+
+    def ingester() -> None:
+        if not extra:
+            return
+        n = 0
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {operator_token}"}, timeout=120) as c:
+            while not stop.is_set():
+                batch = [extra[(n + i) % len(extra)] for i in range(min(ingest_batch, len(extra)))]
+                n += len(batch)
+                try:
+                    r = c.post("/api/v1/ingest", data={"collection": collection},
+                               files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in batch])
+                    if r.status_code != 202:
+                        ingest["errors"] += 1
+                        stop.wait(1)
+                        continue
+                    job_id = r.json()["job_id"]
+                    while not stop.is_set():
+                        job = c.get(f"/api/v1/jobs/{job_id}").json()
+                        if job.get("status") in ("done", "failed"):
+                            break
+                        stop.wait(0.5)
+                    else:
+                        break
+                    ingest["jobs"] += 1
+                    ingest["failed_jobs"] += job.get("status") == "failed"
+                    res = job.get("counts") or {}
+                    ingest["images"] += int(res.get("ingested") or 0)
+                    ingest["duplicates"] += int(res.get("duplicates") or 0)
+                except (httpx.HTTPError, ValueError):
+                    ingest["errors"] += 1
+
+    helpers = [threading.Thread(target=sampler, daemon=True), threading.Thread(target=ingester, daemon=True)]
+    for t in helpers:
+        t.start()
+    try:
+        result = run_load(url, token, probes, clients, seconds)
+    finally:
+        stop.set()
+        for t in helpers:
+            t.join(130)
+    if pid is not None:
+        samples.append({"t": round(time.perf_counter() - start, 1), **process_sample(pid)})
+    errors = sum(v for k, v in result["statuses"].items() if k != "200")
+    return {**result, "errors": errors, "ingest": ingest, "server": {"samples": samples, **growth(samples)}}
 
 
 def main() -> None:

@@ -241,14 +241,17 @@ def test_audit_api_reads_exports_and_verifies(api) -> None:
     assert client.get("/api/v1/audit", params={"since": "yesterday"}, headers=h).status_code == 422
     v = client.get("/api/v1/audit/verify", headers=h).json()
     assert v["ok"] and v["entries"] > 10
-    # The exported JSON is enough for anyone to re-check each entry's hash.
+    # The exported JSON and the deployment's audit key are enough to re-check each entry's hash; without
+    # the key nobody can forge one.
+    key = audit.read_key(env.settings.home / audit.KEY_FILE)
+    assert key is not None
     full = client.get("/api/v1/audit/export", params={"format": "json"}, headers=h).json()["entries"]
     for entry in full[:20]:
         fields = {k: entry[k] for k in audit.FIELDS}
         for k in audit.JSON_FIELDS:
             if fields[k] is not None:
                 fields[k] = json.dumps(fields[k], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        assert audit.entry_hash(fields) == entry["hash"]
+        assert audit.entry_hash(fields, key.secret) == entry["hash"] != audit.entry_hash(fields)
 
 
 def test_probes_are_not_kept_unless_configured_and_then_expire(api) -> None:

@@ -240,14 +240,15 @@ def test_optout_keeps_other_peoples_faces_on_a_shared_photo(kit: Kit, tmp_path: 
 def test_subject_report_lists_images_and_is_audited(gallery: Gallery) -> None:
     kit, ctx = gallery.kit, gallery.ctx
     photo = Photo.from_path(kit.photos(kit.person)[PER + 1], ctx.settings)
-    rep = subject_report(ctx, Actor("operator1", "operator"), photo)
+    rep = subject_report(ctx, Actor("operator1", "operator"), photo, "DSR-1")
     assert rep["collections"] == ["press"]
     paths = {Path(m["path"]).parent.name for m in rep["matches"]}
     assert paths == {kit.person} and rep["images"] >= PER - 1
     entry = audit.query(ctx.store, action="subject_report")[0][0]
     assert entry["probe_sha256"] == sha256_bytes(photo.read(ctx.settings)) and entry["actor"] == "operator1"
+    assert entry["case_ref"] == "DSR-1" and entry["outcome"] == "ok"
     with pytest.raises(Forbidden):
-        subject_report(ctx, EXAMINER, photo)
+        subject_report(ctx, EXAMINER, photo, "DSR-1")
 
 
 @synthetic_only

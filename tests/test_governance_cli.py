@@ -48,7 +48,7 @@ def test_governance_commands(tmp_path: Path, synthetic_env: Path) -> None:
     assert code == 1 and json.loads(out)["counts"]["thumbnails_without_face"] == 1
     assert _run("doctor", "--fix")[0] == 1 and _run("doctor")[0] == 0
 
-    code, out = _run("subject", "report", str(people[PERSON][4]), "--json")
+    code, out = _run("subject", "report", str(people[PERSON][4]), "--reference", "DSR-0", "--json")
     assert code == 0 and json.loads(out)["images"] >= 1
     code, out = _run("optout", "add", str(people[PERSON][3]), str(people[PERSON][4]), "--reference", "DSR-1",
                      "--json")

@@ -95,11 +95,12 @@ def test_two_person_review_case_report_and_kill_switch(server, browser, tmp_path
 
     # Data protection page: an access request, an opt-out that erases the person, then doctor.
     op.goto(f"{base}/privacy")
+    op.fill("#s-ref", "DSR-E2E-ACCESS")  # a subject report is a governed search: it needs the request's reference
     op.set_input_files("#s-photo", str(env.held_out("Hugo_Chavez")))
     op.get_by_role("button", name="Find every image of them").click()
     op.wait_for_load_state("networkidle")
-    assert "Hugo_Chavez" in op.content()
-    op.get_by_label("Request reference").fill("DSR-E2E")
+    assert "Hugo_Chavez" in op.content() and "DSR-E2E-ACCESS" in op.content()
+    op.fill("#o-ref", "DSR-E2E")
     op.set_input_files("#o-photos", [str(p) for p in env.photos["Hugo_Chavez"][3:5]])
     op.get_by_role("button", name="Register opt-out and erase").click()
     op.wait_for_load_state("networkidle")

@@ -8,13 +8,15 @@ decoding and the coordinates); on the unpadded photo they must find the same fac
 
 from __future__ import annotations
 
+from collections import Counter
+
 import cv2
 import numpy as np
 import openvino as ov
 from conftest import FR_IMAGES, LFW, MODELS, needs_lfw, needs_yunet
 
 from facesearch.models.base import downscale
-from facesearch.models.yunet import YunetDetector, bucket
+from facesearch.models.yunet import EAGER, STATIC_AFTER, YunetDetector, bucket
 from facesearch.models.yunet_reid import YUNET
 
 pytestmark = [needs_lfw, needs_yunet]
@@ -106,4 +108,24 @@ def test_many_input_sizes_few_compiled_shapes() -> None:
         faces += len(got)
     assert len(sizes) >= 55
     assert faces >= 50
-    assert ours.compiled == len({bucket(h, w) for h, w in sizes}) <= 30
+    # The first two buckets and those seen 8 times get their own network; the rest share a dynamic one.
+    buckets = Counter(bucket(h, w) for h, w in sizes)
+    assert 3 <= ours.compiled <= 3 + sum(n >= 7 for n in buckets.values()) < len(buckets) // 2
+
+
+def test_dynamic_and_static_networks_agree() -> None:
+    """A bucket's first images run on the dynamic network, later ones on its own: the same detections."""
+    ours = YunetDetector(MODELS / YUNET, ov.Core(), threads=1, score_threshold=0.6)
+    filler = np.full((100, 100, 3), 90, np.uint8)
+    for _ in range(EAGER):  # two other buckets first, so that the next one starts on the dynamic network
+        ours.detect(filler)
+        filler = np.full((300, 300, 3), 90, np.uint8)
+    image = cv2.imread(str(FR_IMAGES / "obama.jpg"))
+    image, _ = downscale(image, 600)
+    first = ours.detect(image)
+    assert ours.compiled == EAGER + 1  # the dynamic network
+    for _ in range(STATIC_AFTER):
+        later = ours.detect(image)
+    assert ours.compiled == EAGER + 2  # and the bucket's own
+    assert len(first) == len(later) >= 1
+    np.testing.assert_allclose(later, first, atol=0.02)

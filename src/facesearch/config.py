@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     ingest_roots: list[Path] = Field(default_factory=list,
                                      description="If set, server-side ingest paths must lie under one of these.")
     ingest_workers: int = Field(default=1, description="Worker processes per ingest job started by the API.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses of reverse proxies whose "
+                                       "X-Forwarded-For and X-Forwarded-Proto `serve` trusts (a JSON list, e.g. "
+                                       '[\"127.0.0.1\"]). Empty (the default): forwarded headers are ignored and '
+                                       "the connecting address is the client's, in the audit log and the sign-in "
+                                       "throttle.")
 
     # Governance.
     optout_fmr: float = Field(default=1e-4, description="False-match rate of the strict threshold at which a "

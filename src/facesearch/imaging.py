@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -26,6 +28,13 @@ UNSUPPORTED = "UNSUPPORTED_FORMAT"
 TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
 CORRUPT = "CORRUPT_IMAGE"
 UNREADABLE = "UNREADABLE_FILE"
+NOT_A_FILE = "NOT_A_FILE"
+
+# Image formats a browser may be handed, by their magic bytes: (media type, file extension). Anything else is
+# served as a download (application/octet-stream), never rendered.
+MEDIA_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
+               "WEBP": ("image/webp", "webp"), "BMP": ("image/bmp", "bmp"), "TIFF": ("image/tiff", "tif")}
+OCTET_STREAM = ("application/octet-stream", "bin")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -33,11 +42,19 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
+    """A regular file's bytes, at most `max_bytes`. Anything else (a FIFO, a device, a socket, a folder) is
+    refused with NOT_A_FILE without waiting on it: the file is opened non-blocking and checked on the open
+    descriptor, so it cannot be swapped for a FIFO between the check and the read."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ImageError(TOO_LARGE_FILE, f"{size} bytes > limit {max_bytes}")
-        with path.open("rb") as fh:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ImageError(NOT_A_FILE, "not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ImageError(NOT_A_FILE, "not a regular file")
+            if st.st_size > max_bytes:
+                raise ImageError(TOO_LARGE_FILE, f"{st.st_size} bytes > limit {max_bytes}")
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise ImageError(UNREADABLE, str(exc)) from exc
@@ -114,6 +131,26 @@ def load_image(path: Path, max_bytes: int, max_pixels: int) -> tuple[np.ndarray,
     """Read and decode a file; returns (BGR image, sha256 of the bytes)."""
     data = read_file(path, max_bytes)
     return decode_image(data, max_pixels), sha256_bytes(data)
+
+
+def sniff_media_type(head: bytes) -> tuple[str, str]:
+    """(media type, extension) of an image file from its first bytes; application/octet-stream for anything
+    that is not one of MEDIA_TYPES, whatever its name says."""
+    if head.startswith(b"\xff\xd8\xff"):
+        fmt = "JPEG"
+    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
+        fmt = "PNG"
+    elif head[:6] in (b"GIF87a", b"GIF89a"):
+        fmt = "GIF"
+    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        fmt = "WEBP"
+    elif head[:2] == b"BM":
+        fmt = "BMP"
+    elif head[:4] in (b"II*\x00", b"MM\x00*"):
+        fmt = "TIFF"
+    else:
+        return OCTET_STREAM
+    return MEDIA_TYPES[fmt]
 
 
 def is_image_path(path: Path) -> bool:

@@ -1,16 +1,20 @@
 """What the API routes share: the application context as a dependency, the URLs the API adds to answers,
-and parsing of repeated-or-comma-separated form fields."""
+parsing of repeated-or-comma-separated form fields, and the type of every id in a path."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 
 from ..app.context import Context
 from ..http.deps import context
 
 PREFIX = "/api/v1"
+ID_MAX = 2**63 - 1  # ids are 64-bit signed integers in the database
+
+# Every `{..._id}` path parameter: a positive 64-bit integer; anything else is a 422, never a database error.
+Id = Annotated[int, Path(ge=1, le=ID_MAX, description="A positive 64-bit id.")]
 
 # The deployment's context, for the use case a route calls.
 Ctx = Annotated[Context, Depends(context)]

@@ -13,7 +13,7 @@ from ..app import audit as audit_uc
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..store.accounts import ROLES
-from .common import Ctx
+from .common import Ctx, Id
 from .models import AuditExport, AuditPage, ChainReport, NewTokenResult, Revoked, TokenList, UserInfo, UserList
 
 router = APIRouter(prefix="/api/v1", tags=["accounts and audit"])
@@ -64,7 +64,7 @@ def create_token(name: str, body: NewToken, ctx: Ctx,
 
 
 @router.delete("/tokens/{token_id}", response_model=Revoked, summary="Revoke an API token")
-def revoke_token(token_id: int, ctx: Ctx, actor: Actor = Depends(Caller(accounts.revoke_token))) -> dict[str, Any]:
+def revoke_token(token_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(accounts.revoke_token))) -> dict[str, Any]:
     return {"revoked": accounts.revoke_token(ctx, actor, str(token_id))}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -15,7 +14,7 @@ from ..app.collections import LEGAL_BASES
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..models import get_entry
-from .common import Ctx, file_url, thumbnail_url
+from .common import ID_MAX, Ctx, Id, file_url, thumbnail_url
 from .models import CollectionList, CreatedCollection, ImageErased, ImageView
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
@@ -52,9 +51,9 @@ def create_collection(body: NewCollection, ctx: Ctx,
 
 @router.get("/images/{image_id}", response_model=ImageView,
             summary="An image with its faces (audited as a view of a match)")
-def get_image(image_id: int, ctx: Ctx,
+def get_image(image_id: Id, ctx: Ctx,
               case_ref: Annotated[str | None, Query(max_length=200)] = None,
-              search_id: Annotated[int | None, Query()] = None,
+              search_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
               actor: Actor = Depends(Caller(gallery.view_image))) -> dict[str, Any]:
     view = gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id)
     faces = [{**f, "thumbnail_url": thumbnail_url(f["face_id"])} for f in view["faces"]]
@@ -62,22 +61,28 @@ def get_image(image_id: int, ctx: Ctx,
 
 
 @router.get("/images/{image_id}/file", response_class=FileResponse, summary="The image file itself",
-            responses={200: {"description": "The image file, as stored.",
-                             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}})
-def get_image_file(image_id: int, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
-    path = gallery.image_file(ctx, actor, image_id)
-    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media, headers=PRIVATE)
+            responses={200: {"description": "The image file, as stored, with the type of its decoded format "
+                                            "(never its name's): an image type shown inline, or "
+                                            "application/octet-stream as a download for anything else.",
+                             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
+                                         "application/octet-stream": {"schema": {"type": "string",
+                                                                                 "format": "binary"}}}}})
+def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
+    found = gallery.image_file(ctx, actor, image_id)
+    disposition = "inline" if found.is_image else "attachment"
+    headers = {**PRIVATE, "X-Content-Type-Options": "nosniff",
+               "Content-Disposition": f'{disposition}; filename="image-{image_id}.{found.extension}"'}
+    return FileResponse(found.path, media_type=found.media_type, headers=headers)
 
 
 @router.get("/faces/{face_id}/thumbnail", response_class=FileResponse, summary="A face's thumbnail (JPEG)",
             responses={200: {"description": "A 112 px JPEG of the face.",
                              "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
-def face_thumbnail(face_id: int, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> FileResponse:
+def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> FileResponse:
     return FileResponse(gallery.face_thumbnail(ctx, actor, face_id), media_type="image/jpeg", headers=PRIVATE)
 
 
 @router.delete("/images/{image_id}", response_model=ImageErased,
                summary="Erase an image: rows, index entries, thumbnails")
-def delete_image(image_id: int, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> dict[str, Any]:
+def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> dict[str, Any]:
     return erasure.delete_image(ctx, actor, image_id)

@@ -18,7 +18,7 @@ from ..app import doctor as doctor_uc
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..http.uploads import read_photo
-from .common import Ctx, thumbnail_url
+from .common import ID_MAX, Ctx, Id, thumbnail_url
 from .models import (
     CaseReport,
     DoctorReport,
@@ -38,6 +38,8 @@ from .models import (
 
 router = APIRouter(prefix="/api/v1", tags=["governance"])
 # The report page has no script; its styles are inline so the same HTML works as a saved file.
+# Text a spreadsheet would read as a formula, in an exported CSV cell.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
 
 
@@ -111,10 +113,15 @@ def get_optouts(ctx: Ctx, actor: Actor = Depends(Caller(optout.list_optouts))) -
 
 
 @router.post("/subject-report", response_model=SubjectReport, response_model_exclude_unset=True,
-             summary="Data-subject access: every image where the person's face matches")
-def post_subject_report(ctx: Ctx, photo: Annotated[UploadFile, File()],
-                        actor: Actor = Depends(Caller(subjects.subject_report))) -> dict[str, Any]:
-    return subjects.subject_report(ctx, actor, read_photo(photo, ctx.settings, "photo"))
+             summary="Data-subject access: every image where the person's face matches (a governed search)")
+def post_subject_report(
+    ctx: Ctx,
+    photo: Annotated[UploadFile, File()],
+    reference: Annotated[str | None, Form(description="The data-subject request's reference, e.g. its ticket "
+                                                      "(required; logged as the case reference).")] = None,
+    actor: Actor = Depends(Caller(subjects.subject_report)),
+) -> dict[str, Any]:
+    return subjects.subject_report(ctx, actor, read_photo(photo, ctx.settings, "photo"), reference)
 
 
 @router.get("/doctor", response_model=DoctorReport, summary="Scan for orphans in every direction")
@@ -139,7 +146,7 @@ def _with_thumbnails(view: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/searches/{search_id}", response_model=SearchView,
             summary="A past search with the review status of every candidate")
-def get_search(search_id: int, ctx: Ctx, actor: Actor = Depends(Caller(review.view_search))) -> dict[str, Any]:
+def get_search(search_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(review.view_search))) -> dict[str, Any]:
     return _with_thumbnails(review.view_search(ctx, actor, search_id))
 
 
@@ -148,7 +155,7 @@ def get_search(search_id: int, ctx: Ctx, actor: Actor = Depends(Caller(review.vi
             responses={200: {"description": "The search as a download: JSON (as `GET /searches/{id}`) or CSV "
                                             "(one row per candidate).",
                              "model": SearchView, "content": {"text/csv": {"schema": {"type": "string"}}}}})
-def export_search(search_id: int, ctx: Ctx, format: Annotated[Literal["json", "csv"], Query()] = "json",
+def export_search(search_id: Id, ctx: Ctx, format: Annotated[Literal["json", "csv"], Query()] = "json",
                   actor: Actor = Depends(Caller(review.export_search))) -> Response:
     view = _with_thumbnails(review.export_search(ctx, actor, search_id, format))
     headers = {"Content-Disposition": f'attachment; filename="facesearch-search-{search_id}.{format}"'}
@@ -160,14 +167,22 @@ def export_search(search_id: int, ctx: Ctx, format: Annotated[Literal["json", "c
     w.writerow(["search_id", "case_ref", "rank", "face_id", "image_id", "collection", "score", "fmr", "status",
                 "stamp"])
     for c in view["candidates"]:
-        w.writerow([search_id, view["case_ref"], c["rank"], c["face_id"], c["image_id"], c["collection"],
-                    c["score"], c["fmr"], c["status"], c["stamp"] or ""])
+        w.writerow([safe_cell(v) for v in (search_id, view["case_ref"], c["rank"], c["face_id"], c["image_id"],
+                                           c["collection"], c["score"], c["fmr"], c["status"], c["stamp"] or "")])
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @, a tab or a carriage return gets a
+    leading single quote (numbers are left as they are)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 class NewProposal(BaseModel):
-    face_id: int
-    probe_face: int = 0
+    face_id: int = Field(ge=1, le=ID_MAX)
+    probe_face: int = Field(default=0, ge=0, le=1000)
     note: str = Field(min_length=1, max_length=4000)
 
 
@@ -177,21 +192,21 @@ class Decision(BaseModel):
 
 @router.post("/searches/{search_id}/proposals", status_code=201, response_model=ProposalInfo,
              summary="Propose that a candidate is the probe's person (a second examiner must decide)")
-def post_proposal(search_id: int, body: NewProposal, ctx: Ctx,
+def post_proposal(search_id: Id, body: NewProposal, ctx: Ctx,
                   actor: Actor = Depends(Caller(review.propose))) -> dict[str, Any]:
     return review.propose(ctx, actor, search_id, body.face_id, body.note, probe_face=body.probe_face)
 
 
 @router.post("/proposals/{proposal_id}/confirm", response_model=ProposalInfo,
              summary="Confirm a proposal (a different examiner)")
-def confirm(proposal_id: int, body: Decision, ctx: Ctx,
+def confirm(proposal_id: Id, body: Decision, ctx: Ctx,
             actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
     return review.decide(ctx, actor, proposal_id, "confirmed", body.note)
 
 
 @router.post("/proposals/{proposal_id}/reject", response_model=ProposalInfo,
              summary="Reject a proposal (a different examiner)")
-def reject(proposal_id: int, body: Decision, ctx: Ctx,
+def reject(proposal_id: Id, body: Decision, ctx: Ctx,
            actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
     return review.decide(ctx, actor, proposal_id, "rejected", body.note)
 

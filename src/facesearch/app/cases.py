@@ -36,14 +36,16 @@ def case_entries(store: Store, case_ref: str) -> list[dict[str, Any]]:
 
 
 def may_read_case(store: Store, case_ref: str, name: str, role: str) -> bool:
-    """Auditors read every case; an examiner the cases they have searched in."""
+    """Auditors read every case; an examiner the cases they have searched in. A refused search or verify makes
+    no one a participant: anyone can be refused under any case reference."""
     if role == "auditor":
         return True
     if role != "examiner":
         return False
     with store.session() as s:
         return s.scalar(select(AuditEntry.seq).where(AuditEntry.case_ref == case_ref, AuditEntry.actor == name,
-                                                     AuditEntry.action.in_((SEARCH, VERIFY))).limit(1)) is not None
+                                                     AuditEntry.action.in_((SEARCH, VERIFY)),
+                                                     AuditEntry.outcome != "refused").limit(1)) is not None
 
 
 def model_limitations(settings: Settings, pack: str, threshold: float | None) -> dict[str, Any]:

@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from ..config import Settings
 from ..store import Store
-from ..store.audit import HEAD_FILE, AuditLog
+from ..store.accounts import ensure_audit_triggers
+from ..store.audit import AUDIT_TRIGGERS, HEAD_FILE, KEY_FILE, AuditLog
 from .engine import Engine
 from .jobqueue import JobManager
 from .throttle import LoginThrottle
 from .views import SeenCache
 
+log = logging.getLogger("facesearch")
+
+# What a home holds that is personal data or protects it: the process creates them 0600 (folders 0700),
+# and opening a home tightens these if they are looser. `doctor` checks every file (`--fix` tightens them).
+PRIVATE_UMASK = 0o077
+HOME_DIRS = ("index", "thumbs", "uploads", "probes", "calibration", "cache")
+HOME_FILES = ("facesearch.db", "facesearch.db-wal", "facesearch.db-shm", HEAD_FILE, KEY_FILE)
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def secure_home(home: Path) -> None:
+    """Make files of this process private (umask 0o077), create the home 0700, and tighten the home, its
+    database files and top-level folders if an older version (or a looser umask) left them readable."""
+    os.umask(PRIVATE_UMASK)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path, mode in ((home, 0o700), *((home / d, 0o700) for d in HOME_DIRS),
+                       *((home / f, 0o600) for f in HOME_FILES)):
+        try:
+            st = path.lstat()
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                path.chmod(mode)
+        except OSError:
+            continue  # absent, or not ours to change (a read-only home): `doctor` reports what stays loose
 
 
 @dataclass(frozen=True)
@@ -62,10 +90,19 @@ class Context:
     def open(cls, settings: Settings | None = None, store: Store | None = None,
              clock: Callable[[], datetime] = utc_now) -> Context:
         settings = settings or Settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        secure_home(settings.home)
         store = store or Store(settings.resolved_database_url)
-        return cls(settings=settings, store=store, engine=Engine(settings, store),
-                   audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)
+        ctx = cls(settings=settings, store=store, engine=Engine(settings, store),
+                  audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)
+        # Someone with the database file can drop the append-only triggers; put them back, and say so in
+        # the log itself (the chain already shows whether anything was changed while they were gone).
+        restored = ensure_audit_triggers(store.database)
+        if restored:
+            log.warning("the audit log's append-only triggers were missing and have been restored: %s",
+                        ", ".join(restored))
+            ctx.audit.record(AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning",
+                             details={"restored": restored})
+        return ctx
 
     def now(self) -> datetime:
         return self.clock()

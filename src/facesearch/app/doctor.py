@@ -1,10 +1,12 @@
-"""`doctor`: scan for orphans in every direction (index, rows, thumbnails, uploads, opted-out faces) and,
-with fix, repair what the rows allow."""
+"""`doctor`: scan for orphans in every direction (index, rows, thumbnails, uploads, opted-out faces),
+unreadable index files and files others can read, and, with fix, repair what the rows allow."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
 
 CHECKS = ("index_ids_without_row", "rows_without_index_entry", "thumbnails_without_face", "faces_without_image",
           "faces_without_thumbnail", "index_files_without_collection", "uploads_without_image",
-          "faces_matching_optout")
+          "faces_matching_optout", "index_files_unreadable", "files_readable_by_others")
 
 
 @allowed("operator", "admin")
@@ -46,13 +48,15 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
     cols = store.collections_by_id()
     for col in cols.values():
         index = open_index(settings.index_dir, col.id, col.dim)
+        if index.load_error is not None:
+            found["index_files_unreadable"].append(f"{index.path.name} ({index.load_error})")
         in_index = index.ids()
         rows = store.face_ids(col.id)
         extra = np.setdiff1d(in_index, rows)
         missing = np.setdiff1d(rows, in_index)
         found["index_ids_without_row"].extend(f"{col.name}:{int(i)}" for i in extra)
         found["rows_without_index_entry"].extend(f"{col.name}:{int(i)}" for i in missing)
-        if fix and (len(extra) or len(missing)):
+        if fix and (len(extra) or len(missing) or index.load_error is not None):
             reconcile(index, store, col.id)
             index.save()
     if settings.index_dir.is_dir():
@@ -95,8 +99,38 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
             found["faces_matching_optout"].extend(hits)
             if fix and hits:
                 erase_faces(settings, store, hits)
+    found["files_readable_by_others"].extend(loose_modes(settings.home, fix))
     counts = {k: len(v) for k, v in found.items()}
     return {"ok": not any(counts.values()), "orphans": sum(counts.values()), "counts": counts,
             "examples": {k: v[:20] for k, v in found.items() if v}, "fixed": fix,
             "collections": len(cols), "faces": sum(store.face_id_stats(c)[0] for c in cols)}
 
+
+
+def loose_modes(home: Path, fix: bool = False) -> list[str]:
+    """Files and folders of the home that anyone but its owner may read, write or enter (`path mode`); with
+    fix, folders become 0700 and files 0600. Symbolic links are neither followed nor changed."""
+    loose: list[str] = []
+
+    def check(path: Path, folder: bool) -> None:
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            return
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            return
+        rel = "." if path == home else path.relative_to(home).as_posix()
+        loose.append(f"{rel} {stat.S_IMODE(mode):04o}")
+        if fix:
+            with contextlib.suppress(OSError):
+                path.chmod(0o700 if folder else 0o600)
+
+    if not home.is_dir():
+        return loose
+    check(home, True)
+    for dirpath, dirnames, filenames in os.walk(home):
+        for d in dirnames:
+            check(Path(dirpath, d), True)
+        for f in filenames:
+            check(Path(dirpath, f), False)
+    return loose

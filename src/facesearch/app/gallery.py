@@ -5,8 +5,9 @@ to this user already was."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from ..imaging import sniff_media_type
 from ..store.audit import VIEW_MATCH, VIEW_THUMBNAIL
 from .context import Actor, Context
 from .errors import NotFound
@@ -36,9 +37,22 @@ def view_image(ctx: Context, actor: Actor, image_id: int, case_ref: str | None =
     }
 
 
+class ImageFile(NamedTuple):
+    """An image file to serve: where it is, and its type as decoded from its first bytes (never from its
+    name): `media_type` is an image type a browser may show, or application/octet-stream for anything else."""
+
+    path: Path
+    media_type: str
+    extension: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
 @allowed("examiner", "operator")
-def image_file(ctx: Context, actor: Actor, image_id: int) -> Path:
-    """Where the image file is. Fetched without a logged search or view that showed it, this is the view."""
+def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
+    """The image file and its type. Fetched without a logged search or view that showed it, this is the view."""
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
@@ -50,7 +64,13 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> Path:
     path = Path(img.path) if img.path else None
     if path is None or not path.is_file():
         raise NotFound("the image file is no longer at its recorded path")
-    return path
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise NotFound("the image file cannot be read at its recorded path") from exc
+    media_type, extension = sniff_media_type(head)
+    return ImageFile(path, media_type, extension)
 
 
 @allowed("examiner", "operator")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..index import VectorIndex
 from ..store import Store
+
+log = logging.getLogger("facesearch.index")
 
 
 def reconcile(index: VectorIndex, store: Store, collection_id: int) -> tuple[int, int]:
@@ -13,11 +17,14 @@ def reconcile(index: VectorIndex, store: Store, collection_id: int) -> tuple[int
 
     The store is the source of truth: after a crash the index file may miss faces committed since its
     last save, or hold faces whose rows were deleted. A fingerprint (count, max, sum of ids) makes the
-    common case, nothing to do, cost one aggregate query.
+    common case, nothing to do, cost one aggregate query. An index file that could not be read (corrupt,
+    truncated) or is missing while the collection has faces is rebuilt from the stored embeddings, saved,
+    and reported once as a warning.
     """
+    load_error = getattr(index, "load_error", None)
     index_ids = index.ids()
     fingerprint = (len(index_ids), int(index_ids.max()) if len(index_ids) else 0, int(index_ids.sum()))
-    if fingerprint == store.face_id_stats(collection_id):
+    if fingerprint == store.face_id_stats(collection_id) and load_error is None:
         return 0, 0
     row_ids = store.face_ids(collection_id)
     extra = np.setdiff1d(index_ids, row_ids, assume_unique=True)
@@ -25,4 +32,14 @@ def reconcile(index: VectorIndex, store: Store, collection_id: int) -> tuple[int
     removed = index.remove(extra)
     if len(missing):
         index.add(missing, store.embeddings(missing.tolist(), index.dim))
+    lost = load_error is not None or (getattr(index, "file_missing", False) and len(missing) == len(row_ids) > 0)
+    if lost:
+        # Said once: the rebuilt index is saved at once, so the next open finds a good file.
+        where = getattr(index, "path", f"collection {collection_id}")
+        why = f"unreadable ({load_error})" if load_error is not None else "missing"
+        log.warning("index file %s was %s; rebuilt from the database (%d faces)", where, why, len(row_ids))
+        index.save()
+        for attr, value in (("load_error", None), ("file_missing", False)):
+            if hasattr(index, attr):
+                setattr(index, attr, value)
     return len(missing), removed

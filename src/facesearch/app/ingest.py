@@ -43,7 +43,10 @@ T = TypeVar("T")
 NOT_FOUND = "FILE_NOT_FOUND"
 BatchMeta = dict[int, tuple["Item", str]]
 BATCH_MAX_BYTES = 64 * 1024 * 1024  # of encoded files read ahead at once
-BATCH_MAX_PIXELS = 50_000_000  # decoded per batch: about 4 photos of 12 megapixels, or 800 of LFW's size
+# Decoded per batch: 2 photos of 12 megapixels, or 380 of LFW's size. In one process a batch is decoded ahead
+# while the one before is analysed, so up to three batches are in memory at once (about 216 MB of pixels).
+BATCH_MAX_PIXELS = 24_000_000
+DECODE_AHEAD = True  # decode in the reader thread (one process only); benchmarks switch it off to compare
 # A run's first batches are small and grow (1, 2, 4, ... batch_images), so the first images are committed,
 # and progress reported, within a second or so of the start instead of after a whole batch.
 FIRST_BATCH = 1
@@ -234,13 +237,17 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
 
             outcome_stream = ((pending.popleft(), out)
                               for out in pool.imap(worker.run, payloads(), chunksize=1))
-        else:
+        elif DECODE_AHEAD:
             # Files are read, hashed and decoded in a thread while the pack works on the batch before (the
             # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
             decoded = ((meta, worker.decode_batch(settings, payload)) for meta, payload in batches)
             prefetched = _prefetch(decoded, throttle, depth=1)
             pack = load_pack(col.model, settings, threads)
             outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
+        else:
+            pack = load_pack(col.model, settings, threads)
+            outcome_stream = ((meta, worker.process_batch(pack, settings, payload))
+                              for meta, payload in _prefetch(batches, throttle))
         for meta, outcomes in outcome_stream:
             throttle.release()
             _commit_batch(ctx, meta, outcomes, col, job_id, index, result)

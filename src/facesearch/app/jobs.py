@@ -1,13 +1,17 @@
 """Ingest jobs started through the web service: from a server-side folder or manifest (limited to
 FACESEARCH_INGEST_ROOTS when that is set) or from uploaded files (staged under the home's `uploads/`; only
-those that became images are kept). They run in the background, one at a time."""
+those that became images are kept). They run in the background, one at a time.
+
+With FACESEARCH_INGEST_ROOTS set, every item's path (from the folder, or listed by the manifest) is resolved,
+symlinks included, and checked against the roots before anything reads it: one outside is a failure with
+the reason OUTSIDE_ROOTS and the same detail whatever is (or is not) there."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,9 @@ from .jobqueue import Job
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+OUTSIDE_ROOTS = "OUTSIDE_ROOTS"
+OUTSIDE_DETAIL = "outside the allowed roots"
+Failure = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -33,9 +40,34 @@ class Upload:
     read: Callable[[int], bytes]
 
 
+def _roots(settings: Settings) -> list[Path]:
+    return [r.expanduser().resolve() for r in settings.ingest_roots]
+
+
+def _within_roots(settings: Settings, items: list[Item]) -> tuple[list[Item], list[Failure]]:
+    """The items whose real path (symlinks resolved) lies under an ingest root, with that path, and a failure
+    for each of the others. Nothing is read, and existence is not looked at: the answer for a path outside is
+    the same whether or not anything is there. Without roots every item is kept as it is."""
+    roots = _roots(settings)
+    if not roots:
+        return items, []
+    inside: list[Item] = []
+    outside: list[Failure] = []
+    for item in items:
+        try:
+            real = item.path.expanduser().resolve()
+        except (OSError, RuntimeError):  # a symlink loop, an unreadable folder on the way
+            real = None
+        if real is not None and any(real.is_relative_to(r) for r in roots):
+            inside.append(replace(item, path=real))  # read from the path that was checked
+        else:
+            outside.append((str(item.path), OUTSIDE_ROOTS, OUTSIDE_DETAIL))
+    return inside, outside
+
+
 def _allowed_path(settings: Settings, path: Path) -> Path:
     path = path.expanduser().resolve()
-    roots = [r.expanduser().resolve() for r in settings.ingest_roots]
+    roots = _roots(settings)
     if roots and not any(path.is_relative_to(r) for r in roots):
         raise Forbidden("server-side ingest is limited to FACESEARCH_INGEST_ROOTS: " + ", ".join(map(str, roots)))
     if not path.exists():
@@ -91,6 +123,8 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
         raise Invalid(str(exc)) from exc
     if not items:
         raise Invalid("nothing to ingest: no files found")
+    total = len(items)
+    items, outside = _within_roots(settings, items) if staging is None else (items, [])
 
     def finished(job: Job) -> None:
         ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
@@ -100,19 +134,26 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
                                   "error": job.error})
 
     def work(job: Job) -> None:
-        def progress(res: IngestResult, total: int) -> None:
+        def progress(res: IngestResult, _: int) -> None:
             job.ingest_job_id = res.job_id
-            job.processed = res.processed
-            job.counts = res.counts()
-            job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in res.failures]
+            job.processed = res.processed + len(outside)
+            counts = res.counts()
+            job.counts = {**counts, "failed": counts["failed"] + len(outside)}
+            job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in [*outside, *res.failures]]
 
-        res = run(ctx, items, name, model=model, workers=settings.ingest_workers, progress=progress,
-                  source=source, settings=settings)
-        progress(res, len(items))
+        try:
+            res = run(ctx, items, name, model=model, workers=settings.ingest_workers, progress=progress,
+                      source=source, settings=settings)
+            progress(res, total)
+        finally:
+            if outside and job.ingest_job_id is not None:  # the durable record of the run lists them too
+                ctx.store.record_failures(job.ingest_job_id, outside)
+        if outside:
+            ctx.store.finish_job(res.job_id, "done", job.counts)
 
-    job = ctx.jobs.start(name, source, actor.name, len(items), staging, work, finished)
+    job = ctx.jobs.start(name, source, actor.name, total, staging, work, finished)
     ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
-                     model=model, outcome="started", details={"job": job.id, "source": source, "files": len(items)})
+                     model=model, outcome="started", details={"job": job.id, "source": source, "files": total})
     return job
 
 

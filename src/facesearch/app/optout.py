@@ -47,10 +47,9 @@ def review_threshold(settings: Settings, pack: str) -> tuple[float, str]:
 
 def miss_text(fnmr: float) -> str:
     """How likely an opt-out misses a photo of the person, in words."""
+    share = f"about {fnmr:.0%}" if fnmr >= 0.095 else f"about {fnmr:.1%}"
     if fnmr < 0.0005:
         share = "fewer than 0.1%"
-    else:
-        share = f"about {fnmr:.0%}" if fnmr >= 0.095 else f"about {fnmr:.1%}"
     return f"{share} of photos of the same person score below this threshold and are not erased automatically"
 
 
@@ -250,7 +249,8 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             "erased": erased.as_dict(), "to_review": to_review}
 
 
-def _review_rows(store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]) -> list[dict[str, Any]]:
+def _review_rows(store: Store, table: CalibrationTable, pack: str,
+                 found: list[tuple[int, float]]) -> list[dict[str, Any]]:
     """The faces an operator should look at, best score first: where they are and how strong the match is."""
     details = store.face_details([fid for fid, _ in found])
     rows: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from ..store.accounts import AuditEntry
-from ..store.audit import SEARCH, VERIFY
+from ..store.audit import SEARCH, SUBJECT_REPORT, VERIFY
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
 from .purposes import check_purpose
@@ -16,6 +16,8 @@ from .suspension import check_not_suspended
 
 CASE_MAX = 200
 PURPOSE_MAX = 1000
+# What the per-user limits count: everything that compares a photo with the gallery or another photo.
+COUNTED = (SEARCH, VERIFY, SUBJECT_REPORT)
 
 
 def require_text(value: str | None, name: str, limit: int) -> str:
@@ -45,14 +47,15 @@ def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str |
 
 def check_limits(ctx: Context, actor: Actor) -> None:
     """Per-user searches per minute and per UTC day, counted in the audit log: every process (API workers,
-    the CLI) sees the same count, and a restart resets nothing."""
+    the CLI) sees the same count, and a restart resets nothing. Searches, verifies and subject reports (a
+    search for a data subject) count alike; refused attempts do not."""
     per_minute, per_day = ctx.settings.search_rate_per_minute, ctx.settings.search_daily_quota
     now = ctx.now()
 
     def count(since: str) -> int:
         with ctx.store.session() as s:
             return int(s.scalar(select(func.count(AuditEntry.seq)).where(
-                AuditEntry.actor == actor.name, AuditEntry.action.in_((SEARCH, VERIFY)), AuditEntry.ts >= since,
+                AuditEntry.actor == actor.name, AuditEntry.action.in_(COUNTED), AuditEntry.ts >= since,
                 AuditEntry.outcome != "refused")) or 0)
 
     if per_minute > 0:

@@ -1,6 +1,10 @@
 """Two-person confirmation of leads: an examiner proposes that a candidate of a search is the probe's
 person; a different examiner confirms or rejects it. Until confirmed, every candidate is a lead, stamped
-as one. The searches themselves are read back from the audit log, the record of what was searched."""
+as one. The searches themselves are read back from the audit log, the record of what was searched.
+
+Who reads a search and its candidates: the examiner who ran it; other examiners once it is under review (a
+proposal on it is open or decided: they are the two-person rule's reviewers); auditors. To anyone else a
+search does not exist (not found, never forbidden, so ids reveal nothing)."""
 
 from __future__ import annotations
 
@@ -32,6 +36,25 @@ def _entry(store: Store, seq: int) -> dict[str, Any] | None:
 def search_entry(store: Store, search_id: int) -> dict[str, Any]:
     e = _entry(store, search_id)
     if e is None or e["action"] != SEARCH or e["outcome"] == "refused":
+        raise NotFound(f"no search with id {search_id}")
+    return e
+
+
+def may_read_search(store: Store, entry: dict[str, Any], actor: Actor) -> bool:
+    if actor.role == "auditor":
+        return True
+    if actor.role != "examiner":
+        return False
+    if entry["actor"] == actor.name:
+        return True
+    with store.session() as s:  # under review: every examiner is a possible reviewer
+        return s.scalar(select(Proposal.id).where(Proposal.search_id == entry["seq"]).limit(1)) is not None
+
+
+def readable_search(store: Store, actor: Actor, search_id: int) -> dict[str, Any]:
+    """The audit entry of a search this actor may read; NotFound, as for a search that does not exist, if not."""
+    e = search_entry(store, search_id)
+    if not may_read_search(store, e, actor):
         raise NotFound(f"no search with id {search_id}")
     return e
 
@@ -72,7 +95,7 @@ def status_of(history: list[dict[str, Any]]) -> str:
 @allowed("examiner")
 def propose(ctx: Context, actor: Actor, search_id: int, face_id: int, note: str,
             probe_face: int = 0) -> dict[str, Any]:
-    entry = search_entry(ctx.store, search_id)
+    entry = readable_search(ctx.store, actor, search_id)
     if not note.strip():
         raise Invalid("a proposal needs a note: why is this candidate the probe's person?")
     cand = next((c for c in candidates_of(entry) if c["face_id"] == face_id and c["probe_face"] == probe_face), None)
@@ -130,6 +153,8 @@ def decide(ctx: Context, actor: Actor, proposal_id: int, decision: str, note: st
 @allowed("examiner", "auditor")
 def list_proposals(ctx: Context, actor: Actor, case_ref: str | None = None,
                    status: str | None = None) -> list[dict[str, Any]]:
+    """Proposals, newest first, each with its candidate. A proposal puts its search under review, so every
+    examiner (a possible reviewer) and auditor reads them; searches without one stay with their examiner."""
     with ctx.store.session() as s:
         stmt = select(Proposal).order_by(Proposal.id.desc())
         if case_ref:
@@ -139,9 +164,9 @@ def list_proposals(ctx: Context, actor: Actor, case_ref: str | None = None,
         return [proposal_dict(p) for p in s.scalars(stmt.limit(1000))]
 
 
-def search_view(store: Store, search_id: int) -> dict[str, Any]:
+def search_view(store: Store, actor: Actor, search_id: int) -> dict[str, Any]:
     """A past search as its audit entry recorded it, with the review status of every candidate."""
-    e = search_entry(store, search_id)
+    e = readable_search(store, actor, search_id)
     hist = proposals_for(store, [search_id])
     cands = []
     for c in candidates_of(e):
@@ -155,22 +180,24 @@ def search_view(store: Store, search_id: int) -> dict[str, Any]:
             "candidates": cands, "stamp": STAMP}
 
 
-@allowed("examiner")
+@allowed("examiner", "auditor")
 def view_search(ctx: Context, actor: Actor, search_id: int) -> dict[str, Any]:
-    """Open a past search (logged; its candidates count as seen by this examiner)."""
-    view = search_view(ctx.store, search_id)
+    """Open a past search: one's own, one under review, or any for an auditor (logged; its candidates count as
+    seen by this user)."""
+    view = search_view(ctx.store, actor, search_id)
     ctx.audit.record(VIEW_SEARCH, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=view["case_ref"],
                      results={"search_id": search_id})
     ctx.seen.add(actor.name, "face", [c["face_id"] for c in view["candidates"]])
     return view
 
 
-@allowed("examiner")
+@allowed("examiner", "auditor")
 def export_search(ctx: Context, actor: Actor, search_id: int, fmt: str) -> dict[str, Any]:
-    """A past search's candidates with their status, for export (logged as an export)."""
+    """A past search's candidates with their status, for export (logged as an export); readable as for
+    `view_search`."""
     if fmt not in ("json", "csv"):
         raise Invalid("format must be json or csv")
-    view = search_view(ctx.store, search_id)
+    view = search_view(ctx.store, actor, search_id)
     ctx.audit.record(EXPORT, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=view["case_ref"],
                      details={"what": "search", "search_id": search_id, "format": fmt})
     return view

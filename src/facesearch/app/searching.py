@@ -4,14 +4,17 @@ engine's search, and is written to the audit log whatever its outcome, refusals 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import FacesearchError
+from ..errors import FacesearchError, ModelNotFoundError
 from ..imaging import sha256_bytes
+from ..models import get_entry
 from ..store.audit import SEARCH, VERIFY
 from .context import Actor, Context
+from .errors import Invalid
 from .optout import hide_opted_out
 from .policy import search_gate
 from .retention import keep_probe
@@ -33,6 +36,33 @@ class SearchRequest:
     force: bool = False
 
 
+def check_threshold(value: float | None) -> float | None:
+    """A threshold given by the caller is a similarity score: a finite number in [-1, 1]."""
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not -1.0 <= value <= 1.0:
+        raise Invalid(f"the threshold must be a number between -1 and 1 (got {value!r})", field="threshold")
+    return float(value)
+
+
+def check_model(name: str | None) -> None:
+    """A model pack named by the caller must be a known pack; nothing is read for an unknown name."""
+    if name is None:
+        return
+    try:
+        get_entry(name)
+    except ModelNotFoundError as exc:
+        raise Invalid(str(exc), field="model") from exc
+
+
+def _logged_threshold(value: float | None) -> tuple[float | None, dict[str, Any]]:
+    """What the audit entry can keep of a threshold (its JSON has no NaN or infinity): the number, or None and
+    the value as given, in words."""
+    if value is None or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return value, {}
+    return None, {"threshold_given": repr(value)}
+
+
 def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
     """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
     return [{
@@ -52,6 +82,7 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
     common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": req.case_ref,
                               "purpose": req.purpose, "probe_sha256": None, "collections": req.collections}
     try:
+        check_threshold(req.threshold)
         data = probe.read(ctx.settings)
         sha = common["probe_sha256"] = sha256_bytes(data)
         case_ref, purpose = search_gate(ctx, actor, req.case_ref, req.purpose)
@@ -64,8 +95,9 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
                                        hide=hide_opted_out(ctx))
         seconds = time.perf_counter() - started
     except FacesearchError as exc:
-        ctx.audit.record(SEARCH, outcome="refused", threshold=req.threshold,
-                         details={"reason": str(exc), "top_k": req.top_k}, **common)
+        logged, given = _logged_threshold(req.threshold)
+        ctx.audit.record(SEARCH, outcome="refused", threshold=logged,
+                         details={"reason": str(exc), "top_k": req.top_k, **given}, **common)
         raise
     faces = result["faces"]
     first = faces[0] if faces else {}
@@ -100,6 +132,8 @@ def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref:
     common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": case_ref,
                               "purpose": purpose, "probe_sha256": None}
     try:
+        check_model(model)  # before any file is read
+        check_threshold(threshold)
         data = [first.read(ctx.settings), second.read(ctx.settings)]
         shas = [sha256_bytes(d) for d in data]
         common["probe_sha256"] = shas[0]
@@ -108,8 +142,9 @@ def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref:
         with ctx.engine_lock:
             result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
     except FacesearchError as exc:
-        ctx.audit.record(VERIFY, outcome="refused", model=model, threshold=threshold,
-                         details={"reason": str(exc), "second_sha256": shas[1]}, **common)
+        logged, given = _logged_threshold(threshold)
+        ctx.audit.record(VERIFY, outcome="refused", model=model, threshold=logged,
+                         details={"reason": str(exc), "second_sha256": shas[1], **given}, **common)
         raise
     entry = ctx.audit.record(
         VERIFY, model=result["model"], threshold=result["threshold"],

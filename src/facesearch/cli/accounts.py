@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -33,7 +34,17 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: put TLS in front (a reverse proxy) before exposing it", err=True)
     typer.echo(f"facesearch serving on http://{host}:{port}  (home {settings.home})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=True, server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How `serve` runs uvicorn. Forwarded headers (X-Forwarded-For, -Proto) are honoured only from the
+    addresses in FACESEARCH_TRUSTED_PROXIES; with none set they are ignored, so no client can choose the
+    address that the audit log records and the sign-in throttle counts."""
+    options: dict[str, Any] = {"server_header": False, "proxy_headers": bool(settings.trusted_proxies)}
+    if settings.trusted_proxies:
+        options["forwarded_allow_ips"] = ",".join(settings.trusted_proxies)
+    return options
 
 
 def _password(from_stdin: bool, prompt: str, twice: bool) -> str:

@@ -13,6 +13,7 @@ for every command.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from ..app import accounts
 from ..app.context import Actor, Context
@@ -27,6 +29,7 @@ from ..app.errors import KINDS, Refused
 from ..config import Settings
 from ..errors import FacesearchError, ImageError, ProbeError
 from ..store.accounts import ROLES
+from ..store.audit import AuditWriteError
 
 T = TypeVar("T")
 
@@ -49,8 +52,33 @@ def os_user() -> str:
         return "unknown"
 
 
+# Exit code of a home that cannot be read or written (read-only, full, not ours): nothing was done.
+STORAGE_EXIT = 5
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO}
+
+
+def storage_message(exc: BaseException) -> str | None:
+    """One line for a failure of the home's storage, naming the cause and never the data being written
+    (SQLAlchemy's own text carries the statement and its values; the driver's message does not)."""
+    if isinstance(exc, AuditWriteError):
+        return f"{exc}; nothing was done"
+    if isinstance(exc, DBAPIError):
+        orig = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:200]
+        return f"the database cannot be used: {orig} (is the home read-only or full?); nothing was done"
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        where = f" {exc.filename}" if exc.filename else " the home"
+        return f"cannot use{where}: {exc.strerror}"
+    return None
+
+
 def open_context() -> Context:
-    return Context.open(Settings())
+    try:
+        return Context.open(Settings())
+    except (AuditWriteError, DBAPIError, OSError) as exc:
+        message = storage_message(exc)
+        if message is None:
+            raise
+        fail(message, STORAGE_EXIT)
 
 
 def actor_for(ctx: Context, default_role: str) -> Actor:
@@ -79,7 +107,8 @@ def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> No
 
 def run(fn: Callable[[], T], as_json: bool = False) -> T:
     """Call a use case; show a refusal the way every command does: exit 2 bad input, 3 the probe cannot be
-    searched, 4 refused by the rules (role, case reference, purpose, kill switch, limits)."""
+    searched, 4 refused by the rules (role, case reference, purpose, kill switch, limits), 5 the home cannot
+    be read or written (read-only, full)."""
     try:
         return fn()
     except Refused as exc:
@@ -91,6 +120,12 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
         fail(f"cannot read the image: {exc}", 2, as_json, reason=exc.reason)
     except FacesearchError as exc:
         fail(str(exc), 2, as_json)
+    except (AuditWriteError, DBAPIError, OSError) as exc:
+        # A read-only or full home: one line, no traceback (a traceback can show what was being written).
+        message = storage_message(exc)
+        if message is None:
+            raise
+        fail(message, STORAGE_EXIT, as_json, kind="storage")
 
 
 def echo_json(value: Any) -> None:

@@ -220,3 +220,32 @@ def large_cmd(
     report = harness.bench_large(_data(data), mps, count, model, workers, grid, repeat,
                          models_dir=_models_dir(models_dir), detect_max_side=detect_max_side, log=_log(as_json))
     _show(report, out, as_json)
+
+
+@bench_app.command("serve")
+def serve_cmd(
+    clients: int = typer.Option(4, "--clients", min=1, help="Concurrent searching clients."),
+    seconds: float = typer.Option(60.0, "--seconds", help="How long the clients search (ignored with --minutes)."),
+    minutes: float | None = typer.Option(None, "--minutes", help="Soak: run this many minutes, sampling the "
+                                         "server's memory and open files, and report their growth."),
+    people: int = typer.Option(100, "--people", help="People in the gallery (folders of --data)."),
+    per_person: int = typer.Option(3, "--per-person", help="Gallery photos per person; the next one is a probe."),
+    model: str = typer.Option("yunet-reid", "--model"),
+    ingest_batch: int = typer.Option(20, "--ingest-batch", help="Photos per upload of the ingest that runs "
+                                     "during the load."),
+    sample_seconds: float | None = typer.Option(None, "--sample-seconds", help="Sampling interval of the "
+                                                "server's RSS and open files (default 5 s; 30 s with --minutes)."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The web service under load on loopback: concurrent searches while an ingest runs (requests/s, p50/p99,
+    errors), with the server's memory and open files sampled; --minutes N makes it a soak."""
+    harness = _harness()
+    duration = minutes * 60 if minutes else seconds
+    interval = sample_seconds or (30.0 if minutes else 5.0)
+    report = harness.bench_serve(_data(data), clients=clients, seconds=duration, people=people,
+                                 per_person=per_person, model=model, ingest_batch=ingest_batch,
+                                 sample_seconds=interval, models_dir=_models_dir(models_dir), log=_log(as_json))
+    _show(report, out, as_json)

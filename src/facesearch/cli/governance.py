@@ -88,7 +88,41 @@ def optout_add(
                f"erased {e['faces']} face(s), {e['images']} image(s), {e['thumbnails']} thumbnail(s), "
                f"{e['uploads']} uploaded file(s), {e['probes']} kept probe(s)")
     for pack, info in res["packs"].items():
-        typer.echo(f"  {pack}: threshold {info['threshold']} ({info['threshold_reason']})")
+        typer.echo(f"  {pack}: erased {info['faces']} face(s) at or above {info['threshold']} "
+                   f"({info['threshold_reason']})")
+        typer.echo(f"    chance of a miss: {info['miss_text']}; more photos of the person "
+                   "(other angles, ages, lighting) catch more")
+        typer.echo(f"    {info['to_review']} face(s) to review between {info['review_threshold']} and "
+                   f"{info['threshold']} ({info['review_threshold_reason']})")
+    review = res["to_review"]
+    if review:
+        typer.echo(f"NOT erased, to review ({len(review)}): faces that may be the same person; look at each and "
+                   f"erase it with `facesearch optout erase-face FACE_ID --optout {res['optout_id']}`")
+        for r in review:
+            typer.echo(f"  face {r['face_id']:>7}  image {r['image_id']:>7}  {r['collection']:<16} "
+                       f"score {r['score']:.3f} ({r['fmr_text']})  {r['path'] or r['source_url'] or ''}")
+    else:
+        typer.echo("nothing to review: no other face scored between the review and the erase threshold")
+
+
+@optout_app.command("erase-face")
+def optout_erase_face(
+    face_id: int = typer.Argument(..., help="A face listed 'to review' by `optout add`."),
+    optout_id: int | None = typer.Option(None, "--optout", help="The opt-out it belongs to: its template is "
+                                         "added, so a later ingest of the same photo keeps it out."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Erase one gallery face you judged to be an opted-out person's (and its image if no other face is left
+    on it). Audit-logged."""
+    ctx = open_context()
+    res = run(lambda: optout.erase_face(ctx, actor_for(ctx, "operator"), face_id, optout_id))
+    if as_json:
+        echo_json(res)
+        return
+    e = res["erased"]
+    typer.echo(f"face {res['face_id']} (image {res['image_id']}, {res['collection']}) erased: {e['faces']} face(s), "
+               f"{e['images']} image(s), {e['thumbnails']} thumbnail(s), {e['uploads']} uploaded file(s)"
+               + (f"; template added to opt-out {res['optout_id']}" if res["template_added"] else ""))
 
 
 @optout_app.command("list")
@@ -107,15 +141,19 @@ def optout_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @subject_app.command("report")
 def subject_report(
     photo: Path = typer.Argument(..., help="A photo of the person making the access request."),
+    reference: str | None = typer.Option(None, "--reference", help="The data-subject request's reference, e.g. "
+                                         "its ticket (required; logged as the case reference)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Every image and collection where a face matches the person (strict threshold). Audit-logged."""
+    """Every image and collection where a face matches the person (strict threshold). A governed search: needs
+    --reference, stops while searching is suspended, counts toward the search limits. Audit-logged."""
     ctx = open_context()
-    res = run(lambda: subjects.subject_report(ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings)))
+    res = run(lambda: subjects.subject_report(ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings),
+                                              reference), as_json)
     if as_json:
         echo_json(res)
         return
-    typer.echo(f"{len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
+    typer.echo(f"{res['reference']}: {len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
                f"{', '.join(res['collections']) or 'none'}")
     for m in res["matches"]:
         typer.echo(f"  {m['collection']:<20} image {m['image_id']:>7} face {m['face_id']:>7} score {m['score']:.3f}"

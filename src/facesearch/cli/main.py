@@ -462,9 +462,9 @@ def _demo_setup(name: str, pack: str) -> None:
 
 
 def _register_areas() -> None:
-    from . import accounts, bench, db, eval, governance, review
+    from . import accounts, backup, bench, db, eval, governance, review
 
-    for area in (eval, accounts, governance, review, bench, db):
+    for area in (eval, accounts, governance, review, bench, db, backup):
         area.register(app)
 
 

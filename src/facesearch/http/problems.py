@@ -6,10 +6,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app.errors import KINDS, LimitExceeded, Refused
 from ..errors import CollectionError, FacesearchError, ImageError, ProbeError
+from ..store.audit import AuditWriteError
 
 # Renders an error as a page for a browser: (request, status, title, detail) -> response.
 HtmlError = Callable[[Request, int, str, str], Response]
@@ -102,6 +104,20 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
     @app.exception_handler(FacesearchError)
     async def _facesearch(request: Request, exc: FacesearchError) -> Response:
         return problem_response(422, "Request refused", str(exc))
+
+    @app.exception_handler(AuditWriteError)
+    @app.exception_handler(OperationalError)
+    async def _storage(request: Request, exc: Exception) -> Response:
+        # A read-only or full home, or an audit entry that could not be written (then the action did not
+        # happen). One log line with the cause, never the data; the reply carries neither.
+        import logging
+
+        orig = str(getattr(exc, "orig", "")).strip().splitlines() or [type(exc).__name__]
+        cause = str(exc) if isinstance(exc, AuditWriteError) else orig[0][:200]
+        logging.getLogger("facesearch.api").error("storage failure on %s %s: %s", request.method,
+                                                  request.url.path, cause)
+        return problem_response(500, "Storage unavailable", "the server cannot write to its storage (read-only "
+                                "or full?); the request was not completed")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:

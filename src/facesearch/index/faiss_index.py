@@ -22,13 +22,16 @@ class FaissIndex:
             pid = stale.name.split(".")[-2]
             if pid.isdigit() and not pid_alive(int(pid)):
                 stale.unlink(missing_ok=True)
-        if path.is_file():
-            index = faiss.read_index(str(path))
-            if index.d != dim:
-                raise ValueError(f"{path}: index dimension {index.d} != collection dimension {dim}")
-            self._index = index
-        else:
-            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # Why the file could not be used, when it could not: the index then starts empty, and the owner
+        # (app/indexes.reconcile) rebuilds it from the database, which is the source of truth.
+        self.load_error: str | None = None
+        self.file_missing = not path.is_file()
+        self._index: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        if not self.file_missing:
+            try:
+                self._index = _read(path, dim)
+            except Exception as exc:  # truncated, corrupt, another kind of index, another dimension
+                self.load_error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
         self.dirty = False
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -70,3 +73,15 @@ class FaissIndex:
         os.replace(tmp, self.path)
         self.dirty = False
 
+
+
+def _read(path: Path, dim: int) -> faiss.Index:
+    """Read an index file and check it is what this class writes: an id-mapped flat index of `dim`."""
+    index = faiss.read_index(str(path))
+    if index.d != dim:
+        raise ValueError(f"index dimension {index.d} != collection dimension {dim}")
+    if not isinstance(index, faiss.IndexIDMap2):
+        raise ValueError(f"not an id-mapped index ({type(index).__name__})")
+    if faiss.vector_to_array(index.id_map).shape[0] != index.ntotal:
+        raise ValueError("ids and vectors differ in number")
+    return index

@@ -1,23 +1,26 @@
 """YuNet face detector on OpenVINO: the network's raw outputs decoded as OpenCV's FaceDetectorYN does.
 
 Why not cv2.FaceDetectorYN: the same network at the same precision (f32) runs in 2.3 ms instead of 3.8 ms
-per LFW photo on OpenVINO here, with identical boxes and landmarks (tests/test_yunet.py compares both).
+per LFW photo on OpenVINO here, with identical boxes and landmarks given the same padded input
+(tests/test_yunet.py compares both).
 
 Input shapes: a network compiled for one static shape runs 30 to 75% faster here than one compiled for
 dynamic shapes, but each compilation costs 0.15 to 0.4 s, and photos of mixed sizes bring hundreds of sizes
 (compiling one network per size made in-the-wild ingest 13x slower). So the image is padded with zeros,
 right and bottom, to a *bucket*: each side rounded up to the next of SIDES (beyond 640, to a multiple of
 128). Detection copies are at most `detect_max_side` (640) on their longest side, so there are at most 64
-buckets and a real collection uses about a dozen (4:3, 3:2, 16:9, 4:5, square, portrait and landscape, small
-web images), each compiled once from a model read once. The padding costs about 3% more network work than
-FaceDetectorYN's own padding to multiples of 32 on a mixed set; a face's landmarks move by up to about 1.5%
-of its size (1.5 px on a 100 px face), as with any other padding (tests/test_yunet.py). Boxes and
-landmarks are in the unpadded image's coordinates.
+buckets; a real collection uses about a dozen (4:3, 3:2, 16:9, 4:5, square, portrait and landscape, small
+web images), each compiled once from a model read once, SHAPE_CACHE of them kept. The padding costs about
+3% more network work than FaceDetectorYN's own padding to multiples of 32 on a mixed set. A bucket seen
+only now and then (after the first EAGER buckets) runs on one network compiled for dynamic shapes until it
+has been seen STATIC_AFTER times: a small run of mixed photos then compiles 6 to 8 networks, not 12. A face's
+landmarks move by up to about 1.5% of its size (1.5 px on a 100 px face), as with any other padding
+(tests/test_yunet.py). Boxes and landmarks are in the unpadded image's coordinates.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,11 @@ PAD = 32  # the network's input sides must be multiples of its largest stride
 # Bucket sides, multiples of PAD: 250 px LFW photos at 256; 640x480, 640x427 (3:2) at 480; 640x360 at 384.
 SIDES = (128, 192, 256, 320, 384, 480, 512, 640)
 LARGE_STEP = 128  # beyond the last of SIDES (detection copies above 640 px)
-SHAPE_CACHE = 64  # compiled networks kept, one per bucket: every bucket of a 640 px detection copy
+# Compiled networks kept, one per bucket (LRU). Each costs memory: about 25 MB at 640x480, 10 MB at 256x256;
+# a mixed collection uses about a dozen buckets, so 24 bounds memory without recompiling in practice.
+SHAPE_CACHE = 24
+EAGER = 2  # the first buckets seen get their own network at once (most collections are mostly one or two)
+STATIC_AFTER = 8  # later buckets get theirs when seen this often; the dynamic network serves them until then
 
 
 def _side(n: int) -> int:
@@ -55,31 +62,44 @@ class YunetDetector:
         self.top_k = top_k
         self._requests: OrderedDict[tuple[int, int], Any] = OrderedDict()
         self._blobs: dict[tuple[int, int], np.ndarray] = {}
-        self.compiled = 0  # how many times a shape was compiled (tests and benchmarks read it)
+        self._seen: Counter[tuple[int, int]] = Counter()
+        self._dynamic: Any = None
+        self.compiled = 0  # networks compiled, the dynamic one included (tests and benchmarks read it)
 
-    def _request(self, height: int, width: int) -> Any:
+    def _request(self, height: int, width: int) -> tuple[Any, bool]:
+        """The infer request for a bucket, and whether it is the bucket's own (static) one."""
         key = (height, width)
         request = self._requests.get(key)
         if request is None:
+            self._seen[key] += 1
+            if len(self._seen) > EAGER and self._seen[key] < STATIC_AFTER:
+                if self._dynamic is None:
+                    self._model.reshape([1, 3, -1, -1])
+                    self._dynamic = self._compile()
+                return self._dynamic, False
             self._model.reshape([1, 3, height, width])
-            request = self._core.compile_model(self._model, "CPU", self._config).create_infer_request()
-            self.compiled += 1
-            self._requests[key] = request
+            request = self._requests[key] = self._compile()
             if len(self._requests) > SHAPE_CACHE:
                 old, _ = self._requests.popitem(last=False)
                 self._blobs.pop(old, None)
         else:
             self._requests.move_to_end(key)
-        return request
+        return request, True
+
+    def _compile(self) -> Any:
+        self.compiled += 1
+        return self._core.compile_model(self._model, "CPU", self._config).create_infer_request()
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """(n, 15) float32 rows: x, y, w, h, five landmark (x, y) pairs, score; like FaceDetectorYN.detect."""
         h, w = image.shape[:2]
         ph, pw = bucket(h, w)
-        request = self._request(ph, pw)
+        request, static = self._request(ph, pw)
         blob = self._blobs.get((ph, pw))
         if blob is None:
-            blob = self._blobs[(ph, pw)] = np.zeros((1, 3, ph, pw), np.float32)
+            blob = np.zeros((1, 3, ph, pw), np.float32)
+            if static:  # kept with its network
+                self._blobs[(ph, pw)] = blob
         else:  # only the part the previous image left non-zero
             blob[0, :, :h, w:] = 0
             blob[0, :, h:, :] = 0

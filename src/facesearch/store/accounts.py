@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DDL, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import DDL, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .schema import Base, utcnow
@@ -87,10 +88,24 @@ Index("ix_audit_log_action_ts", AuditEntry.action, AuditEntry.ts)
 # rewrite history by accident. Someone with direct file access can drop the triggers; the hash chain
 # is what detects that.
 # Homes get them from migration 0001_initial; this event keeps `Base.metadata.create_all` equivalent.
-for _name, _op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE")):
-    event.listen(
-        AuditEntry.__table__,
-        "after_create",
-        DDL(f"CREATE TRIGGER IF NOT EXISTS {_name} BEFORE {_op} ON audit_log "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END").execute_if(dialect="sqlite"),
-    )
+AUDIT_TRIGGERS = {
+    name: f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit_log "
+          "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+    for name, op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
+}
+for _sql in AUDIT_TRIGGERS.values():
+    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+
+
+def ensure_audit_triggers(engine: Engine) -> list[str]:
+    """Check the append-only triggers of a SQLite home and restore any that were dropped; returns the names
+    restored (empty when all were there, and always on other databases, which have none)."""
+    if engine.dialect.name != "sqlite":
+        return []
+    with engine.begin() as conn:
+        present = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                        "AND tbl_name = 'audit_log'")))
+        missing = [name for name in AUDIT_TRIGGERS if name not in present]
+        for name in missing:
+            conn.execute(text(AUDIT_TRIGGERS[name]))
+    return missing

@@ -1,19 +1,31 @@
-"""Append-only, hash-chained audit log of everything done with faces: who, when, from where, why, what came back.
+"""Append-only, keyed hash chain of everything done with faces: who, when, from where, why, what came back.
 
-Each entry's hash is SHA-256 over the canonical JSON of all its fields, including the previous entry's
+Each entry's hash is an HMAC-SHA256, under a key kept outside the database (`audit.key` in the home, mode
+0600, created on first use), over the canonical JSON of all its fields, including the previous entry's
 hash. Editing an entry breaks its own hash; deleting or inserting one breaks the sequence and the link
-of the next. Deleting the newest entries leaves a valid shorter chain, so the head (sequence number and
-hash) is also written to a checkpoint file beside the database, and `verify` prints it so it can be kept
-elsewhere (a ticket, a mail, a write-once store) as an external anchor.
+of the next; someone who can write the database but not read the key cannot append or rewrite an entry
+with a valid hash. Deleting the newest entries leaves a valid shorter chain, so the head (sequence number
+and hash) is also written to a checkpoint file beside the database (a missing checkpoint is a failure),
+and `verify` prints it so it can be kept elsewhere (a ticket, a mail, a write-once store).
+
+Entries written before the home had a key (by 0.1.0 and 0.2.0) carry a plain SHA-256; the key file records
+the first entry under the key (`from_seq`), entries before it are checked by plain hash, and the keyed part
+is anchored to them by the link of its first entry. An `audit_key` entry marks that point in the log.
+
+Every failure to write an entry raises `AuditWriteError`: the action it records must not happen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
+import hmac
 import io
 import json
+import logging
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,18 +78,35 @@ CONFIRM = "lead_confirm"
 REJECT = "lead_reject"
 CASE_REPORT = "case_report"
 VIEW_SEARCH = "view_search"
+AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgraded from 0.1.0 or 0.2.0)
+AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened; restored
+BACKUP = "backup"
+RESTORE = "restore"
 ACTIONS = (SEARCH, VERIFY, VIEW_MATCH, VIEW_THUMBNAIL, EXPORT, INGEST, DELETE, LOGIN, LOGIN_FAILED, LOGOUT,
            USER_ADD, USER_CHANGE, TOKEN_CREATE, TOKEN_REVOKE, COLLECTION_CREATE, OPTOUT_ADD, OPTOUT_ERASE,
            OPTOUT_BLOCK, OPTOUT_HIDE, SUBJECT_REPORT, PURGE, DOCTOR, SEARCH_SUSPEND, SEARCH_RESUME, PURPOSE_ADD,
-           PURPOSE_RETIRE, PROPOSE, CONFIRM, REJECT, CASE_REPORT, VIEW_SEARCH)
+           PURPOSE_RETIRE, PROPOSE, CONFIRM, REJECT, CASE_REPORT, VIEW_SEARCH, AUDIT_KEY, AUDIT_TRIGGERS,
+           BACKUP, RESTORE)
+
+log = logging.getLogger("facesearch.audit")
+
+
+class AuditWriteError(RuntimeError):
+    """An audit entry (or its checkpoint) could not be written. The action it records must not happen.
+
+    The message names the cause (read-only or full home, missing permission) and never the entry's content."""
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def entry_hash(fields: dict[str, Any]) -> str:
-    return hashlib.sha256(_dumps({k: fields.get(k) for k in FIELDS}).encode()).hexdigest()
+def entry_hash(fields: dict[str, Any], key: bytes | None = None) -> str:
+    """SHA-256 of the canonical JSON of an entry's fields; with a key, HMAC-SHA256 under it."""
+    data = _dumps({k: fields.get(k) for k in FIELDS}).encode()
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
 def now_iso() -> str:
@@ -99,15 +128,80 @@ def entry_dict(row: AuditEntry) -> dict[str, Any]:
 
 
 HEAD_FILE = "audit-head.json"
+KEY_FILE = "audit.key"
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """The secret of the keyed chain and the first entry written under it."""
+
+    secret: bytes
+    from_seq: int
+
+
+def read_key(path: Path) -> ChainKey | None:
+    """The key in `path`, or None when there is no key file. An unreadable one raises AuditWriteError."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise AuditWriteError(f"the audit key {path} cannot be read: {_why(exc)}") from None
+    try:
+        return ChainKey(bytes.fromhex(str(data["key"])), int(data["from_seq"]))
+    except (KeyError, TypeError, ValueError):
+        raise AuditWriteError(f"the audit key {path} is damaged; restore it from a backup") from None
+
+
+def _create_key(path: Path, from_seq: int) -> ChainKey:
+    """Write a new key file (0600) unless another process got there first; returns the key in the file."""
+    key = ChainKey(secrets.token_bytes(32), from_seq)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"key": key.secret.hex(), "from_seq": from_seq, "created_at": now_iso()}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # atomic and exclusive: the first process to link wins, the others read its key
+    finally:
+        tmp.unlink(missing_ok=True)
+    found = read_key(path)
+    assert found is not None
+    return found
+
+
+def _why(exc: BaseException) -> str:
+    """The cause of a storage failure in a few words, without SQL or the values being written."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:  # a SQLAlchemy error: the driver's own message ("database or disk is full")
+        return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
+    return type(exc).__name__
+
+
+def _retryable(exc: Exception) -> bool:
+    """A lost race with another writer (same tail read) or a busy database: worth reading the tail again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "locked" in text or "busy" in text
 
 
 class AuditLog:
     """Appends entries. One instance per process; a lock keeps in-process writers in order, and a
-    unique constraint on `prev_hash` makes writers in other processes retry instead of forking the chain."""
+    unique constraint on `prev_hash` makes writers in other processes retry instead of forking the chain.
 
-    def __init__(self, store: Store, head_path: Path | None = None) -> None:
+    With a `head_path`, the chain is keyed with the key file beside it (`key_path`, default `audit.key` in
+    the same folder), created on the first append. Without one (tests, tools) entries carry a plain hash."""
+
+    def __init__(self, store: Store, head_path: Path | None = None, key_path: Path | None = None) -> None:
         self.store = store
         self.head_path = head_path
+        self.key_path = key_path or (head_path.with_name(KEY_FILE) if head_path is not None else None)
+        self._key: ChainKey | None = None
         self._lock = threading.Lock()
 
     def record(self, action: str, *, actor: str | None = None, role: str | None = None, outcome: str = "ok",
@@ -125,38 +219,86 @@ class AuditLog:
             "details": _dumps(details) if details else None,
         }
         with self._lock:
-            for attempt in range(50):
-                try:
-                    return self._append(fields)
-                except (IntegrityError, OperationalError):
-                    # Another process appended first (or held the write lock): read the new tail, retry.
-                    if attempt == 49:
-                        raise
-                    threading.Event().wait(0.01 * (attempt + 1))
+            key = self._ensure_key()
+            return self._append_retrying(fields, key)
+
+    def _append_retrying(self, fields: dict[str, Any], key: ChainKey | None) -> dict[str, Any]:
+        for attempt in range(50):
+            try:
+                return self._append(fields, key)
+            except (IntegrityError, OperationalError) as exc:
+                # Another process appended first (or held the write lock): read the new tail, retry. Any
+                # other failure (a read-only or full home) is final: the caller's action must not happen.
+                if attempt == 49 or not _retryable(exc):
+                    raise AuditWriteError(f"the audit log cannot be written: {_why(exc)}") from exc
+                threading.Event().wait(0.01 * (attempt + 1))
+            except OSError as exc:
+                raise AuditWriteError(f"the audit checkpoint cannot be written: {_why(exc)}") from exc
+            except Exception as exc:
+                if isinstance(exc, AuditWriteError):
+                    raise
+                raise AuditWriteError(f"the audit log cannot be written: {_why(exc)}") from exc
         raise AssertionError("unreachable")
 
-    def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _ensure_key(self) -> ChainKey | None:
+        """The chain's key, read from its file or created there on first use.
+
+        A home whose log already has entries when the key is created (one made by 0.1.0 or 0.2.0) gets an
+        `audit_key` entry first: entries before it are verifiable by plain hash only. If the newest entry
+        does not verify by plain hash, the home had a key that is gone; a new one is started and the entry
+        says so, and `verify` reports the entries written with the lost key as unverifiable."""
+        if self._key is not None or self.key_path is None:
+            return self._key
+        try:
+            found = read_key(self.key_path)
+            if found is None:
+                with self.store.session() as s:
+                    tail = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+                from_seq = tail.seq + 1 if tail is not None else 1
+                found = _create_key(self.key_path, from_seq)
+                if tail is not None and found.from_seq == from_seq:
+                    lost = entry_hash(_row_fields(tail)) != tail.hash
+                    details: dict[str, Any] = {"from_seq": from_seq, "plain_until": from_seq - 1}
+                    if lost:
+                        details["previous_key"] = "missing"
+                        log.warning("the audit key %s was missing; a new one was started at entry %d, and "
+                                    "entries written with the old key can no longer be verified",
+                                    self.key_path, from_seq)
+                    self._key = found
+                    self._append_retrying({
+                        "actor": "system:audit", "role": "system", "action": AUDIT_KEY,
+                        "outcome": "warning" if lost else "ok", "details": _dumps(details)}, found)
+        except AuditWriteError:
+            raise
+        except Exception as exc:
+            raise AuditWriteError(f"the audit key cannot be set up: {_why(exc)}") from exc
+        self._key = found
+        return found
+
+    def _append(self, fields: dict[str, Any], key: ChainKey | None) -> dict[str, Any]:
         with self.store.session.begin() as s:
             last = s.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
             full = dict(fields, seq=seq, ts=now_iso(), prev_hash=prev)
-            full["hash"] = entry_hash(full)
+            keyed = key is not None and seq >= key.from_seq
+            full["hash"] = entry_hash(full, key.secret if keyed and key is not None else None)
             s.add(AuditEntry(**full))
         self._write_head(seq, full["hash"])
         return full
 
     def _write_head(self, seq: int, digest: str) -> None:
+        """Advance the checkpoint. A failure raises: the entry is in the database, but the action it
+        records must not go ahead while its tail is unprotected."""
         if self.head_path is None:
             return
-        try:
-            current = read_head(self.head_path)
-            if current and current[0] >= seq:
-                return
-            tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
-            os.replace(tmp, self.head_path)
-        except OSError:
-            pass  # the checkpoint is a second line of defence; the chain in the database is the record
+        current = read_head(self.head_path)
+        if current and current[0] >= seq:
+            return
+        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"seq": seq, "hash": digest}))
+        os.replace(tmp, self.head_path)
 
 
 def read_head(path: Path) -> tuple[int, str] | None:
@@ -192,10 +334,25 @@ def iter_entries(store: Store, batch: int = 5000) -> Iterator[AuditEntry]:
         last = rows[-1].seq
 
 
-def verify_chain(store: Store, head_path: Path | None = None, max_problems: int = 100) -> ChainReport:
-    """Recompute every hash and link; report each entry that was edited, removed or inserted."""
+def verify_chain(store: Store, head_path: Path | None = None, max_problems: int = 100,
+                 key_path: Path | None = None) -> ChainReport:
+    """Recompute every hash and link; report each entry that was edited, removed or inserted.
+
+    The key file (`key_path`; by default beside `head_path`, or beside a SQLite database) keys the check from
+    its `from_seq` on. With a `head_path`, the checkpoint must exist once the log has entries."""
     problems: list[str] = []
+    if key_path is None and head_path is not None:
+        key_path = head_path.with_name(KEY_FILE)
+    elif key_path is None and store.url.startswith("sqlite:///"):  # the key of a home lies beside its database
+        key_path = Path(store.url.removeprefix("sqlite:///")).with_name(KEY_FILE)
+    key: ChainKey | None = None
+    if key_path is not None:
+        try:
+            key = read_key(key_path)
+        except AuditWriteError as exc:
+            problems.append(str(exc))
     prev_hash, expected_seq, count = GENESIS, 1, 0
+    unverifiable: list[int] = []  # plain-checked entries whose hash is no plain hash: a lost key, or forged
     for row in iter_entries(store):
         count += 1
         if row.seq != expected_seq:
@@ -204,21 +361,37 @@ def verify_chain(store: Store, head_path: Path | None = None, max_problems: int 
         if row.prev_hash != prev_hash:
             problems.append(f"entry {row.seq}: link to the previous entry is broken (an entry before it was "
                             "deleted, inserted or edited)")
-        if entry_hash(_row_fields(row)) != row.hash:
-            problems.append(f"entry {row.seq}: content does not match its hash (edited)")
+        keyed = key is not None and row.seq >= key.from_seq
+        if entry_hash(_row_fields(row), key.secret if keyed and key is not None else None) != row.hash:
+            if keyed or key_path is None:
+                problems.append(f"entry {row.seq}: content does not match its hash (edited, or added "
+                                "without the audit key)" if keyed else
+                                f"entry {row.seq}: content does not match its hash (edited)")
+            else:
+                unverifiable.append(row.seq)
         prev_hash, expected_seq = row.hash, row.seq + 1
         if len(problems) >= max_problems:
             problems.append("... stopped after too many problems")
             break
+    if unverifiable:
+        where = (f"entries {unverifiable[0]}..{unverifiable[-1]}" if len(unverifiable) > 1
+                 else f"entry {unverifiable[0]}")
+        problems.append(
+            f"{where} ({len(unverifiable)} in all) do not match a plain hash: edited, or written with an audit "
+            f"key that is not in {key_path} " + ("(it was lost or replaced; restore it from a backup)"
+                                                 if key is not None else "(restore audit.key from a backup)"))
     head_seq = expected_seq - 1
     if head_path is not None:
         head = read_head(head_path)
-        if head is not None:
-            if head[0] > head_seq:
-                problems.append(f"the checkpoint records entry {head[0]} but the log ends at {head_seq} "
-                                "(newest entries deleted)")
-            elif head[0] == head_seq and head[1] != prev_hash:
-                problems.append(f"entry {head_seq}: hash differs from the checkpoint")
+        if head is None:
+            if count:
+                problems.append(f"the checkpoint {head_path.name} is missing or unreadable while the log has "
+                                f"{count} entries (the newest entries may have been deleted with it)")
+        elif head[0] > head_seq:
+            problems.append(f"the checkpoint records entry {head[0]} but the log ends at {head_seq} "
+                            "(newest entries deleted)")
+        elif head[0] == head_seq and head[1] != prev_hash:
+            problems.append(f"entry {head_seq}: hash differs from the checkpoint")
     return ChainReport(not problems, count, head_seq, prev_hash, problems)
 
 
@@ -272,7 +445,9 @@ def query(store: Store, *, user: str | None = None, case_ref: str | None = None,
 def export(store: Store, fmt: str, since: str | None = None, until: str | None = None,
            user: str | None = None, case_ref: str | None = None, action: str | None = None) -> str:
     """The entries in a date range as CSV or JSON text, oldest first, with their hashes so a reader
-    can re-check each entry and the links between consecutive ones."""
+    can re-check the links between consecutive ones, and, holding the audit key (or for entries before
+    `from_seq`, without it), each entry's hash. CSV cells that a spreadsheet would run as formulas are
+    prefixed with a single quote (`csv_cell`); JSON keeps every value exactly."""
     with store.session() as s:
         rows = [entry_dict(r) for r in s.scalars(
             _filtered(select(AuditEntry), user, case_ref, action, since, until).order_by(AuditEntry.seq))]
@@ -286,5 +461,18 @@ def export(store: Store, fmt: str, since: str | None = None, until: str | None =
     cols = (*FIELDS, "hash")
     writer.writerow(cols)
     for r in rows:
-        writer.writerow(["" if r[c] is None else _dumps(r[c]) if c in JSON_FIELDS else r[c] for c in cols])
+        writer.writerow([csv_cell("" if r[c] is None else _dumps(r[c]) if c in JSON_FIELDS else r[c])
+                         for c in cols])
     return buf.getvalue()
+
+
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...), +cmd, -2+3, @SUM).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, prefixed with a single quote so it is shown
+    as text. Numbers are left alone (a negative number is not a formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value

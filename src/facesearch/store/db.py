@@ -41,7 +41,9 @@ class Store:
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.database: Engine = create_engine(url, future=True)
+        # hide_parameters: an error's text (a traceback, a log line) names the statement, never the values
+        # being written (an audit entry's candidates, an embedding).
+        self.database: Engine = create_engine(url, future=True, hide_parameters=True)
         if url.startswith("sqlite"):
             event.listen(self.database, "connect", _sqlite_pragmas)
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from ..app import cases, collections, doctor, optout, purposes, retention, review, subjects, suspension
@@ -35,7 +35,8 @@ def review_page(request: Request, msg: str | None = None, actor: Actor = Depends
 
 
 @router.post("/review/{proposal_id}/{decision}")
-def review_decide(proposal_id: int, decision: str, note: Annotated[str, Form(max_length=4000)] = "",
+def review_decide(proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1)], decision: str,
+                  note: Annotated[str, Form(max_length=4000)] = "",
                   actor: Actor = Depends(Caller(review.decide)), ctx: Context = Depends(context)) -> Response:
     status = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "")
     try:
@@ -137,19 +138,21 @@ def privacy_optout(request: Request, reference: Annotated[str, Form(max_length=2
     except FacesearchError as exc:
         return _privacy(request, ctx, actor, error=str(exc))
     e = res["erased"]
-    return _privacy(request, ctx, actor,
+    return _privacy(request, ctx, actor, optout_result=res,
                     done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
-                         f"erased {e['faces']} face(s) and {e['images']} image(s).")
+                         f"erased {e['faces']} face(s) and {e['images']} image(s); "
+                         f"{len(res['to_review'])} face(s) to review.")
 
 
 @router.post("/privacy/subject")
 def privacy_subject(request: Request, photo: Annotated[UploadFile, File()],
+                    reference: Annotated[str, Form(max_length=1000)] = "",
                     actor: Actor = Depends(Caller(subjects.subject_report)),
                     ctx: Context = Depends(context)) -> Response:
     if not photo.filename:
         return _privacy(request, ctx, actor, error="choose a photo")
     try:
-        rep = subjects.subject_report(ctx, actor, _photo(ctx, photo, 1))
+        rep = subjects.subject_report(ctx, actor, _photo(ctx, photo, 1), reference)
     except FacesearchError as exc:
         return _privacy(request, ctx, actor, error=str(exc))
     return _privacy(request, ctx, actor, subject=rep)

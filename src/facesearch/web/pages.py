@@ -8,7 +8,7 @@ import contextlib
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..app import accounts, audit, collections, jobs, purposes, searching, suspension
@@ -191,7 +191,8 @@ def users_change(name: str, change: str, actor: Actor = Depends(Caller(accounts.
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def tokens_revoke(token_id: int, actor: Actor = Depends(Caller(accounts.revoke_token)),
+def tokens_revoke(token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                  actor: Actor = Depends(Caller(accounts.revoke_token)),
                   ctx: Context = Depends(context)) -> Response:
     with contextlib.suppress(NotFound):  # already revoked, or never existed: the list shows which
         accounts.revoke_token(ctx, actor, str(token_id))

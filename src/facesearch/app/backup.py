@@ -1,0 +1,309 @@
+"""Backup and restore of a home: an online, consistent snapshot, and a restore into an empty home.
+
+A backup holds what a home needs to answer the same searches and prove the same history:
+- `facesearch.db`: a snapshot through SQLite's online backup API, taken while the service may be writing
+  (one read transaction: every row as of one instant);
+- the files that snapshot refers to: face thumbnails (`thumbs/`), uploaded photos that became images
+  (`uploads/`), index files of its collections (`index/`; a cache, reconciled with the rows on restore),
+  score tables (`calibration/`) and kept probes (`probes/`);
+- the audit key (`audit.key`) and a checkpoint (`audit-head.json`) of the snapshot's newest entry;
+- `backup.json`: the manifest, with the SHA-256 of every file, checked before a restore touches anything.
+
+Photos ingested from folders outside the home are not in it and not in the backup. Model weights are not
+either (reinstall them). A PostgreSQL database is backed up with pg_dump, not here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import String, func, literal, select, update
+
+from .. import __version__
+from ..config import Settings
+from ..index import open_index
+from ..store import Store
+from ..store import audit as log
+from ..store.schema import Collection, Face, Image
+from .context import Actor, Context, secure_home
+from .errors import Conflict, Invalid
+from .indexes import reconcile
+from .roles import allowed, require_role
+
+MANIFEST = "backup.json"
+FORMAT = 1
+DB_FILE = "facesearch.db"
+# Folders copied whole (everything in them is the home's own); thumbs, uploads and index are filtered to rows.
+WHOLE = ("calibration", "probes")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sqlite_path(url: str) -> Path:
+    if not url.startswith("sqlite:///"):
+        raise Invalid("this home's database is not SQLite (FACESEARCH_DATABASE_URL): back it up with pg_dump "
+                      "(pg_dump --format=custom), and copy the home's files; `facesearch backup` takes SQLite "
+                      "homes only")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+def _is_tar(dest: Path) -> bool:
+    return dest.name.endswith(".tar")
+
+
+@allowed("admin")
+def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
+    """Write a snapshot of this home to `dest`: a new folder, or a `.tar` file. Logged before it is taken,
+    so the backup holds its own entry."""
+    settings = ctx.settings
+    db_path = _sqlite_path(ctx.store.url)
+    dest = dest.expanduser().absolute()
+    if _is_tar(dest):
+        if dest.exists():
+            raise Conflict(f"{dest} exists already; give a new file name")
+        if not dest.parent.is_dir():
+            raise Invalid(f"{dest.parent} is not a folder")
+    elif dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise Conflict(f"{dest} exists and is not an empty folder; give a new one (or a .tar file name)")
+    home = settings.home.absolute()
+    if dest == home or dest.is_relative_to(home):
+        raise Invalid("the backup cannot be written inside the home it copies")
+    ctx.audit.record(log.BACKUP, actor=actor.name, role=actor.role, ip=actor.ip, details={"to": str(dest)})
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".facesearch-backup-", dir=parent) as tmp:
+        stage = Path(tmp) / "home"
+        stage.mkdir()
+        # The checkpoint as it is now, before the snapshot: the snapshot holds at least as many entries.
+        live_head = log.read_head(home / log.HEAD_FILE)
+        _snapshot(db_path, stage / DB_FILE)
+        summary = _copy_files(settings, stage)
+        key = home / log.KEY_FILE
+        if key.is_file():
+            _copy(key, stage / log.KEY_FILE)
+        audit = _seal_audit(stage, live_head)
+        files = {p.relative_to(stage).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+                 for p in sorted(stage.rglob("*")) if p.is_file()}
+        manifest = {"format": FORMAT, "facesearch": __version__, "created_at": log.now_iso(),
+                    "home": str(home), "home_resolved": str(home.resolve()), "audit": audit, **summary,
+                    "files": files}
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if _is_tar(dest):
+            partial = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            with tarfile.open(partial, "w") as tar:
+                for p in sorted(stage.rglob("*")):
+                    tar.add(p, arcname=p.relative_to(stage).as_posix(), recursive=False)
+            os.replace(partial, dest)
+        else:
+            if dest.exists():
+                dest.rmdir()
+            os.replace(stage, dest)
+    return {"to": str(dest), "files": len(files), "bytes": sum(f["bytes"] for f in files.values()),
+            "audit": audit, **summary}
+
+
+def _snapshot(src: Path, dst: Path) -> None:
+    """SQLite's online backup API: a consistent copy while other connections read and write."""
+    source = sqlite3.connect(str(src), timeout=60)
+    target = sqlite3.connect(str(dst))
+    try:
+        source.backup(target)
+        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+    finally:
+        target.close()
+        source.close()
+
+
+def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
+    """Copy the files the snapshot's rows refer to, and the home's own folders; count what is missing."""
+    home = settings.home
+    with _snapshot_store(stage / DB_FILE) as store, store.database.connect() as conn:
+        thumbs = [str(t) for t in conn.scalars(select(Face.thumbnail).where(Face.thumbnail.is_not(None)))]
+        paths = [str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))]
+        collection_ids = [int(c) for c in conn.scalars(select(Collection.id))]
+        images = int(conn.scalar(select(func.count(Image.id))) or 0)
+        faces = int(conn.scalar(select(func.count(Face.id))) or 0)
+    missing_thumbs = 0
+    for rel in thumbs:
+        src = settings.thumbs_dir / rel
+        if src.is_file():
+            _copy(src, stage / "thumbs" / rel)
+        else:
+            missing_thumbs += 1
+    uploads = 0
+    roots = {(home / "uploads").absolute(), (home / "uploads").resolve()}
+    for p in paths:
+        path = Path(p)
+        for root in roots:
+            if path.is_relative_to(root) and path.is_file():
+                _copy(path, stage / "uploads" / path.relative_to(root))
+                uploads += 1
+                break
+    for cid in collection_ids:
+        index = settings.index_dir / f"collection-{cid}.faiss"
+        if index.is_file():
+            _copy(index, stage / "index" / index.name)
+    for name in WHOLE:
+        root = home / name
+        if root.is_dir():
+            for f in root.rglob("*"):
+                if f.is_file() and not f.is_symlink():
+                    _copy(f, stage / name / f.relative_to(root))
+    return {"collections": len(collection_ids), "images": images, "faces": faces, "uploads": uploads,
+            "thumbnails_missing": missing_thumbs}
+
+
+@contextmanager
+def _snapshot_store(path: Path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{path}", auto_upgrade=False)
+    try:
+        yield store
+    finally:
+        store.close()
+        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            extra.unlink(missing_ok=True)
+
+
+def _seal_audit(stage: Path, live_head: tuple[int, str] | None) -> dict[str, Any]:
+    """Check the snapshot's chain against the live checkpoint, then checkpoint the snapshot's own head."""
+    head = stage / log.HEAD_FILE
+    if live_head is not None:
+        head.write_text(json.dumps({"seq": live_head[0], "hash": live_head[1]}))
+    with _snapshot_store(stage / DB_FILE) as store:
+        report = log.verify_chain(store, head if live_head is not None else None, key_path=stage / log.KEY_FILE)
+    if report.entries:
+        head.write_text(json.dumps({"seq": report.head_seq, "hash": report.head_hash}))
+    else:
+        head.unlink(missing_ok=True)
+    return {"ok": report.ok, "entries": report.entries, "head_seq": report.head_seq,
+            "head_hash": report.head_hash, "problems": report.problems}
+
+
+# Restore ----------------------------------------------------------------------------------------------
+def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
+    """Restore a backup (folder or .tar) into the empty home of `settings`, check every file against the
+    manifest first, relocate uploaded photos to this home, rebuild indexes from the rows, and log it in the
+    restored audit log. Nothing is left in the home when any step fails."""
+    require_role(actor, ("admin",))
+    home = settings.home.expanduser().absolute()
+    if settings.database_url and settings.database_url != f"sqlite:///{home / DB_FILE}":
+        raise Invalid("restore writes the SQLite database of the home; unset FACESEARCH_DATABASE_URL "
+                      "(a PostgreSQL database is restored with pg_restore)")
+    if home.exists() and (not home.is_dir() or any(home.iterdir())):
+        raise Conflict(f"{home} is not empty: restore only into an empty home (set FACESEARCH_HOME to a new "
+                       "folder)")
+    if not source.exists():
+        raise Invalid(f"{source} does not exist")
+    secure_home(home)
+    try:
+        with _unpacked(source, home) as folder:
+            manifest = _checked_manifest(folder)
+            for rel in manifest["files"]:
+                dst = home / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / rel, dst)
+        _relocate_uploads(home, manifest)
+        ctx = Context.open(settings.model_copy(update={"home": home, "database_url": None}))
+        try:
+            rebuilt = 0
+            for col in ctx.store.list_collections():
+                index = open_index(ctx.settings.index_dir, col.id, col.dim)
+                added, removed = reconcile(index, ctx.store, col.id)
+                if added or removed or index.dirty:
+                    index.save()
+                    rebuilt += 1
+            report = log.verify_chain(ctx.store, ctx.audit.head_path)
+            ctx.audit.record(log.RESTORE, actor=actor.name, role=actor.role, ip=actor.ip, details={
+                "from": str(source), "backup_created_at": manifest.get("created_at"),
+                "audit_ok_before": report.ok})
+        finally:
+            ctx.store.close()
+    except BaseException:
+        _empty(home)
+        raise
+    return {"home": str(home), "from": str(source), "files": len(manifest["files"]),
+            "backup_created_at": manifest.get("created_at"), "collections": manifest.get("collections"),
+            "images": manifest.get("images"), "faces": manifest.get("faces"), "indexes_rebuilt": rebuilt,
+            "audit": {"ok": report.ok, "entries": report.entries, "problems": report.problems}}
+
+
+@contextmanager
+def _unpacked(source: Path, home: Path) -> Iterator[Path]:
+    if source.is_dir():
+        yield source
+        return
+    if not tarfile.is_tarfile(source):
+        raise Invalid(f"{source} is neither a backup folder nor a .tar file")
+    with tempfile.TemporaryDirectory(prefix=".restore-", dir=home) as tmp:
+        with tarfile.open(source) as tar:
+            # Regular files and folders only, inside the target: no links, devices or absolute paths.
+            tar.extractall(tmp, filter="data")
+        yield Path(tmp)
+
+
+def _checked_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise Invalid(f"no readable {MANIFEST} in {folder}: not a facesearch backup") from exc
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+        raise Invalid(f"{MANIFEST}: unknown backup format {manifest.get('format')!r}")
+    bad = []
+    for rel, meta in manifest["files"].items():
+        path = folder / rel
+        if (Path(rel).is_absolute() or ".." in Path(rel).parts or not path.is_file() or path.is_symlink()
+                or path.stat().st_size != meta.get("bytes") or _sha256(path) != meta.get("sha256")):
+            bad.append(rel)
+    if bad:
+        raise Invalid(f"the backup is damaged: {len(bad)} file(s) missing or changed, e.g. {', '.join(bad[:3])}")
+    if DB_FILE not in manifest["files"]:
+        raise Invalid("the backup holds no database")
+    return manifest
+
+
+def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:
+    """Uploaded photos are recorded by absolute path: point them at this home's `uploads/`."""
+    store = Store(f"sqlite:///{home / DB_FILE}")
+    try:
+        new = str(home / "uploads")
+        for old_home in {str(manifest.get("home") or ""), str(manifest.get("home_resolved") or "")} - {""}:
+            old = str(Path(old_home) / "uploads")
+            if old == new:
+                continue
+            with store.database.begin() as conn:
+                conn.execute(update(Image).where(func.substr(Image.path, 1, len(old) + 1) == old + os.sep)
+                             .values(path=literal(new, String).concat(func.substr(Image.path, len(old) + 1))))
+    finally:
+        store.close()
+
+
+def _empty(home: Path) -> None:
+    """Leave the home as empty as it was found."""
+    if not home.is_dir():
+        return
+    for p in home.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
