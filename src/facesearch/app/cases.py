@@ -36,9 +36,9 @@ def case_entries(store: Store, case_ref: str) -> list[dict[str, Any]]:
 
 
 def may_read_case(store: Store, case_ref: str, name: str, role: str) -> bool:
-    """Auditors read every case; an examiner the cases they have searched in. A refused search or verify makes
-    no one a participant: anyone can be refused under any case reference."""
-    if role == "auditor":
+    """Auditors and admins read every case; an examiner the cases they have searched in. A refused search or
+    verify makes no one a participant: anyone can be refused under any case reference."""
+    if role in ("auditor", "admin"):
         return True
     if role != "examiner":
         return False
@@ -197,7 +197,7 @@ def usage_report(ctx: Context, actor: Actor, by: str = "purpose") -> list[dict[s
     return sorted(groups.values(), key=lambda g: str(g[by]))
 
 
-@allowed("examiner", "auditor")
+@allowed("examiner", "auditor", "admin")
 def case_report(ctx: Context, actor: Actor, case_ref: str, fmt: str = "json") -> tuple[dict[str, Any], str]:
     """The disclosure report of a case, as data and as text in `fmt` (json, or html: self-contained and
     printable). Auditors read every case; an examiner the cases they have searched in. Logged."""

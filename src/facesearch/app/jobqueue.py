@@ -83,8 +83,17 @@ class JobManager:
             return sum(j.status in ("queued", "running") for j in self._jobs.values())
 
     def start(self, collection: str, source: str, user: str, total: int, staging: Path | None, work: Work,
-              on_finish: Callable[[Job], None]) -> Job:
+              on_finish: Callable[[Job], None], before: Callable[[Job], None] | None = None) -> Job:
+        """Run `work` in the background. `before` runs first, in the caller's thread, with the job's id (the
+        job's audit entry): if it raises, the job never starts and its staged uploads are removed."""
         job = Job(uuid.uuid4().hex[:16], collection, source, user, total, staging=staging)
+        if before is not None:
+            try:
+                before(job)
+            except BaseException:
+                if staging is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                raise
         with self._lock:
             self._jobs[job.id] = job
         t = threading.Thread(target=self._run, args=(job, work, on_finish), name=f"job-{job.id}", daemon=True)

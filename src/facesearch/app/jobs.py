@@ -151,10 +151,11 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
         if outside:
             ctx.store.finish_job(res.job_id, "done", job.counts)
 
-    job = ctx.jobs.start(name, source, actor.name, total, staging, work, finished)
-    ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
-                     model=model, outcome="started", details={"job": job.id, "source": source, "files": total})
-    return job
+    def started(job: Job) -> None:  # logged before the job runs: an action that cannot be logged does not happen
+        ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
+                         model=model, outcome="started", details={"job": job.id, "source": source, "files": total})
+
+    return ctx.jobs.start(name, source, actor.name, total, staging, work, finished, before=started)
 
 
 @allowed("operator")

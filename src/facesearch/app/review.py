@@ -41,7 +41,8 @@ def search_entry(store: Store, search_id: int) -> dict[str, Any]:
 
 
 def may_read_search(store: Store, entry: dict[str, Any], actor: Actor) -> bool:
-    if actor.role == "auditor":
+    """The examiner who ran it, examiners once it is under review, auditors and admins."""
+    if actor.role in ("auditor", "admin"):
         return True
     if actor.role != "examiner":
         return False
@@ -180,10 +181,10 @@ def search_view(store: Store, actor: Actor, search_id: int) -> dict[str, Any]:
             "candidates": cands, "stamp": STAMP}
 
 
-@allowed("examiner", "auditor")
+@allowed("examiner", "auditor", "admin")
 def view_search(ctx: Context, actor: Actor, search_id: int) -> dict[str, Any]:
-    """Open a past search: one's own, one under review, or any for an auditor (logged; its candidates count as
-    seen by this user)."""
+    """Open a past search: one's own, one under review, or any for an auditor or admin (logged; its candidates
+    count as seen by this user)."""
     view = search_view(ctx.store, actor, search_id)
     ctx.audit.record(VIEW_SEARCH, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=view["case_ref"],
                      results={"search_id": search_id})
@@ -191,7 +192,7 @@ def view_search(ctx: Context, actor: Actor, search_id: int) -> dict[str, Any]:
     return view
 
 
-@allowed("examiner", "auditor")
+@allowed("examiner", "auditor", "admin")
 def export_search(ctx: Context, actor: Actor, search_id: int, fmt: str) -> dict[str, Any]:
     """A past search's candidates with their status, for export (logged as an export); readable as for
     `view_search`."""
