@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .api import ROUTERS
-from .app import retention
+from .app import recovery, retention
 from .app.context import Context, system_actor
 from .app.jobqueue import JobManager
 from .config import Settings
@@ -130,6 +130,13 @@ def _purge_loop(ctx: Context, stop: threading.Event) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop = threading.Event()
     ctx: Context = app.state.ctx
+    try:
+        done = recovery.recover(ctx)
+        if done["interrupted_runs"] or done["uploads_removed"]:
+            log.warning("recovered after an unclean stop: %s ingest run(s) closed as interrupted, %s abandoned "
+                        "upload(s) removed", len(done["interrupted_runs"]), done["uploads_removed"])
+    except Exception:  # recovery must not keep the service from starting; doctor reports what is left
+        log.exception("recovery at start failed")
     thread = None
     if ctx.settings.purge_interval_hours > 0:
         thread = threading.Thread(target=_purge_loop, args=(ctx, stop), name="purge", daemon=True)

@@ -19,14 +19,17 @@ from ..store.schema import Face, Image
 from .context import Actor, Context
 from .erasure import erase_faces
 from .indexes import reconcile
+from .jobqueue import staging_in_use
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
+from .recovery import process_alive
 from .roles import allowed
 
 _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
 
 CHECKS = ("index_ids_without_row", "rows_without_index_entry", "thumbnails_without_face", "faces_without_image",
           "faces_without_thumbnail", "index_files_without_collection", "uploads_without_image",
-          "faces_matching_optout", "index_files_unreadable", "files_readable_by_others")
+          "faces_matching_optout", "index_files_unreadable", "files_readable_by_others",
+          "ingest_runs_left_running")
 
 
 @allowed("operator", "admin")
@@ -84,9 +87,14 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                     if fix:
                         Path(dirpath, name).unlink(missing_ok=True)
     found["faces_without_thumbnail"].extend(t for t in sorted(thumbs) if not (settings.thumbs_dir / t).is_file())
+    dead = [job_id for job_id, owner in store.running_jobs() if not process_alive(owner)]
+    found["ingest_runs_left_running"].extend(dead)
+    if fix:
+        store.mark_interrupted(dead)
     uploads = settings.home / "uploads"
     if uploads.is_dir():
-        for f in sorted(uploads.glob("*/*")):
+        busy = {p for p in uploads.iterdir() if p.is_dir() and staging_in_use(p)}  # a live job's uploads
+        for f in sorted(f for f in uploads.glob("*/*") if f.parent not in busy):
             if f.is_file() and str(f) not in paths and str(f.resolve()) not in paths:
                 found["uploads_without_image"].append(str(f))
                 if fix:

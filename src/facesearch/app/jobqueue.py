@@ -4,6 +4,8 @@ ingest run; this only adds live progress."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import threading
 import time
@@ -17,6 +19,7 @@ from typing import Any
 from ..errors import FacesearchError
 
 # (job, report progress) -> None; raises to fail the job.
+STAGING_LOCK = ".job.lock"
 Work = Callable[["Job"], None]
 
 
@@ -94,13 +97,15 @@ class JobManager:
                 if staging is not None:
                     shutil.rmtree(staging, ignore_errors=True)
                 raise
+        held = hold_staging(staging) if staging is not None else None
         with self._lock:
             self._jobs[job.id] = job
-        t = threading.Thread(target=self._run, args=(job, work, on_finish), name=f"job-{job.id}", daemon=True)
+        t = threading.Thread(target=self._run, args=(job, work, on_finish, held), name=f"job-{job.id}",
+                             daemon=True)
         t.start()
         return job
 
-    def _run(self, job: Job, work: Work, on_finish: Callable[[Job], None]) -> None:
+    def _run(self, job: Job, work: Work, on_finish: Callable[[Job], None], held: int | None) -> None:
         with self._run_lock:
             job.status, job.started = "running", time.time()
             try:
@@ -117,6 +122,8 @@ class JobManager:
         finally:
             if job.staging is not None:
                 self._tidy_staging(job.staging)
+            if held is not None:
+                os.close(held)  # releases the lock
 
     def _tidy_staging(self, staging: Path) -> None:
         """Keep only the uploads that became images (they are the originals a result view shows); files
@@ -127,3 +134,25 @@ class JobManager:
                 f.unlink(missing_ok=True)
         if not any(staging.iterdir()):
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def hold_staging(staging: Path) -> int:
+    """Lock a staging folder for as long as its job runs (the descriptor holds the lock), so that recovery in
+    this or another process never tidies the uploads of a live job."""
+    fd = os.open(staging / STAGING_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def staging_in_use(staging: Path) -> bool:
+    try:
+        fd = os.open(staging / STAGING_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -83,10 +85,23 @@ class Store:
     # Ingest ------------------------------------------------------------------------------------
     def start_job(self, collection_id: int, source: str, model: str) -> int:
         with self.session.begin() as s:
-            job = IngestJob(collection_id=collection_id, source=source, model=model)
+            job = IngestJob(collection_id=collection_id, source=source, model=model, owner=process_id())
             s.add(job)
             s.flush()
             return job.id
+
+    def running_jobs(self) -> list[tuple[int, str | None]]:
+        """(id, owner) of the ingest runs recorded as still running."""
+        with self.session() as s:
+            return [(int(i), o) for i, o in s.execute(select(IngestJob.id, IngestJob.owner)
+                                                      .where(IngestJob.status == "running"))]
+
+    def mark_interrupted(self, job_ids: Sequence[int]) -> None:
+        """Close runs whose process died: status interrupted, their counts left as last written."""
+        if job_ids:
+            with self.session.begin() as s:
+                s.execute(update(IngestJob).where(IngestJob.id.in_(list(job_ids)))
+                          .values(status="interrupted", finished_at=utcnow()))
 
     def finish_job(self, job_id: int, status: str, counts: dict[str, int]) -> None:
         with self.session.begin() as s:
@@ -279,6 +294,11 @@ class Store:
         with self.database.connect() as conn:
             return int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id.in_(list(collection_ids))))
                        or 0)
+
+
+def process_id() -> str:
+    """This process as the owner of an ingest run: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -59,6 +59,7 @@ class IngestJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="running")
     counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the process running it
 
 
 class Image(Base):
