@@ -9,7 +9,9 @@ skipped, uncommitted ones are processed again and overwrite their own thumbnails
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import multiprocessing as mp
 import os
 import threading
@@ -204,6 +206,26 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
     settings = settings or ctx.settings
     store = ctx.store
     col = resolve_collection(store, collection, model, settings)
+    # One writer per collection at a time: each run holds the collection's index in memory and saves it
+    # whole, so two concurrent runs would each drop the other's entries (last writer wins).
+    with _collection_lock(settings, col.id):
+        return _run_locked(ctx, items, col, workers=workers, progress=progress, source=source, settings=settings)
+
+
+@contextlib.contextmanager
+def _collection_lock(settings: Settings, collection_id: int) -> Iterator[None]:
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.index_dir / f"collection-{collection_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: int | None,
+                progress: ProgressFn | None, source: str, settings: Settings) -> IngestResult:
+    store = ctx.store
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
     clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
