@@ -19,7 +19,7 @@ from ..store.schema import Face, Image
 from .context import Actor, Context
 from .erasure import erase_faces
 from .indexes import reconcile
-from .jobqueue import staging_in_use
+from .jobqueue import STAGING_LOCK, staging_in_use
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
 from .recovery import process_alive
 from .roles import allowed
@@ -94,7 +94,7 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
     uploads = settings.home / "uploads"
     if uploads.is_dir():
         busy = {p for p in uploads.iterdir() if p.is_dir() and staging_in_use(p)}  # a live job's uploads
-        for f in sorted(f for f in uploads.glob("*/*") if f.parent not in busy):
+        for f in sorted(f for f in uploads.glob("*/*") if f.parent not in busy and f.name != STAGING_LOCK):
             if f.is_file() and str(f) not in paths and str(f.resolve()) not in paths:
                 found["uploads_without_image"].append(str(f))
                 if fix:

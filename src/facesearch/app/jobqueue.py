@@ -146,8 +146,8 @@ def hold_staging(staging: Path) -> int:
 
 def staging_in_use(staging: Path) -> bool:
     try:
-        fd = os.open(staging / STAGING_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError:
+        fd = os.open(staging / STAGING_LOCK, os.O_RDWR)
+    except OSError:  # no lock file: no job has it (and nothing is created by asking)
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
