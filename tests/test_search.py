@@ -8,9 +8,7 @@ both real packs where ../shared is present.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,7 @@ import pytest
 from conftest import MODELS, lfw_person, needs_lfw, needs_yunet
 from helpers import lfw_people, make_gallery
 from PIL import Image
+from second_pack import register_second_pack
 from synthetic import photo, write_gallery, write_photo
 
 from facesearch import imaging
@@ -28,12 +27,8 @@ from facesearch.app.engine import Engine
 from facesearch.app.errors import CaseRequired, PurposeNotAllowed
 from facesearch.app.ingest import ingest, items_from_folder
 from facesearch.app.uploads import Photo
-from facesearch.calibration import table_path
 from facesearch.config import Settings
 from facesearch.errors import CollectionError, ProbeError
-from facesearch.models import registry
-from facesearch.models.synthetic import INFO as SYNTHETIC_INFO
-from facesearch.models.synthetic import SyntheticPack
 from facesearch.store.audit import SEARCH, entry_dict, iter_entries
 
 REAL = [needs_lfw, needs_yunet]
@@ -50,30 +45,6 @@ def _collection(ctx: Context, name: str, model: str) -> None:
                                   retention_days=None, keep=True, model=model)
 
 
-# A second test pack: the synthetic detector, its embeddings turned by a fixed rotation. Scores within the
-# pack are the synthetic pack's (so is its calibration); across the two packs they are meaningless, which is
-# what a search that mixed packs would show.
-ROTATION = np.linalg.qr(np.random.default_rng(4242).standard_normal((SYNTHETIC_INFO.dim, SYNTHETIC_INFO.dim))
-                        )[0].astype(np.float32)
-ROTATED_INFO = replace(SYNTHETIC_INFO, name="synthetic-b", version="synthetic-b-rotated-v1")
-
-
-class RotatedPack(SyntheticPack):
-    info = ROTATED_INFO
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        return super().embed(crops) @ ROTATION
-
-
-def _register_rotated_pack(mp: pytest.MonkeyPatch, home: Path) -> None:
-    entry = registry.PackEntry(ROTATED_INFO, {}, lambda s, threads: RotatedPack(s.detect_max_side))
-    mp.setitem(registry._TEST_PACKS, ROTATED_INFO.name, entry)
-    table = json.loads(table_path(SYNTHETIC_INFO.name).read_text())
-    table.update(pack=ROTATED_INFO.name, model_version=ROTATED_INFO.version)
-    (home / "calibration").mkdir(parents=True, exist_ok=True)
-    (home / "calibration" / f"{ROTATED_INFO.name}.json").write_text(json.dumps(table))
-
-
 # Synthetic galleries -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def synthetic_galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
@@ -83,7 +54,7 @@ def synthetic_galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     mp.setenv("FACESEARCH_TEST_PACKS", "1")
     settings = Settings(home=root / "home", database_url=None, models_dir=root / "models", model="synthetic",
                         workers=1, batch_images=16)
-    _register_rotated_pack(mp, settings.home)
+    register_second_pack(mp, settings.home)
     identities = list(range(20))
     write_gallery(root / "g", identities, 3)
     held = {f"person_{i:04d}": [write_photo(root / "held" / f"person_{i:04d}.jpg", [i], seed=1000 + i, variant=3)]

@@ -520,8 +520,9 @@ class ProposalList(BaseModel):
     proposals: list[ProposalInfo]
 
 
-class ReviewCandidate(BaseModel):
-    """A candidate of a past search as its audit entry recorded it (older entries may carry more fields)."""
+class RecordedCandidate(BaseModel):
+    """A candidate of a past search as its audit entry recorded it, with its review history (older entries
+    may carry more fields)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -535,6 +536,9 @@ class ReviewCandidate(BaseModel):
     status: str
     stamp: str | None
     history: list[ProposalInfo]
+
+
+class ReviewCandidate(RecordedCandidate):
     thumbnail_url: str
 
 
@@ -572,22 +576,7 @@ class CaseProbeFace(BaseModel):
     model_version: str | None
 
 
-class CaseCandidate(BaseModel):
-    """A candidate as the search's audit entry recorded it, with its review history (older entries may
-    carry more fields)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    probe_face: int
-    rank: int | None = None
-    face_id: int
-    image_id: int | None = None
-    collection: str | None = None
-    score: float | None = None
-    fmr: float | None = None
-    status: str
-    stamp: str | None
-    history: list[ProposalInfo]
+class CaseCandidate(RecordedCandidate):
     erased: bool = Field(description="The face has been erased since (no thumbnail then).")
     thumbnail_url: str | None
 
