@@ -3,12 +3,14 @@ removed, when the service starts again; a live job's run and uploads are never t
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -16,6 +18,7 @@ from facesearch.app import collections, recovery
 from facesearch.app.context import Actor, Context
 from facesearch.app.jobqueue import hold_staging
 from facesearch.config import Settings
+from facesearch.index import open_index
 from facesearch.server import create_app
 from facesearch.store import audit
 from facesearch.store.schema import IngestJob
@@ -82,3 +85,27 @@ def test_the_service_recovers_when_it_starts(home: Path) -> None:
             assert s.get(IngestJob, dead_run).status == "interrupted"
             assert s.get(IngestJob, live_run).status == "running"  # this process is alive
     assert not abandoned.exists()
+
+
+def test_a_damaged_index_is_rebuilt_when_the_service_starts(synthetic_env: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    from synthetic import write_gallery
+
+    from facesearch.app import ingest
+
+    ctx = Context.open(Settings(workers=1))
+    olga = Actor("olga", "operator")
+    collections.create_collection(ctx, olga, "c", source="scans", legal_basis="consent", retention_days=None,
+                                  keep=True)
+    write_gallery(tmp_path / "g", [1, 2, 3], 2)
+    ingest.ingest(ctx, olga, ingest.items_from_folder(tmp_path / "g"), "c", workers=1)
+    col = ctx.store.get_collection("c")
+    assert col is not None
+    path = ctx.settings.index_dir / f"collection-{col.id}.faiss"
+    path.write_bytes(b"not an index at all")
+    ctx.store.close()
+    with caplog.at_level(logging.WARNING, logger="facesearch.index"), \
+            TestClient(create_app(Settings(purge_interval_hours=0))) as client:
+        assert client.get("/api/v1/health").status_code == 200
+        assert any("rebuilt from the database (6 faces)" in r.getMessage() for r in caplog.records)
+    assert open_index(ctx.settings.index_dir, col.id, col.dim).ids().size == 6  # saved, good on the next open

@@ -137,6 +137,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                         "upload(s) removed", len(done["interrupted_runs"]), done["uploads_removed"])
     except Exception:  # recovery must not keep the service from starting; doctor reports what is left
         log.exception("recovery at start failed")
+    # Open every collection's index now: a damaged or missing file is found and rebuilt from the database
+    # before the first search needs it (app/indexes.py logs what it did).
+    for col in ctx.store.list_collections():
+        try:
+            with ctx.engine_lock:
+                ctx.engine.index(col)
+        except Exception:
+            log.exception("the index of collection %s could not be opened or rebuilt", col.name)
     thread = None
     if ctx.settings.purge_interval_hours > 0:
         thread = threading.Thread(target=_purge_loop, args=(ctx, stop), name="purge", daemon=True)
