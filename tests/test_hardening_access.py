@@ -19,10 +19,11 @@ import io
 import os
 import re
 import threading
-import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from browser import served
 from fastapi.testclient import TestClient
 from PIL import Image
 from synthetic import write_photo
@@ -358,25 +359,10 @@ def test_serve_trusts_forwarded_headers_only_from_configured_proxies() -> None:
     assert opts["proxy_headers"] is True and opts["forwarded_allow_ips"] == "10.0.0.5,10.0.0.6"
 
 
-def _serve(env: Env, trusted: list[str]):
-    import socket
-
-    import uvicorn
-
+def _serve(env: Env, trusted: list[str]) -> AbstractContextManager[str]:
     from facesearch.cli.accounts import uvicorn_options
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    opts = uvicorn_options(env.settings.model_copy(update={"trusted_proxies": trusted}))
-    srv = uvicorn.Server(uvicorn.Config(env.app, host="127.0.0.1", port=port, log_level="warning", **opts))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    return srv, thread, f"http://127.0.0.1:{port}"
+    return served(env.app, **uvicorn_options(env.settings.model_copy(update={"trusted_proxies": trusted})))
 
 
 def _wrong_login(base: str, name: str, forwarded: str) -> int:
@@ -396,25 +382,17 @@ def _wrong_login(base: str, name: str, forwarded: str) -> int:
 def test_forged_x_forwarded_for_changes_neither_the_logged_ip_nor_the_lockout(tmp_path: Path) -> None:
     with synthetic_packs():
         env = make_env(tmp_path / "home", photos=False)
-        srv, thread, base = _serve(env, [])
-        try:
+        with _serve(env, []) as base:
             for n in range(5):  # five wrong passwords, each "from" another address
                 assert _wrong_login(base, "examiner", f"203.0.113.{n}") == 401
             entries = audit.query(env.store, action="login_failed", limit=10)[0]
             assert {e["ip"] for e in entries} == {"127.0.0.1"}
             # The lockout is keyed on the real address: a new forged one does not escape it.
             assert _wrong_login(base, "examiner", "198.51.100.77") == 429
-        finally:
-            srv.should_exit = True
-            thread.join(10)
         # A configured proxy is trusted (here the test client's own loopback address plays the proxy).
-        srv, thread, base = _serve(env, ["127.0.0.1"])
-        try:
+        with _serve(env, ["127.0.0.1"]) as base:
             assert _wrong_login(base, "operator", "192.0.2.44") == 401
             assert _last(env, "login_failed")["ip"] == "192.0.2.44"
-        finally:
-            srv.should_exit = True
-            thread.join(10)
 
 
 # 19. Formula prefixes in the search export -------------------------------------------------------------

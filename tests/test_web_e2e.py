@@ -11,13 +11,11 @@ Screenshots of every page go to the test's temporary directory (printed at the e
 from __future__ import annotations
 
 import csv
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import chromium, needs_chromium, served
 from synthetic import write_photo
 
 from facesearch.app import accounts, collections, purposes
@@ -27,14 +25,7 @@ from facesearch.config import Settings
 from facesearch.server import create_app
 from facesearch.store import Store
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed "
-                       "(apt-get install -y chromium); the browser tests need it"),
-]
+pytestmark = [needs_chromium]
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright is not installed (pip install playwright)")
 
@@ -66,12 +57,6 @@ class Served:
         return self.photos[name][HELD_OUT]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_photos(folder: Path) -> dict[str, list[Path]]:
     """folder/<name>/<name>_<k>.jpg: each person's marker, every photo with its own seed and variant."""
     return {name: [write_photo(folder / name / f"{name}_{k:04d}.jpg", [identity], seed=100 * identity + k,
@@ -91,8 +76,6 @@ def _manifest(path: Path, photos: dict[str, list[Path]]) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    import uvicorn
-
     root = Path(tmp_path_factory.mktemp("e2e"))
     with pytest.MonkeyPatch.context() as mp:
         # Read by the model registry on each use, by this process's server thread and any ingest worker.
@@ -114,25 +97,14 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                       workers=1)
         n = len(PEOPLE) * GALLERY_PER_PERSON
         assert (done.model, done.ingested, done.faces) == ("synthetic", n, n), done
-        port = _free_port()
-        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not srv.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", Served(ctx, photos)
-        srv.should_exit = True
-        thread.join(10)
+        with served(app) as base:
+            yield base, Served(ctx, photos)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium(playwright_api) as b:
         yield b
-        b.close()
 
 
 def _login(page, base: str, name: str) -> None:

@@ -13,13 +13,11 @@ Screenshots go to the test's temporary directory (printed); the server runs in a
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import chromium, needs_chromium, served
 from second_pack import SECOND_PACK, register_second_pack
 from synthetic import write_photo
 
@@ -29,13 +27,7 @@ from facesearch.app.ingest import ingest, items_from_folder
 from facesearch.config import Settings
 from facesearch.server import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed "
-                       "(apt-get install -y chromium); the browser tests need it"),
-]
+pytestmark = [needs_chromium]
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright is not installed (pip install playwright)")
 
@@ -55,16 +47,8 @@ class Served:
     root: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    import uvicorn
-
     root = Path(tmp_path_factory.mktemp("screens"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACESEARCH_TEST_PACKS", "1")
@@ -90,25 +74,14 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                                           retention_days=None, keep=True, owner="tests", model=pack)
             done = ingest(ctx, OPERATOR, items_from_folder(gallery), col, model=pack, workers=1)
             assert (done.model, done.faces) == (pack, 3 * len(PEOPLE)), done
-        port = _free_port()
-        srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=srv.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not srv.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", Served(ctx, photos, root)
-        srv.should_exit = True
-        thread.join(10)
+        with served(app) as base:
+            yield base, Served(ctx, photos, root)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    with chromium(playwright_api) as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
