@@ -65,7 +65,9 @@ class SearchMatch(BaseModel):
     stamp: str | None = Field(description="The lead stamp; null only once confirmed by two examiners.")
 
 
-class SearchedFace(BaseModel):
+class ProbeFace(BaseModel):
+    """A face found in a probe photo, as the engine describes it for a search or a verify."""
+
     face: int = Field(description="Probe face number, 0 = largest.")
     box: list[float]
     landmarks: list[list[float]]
@@ -74,6 +76,9 @@ class SearchedFace(BaseModel):
     quality_reasons: list[str]
     model: str
     model_version: str
+
+
+class SearchedFace(ProbeFace):
     threshold: ThresholdPoint
     gallery_size: int | None = Field(default=None, description="Faces this probe face was compared with: those of "
                                      "the collections built with this model pack (the threshold is set for them).")
@@ -104,15 +109,8 @@ class SearchResult(BaseModel):
     probe: ProbeInfo
 
 
-class VerifiedFace(BaseModel):
-    face: int
-    box: list[float]
-    landmarks: list[list[float]]
-    detection_score: float
-    quality: float
-    quality_reasons: list[str]
-    model: str
-    model_version: str
+class VerifiedFace(ProbeFace):
+    pass
 
 
 class VerifyResult(BaseModel):
