@@ -90,3 +90,18 @@ def test_group_curves_blockwise_equal_exact_counts() -> None:
         assert n_imp == len(imp[g]) and n_gen == len(gen[g])
         exact = np.array([(imp[g] >= t).mean() for t in thresholds])
         assert np.allclose(fmr, exact)
+
+
+@pytest.mark.parametrize("pack", ["yunet-reid", "dlib"])
+def test_shipped_fair_calibration_matches_its_table(pack: str) -> None:
+    from facesearch.fairness import fair_path, load_fair
+
+    if not fair_path(pack).is_file():
+        pytest.skip(f"no shipped fair calibration for {pack}")
+    fair, table = load_fair(pack), load_table(pack)
+    assert fair is not None
+    # Versioned together: both describe the same weights, fitted on the same calibration set.
+    assert fair.model_version == table.model_version and fair.dataset == table.dataset
+    assert fair.margin >= 1.0 and fair.fmr_floor == pytest.approx(table.fmr_floor, rel=0.01)
+    assert len(fair.cluster_thresholds) in (fair.clusters, fair.clusters + 1)
+    assert all(np.all(np.diff(t) >= -1e-9) for t in fair.cluster_thresholds)

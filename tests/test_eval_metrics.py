@@ -153,3 +153,49 @@ def test_exclusion_list_matches_images_and_identities(tmp_path) -> None:
     f = tmp_path / "ex.txt"
     f.write_text("# comment\nann_2.jpg  # one photo\nbob\n\n")
     assert excluded_mask(ds, read_exclusions(f)).tolist() == [False, True, True]
+
+
+def test_evaluate_reports_calibrated_and_uncalibrated_side_by_side(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    from facesearch.config import Settings
+    from facesearch.evaluation import runner
+    from facesearch.evaluation.groups import GroupLabels
+    from facesearch.fairness import fit_fair
+
+    rng = np.random.default_rng(5)
+    n_people, per = 80, 4
+    people = _unit(rng.normal(size=(n_people, 32)))
+    labels = [f"p{i}" for i in range(n_people) for _ in range(per)] + [f"s{i}" for i in range(60)]
+    emb = np.concatenate([_unit(np.repeat(people, per, 0) + 0.35 * rng.normal(size=(n_people * per, 32)) / 4),
+                          _unit(rng.normal(size=(60, 32)))]).astype(np.float32)
+    n = len(labels)
+    e = Embedded(emb, np.ones(n, bool), np.ones(n, np.float32), np.zeros((n, 4), np.float32),
+                 np.zeros((n, 5, 2), np.float32), np.ones(n, np.float32), np.zeros(n, np.uint8),
+                 np.ones(n, np.int16), np.ones(n, np.float32))
+    ds = LabelledSet("syn", tmp_path, [tmp_path / f"{i}.jpg" for i in range(n)], labels)
+    group = np.array(["a" if i % 2 else "b" for i in range(n)])
+    ident = np.unique(np.asarray(labels), return_inverse=True)[1]
+    fc = fit_fair(emb, ident, "synthetic", "v", "test", clusters=4, seed=0)
+    monkeypatch.setattr(runner, "load_fair", lambda pack, override=None: fc)
+    opts = runner.EvalOptions(pack="synthetic", out=tmp_path, cache_dir=None,
+                              groups=GroupLabels({"g": group}, "test", []), bootstrap_replicates=50)
+    r = runner.evaluate(ds, e, opts, Settings(home=Path(tmp_path)), np.ones(n, bool))
+    r.pop("_internal")
+    assert r["fair_calibration"]["clusters"] == 4
+    for key in ("groups", "fmr_ratio", "fnmr_ratio", "verification", "identification", "search_modes",
+                "bootstrap", "operating_points"):
+        assert key in r and key in r["uncalibrated"], key
+    assert r["groups_thresholds"]["scale"] == "calibrated"
+    assert r["uncalibrated"]["groups_thresholds"]["scale"] == "score"
+    assert set(r["search_modes"]) == {"strict", "investigative"}
+    for mode in r["search_modes"].values():
+        assert 0 <= mode["fnir"] <= 1 and 0 <= mode["fpir"] <= 1
+    assert r["search_modes"]["investigative"]["fnir"] <= r["search_modes"]["strict"]["fnir"]
+    # Ranking is by raw score either way, so rank-1 is the same.
+    assert r["identification"]["rank1"] == r["uncalibrated"]["identification"]["rank1"]
+    b = r["bootstrap"]
+    lo, hi = b["rank1"]["ci95"]
+    assert lo <= b["rank1"]["value"] <= hi
+    for g in ("a", "b"):
+        assert "fmr_ci95_identities" in r["groups"][g] and "rank1_ci95_identities" in r["groups"][g]

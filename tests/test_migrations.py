@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError
 
 from facesearch.errors import FacesearchError
+from facesearch.records import NewFace, NewImage
 from facesearch.store import Store, migrate
 from facesearch.store.migrate import SchemaError
 from facesearch.store.schema import Base
@@ -60,13 +61,14 @@ def _url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every 0.1.0 table, read without SQLAlchemy."""
+def _dump(db: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (as {column: value}), read without SQLAlchemy."""
     con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
     try:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name != 'alembic_version' ORDER BY name")]
-        return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY 1').fetchall() for t in tables}
+                                            "AND name NOT IN ('alembic_version', 'sqlite_sequence') ORDER BY name")]
+        return {t: [dict(r) for r in con.execute(f'SELECT * FROM "{t}" ORDER BY 1')] for t in tables}
     finally:
         con.close()
 
@@ -137,7 +139,16 @@ def test_010_home_is_upgraded_in_place(tmp_path: Path) -> None:
     try:
         assert migrate.current(store.database) == migrate.head()
         assert migrate.state(store.database) == "current"
-        assert _dump(db) == before  # no row added, changed or lost
+        after = _dump(db)
+        # No row added, changed or lost; the embeddings moved out of the faces rows into their own table, and
+        # each collection's counter holds its face count.
+        assert after.pop("face_embeddings") == [{"face_id": f["id"], "collection_id": f["collection_id"],
+                                                 "embedding": f["embedding"]} for f in before["faces"]]
+        assert after.pop("collection_counters") == [{"collection_id": 1, "faces": 2, "version": 1}]
+        # (Tables added by later revisions may be there too, empty.)
+        assert {t: after[t] for t in before} == {**before, "faces": [{k: v for k, v in f.items() if k != "embedding"}
+                                                                     for f in before["faces"]]}
+        assert store.gallery_size([1]) == 2 and store.index_state(1) == (2, 1)
         assert store.require_collection("lfw").dim == 128
         np.testing.assert_array_equal(store.embeddings([1, 2], 128), np.stack(made["embeddings"]))
         assert store.face_details([2])[2]["metadata"] == {"person": "Ann"}
@@ -275,3 +286,48 @@ def test_processes_opening_one_new_home_at_once_all_succeed(tmp_path: Path) -> N
         assert _schema_diff(engine) == [] and _triggers(engine) == TRIGGERS
     finally:
         engine.dispose()
+
+
+def test_0003_home_moves_embeddings_out_and_never_reuses_face_ids(tmp_path: Path) -> None:
+    db = tmp_path / "facesearch.db"
+    engine = create_engine(_url(db))
+    with engine.connect() as conn:
+        command.upgrade(migrate.config(conn), "0003_ingest_job_owner")
+        conn.commit()
+    emb = np.arange(4, dtype=np.float32)
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO collections (id, name, model, model_version, dim, created_at, keep_until_deleted) "
+                "VALUES (1, 'c', 'synthetic', '1', 4, '2026-01-01', 1), (2, 'empty', 'synthetic', '1', 4, "
+                "'2026-01-01', 1)")
+    con.execute("INSERT INTO images (id, collection_id, sha256, width, height, face_count, ingested_at) "
+                "VALUES (1, 1, 'ab', 10, 10, 3, '2026-01-01')")
+    for i in range(3):
+        con.execute("INSERT INTO faces (id, image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, det_score, "
+                    "quality, quality_reasons, embedding, thumbnail) VALUES (?, 1, 1, ?, 0, 0, 1, 1, '[]', 0.9, 0.9, "
+                    "'[]', ?, 't.jpg')", (i + 1, i, (emb + i).tobytes()))
+    con.commit()
+    con.close()
+    assert migrate.upgrade(engine) == ("0003_ingest_job_owner", migrate.head())
+    assert _schema_diff(engine) == [] and _triggers(engine) == TRIGGERS
+    engine.dispose()
+    assert "embedding" not in {c[1] for c in sqlite3.connect(db).execute("PRAGMA table_info(faces)")}
+    store = Store(_url(db))
+    try:
+        np.testing.assert_array_equal(store.embeddings([1, 2, 3], 4), np.stack([emb, emb + 1, emb + 2]))
+        assert [ids.tolist() for ids, _ in store.iter_embeddings(1, 4, batch=2)] == [[1, 2], [3]]
+        assert store.index_state(1) == (3, 1) and store.index_state(2) == (0, 1) and store.gallery_size([1, 2]) == 3
+        # The newest face deleted, then a new one added: it gets a new id (AUTOINCREMENT), not the freed 3.
+        assert store.delete_faces([3])[0][0][1] == 3 and store.index_state(1) == (2, 2)
+        new = NewImage("cd", None, None, None, 10, 10, None, [NewFace(0, [0, 0, 1, 1], [], 0.9, 0.9, [], emb, "u.jpg")])
+        assert store.add_images(1, None, [new])[0][1] == [4]
+        assert store.index_state(1) == (3, 3)
+        # Deleting the image takes its faces' embeddings along (by the store, and by the foreign key's cascade).
+        store.delete_images([1])
+        with store.database.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM face_embeddings")) == 1
+            conn.execute(text("DELETE FROM faces"))
+            assert conn.scalar(text("SELECT count(*) FROM face_embeddings")) == 0
+            conn.commit()
+        assert store.recount() == {1: (1, 0)} and store.index_state(1) == (0, 5)
+    finally:
+        store.close()

@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+# FPIR target of each 1:N operating point (docs/calibration.md says what each means in practice).
+SEARCH_MODES = {"strict": 1e-2, "investigative": 1e-1}
 
 
 def _default_home() -> Path:
@@ -22,7 +28,21 @@ class Settings(BaseSettings):
     )
     model: str = Field(default="yunet-reid", description="Model pack for new collections (and for verify): "
                        "yunet-reid ships with the package; existing collections keep the pack they were built with.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in home).")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in home); "
+                                     "postgresql+psycopg://user:pass@host/db for PostgreSQL.")
+    database_pool_size: int = Field(default=5, description="Connections kept open per process (PostgreSQL).")
+
+    # Vector index.
+    index_uri: str | None = Field(default=None, description="Where vectors live: unset for FAISS index files in "
+                                  "home (the default), or milvus://host:19530 for a Milvus server.")
+    index_kind: str = Field(default="auto", description="FAISS index structure for new and rebuilt indexes: "
+                            "auto (by gallery size), flat (exact), hnsw or ivfpq.")
+    index_flat_max: int = Field(default=200_000, description="With index_kind auto: a collection up to this "
+                                "many faces is searched exactly (flat).")
+    index_hnsw_max: int = Field(default=2_000_000, description="With index_kind auto: above index_flat_max and "
+                                "up to this many faces HNSW; above it IVF with quantised codes and re-ranking.")
+    index_recall: float = Field(default=0.95, description="Recall@10 against exact search that approximate "
+                                "indexes are tuned for when built or rebuilt.")
 
     # Safe decoding.
     max_file_bytes: int = 50 * 1024 * 1024
@@ -38,7 +58,12 @@ class Settings(BaseSettings):
 
     # Operating points.
     verify_fmr: float = 1e-3
-    search_fpir: float = 1e-2
+    search_mode: Literal["strict", "investigative"] = Field(
+        default="strict", description="1:N operating point: strict (FPIR 0.01: about one search in a hundred "
+        "of someone not in the gallery shows a candidate above threshold) or investigative (FPIR 0.1: more "
+        "true mates above threshold, ten times the false ones). FACESEARCH_SEARCH_FPIR, when set, wins.")
+    search_fpir: float = Field(default=1e-2, description="False-positive identification rate target of the "
+                               "1:N threshold (default: from search_mode).")
 
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
     batch_images: int = 32
@@ -76,6 +101,12 @@ class Settings(BaseSettings):
                                         "through the API (0 = no limit).")
     search_daily_quota: int = Field(default=2000, description="Searches and verifies per user per UTC day "
                                     "through the API (0 = no limit).")
+
+    @model_validator(mode="after")
+    def _search_mode_preset(self) -> Settings:
+        if "search_fpir" not in self.model_fields_set:
+            self.search_fpir = SEARCH_MODES[self.search_mode]
+        return self
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -3,9 +3,17 @@ calling one use case and describing its answer with a response model. `facesearc
 
 from fastapi import APIRouter
 
-from . import routes_admin, routes_gallery, routes_governance, routes_ingest, routes_search, routes_system
+from . import (
+                            routes_admin,
+                            routes_gallery,
+                            routes_governance,
+                            routes_ingest,
+                            routes_people,
+                            routes_search,
+                            routes_system,
+)
 
 ROUTERS: list[APIRouter] = [routes_search.router, routes_gallery.router, routes_ingest.router, routes_admin.router,
-                            routes_governance.router, routes_system.router]
+                            routes_governance.router, routes_system.router, routes_people.router]
 
 __all__ = ["ROUTERS"]

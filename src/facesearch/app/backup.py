@@ -57,9 +57,10 @@ def _sha256(path: Path) -> str:
 
 def _sqlite_path(url: str) -> Path:
     if not url.startswith("sqlite:///"):
-        raise Invalid("this home's database is not SQLite (FACESEARCH_DATABASE_URL): back it up with pg_dump "
-                      "(pg_dump --format=custom), and copy the home's files; `facesearch backup` takes SQLite "
-                      "homes only")
+        raise Invalid("this home's database is not SQLite (FACESEARCH_DATABASE_URL), and `facesearch backup` "
+                      "takes SQLite homes only: copy audit.key and audit-head.json from the home first, then "
+                      "back the database up with `pg_dump --format=custom`, then copy thumbs/ and uploads/ "
+                      "(docs/scaling.md)")
     return Path(url.removeprefix("sqlite:///"))
 
 
@@ -228,9 +229,9 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
         try:
             rebuilt = 0
             for col in ctx.store.list_collections():
-                index = open_index(ctx.settings.index_dir, col.id, col.dim)
+                index = open_index(ctx.settings, col.id, col.dim)
                 added, removed = reconcile(index, ctx.store, col.id)
-                if added or removed or index.dirty:
+                if added or removed or getattr(index, "dirty", False):
                     index.save()
                     rebuilt += 1
             report = log.verify_chain(ctx.store, ctx.audit.head_path)

@@ -16,13 +16,13 @@ from ..config import Settings
 from ..errors import FacesearchError
 from ..store import Store
 from ..store.accounts import AuditEntry
-from ..store.audit import CASE_REPORT, SEARCH, VERIFY, entry_dict
+from ..store.audit import CASE_REPORT, PEOPLE_TOGETHER, SEARCH, VERIFY, entry_dict
 from ..store.governance_tables import Proposal
 from .context import Actor, Context
 from .errors import Forbidden, Invalid
 from .review import STAMP, candidates_of, proposals_for, status_of
 from .roles import allowed
-from .wording import fmr_text, threshold_text
+from .wording import decision_text, fmr_text, threshold_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -35,6 +35,23 @@ def case_entries(store: Store, case_ref: str) -> list[dict[str, Any]]:
     return [entry_dict(r) for r in rows]
 
 
+def together_entries(store: Store, case_ref: str) -> list[dict[str, Any]]:
+    """The case's "who appears with whom" searches (`people together`), refusals included."""
+    with store.session() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.case_ref == case_ref,
+                                                  AuditEntry.action == PEOPLE_TOGETHER)
+                         .order_by(AuditEntry.seq)).all()
+    out = []
+    for e in (entry_dict(r) for r in rows):
+        r = e.get("results") or {}
+        d = e.get("details") or {}
+        out.append({"search_id": e["seq"], "kind": PEOPLE_TOGETHER, "ts": e["ts"], "actor": e["actor"],
+                    "role": e["role"], "purpose": e["purpose"], "outcome": e["outcome"],
+                    "collections": e["collections"], "model": e["model"], "person": r.get("person", d.get("person")),
+                    "photos": r.get("photos"), "together": r.get("together", []), "refusal": d.get("reason")})
+    return out
+
+
 def may_read_case(store: Store, case_ref: str, name: str, role: str) -> bool:
     """Auditors and admins read every case; an examiner the cases they have searched in. A refused search or
     verify makes no one a participant: anyone can be refused under any case reference."""
@@ -44,7 +61,7 @@ def may_read_case(store: Store, case_ref: str, name: str, role: str) -> bool:
         return False
     with store.session() as s:
         return s.scalar(select(AuditEntry.seq).where(AuditEntry.case_ref == case_ref, AuditEntry.actor == name,
-                                                     AuditEntry.action.in_((SEARCH, VERIFY)),
+                                                     AuditEntry.action.in_((SEARCH, VERIFY, PEOPLE_TOGETHER)),
                                                      AuditEntry.outcome != "refused").limit(1)) is not None
 
 
@@ -121,7 +138,8 @@ def build_case_report(settings: Settings, store: Store, case_ref: str, now: str)
                         **m, "probe_face": f.get("face", 0), "status": status,
                         "stamp": None if status == "confirmed" else STAMP, "history": h,
                         "erased": m["face_id"] not in existing,
-                        "decision": (threshold_text(m["score"], face_threshold)
+                        "decision": (decision_text(bool(m["above_threshold"])) if "above_threshold" in m
+                                     else threshold_text(m["score"], face_threshold)
                                      if face_threshold is not None and m.get("score") is not None else None)})
             if item["outcome"] != "refused" and not item["candidates"]:
                 counts["no_candidates"] += 1
@@ -130,9 +148,11 @@ def build_case_report(settings: Settings, store: Store, case_ref: str, now: str)
             if pack:
                 models.setdefault(pack, e["threshold"])
         searches.append(item)
+    together = together_entries(store, case_ref)
+    counts["together"] = len(together)
     return {
         "case_ref": case_ref, "generated_at": now, "stamp": STAMP,
-        "summary": counts, "searches": searches,
+        "summary": counts, "searches": searches, "together": together,
         "limitations": [model_limitations(settings, p, t) for p, t in sorted(models.items())],
         "notice": ("Every candidate not confirmed by two different examiners is an investigative lead, not an "
                    "identification. Searches that returned no candidate and refused searches are listed too."),

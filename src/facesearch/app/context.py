@@ -94,12 +94,13 @@ class Context:
         store = store or Store(settings.resolved_database_url)
         ctx = cls(settings=settings, store=store, engine=Engine(settings, store),
                   audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)
-        # Someone with the database file can drop the append-only triggers; put them back, and say so in
-        # the log itself (the chain already shows whether anything was changed while they were gone).
+        # Someone with the database file (or a PostgreSQL superuser) can drop or disable the append-only
+        # triggers; put them back, and say so in the log itself (the chain already shows whether anything
+        # was changed while they were gone).
         restored = ensure_audit_triggers(store.database)
         if restored:
-            log.warning("the audit log's append-only triggers were missing and have been restored: %s",
-                        ", ".join(restored))
+            log.warning("the audit log's append-only triggers were missing or disabled and have been restored: "
+                        "%s", ", ".join(restored))
             ctx.audit.record(AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning",
                              details={"restored": restored})
         return ctx

@@ -29,7 +29,7 @@ _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
 CHECKS = ("index_ids_without_row", "rows_without_index_entry", "thumbnails_without_face", "faces_without_image",
           "faces_without_thumbnail", "index_files_without_collection", "uploads_without_image",
           "faces_matching_optout", "index_files_unreadable", "files_readable_by_others",
-          "ingest_runs_left_running")
+          "ingest_runs_left_running", "gallery_counters_wrong")
 
 
 @allowed("operator", "admin")
@@ -49,17 +49,22 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
     settings, store = ctx.settings, ctx.store
     found: dict[str, list[Any]] = {k: [] for k in CHECKS}
     cols = store.collections_by_id()
+    for cid, (counted, rows_n) in store.recount(fix=fix).items():
+        name = cols[cid].name if cid in cols else str(cid)
+        found["gallery_counters_wrong"].append(f"{name}: counted {counted}, rows {rows_n}")
     for col in cols.values():
-        index = open_index(settings.index_dir, col.id, col.dim)
-        if index.load_error is not None:
-            found["index_files_unreadable"].append(f"{index.path.name} ({index.load_error})")
+        index = open_index(settings, col.id, col.dim)
+        load_error = getattr(index, "load_error", None)
+        if load_error is not None:
+            where = getattr(index, "path", None)
+            found["index_files_unreadable"].append(f"{where.name if where else col.name} ({load_error})")
         in_index = index.ids()
         rows = store.face_ids(col.id)
         extra = np.setdiff1d(in_index, rows)
         missing = np.setdiff1d(rows, in_index)
         found["index_ids_without_row"].extend(f"{col.name}:{int(i)}" for i in extra)
         found["rows_without_index_entry"].extend(f"{col.name}:{int(i)}" for i in missing)
-        if fix and (len(extra) or len(missing) or index.load_error is not None):
+        if fix and (len(extra) or len(missing) or load_error is not None):
             reconcile(index, store, col.id)
             index.save()
     if settings.index_dir.is_dir():

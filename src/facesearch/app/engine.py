@@ -4,15 +4,18 @@ cases' business: they call this with the filter that hides opted-out faces."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..calibration import load_table, search_point, verify_point
+from ..calibration import CalibrationTable, load_table, search_point, verify_point
 from ..config import Settings
 from ..errors import CollectionError, ProbeError
-from ..index import FaissIndex, open_index
+from ..fairness import load_fair
+from ..index import VectorIndex, open_index
 from ..models import load_pack
 from ..models.base import ModelPack
 from ..pipeline import FaceSet, analyze
@@ -20,10 +23,24 @@ from ..store import Store
 from ..store.schema import Collection
 from .indexes import reconcile
 
-# Candidates fetched beyond k so that faces hidden by a filter do not shorten the list.
-HIDDEN_HEADROOM = 16
-# (pack, dim, scores, ids, k) -> the best k scores and ids left after hiding some; padding is id -1.
-HideFilter = Callable[[str, int, np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+# (pack, dim, candidate ids) -> the ids among them that must not be shown. The engine then searches again
+# with those ids denied inside the index, so k results still come back when k eligible faces exist.
+HideFilter = Callable[[str, int, np.ndarray], set[int]]
+# Said beside a threshold when the decisions were made on calibrated false-match rates.
+CALIBRATED_NOTE = ("; each candidate is decided on its false-match rate calibrated for both faces' clusters "
+                   "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
+                   "indicative")
+# Searches again at most this often per query batch; each round denies every face found so far.
+HIDE_ROUNDS = 4
+
+
+@dataclass
+class _Open:
+    """An index held by this process, with what it was last made equal to: the store's (faces, version)
+    of its collection and the index file's identity (another process may save or swap the file)."""
+    index: VectorIndex
+    state: tuple[int, int]
+    stamp: tuple[int, int, int] | None
 
 
 class Engine:
@@ -33,22 +50,35 @@ class Engine:
         self.settings = settings
         self.store = store or Store(settings.resolved_database_url)
         self._packs: dict[str, ModelPack] = {}
-        self._indexes: dict[int, FaissIndex] = {}
+        self._indexes: dict[int, _Open] = {}
+        # Faces a hide filter refused, per pack: denied inside the index from then on.
+        self._denied: dict[str, set[int]] = {}
 
     def load(self, pack: str) -> ModelPack:
         if pack not in self._packs:
             self._packs[pack] = load_pack(pack, self.settings, self.settings.threads_per_worker)
         return self._packs[pack]
 
-    def index(self, col: Collection) -> FaissIndex:
-        idx = self._indexes.get(col.id)
-        if idx is None:
-            idx = open_index(self.settings.index_dir, col.id, col.dim)
-            self._indexes[col.id] = idx
-        reconcile(idx, self.store, col.id)
-        return idx
+    def index(self, col: Collection) -> VectorIndex:
+        """The collection's index, equal to its face rows. Per call this costs one primary-key read of the
+        collection's counters and a stat of the index file: the O(n) reconciliation runs only when the index
+        is opened, or when the counters say the rows changed since (another process ingested or erased)."""
+        state = self.store.index_state(col.id)
+        held = self._indexes.get(col.id)
+        if held is not None and held.state == state and held.stamp == _stamp(held.index):
+            return held.index
+        if held is None or held.stamp != _stamp(held.index):
+            index = open_index(self.settings, col.id, col.dim)  # another process saved or swapped the file
+        else:
+            index = held.index
+        if held is None or not getattr(index, "shared", False):
+            # A shared index (a server) is written by the writer itself; a file copy in memory must catch up.
+            reconcile(index, self.store, col.id)
+        self._indexes[col.id] = _Open(index, state, _stamp(index))
+        return index
 
     def forget_index(self, collection_id: int) -> None:
+        """Drop the held index (erased collection, swapped file): the next search opens it again."""
         self._indexes.pop(collection_id, None)
 
     def analyze_probe(self, pack: str, image: np.ndarray) -> FaceSet:
@@ -87,27 +117,21 @@ class Engine:
                     fs.reasons[i],
                 )
             queries = fs.embeddings[good]
-            if hide is None:
-                scores, ids = self._search_collections(pack_cols, queries, top_k)
-            else:
-                scores, ids = self._search_collections(pack_cols, queries, top_k + HIDDEN_HEADROOM)
-                scores, ids = hide(pack, pack_cols[0].dim, scores, ids, top_k)
-            details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
+            target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
+            ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target)
+            shown = point.as_dict()
+            if target is not None and load_fair(pack, self.settings.home / "calibration") is not None:
+                shown["reason"] += CALIBRATED_NOTE
+                shown["calibrated"] = True
             for i in chosen:
-                entry = _face_entry(fs, i, pack, table.model_version, point.as_dict())
+                entry = _face_entry(fs, i, pack, table.model_version, shown)
                 entry["gallery_size"] = pack_size
                 entry["collections"] = [c.name for c in pack_cols]
                 if i not in good:
                     entry["skipped"] = f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
                     entry["matches"] = []
                 else:
-                    q = good.index(i)
-                    fmr = table.fmr_at(scores[q]) if scores.shape[1] else np.zeros(0)
-                    entry["matches"] = [
-                        _match(details[int(fid)], float(s), float(f), pack_size, point.threshold, rank)
-                        for rank, (s, fid, f) in enumerate(zip(scores[q], ids[q], fmr), start=1)
-                        if fid >= 0 and int(fid) in details
-                    ]
+                    entry["matches"] = ranked[good.index(i)]
                 out_faces.append(entry)
         return {"gallery_size": gallery_size, "collections": [c.name for c in cols], "faces": out_faces}
 
@@ -134,11 +158,65 @@ class Engine:
             return [face]
         return [0]
 
-    def _search_collections(self, cols: list[Collection], queries: np.ndarray, k: int
-                            ) -> tuple[np.ndarray, np.ndarray]:
+    def matches(self, cols: list[Collection], queries: np.ndarray, k: int, table: CalibrationTable,
+                threshold: float, gallery_size: int, hide: HideFilter | None = None,
+                target_fmr: float | None = None) -> list[list[dict[str, Any]]]:
+        """The ranked, displayable matches of each embedded probe: index search, then one database read for
+        the candidates' provenance (and their embeddings, when calibrated). This and the counters read by
+        `index` are all the per-query work.
+
+        With `target_fmr` and a fair calibration shipped for the pack, each candidate's false-match rate and
+        its above/below decision come from the calibration of both faces' clusters (fairer across groups of
+        people); otherwise from the pack's score table and `threshold`. The score shown is always the model's.
+        """
+        scores, ids = self.search_vectors(cols, queries, k, hide)
+        details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
+        fair = load_fair(cols[0].model, self.settings.home / "calibration") if target_fmr is not None else None
+        if not scores.size:
+            fmr, above = np.zeros(scores.shape), np.zeros(scores.shape, bool)
+        elif fair is not None and target_fmr is not None:
+            fmr = fair.fmr(queries, self._candidate_vectors(ids, cols[0].dim), scores)
+            above = fair.decide(fmr, target_fmr)
+        else:
+            fmr, above = table.fmr_at(scores), scores >= threshold
+        return [[_match(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
+                 for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
+                 if fid >= 0 and int(fid) in details]
+                for q in range(len(queries))]
+
+    def _candidate_vectors(self, ids: np.ndarray, dim: int) -> np.ndarray:
+        """(q, k, dim) embeddings of the candidates from the durable copy; zeros where the id is padding."""
+        out = np.zeros((*ids.shape, dim), np.float32)
+        valid = ids >= 0
+        if valid.any():
+            uniq = np.unique(ids[valid])
+            vecs = self.store.embeddings(uniq.tolist(), dim)
+            out[valid] = vecs[np.searchsorted(uniq, ids[valid])]
+        return out
+
+    def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int,
+                       hide: HideFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k over the collections of one pack for embedded probes: (scores, ids), id -1 as padding.
+        Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
+        pack, dim = cols[0].model, cols[0].dim
+        denied = self._denied.setdefault(pack, set())
+        for _ in range(HIDE_ROUNDS):
+            deny = np.fromiter(denied, np.int64, len(denied)) if denied else None
+            scores, ids = self._search_collections(cols, queries, k, deny)
+            if hide is None:
+                return scores, ids
+            blocked = hide(pack, dim, ids[ids >= 0]) - denied
+            if not blocked:
+                return scores, ids
+            denied |= blocked
+        keep = ~np.isin(ids, np.fromiter(denied, np.int64, len(denied)))
+        return np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1)
+
+    def _search_collections(self, cols: list[Collection], queries: np.ndarray, k: int,
+                            deny: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         all_scores, all_ids = [], []
         for c in cols:
-            s, i = self.index(c).search(queries, k)
+            s, i = self.index(c).search(queries, k, deny=deny)
             all_scores.append(s)
             all_ids.append(i)
         scores = np.concatenate(all_scores, axis=1)
@@ -163,17 +241,37 @@ class Engine:
             faces.append(fs)
         score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
         point = verify_point(table, self.settings.verify_fmr, threshold)
+        fair = load_fair(pack, self.settings.home / "calibration") if threshold is None else None
+        if fair is not None:
+            a, b = faces[0].embeddings[:1], faces[1].embeddings[:1]
+            fmr = float(fair.fmr(a, b, np.array([score]))[0])
+            same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
+            reason = point.reason + CALIBRATED_NOTE
+        else:
+            fmr, same, reason = float(table.fmr_at(score)), score >= point.threshold, point.reason
         return {
             "score": round(score, 6),
-            "fmr": float(table.fmr_at(score)),
+            "fmr": fmr,
             "threshold": round(point.threshold, 6),
             "threshold_fmr": point.fmr,
-            "threshold_reason": point.reason,
-            "same_person": bool(score >= point.threshold),
+            "threshold_reason": reason,
+            "same_person": same,
             "model": pack,
             "model_version": table.model_version,
             "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
         }
+
+
+def _stamp(index: VectorIndex) -> tuple[int, int, int] | None:
+    """The identity of an index's file (inode, size, mtime), None for an index without one or not saved yet."""
+    path = getattr(index, "path", None)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _sorted_by_area(fs: FaceSet) -> FaceSet:
@@ -201,13 +299,13 @@ def _face_entry(fs: FaceSet, i: int, pack: str, version: str, threshold: dict[st
     return entry
 
 
-def _match(d: dict[str, Any], score: float, fmr: float, gallery: int, threshold: float, rank: int) -> dict[str, Any]:
+def _match(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> dict[str, Any]:
     return {
         "rank": rank,
         "score": round(score, 6),
         "fmr": fmr,
         "expected_false_matches": fmr * gallery,
-        "above_threshold": bool(score >= threshold),
+        "above_threshold": above,
         "face_id": d["face_id"],
         "collection": d["collection"],
         "box": [round(float(v), 1) for v in d["box"]],

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import select
 
 from ..config import Settings
 from ..index import open_index
 from ..store import Store
 from ..store.audit import DELETE
-from ..store.schema import Face, Image
+from ..store.schema import Image
 from .context import Actor, Context
 from .errors import NotFound
 from .roles import allowed
@@ -101,7 +101,7 @@ def _drop_index_and_thumbs(settings: Settings, store: Store, faces: list[tuple[i
         col = cols.get(collection_id)
         if col is None:
             continue
-        index = open_index(settings.index_dir, collection_id, col.dim)
+        index = open_index(settings, collection_id, col.dim)
         index.remove(np.asarray(face_ids, np.int64))
         index.save()
     n = 0
@@ -120,22 +120,10 @@ def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Er
     total = Erasure(0, 0, 0)
     emptied: list[int] = []
     for chunk in _chunks(list(face_ids)):
-        with store.database.begin() as conn:
-            rows = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail, Face.image_id)
-                                .where(Face.id.in_(chunk))).all()
-            conn.execute(delete(Face).where(Face.id.in_(chunk)))
-            image_ids = sorted({int(r[3]) for r in rows})
-            left = dict(conn.execute(select(Face.image_id, func.count(Face.id))
-                                     .where(Face.image_id.in_(image_ids)).group_by(Face.image_id)).all())
-            for image_id in image_ids:
-                n = int(left.get(image_id, 0))
-                if n == 0:
-                    emptied.append(image_id)
-                else:
-                    conn.execute(update(Image).where(Image.id == image_id).values(face_count=n))
+        rows, left_empty = store.delete_faces(chunk)
+        emptied.extend(left_empty)
         total.faces += len(rows)
-        total += _drop_index_and_thumbs(settings, store, [(int(r[0]), int(r[1])) for r in rows],
-                                        [str(r[2]) for r in rows])
+        total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _, _ in rows], [t for _, _, t, _ in rows])
     if emptied:
         total += erase_images(settings, store, emptied)
     return total

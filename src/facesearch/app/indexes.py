@@ -1,25 +1,43 @@
-"""Keeping a collection's vector index equal to its face rows (the rows are the source of truth)."""
+"""Keeping a collection's vector index equal to its face rows (the rows are the source of truth), and the
+lock that makes one process at a time the writer of a collection's index."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
 
 import numpy as np
 
+from ..config import Settings
 from ..index import VectorIndex
 from ..store import Store
 
 log = logging.getLogger("facesearch.index")
 
+@contextlib.contextmanager
+def collection_lock(settings: Settings, collection_id: int) -> Iterator[None]:
+    """One writer of a collection's index at a time (ingest, rebuild), across processes: each holds the
+    index in memory and saves it whole, so two at once would drop each other's entries."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.index_dir / f"collection-{collection_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
 
 def reconcile(index: VectorIndex, store: Store, collection_id: int) -> tuple[int, int]:
     """Make the index hold exactly the collection's face rows; returns (added, removed).
 
-    The store is the source of truth: after a crash the index file may miss faces committed since its
-    last save, or hold faces whose rows were deleted. A fingerprint (count, max, sum of ids) makes the
-    common case, nothing to do, cost one aggregate query. An index file that could not be read (corrupt,
-    truncated) or is missing while the collection has faces is rebuilt from the stored embeddings, saved,
-    and reported once as a warning.
+    Runs when an index is opened, when the collection's counters say its rows changed, and from `doctor`;
+    never per query. After a crash the index file may miss faces committed since its last save, or hold
+    faces whose rows were deleted. A fingerprint (count, max, sum of ids) makes the common case, nothing to
+    do, cost one aggregate query. An index file that could not be read (corrupt, truncated) or is missing
+    while the collection has faces is rebuilt from the stored embeddings, saved, and reported once.
     """
     load_error = getattr(index, "load_error", None)
     index_ids = index.ids()

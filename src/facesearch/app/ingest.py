@@ -9,9 +9,7 @@ skipped, uncommitted ones are processed again and overwrite their own thumbnails
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import multiprocessing as mp
 import os
 import threading
@@ -37,7 +35,7 @@ from ..store.schema import Collection
 from ..worker import Work
 from .collections import missing_collection_error, require_documented
 from .context import Actor, Context
-from .indexes import reconcile
+from .indexes import collection_lock, reconcile
 from .optout import drop_optout_faces
 from .roles import allowed
 
@@ -208,19 +206,13 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
     col = resolve_collection(store, collection, model, settings)
     # One writer per collection at a time: each run holds the collection's index in memory and saves it
     # whole, so two concurrent runs would each drop the other's entries (last writer wins).
-    with _collection_lock(settings, col.id):
-        return _run_locked(ctx, items, col, workers=workers, progress=progress, source=source, settings=settings)
+    with collection_lock(settings, col.id):
+        result = _run_locked(ctx, items, col, workers=workers, progress=progress, source=source, settings=settings)
+    if result.faces:
+        from .people import cluster_new  # new faces join or start people (incremental, cheap)
 
-
-@contextlib.contextmanager
-def _collection_lock(settings: Settings, collection_id: int) -> Iterator[None]:
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(settings.index_dir / f"collection-{collection_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+        cluster_new(ctx, col.name)
+    return result
 
 
 def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: int | None,
@@ -229,7 +221,7 @@ def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: in
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
     clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
-    index = open_index(settings.index_dir, col.id, col.dim)
+    index = open_index(settings, col.id, col.dim)
     reconcile(index, store, col.id)
     started = time.monotonic()
     last_save = started

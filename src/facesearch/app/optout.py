@@ -117,41 +117,33 @@ def drop_optout_faces(ctx: Context, col: Collection, images: list[NewImage], res
 
 
 def hide_opted_out(ctx: Context) -> HideFilter:
-    """The search filter: remove candidates that match an opt-out template (faces stored before the opt-out,
-    or by an older version) and keep the best k of the rest; padding is id -1."""
+    """The search filter: of the candidate ids, those that match an opt-out template (faces stored before the
+    opt-out, or by an older version). The engine denies them inside the index and searches again, so the
+    list keeps its length."""
 
-    def hide(pack: str, dim: int, scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return _hide(ctx, pack, dim, scores, ids, k)
+    def hide(pack: str, dim: int, ids: np.ndarray) -> set[int]:
+        return _hidden(ctx, pack, dim, ids)
 
     return hide
 
 
-def _hide(ctx: Context, pack: str, dim: int, scores: np.ndarray, ids: np.ndarray,
-          k: int) -> tuple[np.ndarray, np.ndarray]:
+def _hidden(ctx: Context, pack: str, dim: int, ids: np.ndarray) -> set[int]:
     settings, store = ctx.settings, ctx.store
     tmpl = templates(store, pack)
-    if len(tmpl) and ids.size:
-        valid = sorted({int(x) for x in ids.ravel() if x >= 0})
-        blocked: set[int] = set()
-        if valid:
-            vecs = store.embeddings(valid, dim)
-            threshold, _ = optout_threshold(settings, pack)
-            blocked = {fid for fid, hit in zip(valid, matching(vecs, tmpl, threshold)) if hit}
-        if blocked:
-            # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
-            # never shown to the searcher: the answer must not reveal that someone was hidden.
-            who = system_actor("search")
-            ctx.audit.record(
-                OPTOUT_HIDE, actor=who.name, role=who.role, model=pack, threshold=threshold,
-                results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)})
-            keep = ~np.isin(ids, list(blocked))
-            new_s = np.full((ids.shape[0], k), -np.inf, np.float32)
-            new_i = np.full((ids.shape[0], k), -1, np.int64)
-            for q in range(ids.shape[0]):
-                s, i = scores[q][keep[q]][:k], ids[q][keep[q]][:k]
-                new_s[q, :len(s)], new_i[q, :len(i)] = s, i
-            return new_s, new_i
-    return scores[:, :k], ids[:, :k]
+    valid = sorted({int(x) for x in ids.ravel() if x >= 0})
+    if not len(tmpl) or not valid:
+        return set()
+    vecs = store.embeddings(valid, dim)
+    threshold, _ = optout_threshold(settings, pack)
+    blocked = {fid for fid, hit in zip(valid, matching(vecs, tmpl, threshold)) if hit}
+    if blocked:
+        # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
+        # never shown to the searcher: the answer must not reveal that someone was hidden.
+        who = system_actor("search")
+        ctx.audit.record(
+            OPTOUT_HIDE, actor=who.name, role=who.role, model=pack, threshold=threshold,
+            results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)})
+    return blocked
 
 
 def gallery_matches(store: Store, pack: str, queries: np.ndarray,

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from ..store.accounts import AuditEntry
-from ..store.audit import SEARCH, SUBJECT_REPORT, VERIFY
+from ..store.audit import PEOPLE_TOGETHER, SEARCH, SUBJECT_REPORT, VERIFY
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
 from .purposes import check_purpose
@@ -17,7 +17,7 @@ from .suspension import check_not_suspended
 CASE_MAX = 200
 PURPOSE_MAX = 1000
 # What the per-user limits count: everything that compares a photo with the gallery or another photo.
-COUNTED = (SEARCH, VERIFY, SUBJECT_REPORT)
+COUNTED = (SEARCH, VERIFY, SUBJECT_REPORT, PEOPLE_TOGETHER)
 
 
 def require_text(value: str | None, name: str, limit: int) -> str:

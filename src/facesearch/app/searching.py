@@ -70,7 +70,8 @@ def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
         "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
         "threshold": (f.get("threshold") or {}).get("score"),
         "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
-                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"]}
+                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"],
+                     "above_threshold": m["above_threshold"]}
                     for m in f.get("matches", [])],
     } for f in result["faces"]]
 

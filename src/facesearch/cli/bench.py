@@ -166,10 +166,28 @@ def search_cmd(
     seed: int = typer.Option(1234, "--seed"),
     out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
     as_json: bool = typer.Option(False, "--json"),
+    size: int | None = typer.Option(None, "--size", min=1, help="Index benchmark: this many synthetic face-like "
+                                    "embeddings (no photos, no models); the options below apply to it."),
+    dim: int = typer.Option(256, "--dim", min=2, help="Index benchmark: embedding dimension."),
+    backend: str = typer.Option("faiss", "--backend", help="Index benchmark: faiss or milvus."),
+    index_kind: str = typer.Option("auto", "--index", help="Index benchmark: auto, flat, hnsw or ivfpq."),
+    filter_fraction: float | None = typer.Option(None, "--filter", help="Index benchmark: also search with only "
+                                                 "this fraction of the gallery allowed (e.g. 0.1)."),
+    queries: int = typer.Option(1000, "--queries", min=1, help="Index benchmark: genuine probes."),
+    recall: float = typer.Option(0.95, "--recall", help="Index benchmark: recall@10 the index is tuned for."),
+    milvus_uri: str | None = typer.Option(None, "--milvus-uri", help="Index benchmark with --backend milvus: "
+                                          "a running server (default: start an embedded one)."),
 ) -> None:
-    """Search latency (p50/p95/mean): probe decode, probe analysis, index query, whole search."""
+    """Search latency (p50/p95/mean): probe decode, probe analysis, index query, whole search.
+
+    With --size N: the index alone at scale on synthetic embeddings (build time, bytes/face, p50/p99 at k=10,
+    batch queries/s, recall@10 against exact search, genuine recall, NumPy brute force in the same run)."""
     import tempfile
 
+    if size is not None:
+        _index_search(size, dim, backend, index_kind, filter_fraction, queries, seed, recall, milvus_uri, out,
+                      as_json)
+        return
     harness = _harness()
     src = _data(data)
     mdir = _models_dir(models_dir)
@@ -194,6 +212,63 @@ def search_cmd(
         if tmp is not None:
             tmp.cleanup()
     _show(report, out, as_json)
+
+
+def _index_search(size: int, dim: int, backend: str, index_kind: str, filter_fraction: float | None, queries: int,
+                  seed: int, recall: float, milvus_uri: str | None, out: Path, as_json: bool) -> None:
+    """`bench search --size N`: benchmarks/search.py, loaded from the checkout like the harness."""
+    if backend not in ("faiss", "milvus"):
+        err.print("[red]error:[/red] --backend is faiss or milvus")
+        raise typer.Exit(2)
+    if index_kind not in ("auto", "flat", "hnsw", "ivfpq"):
+        err.print("[red]error:[/red] --index is auto, flat, hnsw or ivfpq")
+        raise typer.Exit(2)
+    if filter_fraction is not None and not 0 < filter_fraction <= 1:
+        err.print("[red]error:[/red] --filter is a fraction in (0, 1]")
+        raise typer.Exit(2)
+    _harness()  # exits 2 with the reason outside a source checkout
+    bench = _load_beside_harness("search")
+    opts = bench.SearchBenchOptions(size=size, dim=dim, backend=backend, index=index_kind, filter=filter_fraction,
+                                    queries=queries, seed=seed, recall=recall, milvus_uri=milvus_uri,
+                                    log=_log(as_json))
+    report = bench.bench_index_search(opts)
+    json_path, md_path = bench.write_report(report, out)
+    if as_json:
+        print(json.dumps(report, default=str))
+        return
+    head, rows = bench.table_rows(report)
+    out_console = console if console.is_terminal else Console(width=220)
+    table = Table(title=f"facesearch bench search --size {size}", caption=bench.context_line(report))
+    for h in head:
+        table.add_column(h, justify="left" if h in ("case", "kind") else "right")
+    for r in rows:
+        table.add_row(*r)
+    out_console.print(table)
+    for g in report.get("goals", []):
+        mark = "[green]met[/green]" if g["met"] else "[red]not met[/red]"
+        console.print(f"  goal: {g['goal']}: measured {g['measured']} -> {mark}")
+    err.print(f"results: {json_path} and {md_path}")
+
+
+def _load_beside_harness(name: str) -> ModuleType:
+    """benchmarks/<name>.py from the folder the harness is loaded from."""
+    path = harness_path().resolve().with_name(f"{name}.py")
+    module_name = f"facesearch_benchmarks_{name}"
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        err.print(f"[red]error:[/red] no benchmark at {path}")
+        raise typer.Exit(2)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
 
 
 @bench_app.command("large")

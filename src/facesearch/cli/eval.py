@@ -113,11 +113,16 @@ def calibrate(
                                        "then chosen so the group with the highest FMR meets the target (LFW: "
                                        "its demographics folder is used by default)."),
     cache: Path | None = CACHE,
+    fair: bool = typer.Option(True, "--fair/--no-fair", help="Also fit the label-free fair calibration "
+                              "(k-means clusters of faces, a score -> FMR curve per cluster) and write it beside "
+                              "the table as PACK.faircal.json."),
+    clusters: int | None = typer.Option(None, "--clusters", help="Clusters of the fair calibration (default 20)."),
+    fair_seed: int = typer.Option(0, "--fair-seed", help="Seed of the fair calibration's k-means."),
 ) -> None:
     """Measure the score -> false-match-rate table of a pack on labelled photos."""
     from ..config import Settings
     from ..errors import FacesearchError
-    from ..evaluation.calibrate import calibrate_data
+    from ..evaluation.calibrate import FAIR_CLUSTERS, calibrate_data, fair_data
     from ..models import get_entry
 
     settings = Settings()
@@ -134,6 +139,16 @@ def calibrate(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(table.to_json())
     console.print(f"{target}: {table.n_genuine} genuine, {table.n_impostor} impostor pairs; policy: {table.policy}")
+    if fair:
+        try:
+            fc = fair_data(data, pack, entry.info.version, settings, cache or settings.home / "cache",
+                           clusters or FAIR_CLUSTERS, fair_seed)
+        except (FacesearchError, FileNotFoundError, ValueError) as exc:
+            _fail(str(exc))
+        fair_target = target.with_name(f"{pack}.faircal.json")
+        fair_target.write_text(fc.to_json())
+        console.print(f"{fair_target}: fair calibration, {fc.clusters} clusters over {sum(fc.cluster_sizes)} "
+                      f"faces ({fc.dataset})")
     for fmr in (1e-2, 1e-3, 1e-4, 1e-5):
         if fmr >= table.fmr_floor:
             t = table.threshold_for_fmr(fmr)
@@ -220,3 +235,46 @@ def _default_model() -> str:
     from ..config import Settings
 
     return Settings().model
+
+
+@eval_app.command("clusters")
+def eval_clusters(
+    kind: str = typer.Argument(..., help="lfw or folder"),
+    path: Path = typer.Option(..., "--data", help="LFW root, or an <identity>/<image> folder."),
+    model: str | None = MODEL, cache: Path | None = CACHE,
+    out: Path | None = typer.Option(None, "--out", help="Write the figures as JSON here."),
+) -> None:
+    """People clustering quality: pairwise and BCubed precision/recall, people found, same-image merges, and
+    person templates against single faces in open-set 1:N (identities with 2 or more photos; every face of
+    every photo is clustered, the labelled face of each photo is scored)."""
+    import json
+    import time
+
+    from .. import clustering
+    from ..calibration import load_table
+    from ..config import Settings
+    from ..evaluation.clusters import at_least, embed_all_faces, evaluate_clusters
+    from ..evaluation.datasets import folder_dataset, lfw_all
+
+    if kind not in ("lfw", "folder"):
+        _fail("KIND is lfw or folder")
+    settings = Settings()
+    pack = model or settings.model
+    if kind == "lfw" and not (path / "deepfunneled").is_dir():
+        _fail(f"{path} is not an LFW folder (deepfunneled/)")
+    ds = at_least(lfw_all(path) if kind == "lfw" else folder_dataset(path), 2)
+    bar, update = _progress()
+    with bar:
+        ft = embed_all_faces(ds, pack, settings, cache or settings.home / "cache",
+                             progress=lambda d, n: update("embed", d, n))
+    started = time.perf_counter()
+    threshold, reason = clustering.link_threshold(load_table(pack, settings.home / "calibration"), len(ft),
+                                                  verify_fmr=settings.verify_fmr)
+    pred = clustering.cluster(ft.emb, ft.image, threshold)
+    seconds = time.perf_counter() - started
+    r = {**evaluate_clusters(ft, ds.labels, pred, clustering.templates), "threshold": threshold,
+         "threshold_reason": reason, "cluster_seconds": round(seconds, 2)}
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(r, indent=1))
+    console.print_json(json.dumps(r))

@@ -178,6 +178,8 @@ def search(
     purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code, optionally "
                                        "followed by ': note' (required, as for the API)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    by_people: bool = typer.Option(False, "--people", help="Also rank people: each person once, at their best "
+                                   "face's score, with that face and their photos."),
 ) -> None:
     """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
     from ..app import searching
@@ -190,7 +192,12 @@ def search(
         photo = Photo.from_path(probe, ctx.settings)
         req = searching.SearchRequest(case_ref=case, purpose=purpose, top_k=top, collections=collection or None,
                                       face=face, all_faces=all_faces, threshold=threshold, force=force)
-        res = searching.search(ctx, actor, photo, req)
+        if by_people:
+            from ..app.people import search_people
+
+            res = search_people(ctx, actor, photo, req)
+        else:
+            res = searching.search(ctx, actor, photo, req)
         res["probe"]["path"] = str(probe)
         return res, ({} if as_json else _collection_sources(ctx, actor))
 
@@ -212,6 +219,9 @@ def search(
             out.print("  no faces in the searched collections")
             continue
         out.print(_matches_table(f["matches"], th["score"], sources))
+    for p in res.get("people", []):
+        out.print(f"person {p['person']} {escape(p['name'] or '(unnamed)')}: score {p['score']:.3f} (best face "
+                  f"{p['best_face']['face_id']}), {len(p['images'])} photos")
     out.print(f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
               "above the threshold reads 'above threshold' (green)")
     out.print(f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: "
@@ -462,9 +472,9 @@ def _demo_setup(name: str, pack: str) -> None:
 
 
 def _register_areas() -> None:
-    from . import accounts, backup, bench, db, eval, governance, review
+    from . import accounts, backup, bench, db, eval, governance, index, people, review
 
-    for area in (eval, accounts, governance, review, bench, db, backup):
+    for area in (eval, accounts, governance, review, bench, db, backup, index, people):
         area.register(app)
 
 

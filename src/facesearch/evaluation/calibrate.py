@@ -9,8 +9,13 @@ import numpy as np
 
 from ..calibration import CalibrationTable, build_table
 from ..config import Settings
+from ..fairness import FairCalibration, fit_fair
 from .datasets import LabelledSet
 from .groups import GroupLabels, lfw_demographics
+
+FAIR_CLUSTERS = 100  # chosen on stability across seeds and cluster counts (docs/calibration.md)
+FAIR_MODE = "same"
+FAIR_DECISION_CLUSTERS = 8  # look-alike populations whose impostor pairs must meet the target (no labels)
 
 
 def all_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -168,3 +173,33 @@ def group_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups
             group_imp[g] = imp[gi == k]
             group_gen[g] = gen[gg == k]
     return group_imp, group_gen
+
+
+def fair_data(data: Path, pack: str, model_version: str, settings: Settings, cache_dir: Path | None,
+              clusters: int = FAIR_CLUSTERS, seed: int = 0,
+              progress: Callable[[str, int, int], None] | None = None) -> FairCalibration:
+    """The fair calibration `facesearch calibrate` writes beside the table: fitted on LFW View 1 (the same
+    images as the table) or on every image of a folder. Only identity labels are used (same person or not);
+    group labels never enter the fit."""
+    from .datasets import folder_dataset, lfw_all, lfw_pairs_set
+    from .embed import embed_full
+
+    def bar(stage: str) -> Callable[[int, int], None] | None:
+        return (lambda d, t: progress(stage, d, t)) if progress else None
+
+    if (data / "pairsDevTrain.txt").is_file() and (data / "deepfunneled").is_dir():
+        ds, _ = lfw_pairs_set(data, ["pairsDevTrain.txt", "pairsDevTest.txt"], "lfw-view1")
+        full = lfw_all(data)
+        fe = embed_full(full, pack, settings, cache_dir, progress=bar("embedding LFW"))
+        pos = {p: i for i, p in enumerate(full.images)}
+        v1 = np.array([pos[p] for p in ds.images])
+        emb, ok, labels = fe.emb[v1], fe.ok[v1], ds.labels
+        label = "LFW View 1 (pairsDevTrain + pairsDevTest images, deep-funneled)"
+    else:
+        ds = folder_dataset(data)
+        e = embed_full(ds, pack, settings, cache_dir, progress=bar(f"embedding {ds.name}"))
+        emb, ok, labels, label = e.emb, e.ok, ds.labels, f"folder {data.name}"
+    keep = np.flatnonzero(ok)
+    ident = np.unique(np.asarray(labels), return_inverse=True)[1][keep]
+    return fit_fair(emb[keep], ident, pack, model_version, label, clusters=clusters, seed=seed,
+                    pair_mode=FAIR_MODE, decision_clusters=FAIR_DECISION_CLUSTERS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import _pct, _rate, markdown
+from .report import _pct, _rate, fair_rows, markdown, uncalibrated_view
 
 PUBLISHED = {"dlib": "99.38%", "yunet-reid": "99.47% (reid-0095 alone, Intel's figure)"}
 
@@ -55,8 +55,31 @@ PROTOCOLS = """## Protocols
 """
 
 
+def fair_section(results: list[tuple[str, str, Path, dict[str, Any]]]) -> list[str]:
+    """Side by side, per run with a fair calibration: every headline figure with it and on raw scores."""
+    runs = [(name, pack, r) for name, pack, _s, r in results if r.get("fair_calibration")]
+    if not runs:
+        return []
+    lines = ["## Fair calibration: with and without", "",
+             "Label-free fair calibration (docs/calibration.md): the FMR of a pair and the threshold decision "
+             "come from the curve of the face cluster(s) the pair falls in; the score shown stays the model's. "
+             "Each figure with it (the product's decisions) and on raw scores with the score table's thresholds "
+             "(`uncalibrated` in report.json). Intervals: 95%, identities resampled (see Protocols).", ""]
+    for _name, pack, r in runs:
+        fc = r["fair_calibration"]
+        lines += [f"**{pack} on {r['dataset']}** ({fc['clusters']} clusters, fitted on {fc['dataset']}):", "",
+                  "| figure | fair calibration | raw scores |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in fair_rows(r)]
+        lines.append("")
+    return lines
+
+
 def write_accuracy_md(results: list[tuple[str, str, Path, dict[str, Any]]], out: Path) -> str:
     minutes = 5 + 3 * len(results)
+    fair = fair_section(results)
+    # The sections below describe raw scores and the score table's thresholds, as before fair calibration.
+    full = {id(s): r for _n, _p, s, r in results}
+    results = [(n, p, s, uncalibrated_view(r)) for n, p, s, r in results]
     lines = [INTRO.format(minutes=minutes), "## Summary", "",
              "| dataset | pack | 10-fold accuracy | TAR@FAR 1e-3 (all pairs) | TAR@FAR 1e-4 (all pairs) | rank-1 | "
              "TPIR@FPIR 1e-2 | TPIR@FPIR 1e-3 | gallery | no face | FMR ratio | published LFW |",
@@ -72,6 +95,8 @@ def write_accuracy_md(results: list[tuple[str, str, Path, dict[str, Any]]], out:
             f"{ratio} | "
             f"{PUBLISHED.get(pack, '') if name == 'lfw' else ''} |")
     lines += ["", "## Findings", ""] + findings(results)
+    if fair:
+        lines += [""] + fair
     lines += ["", "## Quality gate: gated vs ungated probes (LFW)", "",
               "| pack | probes | refused (mated / non-mated) | rank-1 | TPIR@FPIR 1e-2 | FPIR at search threshold |",
               "|---|---|---|---|---|---|"]
@@ -101,7 +126,7 @@ def write_accuracy_md(results: list[tuple[str, str, Path, dict[str, Any]]], out:
                   f"**{', '.join(small)}**. Their FMR values are shown for completeness and mean little."]
     lines += ["", PROTOCOLS]
     for _name, _pack, sub, r in results:
-        body = markdown(r, heading=2)
+        body = markdown(full[id(sub)], heading=2)
         rel = sub.relative_to(out) if sub.is_relative_to(out) else sub
         for f in (r.get("plots") or {}).values():
             body = body.replace(f"]({f})", f"]({rel.as_posix()}/{f})")

@@ -7,6 +7,7 @@ threshold costs seconds once the embeddings are cached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,11 @@ FAR_TARGETS_ALL = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 FPIR_TARGETS = (1e-2, 1e-3)
 NBINS = 20000  # impostor score histogram on [-1, 1]: 1e-4 wide bins, exact enough for FMR at any threshold
 TOP_K = 16  # strongest impostor / weakest genuine pairs listed in the report
+SEARCH_K = 10  # candidates a search returns by default: calibrated decisions are made over these
+
+# A pair transform maps raw scores of image pairs (sims, first image index, second image index; broadcast
+# together) to values in [-1, 1] where higher is a stronger match, e.g. calibrated -log10 FMR (fair_eval).
+PairTransform = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def identity_codes(labels: list[str]) -> np.ndarray:
@@ -57,14 +63,16 @@ def make_pairs(ds: LabelledSet, keep: np.ndarray, seed: int, folds: int = 10, pe
     return PairList(first, second, same, fold)
 
 
-def verification(e: Embedded, pairs: PairList, keep: np.ndarray, gate: float) -> dict:
+def verification(e: Embedded, pairs: PairList, keep: np.ndarray, gate: float,
+                 transform: PairTransform | None = None) -> dict:
     """k-fold accuracy and ROC over a pair list; a pair with an undetected image is an error."""
     a, b = np.asarray(pairs.first), np.asarray(pairs.second)
     same, fold = np.asarray(pairs.same, bool), np.asarray(pairs.fold)
     use = keep[a] & keep[b]
     a, b, same, fold = a[use], b[use], same[use], fold[use]
     valid = e.ok[a] & e.ok[b]
-    scores = np.where(valid, (e.emb[a] * e.emb[b]).sum(axis=1), -np.inf)
+    raw = (e.emb[a] * e.emb[b]).sum(axis=1)
+    scores = np.where(valid, transform(raw, a, b) if transform else raw, -np.inf)
     acc = metrics.kfold_accuracy(scores, same, fold, valid)
     # The same protocol on the pairs where both faces were found: separates detection misses from the
     # embedding's own errors when comparing with a model's published figure.
@@ -100,6 +108,9 @@ class AllPairs:
     group_gen: dict[str, np.ndarray] = field(default_factory=dict)  # attr -> group code of each genuine pair (-1)
     group_imp_hist: dict[str, np.ndarray] = field(default_factory=dict)  # attr -> (G, NBINS)
     group_names: dict[str, list[str]] = field(default_factory=dict)
+    # Impostor pairs scoring at or above `collect` (image indices), for the identity bootstrap.
+    fm_i: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    fm_j: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_impostor(self) -> int:
@@ -124,7 +135,7 @@ class AllPairs:
 
 
 def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLabels | None,
-              block: int = 512) -> AllPairs:
+              block: int = 512, transform: PairTransform | None = None, collect: float | None = None) -> AllPairs:
     idx = np.flatnonzero(e.ok & keep)
     emb = e.emb[idx]
     codes = identity_codes(labels)[idx]
@@ -139,11 +150,15 @@ def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLab
     imp_hist = np.zeros(NBINS, np.int64)
     ghist = {a: np.zeros((len(names[a]), NBINS), np.int64) for a in gcode}
     gen, gi, gj = [], [], []
+    fi: list[np.ndarray] = []
+    fj: list[np.ndarray] = []
     top = np.zeros((0, 3))
     cols = np.arange(n)
     for s in range(0, n, block):
         rows = np.arange(s, min(n, s + block))
         sims = emb[rows] @ emb.T
+        if transform is not None:
+            sims = transform(sims, idx[rows][:, None], idx[None, :])
         upper = cols[None, :] > rows[:, None]
         same = codes[rows][:, None] == codes[None, :]
         r, c = np.nonzero(upper & same)
@@ -151,6 +166,10 @@ def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLab
         gi.append(idx[rows[r]])
         gj.append(idx[c])
         imp = upper & ~same
+        if collect is not None:
+            r, c = np.nonzero(imp & (sims >= collect))
+            fi.append(idx[rows[r]])
+            fj.append(idx[c])
         bins = np.clip(((sims + 1) * (NBINS / 2)).astype(np.int64), 0, NBINS - 1)
         imp_hist += np.bincount(bins[imp], minlength=NBINS)
         for attr, g in gcode.items():
@@ -167,6 +186,8 @@ def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLab
     out = AllPairs(n, np.concatenate(gen) if gen else np.zeros(0), np.concatenate(gi) if gi else np.zeros(0, int),
                    np.concatenate(gj) if gj else np.zeros(0, int), imp_hist, top, group_names=names,
                    group_imp_hist=ghist)
+    if fi:
+        out.fm_i, out.fm_j = np.concatenate(fi), np.concatenate(fj)
     pos = np.full(len(e.ok), -1)
     pos[idx] = cols
     for attr, g in gcode.items():
@@ -244,6 +265,38 @@ def identification(e: Embedded, labels: list[str], split: Split, probe_emb: np.n
     mated = np.zeros(len(probes), bool)
     mated[: len(split.mated)] = True
     return metrics.open_set_search(e.emb[g], codes[g], pe, pok, codes[probes], mated)
+
+
+def identification_calibrated(e: Embedded, labels: list[str], split: Split, transform: PairTransform,
+                              top_k: int = SEARCH_K, block: int = 2048) -> metrics.OpenSet:
+    """The search as the product runs it with a calibration: candidates ranked by raw score (top_k), each
+    decided on its calibrated value. A mated probe is a hit when its mate is first and its value passes; a
+    non-mated probe is a false positive when any of its top_k candidates passes."""
+    codes = identity_codes(labels)
+    g = split.gallery[e.ok[split.gallery]]
+    probes = np.concatenate([split.mated, split.nonmated])
+    n = len(probes)
+    k = min(top_k, len(g))
+    top = np.full(n, -np.inf)
+    mate_val = np.full(n, -np.inf)
+    rank = np.zeros(n, np.int64)
+    for s in range(0, n, block):
+        p = probes[s:s + block]
+        sims = e.emb[p] @ e.emb[g].T
+        same = codes[g][None, :] == codes[p][:, None]
+        has = same.any(axis=1)
+        ms = np.where(same, sims, -np.inf).max(axis=1)
+        rank[s:s + len(p)] = np.where(has, 1 + ((sims > ms[:, None]) & ~same).sum(axis=1), 0)
+        cand = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        vals = transform(np.take_along_axis(sims, cand, 1), p[:, None], g[cand])
+        top[s:s + len(p)] = vals.max(axis=1)
+        mate = np.argmax(np.where(same, sims, -np.inf), axis=1)
+        mv = transform(sims[np.arange(len(p)), mate], p, g[mate])
+        mate_val[s:s + len(p)] = np.where(has, mv, -np.inf)
+    ok = e.ok[probes]
+    top[~ok], mate_val[~ok], rank[~ok] = -np.inf, -np.inf, 0
+    m = len(split.mated)
+    return metrics.OpenSet(rank[:m], mate_val[:m], top[:m], top[m:], int(len(g)))
 
 
 def open_set_summary(res: metrics.OpenSet, split: Split | None = None) -> dict:

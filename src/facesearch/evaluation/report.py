@@ -220,9 +220,77 @@ def _ci(ci: list[float] | None) -> str:
     return "" if not ci else f" [{_rate(ci[0])}, {_rate(ci[1])}]"
 
 
+def uncalibrated_view(r: dict[str, Any]) -> dict[str, Any]:
+    """The result with its figures on raw scores (the sections written before fair calibration existed)."""
+    if not r.get("uncalibrated"):
+        return r
+    out = {**r, **r["uncalibrated"]}
+    out.pop("uncalibrated")
+    out["fair_calibration"] = None
+    return out
+
+
+def fair_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(figure, with fair calibration, raw scores) for the side-by-side table."""
+    u = r["uncalibrated"]
+    rows: list[tuple[str, str, str]] = []
+
+    def add(name: str, cal: str, raw: str) -> None:
+        rows.append((name, cal, raw))
+
+    add("10-fold accuracy (View 2 / generated pairs)", _pct(r["verification"]["accuracy"]["mean"]),
+        _pct(u["verification"]["accuracy"]["mean"]))
+    add("TPIR @ FPIR 1e-2", _pct(r["identification"]["tpir_at_fpir"]["0.01"].get("tpir")),
+        _pct(u["identification"]["tpir_at_fpir"]["0.01"].get("tpir")))
+    b, ub = r.get("bootstrap", {}), u.get("bootstrap", {})
+    for key, label in (("fmr_at_operating_threshold", "FMR at the verify operating point"),
+                       ("fnmr_at_operating_threshold", "FNMR at the verify operating point"),
+                       ("rank1", "rank-1")):
+        if key in b:
+            fmt = _pct if key == "rank1" else _rate
+            add(f"{label} [95% CI over identities]", f"{fmt(b[key]['value'])}{_ci(b[key]['ci95'])}",
+                f"{fmt(ub[key]['value'])}{_ci(ub[key]['ci95'])}")
+    if "fmr_ratio" in b or "fmr_ratio" in ub:
+        add("FMR ratio (highest / lowest measurable group) [95% CI]",
+            f"{_num(r.get('fmr_ratio'), 2)}{_ci(b.get('fmr_ratio', {}).get('ci95'))}",
+            f"{_num(u.get('fmr_ratio'), 2)}{_ci(ub.get('fmr_ratio', {}).get('ci95'))}")
+    for name, g in (r.get("groups") or {}).items():
+        ug = u["groups"][name]
+        if g.get("measurable_at_target_fmr"):
+            add(f"FMR, {g['attribute']}: {name}", _rate(g["fmr"]), _rate(ug["fmr"]))
+    for name, g in (r.get("groups") or {}).items():
+        ug = u["groups"][name]
+        if g.get("measurable_at_target_fmr"):
+            add(f"FNMR, {g['attribute']}: {name}", _rate(g["fnmr"]), _rate(ug["fnmr"]))
+    qg, uq = r["quality_gate"]["ungated"], u["quality_gate"]["ungated"]
+    add("FNIR / FPIR at the shipped search threshold", f"{_pct(qg['fnir_at_threshold'])} / "
+        f"{_rate(qg['fpir_at_threshold'])}", f"{_pct(uq['fnir_at_threshold'])} / {_rate(uq['fpir_at_threshold'])}")
+    for mode, m in r.get("search_modes", {}).items():
+        um = u.get("search_modes", {}).get(mode, {})
+
+        def cell(x: dict[str, Any]) -> str:
+            if not x:
+                return "n/a"
+            groups = ", ".join(f"{g} {_rate(v)}" for g, v in (x.get("fpir_by_group") or {}).items())
+            return f"FNIR {_pct(x['fnir'])}, FPIR {_rate(x['fpir'])}" + (f" ({groups})" if groups else "")
+        add(f"1:N `{mode}` (FPIR target {m['target_fpir']:g})", cell(m), cell(um))
+    return rows
+
+
 def markdown(r: dict[str, Any], heading: int = 1) -> str:
     """The report as Markdown: the numbers a reader needs, with the plots."""
+    fair_lines: list[str] = []
     h = "#" * heading
+    if r.get("fair_calibration"):
+        fc = r["fair_calibration"]
+        fair_lines = ["", f"{h}# Fair calibration: with and without", "",
+                      f"Every figure with the pack's fair calibration ({fc['clusters']} clusters, pairs mode "
+                      f"`{fc['pair_mode']}`, fitted on {fc['dataset']}; docs/calibration.md) and on raw scores with "
+                      "the score table's thresholds (the sections above). Decisions with the calibration: a pair "
+                      "matches when its calibrated FMR is at most the target.", "",
+                      "| figure | fair calibration | raw scores |", "|---|---|---|"]
+        fair_lines += [f"| {a} | {b} | {c} |" for a, b, c in fair_rows(r)]
+        r = uncalibrated_view(r)
     v = r["verification"]
     acc = v["accuracy"]
     idn = r["identification"]
@@ -348,6 +416,7 @@ def markdown(r: dict[str, Any], heading: int = 1) -> str:
         lines += [f"- {p['score']:.3f} `{p['a']}` vs `{p['b']}`" for p in hp["strongest_impostor"][:10]]
         lines += ["", "Weakest genuine pairs (wrong face picked, misfiled photos, or model errors):", ""]
         lines += [f"- {p['score']:.3f} `{p['a']}` vs `{p['b']}`" for p in hp["weakest_genuine"][:10]]
+    lines += fair_lines
     if r.get("plots"):
         lines += ["", f"{h}# Plots", ""]
         lines += [f"![{k}]({f})" for k, f in r["plots"].items()]

@@ -15,10 +15,12 @@ import numpy as np
 from ..calibration import load_table, search_point, verify_point
 from ..config import Settings
 from ..errors import FacesearchError
+from ..fairness import FairCalibration, load_fair
 from ..models import get_entry
-from . import protocols, report
+from . import bootstrap, protocols, report
 from .datasets import LabelledSet, PairList, excluded_mask
 from .embed import Embedded, embed_full
+from .fair_eval import pair_transform, unit_threshold
 from .groups import GroupLabels
 from .robustness import Degradation, standard
 
@@ -44,6 +46,8 @@ class EvalOptions:
     plots: bool = True
     list_files: bool = True  # write files.txt (every image, relative to the set's root)
     progress: Progress | None = None
+    fair: bool = True  # use the pack's fair calibration (load_fair) for the headline figures when it has one
+    bootstrap_replicates: int = bootstrap.REPLICATES
 
 
 def _noop(_stage: str, _done: int, _total: int) -> None:
@@ -63,18 +67,56 @@ def operating_points(pack: str, settings: Settings, gallery_size: int) -> dict[s
             "search": {"target_fpir": settings.search_fpir, "gallery_size": gallery_size, **s.as_dict()}}
 
 
-def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray
-             ) -> dict[str, Any]:
-    """Every protocol on one embedded set with a given keep-mask; pure numpy, seconds."""
+SEARCH_MODES = {"strict": 1e-2, "investigative": 1e-1}  # FPIR target of each 1:N operating point
+
+
+def fair_points(fair: FairCalibration, settings: Settings, gallery_size: int) -> dict[str, Any]:
+    """The calibrated decisions the product makes: a pair is a match when its calibrated FMR is at most the
+    target (verify: FACESEARCH_VERIFY_FMR; search: FPIR target / gallery size)."""
+    n = max(gallery_size, 1)
+    return {"calibration": {"dataset": fair.dataset, "created": fair.created, "clusters": fair.clusters,
+                            "pair_mode": fair.pair_mode, "seed": fair.seed, "fmr_floor": fair.fmr_floor},
+            "verify": {"target_fmr": settings.verify_fmr,
+                       "fmr": max(10 ** fair.decision_level(settings.verify_fmr), fair.fmr_floor),
+                       "reason": "calibrated FMR of the pair at most FACESEARCH_VERIFY_FMR"},
+            "search": {"target_fpir": settings.search_fpir, "gallery_size": n,
+                       "fmr": max(10 ** fair.decision_level(settings.search_fpir / n), fair.fmr_floor),
+                       "reason": f"calibrated FMR of the candidate at most FPIR {settings.search_fpir:g} / {n} faces"}}
+
+
+def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray,
+             fair: FairCalibration | None) -> dict[str, Any]:
+    """Every protocol at the product's operating points, on raw scores (fair None) or calibrated values."""
     gate = settings.probe_min_quality
+    tf = pair_transform(fair, e.emb) if fair is not None else None
     pairs = opts.pairs or protocols.make_pairs(ds, keep, opts.seed)
-    ver = protocols.verification(e, pairs, keep, gate)
-    ap = protocols.all_pairs(e, ds.labels, keep, opts.groups)
+    ver = protocols.verification(e, pairs, keep, gate, tf)
     split = protocols.open_set_split(ds.labels, e.ok, keep, opts.seed)
-    res = protocols.identification(e, ds.labels, split)
-    ops = operating_points(opts.pack, settings, res.gallery_size)
-    t_verify = ops["verify"]["score"] if ops else ap.threshold_at_fmr(settings.verify_fmr)
-    t_search = ops["search"]["score"] if ops else res.threshold_at_fpir(settings.search_fpir)
+    if tf is None:
+        res = protocols.identification(e, ds.labels, split)
+    else:
+        res = protocols.identification_calibrated(e, ds.labels, split, tf)
+    n_gallery = res.gallery_size
+    t_verify: float | None
+    if fair is not None:
+        ops = fair_points(fair, settings, n_gallery)
+        t_verify = unit_threshold(fair, settings.verify_fmr)
+        t_search = unit_threshold(fair, settings.search_fpir / max(n_gallery, 1))
+        ops["verify"]["value"], ops["search"]["value"] = t_verify, t_search
+        modes = {m: unit_threshold(fair, f / max(n_gallery, 1)) for m, f in SEARCH_MODES.items()}
+    else:
+        ops = operating_points(opts.pack, settings, n_gallery)
+        t_verify = ops["verify"]["score"] if ops else None
+        t_search = ops["search"]["score"] if ops else res.threshold_at_fpir(settings.search_fpir)
+        modes = {}
+        if ops:
+            table = load_table(opts.pack, settings.home / "calibration")
+            modes = {m: search_point(table, f, n_gallery).threshold for m, f in SEARCH_MODES.items()}
+    ap = protocols.all_pairs(e, ds.labels, keep, opts.groups, transform=tf, collect=t_verify)
+    if t_verify is None:  # no calibration table at all: the set's own FMR target threshold
+        t_verify = ap.threshold_at_fmr(settings.verify_fmr)
+        ap = protocols.all_pairs(e, ds.labels, keep, opts.groups, collect=t_verify)
+    assert t_verify is not None
     out: dict[str, Any] = {
         "images": int(keep.sum()), "identities": int(len(set(np.asarray(ds.labels)[keep].tolist()))),
         "no_face_images": int((keep & ~e.ok).sum()),
@@ -90,17 +132,120 @@ def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
     out["verification"]["fmr_at_operating_threshold"] = float(ap.fmr(t_verify))
     out["verification"]["fnmr_at_operating_threshold"] = float((ap.genuine < t_verify).mean()) \
         if len(ap.genuine) else None
+    out["search_modes"] = {}
+    for m, t in modes.items():
+        row: dict[str, Any] = {"target_fpir": SEARCH_MODES[m], "fpir": float(res.fpir(t)),
+                               "fnir": float(res.fnir(t)), "expected_false_matches_per_search": SEARCH_MODES[m]}
+        if opts.groups:
+            row["fpir_by_group"] = _group_fpir(opts, keep, split, res, t)
+        out["search_modes"][m] = row
+    codes = protocols.identity_codes(ds.labels)
+    w = bootstrap.identity_weights(int(codes.max()) + 1, opts.bootstrap_replicates, opts.seed)
+    boot = _bootstrap(w, codes, ap, res, split, e, keep, t_verify)
+    out["bootstrap"] = {k: v for k, v in boot.items() if not k.startswith("_")}
     if opts.groups:
         gs = protocols.group_stats(ap, opts.groups, ds.labels, keep, res, split, e, t_verify, t_search,
                                    settings.verify_fmr)
+        _group_bootstrap(gs, w, codes, ap, res, split, e, keep, opts, t_verify, boot)
         out["groups"] = gs["groups"]
         out["groups_by_attribute"] = gs["by_attribute"]
         out["fmr_ratio"] = gs["fmr_ratio"]
         out["fnmr_ratio"] = gs["fnmr_ratio"]
         out["worst_group_threshold"] = protocols.worst_group_threshold(ap, settings.verify_fmr)
-        out["groups_thresholds"] = {"fmr_fnmr": t_verify, "search": t_search}
+        out["groups_thresholds"] = {"fmr_fnmr": t_verify, "search": t_search,
+                                    "scale": "calibrated" if fair is not None else "score"}
     out["_internal"] = {"ap": ap, "res": res, "split": split, "ver": ver, "t_verify": t_verify,
                         "t_search": t_search}
+    return out
+
+
+def _group_fpir(opts: EvalOptions, keep: np.ndarray, split: protocols.Split, res: Any, t: float
+                ) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    assert opts.groups is not None
+    for attr, g in opts.groups.groups():
+        ng = (opts.groups.attributes[attr] == g)[split.nonmated] & keep[split.nonmated]
+        if ng.sum() >= 100:
+            out[g] = float((res.nonmated_top[ng] >= t).mean())
+    return out
+
+
+def _bootstrap(w: np.ndarray, codes: np.ndarray, ap: protocols.AllPairs, res: Any, split: protocols.Split,
+               e: Embedded, keep: np.ndarray, t: float) -> dict[str, Any]:
+    """FMR and FNMR at the verify operating point and rank-1, with 95% intervals over identities."""
+    imgs = np.flatnonzero(e.ok & keep)
+    fm = (ap.fm_i, ap.fm_j)
+    fmr = bootstrap.impostor_rate(w, codes[imgs], codes[fm[0]], codes[fm[1]])
+    fnmr = bootstrap.unit_rate(w, codes[ap.gen_i], ap.genuine < t)
+    rank1 = bootstrap.unit_rate(w, codes[split.mated], res.mated_rank == 1)
+    return {"method": f"{w.shape[0]} replicates, identities resampled with replacement (pairs weigh the "
+                      "product of their two people's draws); percentile 95% intervals",
+            "fmr_at_operating_threshold": bootstrap.summary(fmr, float(ap.fmr(t))),
+            "fnmr_at_operating_threshold": bootstrap.summary(
+                fnmr, float((ap.genuine < t).mean()) if len(ap.genuine) else None),
+            "rank1": bootstrap.summary(rank1, res.rank_k(1))}
+
+
+def _group_bootstrap(gs: dict[str, Any], w: np.ndarray, codes: np.ndarray, ap: protocols.AllPairs, res: Any,
+                     split: protocols.Split, e: Embedded, keep: np.ndarray, opts: EvalOptions, t: float,
+                     boot: dict[str, Any]) -> None:
+    """Identity-bootstrap intervals for each group's FMR, FNMR and rank-1, and for fmr_ratio."""
+    assert opts.groups is not None
+    fmr_rep: dict[str, dict[str, np.ndarray]] = {}
+    for attr, names in ap.group_names.items():
+        lab = opts.groups.attributes[attr]
+        for k, g in enumerate(names):
+            entry = gs["groups"][g]
+            in_g = (lab == g) & keep & e.ok
+            both = in_g[ap.fm_i] & in_g[ap.fm_j]
+            fmr = bootstrap.impostor_rate(w, codes[np.flatnonzero(in_g)], codes[ap.fm_i[both]],
+                                          codes[ap.fm_j[both]])
+            sel = ap.group_gen[attr] == k
+            fnmr = bootstrap.unit_rate(w, codes[ap.gen_i[sel]], ap.genuine[sel] < t)
+            mg = in_g[split.mated]
+            r1 = bootstrap.unit_rate(w, codes[split.mated[mg]], res.mated_rank[mg] == 1)
+            entry["fmr_ci95_identities"] = bootstrap.ci(fmr)
+            entry["fnmr_ci95_identities"] = bootstrap.ci(fnmr)
+            entry["rank1_ci95_identities"] = bootstrap.ci(r1)
+            if g in gs["by_attribute"][attr]["measured_fmr_groups"]:
+                fmr_rep.setdefault(attr, {})[g] = fmr
+    ratios = []
+    for reps in fmr_rep.values():
+        if len(reps) >= 2:
+            m = np.stack(list(reps.values()))
+            lo = m.min(axis=0)
+            ratios.append(np.where(lo > 0, m.max(axis=0) / np.maximum(lo, 1e-300), np.inf))
+    if ratios:
+        r = np.max(np.stack(ratios), axis=0)
+        gs["fmr_ratio_ci95_identities"] = bootstrap.ci(r)
+        boot["fmr_ratio"] = bootstrap.summary(r, gs["fmr_ratio"])
+
+
+UNCALIBRATED_KEYS = ("operating_points", "verification", "all_pairs", "identification", "quality_gate",
+                     "search_modes", "bootstrap", "groups", "groups_by_attribute", "fmr_ratio", "fnmr_ratio",
+                     "worst_group_threshold", "groups_thresholds")
+
+
+def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray
+             ) -> dict[str, Any]:
+    """Every protocol on one embedded set with a given keep-mask; pure numpy, seconds to minutes.
+
+    The top-level figures are the product's decisions: on calibrated values when the pack has a fair
+    calibration (and opts.fair), else on raw scores; `uncalibrated` holds the same figures on raw scores
+    with the score-table thresholds, side by side.
+    """
+    fair = load_fair(opts.pack, settings.home / "calibration") if opts.fair else None
+    raw = _figures(ds, e, opts, settings, keep, None)
+    if fair is None:
+        out = raw
+        out["fair_calibration"] = None
+    else:
+        out = _figures(ds, e, opts, settings, keep, fair)
+        out["fair_calibration"] = {"pack": fair.pack, "dataset": fair.dataset, "method": fair.method,
+                                   "created": fair.created, "clusters": fair.clusters, "seed": fair.seed,
+                                   "pair_mode": fair.pair_mode}
+        out["_internal"]["raw"] = raw.pop("_internal")
+    out["uncalibrated"] = {k: raw[k] for k in UNCALIBRATED_KEYS if k in raw}
     return out
 
 
@@ -202,15 +347,16 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
                                                     ("verification", "identification", "all_pairs", "quality_gate",
                                                      "fmr_ratio", "fnmr_ratio") if k in withx}}
     if opts.robustness:
-        result["robustness"] = robustness(ds, e, internal["split"],
-                                          internal["res"].threshold_at_fpir(settings.search_fpir), opts,
+        raw_res = internal.get("raw", internal)["res"]
+        result["robustness"] = robustness(ds, e, internal["split"], raw_res.threshold_at_fpir(settings.search_fpir),
+                                          opts,
                                           settings, progress)
-    result["hardest_pairs"] = report.hardest_pairs(ds, e, internal["ap"])
+    result["hardest_pairs"] = report.hardest_pairs(ds, e, internal.get("raw", internal)["ap"])
     if opts.list_files:
         (opts.out / "files.txt").write_text("\n".join(_rel_paths(ds)) + "\n")
     if opts.plots:
         progress("plots", 0, 1)
-        result["plots"] = report.plots(result, internal, opts.out, ds, e, opts.thumbnails)
+        result["plots"] = report.plots(result, internal.get("raw", internal), opts.out, ds, e, opts.thumbnails)
     result = report.clean_json(result)
     (opts.out / "report.json").write_text(json.dumps(result, indent=1, default=_json_default))
     (opts.out / "report.md").write_text(report.markdown(result))

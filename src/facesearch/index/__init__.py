@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..config import Settings
 from .base import VectorIndex
 from .faiss_index import FaissIndex
 
 __all__ = ["FaissIndex", "VectorIndex", "open_index"]
 
 
-def open_index(index_dir: Path, collection_id: int, dim: int) -> FaissIndex:
-    return FaissIndex(index_dir / f"collection-{collection_id}.faiss", dim)
+def open_index(settings: Settings, collection_id: int, dim: int) -> VectorIndex:
+    """The vector index of one collection: FAISS files in home by default, Milvus when `index_uri` says so."""
+    uri = settings.index_uri
+    if uri and uri.startswith("milvus://"):
+        from .milvus_index import MilvusIndex  # only deployments that use Milvus need pymilvus
+
+        return MilvusIndex.open(uri, collection_id, dim)
+    return FaissIndex(settings.index_dir / f"collection-{collection_id}.faiss", dim)

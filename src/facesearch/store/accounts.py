@@ -84,28 +84,64 @@ Index("ix_audit_log_actor_ts", AuditEntry.actor, AuditEntry.ts)
 # The per-user search quota and case reports count one action over a period (migration 0002_audit_action_ts).
 Index("ix_audit_log_action_ts", AuditEntry.action, AuditEntry.ts)
 
-# On SQLite the database itself refuses UPDATE and DELETE of audit rows, so no code path of the app can
-# rewrite history by accident. Someone with direct file access can drop the triggers; the hash chain
-# is what detects that.
-# Homes get them from migration 0001_initial; this event keeps `Base.metadata.create_all` equivalent.
+# The database itself refuses UPDATE and DELETE of audit rows (and TRUNCATE on PostgreSQL), so no code path
+# of the app can rewrite history by accident. Someone with direct access (the SQLite file, a PostgreSQL
+# superuser) can drop or disable the triggers; the hash chain is what detects that, and opening a home
+# restores them (`ensure_audit_triggers`).
+# Homes get them from migrations (0001_initial on SQLite, 0004_embeddings on PostgreSQL); these events keep
+# `Base.metadata.create_all` equivalent.
+APPEND_ONLY = "the audit log is append-only"
 AUDIT_TRIGGERS = {
     name: f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit_log "
-          "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+          f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
     for name, op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 }
 for _sql in AUDIT_TRIGGERS.values():
     event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
 
+PG_AUDIT_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                     f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$")
+PG_AUDIT_TRIGGERS = {
+    name: f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION audit_log_append_only()"
+    for name, when in (("audit_log_no_update", "BEFORE UPDATE ON audit_log FOR EACH ROW"),
+                       ("audit_log_no_delete", "BEFORE DELETE ON audit_log FOR EACH ROW"),
+                       ("audit_log_no_truncate", "BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT"))
+}
+
+
+def pg_enable_always(name: str) -> str:
+    """ENABLE ALWAYS: the trigger fires even under `session_replication_role = replica`, which would
+    otherwise skip it."""
+    return f"ALTER TABLE audit_log ENABLE ALWAYS TRIGGER {name}"
+
+
+for _sql in (PG_AUDIT_FUNCTION, *PG_AUDIT_TRIGGERS.values(), *map(pg_enable_always, PG_AUDIT_TRIGGERS)):
+    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))
+
 
 def ensure_audit_triggers(engine: Engine) -> list[str]:
-    """Check the append-only triggers of a SQLite home and restore any that were dropped; returns the names
-    restored (empty when all were there, and always on other databases, which have none)."""
-    if engine.dialect.name != "sqlite":
+    """Check the append-only triggers of the audit log and restore any that were dropped (or, on PostgreSQL,
+    disabled or not enabled ALWAYS); returns the names restored, empty when all were in place."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            present = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                            "AND tbl_name = 'audit_log'")))
+            missing = [name for name in AUDIT_TRIGGERS if name not in present]
+            for name in missing:
+                conn.execute(text(AUDIT_TRIGGERS[name]))
+        return missing
+    if engine.dialect.name != "postgresql":
         return []
     with engine.begin() as conn:
-        present = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                        "AND tbl_name = 'audit_log'")))
-        missing = [name for name in AUDIT_TRIGGERS if name not in present]
-        for name in missing:
-            conn.execute(text(AUDIT_TRIGGERS[name]))
-    return missing
+        # tgenabled: 'A' always; 'O' only outside replica sessions; 'D' disabled. Anything but 'A' is restored.
+        found: dict[str, str] = dict(conn.execute(text("SELECT tgname, tgenabled FROM pg_trigger "
+                                       "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal")).all())
+        restored = [name for name in PG_AUDIT_TRIGGERS if found.get(name) != "A"]
+        if restored:
+            # The function goes only with its triggers (DROP FUNCTION refuses while they use it).
+            conn.execute(text(PG_AUDIT_FUNCTION))
+        for name in restored:
+            if name not in found:
+                conn.execute(text(PG_AUDIT_TRIGGERS[name]))
+            conn.execute(text(pg_enable_always(name)))
+    return restored

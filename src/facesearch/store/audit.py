@@ -33,13 +33,15 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .accounts import AuditEntry
 from .db import Store
 
 GENESIS = "0" * 64
+# PostgreSQL advisory lock that orders appenders of every process (the same constant in all of them).
+_PG_APPEND_LOCK = 0x61756469  # "audi"
 # The fields a hash covers, in the order exports list them.
 FIELDS = ("seq", "ts", "actor", "role", "action", "outcome", "ip", "case_ref", "purpose", "collections",
           "model", "threshold", "probe_sha256", "results", "details", "prev_hash")
@@ -82,11 +84,18 @@ AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgrade
 AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened; restored
 BACKUP = "backup"
 RESTORE = "restore"
+INDEX_REBUILD = "index_rebuild"
+PEOPLE_CLUSTER = "people_cluster"
+PEOPLE_VIEW = "people_view"
+PEOPLE_CORRECT = "people_correct"
+PEOPLE_UNDO = "people_undo"
+PEOPLE_TOGETHER = "people_together"  # a search: who appears with a person; gated and listed in case reports
 ACTIONS = (SEARCH, VERIFY, VIEW_MATCH, VIEW_THUMBNAIL, EXPORT, INGEST, DELETE, LOGIN, LOGIN_FAILED, LOGOUT,
            USER_ADD, USER_CHANGE, TOKEN_CREATE, TOKEN_REVOKE, COLLECTION_CREATE, OPTOUT_ADD, OPTOUT_ERASE,
            OPTOUT_BLOCK, OPTOUT_HIDE, SUBJECT_REPORT, PURGE, DOCTOR, SEARCH_SUSPEND, SEARCH_RESUME, PURPOSE_ADD,
            PURPOSE_RETIRE, PROPOSE, CONFIRM, REJECT, CASE_REPORT, VIEW_SEARCH, AUDIT_KEY, AUDIT_TRIGGERS,
-           BACKUP, RESTORE)
+           BACKUP, RESTORE, INDEX_REBUILD, PEOPLE_CLUSTER, PEOPLE_VIEW, PEOPLE_CORRECT, PEOPLE_UNDO,
+           PEOPLE_TOGETHER)
 
 log = logging.getLogger("facesearch.audit")
 
@@ -192,7 +201,8 @@ def _retryable(exc: Exception) -> bool:
 
 class AuditLog:
     """Appends entries. One instance per process; a lock keeps in-process writers in order, and a
-    unique constraint on `prev_hash` makes writers in other processes retry instead of forking the chain.
+    unique constraint on `prev_hash` makes writers in other processes retry instead of forking the chain
+    (on PostgreSQL they first queue on an advisory lock, so a retry is rare).
 
     With a `head_path`, the chain is keyed with the key file beside it (`key_path`, default `audit.key` in
     the same folder), created on the first append. Without one (tests, tools) entries carry a plain hash."""
@@ -277,6 +287,11 @@ class AuditLog:
 
     def _append(self, fields: dict[str, Any], key: ChainKey | None) -> dict[str, Any]:
         with self.store.session.begin() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                # Writers queue here until the previous append commits, so each reads the committed tail;
+                # without it, concurrent appends under READ COMMITTED would mostly lose on prev_hash and
+                # retry. SQLite's single writer orders them already.
+                s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_APPEND_LOCK})
             last = s.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
             seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
             full = dict(fields, seq=seq, ts=now_iso(), prev_hash=prev)

@@ -12,14 +12,18 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import CollectionError
 from ..records import NewImage
 from . import migrate
-from .schema import Collection, Face, Image, IngestFailure, IngestJob, utcnow
+from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, IngestFailure, IngestJob, utcnow
+
+# Ids per IN (...) list: under SQLite's default limit of bound parameters, and a sane statement size elsewhere.
+CHUNK = 900
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -34,19 +38,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Store:
-    def __init__(self, url: str, *, auto_upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, auto_upgrade: bool = True, pool_size: int | None = None) -> None:
         """Open the store at `url`, bringing its schema to this version's revision.
 
         With `auto_upgrade=False` a database that is not at that revision (new, made by 0.1.0, or older)
         raises SchemaError instead of being migrated; one written by a newer facesearch always does.
+        `pool_size`: connections kept open to a server database (PostgreSQL; default 5), as many again
+        opened for bursts.
         """
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        parsed = make_url(url)
+        options: dict[str, Any] = {}
+        if parsed.drivername in ("postgresql", "postgres"):
+            # psycopg (3) is the driver this package installs; a bare postgresql:// would ask for psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_backend_name() != "sqlite":
+            size = pool_size or 5
+            # pre_ping: a connection the server closed (restart, idle timeout) is replaced, not handed out.
+            options.update(pool_size=size, max_overflow=size, pool_pre_ping=True)
         # hide_parameters: an error's text (a traceback, a log line) names the statement, never the values
         # being written (an audit entry's candidates, an embedding).
-        self.database: Engine = create_engine(url, future=True, hide_parameters=True)
-        if url.startswith("sqlite"):
+        self.database: Engine = create_engine(parsed, future=True, hide_parameters=True, **options)
+        if parsed.get_backend_name() == "sqlite":
             event.listen(self.database, "connect", _sqlite_pragmas)
         try:
             migrate.ensure(self.database, auto_upgrade=auto_upgrade)
@@ -73,6 +88,8 @@ class Store:
         with self.session.begin() as s:
             col = Collection(name=name, model=model, model_version=model_version, dim=dim, **fields)
             s.add(col)
+            s.flush()
+            s.add(CollectionCounter(collection_id=col.id, faces=0, version=0))
         return col
 
     def list_collections(self) -> list[Collection]:
@@ -141,33 +158,45 @@ class Store:
         """Insert images and their faces in one transaction.
 
         Returns, per input image, (image id, face ids); image id is None when the same bytes were already
-        in the collection (a concurrent writer or an earlier run got there first).
+        in the collection (a concurrent writer or an earlier run got there first) or earlier in `images`.
         """
         if not images:
             return []
+        firsts: dict[str, NewImage] = {}
+        for img in images:
+            firsts.setdefault(img.sha256, img)
         now = utcnow()
         with self.database.begin() as conn:
             # One multi-row statement per table. Conflicting images return no row, so ids map back by hash.
+            # Rows go in hash order: two writers inserting overlapping batches then wait for each other on
+            # the unique index in the same order, never in a cycle (a deadlock on PostgreSQL).
             rows = conn.execute(self._insert_image_stmt().returning(Image.id, Image.sha256), [{
                 "collection_id": collection_id, "sha256": img.sha256, "path": img.path,
                 "source_url": img.source_url, "metadata": img.meta, "width": img.width, "height": img.height,
                 "face_count": len(img.faces), "job_id": job_id, "manifest_row": img.manifest_row,
                 "ingested_at": now,
-            } for img in images]).all()
+            } for _, img in sorted(firsts.items())]).all()
             image_ids = {sha: int(i) for i, sha in rows}
+            kept = [img for img in images if img.sha256 in image_ids and firsts[img.sha256] is img]
+            new_faces = [(image_ids[img.sha256], f) for img in kept for f in img.faces]
             faces = [{
-                "image_id": image_ids[img.sha256], "collection_id": collection_id, "face_index": f.face_index,
+                "image_id": image_id, "collection_id": collection_id, "face_index": f.face_index,
                 "x1": float(f.box[0]), "y1": float(f.box[1]), "x2": float(f.box[2]), "y2": float(f.box[3]),
                 "landmarks": f.landmarks, "det_score": float(f.det_score), "quality": float(f.quality),
-                "quality_reasons": f.reasons, "embedding": np.asarray(f.embedding, np.float32).tobytes(),
-                "thumbnail": f.thumbnail,
-            } for img in images if img.sha256 in image_ids for f in img.faces]
+                "quality_reasons": f.reasons, "thumbnail": f.thumbnail,
+            } for image_id, f in new_faces]
             face_ids = [int(r[0]) for r in conn.execute(
                 insert(Face).returning(Face.id, sort_by_parameter_order=True), faces)] if faces else []
+            if face_ids:
+                conn.execute(insert(FaceEmbedding), [
+                    {"face_id": fid, "collection_id": collection_id,
+                     "embedding": np.asarray(f.embedding, np.float32).tobytes()}
+                    for fid, (_, f) in zip(face_ids, new_faces, strict=True)])
+                self._count(conn, {collection_id: len(face_ids)})
         out: list[tuple[int | None, list[int]]] = []
         taken = 0
         for img in images:
-            if img.sha256 not in image_ids:
+            if img.sha256 not in image_ids or firsts[img.sha256] is not img:
                 out.append((None, []))
                 continue
             out.append((image_ids[img.sha256], face_ids[taken:taken + len(img.faces)]))
@@ -175,11 +204,22 @@ class Store:
         return out
 
     def _insert_image_stmt(self) -> Any:
-        if self.database.dialect.name == "sqlite":
-            return sqlite_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        dialect_insert = sqlite_insert if self.database.dialect.name == "sqlite" else pg_insert
+        return dialect_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
 
-        return pg_insert(Image).on_conflict_do_nothing(index_elements=["collection_id", "sha256"])
+    def _count(self, conn: Connection, deltas: dict[int, int]) -> None:
+        """Add to the face counters of collections and advance their versions, inside the caller's transaction.
+
+        `faces = faces + n` is computed by the database on the row as it stands when the write lock on it is
+        taken, so writers in several processes add up exactly. Collections in id order: transactions that
+        touch several lock their rows in one order, never in a cycle."""
+        dialect_insert = sqlite_insert if self.database.dialect.name == "sqlite" else pg_insert
+        for collection_id in sorted(deltas):
+            stmt = dialect_insert(CollectionCounter).values(
+                collection_id=collection_id, faces=deltas[collection_id], version=1)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["collection_id"], set_={
+                "faces": CollectionCounter.faces + stmt.excluded.faces,
+                "version": CollectionCounter.version + 1}))
 
     # Faces and vectors -------------------------------------------------------------------------
     def face_id_stats(self, collection_id: int) -> tuple[int, int, int]:
@@ -195,12 +235,12 @@ class Store:
         return np.asarray(ids, np.int64)
 
     def embeddings(self, face_ids: Sequence[int], dim: int) -> np.ndarray:
-        """Embeddings for the given ids, in that order."""
+        """Embeddings for the given ids, in that order (KeyError for an id without one)."""
         rows: dict[int, bytes] = {}
         with self.database.connect() as conn:
-            for i in range(0, len(face_ids), 900):
-                chunk = [int(x) for x in face_ids[i:i + 900]]
-                query = select(Face.id, Face.embedding).where(Face.id.in_(chunk))
+            for i in range(0, len(face_ids), CHUNK):
+                chunk = [int(x) for x in face_ids[i:i + CHUNK]]
+                query = select(FaceEmbedding.face_id, FaceEmbedding.embedding).where(FaceEmbedding.face_id.in_(chunk))
                 rows.update({int(r[0]): r[1] for r in conn.execute(query)})
         out = np.empty((len(face_ids), dim), np.float32)
         for j, fid in enumerate(face_ids):
@@ -209,18 +249,69 @@ class Store:
 
     def iter_embeddings(self, collection_id: int, dim: int,
                         batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        last = 0
+        """A collection's (ids, embeddings) in id order, `batch` rows at a time (keyset pagination)."""
+        last = -1
         with self.database.connect() as conn:
             while True:
-                rows = conn.execute(select(Face.id, Face.embedding)
-                                    .where(Face.collection_id == collection_id, Face.id > last)
-                                    .order_by(Face.id).limit(batch)).all()
+                rows = conn.execute(select(FaceEmbedding.face_id, FaceEmbedding.embedding)
+                                    .where(FaceEmbedding.collection_id == collection_id,
+                                           FaceEmbedding.face_id > last)
+                                    .order_by(FaceEmbedding.face_id).limit(batch)).all()
                 if not rows:
                     return
                 ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
                 vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
                 yield ids, vecs
                 last = int(ids[-1])
+
+    # Gallery counters -------------------------------------------------------------------------
+    def gallery_size(self, collection_ids: Sequence[int]) -> int:
+        """Faces in these collections, from their counters (no count over the faces)."""
+        if not collection_ids:
+            return 0
+        with self.database.connect() as conn:
+            return int(conn.scalar(select(func.sum(CollectionCounter.faces)).where(
+                CollectionCounter.collection_id.in_([int(c) for c in collection_ids]))) or 0)
+
+    def index_state(self, collection_id: int) -> tuple[int, int]:
+        """(faces, version) of a collection: the version advances with every transaction that adds or deletes
+        any of its faces, so an index that recorded it knows, by one primary-key read, whether it is current."""
+        with self.database.connect() as conn:
+            row = conn.execute(select(CollectionCounter.faces, CollectionCounter.version)
+                               .where(CollectionCounter.collection_id == collection_id)).first()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+    def recount(self, collection_ids: Sequence[int] | None = None, *,
+                fix: bool = True) -> dict[int, tuple[int, int]]:
+        """Compare the face counters with the rows (all collections by default); returns the collections whose
+        counter is wrong, as {id: (counter, rows)}. With `fix` (the default) each is set right and its version
+        advanced, so indexes that recorded the old version look again.
+
+        Fixing, each collection is counted in its own transaction, whose first statement takes the counter's
+        write lock: a concurrent ingest either committed before the count (and is in it) or adds its faces
+        after it."""
+        if collection_ids is None:
+            with self.database.connect() as conn:
+                collection_ids = [int(c) for c in conn.scalars(select(Collection.id).order_by(Collection.id))]
+        wrong: dict[int, tuple[int, int]] = {}
+        for collection_id in collection_ids:
+            with self.database.begin() as conn:
+                locked = 1
+                if fix:
+                    locked = conn.execute(update(CollectionCounter)
+                                          .where(CollectionCounter.collection_id == collection_id)
+                                          .values(version=CollectionCounter.version)).rowcount
+                    if not locked:  # a collection created without one (by hand, or by an old build)
+                        self._count(conn, {collection_id: 0})
+                counter = int(conn.scalar(select(CollectionCounter.faces)
+                                          .where(CollectionCounter.collection_id == collection_id)) or 0)
+                rows = int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id == collection_id)) or 0)
+                if counter != rows:
+                    wrong[int(collection_id)] = (counter, rows)
+                if fix and (counter != rows or not locked):
+                    conn.execute(update(CollectionCounter).where(CollectionCounter.collection_id == collection_id)
+                                 .values(faces=rows, version=CollectionCounter.version + 1))
+        return wrong
 
     def face_details(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """Face, image and collection fields for result display, keyed by face id."""
@@ -247,12 +338,50 @@ class Store:
     # Deletion ----------------------------------------------------------------------------------
     def delete_images(self, image_ids: Sequence[int]) -> tuple[int, list[tuple[int, int, str]]]:
         """Delete images and their faces; returns (images deleted, [(collection id, face id, thumbnail)])."""
+        ids = [int(i) for i in image_ids]
         with self.database.begin() as conn:
             removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
-                                   .where(Face.image_id.in_(list(image_ids)))).all()
-            conn.execute(delete(Face).where(Face.image_id.in_(list(image_ids))))
-            images = conn.execute(delete(Image).where(Image.id.in_(list(image_ids)))).rowcount
+                                   .where(Face.image_id.in_(ids))).all()
+            self._delete_face_rows(conn, [(int(c), int(f)) for c, f, _ in removed])
+            images = conn.execute(delete(Image).where(Image.id.in_(ids))).rowcount
         return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
+
+    def delete_faces(self, face_ids: Sequence[int]) -> tuple[list[tuple[int, int, str, int]], list[int]]:
+        """Delete single faces in one transaction, updating their images' face counts.
+
+        Returns ([(collection id, face id, thumbnail, image id)] of the faces deleted, [ids of the images
+        left with no face]); those images stay, for the caller to erase as it erases images."""
+        ids = [int(i) for i in face_ids]
+        with self.database.begin() as conn:
+            rows = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail, Face.image_id)
+                                .where(Face.id.in_(ids))).all()
+            self._delete_face_rows(conn, [(int(r[0]), int(r[1])) for r in rows])
+            image_ids = sorted({int(r[3]) for r in rows})
+            left = dict(conn.execute(select(Face.image_id, func.count(Face.id))
+                                     .where(Face.image_id.in_(image_ids)).group_by(Face.image_id)).all())
+            emptied = []
+            for image_id in image_ids:
+                n = int(left.get(image_id, 0))
+                if n == 0:
+                    emptied.append(image_id)
+                else:
+                    conn.execute(update(Image).where(Image.id == image_id).values(face_count=n))
+        return [(int(c), int(f), str(t), int(i)) for c, f, t, i in rows], emptied
+
+    def _delete_face_rows(self, conn: Connection, faces: Sequence[tuple[int, int]]) -> None:
+        """Delete (collection id, face id) rows with their embeddings, and count them off, in the caller's
+        transaction. The embeddings go explicitly, not only by the foreign key's cascade: a SQLite connection
+        opened elsewhere may have foreign keys off."""
+        ids = [f for _, f in faces]
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i:i + CHUNK]
+            conn.execute(delete(FaceEmbedding).where(FaceEmbedding.face_id.in_(chunk)))
+            conn.execute(delete(Face).where(Face.id.in_(chunk)))
+        deltas: dict[int, int] = {}
+        for collection_id, _ in faces:
+            deltas[collection_id] = deltas.get(collection_id, 0) - 1
+        if deltas:
+            self._count(conn, deltas)
 
     # Reading one image -------------------------------------------------------------------------
     def image_with_collection(self, image_id: int) -> tuple[Image, str] | None:
@@ -289,11 +418,6 @@ class Store:
                 for n, m, c, i, f in per
             ],
         }
-
-    def gallery_size(self, collection_ids: Sequence[int]) -> int:
-        with self.database.connect() as conn:
-            return int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id.in_(list(collection_ids))))
-                       or 0)
 
 
 def process_id() -> str:

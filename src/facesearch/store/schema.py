@@ -1,7 +1,11 @@
-"""Tables: collections, images (with provenance), faces (with embeddings), ingest jobs and their failures.
+"""Tables: collections, images (with provenance), faces, their embeddings, ingest jobs and their failures.
 
-The database is the source of truth: every face row carries its embedding, so a vector index can always
-be rebuilt or reconciled from it after a crash.
+The database is the source of truth: every face's embedding is kept in `face_embeddings` (one durable copy,
+outside the `faces` rows that searches and listings read), so a vector index can always be rebuilt or
+reconciled from it after a crash. `collection_counters` holds each collection's face count and a change
+version, written in the same transaction as every face insert and delete, so a search never counts rows.
+
+Face and image ids are 64-bit (BIGINT on PostgreSQL; on SQLite INTEGER PRIMARY KEY is the 64-bit rowid).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -30,6 +35,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+# 64-bit ids. SQLite keeps plain INTEGER: only "INTEGER PRIMARY KEY" aliases the (already 64-bit) rowid.
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Collection(Base):
@@ -65,7 +74,7 @@ class IngestJob(Base):
 class Image(Base):
     __tablename__ = "images"
     __table_args__ = (UniqueConstraint("collection_id", "sha256", name="uq_image_collection_sha"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Id64, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -81,8 +90,11 @@ class Image(Base):
 
 class Face(Base):
     __tablename__ = "faces"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    # AUTOINCREMENT on SQLite: a deleted face's id is never given to a new face, so a vector index that
+    # still holds the old id can never mistake it for the new one.
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Id64, primary_key=True)
+    image_id: Mapped[int] = mapped_column(Id64, ForeignKey("images.id", ondelete="CASCADE"), index=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
     face_index: Mapped[int] = mapped_column(Integer)
     x1: Mapped[float] = mapped_column(Float)
@@ -93,8 +105,31 @@ class Face(Base):
     det_score: Mapped[float] = mapped_column(Float)
     quality: Mapped[float] = mapped_column(Float)
     quality_reasons: Mapped[list] = mapped_column(JSON)
-    embedding: Mapped[bytes] = mapped_column(LargeBinary)
     thumbnail: Mapped[str] = mapped_column(Text)
+
+
+class FaceEmbedding(Base):
+    """The one durable copy of a face's embedding (float32 bytes, the collection's `dim` of them), apart from
+    the `faces` rows so that reading faces never drags the vectors along. Read in bulk, by collection and
+    id order, when an index is built or reconciled."""
+
+    __tablename__ = "face_embeddings"
+    face_id: Mapped[int] = mapped_column(Id64, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    collection_id: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CollectionCounter(Base):
+    """A collection's face count and change version. Every transaction that inserts or deletes faces adds
+    to `faces` and increments `version` (UPDATE ... SET faces = faces + n, so concurrent writers in several
+    processes add up exactly); `Store.recount` recomputes them from the rows."""
+
+    __tablename__ = "collection_counters"
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True,
+                                               autoincrement=False)
+    faces: Mapped[int] = mapped_column(BigInteger, default=0)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class IngestFailure(Base):
@@ -107,3 +142,4 @@ class IngestFailure(Base):
 
 
 Index("ix_faces_collection_id_id", Face.collection_id, Face.id)
+Index("ix_face_embeddings_collection_id_face_id", FaceEmbedding.collection_id, FaceEmbedding.face_id)
