@@ -36,7 +36,7 @@ def test_concurrent_cli_ingests_keep_the_index_whole(synthetic_env: Path, tmp_pa
     ctx = Context.open(Settings())
     col = ctx.store.get_collection("c")
     assert col is not None
-    index = open_index(ctx.settings.index_dir, col.id, col.dim)
+    index = open_index(ctx.settings, col.id, col.dim)
     assert sorted(index.ids().tolist()) == sorted(ctx.store.face_ids(col.id).tolist())
     assert len(index.ids()) == 80
     report = doctor.doctor(ctx, Actor("olga", "operator"))

@@ -199,3 +199,4 @@ def test_evaluate_reports_calibrated_and_uncalibrated_side_by_side(tmp_path, mon
     assert lo <= b["rank1"]["value"] <= hi
     for g in ("a", "b"):
         assert "fmr_ci95_identities" in r["groups"][g] and "rank1_ci95_identities" in r["groups"][g]
+    assert "fmr_ratio_ci95_identities" in r and "fmr_ratio_ci95_identities" in r["uncalibrated"]

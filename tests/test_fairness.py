@@ -153,3 +153,18 @@ def test_identity_bootstrap_is_wider_than_wilson_when_pairs_share_people() -> No
         pytest.approx(k / n)
     r = bootstrap.unit_rate(np.ones((1, n_ids)), img_ident, img_ident % 2 == 0)
     assert r[0] == pytest.approx(0.5)
+
+
+def test_look_alike_decision_curve_is_stricter_and_keeps_the_shown_fmr() -> None:
+    emb, ident, _ = two_groups(0)
+    plain = fit_fair(emb, ident, "synthetic", "v", "fit", clusters=6, seed=0, cross_fit=False)
+    strict = fit_fair(emb, ident, "synthetic", "v", "fit", clusters=6, seed=0, cross_fit=False, decision_clusters=2)
+    test, tid, group = two_groups(1)
+    a, b, s = within_group_impostors(test, tid, group, 1)  # the heavy group
+    for target in (1e-2, 1e-3):
+        assert plain.decision_level(target) == pytest.approx(np.log10(target))
+        assert strict.decision_level(target) <= np.log10(target) + 1e-12
+    # The FMR shown is the same curve; only the decision moves.
+    assert np.allclose(plain.fmr(test[a], test[b], s), strict.fmr(test[a], test[b], s))
+    f = strict.fmr(test[a], test[b], s)
+    assert strict.decide(f, 1e-2).mean() <= plain.decide(f, 1e-2).mean()

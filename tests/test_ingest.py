@@ -110,11 +110,11 @@ def test_ingest_folder_with_bad_files_and_duplicates(tmp_path: Path, synthetic_e
         assert len(faces) == res.faces
         assert all(len(f.landmarks) == 5 and 0 <= f.quality <= 1 and f.det_score > 0.5 for f in faces)
         assert all((settings.thumbs_dir / f.thumbnail).is_file() for f in faces)
-        emb = np.frombuffer(faces[0].embedding, np.float32)
+        emb = ctx.store.embeddings([faces[0].id], dim)[0]
         assert emb.shape == (dim,) and abs(float(np.linalg.norm(emb)) - 1) < 1e-4
     col = ctx.store.require_collection("c")
     assert col.model == pack and col.dim == dim
-    index = open_index(settings.index_dir, col.id, col.dim)
+    index = open_index(settings, col.id, col.dim)
     assert sorted(index.ids().tolist()) == sorted(f.id for f in faces)
 
     # Running again stores nothing new.

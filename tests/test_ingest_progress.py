@@ -37,7 +37,7 @@ def test_batches_grow_and_progress_moves_per_image_early(tmp_path: Path, synthet
     # Batches of 1, 2, 4, 8, then 16 (batch_images): one report per batch, then the final one.
     assert seen == [1, 3, 7, 15, 31, 47, 63, 79, 80, 80]
     assert committed == seen
-    index = open_index(ctx.settings.index_dir, ctx.store.get_collection("c").id, 64)  # type: ignore[union-attr]
+    index = open_index(ctx.settings, ctx.store.get_collection("c").id, 64)  # type: ignore[union-attr]
     assert len(index) == 80
 
 

@@ -108,4 +108,4 @@ def test_a_damaged_index_is_rebuilt_when_the_service_starts(synthetic_env: Path,
             TestClient(create_app(Settings(purge_interval_hours=0))) as client:
         assert client.get("/api/v1/health").status_code == 200
         assert any("rebuilt from the database (6 faces)" in r.getMessage() for r in caplog.records)
-    assert open_index(ctx.settings.index_dir, col.id, col.dim).ids().size == 6  # saved, good on the next open
+    assert open_index(ctx.settings, col.id, col.dim).ids().size == 6  # saved, good on the next open

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 # FPIR target of each 1:N operating point (docs/calibration.md says what each means in practice).
 SEARCH_MODES = {"strict": 1e-2, "investigative": 1e-1}

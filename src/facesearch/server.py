@@ -25,7 +25,7 @@ from .app.jobqueue import JobManager
 from .config import Settings
 from .http import problems
 from .store import Store
-from .web import pages
+from .web import pages, people_pages
 
 log = logging.getLogger("facesearch.server")
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -196,5 +196,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(people_pages.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     return app

@@ -91,7 +91,7 @@ class Context:
              clock: Callable[[], datetime] = utc_now) -> Context:
         settings = settings or Settings()
         secure_home(settings.home)
-        store = store or Store(settings.resolved_database_url)
+        store = store or Store(settings.resolved_database_url, pool_size=settings.database_pool_size)
         ctx = cls(settings=settings, store=store, engine=Engine(settings, store),
                   audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)
         # Someone with the database file (or a PostgreSQL superuser) can drop or disable the append-only

@@ -77,6 +77,14 @@ class Engine:
         self._indexes[col.id] = _Open(index, state, _stamp(index))
         return index
 
+    def gallery_size(self, cols: list[Collection]) -> int:
+        """Faces in these collections, from the counters `index` reads anyway (no count over the rows)."""
+        total = 0
+        for c in cols:
+            self.index(c)
+            total += self._indexes[c.id].state[0]
+        return total
+
     def forget_index(self, collection_id: int) -> None:
         """Drop the held index (erased collection, swapped file): the next search opens it again."""
         self._indexes.pop(collection_id, None)
@@ -95,7 +103,7 @@ class Engine:
             by_pack.setdefault(c.model, []).append(c)
         # The probe of each pack is compared only with that pack's faces: its threshold and expected false
         # matches are computed over those, not over every collection searched.
-        pack_sizes = {pack: self.store.gallery_size([c.id for c in pack_cols]) for pack, pack_cols in by_pack.items()}
+        pack_sizes = {pack: self.gallery_size(pack_cols) for pack, pack_cols in by_pack.items()}
         gallery_size = sum(pack_sizes.values())
         out_faces: list[dict[str, Any]] = []
         for pack, pack_cols in by_pack.items():

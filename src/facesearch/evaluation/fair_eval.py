@@ -21,7 +21,7 @@ def to_unit(log_fmr: np.ndarray) -> np.ndarray:
 
 def unit_threshold(fair: FairCalibration, target_fmr: float) -> float:
     """The value at and above which a pair is decided a match for a target FMR (clamped to the floor)."""
-    return float(to_unit(max(fair.decision_level(target_fmr), np.log10(fair.fmr_floor))))
+    return float(to_unit(np.asarray(max(fair.decision_level(target_fmr), float(np.log10(fair.fmr_floor))))))
 
 
 def unit_to_fmr(value: float) -> float:

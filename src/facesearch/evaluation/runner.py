@@ -142,7 +142,7 @@ def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
     codes = protocols.identity_codes(ds.labels)
     w = bootstrap.identity_weights(int(codes.max()) + 1, opts.bootstrap_replicates, opts.seed)
     boot = _bootstrap(w, codes, ap, res, split, e, keep, t_verify)
-    out["bootstrap"] = {k: v for k, v in boot.items() if not k.startswith("_")}
+    out["bootstrap"] = boot  # group_stats below adds fmr_ratio to it
     if opts.groups:
         gs = protocols.group_stats(ap, opts.groups, ds.labels, keep, res, split, e, t_verify, t_search,
                                    settings.verify_fmr)
@@ -151,6 +151,7 @@ def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
         out["groups_by_attribute"] = gs["by_attribute"]
         out["fmr_ratio"] = gs["fmr_ratio"]
         out["fnmr_ratio"] = gs["fnmr_ratio"]
+        out["fmr_ratio_ci95_identities"] = gs.get("fmr_ratio_ci95_identities")
         out["worst_group_threshold"] = protocols.worst_group_threshold(ap, settings.verify_fmr)
         out["groups_thresholds"] = {"fmr_fnmr": t_verify, "search": t_search,
                                     "scale": "calibrated" if fair is not None else "score"}
@@ -223,6 +224,7 @@ def _group_bootstrap(gs: dict[str, Any], w: np.ndarray, codes: np.ndarray, ap: p
 
 UNCALIBRATED_KEYS = ("operating_points", "verification", "all_pairs", "identification", "quality_gate",
                      "search_modes", "bootstrap", "groups", "groups_by_attribute", "fmr_ratio", "fnmr_ratio",
+                     "fmr_ratio_ci95_identities",
                      "worst_group_threshold", "groups_thresholds")
 
 

@@ -5,7 +5,8 @@ Each facesearch collection is one Milvus collection `<namespace>_c<id>` (INT64 p
 id, FLOAT_VECTOR `vector`, inner-product metric), created when missing and loaded. The namespace (default
 `facesearch`) lets several facesearch homes share one server. Options in the query string:
 
-    index        HNSW (default), IVF_SQ8, IVF_PQ, IVF_FLAT, DISKANN, FLAT: the index type of new collections
+    index        the index type of new collections: HNSW (default: M=32, efConstruction=200, ef=512),
+                 IVF_SQ8, IVF_PQ, IVF_FLAT, DISKANN or FLAT
     M, efConstruction, nlist, m, nbits   build parameters (HNSW: M, efConstruction; IVF_*: nlist; IVF_PQ: m, nbits)
     ef, nprobe, search_list              search parameters (HNSW; IVF_*; DISKANN), raised to k when smaller
     consistency  Strong (default: a delete vanishes from the next search of any process), Bounded or Session
@@ -19,7 +20,8 @@ Credentials never appear in messages or logs: errors name the URI without them (
 Searches run at Strong consistency by default, so a removal made by any process is absent from the next
 search. Strong waits for the server's next time tick (`proxy.timeTickInterval`, 200 ms by default), see
 docs/scaling.md. Allow and deny lists go into the search as `id in [...]` / `id not in [...]` filter
-expressions; allow lists in chunks of FILTER_CHUNK ids (one search per chunk, top-k merged). The server's
+expressions; allow lists in chunks of FILTER_CHUNK ids (one search per chunk, top-k merged), with ef /
+nprobe / search_list widened by the inverse of the fraction allowed (at most WIDEN_MAX times). The server's
 filtered search of not yet indexed (growing) segments can return fewer than k even when k are eligible:
 when that happens with an allow list of at most EXACT_ALLOW_MAX ids, those queries are scored exactly on
 the client from the allowed ids' own vectors. A deny list is sent whole: about 20 bytes per id, so 1M
@@ -53,7 +55,7 @@ DEFAULT_NAMESPACE = "facesearch"
 DEFAULT_TIMEOUT = 30.0
 # Build and search parameters per index type (Milvus' names), each overridable in the URI.
 INDEX_TYPES: dict[str, tuple[dict[str, int], dict[str, int]]] = {
-    "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 64}),
+    "HNSW": ({"M": 32, "efConstruction": 200}, {"ef": 512}),
     "IVF_SQ8": ({"nlist": 1024}, {"nprobe": 32}),
     "IVF_PQ": ({"nlist": 1024, "m": 32, "nbits": 8}, {"nprobe": 32}),
     "IVF_FLAT": ({"nlist": 1024}, {"nprobe": 32}),
@@ -63,8 +65,10 @@ INDEX_TYPES: dict[str, tuple[dict[str, int], dict[str, int]]] = {
 # The search parameter that must be at least k.
 _AT_LEAST_K = {"ef", "search_list"}
 CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
-# How much wider (ef, nprobe, search_list) a filtered search may get than an unfiltered one.
+# How much wider (ef, nprobe, search_list) a filtered search may get than an unfiltered one, and the
+# widest ef / search_list it may reach that way.
 WIDEN_MAX = 16.0
+WIDEN_CAP = 2048
 # Allow lists up to this size are scored exactly on the client (see the module docstring).
 EXACT_ALLOW_MAX = 16_384
 # Ids per `id in [...]` expression for larger allow lists, and per query when fetching or checking ids.
@@ -350,9 +354,11 @@ class MilvusIndex:
         widen = min(WIDEN_MAX, 1.0 / max(fraction, 1e-9))
         params: dict[str, int] = {}
         for key, value in self.target.search_params.items():
-            value = int(math.ceil(value * widen))
+            wide = int(math.ceil(value * widen))
             if key == "nprobe":
-                value = min(value, int(self.target.build_params.get("nlist", value)))
+                value = min(wide, int(self.target.build_params.get("nlist", wide)))
+            else:
+                value = max(value, min(wide, WIDEN_CAP))
             params[key] = max(value, k) if key in _AT_LEAST_K else value
         hits = self._call("search", self._client.search, self.name, data=queries.tolist(), limit=k, filter=expr,
                           search_params={"metric_type": "IP", "params": params},

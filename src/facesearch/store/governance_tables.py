@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .schema import Base, utcnow
+from .schema import Base, Id64, utcnow
 
 
 class OptOut(Base):
@@ -63,7 +63,7 @@ class Proposal(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     search_id: Mapped[int] = mapped_column(Integer, index=True)  # the search's audit entry (seq)
     probe_face: Mapped[int] = mapped_column(Integer, default=0)
-    face_id: Mapped[int] = mapped_column(Integer)  # no FK: the face may be erased later; history stays
+    face_id: Mapped[int] = mapped_column(Id64)  # no FK: the face may be erased later; history stays
     seq: Mapped[int] = mapped_column(Integer, default=1)
     case_ref: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
     candidate: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # score, fmr, image, collection

@@ -19,6 +19,7 @@ HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admi
 NAV = [("/search", "Search", "examiner"), ("/verify", "Verify", "examiner"), ("/review", "Review", "examiner"),
        ("/cases", "Case reports", "examiner"),
        ("/ingest", "Ingest", "operator"), ("/privacy", "Data protection", "operator"),
+       ("/people", "People", "examiner"), ("/people", "People", "operator"),
        ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
        ("/admin/users", "Users", "admin"), ("/admin/governance", "Governance", "admin"), ("/docs", "API", None)]
 

@@ -36,7 +36,7 @@ PG_TRIGGERS = (
 
 
 def _pg_ids_to_bigint() -> None:
-    for table, column in (("images", "id"), ("faces", "id"), ("faces", "image_id")):
+    for table, column in (("images", "id"), ("faces", "id"), ("faces", "image_id"), ("proposals", "face_id")):
         op.alter_column(table, column, type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=False)
     for table in ("images", "faces"):
         # A serial column's sequence is AS integer: it would stop at 2^31 - 1 whatever the column's type.
