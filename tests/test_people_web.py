@@ -219,7 +219,9 @@ def test_browser_renames_a_person(web: Web, tmp_path: Path) -> None:
         page.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
         page.get_by_role("heading", name="People", exact=True).wait_for()
         assert page.locator(".person-card").count() == 5
-        assert page.evaluate("[...document.querySelectorAll('.person-card img')].every(i => i.naturalWidth > 0)")
+        # Every card's face thumbnail loads (served by the thumbnail route to this session).
+        page.wait_for_function("[...document.querySelectorAll('.person-card img')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
         page.locator(f'.person-card a[href="/people/{a}"]').click()
         page.get_by_label("Name").fill("Alice Example")
         page.get_by_role("button", name="Save name").click()

@@ -14,7 +14,7 @@ import numpy as np
 from ..calibration import CalibrationTable, load_table, search_point, verify_point
 from ..config import Settings
 from ..errors import CollectionError, ProbeError
-from ..fairness import load_fair
+from ..fairness import FairCalibration, load_fair
 from ..index import VectorIndex, open_index
 from ..models import load_pack
 from ..models.base import ModelPack
@@ -77,6 +77,14 @@ class Engine:
         self._indexes[col.id] = _Open(index, state, _stamp(index))
         return index
 
+    def _fair(self, pack: str, use: str) -> FairCalibration | None:
+        """The pack's fair calibration when FACESEARCH_FAIR_CALIBRATION turns it on for this use (verify: 1:1;
+        all: 1:1 and 1:N) and the pack has one; else None (the score table decides)."""
+        mode = self.settings.fair_calibration
+        if mode == "off" or (use == "all" and mode != "all"):
+            return None
+        return load_fair(pack, self.settings.home / "calibration")
+
     def gallery_size(self, cols: list[Collection]) -> int:
         """Faces in these collections, from the counters `index` reads anyway (no count over the rows)."""
         total = 0
@@ -128,7 +136,9 @@ class Engine:
             target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
             ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target)
             shown = point.as_dict()
-            if target is not None and load_fair(pack, self.settings.home / "calibration") is not None:
+            fair = self._fair(pack, "all") if target is not None else None
+            if fair is not None and target is not None:
+                shown["fmr"] = max(10 ** fair.decision_level(target), fair.fmr_floor)
                 shown["reason"] += CALIBRATED_NOTE
                 shown["calibrated"] = True
             for i in chosen:
@@ -178,12 +188,12 @@ class Engine:
         people); otherwise from the pack's score table and `threshold`. The score shown is always the model's.
         """
         scores, ids = self.search_vectors(cols, queries, k, hide)
-        details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0])
-        fair = load_fair(cols[0].model, self.settings.home / "calibration") if target_fmr is not None else None
+        fair = self._fair(cols[0].model, "all") if target_fmr is not None else None
+        details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0], embeddings=fair is not None)
         if not scores.size:
             fmr, above = np.zeros(scores.shape), np.zeros(scores.shape, bool)
         elif fair is not None and target_fmr is not None:
-            fmr = fair.fmr(queries, self._candidate_vectors(ids, cols[0].dim), scores)
+            fmr = fair.fmr(queries, _candidate_vectors(ids, details, cols[0].dim), scores)
             above = fair.decide(fmr, target_fmr)
         else:
             fmr, above = table.fmr_at(scores), scores >= threshold
@@ -191,16 +201,6 @@ class Engine:
                  for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
                  if fid >= 0 and int(fid) in details]
                 for q in range(len(queries))]
-
-    def _candidate_vectors(self, ids: np.ndarray, dim: int) -> np.ndarray:
-        """(q, k, dim) embeddings of the candidates from the durable copy; zeros where the id is padding."""
-        out = np.zeros((*ids.shape, dim), np.float32)
-        valid = ids >= 0
-        if valid.any():
-            uniq = np.unique(ids[valid])
-            vecs = self.store.embeddings(uniq.tolist(), dim)
-            out[valid] = vecs[np.searchsorted(uniq, ids[valid])]
-        return out
 
     def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int,
                        hide: HideFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -249,25 +249,38 @@ class Engine:
             faces.append(fs)
         score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
         point = verify_point(table, self.settings.verify_fmr, threshold)
-        fair = load_fair(pack, self.settings.home / "calibration") if threshold is None else None
+        fair = self._fair(pack, "verify") if threshold is None else None
         if fair is not None:
             a, b = faces[0].embeddings[:1], faces[1].embeddings[:1]
             fmr = float(fair.fmr(a, b, np.array([score]))[0])
             same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
             reason = point.reason + CALIBRATED_NOTE
+            threshold_fmr = max(10 ** fair.decision_level(self.settings.verify_fmr), fair.fmr_floor)
         else:
             fmr, same, reason = float(table.fmr_at(score)), score >= point.threshold, point.reason
+            threshold_fmr = point.fmr
         return {
             "score": round(score, 6),
             "fmr": fmr,
             "threshold": round(point.threshold, 6),
-            "threshold_fmr": point.fmr,
+            "threshold_fmr": threshold_fmr,
             "threshold_reason": reason,
             "same_person": same,
             "model": pack,
             "model_version": table.model_version,
             "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
         }
+
+
+def _candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:
+    """(q, k, dim) embeddings of the candidates (read with their details); zeros for padding or a face erased
+    since the index search (it is not shown)."""
+    out = np.zeros((*ids.shape, dim), np.float32)
+    for pos in zip(*np.nonzero(ids >= 0)):
+        d = details.get(int(ids[pos]))
+        if d is not None:
+            out[pos] = np.frombuffer(d["embedding"], np.float32)
+    return out
 
 
 def _stamp(index: VectorIndex) -> tuple[int, int, int] | None:

@@ -116,13 +116,14 @@ def calibrate(
     fair: bool = typer.Option(True, "--fair/--no-fair", help="Also fit the label-free fair calibration "
                               "(k-means clusters of faces, a score -> FMR curve per cluster) and write it beside "
                               "the table as PACK.faircal.json."),
-    clusters: int | None = typer.Option(None, "--clusters", help="Clusters of the fair calibration (default 20)."),
+    clusters: int | None = typer.Option(None, "--clusters", help="Clusters of the fair calibration (default: one "
+                                        "per 50 faces, at most 100)."),
     fair_seed: int = typer.Option(0, "--fair-seed", help="Seed of the fair calibration's k-means."),
 ) -> None:
     """Measure the score -> false-match-rate table of a pack on labelled photos."""
     from ..config import Settings
     from ..errors import FacesearchError
-    from ..evaluation.calibrate import FAIR_CLUSTERS, calibrate_data, fair_data
+    from ..evaluation.calibrate import calibrate_data, fair_data
     from ..models import get_entry
 
     settings = Settings()
@@ -142,7 +143,7 @@ def calibrate(
     if fair:
         try:
             fc = fair_data(data, pack, entry.info.version, settings, cache or settings.home / "cache",
-                           clusters or FAIR_CLUSTERS, fair_seed)
+                           clusters, fair_seed)
         except (FacesearchError, FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
         fair_target = target.with_name(f"{pack}.faircal.json")

@@ -176,7 +176,7 @@ def group_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups
 
 
 def fair_data(data: Path, pack: str, model_version: str, settings: Settings, cache_dir: Path | None,
-              clusters: int = FAIR_CLUSTERS, seed: int = 0,
+              clusters: int | None = None, seed: int = 0,
               progress: Callable[[str, int, int], None] | None = None) -> FairCalibration:
     """The fair calibration `facesearch calibrate` writes beside the table: fitted on LFW View 1 (the same
     images as the table) or on every image of a folder. Only identity labels are used (same person or not);
@@ -201,5 +201,7 @@ def fair_data(data: Path, pack: str, model_version: str, settings: Settings, cac
         emb, ok, labels, label = e.emb, e.ok, ds.labels, f"folder {data.name}"
     keep = np.flatnonzero(ok)
     ident = np.unique(np.asarray(labels), return_inverse=True)[1][keep]
-    return fit_fair(emb[keep], ident, pack, model_version, label, clusters=clusters, seed=seed,
+    # About 50 faces per cluster worked best on LFW (docs/calibration.md); a small folder gets fewer clusters.
+    k = clusters or max(2, min(FAIR_CLUSTERS, len(keep) // 50))
+    return fit_fair(emb[keep], ident, pack, model_version, label, clusters=k, seed=seed,
                     pair_mode=FAIR_MODE, decision_clusters=FAIR_DECISION_CLUSTERS)

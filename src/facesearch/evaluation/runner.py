@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..calibration import load_table, search_point, verify_point
-from ..config import Settings
+from ..config import SEARCH_MODES, Settings
 from ..errors import FacesearchError
 from ..fairness import FairCalibration, load_fair
 from ..models import get_entry
@@ -65,9 +65,6 @@ def operating_points(pack: str, settings: Settings, gallery_size: int) -> dict[s
     return {"table_dataset": table.dataset, "table_created": table.created,
             "verify": {"target_fmr": settings.verify_fmr, **v.as_dict()},
             "search": {"target_fpir": settings.search_fpir, "gallery_size": gallery_size, **s.as_dict()}}
-
-
-SEARCH_MODES = {"strict": 1e-2, "investigative": 1e-1}  # FPIR target of each 1:N operating point
 
 
 def fair_points(fair: FairCalibration, settings: Settings, gallery_size: int) -> dict[str, Any]:
@@ -232,9 +229,10 @@ def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
              ) -> dict[str, Any]:
     """Every protocol on one embedded set with a given keep-mask; pure numpy, seconds to minutes.
 
-    The top-level figures are the product's decisions: on calibrated values when the pack has a fair
-    calibration (and opts.fair), else on raw scores; `uncalibrated` holds the same figures on raw scores
-    with the score-table thresholds, side by side.
+    The top-level figures are on calibrated values when the pack has a fair calibration (and opts.fair),
+    else on raw scores; `uncalibrated` holds the same figures on raw scores with the score-table thresholds,
+    side by side. `product_decisions` says which of the two the product's settings decide on
+    (FACESEARCH_FAIR_CALIBRATION=all: calibrated; off, the default: uncalibrated).
     """
     fair = load_fair(opts.pack, settings.home / "calibration") if opts.fair else None
     raw = _figures(ds, e, opts, settings, keep, None)
@@ -248,6 +246,8 @@ def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
                                    "pair_mode": fair.pair_mode}
         out["_internal"]["raw"] = raw.pop("_internal")
     out["uncalibrated"] = {k: raw[k] for k in UNCALIBRATED_KEYS if k in raw}
+    out["product_decisions"] = ("calibrated" if fair is not None and settings.fair_calibration == "all"
+                                else "uncalibrated")
     return out
 
 

@@ -313,26 +313,30 @@ class Store:
                                  .values(faces=rows, version=CollectionCounter.version + 1))
         return wrong
 
-    def face_details(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Face, image and collection fields for result display, keyed by face id."""
+    def face_details(self, face_ids: Sequence[int], *, embeddings: bool = False) -> dict[int, dict[str, Any]]:
+        """Face, image and collection fields for result display, keyed by face id; with `embeddings`, each
+        face's embedding too (raw float32 bytes under "embedding"), in the same query."""
         out: dict[int, dict[str, Any]] = {}
         if not face_ids:
             return out
+        columns: list[Any] = [Face.id, Face.image_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.quality,
+                              Face.thumbnail, Image.path, Image.source_url, Image.meta, Image.sha256,
+                              Collection.name]
+        query = select(*columns, *([FaceEmbedding.embedding] if embeddings else []))
+        query = (query.join(Image, Image.id == Face.image_id)
+                 .join(Collection, Collection.id == Face.collection_id))
+        if embeddings:
+            query = query.join(FaceEmbedding, FaceEmbedding.face_id == Face.id)
         with self.database.connect() as conn:
-            rows = conn.execute(
-                select(Face.id, Face.image_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.quality,
-                       Face.thumbnail, Image.path, Image.source_url, Image.meta, Image.sha256,
-                       Collection.name)
-                .join(Image, Image.id == Face.image_id)
-                .join(Collection, Collection.id == Face.collection_id)
-                .where(Face.id.in_([int(x) for x in face_ids]))
-            ).all()
+            rows = conn.execute(query.where(Face.id.in_([int(x) for x in face_ids]))).all()
         for r in rows:
             out[int(r[0])] = {
                 "face_id": int(r[0]), "image_id": int(r[1]), "box": [r[2], r[3], r[4], r[5]],
                 "quality": r[6], "thumbnail": r[7], "path": r[8], "source_url": r[9],
                 "metadata": r[10] or {}, "sha256": r[11], "collection": r[12],
             }
+            if embeddings:
+                out[int(r[0])]["embedding"] = r[13]
         return out
 
     # Deletion ----------------------------------------------------------------------------------

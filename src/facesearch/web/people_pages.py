@@ -14,8 +14,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..app import people, purposes, suspension
 from ..app.context import Actor, Context
-from ..app.errors import KINDS, Invalid, NotFound, Refused
+from ..app.errors import KINDS, Invalid, NotFound
 from ..app.roles import roles_of
+from ..errors import FacesearchError
 from ..http.deps import Caller, context
 from .rendering import render
 
@@ -43,7 +44,7 @@ def _done(person_id: int, msg: str, see: int | None = None) -> Response:
     return _redirect(f"/people/{person_id}", msg=msg, see=see)
 
 
-def _refused(person_id: int, exc: Refused, back: str = "") -> Response:
+def _refused(person_id: int, exc: FacesearchError, back: str = "") -> Response:
     return _redirect("/people" if back == "list" else f"/people/{person_id}", error=str(exc))
 
 
@@ -67,7 +68,7 @@ def people_cluster(full: Annotated[str, Form(max_length=10)] = "",
                    actor: Actor = Depends(Caller(people.cluster)), ctx: Context = Depends(context)) -> Response:
     try:
         res = people.cluster(ctx, actor, full=full == "1")
-    except Refused as exc:
+    except FacesearchError as exc:
         return _redirect("/people", error=str(exc))
     done = ", ".join(f"{p['model']}: {p['faces']} face(s) into {p['people']} people" for p in res["passes"])
     what = "Full pass" if full == "1" else "New faces grouped"
@@ -114,7 +115,7 @@ def person_name(person_id: PersonId, name: Annotated[str, Form(max_length=1000)]
                 actor: Actor = Depends(Caller(people.name_person)), ctx: Context = Depends(context)) -> Response:
     try:
         res = people.name_person(ctx, actor, person_id, name)
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc)
     new, cid = res["correction"]["name"], res["correction"]["id"]
     return _done(person_id, f"Named person {person_id} “{new}” (correction {cid})." if new
@@ -128,7 +129,7 @@ def person_merge(person_id: PersonId, other: Annotated[str, Form(max_length=30)]
     try:
         other_id = _id(other, "other person's id")
         res = people.merge_people(ctx, actor, person_id, other_id)
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc, back)
     msg = f"Merged person {other_id} into person {person_id} (correction {res['correction']['id']})."
     return _redirect("/people", msg=msg, see=person_id) if back == "list" else _done(person_id, msg)
@@ -141,7 +142,7 @@ def person_split(person_id: PersonId, face_ids: Annotated[list[str] | None, Form
         if not face_ids:
             raise Invalid("tick the faces to split off into a new person first")
         res = people.split_person(ctx, actor, person_id, [_id(f, "face id") for f in face_ids])
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc)
     new = res.get("new_person")
     return _done(person_id, f"Split {len(res['correction']['faces'])} face(s) off into a new person {new} "
@@ -153,7 +154,7 @@ def person_reject(person_id: PersonId, face_id: PersonId,
                   actor: Actor = Depends(Caller(people.reject_face)), ctx: Context = Depends(context)) -> Response:
     try:
         res = people.reject_face(ctx, actor, person_id, face_id)
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc)
     new = res.get("new_person")
     return _done(person_id, f"Face {face_id} is not person {person_id}: it is person {new} for now "
@@ -166,7 +167,7 @@ def person_move(person_id: PersonId, face_id: PersonId, to: Annotated[str, Form(
     try:
         target = _id(to, "person id to move the face to")
         res = people.move_face(ctx, actor, face_id, target)
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc)
     return _done(person_id, f"Moved face {face_id} to person {target} (correction {res['correction']['id']}).",
                  see=target)
@@ -177,7 +178,7 @@ def person_undo(person_id: PersonId, correction_id: PersonId,
                 actor: Actor = Depends(Caller(people.undo)), ctx: Context = Depends(context)) -> Response:
     try:
         res = people.undo(ctx, actor, correction_id)
-    except Refused as exc:
+    except FacesearchError as exc:
         return _refused(person_id, exc)
     return _done(person_id, f"Undid correction {correction_id} ({res['correction']['kind']}).")
 
@@ -191,9 +192,9 @@ def person_together(request: Request, person_id: PersonId,
     try:
         res = people.together(ctx, actor, person_id, case_ref=case_ref.strip() or None,
                               purpose=purpose.strip() or None)
-    except Refused as exc:
+    except FacesearchError as exc:
         # The refusal is shown in the panel, with the status the API gives the same refusal.
-        status, title, _ = KINDS.get(exc.kind, KINDS["invalid"])
+        status, title, _ = KINDS.get(getattr(exc, "kind", "invalid"), KINDS["invalid"])
         return _person_page(request, ctx, actor, person_id, status=status, form=form,
                             together_error=f"{title}: {exc}")
     return _person_page(request, ctx, actor, person_id, form=form, together=res)
