@@ -165,6 +165,9 @@ def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
         index = settings.index_dir / f"collection-{cid}.faiss"
         if index.is_file():
             _copy(index, stage / "index" / index.name)
+            sidecar = index.with_name(index.name + ".meta.json")  # tuned search parameters, tombstones
+            if sidecar.is_file():
+                _copy(sidecar, stage / "index" / sidecar.name)
     for name in WHOLE:
         root = home / name
         if root.is_dir():

@@ -74,6 +74,7 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 found["index_files_without_collection"].append(f.name)
                 if fix:
                     f.unlink()
+                    f.with_name(f.name + ".meta.json").unlink(missing_ok=True)
     with store.database.connect() as conn:
         thumbs = {str(t) for t in conn.scalars(select(Face.thumbnail))}
         orphan_faces = [int(x) for x in conn.scalars(

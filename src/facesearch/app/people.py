@@ -477,8 +477,7 @@ def _similar(store: Store, model: str, person_id: int, limit: int = 5) -> list[d
     if not len(where) or len(pids) < 2:
         return []
     sims = tmpl @ tmpl[where[0]]
-    sims[where[0]] = -np.inf
-    order = np.argsort(-sims)[:limit]
+    order = np.array([j for j in np.argsort(-sims) if j != where[0]][:limit], dtype=np.int64)
     with store.session() as s:
         names = {int(p.id): p.name for p in s.scalars(select(Person).where(Person.id.in_(pids[order].tolist())))}
     members = _members(store, model)

@@ -450,20 +450,24 @@ def _tune(index: FaissIndex, truth: _Truth, target: float) -> dict[str, Any]:
             want = truth.ids
         return _recall(got, want, truth.k)
 
-    def first_reaching(filtered: bool, start: int) -> tuple[int, float]:
-        best = (steps[-1], 0.0)
-        for s in steps[start:]:
+    def first_reaching(filtered: bool, candidates: list[int]) -> tuple[int, float]:
+        best = (candidates[-1], 0.0)
+        for s in candidates:
             r = measure(s, filtered)
             best = (s, r)
             if r >= target:
                 break
         return best
 
-    value, reached = first_reaching(False, 0)
+    value, reached = first_reaching(False, steps)
     params: dict[str, Any] = {name: value, "tuned_recall": round(reached, 4), "recall_target": target,
                               "tune_queries": len(truth.queries)}
     if len(allowed) > K.TUNE_K:
-        fvalue, freached = first_reaching(True, steps.index(value))
+        # Filtered searches may widen past the largest step (up to the widening cap), not past nlist.
+        top = value * int(_WIDEN_MAX) if kind == "hnsw" else steps[-1]
+        multiples = {value * m for m in (2, 3, 4, 6, 8, 12, 16) if value * m <= top}
+        wider = sorted({s for s in steps if s >= value} | multiples)
+        fvalue, freached = first_reaching(True, wider)
         params.update(filter_boost=round(fvalue / value, 3), tuned_filter_recall=round(freached, 4))
     else:
         params["filter_boost"] = 2.0

@@ -17,8 +17,8 @@ import math
 KINDS = ("flat", "hnsw", "ivfpq")
 
 # HNSW graph: neighbours per node and the build-time beam. Search-time beam (efSearch) is tuned per index.
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 48
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_DEFAULT = 64
 HNSW_EF_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
