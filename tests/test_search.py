@@ -53,7 +53,7 @@ def synthetic_galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     mp = pytest.MonkeyPatch()
     mp.setenv("FACESEARCH_TEST_PACKS", "1")
     settings = Settings(home=root / "home", database_url=None, models_dir=root / "models", model="synthetic",
-                        workers=1, batch_images=16)
+                        search_mode="strict", workers=1, batch_images=16)
     register_second_pack(mp, settings.home)
     identities = list(range(20))
     write_gallery(root / "g", identities, 3)

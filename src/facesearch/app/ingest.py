@@ -209,6 +209,9 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
     with collection_lock(settings, col.id):
         result = _run_locked(ctx, items, col, workers=workers, progress=progress, source=source, settings=settings)
     if result.faces:
+        from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact
+
+        grow_if_needed(ctx, col, open_index(settings, col.id, col.dim))
         from .people import cluster_new  # new faces join or start people (incremental, cheap)
 
         cluster_new(ctx, col.name)

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..index import VectorIndex
 from ..index.kinds import KINDS as INDEX_KINDS
 from ..index.kinds import choose_kind
 from ..store.audit import INDEX_REBUILD
 from ..store.schema import Collection
-from .context import Actor, Context
+from .context import Actor, Context, system_actor
 from .errors import Invalid, NotFound
 from .indexes import collection_lock, reconcile
 from .roles import allowed
@@ -50,6 +51,33 @@ def rebuild(ctx: Context, actor: Actor, collection: str | None = None, kind: str
                      results={c["collection"]: {"kind": c["kind"], "faces": c["faces"]} for c in done},
                      details={"requested_kind": kind, "recall_target": target})
     return {"collections": done, "recall_target": target}
+
+
+# An approximate index is built again once its collection has grown this many times past the size it was
+# built for (its lists or graph were sized and tuned for that).
+REGROW = 4
+
+
+def grow_if_needed(ctx: Context, col: Collection, index: VectorIndex) -> dict[str, Any] | None:
+    """After an ingest: with FACESEARCH_INDEX_KIND=auto, build the collection's index again when its size now
+    calls for another structure (exact -> IVF past FACESEARCH_INDEX_FLAT_MAX) or has outgrown the one it has.
+    Logged as the system's rebuild. Returns what was built, or None."""
+    settings = ctx.settings
+    if settings.index_kind != "auto" or settings.index_uri or not hasattr(index, "swap_into"):
+        return None
+    count = ctx.store.index_state(col.id)[0]
+    wanted = choose_kind(count, settings.index_flat_max, settings.index_hnsw_max)
+    built_for = int(getattr(index, "params", {}).get("built_faces") or 0)
+    if wanted == index.kind and (wanted == "flat" or count < REGROW * max(built_for, 1)):
+        return None
+    done = _rebuild_one(ctx, col, wanted, settings.index_recall, None)
+    ctx.engine.forget_index(col.id)
+    who = system_actor("ingest")
+    ctx.audit.record(INDEX_REBUILD, actor=who.name, role=who.role, collections=[col.name],
+                     results={col.name: {"kind": done["kind"], "faces": done["faces"]}},
+                     details={"requested_kind": "auto", "recall_target": settings.index_recall,
+                              "reason": f"grew to {count} faces"})
+    return done
 
 
 def _collection(ctx: Context, name: str) -> Collection:

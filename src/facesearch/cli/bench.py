@@ -250,6 +250,27 @@ def _index_search(size: int, dim: int, backend: str, index_kind: str, filter_fra
     err.print(f"results: {json_path} and {md_path}")
 
 
+@bench_app.command("engine")
+def engine_cmd(
+    size: int = typer.Option(100_000, "--size", min=1, help="Synthetic face rows in a fresh home."),
+    dim: int = typer.Option(256, "--dim", min=2),
+    index_kind: str = typer.Option("auto", "--index", help="auto, flat, hnsw or ivfpq (built by `index rebuild`)."),
+    queries: int = typer.Option(300, "--queries", min=1),
+    seed: int = typer.Option(7, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """End to end at scale: the engine's per-query work (counters, index search, the database read of the
+    candidates) against the index's own search, on N synthetic faces in SQLite (p50/p99 of both)."""
+    if index_kind not in ("auto", "flat", "hnsw", "ivfpq"):
+        err.print("[red]error:[/red] --index is auto, flat, hnsw or ivfpq")
+        raise typer.Exit(2)
+    _harness()
+    bench = _load_beside_harness("engine_search")
+    argv = ["--size", str(size), "--dim", str(dim), "--index", index_kind, "--queries", str(queries),
+            "--seed", str(seed)] + (["--json"] if as_json else [])
+    raise typer.Exit(bench.main(argv))
+
+
 def _load_beside_harness(name: str) -> ModuleType:
     """benchmarks/<name>.py from the folder the harness is loaded from."""
     path = harness_path().resolve().with_name(f"{name}.py")

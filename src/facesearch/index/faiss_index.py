@@ -385,6 +385,7 @@ def build_faiss(path: Path, dim: int, kind: str, batches: Iterable[tuple[np.ndar
     built = FaissIndex._built(build_path, dim, index, params)
     if truth is not None and index.ntotal > K.TUNE_K + 1:
         built._params = _tune(built, truth, recall)
+    built._params["built_faces"] = int(index.ntotal)  # when the gallery has grown well past it, build again
     built.save()
     return built
 
