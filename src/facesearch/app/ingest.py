@@ -280,6 +280,9 @@ def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: in
             pool.terminate()
             pool.join()
         index.save()
+        # Again at the end: workers of a run killed just before this one started may have still been
+        # dying then (their half-written thumbnails were kept as a live writer's).
+        clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
         result.seconds = time.monotonic() - started
         store.record_failures(job_id, result.failures)
         store.finish_job(job_id, status, result.counts())

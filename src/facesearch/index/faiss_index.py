@@ -24,6 +24,7 @@ import numpy as np
 
 from ..fsutil import pid_alive
 from . import kinds as K
+from .topk import empty, merge, top_k
 
 PARALLEL_SCAN_MIN = 2_000_000  # vectors scanned x queries
 _MAX_THREADS = faiss.omp_get_max_threads()
@@ -256,7 +257,7 @@ class FaissIndex:
             if len(denied) and len(allowed) <= exact_max:
                 allowed = np.setdiff1d(allowed, denied, assume_unique=True)
             if len(allowed) == 0 or total == 0:
-                return _empty(nq, k)
+                return empty(nq, k)
             if len(allowed) <= exact_max and self.kind != "ivfpq":
                 return self._exact_subset(queries, k, allowed)
             sel = _allow_selector(allowed, denied, keep)
@@ -264,7 +265,7 @@ class FaissIndex:
             exhaustive = len(allowed) <= exact_max
         else:
             if total == 0:
-                return _empty(nq, k)
+                return empty(nq, k)
             exhaustive = False
             if len(denied):
                 inner = faiss.IDSelectorBatch(denied)
@@ -314,11 +315,11 @@ class FaissIndex:
         except RuntimeError:  # some allowed ids are not in the index
             allowed = allowed[np.isin(allowed, self._all_ids())]
             if len(allowed) == 0:
-                return _empty(len(queries), k)
+                return empty(len(queries), k)
             vecs = self._index.reconstruct_batch(allowed)
         faiss.omp_set_num_threads(1)
         sims = queries @ vecs.T
-        return _top_k(sims, allowed, k)
+        return top_k(sims, allowed, k)
 
 
 # Building ----------------------------------------------------------------------------------------
@@ -599,32 +600,9 @@ def _allow_selector(allowed: np.ndarray, denied: np.ndarray, keep: list[Any]) ->
     return faiss.IDSelectorBatch(allowed)
 
 
-def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
-
-
-def _top_k(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best k columns of each row of sims (ids per column), padded with -1 / -inf."""
-    nq, n = sims.shape
-    scores, out = _empty(nq, k)
-    take = min(k, n)
-    if take == 0:
-        return scores, out
-    part = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < n else np.tile(np.arange(n), (nq, 1))
-    top = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-top, axis=1, kind="stable")
-    scores[:, :take] = np.take_along_axis(top, order, axis=1)
-    out[:, :take] = ids[np.take_along_axis(part, order, axis=1)]
-    return scores, out
-
-
 def _merge(scores: np.ndarray, ids: np.ndarray, sims: np.ndarray, new_ids: np.ndarray,
            k: int) -> tuple[np.ndarray, np.ndarray]:
     """Running top-k: the best k of (scores, ids) and the new columns sims of new_ids."""
     if sims.shape[1] == 0:
         return scores, ids
-    s_new, i_new = _top_k(sims, new_ids, k)
-    both_s = np.concatenate([scores, s_new], axis=1)
-    both_i = np.concatenate([ids, i_new], axis=1)
-    order = np.argsort(-both_s, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(both_s, order, axis=1), np.take_along_axis(both_i, order, axis=1)
+    return merge(scores, ids, *top_k(sims, new_ids, k), k)

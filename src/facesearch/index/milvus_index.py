@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import numpy as np
 
 from ..errors import FacesearchError
+from .topk import empty, merge, top_k
 
 log = logging.getLogger("facesearch.index")
 
@@ -277,12 +278,12 @@ class MilvusIndex:
             if denied is not None:
                 allowed = np.setdiff1d(allowed, denied, assume_unique=True)
             if len(allowed) == 0:
-                return _empty(nq, k)
-            scores, out = _empty(nq, k)
+                return empty(nq, k)
+            scores, out = empty(nq, k)
             for start in range(0, len(allowed), FILTER_CHUNK):
                 chunk = allowed[start:start + FILTER_CHUNK]
                 s, i = self._ann(queries, k, f"id in {_ids_list(chunk)}", len(chunk) / self._size())
-                scores, out = _merge(scores, out, s, i, k)
+                scores, out = merge(scores, out, s, i, k)
             short = (out[:, -1] < 0) & ((out >= 0).sum(axis=1) < len(allowed))
             if short.any() and len(allowed) <= EXACT_ALLOW_MAX:
                 # Fewer than k back while more ids are allowed: either they are not in the collection, or
@@ -363,7 +364,7 @@ class MilvusIndex:
         hits = self._call("search", self._client.search, self.name, data=queries.tolist(), limit=k, filter=expr,
                           search_params={"metric_type": "IP", "params": params},
                           consistency_level=self.target.consistency)
-        scores, out = _empty(len(queries), k)
+        scores, out = empty(len(queries), k)
         for row, found in enumerate(hits):
             n = min(len(found), k)
             if n:
@@ -390,7 +391,7 @@ class MilvusIndex:
 
     def _exact_subset(self, queries: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Score the allowed ids' own vectors (fetched by id) against the queries: exact, k when k exist."""
-        scores, out = _empty(len(queries), k)
+        scores, out = empty(len(queries), k)
         for start in range(0, len(allowed), FILTER_CHUNK):
             chunk = allowed[start:start + FILTER_CHUNK]
             rows = self._call("fetch vectors", self._client.query, self.name, filter=f"id in {_ids_list(chunk)}",
@@ -399,8 +400,8 @@ class MilvusIndex:
                 continue
             ids = np.fromiter((r["id"] for r in rows), np.int64, len(rows))
             vecs = np.asarray([r["vector"] for r in rows], np.float32).reshape(len(rows), self.dim)
-            s, i = _top_k(queries @ vecs.T, ids, k)
-            scores, out = _merge(scores, out, s, i, k)
+            s, i = top_k(queries @ vecs.T, ids, k)
+            scores, out = merge(scores, out, s, i, k)
         return scores, out
 
 
@@ -432,32 +433,6 @@ def _index_type(client: Any, name: str) -> str:
 
 def _ids_list(ids: np.ndarray | None) -> str:
     return "[" + ",".join(map(str, (ids if ids is not None else np.zeros(0, np.int64)).tolist())) + "]"
-
-
-def _empty(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
-
-
-def _top_k(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    nq, n = sims.shape
-    scores, out = _empty(nq, k)
-    take = min(k, n)
-    if take == 0:
-        return scores, out
-    part = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < n else np.tile(np.arange(n), (nq, 1))
-    top = np.take_along_axis(sims, part, axis=1)
-    order = np.argsort(-top, axis=1, kind="stable")
-    scores[:, :take] = np.take_along_axis(top, order, axis=1)
-    out[:, :take] = ids[np.take_along_axis(part, order, axis=1)]
-    return scores, out
-
-
-def _merge(scores: np.ndarray, ids: np.ndarray, new_scores: np.ndarray, new_ids: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
-    both_s = np.concatenate([scores, new_scores], axis=1)
-    both_i = np.concatenate([ids, new_ids], axis=1)
-    order = np.argsort(-both_s, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(both_s, order, axis=1), np.take_along_axis(both_i, order, axis=1)
 
 
 # The embedded server ------------------------------------------------------------------------------
