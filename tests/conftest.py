@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# The session's Milvus server (started on first use only), for every test module that asks for `milvus_uri`.
+from milvus_server import milvus_uri  # noqa: E402,F401
+
 from facesearch.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from conftest import LFW, MODELS, needs_lfw, needs_yunet
 from helpers import lfw_people
-from milvus_server import milvus_uri  # noqa: F401 - the session's Milvus server, a fixture
 
 from facesearch.config import Settings
 from facesearch.evaluation.datasets import LabelledSet
