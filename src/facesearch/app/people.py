@@ -39,6 +39,8 @@ from .uploads import Photo
 
 NAME_MAX = 200
 KINDS = ("name", "merge", "split", "move", "reject")
+# Ids per IN (...) list: SQLite binds at most 32,766 values in one statement.
+IN_CHUNK = 10_000
 
 
 # Reading ---------------------------------------------------------------------------------------------
@@ -155,8 +157,8 @@ def tidy(store: Store, model: str | None = None) -> dict[str, int]:
         if model is not None:
             empty = empty.where(Person.model == model)
         gone = [int(i) for i in conn.scalars(empty)]
-        if gone:
-            conn.execute(delete(Person).where(Person.id.in_(gone)))
+        for i in range(0, len(gone), IN_CHUNK):
+            conn.execute(delete(Person).where(Person.id.in_(gone[i:i + IN_CHUNK])))
         counts = select(Person.id, Person.model, Person.template_faces, func.count(PersonFace.face_id)) \
             .join(PersonFace, PersonFace.person_id == Person.id).group_by(Person.id)
         if model is not None:
@@ -182,10 +184,12 @@ def _remake_templates(store: Store, model: str, person_ids: Iterable[int]) -> No
     dim = _pack_dim(store, model)
     if not pids or dim is None:
         return
+    rows: list[Any] = []
     with store.database.connect() as conn:
-        rows = conn.execute(select(PersonFace.person_id, PersonFace.face_id, Face.quality)
-                            .join(Face, Face.id == PersonFace.face_id)
-                            .where(PersonFace.person_id.in_(pids))).all()
+        for i in range(0, len(pids), IN_CHUNK):  # SQLite: at most 32,766 bound values per statement
+            rows.extend(conn.execute(select(PersonFace.person_id, PersonFace.face_id, Face.quality)
+                                     .join(Face, Face.id == PersonFace.face_id)
+                                     .where(PersonFace.person_id.in_(pids[i:i + IN_CHUNK]))).all())
     if not rows:
         return
     pid_arr = np.array([r[0] for r in rows], np.int64)
@@ -454,8 +458,10 @@ def list_people(ctx: Context, actor: Actor, *, model: str | None = None, collect
     out: list[dict[str, Any]] = []
     for pid, fids in members.items():
         p = people.get(pid)
-        faces = [{"face_id": f, "image": {"id": info[f]["image_id"], "path": info[f]["path"]}}
-                 for f in fids if f in info and info[f]["collection"] in allowed_cols]
+        # Best face first: the one a grid shows for the person.
+        shown = sorted((f for f in fids if f in info and info[f]["collection"] in allowed_cols),
+                       key=lambda f: (-float(info[f]["quality"] or 0.0), f))
+        faces = [{"face_id": f, "image": {"id": info[f]["image_id"], "path": info[f]["path"]}} for f in shown]
         if p is None or len(faces) < max(1, min_faces):
             continue
         out.append({"id": pid, "name": p.name, "model": p.model, "face_count": len(faces), "faces": faces})

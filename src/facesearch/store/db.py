@@ -327,8 +327,12 @@ class Store:
                  .join(Collection, Collection.id == Face.collection_id))
         if embeddings:
             query = query.join(FaceEmbedding, FaceEmbedding.face_id == Face.id)
+        wanted = [int(x) for x in face_ids]
+        rows: list[Any] = []
         with self.database.connect() as conn:
-            rows = conn.execute(query.where(Face.id.in_([int(x) for x in face_ids]))).all()
+            # In chunks: SQLite allows 32,766 bound values per statement (a people page may ask for all faces).
+            for i in range(0, len(wanted), CHUNK):
+                rows.extend(conn.execute(query.where(Face.id.in_(wanted[i:i + CHUNK]))).all())
         for r in rows:
             out[int(r[0])] = {
                 "face_id": int(r[0]), "image_id": int(r[1]), "box": [r[2], r[3], r[4], r[5]],
