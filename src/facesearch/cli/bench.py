@@ -92,17 +92,20 @@ def _models_dir(models_dir: Path | None) -> Path | None:
     return models_dir or _harness().default_models_dir()
 
 
-def _show(report: dict[str, Any], out: Path, as_json: bool) -> None:
-    harness = _harness()
+def _show(report: dict[str, Any], out: Path, as_json: bool, module: ModuleType | None = None,
+          title: str | None = None) -> None:
+    """Write the report's JSON and Markdown, then print it: JSON, or a table and its goals. `module` is the
+    benchmark that made it (its write_report, table_rows, context_line), the harness by default."""
+    harness = module or _harness()
     json_path, md_path = harness.write_report(report, out)
     if as_json:
         print(json.dumps(report, default=str))
         return
     head, rows = harness.table_rows(report)
-    out_console = console if console.is_terminal else Console(width=200)
-    table = Table(title=f"facesearch bench {report['benchmark']}", caption=harness.context_line(report))
+    out_console = console if console.is_terminal else Console(width=220)
+    table = Table(title=title or f"facesearch bench {report['benchmark']}", caption=harness.context_line(report))
     for h in head:
-        table.add_column(h, justify="left" if h in ("case", "stage", "size") else "right")
+        table.add_column(h, justify="left" if h in ("case", "stage", "size", "kind") else "right")
     for r in rows:
         table.add_row(*r)
     out_console.print(table)
@@ -232,22 +235,7 @@ def _index_search(size: int, dim: int, backend: str, index_kind: str, filter_fra
                                     queries=queries, seed=seed, recall=recall, milvus_uri=milvus_uri,
                                     log=_log(as_json))
     report = bench.bench_index_search(opts)
-    json_path, md_path = bench.write_report(report, out)
-    if as_json:
-        print(json.dumps(report, default=str))
-        return
-    head, rows = bench.table_rows(report)
-    out_console = console if console.is_terminal else Console(width=220)
-    table = Table(title=f"facesearch bench search --size {size}", caption=bench.context_line(report))
-    for h in head:
-        table.add_column(h, justify="left" if h in ("case", "kind") else "right")
-    for r in rows:
-        table.add_row(*r)
-    out_console.print(table)
-    for g in report.get("goals", []):
-        mark = "[green]met[/green]" if g["met"] else "[red]not met[/red]"
-        console.print(f"  goal: {g['goal']}: measured {g['measured']} -> {mark}")
-    err.print(f"results: {json_path} and {md_path}")
+    _show(report, out, as_json, bench, f"facesearch bench search --size {size}")
 
 
 @bench_app.command("engine")
