@@ -335,23 +335,25 @@ def _run_faiss(opts: SearchBenchOptions, kind: str, work: Path, stream: Callable
     mem = _loaded_bytes(path, opts.dim)
     index = FaissIndex(path, opts.dim, mmap=False)
     assert index.load_error is None, index.load_error
-    found, times, qps = _timed_searches(index.search, probes)
-    result: dict[str, Any] = {
-        "kind": index.kind, "faces": len(index), "params": params, "build_s": round(build_s, 2),
-        "open_s": round(open_s, 3), "bytes_per_face_memory": round(mem / opts.size, 1),
-        "bytes_per_face_disk": round(disk / opts.size, 1),
-        **_figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes)),
-    }
+    return {"kind": index.kind, "faces": len(index), "params": params, "build_s": round(build_s, 2),
+            "open_s": round(open_s, 3), "bytes_per_face_memory": round(mem / opts.size, 1),
+            "bytes_per_face_disk": round(disk / opts.size, 1), **_searched(index.search, opts, exact, probes, own)}
+
+
+def _searched(search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact, probes: np.ndarray,
+              own: list[np.ndarray]) -> dict[str, Any]:
+    """The figures of one index's searches, and with --filter the same with only that fraction allowed."""
+    found, times, qps = _timed_searches(search, probes)
+    out = _figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes))
     if opts.filter is not None:
         ids_all = np.arange(opts.size, dtype=np.int64)
         allow = ids_all[allowed_mask(ids_all, opts.filter, opts.seed)]
-        ffound, ftimes, fqps = _timed_searches(index.search, probes, allow=allow)
+        ffound, ftimes, fqps = _timed_searches(search, probes, allow=allow)
         frac, seed = opts.filter, opts.seed
-        result["filter"] = {"fraction": frac, "allowed": len(allow),
-                            **_figures(ffound, ftimes, fqps, exact.ftop[1], own,
-                                       lambda x: allowed_mask(x, frac, seed), exact.fsingle_s, None,
-                                       len(probes))}
-    return result
+        out["filter"] = {"fraction": frac, "allowed": len(allow),
+                         **_figures(ffound, ftimes, fqps, exact.ftop[1], own, lambda x: allowed_mask(x, frac, seed),
+                                    exact.fsingle_s, None, len(probes))}
+    return out
 
 
 def _figures(found: np.ndarray, times: list[float], qps: float, truth: np.ndarray, own: list[np.ndarray],
@@ -381,7 +383,7 @@ def _run_milvus(opts: SearchBenchOptions, work: Path, stream: Callable[[], Itera
         if uri is None:  # an embedded Milvus standalone for the run (PyPI `milvus`), data in the temp folder
             uri = stack.enter_context(milvus_index.embedded_server(work / "milvus"))
             log(f"embedded Milvus at {uri}")
-        index = milvus_index.MilvusIndex.open(uri, 1, opts.dim)
+        index = milvus_index.MilvusIndex.open(_bench_namespace(uri), 1, opts.dim)
         stack.callback(index.close)
         stack.callback(index.drop)
         t = time.perf_counter()
@@ -390,22 +392,17 @@ def _run_milvus(opts: SearchBenchOptions, work: Path, stream: Callable[[], Itera
         index.wait_indexed(timeout=3600)
         build_s = time.perf_counter() - t - exact.stream_s
         log(f"loaded and indexed {opts.size} faces in Milvus in {build_s:.1f} s")
-        found, times, qps = _timed_searches(index.search, probes)
-        result: dict[str, Any] = {
-            "kind": index.kind, "faces": len(index), "build_s": round(build_s, 2),
-            "bytes_per_face_memory": None, "bytes_per_face_disk": None,
-            **_figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes)),
-        }
-        if opts.filter is not None:
-            ids_all = np.arange(opts.size, dtype=np.int64)
-            allow = ids_all[allowed_mask(ids_all, opts.filter, opts.seed)]
-            ffound, ftimes, fqps = _timed_searches(index.search, probes, allow=allow)
-            frac, seed = opts.filter, opts.seed
-            result["filter"] = {"fraction": frac, "allowed": len(allow),
-                                **_figures(ffound, ftimes, fqps, exact.ftop[1], own,
-                                           lambda x: allowed_mask(x, frac, seed), exact.fsingle_s, None,
-                                           len(probes))}
-        return result
+        return {"kind": index.kind, "faces": len(index), "build_s": round(build_s, 2),
+                "bytes_per_face_memory": None, "bytes_per_face_disk": None,
+                **_searched(index.search, opts, exact, probes, own)}
+
+
+def _bench_namespace(uri: str) -> str:
+    """The URI with a namespace of the benchmark's own: its collection is dropped at the end, so it must never
+    be one of a facesearch home on the same server (the default namespace's `facesearch_c1`)."""
+    base, _, query = uri.partition("?")
+    host = "/".join(base.split("/", 3)[:3])  # milvus://[user:pw@]host:port
+    return f"{host}/facesearch_bench" + (f"?{query}" if query else "")
 
 
 def goals(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -266,9 +266,8 @@ def assign(emb: np.ndarray, images: np.ndarray, templates_: np.ndarray, template
     taken: dict[int, set[int]] = {}
     for r in np.argsort(-sims.max(1), kind="stable"):
         img = int(images[r])
-        for p in np.argsort(-sims[r], kind="stable"):
-            if sims[r, p] < threshold:
-                break
+        above = np.flatnonzero(sims[r] >= threshold)  # only these can be joined: no sort over every person
+        for p in above[np.argsort(-sims[r, above], kind="stable")]:
             p = int(p)
             if img in template_images[p] or p in taken.get(img, set()):
                 continue

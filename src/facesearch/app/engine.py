@@ -16,6 +16,7 @@ from ..config import Settings
 from ..errors import CollectionError, ProbeError
 from ..fairness import FairCalibration, load_fair
 from ..index import VectorIndex, open_index
+from ..index.topk import empty, merge
 from ..models import load_pack
 from ..models.base import ModelPack
 from ..pipeline import FaceSet, analyze
@@ -65,12 +66,11 @@ class Engine:
         is opened, or when the counters say the rows changed since (another process ingested or erased)."""
         state = self.store.index_state(col.id)
         held = self._indexes.get(col.id)
-        if held is not None and held.state == state and held.stamp == _stamp(held.index):
+        same_file = held is not None and held.stamp == _stamp(held.index)
+        if held is not None and same_file and held.state == state:
             return held.index
-        if held is None or held.stamp != _stamp(held.index):
-            index = open_index(self.settings, col.id, col.dim)  # another process saved or swapped the file
-        else:
-            index = held.index
+        # Opened again when another process saved or swapped the file.
+        index = held.index if held is not None and same_file else open_index(self.settings, col.id, col.dim)
         if held is None or not getattr(index, "shared", False):
             # A shared index (a server) is written by the writer itself; a file copy in memory must catch up.
             reconcile(index, self.store, col.id)
@@ -134,7 +134,9 @@ class Engine:
                 )
             queries = fs.embeddings[good]
             target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
-            ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target)
+            checked = [self._indexes[c.id].index for c in pack_cols]  # made current by gallery_size above
+            ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target,
+                                  indexes=checked)
             shown = point.as_dict()
             fair = self._fair(pack, "all") if target is not None else None
             if fair is not None and target is not None:
@@ -178,7 +180,8 @@ class Engine:
 
     def matches(self, cols: list[Collection], queries: np.ndarray, k: int, table: CalibrationTable,
                 threshold: float, gallery_size: int, hide: HideFilter | None = None,
-                target_fmr: float | None = None) -> list[list[dict[str, Any]]]:
+                target_fmr: float | None = None,
+                indexes: list[VectorIndex] | None = None) -> list[list[dict[str, Any]]]:
         """The ranked, displayable matches of each embedded probe: index search, then one database read for
         the candidates' provenance (and their embeddings, when calibrated). This and the counters read by
         `index` are all the per-query work.
@@ -186,8 +189,9 @@ class Engine:
         With `target_fmr` and a fair calibration shipped for the pack, each candidate's false-match rate and
         its above/below decision come from the calibration of both faces' clusters (fairer across groups of
         people); otherwise from the pack's score table and `threshold`. The score shown is always the model's.
+        `indexes`: the collections' indexes when the caller has just made them current (`index`).
         """
-        scores, ids = self.search_vectors(cols, queries, k, hide)
+        scores, ids = self.search_vectors(cols, queries, k, hide, indexes=indexes)
         fair = self._fair(cols[0].model, "all") if target_fmr is not None else None
         details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0], embeddings=fair is not None)
         if not scores.size:
@@ -202,15 +206,17 @@ class Engine:
                  if fid >= 0 and int(fid) in details]
                 for q in range(len(queries))]
 
-    def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int,
-                       hide: HideFilter | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int, hide: HideFilter | None = None,
+                       indexes: list[VectorIndex] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k over the collections of one pack for embedded probes: (scores, ids), id -1 as padding.
         Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
         pack, dim = cols[0].model, cols[0].dim
+        if indexes is None:
+            indexes = [self.index(c) for c in cols]
         denied = self._denied.setdefault(pack, set())
         for _ in range(HIDE_ROUNDS):
             deny = np.fromiter(denied, np.int64, len(denied)) if denied else None
-            scores, ids = self._search_collections(cols, queries, k, deny)
+            scores, ids = _search_all(indexes, queries, k, deny)
             if hide is None:
                 return scores, ids
             blocked = hide(pack, dim, ids[ids >= 0]) - denied
@@ -219,18 +225,6 @@ class Engine:
             denied |= blocked
         keep = ~np.isin(ids, np.fromiter(denied, np.int64, len(denied)))
         return np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1)
-
-    def _search_collections(self, cols: list[Collection], queries: np.ndarray, k: int,
-                            deny: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        all_scores, all_ids = [], []
-        for c in cols:
-            s, i = self.index(c).search(queries, k, deny=deny)
-            all_scores.append(s)
-            all_ids.append(i)
-        scores = np.concatenate(all_scores, axis=1)
-        ids = np.concatenate(all_ids, axis=1)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
     # Verify ------------------------------------------------------------------------------------
     def verify(self, image_a: np.ndarray, image_b: np.ndarray, model: str | None = None,
@@ -270,6 +264,15 @@ class Engine:
             "model_version": table.model_version,
             "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
         }
+
+
+def _search_all(indexes: list[VectorIndex], queries: np.ndarray, k: int,
+                deny: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The best k over several indexes (one per collection)."""
+    scores, ids = empty(len(queries), k)
+    for index in indexes:
+        scores, ids = merge(scores, ids, *index.search(queries, k, deny=deny), k)
+    return scores, ids
 
 
 def _candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:

@@ -99,6 +99,37 @@ def _members(store: Store, model: str | None = None) -> dict[int, list[int]]:
     return dict(out)
 
 
+def _faces_of(store: Store, person_id: int) -> list[int]:
+    """One person's face ids, ascending."""
+    with store.database.connect() as conn:
+        return [int(f) for f in conn.scalars(select(PersonFace.face_id).where(PersonFace.person_id == int(person_id))
+                                             .order_by(PersonFace.face_id))]
+
+
+def _persons_of(store: Store, face_ids: Iterable[int]) -> dict[int, int]:
+    """Face id -> person id, for those of the faces that belong to a person."""
+    ids = sorted({int(f) for f in face_ids})
+    out: dict[int, int] = {}
+    with store.database.connect() as conn:
+        for i in range(0, len(ids), IN_CHUNK):
+            out.update({int(f): int(p) for f, p in conn.execute(
+                select(PersonFace.face_id, PersonFace.person_id).where(PersonFace.face_id.in_(ids[i:i + IN_CHUNK])))})
+    return out
+
+
+def _people_in_images(store: Store, image_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Person id -> those of the images in which the person has a face."""
+    ids = sorted({int(i) for i in image_ids})
+    out: dict[int, set[int]] = defaultdict(set)
+    with store.database.connect() as conn:
+        for i in range(0, len(ids), IN_CHUNK):
+            for pid, img in conn.execute(select(PersonFace.person_id, Face.image_id)
+                                         .join(Face, Face.id == PersonFace.face_id)
+                                         .where(Face.image_id.in_(ids[i:i + IN_CHUNK]))):
+                out[int(pid)].add(int(img))
+    return out
+
+
 def _person(store: Store, person_id: int) -> Person:
     with store.session() as s:
         row = s.get(Person, int(person_id))
@@ -341,11 +372,11 @@ def _incremental_pass(ctx: Context, model: str, cols: list[Collection]) -> dict[
     emb = store.embeddings(new.tolist(), dim)
     img, _ = _face_rows(store, new)
     pids, tmpl = _templates(store, model)
-    members = _members(store, model)
-    member_images = _images_of(store, [f for fs in members.values() for f in fs])
-    p_images = [{member_images[f] for f in members.get(int(p), []) if f in member_images} for p in pids]
+    # The same-image rule only needs the new faces' photos: who already has a face in one of them.
+    in_images = _people_in_images(store, img.tolist())
+    p_images = [in_images.get(int(p), set()) for p in pids]
     cons, _ = _constraints(store, new)
-    banned = _banned(store, new, members, pids)
+    banned = _banned(store, new, pids)
     chosen = clustering.assign(emb, img, tmpl, p_images, threshold, banned)
     joined = chosen >= 0
     rest = np.flatnonzero(~joined)
@@ -375,19 +406,23 @@ def _subset(rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.array([where[int(r)] for r in rows if int(r) in where], np.int64)
 
 
-def _banned(store: Store, new: np.ndarray, members: dict[int, list[int]], pids: np.ndarray) -> list[set[int]]:
+def _banned(store: Store, new: np.ndarray, pids: np.ndarray) -> list[set[int]]:
     """Per new face, the people (template positions) a cannot-link correction keeps it out of."""
     pos = {int(p): j for j, p in enumerate(pids.tolist())}
-    person_of = {f: p for p, fs in members.items() for f in fs}
     new_rows = {int(f): i for i, f in enumerate(new.tolist())}
-    out: list[set[int]] = [set() for _ in range(len(new))]
+    pairs: list[tuple[list[int], list[int]]] = []  # (rows of new faces, faces they must not join)
     for c in _active_corrections(store):
         for left, right in (c.links or {}).get("cannot", []):
             for a, b in ((left, right), (right, left)):
-                people = {pos[person_of[int(f)]] for f in b if int(f) in person_of and person_of[int(f)] in pos}
-                for f in a:
-                    if int(f) in new_rows:
-                        out[new_rows[int(f)]] |= people
+                rows = [new_rows[int(f)] for f in a if int(f) in new_rows]
+                if rows:
+                    pairs.append((rows, [int(f) for f in b]))
+    person_of = _persons_of(store, (f for _, b in pairs for f in b))
+    out: list[set[int]] = [set() for _ in range(len(new))]
+    for rows, b in pairs:
+        people = {pos[person_of[f]] for f in b if f in person_of and person_of[f] in pos}
+        for r in rows:
+            out[r] |= people
     return out
 
 
@@ -503,7 +538,7 @@ def show_person(ctx: Context, actor: Actor, person_id: int) -> dict[str, Any]:
     store = ctx.store
     tidy(store)
     p = _person(store, person_id)
-    fids = _members(store).get(p.id, [])
+    fids = _faces_of(store, p.id)
     info = _face_info(store, fids)
     faces = sorted(({"face_id": f, "quality": info[f]["quality"], "box": info[f]["box"],
                      "thumbnail": info[f]["thumbnail"],
@@ -548,7 +583,7 @@ def list_corrections(ctx: Context, actor: Actor, *, person_id: int | None = None
         with store.session() as s:
             rows = list(s.scalars(select(PersonCorrection).order_by(PersonCorrection.id)))
     else:
-        rows = _corrections_about(store, _members(store).get(_person(store, person_id).id, []))
+        rows = _corrections_about(store, _faces_of(store, _person(store, person_id).id))
     return {"corrections": [_correction_dict(c) for c in rows]}
 
 
@@ -665,7 +700,7 @@ def name_person(ctx: Context, actor: Actor, person_id: int, name: str | None) ->
     clean = (name or "").strip() or None
     if clean is not None and len(clean) > NAME_MAX:
         raise Invalid(f"a name is at most {NAME_MAX} characters", field="name")
-    fids = _members(store).get(p.id, [])
+    fids = _faces_of(store, p.id)
     c = _record(ctx, actor, "name", faces=fids, links={}, before=_snapshot(store, [], [p.id]), name=clean)
     with store.database.begin() as conn:
         conn.execute(update(Person).where(Person.id == p.id).values(name=clean))
@@ -701,7 +736,7 @@ def split_person(ctx: Context, actor: Actor, person_id: int, face_ids: Sequence[
     store = ctx.store
     tidy(store)
     p = _person(store, person_id)
-    fids = _members(store).get(p.id, [])
+    fids = _faces_of(store, p.id)
     part = sorted({int(f) for f in face_ids})
     if not part or any(f not in fids for f in part):
         raise Invalid(f"give faces of person {p.id} to split off", field="face_ids")
@@ -751,7 +786,7 @@ def reject_face(ctx: Context, actor: Actor, person_id: int, face_id: int) -> dic
     store = ctx.store
     tidy(store)
     p = _person(store, person_id)
-    fids = _members(store).get(p.id, [])
+    fids = _faces_of(store, p.id)
     if int(face_id) not in fids:
         raise NotFound(f"face {face_id} is not one of person {p.id}'s faces")
     rest = [f for f in fids if f != int(face_id)]
