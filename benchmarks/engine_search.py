@@ -27,7 +27,7 @@ import harness  # noqa: E402
 
 from facesearch.app import rebuild as rebuild_uc  # noqa: E402
 from facesearch.app.context import Actor, Context  # noqa: E402
-from facesearch.calibration import load_table, search_point  # noqa: E402
+from facesearch.calibration.tables import load_table, search_point  # noqa: E402
 from facesearch.config import Settings  # noqa: E402
 from facesearch.records import NewFace, NewImage  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Benchmarks: ingest throughput against the `face_recognition` library, search latency, large photos.
 
 The harness behind `facesearch bench ...`. It lives in the repository, not in the installed package: the
-command loads this file from the source checkout (`facesearch.cli.bench.load_harness`). It may import
+command loads this file from the source checkout (`facesearch.cli.checkout.load_harness`). It may import
 facesearch freely; facesearch never imports it except through that loader.
 
 Every measured case runs in a fresh Python subprocess (`python benchmarks/harness.py CASE`, a JSON spec
@@ -258,7 +258,7 @@ def run_case(spec: dict[str, Any], timeout: float | None = None) -> dict[str, An
 def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """Ingest the given images with one pack into a fresh FACESEARCH_HOME, through the ingest use case."""
     from facesearch.app import ingest as ingest_module
-    from facesearch.app.collections import create_collection
+    from facesearch.app.collection import create_collection
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings
@@ -359,10 +359,10 @@ def _case_search(spec: dict[str, Any]) -> dict[str, Any]:
 
     `Engine.search` is the mechanism (no audit entry, no search gate, no opt-out filter): the engine's
     latency, not that of the `search` use case."""
-    from facesearch.app.engine import Engine
     from facesearch.config import Settings
     from facesearch.errors import ProbeError
-    from facesearch.imaging import load_image
+    from facesearch.pipeline.imaging import load_image
+    from facesearch.services.engine import Engine
     from facesearch.store import Store
 
     overrides = {k: v for k, v in spec.get("settings", {}).items() if v is not None}

@@ -43,7 +43,7 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
     """Ingest `people` identities of `data` (LFW layout: one folder per person; per_person photos each);
     returns (token, held-out probe photos)."""
     from facesearch.app import accounts, purposes
-    from facesearch.app.collections import create_collection
+    from facesearch.app.collection import create_collection
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings

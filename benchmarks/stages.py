@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 from harness import default_data_dir, default_models_dir, pick_images  # benchmarks/harness.py, beside this
 
-from facesearch import imaging
 from facesearch.config import Settings
 from facesearch.models import load_pack
 from facesearch.models import quality as quality_mod
-from facesearch.pipeline import filter_detections, thumbnail_jpeg
+from facesearch.pipeline import imaging
+from facesearch.pipeline.analysis import filter_detections, thumbnail_jpeg
 
 CPU: dict[str, float] = {}
 

@@ -14,17 +14,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "facesearch"
 
 # Layer of each top-level module or package of facesearch (see docs/architecture.md).
 LAYERS = {
-    "__init__": 0, "config": 0, "errors": 0, "records": 0, "fsutil": 0, "demo": 0,
-    "imaging": 1, "calibration": 1, "fairness": 1,
-    "models": 2,
-    "pipeline": 3,
-    "worker": 4, "evaluation": 4, "clustering": 4,
-    "index": 5, "store": 5,
-    "app": 6,
-    "http": 7,
-    "api": 8, "web": 8,
-    "server": 9,
-    "cli": 10,
+    "__init__": 0, "config": 0, "errors": 0, "records": 0, "fsutil": 0, "vocabulary": 0, "demo": 0,
+    "models": 1, "calibration": 1,
+    "pipeline": 2,
+    "index": 3, "store": 3,
+    "services": 4,
+    "app": 5,
+    "http": 6,
+    "api": 7, "web": 7,
+    "server": 8,
+    "cli": 9,
 }
 
 

@@ -1,8 +1,57 @@
-"""Exceptions users see: each carries a message that says what went wrong and what to do."""
+"""Exceptions users see, and one table of what each kind of error means to a client.
+
+Every error a user can meet is a `FacesearchError` with a `kind`; `KINDS` maps the kind to an HTTP status, a
+short title and the CLI's exit code, so the same failure reads the same from every entry point (the API's
+problem documents, the web pages, the command line). Each message says what went wrong and what to do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# kind -> (HTTP status, title, CLI exit code). Exit codes: 2 bad input, 3 the probe cannot be searched,
+# 4 refused by the rules (role, case reference, purpose, kill switch, limits), 5 storage unavailable.
+KINDS: dict[str, tuple[int, str, int]] = {
+    "invalid": (422, "Invalid request", 2),
+    "forbidden": (403, "Forbidden", 4),
+    "not_found": (404, "Not found", 2),
+    "conflict": (409, "Conflict", 2),
+    "case_required": (422, "Case reference and purpose required", 4),
+    "purpose_not_allowed": (422, "Purpose not allowed", 4),
+    "suspended": (503, "Searching is suspended", 4),
+    "limit": (429, "Too many searches", 4),
+    "probe": (422, "The probe cannot be searched", 3),
+    "image": (422, "The image cannot be read", 2),
+    "image_too_large": (413, "The image cannot be read", 2),
+    "collection": (422, "Collection problem", 2),
+    "refused": (422, "Request refused", 2),
+    "storage": (500, "Storage unavailable", 5),
+}
 
 
 class FacesearchError(Exception):
-    """Base class for errors reported to the user without a traceback."""
+    """Base class for errors reported to the user without a traceback. `extra`: structured detail for clients
+    (problem documents and `--json` errors carry it)."""
+
+    kind = "refused"
+
+    def __init__(self, message: str = "", **extra: Any) -> None:
+        self.extra: dict[str, Any] = extra
+        super().__init__(message)
+
+    @property
+    def status(self) -> int:
+        return KINDS[self.kind][0]
+
+    @property
+    def title(self) -> str:
+        return KINDS[self.kind][1]
+
+    @property
+    def exit_code(self) -> int:
+        return KINDS[self.kind][2]
+
+
+TOO_LARGE_REASONS = ("FILE_TOO_LARGE", "TOO_MANY_PIXELS")
 
 
 class ImageError(FacesearchError):
@@ -11,7 +60,8 @@ class ImageError(FacesearchError):
     def __init__(self, reason: str, detail: str = "") -> None:
         self.reason = reason
         self.detail = detail
-        super().__init__(f"{reason}: {detail}" if detail else reason)
+        super().__init__(f"{reason}: {detail}" if detail else reason, reason=reason)
+        self.kind = "image_too_large" if reason in TOO_LARGE_REASONS else "image"
 
 
 class ModelNotFoundError(FacesearchError):
@@ -21,10 +71,21 @@ class ModelNotFoundError(FacesearchError):
 class CollectionError(FacesearchError):
     """A collection is missing or used with the wrong model pack."""
 
+    kind = "collection"
+
 
 class ProbeError(FacesearchError):
     """A probe photo cannot be searched: no face, or a face too poor to search."""
 
+    kind = "probe"
+
     def __init__(self, message: str, reasons: list[str] | None = None) -> None:
         self.reasons = reasons or []
-        super().__init__(message)
+        super().__init__(message, reasons=self.reasons)
+
+
+class StorageError(FacesearchError):
+    """The home's storage cannot be used (read-only or full disk, a database that refuses writes, an audit
+    entry that cannot be written): the action did not happen. The message names the cause, never the data."""
+
+    kind = "storage"

@@ -13,7 +13,7 @@ import numpy as np
 class NewFace:
     face_index: int
     box: Sequence[float]
-    landmarks: list
+    landmarks: list[Any]
     det_score: float
     quality: float
     reasons: list[str]

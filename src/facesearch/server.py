@@ -21,9 +21,9 @@ from . import __version__
 from .api import ROUTERS
 from .app import recovery, retention
 from .app.context import Context, system_actor
-from .app.jobqueue import JobManager
 from .config import Settings
 from .http import problems
+from .services.jobqueue import JobManager
 from .store import Store
 from .web import pages, people_pages
 
@@ -189,7 +189,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         response.headers.setdefault("X-Frame-Options", "DENY")
         if not name.startswith("/static"):
             response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        out: Response = response
+        return out
 
     app.add_middleware(BodyLimit, settings=settings)
 

@@ -1,5 +1,11 @@
 """The JSON API under /api/v1 (and /metrics, /openapi.json): thin routes over the application layer, each
-calling one use case and describing its answer with a response model. `facesearch.server` assembles them."""
+calling one use case and describing its answer with a response model. `facesearch.server` assembles them.
+
+Response models (`*_models.py`, one per router) say what every answer holds, so `/openapi.json` describes it.
+Field names are the API's contract. Optional fields without a value in the answer (e.g. `skipped` on a probe
+face that was searched) are left out, not sent as null: routes that return such models set
+`response_model_exclude_unset=True`. Only answers that carry stored, open-ended data (audit log content)
+accept fields not listed."""
 
 from fastapi import APIRouter
 

@@ -13,8 +13,8 @@ from ..app import audit as audit_uc
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..store.accounts import ROLES
+from .admin_models import AuditExport, AuditPage, ChainReport, NewTokenResult, Revoked, TokenList, UserInfo, UserList
 from .common import Ctx, Id
-from .models import AuditExport, AuditPage, ChainReport, NewTokenResult, Revoked, TokenList, UserInfo, UserList
 
 router = APIRouter(prefix="/api/v1", tags=["accounts and audit"])
 

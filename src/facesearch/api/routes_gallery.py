@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from ..app import collections as collections_uc
+from ..app import collection as collections_uc
 from ..app import erasure, gallery
-from ..app.collections import LEGAL_BASES
+from ..app.collection import LEGAL_BASES
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..models import get_entry
 from .common import ID_MAX, Ctx, Id, file_url, thumbnail_url
-from .models import CollectionList, CreatedCollection, ImageErased, ImageView
+from .gallery_models import CollectionList, CreatedCollection, ImageErased, ImageView
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
 PRIVATE = {"Cache-Control": "private, no-store"}

@@ -19,7 +19,7 @@ from ..app.context import Actor
 from ..http.deps import Caller
 from ..http.uploads import read_photo
 from .common import ID_MAX, Ctx, Id, thumbnail_url
-from .models import (
+from .governance_models import (
     CaseReport,
     DoctorReport,
     OptOutList,

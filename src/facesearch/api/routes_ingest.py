@@ -13,7 +13,7 @@ from ..http.deps import Caller
 from ..http.problems import Problem
 from ..http.uploads import upload_of
 from .common import Ctx, status_url
-from .models import IngestRunList, JobList, JobStarted, JobStatus
+from .ingest_models import IngestRunList, JobList, JobStarted, JobStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

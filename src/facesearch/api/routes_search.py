@@ -14,7 +14,7 @@ from ..errors import FacesearchError
 from ..http.deps import Caller
 from ..http.uploads import read_photo
 from .common import Ctx, image_url, names, thumbnail_url
-from .models import DetectResult, SearchResult, VerifyResult
+from .search_models import DetectResult, SearchResult, VerifyResult
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 

@@ -13,7 +13,7 @@ from ..app import system
 from ..app.context import Actor
 from ..http.deps import Caller, any_user
 from .common import Ctx
-from .models import Health, Me
+from .system_models import Health, Me
 
 router = APIRouter(tags=["system"])
 

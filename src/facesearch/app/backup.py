@@ -32,12 +32,12 @@ from sqlalchemy import String, func, literal, select, update
 from .. import __version__
 from ..config import Settings
 from ..index import open_index
+from ..services.indexes import reconcile
 from ..store import Store
 from ..store import audit as log
 from ..store.schema import Collection, Face, Image
 from .context import Actor, Context, secure_home
 from .errors import Conflict, Invalid
-from .indexes import reconcile
 from .roles import allowed, require_role
 
 MANIFEST = "backup.json"
@@ -283,7 +283,7 @@ def _checked_manifest(folder: Path) -> dict[str, Any]:
         raise Invalid(f"the backup is damaged: {len(bad)} file(s) missing or changed, e.g. {', '.join(bad[:3])}")
     if DB_FILE not in manifest["files"]:
         raise Invalid("the backup holds no database")
-    return manifest
+    return dict(manifest)
 
 
 def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:

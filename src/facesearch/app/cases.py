@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..calibration import load_table
+from ..calibration.tables import load_table
 from ..config import Settings
 from ..errors import FacesearchError
 from ..store import Store

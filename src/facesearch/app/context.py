@@ -12,13 +12,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..config import Settings
+from ..services.engine import Engine
+from ..services.jobqueue import JobManager
+from ..services.seen import SeenCache
+from ..services.throttle import LoginThrottle
 from ..store import Store
 from ..store.accounts import ensure_audit_triggers
 from ..store.audit import AUDIT_TRIGGERS, HEAD_FILE, KEY_FILE, AuditLog
-from .engine import Engine
-from .jobqueue import JobManager
-from .throttle import LoginThrottle
-from .views import SeenCache
+from ..store.guard import storage_errors
+from ..vocabulary import SYSTEM_ROLE
 
 log = logging.getLogger("facesearch")
 
@@ -59,9 +61,6 @@ class Actor:
     user_id: int | None = None
 
 
-SYSTEM_ROLE = "system"
-
-
 def system_actor(task: str) -> Actor:
     """Scheduled work (the retention purge) and ingest hooks act as the system, never as a person."""
     return Actor(f"system:{task}", SYSTEM_ROLE, via="system")
@@ -91,6 +90,11 @@ class Context:
              clock: Callable[[], datetime] = utc_now) -> Context:
         settings = settings or Settings()
         secure_home(settings.home)
+        with storage_errors():
+            return cls._open(settings, store, clock)
+
+    @classmethod
+    def _open(cls, settings: Settings, store: Store | None, clock: Callable[[], datetime]) -> Context:
         store = store or Store(settings.resolved_database_url, pool_size=settings.database_pool_size)
         ctx = cls(settings=settings, store=store, engine=Engine(settings, store),
                   audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)

@@ -14,12 +14,12 @@ import numpy as np
 from sqlalchemy import select
 
 from ..index import open_index
+from ..services.indexes import reconcile
+from ..services.jobqueue import STAGING_LOCK, staging_in_use
 from ..store.audit import DOCTOR
 from ..store.schema import Face, Image
 from .context import Actor, Context
 from .erasure import erase_faces
-from .indexes import reconcile
-from .jobqueue import STAGING_LOCK, staging_in_use
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
 from .recovery import process_alive
 from .roles import allowed

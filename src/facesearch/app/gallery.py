@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..imaging import sniff_media_type
+from ..pipeline.imaging import sniff_media_type
 from ..store.audit import VIEW_MATCH, VIEW_THUMBNAIL
 from .context import Actor, Context
 from .errors import NotFound
@@ -86,7 +86,7 @@ def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> Path:
     path = ctx.settings.thumbs_dir / details["thumbnail"]
     if not path.is_file():
         raise NotFound("the thumbnail file is missing")
-    return path
+    return Path(path)
 
 
 @allowed("operator", "admin", "examiner", "auditor")

@@ -23,19 +23,19 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .. import imaging, worker
 from ..config import Settings
 from ..errors import CollectionError, FacesearchError, ImageError
 from ..fsutil import clear_stale_temp
 from ..index import open_index
 from ..models import get_entry, load_pack
+from ..pipeline import imaging, worker
+from ..pipeline.worker import Work
+from ..services.indexes import collection_lock, reconcile
 from ..store import NewImage, Store
 from ..store.audit import INGEST
 from ..store.schema import Collection
-from ..worker import Work
-from .collections import missing_collection_error, require_documented
+from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
-from .indexes import collection_lock, reconcile
 from .optout import drop_optout_faces
 from .roles import allowed
 

@@ -18,12 +18,12 @@ from typing import Any
 from ..config import Settings
 from ..errors import FacesearchError
 from ..models import PACKS, is_installed
+from ..services.jobqueue import Job
 from ..store.audit import INGEST
-from .collections import missing_collection_error, require_documented
+from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .errors import Forbidden, Invalid, NotFound
 from .ingest import IngestResult, Item, items_from_folder, items_from_manifest, run
-from .jobqueue import Job
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

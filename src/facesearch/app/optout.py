@@ -9,21 +9,21 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
-from .. import imaging
-from ..calibration import CalibrationTable, load_table
+from ..calibration.tables import CalibrationTable, load_table
 from ..config import Settings
 from ..errors import FacesearchError, ProbeError
 from ..models import get_entry, is_installed
+from ..pipeline import imaging
+from ..services.engine import Engine, HideFilter
+from ..services.uploads import Photo, decode
 from ..store import NewImage, Store
 from ..store.audit import OPTOUT_ADD, OPTOUT_BLOCK, OPTOUT_ERASE, OPTOUT_HIDE
 from ..store.governance_tables import OptOut, OptOutTemplate
 from ..store.schema import Collection
 from .context import Actor, Context, system_actor
-from .engine import Engine, HideFilter
 from .erasure import Erasure, erase_faces, kept_probe_files
 from .errors import NotFound
 from .roles import allowed
-from .uploads import Photo, decode
 from .wording import fmr_text
 
 

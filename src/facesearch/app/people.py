@@ -21,9 +21,10 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from .. import clustering
-from ..calibration import load_table
+from ..calibration.tables import load_table
 from ..errors import FacesearchError
+from ..services import clustering
+from ..services.uploads import Photo
 from ..store import Store
 from ..store.audit import PEOPLE_CLUSTER, PEOPLE_CORRECT, PEOPLE_TOGETHER, PEOPLE_UNDO, PEOPLE_VIEW
 from ..store.people_tables import Person, PersonCorrection, PersonFace
@@ -35,7 +36,6 @@ from .optout import templates as optout_templates
 from .policy import search_gate
 from .roles import allowed
 from .searching import SearchRequest, search
-from .uploads import Photo
 
 NAME_MAX = 200
 KINDS = ("name", "merge", "split", "move", "reject")

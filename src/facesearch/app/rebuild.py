@@ -10,11 +10,11 @@ from typing import Any
 from ..index import VectorIndex
 from ..index.kinds import KINDS as INDEX_KINDS
 from ..index.kinds import choose_kind
+from ..services.indexes import collection_lock, reconcile
 from ..store.audit import INDEX_REBUILD
 from ..store.schema import Collection
 from .context import Actor, Context, system_actor
 from .errors import Invalid, NotFound
-from .indexes import collection_lock, reconcile
 from .roles import allowed
 
 # (collection, faces done, faces in all) during a rebuild.

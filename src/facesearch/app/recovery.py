@@ -11,9 +11,9 @@ import os
 import socket
 from typing import Any
 
+from ..services.jobqueue import STAGING_LOCK, staging_in_use
 from ..store.audit import INGEST
 from .context import Context, system_actor
-from .jobqueue import STAGING_LOCK, staging_in_use
 
 
 def process_alive(owner: str | None) -> bool:

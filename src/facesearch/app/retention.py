@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..config import Settings
+from ..fsutil import write_atomic
 from ..store.audit import PURGE
 from ..store.schema import Image
 from .context import Actor, Context
@@ -31,9 +32,8 @@ def keep_probe(settings: Settings, data: bytes, sha: str, now: datetime) -> None
     if not settings.keep_probes:
         return
     path = settings.home / "probes" / now.strftime("%Y-%m-%d") / f"{sha}.img"
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_bytes(data)
+        write_atomic(path, data)
     if time.monotonic() - _last_probe_purge > 3600:
         _last_probe_purge = time.monotonic()
         purge_kept_probes(settings, now)

@@ -7,7 +7,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from ..store.accounts import ROLES
+from ..store.guard import storage_errors
+from ..vocabulary import ROLES
 from .context import Actor, Context
 from .errors import Forbidden
 
@@ -17,7 +18,9 @@ R = TypeVar("R")
 
 def allowed(*roles: str) -> Callable[[Callable[Concatenate[Context, Actor, P], R]],
                                      Callable[Concatenate[Context, Actor, P], R]]:
-    """Declare the roles that may run a use case, and refuse every other caller before it runs."""
+    """Declare the roles that may run a use case (none named: anyone signed in), and refuse every other caller
+    before it runs. Every use case a transport calls is declared so: the declaration is also where the CLI
+    takes the role a command acts with, and the wrapper turns storage failures into `StorageError`."""
     for r in roles:
         if r not in ROLES and r != "system":
             raise ValueError(f"unknown role {r!r}")
@@ -26,9 +29,11 @@ def allowed(*roles: str) -> Callable[[Callable[Concatenate[Context, Actor, P], R
         @functools.wraps(fn)
         def guarded(ctx: Context, actor: Actor, /, *args: P.args, **kwargs: P.kwargs) -> R:
             require_role(actor, roles)
-            return fn(ctx, actor, *args, **kwargs)
+            with storage_errors():  # a database failure reaches the transports as a StorageError
+                return fn(ctx, actor, *args, **kwargs)
 
         guarded.roles = frozenset(roles)  # type: ignore[attr-defined]
+        guarded.declared_roles = tuple(roles)  # type: ignore[attr-defined]
         return guarded
 
     return wrap
@@ -36,6 +41,12 @@ def allowed(*roles: str) -> Callable[[Callable[Concatenate[Context, Actor, P], R
 
 def roles_of(use_case: Callable[..., Any]) -> frozenset[str]:
     return frozenset(getattr(use_case, "roles", frozenset()))
+
+
+def default_role(use_case: Callable[..., Any], fallback: str = "examiner") -> str:
+    """The role a caller without an account of its own acts with for this use case: the first it declares."""
+    declared: tuple[str, ...] = getattr(use_case, "declared_roles", ())
+    return declared[0] if declared else fallback
 
 
 def require_role(actor: Actor, roles: frozenset[str] | tuple[str, ...]) -> None:

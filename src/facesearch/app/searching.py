@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FacesearchError, ModelNotFoundError
-from ..imaging import sha256_bytes
 from ..models import get_entry
+from ..pipeline.imaging import sha256_bytes
+from ..services.uploads import Photo, decode
 from ..store.audit import SEARCH, VERIFY
 from .context import Actor, Context
 from .errors import Invalid
@@ -20,7 +21,6 @@ from .policy import search_gate
 from .retention import keep_probe
 from .review import STAMP
 from .roles import allowed
-from .uploads import Photo, decode
 from .wording import word_search, word_verify
 
 

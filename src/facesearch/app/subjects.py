@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..calibration import load_table
+from ..calibration.tables import load_table
 from ..errors import FacesearchError, ProbeError
-from ..imaging import sha256_bytes
+from ..pipeline.imaging import sha256_bytes
+from ..services.uploads import Photo, decode
 from ..store.audit import SUBJECT_REPORT
 from .context import Actor, Context
 from .errors import CaseRequired
@@ -20,7 +21,6 @@ from .optout import embed_largest, gallery_matches, optout_threshold, packs_in_u
 from .policy import CASE_MAX, check_limits
 from .roles import allowed
 from .suspension import check_not_suspended
-from .uploads import Photo, decode
 
 # What the audit entry of a subject report gives as its purpose: answering a data-subject access request
 # is the one purpose a subject report has (the admin-managed purpose list governs searches and verifies).

@@ -12,7 +12,8 @@ import typer
 from ..app import accounts
 from ..app import audit as audit_uc
 from ..config import Settings
-from .actor import actor_for, echo_json, fail, open_context, run
+from .actor import actor_for, fail, open_context, run
+from .output import echo_json
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: admin, operator, examiner, auditor.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts (Authorization: Bearer TOKEN).")

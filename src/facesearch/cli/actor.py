@@ -21,15 +21,13 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
 from ..app import accounts
 from ..app.context import Actor, Context
-from ..app.errors import KINDS, Refused
+from ..app.roles import default_role
 from ..config import Settings
-from ..errors import FacesearchError, ImageError, ProbeError
-from ..store.accounts import ROLES
-from ..store.audit import AuditWriteError
+from ..errors import FacesearchError, ImageError
+from ..vocabulary import ROLES
 
 T = TypeVar("T")
 
@@ -58,13 +56,10 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.E
 
 
 def storage_message(exc: BaseException) -> str | None:
-    """One line for a failure of the home's storage, naming the cause and never the data being written
-    (SQLAlchemy's own text carries the statement and its values; the driver's message does not)."""
-    if isinstance(exc, AuditWriteError):
-        return f"{exc}; nothing was done"
-    if isinstance(exc, DBAPIError):
-        orig = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:200]
-        return f"the database cannot be used: {orig} (is the home read-only or full?); nothing was done"
+    """One line for a failure of the home's storage, naming the cause and never the data being written."""
+    if isinstance(exc, FacesearchError) and exc.kind == "storage":
+        text = str(exc)
+        return text if text.endswith("nothing was done") else f"{text}; nothing was done"
     if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
         where = f" {exc.filename}" if exc.filename else " the home"
         return f"cannot use{where}: {exc.strerror}"
@@ -74,7 +69,7 @@ def storage_message(exc: BaseException) -> str | None:
 def open_context() -> Context:
     try:
         return Context.open(Settings())
-    except (AuditWriteError, DBAPIError, OSError) as exc:
+    except (FacesearchError, OSError) as exc:
         message = storage_message(exc)
         if message is None:
             raise
@@ -106,27 +101,25 @@ def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> No
 
 
 def run(fn: Callable[[], T], as_json: bool = False) -> T:
-    """Call a use case; show a refusal the way every command does: exit 2 bad input, 3 the probe cannot be
-    searched, 4 refused by the rules (role, case reference, purpose, kill switch, limits), 5 the home cannot
-    be read or written (read-only, full)."""
+    """Call a use case; show a failure the way every command does, with the exit code of its kind
+    (`facesearch.errors.KINDS`): 2 bad input, 3 the probe cannot be searched, 4 refused by the rules (role,
+    case reference, purpose, kill switch, limits), 5 the home cannot be read or written (read-only, full)."""
     try:
         return fn()
-    except Refused as exc:
-        code = KINDS.get(exc.kind, KINDS["invalid"])[2]
-        fail(str(exc), code, as_json, kind=exc.kind, **exc.extra)
-    except ProbeError as exc:
-        fail(str(exc), 3, as_json, reasons=exc.reasons)
-    except ImageError as exc:
-        fail(f"cannot read the image: {exc}", 2, as_json, reason=exc.reason)
     except FacesearchError as exc:
-        fail(str(exc), 2, as_json)
-    except (AuditWriteError, DBAPIError, OSError) as exc:
+        message = storage_message(exc) or (f"cannot read the image: {exc}" if isinstance(exc, ImageError)
+                                           else str(exc))
+        fail(message, exc.exit_code, as_json, kind=exc.kind, **exc.extra)
+    except OSError as exc:
         # A read-only or full home: one line, no traceback (a traceback can show what was being written).
-        message = storage_message(exc)
-        if message is None:
+        storage = storage_message(exc)
+        if storage is None:
             raise
-        fail(message, STORAGE_EXIT, as_json, kind="storage")
+        fail(storage, STORAGE_EXIT, as_json, kind="storage")
 
 
-def echo_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=1, ensure_ascii=False, default=str))
+def call(use_case: Callable[..., T], *args: Any, as_json: bool = False, ctx: Context | None = None,
+         **kwargs: Any) -> T:
+    """Run a use case as this command's actor, whose default role is the first the use case declares."""
+    ctx = ctx or open_context()
+    return run(lambda: use_case(ctx, actor_for(ctx, default_role(use_case)), *args, **kwargs), as_json)

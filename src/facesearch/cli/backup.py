@@ -9,7 +9,8 @@ import typer
 from ..app import backup as backup_uc
 from ..app.context import Actor
 from ..config import Settings
-from .actor import WHO, actor_for, echo_json, fail, open_context, os_user, run
+from .actor import WHO, actor_for, fail, open_context, os_user, run
+from .output import echo_json
 
 
 def backup(

@@ -1,7 +1,7 @@
 """CLI commands of the bench area, registered on the main app by cli/main.py.
 
 The benchmark harness is not part of the installed package: it is `benchmarks/harness.py` of the source
-checkout, loaded here by file path (`load_harness`). From a wheel install the commands exit 2 and say so.
+checkout, loaded by file path (`checkout.load_harness`). From a wheel install the commands exit 2 and say so.
 This loader is the only way facesearch reaches the harness; the harness imports facesearch freely.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .checkout import CheckoutNotFound, harness_path, load_harness
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: ingest throughput, search latency, large photos.")
 console = Console()
 err = Console(stderr=True)
@@ -27,49 +28,11 @@ DATA_HELP = "Folder of photos (default: ../shared/datasets/lfw/deepfunneled besi
 OUT_HELP = "Folder for the JSON and Markdown results."
 
 
-BENCHMARKS_DIR_ENV = "FACESEARCH_BENCHMARKS_DIR"
-HARNESS_MODULE = "facesearch_benchmarks_harness"  # its name in sys.modules; not importable by name
-
-
-class HarnessNotFound(RuntimeError):
-    """The benchmark harness is not beside this package (an install from a wheel, not a source checkout)."""
-
-
-def harness_path() -> Path:
-    """`$FACESEARCH_BENCHMARKS_DIR/harness.py` if set, else `benchmarks/harness.py` beside `src/`."""
-    override = os.environ.get(BENCHMARKS_DIR_ENV)
-    folder = Path(override).expanduser() if override else Path(__file__).resolve().parents[3] / "benchmarks"
-    return folder / "harness.py"
-
-
-def load_harness() -> ModuleType:
-    """The harness module, loaded from its file once per process; `HarnessNotFound` when it is not there."""
-    path = harness_path().resolve()
-    loaded = sys.modules.get(HARNESS_MODULE)
-    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
-        return loaded
-    if not path.is_file():
-        raise HarnessNotFound(
-            f"the benchmark harness is not here ({path}): the benchmarks run from a source checkout of "
-            f"facesearch installed with `pip install -e .` (or set {BENCHMARKS_DIR_ENV} to its benchmarks/ folder)")
-    spec = importlib.util.spec_from_file_location(HARNESS_MODULE, path)
-    if spec is None or spec.loader is None:
-        raise HarnessNotFound(f"cannot load the benchmark harness from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[HARNESS_MODULE] = module  # dataclasses look their module up while the file runs
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(HARNESS_MODULE, None)
-        raise
-    return module
-
-
 def _harness() -> Any:
     """The harness for a command, or exit 2 with the reason."""
     try:
         return load_harness()
-    except HarnessNotFound as exc:
+    except CheckoutNotFound as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 

@@ -6,7 +6,8 @@ import typer
 from sqlalchemy.engine import Engine
 
 from ..config import Settings
-from .actor import echo_json, run
+from .actor import run
+from .output import echo_json
 
 db_app = typer.Typer(no_args_is_help=True, help="The database schema: which version a home has; upgrade it.")
 

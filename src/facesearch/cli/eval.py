@@ -1,4 +1,7 @@
-"""CLI commands of the eval area, registered on the main app by cli.py: `facesearch eval lfw|folder|docs`."""
+"""CLI commands of the eval area, registered on the main app by cli.py: `facesearch eval lfw|folder|docs`.
+
+The evaluation code is not part of the installed package: it is `evaluation/` of the source checkout, put on
+the import path by `checkout.use_evaluation` when an eval command runs. These commands are its entry point."""
 
 from __future__ import annotations
 
@@ -9,10 +12,22 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .checkout import CheckoutNotFound, use_evaluation
+
 eval_app = typer.Typer(no_args_is_help=True, help="Measure accuracy on labelled photos: verification, open-set "
                        "search, groups, quality gate, robustness; writes Markdown + JSON + PNG plots.")
 console = Console()
 err = Console(stderr=True)
+
+
+@eval_app.callback()
+def _need_evaluation() -> None:
+    """The evaluation code lives in the source checkout (`evaluation/` beside `src/`), not in the package."""
+    try:
+        use_evaluation()
+    except CheckoutNotFound as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 MODEL = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL).")
 GROUPS = typer.Option(None, "--groups", help="CSV with header identity,group or image,group.")
@@ -40,9 +55,10 @@ def _progress() -> tuple[Progress, Any]:
 
 def _opts(pack: str, out: Path, cache: Path | None, seed: int, exclude: Path | None, robustness: bool,
           robust_n: int, thumbnails: bool) -> Any:
+    from evaluation.datasets import read_exclusions
+    from evaluation.runner import EvalOptions
+
     from ..config import Settings
-    from ..evaluation.datasets import read_exclusions
-    from ..evaluation.runner import EvalOptions
 
     settings = Settings()
     return settings, EvalOptions(
@@ -53,7 +69,7 @@ def _opts(pack: str, out: Path, cache: Path | None, seed: int, exclude: Path | N
 
 
 def _summary(r: dict[str, Any], out: Path) -> None:
-    from ..evaluation.report import _pct
+    from evaluation.report import _pct
 
     v, i = r["verification"], r["identification"]
     console.print(f"[bold]{r['pack']}[/bold] on {r['dataset']}: accuracy {_pct(v['accuracy']['mean'])} ± "
@@ -69,9 +85,9 @@ def _fail(message: str) -> None:
 
 
 def run_lfw(data: Path, pack: str, out: Path, groups: Path | None, settings: Any, opts: Any) -> dict[str, Any]:
-    from ..evaluation.datasets import lfw_all, lfw_pairs_in
-    from ..evaluation.groups import lfw_demographics, read_groups_csv
-    from ..evaluation.runner import run_eval
+    from evaluation.datasets import lfw_all, lfw_pairs_in
+    from evaluation.groups import lfw_demographics, read_groups_csv
+    from evaluation.runner import run_eval
 
     if not (data / "deepfunneled").is_dir() or not (data / "pairs.txt").is_file():
         _fail(f"{data} is not an LFW folder (deepfunneled/ and pairs.txt)")
@@ -86,9 +102,9 @@ def run_lfw(data: Path, pack: str, out: Path, groups: Path | None, settings: Any
 
 
 def run_folder(path: Path, pack: str, groups: Path | None, settings: Any, opts: Any) -> dict[str, Any]:
-    from ..evaluation.datasets import folder_dataset
-    from ..evaluation.groups import read_groups_csv
-    from ..evaluation.runner import run_eval
+    from evaluation.datasets import folder_dataset
+    from evaluation.groups import read_groups_csv
+    from evaluation.runner import run_eval
 
     ds = folder_dataset(path)
     if len(set(ds.labels)) < 4:
@@ -121,9 +137,10 @@ def calibrate(
     fair_seed: int = typer.Option(0, "--fair-seed", help="Seed of the fair calibration's k-means."),
 ) -> None:
     """Measure the score -> false-match-rate table of a pack on labelled photos."""
+    from evaluation.calibrate import calibrate_data, fair_data
+
     from ..config import Settings
     from ..errors import FacesearchError
-    from ..evaluation.calibrate import calibrate_data, fair_data
     from ..models import get_entry
 
     settings = Settings()
@@ -207,7 +224,7 @@ def eval_docs(
                                             help="Exclusion list for the LFW runs (figures with and without it)."),
 ) -> None:
     """Regenerate docs/accuracy.md: every pack on LFW (and AT&T), tables and plots, no dataset thumbnails."""
-    from ..evaluation.docs import write_accuracy_md
+    from evaluation.docs import write_accuracy_md
 
     results = []
     rob = {m.strip() for m in robustness_models.split(",") if m.strip()}
@@ -251,11 +268,12 @@ def eval_clusters(
     import json
     import time
 
-    from .. import clustering
-    from ..calibration import load_table
+    from evaluation.clusters import at_least, embed_all_faces, evaluate_clusters
+    from evaluation.datasets import folder_dataset, lfw_all
+
+    from ..calibration.tables import load_table
     from ..config import Settings
-    from ..evaluation.clusters import at_least, embed_all_faces, evaluate_clusters
-    from ..evaluation.datasets import folder_dataset, lfw_all
+    from ..services import clustering
 
     if kind not in ("lfw", "folder"):
         _fail("KIND is lfw or folder")

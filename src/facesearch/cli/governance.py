@@ -9,11 +9,13 @@ from pathlib import Path
 
 import typer
 
-from ..app import cases, collections, optout, purposes, retention, subjects, suspension
+from ..app import cases, optout, purposes, retention, subjects, suspension
+from ..app import collection as collections
 from ..app import doctor as doctor_uc
-from ..app.uploads import Photo
-from .actor import actor_for, echo_json, open_context, run
+from ..services.uploads import Photo
+from .actor import actor_for, open_context, run
 from .actor import fail as _fail
+from .output import echo_json
 
 collections_app = typer.Typer(no_args_is_help=True, help="Collections with their source, legal basis, owner "
                               "and retention.")

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ..app import rebuild as rebuild_uc
-from .actor import actor_for, echo_json, open_context, run
+from .actor import actor_for, open_context, run
+from .output import echo_json
 
 index_app = typer.Typer(no_args_is_help=True, help="Vector indexes: rebuild as exact, HNSW or IVF.")
 err = Console(stderr=True)

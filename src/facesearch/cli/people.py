@@ -7,7 +7,8 @@ from typing import Any
 import typer
 
 from ..app import people
-from .actor import actor_for, echo_json, open_context, run
+from .actor import actor_for, open_context, run
+from .output import echo_json
 
 people_app = typer.Typer(no_args_is_help=True, help="People: faces grouped into identities, corrected by hand; "
                          "who appears with whom (a search: case reference and purpose required).")

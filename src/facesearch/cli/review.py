@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from ..app import review
-from .actor import actor_for, echo_json, open_context, run
+from .actor import actor_for, open_context, run
+from .output import echo_json
 
 review_app = typer.Typer(no_args_is_help=True, help="Two-person review of leads: propose, confirm, reject.")
 

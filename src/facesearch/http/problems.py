@@ -1,22 +1,22 @@
 """Errors as RFC 9457 problem details (application/problem+json), one shape for every failure."""
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..app.errors import KINDS, LimitExceeded, Refused
-from ..errors import CollectionError, FacesearchError, ImageError, ProbeError
-from ..store.audit import AuditWriteError
+from ..app.errors import LimitExceeded, Refused
+from ..errors import FacesearchError
 
 # Renders an error as a page for a browser: (request, status, title, detail) -> response.
 HtmlError = Callable[[Request, int, str, str], Response]
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("facesearch.api")
 
 
 class Problem(Exception):
@@ -44,10 +44,9 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def refusal(exc: Refused) -> Problem:
+def refusal(exc: FacesearchError) -> Problem:
     """The problem document of a use case's refusal: the same status for the same kind, everywhere."""
-    status, title, _ = KINDS.get(exc.kind, KINDS["invalid"])
-    return Problem(status, title, str(exc), **exc.extra)
+    return Problem(exc.status, exc.title, str(exc), **exc.extra)
 
 
 def install(app: FastAPI, html_error: HtmlError) -> None:
@@ -80,49 +79,22 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
             return html_error(request, exc.status_code, title, detail)
         return problem_response(exc.status_code, title, detail)
 
-    @app.exception_handler(Refused)
-    async def _refused(request: Request, exc: Refused) -> Response:
-        p = refusal(exc)
-        if wants_html(request):
-            return html_error(request, p.status, p.title, p.detail)
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LimitExceeded) else None
-        return problem_response(p.status, p.title, p.detail, headers=headers, **p.extra)
-
-    @app.exception_handler(ProbeError)
-    async def _probe(request: Request, exc: ProbeError) -> Response:
-        return problem_response(422, "The probe cannot be searched", str(exc), reasons=exc.reasons)
-
-    @app.exception_handler(ImageError)
-    async def _image(request: Request, exc: ImageError) -> Response:
-        status = 413 if exc.reason in ("FILE_TOO_LARGE", "TOO_MANY_PIXELS") else 422
-        return problem_response(status, "The image cannot be read", str(exc), reason=exc.reason)
-
-    @app.exception_handler(CollectionError)
-    async def _collection(request: Request, exc: CollectionError) -> Response:
-        return problem_response(422, "Collection problem", str(exc))
-
     @app.exception_handler(FacesearchError)
-    async def _facesearch(request: Request, exc: FacesearchError) -> Response:
-        return problem_response(422, "Request refused", str(exc))
-
-    @app.exception_handler(AuditWriteError)
-    @app.exception_handler(OperationalError)
-    async def _storage(request: Request, exc: Exception) -> Response:
-        # A read-only or full home, or an audit entry that could not be written (then the action did not
-        # happen). One log line with the cause, never the data; the reply carries neither.
-        import logging
-
-        orig = str(getattr(exc, "orig", "")).strip().splitlines() or [type(exc).__name__]
-        cause = str(exc) if isinstance(exc, AuditWriteError) else orig[0][:200]
-        logging.getLogger("facesearch.api").error("storage failure on %s %s: %s", request.method,
-                                                  request.url.path, cause)
-        return problem_response(500, "Storage unavailable", "the server cannot write to its storage (read-only "
-                                "or full?); the request was not completed")
+    async def _error(request: Request, exc: FacesearchError) -> Response:
+        """Every facesearch error by its kind: status and title from the one table (`errors.KINDS`)."""
+        if exc.kind == "storage":
+            # A read-only or full home, or an audit entry that could not be written (then the action did not
+            # happen). One log line with the cause, never the data; the reply carries neither.
+            log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
+            return problem_response(exc.status, exc.title, "the server cannot write to its storage (read-only "
+                                    "or full?); the request was not completed")
+        if isinstance(exc, Refused) and wants_html(request):
+            return html_error(request, exc.status, exc.title, str(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LimitExceeded) else None
+        return problem_response(exc.status, exc.title, str(exc), headers=headers, **exc.extra)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         # The detail stays generic: exception text can carry paths or data that do not belong in a reply.
-        import logging
-
-        logging.getLogger("facesearch.api").exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal error", "the server failed to handle this request; see its log")

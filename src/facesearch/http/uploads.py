@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import UploadFile
 
 from ..app.jobs import Upload
-from ..app.uploads import Photo
 from ..config import Settings
+from ..services.uploads import Photo
 from .problems import Problem
 
 

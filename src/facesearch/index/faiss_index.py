@@ -427,7 +427,8 @@ def _probes_near(vecs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def in_filter(ids: np.ndarray) -> np.ndarray:
     """A fixed pseudo-random ~10% of ids (by a multiplicative hash), the filter the tuning uses."""
     h = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-    return (h % np.uint64(round(1 / K.TUNE_FILTER_FRACTION))) == 0
+    out: np.ndarray = (h % np.uint64(round(1 / K.TUNE_FILTER_FRACTION))) == 0
+    return out
 
 
 def _tune(index: FaissIndex, truth: _Truth, target: float) -> dict[str, Any]:

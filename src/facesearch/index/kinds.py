@@ -54,4 +54,4 @@ def ivf_nlist(n: int) -> int:
     nlist = 2 ** max(0, round(math.log2(max(target, 1))))
     while nlist > 1 and nlist * 39 > n:
         nlist //= 2
-    return max(1, nlist)
+    return int(max(1, nlist))

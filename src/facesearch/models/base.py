@@ -67,7 +67,8 @@ class ModelPack(Protocol):
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    out: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return out
 
 
 def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

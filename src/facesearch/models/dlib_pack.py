@@ -24,7 +24,8 @@ UPSAMPLE_BELOW_SIDE = 800
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 def five_points_from_dlib(parts: np.ndarray) -> np.ndarray:

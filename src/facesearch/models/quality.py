@@ -63,7 +63,8 @@ def sharpness(crops: np.ndarray) -> np.ndarray:
 
 
 def normalise_sharpness(raw: np.ndarray) -> np.ndarray:
-    return np.clip(np.asarray(raw, np.float32) / SHARP_REFERENCE, 0.0, 1.0)
+    out: np.ndarray = np.clip(np.asarray(raw, np.float32) / SHARP_REFERENCE, 0.0, 1.0)
+    return out
 
 
 def assess(landmarks: np.ndarray, det_scores: np.ndarray, crops: np.ndarray) -> Quality:

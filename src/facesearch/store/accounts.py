@@ -13,9 +13,8 @@ from sqlalchemy import DDL, Boolean, DateTime, Float, ForeignKey, Index, Integer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..vocabulary import ROLES as ROLES  # importable from here while callers move to `vocabulary`
 from .schema import Base, utcnow
-
-ROLES = ("admin", "operator", "examiner", "auditor")
 
 
 class User(Base):
@@ -97,7 +96,7 @@ AUDIT_TRIGGERS = {
     for name, op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 }
 for _sql in AUDIT_TRIGGERS.values():
-    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))
+    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 
 PG_AUDIT_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
                      f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$")
@@ -116,7 +115,7 @@ def pg_enable_always(name: str) -> str:
 
 
 for _sql in (PG_AUDIT_FUNCTION, *PG_AUDIT_TRIGGERS.values(), *map(pg_enable_always, PG_AUDIT_TRIGGERS)):
-    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))
+    event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
 
 
 def ensure_audit_triggers(engine: Engine) -> list[str]:

@@ -24,7 +24,6 @@ import hmac
 import io
 import json
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -36,8 +35,13 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ..errors import StorageError
+from ..fsutil import write_atomic
+from ..vocabulary import ACTIONS as ACTIONS  # importable from here while callers move to `vocabulary`
+from ..vocabulary import Action
 from .accounts import AuditEntry
 from .db import Store
+from .guard import cause_of
 
 GENESIS = "0" * 64
 # PostgreSQL advisory lock that orders appenders of every process (the same constant in all of them).
@@ -47,60 +51,53 @@ FIELDS = ("seq", "ts", "actor", "role", "action", "outcome", "ip", "case_ref", "
           "model", "threshold", "probe_sha256", "results", "details", "prev_hash")
 JSON_FIELDS = ("collections", "results", "details")
 
-# Actions, stable: reports and filters select on them.
-SEARCH = "search"
-VERIFY = "verify"
-VIEW_MATCH = "view_match"
-VIEW_THUMBNAIL = "view_thumbnail"
-EXPORT = "export"
-INGEST = "ingest"
-DELETE = "delete"
-LOGIN = "login"
-LOGIN_FAILED = "login_failed"
-LOGOUT = "logout"
-USER_ADD = "user_add"
-USER_CHANGE = "user_change"
-TOKEN_CREATE = "token_create"
-TOKEN_REVOKE = "token_revoke"
-COLLECTION_CREATE = "collection_create"
-AUDIT_READ = "audit_read"
-OPTOUT_ADD = "optout_add"
-OPTOUT_ERASE = "optout_erase"
-OPTOUT_BLOCK = "optout_block"
-OPTOUT_HIDE = "optout_hide"
-SUBJECT_REPORT = "subject_report"
-PURGE = "purge"
-DOCTOR = "doctor"
-SEARCH_SUSPEND = "search_suspend"
-SEARCH_RESUME = "search_resume"
-PURPOSE_ADD = "purpose_add"
-PURPOSE_RETIRE = "purpose_retire"
-PROPOSE = "lead_propose"
-CONFIRM = "lead_confirm"
-REJECT = "lead_reject"
-CASE_REPORT = "case_report"
-VIEW_SEARCH = "view_search"
-AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgraded from 0.1.0 or 0.2.0)
-AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened; restored
-BACKUP = "backup"
-RESTORE = "restore"
-INDEX_REBUILD = "index_rebuild"
-PEOPLE_CLUSTER = "people_cluster"
-PEOPLE_VIEW = "people_view"
-PEOPLE_CORRECT = "people_correct"
-PEOPLE_UNDO = "people_undo"
-PEOPLE_TOGETHER = "people_together"  # a search: who appears with a person; gated and listed in case reports
-ACTIONS = (SEARCH, VERIFY, VIEW_MATCH, VIEW_THUMBNAIL, EXPORT, INGEST, DELETE, LOGIN, LOGIN_FAILED, LOGOUT,
-           USER_ADD, USER_CHANGE, TOKEN_CREATE, TOKEN_REVOKE, COLLECTION_CREATE, OPTOUT_ADD, OPTOUT_ERASE,
-           OPTOUT_BLOCK, OPTOUT_HIDE, SUBJECT_REPORT, PURGE, DOCTOR, SEARCH_SUSPEND, SEARCH_RESUME, PURPOSE_ADD,
-           PURPOSE_RETIRE, PROPOSE, CONFIRM, REJECT, CASE_REPORT, VIEW_SEARCH, AUDIT_KEY, AUDIT_TRIGGERS,
-           BACKUP, RESTORE, INDEX_REBUILD, PEOPLE_CLUSTER, PEOPLE_VIEW, PEOPLE_CORRECT, PEOPLE_UNDO,
-           PEOPLE_TOGETHER)
+# The action names, kept here while callers move to `vocabulary.Action` (the one list).
+SEARCH = Action.SEARCH.value
+VERIFY = Action.VERIFY.value
+VIEW_MATCH = Action.VIEW_MATCH.value
+VIEW_THUMBNAIL = Action.VIEW_THUMBNAIL.value
+EXPORT = Action.EXPORT.value
+INGEST = Action.INGEST.value
+DELETE = Action.DELETE.value
+LOGIN = Action.LOGIN.value
+LOGIN_FAILED = Action.LOGIN_FAILED.value
+LOGOUT = Action.LOGOUT.value
+USER_ADD = Action.USER_ADD.value
+USER_CHANGE = Action.USER_CHANGE.value
+TOKEN_CREATE = Action.TOKEN_CREATE.value
+TOKEN_REVOKE = Action.TOKEN_REVOKE.value
+COLLECTION_CREATE = Action.COLLECTION_CREATE.value
+OPTOUT_ADD = Action.OPTOUT_ADD.value
+OPTOUT_ERASE = Action.OPTOUT_ERASE.value
+OPTOUT_BLOCK = Action.OPTOUT_BLOCK.value
+OPTOUT_HIDE = Action.OPTOUT_HIDE.value
+SUBJECT_REPORT = Action.SUBJECT_REPORT.value
+PURGE = Action.PURGE.value
+DOCTOR = Action.DOCTOR.value
+SEARCH_SUSPEND = Action.SEARCH_SUSPEND.value
+SEARCH_RESUME = Action.SEARCH_RESUME.value
+PURPOSE_ADD = Action.PURPOSE_ADD.value
+PURPOSE_RETIRE = Action.PURPOSE_RETIRE.value
+PROPOSE = Action.PROPOSE.value
+CONFIRM = Action.CONFIRM.value
+REJECT = Action.REJECT.value
+CASE_REPORT = Action.CASE_REPORT.value
+VIEW_SEARCH = Action.VIEW_SEARCH.value
+AUDIT_KEY = Action.AUDIT_KEY.value
+AUDIT_TRIGGERS = Action.AUDIT_TRIGGERS.value
+BACKUP = Action.BACKUP.value
+RESTORE = Action.RESTORE.value
+INDEX_REBUILD = Action.INDEX_REBUILD.value
+PEOPLE_CLUSTER = Action.PEOPLE_CLUSTER.value
+PEOPLE_VIEW = Action.PEOPLE_VIEW.value
+PEOPLE_CORRECT = Action.PEOPLE_CORRECT.value
+PEOPLE_UNDO = Action.PEOPLE_UNDO.value
+PEOPLE_TOGETHER = Action.PEOPLE_TOGETHER.value
 
 log = logging.getLogger("facesearch.audit")
 
 
-class AuditWriteError(RuntimeError):
+class AuditWriteError(StorageError):
     """An audit entry (or its checkpoint) could not be written. The action it records must not happen.
 
     The message names the cause (read-only or full home, missing permission) and never the entry's content."""
@@ -155,7 +152,7 @@ def read_key(path: Path) -> ChainKey | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise AuditWriteError(f"the audit key {path} cannot be read: {_why(exc)}") from None
+        raise AuditWriteError(f"the audit key {path} cannot be read: {cause_of(exc)}") from None
     try:
         return ChainKey(bytes.fromhex(str(data["key"])), int(data["from_seq"]))
     except (KeyError, TypeError, ValueError):
@@ -165,30 +162,12 @@ def read_key(path: Path) -> ChainKey | None:
 def _create_key(path: Path, from_seq: int) -> ChainKey:
     """Write a new key file (0600) unless another process got there first; returns the key in the file."""
     key = ChainKey(secrets.token_bytes(32), from_seq)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"key": key.secret.hex(), "from_seq": from_seq, "created_at": now_iso()}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # atomic and exclusive: the first process to link wins, the others read its key
-    finally:
-        tmp.unlink(missing_ok=True)
+    body = json.dumps({"key": key.secret.hex(), "from_seq": from_seq, "created_at": now_iso()})
+    with contextlib.suppress(FileExistsError):  # the first process to create it wins; the others read its key
+        write_atomic(path, body, exclusive=True)
     found = read_key(path)
     assert found is not None
     return found
-
-
-def _why(exc: BaseException) -> str:
-    """The cause of a storage failure in a few words, without SQL or the values being written."""
-    orig = getattr(exc, "orig", None)
-    if orig is not None:  # a SQLAlchemy error: the driver's own message ("database or disk is full")
-        return (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
-    if isinstance(exc, OSError):
-        return f"{exc.strerror or type(exc).__name__}" + (f": {exc.filename}" if exc.filename else "")
-    return type(exc).__name__
 
 
 def _retryable(exc: Exception) -> bool:
@@ -214,13 +193,13 @@ class AuditLog:
         self._key: ChainKey | None = None
         self._lock = threading.Lock()
 
-    def record(self, action: str, *, actor: str | None = None, role: str | None = None, outcome: str = "ok",
+    def record(self, action: Action | str, *, actor: str | None = None, role: str | None = None, outcome: str = "ok",
                ip: str | None = None, case_ref: str | None = None, purpose: str | None = None,
                collections: list[str] | None = None, model: str | None = None, threshold: float | None = None,
                probe_sha256: str | None = None, results: Any = None, details: dict[str, Any] | None = None
                ) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "actor": actor, "role": role, "action": action, "outcome": outcome, "ip": ip,
+            "actor": actor, "role": role, "action": Action(action).value, "outcome": outcome, "ip": ip,
             "case_ref": case_ref, "purpose": purpose,
             "collections": _dumps(collections) if collections is not None else None,
             "model": model, "threshold": float(threshold) if threshold is not None else None,
@@ -240,14 +219,14 @@ class AuditLog:
                 # Another process appended first (or held the write lock): read the new tail, retry. Any
                 # other failure (a read-only or full home) is final: the caller's action must not happen.
                 if attempt == 49 or not _retryable(exc):
-                    raise AuditWriteError(f"the audit log cannot be written: {_why(exc)}") from exc
+                    raise AuditWriteError(f"the audit log cannot be written: {cause_of(exc)}") from exc
                 threading.Event().wait(0.01 * (attempt + 1))
             except OSError as exc:
-                raise AuditWriteError(f"the audit checkpoint cannot be written: {_why(exc)}") from exc
+                raise AuditWriteError(f"the audit checkpoint cannot be written: {cause_of(exc)}") from exc
             except Exception as exc:
                 if isinstance(exc, AuditWriteError):
                     raise
-                raise AuditWriteError(f"the audit log cannot be written: {_why(exc)}") from exc
+                raise AuditWriteError(f"the audit log cannot be written: {cause_of(exc)}") from exc
         raise AssertionError("unreachable")
 
     def _ensure_key(self) -> ChainKey | None:
@@ -281,7 +260,7 @@ class AuditLog:
         except AuditWriteError:
             raise
         except Exception as exc:
-            raise AuditWriteError(f"the audit key cannot be set up: {_why(exc)}") from exc
+            raise AuditWriteError(f"the audit key cannot be set up: {cause_of(exc)}") from exc
         self._key = found
         return found
 
@@ -309,11 +288,7 @@ class AuditLog:
         current = read_head(self.head_path)
         if current and current[0] >= seq:
             return
-        tmp = self.head_path.with_name(f".{self.head_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps({"seq": seq, "hash": digest}))
-        os.replace(tmp, self.head_path)
+        write_atomic(self.head_path, json.dumps({"seq": seq, "hash": digest}), make_parents=False)
 
 
 def read_head(path: Path) -> tuple[int, str] | None:

@@ -10,6 +10,7 @@ are not kept; only one embedding per photo and model pack, and the photo's SHA-2
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -66,7 +67,7 @@ class Proposal(Base):
     face_id: Mapped[int] = mapped_column(Id64)  # no FK: the face may be erased later; history stays
     seq: Mapped[int] = mapped_column(Integer, default=1)
     case_ref: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
-    candidate: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # score, fmr, image, collection
+    candidate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # score, fmr, image, collection
     status: Mapped[str] = mapped_column(String(20), default="proposed")
     proposed_by: Mapped[str] = mapped_column(String(100))
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -81,6 +82,6 @@ class SystemFlag(Base):
 
     __tablename__ = "system_flags"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -12,6 +12,7 @@ and who made it and when; an undone correction stays, marked, so the history is 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,10 +46,10 @@ class PersonCorrection(Base):
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    faces: Mapped[list] = mapped_column(JSON)  # face ids the correction is about
+    faces: Mapped[list[Any]] = mapped_column(JSON)  # face ids the correction is about
     # What it asserts, by face ids: {"must": [[ids one person]], "cannot": [[[ids], [ids never with them]]]}
-    links: Mapped[dict] = mapped_column(JSON)
+    links: Mapped[dict[str, Any]] = mapped_column(JSON)
     # What it changed: {"faces": {face_id: person_id or None}, "people": {person_id: {"model", "name"}}}
-    before: Mapped[dict] = mapped_column(JSON)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
     undone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     undone_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

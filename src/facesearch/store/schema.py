@@ -11,6 +11,7 @@ Face and image ids are 64-bit (BIGINT on PostgreSQL; on SQLite INTEGER PRIMARY K
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -67,7 +68,7 @@ class IngestJob(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="running")
-    counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid of the process running it
 
 
@@ -79,7 +80,7 @@ class Image(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     source_url: Mapped[str | None] = mapped_column(Text, nullable=True)
-    meta: Mapped[dict | None] = mapped_column("metadata", JSON, nullable=True)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     face_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -101,10 +102,10 @@ class Face(Base):
     y1: Mapped[float] = mapped_column(Float)
     x2: Mapped[float] = mapped_column(Float)
     y2: Mapped[float] = mapped_column(Float)
-    landmarks: Mapped[list] = mapped_column(JSON)
+    landmarks: Mapped[list[Any]] = mapped_column(JSON)
     det_score: Mapped[float] = mapped_column(Float)
     quality: Mapped[float] = mapped_column(Float)
-    quality_reasons: Mapped[list] = mapped_column(JSON)
+    quality_reasons: Mapped[list[Any]] = mapped_column(JSON)
     thumbnail: Mapped[str] = mapped_column(Text)
 
 

@@ -10,13 +10,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from ..app import cases, collections, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app import cases, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app import collection as collections
 from ..app.context import Actor, Context
 from ..app.errors import Refused
-from ..app.uploads import Photo
 from ..errors import FacesearchError
 from ..http.deps import Caller, context
 from ..http.uploads import read_photo
+from ..services.uploads import Photo
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)

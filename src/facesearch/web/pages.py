@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ..app import accounts, audit, collections, jobs, purposes, searching, suspension
+from ..app import accounts, audit, jobs, purposes, searching, suspension
+from ..app import collection as collections
 from ..app.accounts import Principal
 from ..app.context import Actor, Context
 from ..app.errors import Invalid, NotFound, Refused

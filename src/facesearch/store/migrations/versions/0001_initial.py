@@ -12,6 +12,7 @@ development build that lacks some tables) leaves existing tables and rows untouc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -25,7 +26,7 @@ depends_on: str | Sequence[str] | None = None
 TRIGGERS = (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 
 
-def _ts(name: str, nullable: bool = False) -> sa.Column:
+def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 

@@ -1,0 +1,138 @@
+"""`facesearch ingest`: photos into a collection, with a progress bar and a failure report."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from ..config import Settings
+from .actor import actor_for, open_context, run
+from .actor import fail as _fail
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def ingest(
+    folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
+    collection: str = typer.Option(..., "--collection", "-c",
+                                   help="Collection to add to (create it first: `collections create`)."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
+    model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
+    report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
+    from ..app.ingest import ingest as run_ingest
+    from ..app.ingest import items_from_folder, items_from_manifest, write_report
+
+    if (folder is None) == (manifest is None):
+        _fail("give either a FOLDER or --manifest FILE")
+    ctx = open_context()
+    actor = actor_for(ctx, "operator")
+    items = run(lambda: items_from_manifest(manifest) if manifest else items_from_folder(folder),  # type: ignore[arg-type]
+                as_json)
+    if not items:  # said before anything starts: no job, no audit entry, nothing to report
+        _fail(f"no images listed in {manifest}" if manifest else f"no images found in {folder}", 2, as_json)
+
+    def go() -> Any:
+        with _ingest_progress(disable=as_json or not err.is_terminal and not _force_progress()) as bar:
+            task = bar.add_task(f"ingest -> {collection}", total=len(items), faces=0)
+
+            def update(res: Any, total: int) -> None:
+                bar.update(task, completed=res.processed, total=total, faces=res.faces)
+
+            return run_ingest(ctx, actor, items, collection, model=model, workers=workers, progress=update,
+                              source=str(manifest or folder))
+
+    result = run(go, as_json)
+    if report:
+        write_report(report, result.failures)
+    summary = {"collection": result.collection, "model": result.model, "job": result.job_id, **result.counts(),
+               "seconds": round(result.seconds, 2),
+               "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
+        for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
+            t.add_row(key.replace("_", "-"), str(summary[key]))
+        if result.faces_below_quality:
+            t.add_row("faces below quality floor", str(result.faces_below_quality))
+        t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
+        console.print(t)
+        shown = result.failures[:10]
+        for path, reason, detail in shown:
+            err.print(f"  [yellow]{escape(reason)}[/yellow] {escape(path)} {escape(detail)}")
+        if len(result.failures) > len(shown):
+            err.print(f"  ... and {len(result.failures) - len(shown)} more" +
+                      ("" if report else " (use --report FILE for the full list)"))
+    if report:  # on stderr, so that --json stays one JSON document on stdout
+        if result.failures:
+            n = len(result.failures)
+            err.print(f"{n} failure{'' if n == 1 else 's'} written to {escape(str(report))}")
+        else:
+            err.print(f"no failures; {escape(str(report))} holds only the header row")
+
+
+class _Rate(ProgressColumn):
+    """Images per second over the run so far: shown from the first update, and recomputed at every refresh,
+    so it moves smoothly even when updates come a batch at a time."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("- images/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.1f} images/s", style="progress.data.speed")
+
+
+class _Eta(ProgressColumn):
+    """Time left at the run's average rate (rich's own estimate needs several updates inside its window)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if task.finished:
+            return Text("done", style="progress.remaining")
+        if not task.completed or elapsed <= 0 or task.total is None:
+            return Text("ETA -:--:--", style="progress.remaining")
+        left = (task.total - task.completed) * elapsed / task.completed
+        return Text(f"ETA {timedelta(seconds=round(left))}", style="progress.remaining")
+
+
+def _ingest_progress(disable: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
+                    TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), _Eta(),
+                    console=err, disable=disable, refresh_per_second=4)
+
+
+def _force_progress() -> bool:
+
+    return os.environ.get("FACESEARCH_PROGRESS") == "1"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.command()(ingest)

@@ -1,0 +1,50 @@
+"""One way to print a command's result: JSON with `--json`, else the command's own table or lines.
+
+Use cases return typed results (dataclasses or Pydantic models); `jsonable` turns them, and lists and dicts
+of them, into the JSON the API answers with, so `--json` and the API carry the same keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values of a result: models and dataclasses by field, dates in ISO 8601, paths as text."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def echo_json(value: Any, indent: int | None = 1) -> None:
+    typer.echo(json.dumps(jsonable(value), indent=indent, ensure_ascii=False, default=str))
+
+
+def emit(result: T, as_json: bool, render: Callable[[T], None]) -> None:
+    """Print `result` as JSON when asked, else with the command's `render`."""
+    if as_json:
+        echo_json(result)
+    else:
+        render(result)

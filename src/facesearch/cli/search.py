@@ -1,0 +1,194 @@
+"""`facesearch search` and `facesearch verify`: the examiner's commands (case reference and purpose required)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ..app.wording import fmr_text, threshold_text
+from ..config import Settings
+from .actor import actor_for, open_context, run
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def search(
+    probe: Path = typer.Argument(..., help="Probe photo."),
+    top: int = typer.Option(10, "--top", "-k", min=1, max=1000, help="Matches per probe face."),
+    collection: list[str] = typer.Option([], "--collection", "-c", help="Search only these (repeatable)."),
+    face: int | None = typer.Option(None, "--face", help="Search the N-th face of the probe (0 = largest)."),
+    all_faces: bool = typer.Option(False, "--all-faces", help="Search every face of the probe."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code, optionally "
+                                       "followed by ': note' (required, as for the API)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    by_people: bool = typer.Option(False, "--people", help="Also rank people: each person once, at their best "
+                                   "face's score, with that face and their photos."),
+) -> None:
+    """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
+    from ..app import searching
+    from ..services.uploads import Photo
+
+    ctx = open_context()
+    actor = actor_for(ctx, "examiner")
+
+    def go() -> tuple[dict[str, Any], dict[str, str]]:
+        photo = Photo.from_path(probe, ctx.settings)
+        req = searching.SearchRequest(case_ref=case, purpose=purpose, top_k=top, collections=collection or None,
+                                      face=face, all_faces=all_faces, threshold=threshold, force=force)
+        if by_people:
+            from ..app.people import search_people
+
+            res = search_people(ctx, actor, photo, req)
+        else:
+            res = searching.search(ctx, actor, photo, req)
+        res["probe"]["path"] = str(probe)
+        return res, ({} if as_json else _collection_sources(ctx, actor))
+
+    res, sources = run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return
+    out = _out()
+    for f in res["faces"]:
+        th = f["threshold"]
+        out.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
+                  f"{escape(' '.join(f['quality_reasons']))}  model {escape(f['model'])}")
+        out.print(f"  threshold {th['score']:.3f} ({th.get('fmr_text') or fmr_text(th['fmr'])}): "
+                  f"{escape(th['reason'])}")
+        if f.get("skipped"):
+            out.print(f"  [yellow]skipped:[/yellow] {escape(f['skipped'])}")
+            continue
+        if not f["matches"]:
+            out.print("  no faces in the searched collections")
+            continue
+        out.print(_matches_table(f["matches"], th["score"], sources))
+    for p in res.get("people", []):
+        out.print(f"person {p['person']} {escape(p['name'] or '(unnamed)')}: score {p['score']:.3f} (best face "
+                  f"{p['best_face']['face_id']}), {len(p['images'])} photos")
+    out.print(f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
+              "above the threshold reads 'above threshold' (green)")
+    out.print(f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: "
+              f"{escape(res['stamp'])}")
+
+
+SEARCH_COLUMNS = ("#", "score", "decision", "how rare is this score", "expected false", "collection",
+                  "collection source", "image", "source URL")
+
+
+def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dict[str, str]) -> Table:
+    """One row per candidate: the score and what it means in words (the decision does not rest on colour),
+    then where it came from: collection, the collection's declared source, the image's path and URL."""
+    t = Table()
+    for col in SEARCH_COLUMNS:
+        # Never cut short: in a narrow terminal cells wrap (words) or fold (paths, URLs) onto more lines.
+        t.add_column(col, overflow="fold", no_wrap=col in ("#", "score"), justify="right" if col == "#" else "left")
+    for m in matches:
+        # The answer's own words when it carries them (its decision is the unrounded `above_threshold`).
+        decision = m.get("decision") or threshold_text(m["score"], threshold)
+        style = "green" if m["above_threshold"] else "dim"
+        image = m["image"]
+        t.add_row(str(m["rank"]), Text(f"{m['score']:.3f}", style=style), Text(decision, style=style),
+                  m.get("fmr_text") or fmr_text(m["fmr"]), f"{m['expected_false_matches']:.2g}", Text(m["collection"]),
+                  Text(sources.get(m["collection"], "")), Text(short_path(image.get("path"))),
+                  Text(image.get("source_url") or ""))
+    return t
+
+
+def short_path(path: str | None, limit: int = 60) -> str:
+    """An image's path as a table shows it: relative to the current directory when that is shorter, else the
+    whole path when it is short enough, else its last two parts after an ellipsis (`--json` has it whole)."""
+    if not path:
+        return ""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        rel = path
+    best = rel if len(rel) < len(path) else path
+    if len(best) <= limit:
+        return best
+    parts = Path(path).parts
+    return str(Path("…", *parts[-2:])) if len(parts) > 2 else best
+
+
+def _out() -> Console:
+    """Standard output; when it is not a terminal (a pipe, a log) as wide as the lines are, so that no path,
+    URL or decision is wrapped or cut. Colour follows rich's rules (none in a pipe, none with NO_COLOR)."""
+    return console if console.is_terminal else Console(width=1000)
+
+
+def _collection_sources(ctx: Any, actor: Any) -> dict[str, str]:
+    """Each collection's declared source, for the table; empty when the actor may not list collections."""
+    from ..app.collection import list_collections
+    from ..app.errors import Refused
+
+    try:
+        return {c["name"]: c["source"] or "" for c in list_collections(ctx, actor)}
+    except Refused:
+        return {}
+
+
+def verify(
+    first: Path = typer.Argument(..., help="First photo."),
+    second: Path = typer.Argument(..., help="Second photo."),
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
+    force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code (required)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Are two photos of the same person? The largest face of each is compared (audit-logged). Exit status:
+    0 same person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
+    res = _verify(first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose,
+                  as_json=as_json)
+    raise typer.Exit(0 if res["same_person"] else 1)
+
+
+def _verify(first: Path, second: Path, *, model: str | None, threshold: float | None, force: bool,
+            case: str | None, purpose: str | None, as_json: bool) -> dict[str, Any]:
+    """`verify` without its exit status: compare, print, return the answer (the demo calls this)."""
+    from ..app import searching
+    from ..services.uploads import Photo
+
+    ctx = open_context()
+    actor = actor_for(ctx, "examiner")
+
+    def go() -> dict[str, Any]:
+        a, b = Photo.from_path(first, ctx.settings), Photo.from_path(second, ctx.settings)
+        return searching.verify(ctx, actor, a, b, case_ref=case, purpose=purpose, model=model,
+                                threshold=threshold, force=force)
+
+    res = run(go, as_json)
+    if as_json:
+        print(json.dumps(res, indent=1))
+        return res
+    out = _out()
+    verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
+    decision = res.get("decision") or threshold_text(res["score"], res["threshold"])
+    out.print(f"{verdict}: score {res['score']:.3f}, {decision} {res['threshold']:.3f}; "
+              f"{res.get('fmr_text') or fmr_text(res['fmr'])}")
+    out.print(f"threshold {res['threshold']:.3f} ({escape(str(res['threshold_reason']))}), "
+              f"model {escape(res['model'])}")
+    return res
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.command()(search)
+    app.command()(verify)

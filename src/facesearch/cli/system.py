@@ -1,0 +1,115 @@
+"""`facesearch stats` and `facesearch demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import Settings
+from .actor import actor_for, open_context, run
+from .ingest import ingest
+from .search import _verify, search
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+
+
+def stats(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Images, faces, collections, models and index sizes."""
+    from ..app.gallery import stats as run_stats
+
+    ctx = open_context()
+    data = run(lambda: run_stats(ctx, actor_for(ctx, "operator")))
+    index_bytes = data["index_bytes"]
+    if as_json:
+        print(json.dumps(data, indent=1))
+        return
+    console.print(f"home {data['home']}: {data['images']} images, {data['faces']} faces "
+                  f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB")
+    t = Table()
+    for c in ("collection", "model", "images", "faces", "created"):
+        t.add_column(c)
+    for c in data["collections"]:
+        t.add_row(c["name"], c["model"], str(c["images"]), str(c["faces"]), c["created_at"] or "")
+    console.print(t)
+
+
+
+
+def demo(
+    model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL, i.e. yunet-reid)."),
+) -> None:
+    """Ingest the bundled public-domain photos into collection 'demo-PACK' ('demo' for dlib), then search and
+    verify with them."""
+    import csv
+    import tempfile
+    from importlib import resources
+
+    settings = _settings()
+    pack = model or settings.model
+    collection_name = "demo" if pack == "dlib" else f"demo-{pack}"
+    _demo_setup(collection_name, pack)
+    folder = Path(str(resources.files("facesearch") / "demo"))
+    probe = folder / "obama-east-room.jpg"
+    sources = {
+        "obama-official-portrait.jpg": "White House official portrait (public domain)",
+        "biden-official-portrait.jpg": "White House photograph (public domain)",
+        "eileen-collins-nasa.jpg": "NASA portrait (public domain)",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Path(tmp) / "demo.csv"
+        with manifest.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "source_url", "credit"])
+            for name, credit in sources.items():
+                writer.writerow([folder / name, (folder / "SOURCES.md").as_uri(), credit])
+        console.print(f"[bold]1. ingest[/bold] {len(sources)} photos into '{collection_name}' "
+                      f"(FACESEARCH_HOME={settings.home}, model {pack})")
+        ingest(folder=None, collection=collection_name, manifest=manifest, model=pack, report=None, workers=1,
+               as_json=False)
+    console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
+    search(probe=probe, top=3, collection=[collection_name], face=None, all_faces=False, threshold=None,
+           force=False, case="demo", purpose=DEMO_PURPOSE, as_json=False)
+    console.print("\n[bold]3. verify[/bold] probe vs each portrait")
+    for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
+        console.print(f"{probe.name} vs {other}:")
+        _verify(probe, folder / other, model=pack, threshold=None, force=False, case="demo",
+                purpose=DEMO_PURPOSE, as_json=False)
+    console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
+
+
+DEMO_PURPOSE = "DEMO"
+
+
+def _demo_setup(name: str, pack: str) -> None:
+    """Ingest takes only documented collections and searches need an allowed purpose: record the demo
+    photos' provenance (as an operator) and a demonstration purpose (as an admin) first, both logged."""
+    from ..app import collection as collections
+    from ..app import purposes
+
+    ctx = open_context()
+    if ctx.store.get_collection(name) is None:
+        run(lambda: collections.create_collection(
+            ctx, actor_for(ctx, "operator"), name,
+            source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
+            legal_basis="legitimate_interests", legal_basis_note="demonstration on public-domain photos",
+            owner="facesearch demo", retention_days=None, keep=True, model=pack))
+    if not any(p["code"] == DEMO_PURPOSE for p in purposes.active_purposes(ctx.store)):
+        run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), DEMO_PURPOSE,
+                                         "demonstration of facesearch on its bundled public-domain photos"))
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the main `facesearch` app."""
+    app.command()(stats)
+    app.command()(demo)

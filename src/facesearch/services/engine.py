@@ -1,0 +1,341 @@
+"""The search engine: loaded packs and indexes; 1:N search and 1:1 verify as mechanisms. It embeds the
+probe with each collection's pack, never across packs. The rules (who, why, what is hidden) are the use
+cases' business: they call this with the filter that hides opted-out faces."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..calibration.fair import FairCalibration, load_fair
+from ..calibration.tables import CalibrationTable, load_table, search_point, verify_point
+from ..config import Settings
+from ..errors import CollectionError, ProbeError
+from ..index import VectorIndex, open_index
+from ..index.topk import empty, merge
+from ..models import load_pack
+from ..models.base import ModelPack
+from ..pipeline.analysis import FaceSet, analyze
+from ..store import Store
+from ..store.schema import Collection
+from .indexes import reconcile
+
+# (pack, dim, candidate ids) -> the ids among them that must not be shown. The engine then searches again
+# with those ids denied inside the index, so k results still come back when k eligible faces exist.
+HideFilter = Callable[[str, int, np.ndarray], set[int]]
+# Said beside a threshold when the decisions were made on calibrated false-match rates.
+CALIBRATED_NOTE = ("; each candidate is decided on its false-match rate calibrated for both faces' clusters "
+                   "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
+                   "indicative")
+# Searches again at most this often per query batch; each round denies every face found so far.
+HIDE_ROUNDS = 4
+
+
+@dataclass
+class _Open:
+    """An index held by this process, with what it was last made equal to: the store's (faces, version)
+    of its collection and the index file's identity (another process may save or swap the file)."""
+    index: VectorIndex
+    state: tuple[int, int]
+    stamp: tuple[int, int, int] | None
+
+
+class Engine:
+    """Holds loaded packs and indexes so a long-lived process (the web service) pays for them once."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.resolved_database_url)
+        self._packs: dict[str, ModelPack] = {}
+        self._indexes: dict[int, _Open] = {}
+        # Faces a hide filter refused, per pack: denied inside the index from then on.
+        self._denied: dict[str, set[int]] = {}
+
+    def load(self, pack: str) -> ModelPack:
+        if pack not in self._packs:
+            self._packs[pack] = load_pack(pack, self.settings, self.settings.threads_per_worker)
+        return self._packs[pack]
+
+    def index(self, col: Collection) -> VectorIndex:
+        """The collection's index, equal to its face rows. Per call this costs one primary-key read of the
+        collection's counters and a stat of the index file: the O(n) reconciliation runs only when the index
+        is opened, or when the counters say the rows changed since (another process ingested or erased)."""
+        state = self.store.index_state(col.id)
+        held = self._indexes.get(col.id)
+        same_file = held is not None and held.stamp == _stamp(held.index)
+        if held is not None and same_file and held.state == state:
+            return held.index
+        # Opened again when another process saved or swapped the file.
+        index = held.index if held is not None and same_file else open_index(self.settings, col.id, col.dim)
+        if held is None or not getattr(index, "shared", False):
+            # A shared index (a server) is written by the writer itself; a file copy in memory must catch up.
+            reconcile(index, self.store, col.id)
+        self._indexes[col.id] = _Open(index, state, _stamp(index))
+        return index
+
+    def _fair(self, pack: str, use: str) -> FairCalibration | None:
+        """The pack's fair calibration when FACESEARCH_FAIR_CALIBRATION turns it on for this use (verify: 1:1;
+        all: 1:1 and 1:N) and the pack has one; else None (the score table decides)."""
+        mode = self.settings.fair_calibration
+        if mode == "off" or (use == "all" and mode != "all"):
+            return None
+        return load_fair(pack, self.settings.home / "calibration")
+
+    def gallery_size(self, cols: list[Collection]) -> int:
+        """Faces in these collections, from the counters `index` reads anyway (no count over the rows)."""
+        total = 0
+        for c in cols:
+            self.index(c)
+            total += self._indexes[c.id].state[0]
+        return total
+
+    def forget_index(self, collection_id: int) -> None:
+        """Drop the held index (erased collection, swapped file): the next search opens it again."""
+        self._indexes.pop(collection_id, None)
+
+    def analyze_probe(self, pack: str, image: np.ndarray) -> FaceSet:
+        fs = analyze(self.load(pack), [image], self.settings.min_face_px, self.settings.min_detection_score)[0]
+        return _sorted_by_area(fs)
+
+    # Search ------------------------------------------------------------------------------------
+    def search(self, image: np.ndarray, top_k: int = 10, collections: list[str] | None = None,
+               face: int | None = None, all_faces: bool = False, threshold: float | None = None,
+               force: bool = False, hide: HideFilter | None = None) -> dict[str, Any]:
+        cols = self._collections(collections)
+        by_pack: dict[str, list[Collection]] = {}
+        for c in cols:
+            by_pack.setdefault(c.model, []).append(c)
+        # The probe of each pack is compared only with that pack's faces: its threshold and expected false
+        # matches are computed over those, not over every collection searched.
+        pack_sizes = {pack: self.gallery_size(pack_cols) for pack, pack_cols in by_pack.items()}
+        gallery_size = sum(pack_sizes.values())
+        out_faces: list[dict[str, Any]] = []
+        for pack, pack_cols in by_pack.items():
+            pack_size = pack_sizes[pack]
+            fs = self.analyze_probe(pack, image)
+            if len(fs) == 0:
+                raise ProbeError("no face found in the probe photo "
+                                 f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)")
+            chosen = self._choose_faces(fs, face, all_faces)
+            table = load_table(pack, self.settings.home / "calibration")
+            point = search_point(table, self.settings.search_fpir, pack_size, threshold)
+            good = [i for i in chosen if force or fs.quality[i] >= self.settings.probe_min_quality]
+            if not good:
+                i = chosen[0]
+                raise ProbeError(
+                    f"the probe face is too poor to search (quality {fs.quality[i]:.2f} < "
+                    f"{self.settings.probe_min_quality:g}: {', '.join(fs.reasons[i]) or 'low quality'}); "
+                    "use a better photo, or --force to search anyway",
+                    fs.reasons[i],
+                )
+            queries = fs.embeddings[good]
+            target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
+            checked = [self._indexes[c.id].index for c in pack_cols]  # made current by gallery_size above
+            ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target,
+                                  indexes=checked)
+            shown = point.as_dict()
+            fair = self._fair(pack, "all") if target is not None else None
+            if fair is not None and target is not None:
+                shown["fmr"] = max(10 ** fair.decision_level(target), fair.fmr_floor)
+                shown["reason"] += CALIBRATED_NOTE
+                shown["calibrated"] = True
+            for i in chosen:
+                entry = _face_entry(fs, i, pack, table.model_version, shown)
+                entry["gallery_size"] = pack_size
+                entry["collections"] = [c.name for c in pack_cols]
+                if i not in good:
+                    entry["skipped"] = f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
+                    entry["matches"] = []
+                else:
+                    entry["matches"] = ranked[good.index(i)]
+                out_faces.append(entry)
+        return {"gallery_size": gallery_size, "collections": [c.name for c in cols], "faces": out_faces}
+
+    def _collections(self, names: list[str] | None) -> list[Collection]:
+        all_cols = self.store.list_collections()
+        if not names:
+            if not all_cols:
+                raise CollectionError("the gallery is empty: create a collection and ingest photos first "
+                                      "(`facesearch collections create`, then `facesearch ingest`)")
+            return all_cols
+        known = {c.name: c for c in all_cols}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise CollectionError(f"unknown collection(s): {', '.join(missing)}; known: {', '.join(known) or 'none'}")
+        return [known[n] for n in names]
+
+    def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool) -> list[int]:
+        if all_faces:
+            return list(range(len(fs)))
+        if face is not None:
+            if not 0 <= face < len(fs):
+                raise ProbeError(f"--face {face} is out of range: the probe has {len(fs)} face(s), numbered "
+                                 f"0 to {len(fs) - 1} from the largest")
+            return [face]
+        return [0]
+
+    def matches(self, cols: list[Collection], queries: np.ndarray, k: int, table: CalibrationTable,
+                threshold: float, gallery_size: int, hide: HideFilter | None = None,
+                target_fmr: float | None = None,
+                indexes: list[VectorIndex] | None = None) -> list[list[dict[str, Any]]]:
+        """The ranked, displayable matches of each embedded probe: index search, then one database read for
+        the candidates' provenance (and their embeddings, when calibrated). This and the counters read by
+        `index` are all the per-query work.
+
+        With `target_fmr` and a fair calibration shipped for the pack, each candidate's false-match rate and
+        its above/below decision come from the calibration of both faces' clusters (fairer across groups of
+        people); otherwise from the pack's score table and `threshold`. The score shown is always the model's.
+        `indexes`: the collections' indexes when the caller has just made them current (`index`).
+        """
+        scores, ids = self.search_vectors(cols, queries, k, hide, indexes=indexes)
+        fair = self._fair(cols[0].model, "all") if target_fmr is not None else None
+        details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0], embeddings=fair is not None)
+        if not scores.size:
+            fmr, above = np.zeros(scores.shape), np.zeros(scores.shape, bool)
+        elif fair is not None and target_fmr is not None:
+            fmr = fair.fmr(queries, _candidate_vectors(ids, details, cols[0].dim), scores)
+            above = fair.decide(fmr, target_fmr)
+        else:
+            fmr, above = table.fmr_at(scores), scores >= threshold
+        return [[_match(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
+                 for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
+                 if fid >= 0 and int(fid) in details]
+                for q in range(len(queries))]
+
+    def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int, hide: HideFilter | None = None,
+                       indexes: list[VectorIndex] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k over the collections of one pack for embedded probes: (scores, ids), id -1 as padding.
+        Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
+        pack, dim = cols[0].model, cols[0].dim
+        if indexes is None:
+            indexes = [self.index(c) for c in cols]
+        denied = self._denied.setdefault(pack, set())
+        for _ in range(HIDE_ROUNDS):
+            deny = np.fromiter(denied, np.int64, len(denied)) if denied else None
+            scores, ids = _search_all(indexes, queries, k, deny)
+            if hide is None:
+                return scores, ids
+            blocked = hide(pack, dim, ids[ids >= 0]) - denied
+            if not blocked:
+                return scores, ids
+            denied |= blocked
+        keep = ~np.isin(ids, np.fromiter(denied, np.int64, len(denied)))
+        return np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1)
+
+    # Verify ------------------------------------------------------------------------------------
+    def verify(self, image_a: np.ndarray, image_b: np.ndarray, model: str | None = None,
+               threshold: float | None = None, force: bool = False) -> dict[str, Any]:
+        pack = model or self.settings.model
+        table = load_table(pack, self.settings.home / "calibration")
+        faces = []
+        for label, img in (("first", image_a), ("second", image_b)):
+            fs = self.analyze_probe(pack, img)
+            if len(fs) == 0:
+                raise ProbeError(f"no face found in the {label} photo (model pack {pack})")
+            if not force and fs.quality[0] < self.settings.probe_min_quality:
+                raise ProbeError(f"the face in the {label} photo is too poor to compare (quality "
+                                 f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
+                                 "use --force to compare anyway", fs.reasons[0])
+            faces.append(fs)
+        score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
+        point = verify_point(table, self.settings.verify_fmr, threshold)
+        fair = self._fair(pack, "verify") if threshold is None else None
+        if fair is not None:
+            a, b = faces[0].embeddings[:1], faces[1].embeddings[:1]
+            fmr = float(fair.fmr(a, b, np.array([score]))[0])
+            same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
+            reason = point.reason + CALIBRATED_NOTE
+            threshold_fmr = max(10 ** fair.decision_level(self.settings.verify_fmr), fair.fmr_floor)
+        else:
+            fmr, same, reason = float(table.fmr_at(score)), score >= point.threshold, point.reason
+            threshold_fmr = point.fmr
+        return {
+            "score": round(score, 6),
+            "fmr": fmr,
+            "threshold": round(point.threshold, 6),
+            "threshold_fmr": threshold_fmr,
+            "threshold_reason": reason,
+            "same_person": same,
+            "model": pack,
+            "model_version": table.model_version,
+            "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
+        }
+
+
+def _search_all(indexes: list[VectorIndex], queries: np.ndarray, k: int,
+                deny: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The best k over several indexes (one per collection)."""
+    scores, ids = empty(len(queries), k)
+    for index in indexes:
+        scores, ids = merge(scores, ids, *index.search(queries, k, deny=deny), k)
+    return scores, ids
+
+
+def _candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:
+    """(q, k, dim) embeddings of the candidates (read with their details); zeros for padding or a face erased
+    since the index search (it is not shown)."""
+    out = np.zeros((*ids.shape, dim), np.float32)
+    for pos in zip(*np.nonzero(ids >= 0)):
+        d = details.get(int(ids[pos]))
+        if d is not None:
+            out[pos] = np.frombuffer(d["embedding"], np.float32)
+    return out
+
+
+def _stamp(index: VectorIndex) -> tuple[int, int, int] | None:
+    """The identity of an index's file (inode, size, mtime), None for an index without one or not saved yet."""
+    path = getattr(index, "path", None)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _sorted_by_area(fs: FaceSet) -> FaceSet:
+    if len(fs) < 2:
+        return fs
+    area = (fs.boxes[:, 2] - fs.boxes[:, 0]) * (fs.boxes[:, 3] - fs.boxes[:, 1])
+    order = np.argsort(-area, kind="stable")
+    return FaceSet(fs.boxes[order], fs.landmarks[order], fs.det_scores[order], fs.quality[order],
+                   [fs.reasons[i] for i in order], fs.embeddings[order], fs.image_size)
+
+
+def _face_entry(fs: FaceSet, i: int, pack: str, version: str, threshold: dict[str, Any] | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "face": i,
+        "box": [round(float(v), 1) for v in fs.boxes[i]],
+        "landmarks": fs.landmarks[i].round(1).tolist(),
+        "detection_score": round(float(fs.det_scores[i]), 4),
+        "quality": round(float(fs.quality[i]), 4),
+        "quality_reasons": fs.reasons[i],
+        "model": pack,
+        "model_version": version,
+    }
+    if threshold is not None:
+        entry["threshold"] = threshold
+    return entry
+
+
+def _match(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "score": round(score, 6),
+        "fmr": fmr,
+        "expected_false_matches": fmr * gallery,
+        "above_threshold": above,
+        "face_id": d["face_id"],
+        "collection": d["collection"],
+        "box": [round(float(v), 1) for v in d["box"]],
+        "quality": round(float(d["quality"]), 4),
+        "thumbnail": d["thumbnail"],
+        "image": {"id": d["image_id"], "path": d["path"], "source_url": d["source_url"],
+                  "sha256": d["sha256"], "metadata": d["metadata"]},
+    }
+

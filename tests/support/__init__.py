@@ -1,0 +1,1 @@
+"""Test support: data locations, generated photos, a served app, real PostgreSQL, Milvus and chromium."""
