@@ -50,8 +50,13 @@ def main() -> None:
             for name in order:
                 v = variants[name]
                 home = tmp / f"{name}-{rep}"
-                spec: dict[str, Any] = {"case": "ingest", "model": args.model, "home": str(home), "paths": paths,
-                                        "settings": {"models_dir": str(models) if models else None}}
+                spec: dict[str, Any] = {
+                    "case": "ingest",
+                    "model": args.model,
+                    "home": str(home),
+                    "paths": paths,
+                    "settings": {"models_dir": str(models) if models else None},
+                }
                 if "decode_ahead" in v:
                     spec["decode_ahead"] = v["decode_ahead"]
                 if "pythonpath" in v:
@@ -67,17 +72,30 @@ def main() -> None:
                         os.environ["PYTHONPATH"] = saved
                 shutil.rmtree(home, ignore_errors=True)
                 runs[name].append(r)
-                print(json.dumps({"variant": name, "repeat": rep, "images_per_s": r["images_per_s"],
-                                  "faces": r["faces"], "cpu_ms_per_image": r["cpu_ms_per_image"],
-                                  "peak_rss_mb": r["peak_rss_mb"], "first_progress_s": r.get("first_progress_s"),
-                                  "load": r["loadavg_before"][0]}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "variant": name,
+                            "repeat": rep,
+                            "images_per_s": r["images_per_s"],
+                            "faces": r["faces"],
+                            "cpu_ms_per_image": r["cpu_ms_per_image"],
+                            "peak_rss_mb": r["peak_rss_mb"],
+                            "first_progress_s": r.get("first_progress_s"),
+                            "load": r["loadavg_before"][0],
+                        }
+                    ),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for name, rs in runs.items():
-        print(f"{name}: median {statistics.median(r['images_per_s'] for r in rs):.1f} images/s "
-              f"({', '.join(str(r['images_per_s']) for r in rs)}), "
-              f"{statistics.median(r['cpu_ms_per_image'] for r in rs):.1f} CPU ms/image, "
-              f"peak {max(r['peak_rss_mb'] for r in rs):.0f} MB, faces {rs[0]['faces']}")
+        print(
+            f"{name}: median {statistics.median(r['images_per_s'] for r in rs):.1f} images/s "
+            f"({', '.join(str(r['images_per_s']) for r in rs)}), "
+            f"{statistics.median(r['cpu_ms_per_image'] for r in rs):.1f} CPU ms/image, "
+            f"peak {max(r['peak_rss_mb'] for r in rs):.0f} MB, faces {rs[0]['faces']}"
+        )
 
 
 if __name__ == "__main__":

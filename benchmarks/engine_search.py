@@ -44,8 +44,11 @@ def synthetic(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     step = 200_000
     for a in range(0, n, step):
         b = min(n, a + step)
-        centres = np.random.default_rng(seed + 1 + a // PER_IDENTITY).standard_normal(
-            ((b - a) // PER_IDENTITY + 2, dim)).astype(np.float32)
+        centres = (
+            np.random.default_rng(seed + 1 + a // PER_IDENTITY)
+            .standard_normal(((b - a) // PER_IDENTITY + 2, dim))
+            .astype(np.float32)
+        )
         centres /= np.linalg.norm(centres, axis=1, keepdims=True)
         local = ident[a:b] - ident[a]
         v = centres[local] + 0.8 * rng.standard_normal((b - a, dim)).astype(np.float32) / np.sqrt(dim)
@@ -55,16 +58,25 @@ def synthetic(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fill(ctx: Context, vectors: np.ndarray, progress: bool) -> float:
     store = ctx.store
-    col = store.create_collection("bench", PACK, "bench", vectors.shape[1], owner="bench",
-                                  legal_basis="legitimate_interests")
+    col = store.create_collection(
+        "bench", PACK, "bench", vectors.shape[1], owner="bench", legal_basis="legitimate_interests"
+    )
     started = time.perf_counter()
     batch = 5000
     for a in range(0, len(vectors), batch):
-        images = [NewImage(sha256=hashlib.sha256(f"{i}".encode()).hexdigest(), path=f"/bench/{i}.jpg",
-                           source_url=None, meta=None, width=112, height=112, manifest_row=None,
-                           faces=[NewFace(0, (0, 0, 112, 112), [[0.0, 0.0]] * 5, 0.99, 0.9, [], vectors[i],
-                                          f"bench/{i}.jpg")])
-                  for i in range(a, min(len(vectors), a + batch))]
+        images = [
+            NewImage(
+                sha256=hashlib.sha256(f"{i}".encode()).hexdigest(),
+                path=f"/bench/{i}.jpg",
+                source_url=None,
+                meta=None,
+                width=112,
+                height=112,
+                manifest_row=None,
+                faces=[NewFace(0, (0, 0, 112, 112), [[0.0, 0.0]] * 5, 0.99, 0.9, [], vectors[i], f"bench/{i}.jpg")],
+            )
+            for i in range(a, min(len(vectors), a + batch))
+        ]
         store.add_images(col.id, None, images)
         if progress and (a // batch) % 20 == 0:
             print(f"  rows {a + len(images):,}/{len(vectors):,}", file=sys.stderr, flush=True)
@@ -107,14 +119,23 @@ def run(size: int, dim: int, kind: str, queries: int, seed: int, home: Path, pro
     idx, e2e = _percentiles(index_ms), _percentiles(e2e_ms)
     ctx.store.close()
     return {
-        "benchmark": "engine", "size": size, "dim": dim, "index": built["collections"][0]["kind"],
-        "requested_index": kind, "queries": queries, "fill_s": round(fill_s, 1), "build_s": round(build_s, 1),
-        "index_p50_ms": idx["p50_ms"], "index_p99_ms": idx["p99_ms"],
-        "engine_p50_ms": e2e["p50_ms"], "engine_p99_ms": e2e["p99_ms"],
+        "benchmark": "engine",
+        "size": size,
+        "dim": dim,
+        "index": built["collections"][0]["kind"],
+        "requested_index": kind,
+        "queries": queries,
+        "fill_s": round(fill_s, 1),
+        "build_s": round(build_s, 1),
+        "index_p50_ms": idx["p50_ms"],
+        "index_p99_ms": idx["p99_ms"],
+        "engine_p50_ms": e2e["p50_ms"],
+        "engine_p99_ms": e2e["p99_ms"],
         "p99_gap_ms": round(e2e["p99_ms"] - idx["p99_ms"], 3),
         "goal_p99_gap_ms": 10.0,
-        "environment": harness.environment({"size": size, "dim": dim, "index": kind, "queries": queries,
-                                            "seed": seed, "database": "sqlite"}),
+        "environment": harness.environment(
+            {"size": size, "dim": dim, "index": kind, "queries": queries, "seed": seed, "database": "sqlite"}
+        ),
     }
 
 
@@ -141,8 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        keys = ["size", "index", "fill_s", "build_s", "index_p50_ms", "index_p99_ms", "engine_p50_ms",
-                "engine_p99_ms", "p99_gap_ms"]
+        keys = [
+            "size",
+            "index",
+            "fill_s",
+            "build_s",
+            "index_p50_ms",
+            "index_p99_ms",
+            "engine_p50_ms",
+            "engine_p99_ms",
+            "p99_gap_ms",
+        ]
         print(" | ".join(keys))
         print(" | ".join(str(report[k]) for k in keys))
     return 0

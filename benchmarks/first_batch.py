@@ -34,23 +34,41 @@ def main() -> None:
     runs: dict[int, list[dict]] = {1: [], 32: []}
     try:
         for rep in range(args.repeat):
-            for first in ((1, 32) if rep % 2 == 0 else (32, 1)):
+            for first in (1, 32) if rep % 2 == 0 else (32, 1):
                 home = tmp / f"{first}-{rep}"
-                spec = {"case": "ingest", "model": args.model, "home": str(home), "paths": paths,
-                        "first_batch": first, "settings": {"models_dir": str(models) if models else None}}
+                spec = {
+                    "case": "ingest",
+                    "model": args.model,
+                    "home": str(home),
+                    "paths": paths,
+                    "first_batch": first,
+                    "settings": {"models_dir": str(models) if models else None},
+                }
                 r = run_case(spec)
                 shutil.rmtree(home, ignore_errors=True)
                 runs[first].append(r)
-                print(json.dumps({"first_batch": first, "repeat": rep, "images_per_s": r["images_per_s"],
-                                  "first_progress_s": r["first_progress_s"], "progress_reports": r["progress_reports"],
-                                  "cpu_ms_per_image": r["cpu_ms_per_image"], "load": r["loadavg_before"][0]}),
-                      flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "first_batch": first,
+                            "repeat": rep,
+                            "images_per_s": r["images_per_s"],
+                            "first_progress_s": r["first_progress_s"],
+                            "progress_reports": r["progress_reports"],
+                            "cpu_ms_per_image": r["cpu_ms_per_image"],
+                            "load": r["loadavg_before"][0],
+                        }
+                    ),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for first, rs in runs.items():
-        print(f"first batch {first}: median {statistics.median(r['images_per_s'] for r in rs):.1f} images/s, "
-              f"first progress after {statistics.median(r['first_progress_s'] for r in rs):.2f} s, "
-              f"{statistics.median(r['progress_reports'] for r in rs):.0f} reports")
+        print(
+            f"first batch {first}: median {statistics.median(r['images_per_s'] for r in rs):.1f} images/s, "
+            f"first progress after {statistics.median(r['first_progress_s'] for r in rs):.2f} s, "
+            f"{statistics.median(r['progress_reports'] for r in rs):.0f} reports"
+        )
 
 
 if __name__ == "__main__":

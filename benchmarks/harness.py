@@ -37,8 +37,18 @@ from typing import Any
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_SEED = 1234
-PACKAGES = ("facesearch", "numpy", "opencv-python-headless", "openvino", "dlib-bin", "face-recognition",
-            "face_recognition_models", "faiss-cpu", "SQLAlchemy", "pillow")
+PACKAGES = (
+    "facesearch",
+    "numpy",
+    "opencv-python-headless",
+    "openvino",
+    "dlib-bin",
+    "face-recognition",
+    "face_recognition_models",
+    "faiss-cpu",
+    "SQLAlchemy",
+    "pillow",
+)
 GOALS = {
     "yunet-reid_images_per_s": 150.0,
     "yunet-reid_speedup": 12.0,
@@ -92,8 +102,13 @@ def machine_info() -> dict[str, Any]:
     except AttributeError:  # pragma: no cover - not Linux
         usable = os.cpu_count()
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "ram_mb": ram_mb,
-        "platform": platform.platform(), "python": platform.python_version(), "hostname": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "ram_mb": ram_mb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
         "loadavg": list(os.getloadavg()),
     }
 
@@ -101,10 +116,17 @@ def machine_info() -> dict[str, Any]:
 def git_info(root: Path | None = None) -> dict[str, Any]:
     root = root or repo_root()
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                                capture_output=True, text=True, check=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(status.strip())}
@@ -237,8 +259,14 @@ def run_case(spec: dict[str, Any], timeout: float | None = None) -> dict[str, An
     load_before = os.getloadavg()
     started = time.monotonic()
     # This file run as a script (it is not an importable module of the package).
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), spec["case"]], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), spec["case"]],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     with RssSampler(proc.pid) as sampler:
         out, errs = proc.communicate(json.dumps(spec), timeout=timeout)
     wall = time.monotonic() - started
@@ -278,28 +306,52 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     actor = Actor("bench", "operator", via="cli")
     name = spec.get("collection", "bench")
     if ctx.store.get_collection(name) is None:  # collections are created on purpose, with their provenance
-        create_collection(ctx, actor, name, source="facesearch bench: a sample of a research photo set",
-                          legal_basis="legitimate_interests", owner="facesearch-bench", retention_days=1,
-                          keep=False, model=spec["model"], description="benchmark gallery, deleted after the run")
+        create_collection(
+            ctx,
+            actor,
+            name,
+            source="facesearch bench: a sample of a research photo set",
+            legal_basis="legitimate_interests",
+            owner="facesearch-bench",
+            retention_days=1,
+            keep=False,
+            model=spec["model"],
+            description="benchmark gallery, deleted after the run",
+        )
     # When progress is first reported (what a user watching the bar sees), and how often.
     progress_at: list[float] = []
 
     def progress(_result: Any, _total: int) -> None:
         progress_at.append(time.monotonic() - t0)
 
-    result = ingest(ctx, actor, [Item(p) for p in paths], name, model=spec["model"],
-                    workers=spec.get("workers"), source="bench", progress=progress)
+    result = ingest(
+        ctx,
+        actor,
+        [Item(p) for p in paths],
+        name,
+        model=spec["model"],
+        workers=spec.get("workers"),
+        source="bench",
+        progress=progress,
+    )
     wall = time.monotonic() - t0
     ctx.store.close()
     seconds = result.seconds
     out = {
-        "name": spec["model"], "kind": "pack", "images": len(paths), **result.counts(),
-        "seconds": round(seconds, 3), "wall_s": round(wall, 3),
+        "name": spec["model"],
+        "kind": "pack",
+        "images": len(paths),
+        **result.counts(),
+        "seconds": round(seconds, 3),
+        "wall_s": round(wall, 3),
         "images_per_s": round(len(paths) / seconds, 2) if seconds else None,
         "faces_per_s": round(result.faces / seconds, 2) if seconds else None,
-        "workers": result.workers, "batch_images": settings.batch_images,
-        "threads_per_worker": result.threads, "detect_max_side": settings.detect_max_side,
-        "first_progress_s": round(progress_at[0], 3) if progress_at else None, "progress_reports": len(progress_at),
+        "workers": result.workers,
+        "batch_images": settings.batch_images,
+        "threads_per_worker": result.threads,
+        "detect_max_side": settings.detect_max_side,
+        "first_progress_s": round(progress_at[0], 3) if progress_at else None,
+        "progress_reports": len(progress_at),
         **_rusage_mb(),
     }
     _cpu_fields(out, cpu0)
@@ -323,12 +375,22 @@ def _case_face_recognition(spec: dict[str, Any]) -> dict[str, Any]:
         no_face += not encodings
     seconds = time.monotonic() - t0
     out = {
-        "name": "face_recognition", "kind": "baseline", "images": len(paths), "ingested": len(paths),
-        "faces": faces, "no_face": no_face, "failed": 0, "duplicates": 0,
-        "seconds": round(seconds, 3), "wall_s": round(seconds, 3),
+        "name": "face_recognition",
+        "kind": "baseline",
+        "images": len(paths),
+        "ingested": len(paths),
+        "faces": faces,
+        "no_face": no_face,
+        "failed": 0,
+        "duplicates": 0,
+        "seconds": round(seconds, 3),
+        "wall_s": round(seconds, 3),
         "images_per_s": round(len(paths) / seconds, 2) if seconds else None,
         "faces_per_s": round(faces / seconds, 2) if seconds else None,
-        "workers": 1, "batch_images": 1, "threads_per_worker": 1, "detect_max_side": None,
+        "workers": 1,
+        "batch_images": 1,
+        "threads_per_worker": 1,
+        "detect_max_side": None,
         **_rusage_mb(),
     }
     _cpu_fields(out, cpu0)
@@ -348,7 +410,8 @@ def latency_summary(values_s: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values_s]
     return {
         "n": len(ms),
-        "p50_ms": round(_pct(ms, 0.5), 3), "p95_ms": round(_pct(ms, 0.95), 3),
+        "p50_ms": round(_pct(ms, 0.5), 3),
+        "p95_ms": round(_pct(ms, 0.95), 3),
         "mean_ms": round(statistics.fmean(ms), 3) if ms else float("nan"),
         "max_ms": round(max(ms), 3) if ms else float("nan"),
     }
@@ -409,10 +472,18 @@ def _case_search(spec: dict[str, Any]) -> dict[str, Any]:
             failures += 1
         total.append(time.perf_counter() - t)
     return {
-        "model": col.model, "collection": col.name, "gallery_faces": len(index), "gallery_images": stats.get("images"),
-        "probes": len(probes), "no_face_probes": failures, "top_k": top_k, "warmup_s": round(warmup_s, 3),
-        "decode": latency_summary(decode), "probe_analysis": latency_summary(analysis),
-        "index_query": latency_summary(query), "index_reconcile_check": latency_summary(reconcile_s),
+        "model": col.model,
+        "collection": col.name,
+        "gallery_faces": len(index),
+        "gallery_images": stats.get("images"),
+        "probes": len(probes),
+        "no_face_probes": failures,
+        "top_k": top_k,
+        "warmup_s": round(warmup_s, 3),
+        "decode": latency_summary(decode),
+        "probe_analysis": latency_summary(analysis),
+        "index_query": latency_summary(query),
+        "index_reconcile_check": latency_summary(reconcile_s),
         "search_total": latency_summary(total),
         **_rusage_mb(),
     }
@@ -456,7 +527,8 @@ class BenchOptions:
 def _settings_overrides(opts: BenchOptions) -> dict[str, Any]:
     return {
         "models_dir": str(opts.models_dir) if opts.models_dir else None,
-        "batch_images": opts.batch_images, "threads_per_worker": opts.threads_per_worker,
+        "batch_images": opts.batch_images,
+        "threads_per_worker": opts.threads_per_worker,
         "detect_max_side": opts.detect_max_side,
     }
 
@@ -465,9 +537,13 @@ def _effective_settings(opts: BenchOptions) -> dict[str, Any]:
     from facesearch.config import Settings
 
     s = Settings(**{k: v for k, v in _settings_overrides(opts).items() if v is not None})
-    return {"workers": opts.workers or s.workers, "batch_images": s.batch_images,
-            "threads_per_worker": s.threads_per_worker, "detect_max_side": s.detect_max_side,
-            "models_dir": str(s.resolved_models_dir)}
+    return {
+        "workers": opts.workers or s.workers,
+        "batch_images": s.batch_images,
+        "threads_per_worker": s.threads_per_worker,
+        "detect_max_side": s.detect_max_side,
+        "models_dir": str(s.resolved_models_dir),
+    }
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -479,18 +555,25 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for name, rs in by_name.items():
         ips = [r["images_per_s"] for r in rs if r.get("images_per_s")]
         fps = [r["faces_per_s"] for r in rs if r.get("faces_per_s")]
-        rows.append({
-            "name": name, "kind": rs[0]["kind"], "runs": len(rs), "images": rs[0]["images"],
-            "faces": rs[0]["faces"], "no_face": rs[0].get("no_face"), "failed": rs[0].get("failed"),
-            "workers": rs[0].get("workers"),
-            "images_per_s": round(statistics.median(ips), 2) if ips else None,
-            "images_per_s_all": ips,
-            "faces_per_s": round(statistics.median(fps), 2) if fps else None,
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
-            "cpu_ms_per_image": _median_or_none([r.get("cpu_ms_per_image") for r in rs]),
-            "main_cpu_ms_per_image": _median_or_none([r.get("main_cpu_ms_per_image") for r in rs]),
-            "workers_cpu_ms_per_image": _median_or_none([r.get("workers_cpu_ms_per_image") for r in rs]),
-        })
+        rows.append(
+            {
+                "name": name,
+                "kind": rs[0]["kind"],
+                "runs": len(rs),
+                "images": rs[0]["images"],
+                "faces": rs[0]["faces"],
+                "no_face": rs[0].get("no_face"),
+                "failed": rs[0].get("failed"),
+                "workers": rs[0].get("workers"),
+                "images_per_s": round(statistics.median(ips), 2) if ips else None,
+                "images_per_s_all": ips,
+                "faces_per_s": round(statistics.median(fps), 2) if fps else None,
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                "cpu_ms_per_image": _median_or_none([r.get("cpu_ms_per_image") for r in rs]),
+                "main_cpu_ms_per_image": _median_or_none([r.get("main_cpu_ms_per_image") for r in rs]),
+                "workers_cpu_ms_per_image": _median_or_none([r.get("workers_cpu_ms_per_image") for r in rs]),
+            }
+        )
     base = next((r for r in rows if r["kind"] == "baseline"), None)
     cores = machine_info()["usable_cores"] or 1
     for r in rows:
@@ -521,8 +604,11 @@ def _per_repeat_speedups(runs: list[dict[str, Any]], rows: list[dict[str, Any]])
         if r.get("images_per_s"):
             by_repeat.setdefault(r.get("repeat", 0), {})[r["name"]] = r["images_per_s"]
     for row in rows:
-        ratios = [rep[row["name"]] / rep["face_recognition"] for rep in by_repeat.values()
-                  if row["name"] in rep and rep.get("face_recognition")]
+        ratios = [
+            rep[row["name"]] / rep["face_recognition"]
+            for rep in by_repeat.values()
+            if row["name"] in rep and rep.get("face_recognition")
+        ]
         row["speedup_per_repeat"] = [round(x, 2) for x in ratios]
 
 
@@ -531,18 +617,37 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     if "yunet-reid" in by:
         v = by["yunet-reid"]["images_per_s"]
-        out.append({"goal": "yunet-reid >= 150 images/s end to end", "target": 150.0, "measured": v,
-                    "met": bool(v and v >= 150.0)})
+        out.append(
+            {
+                "goal": "yunet-reid >= 150 images/s end to end",
+                "target": 150.0,
+                "measured": v,
+                "met": bool(v and v >= 150.0),
+            }
+        )
         s = by["yunet-reid"]["speedup"]
         if s is not None:
-            out.append({"goal": "yunet-reid >= 12x face_recognition (same run)", "target": 12.0, "measured": s,
-                        "met": s >= 12.0})
-            out.append({"goal": "yunet-reid >= 20x face_recognition (same run; LFW and mixed sizes)",
-                        "target": 20.0, "measured": s, "met": s >= 20.0})
+            out.append(
+                {
+                    "goal": "yunet-reid >= 12x face_recognition (same run)",
+                    "target": 12.0,
+                    "measured": s,
+                    "met": s >= 12.0,
+                }
+            )
+            out.append(
+                {
+                    "goal": "yunet-reid >= 20x face_recognition (same run; LFW and mixed sizes)",
+                    "target": 20.0,
+                    "measured": s,
+                    "met": s >= 20.0,
+                }
+            )
     if "dlib" in by and by["dlib"]["speedup"] is not None:
         s = by["dlib"]["speedup"]
-        out.append({"goal": "dlib pack >= 2x face_recognition (same run)", "target": 2.0, "measured": s,
-                    "met": s >= 2.0})
+        out.append(
+            {"goal": "dlib pack >= 2x face_recognition (same run)", "target": 2.0, "measured": s, "met": s >= 2.0}
+        )
     return out
 
 
@@ -568,42 +673,71 @@ def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
                     home = opts.keep_home if keep and opts.keep_home else tmp_root / f"{name}-{rep}"
                     if keep and home.exists():
                         shutil.rmtree(home)
-                    spec = {"case": "ingest", "model": name, "home": str(home), "paths": [str(p) for p in paths],
-                            "workers": opts.workers, "settings": overrides}
+                    spec = {
+                        "case": "ingest",
+                        "model": name,
+                        "home": str(home),
+                        "paths": [str(p) for p in paths],
+                        "workers": opts.workers,
+                        "settings": overrides,
+                    }
                 opts.log(f"repeat {rep + 1}/{opts.repeat}: {name} on {len(paths)} images ...")
                 result = run_case(spec)
                 result["repeat"] = rep
                 runs.append(result)
-                opts.log(f"  {result['images_per_s']} images/s, {result['faces_per_s']} faces/s, "
-                         f"peak {result['peak_rss_mb']} MB, load {result['loadavg_before'][0]}")
+                opts.log(
+                    f"  {result['images_per_s']} images/s, {result['faces_per_s']} faces/s, "
+                    f"peak {result['peak_rss_mb']} MB, load {result['loadavg_before'][0]}"
+                )
                 if spec["case"] == "ingest" and not (opts.keep_home and Path(spec["home"]) == opts.keep_home):
                     shutil.rmtree(spec["home"], ignore_errors=True)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     rows = summarise(runs)
     return {
-        "benchmark": "ingest", **env, "loadavg_at_end": list(os.getloadavg()),
-        "data": str(opts.data), "images": len(paths), "seed": opts.seed, "repeat": opts.repeat,
-        "first_image": str(paths[0]), "last_image": str(paths[-1]),
-        "rows": rows, "goals": goals(rows), "runs": runs,
+        "benchmark": "ingest",
+        **env,
+        "loadavg_at_end": list(os.getloadavg()),
+        "data": str(opts.data),
+        "images": len(paths),
+        "seed": opts.seed,
+        "repeat": opts.repeat,
+        "first_image": str(paths[0]),
+        "last_image": str(paths[-1]),
+        "rows": rows,
+        "goals": goals(rows),
+        "runs": runs,
     }
 
 
-def bench_search(home: Path, data: Path, probes: int = 200, top_k: int = 10, seed: int = DEFAULT_SEED,
-                 models_dir: Path | None = None, exclude: Sequence[Path] = ()) -> dict[str, Any]:
+def bench_search(
+    home: Path,
+    data: Path,
+    probes: int = 200,
+    top_k: int = 10,
+    seed: int = DEFAULT_SEED,
+    models_dir: Path | None = None,
+    exclude: Sequence[Path] = (),
+) -> dict[str, Any]:
     paths = pick_images(data, probes, seed + 1, exclude=exclude)
     settings = {"models_dir": str(models_dir) if models_dir else None}
-    spec = {"case": "search", "home": str(home), "paths": [str(p) for p in paths], "top_k": top_k,
-            "settings": settings}
+    spec = {"case": "search", "home": str(home), "paths": [str(p) for p in paths], "top_k": top_k, "settings": settings}
     env = environment({**settings, "home": str(home)})
     result = run_case(spec)
-    return {"benchmark": "search", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
-            "probes": len(paths), "result": result}
+    return {
+        "benchmark": "search",
+        **env,
+        "loadavg_at_end": list(os.getloadavg()),
+        "data": str(data),
+        "probes": len(paths),
+        "result": result,
+    }
 
 
 # Large photos --------------------------------------------------------------------------------------
-def make_large_photos(sources: Sequence[Path], megapixels: float, count: int, out_dir: Path,
-                      grid: int = 2, seed: int = DEFAULT_SEED) -> list[Path]:
+def make_large_photos(
+    sources: Sequence[Path], megapixels: float, count: int, out_dir: Path, grid: int = 2, seed: int = DEFAULT_SEED
+) -> list[Path]:
     """JPEGs of about `megapixels` MP, 4:3: a grid x grid mosaic of real LFW photos, each upscaled (cubic)
     to fill its cell's height, on a plain background of the photo's mean colour. One photo per cell, so
     about grid**2 faces per photo (LFW photos sometimes show a second person)."""
@@ -630,23 +764,37 @@ def make_large_photos(sources: Sequence[Path], megapixels: float, count: int, ou
                 tile = np.empty((tile_h, tile_w, 3), np.uint8)
                 tile[:] = src.reshape(-1, 3).mean(axis=0).astype(np.uint8)
                 x0, y0 = (tile_w - side) // 2, (tile_h - side) // 2
-                tile[y0:y0 + side, x0:x0 + side] = face
-                canvas[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = tile
+                tile[y0 : y0 + side, x0 : x0 + side] = face
+                canvas[r * tile_h : (r + 1) * tile_h, c * tile_w : (c + 1) * tile_w] = tile
         path = out_dir / f"large_{megapixels:g}mp_{i:03d}.jpg"
         cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
         written.append(path)
     return written
 
 
-def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int = 64, model: str = "yunet-reid",
-                workers: int | None = None, grid: int = 2, repeat: int = 1, seed: int = DEFAULT_SEED,
-                models_dir: Path | None = None, detect_max_side: int | None = None,
-                log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+def bench_large(
+    data: Path,
+    sizes: Sequence[float] = (1, 3, 6, 12),
+    count: int = 64,
+    model: str = "yunet-reid",
+    workers: int | None = None,
+    grid: int = 2,
+    repeat: int = 1,
+    seed: int = DEFAULT_SEED,
+    models_dir: Path | None = None,
+    detect_max_side: int | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
     sources = pick_images(data, 200, seed)
     tmp_root = Path(tempfile.mkdtemp(prefix="facesearch-bench-large-"))
     overrides = {"models_dir": str(models_dir) if models_dir else None, "detect_max_side": detect_max_side}
-    settings = {"model": model, "workers": workers, "grid": grid, "detect_max_side": detect_max_side,
-                "models_dir": overrides["models_dir"]}
+    settings = {
+        "model": model,
+        "workers": workers,
+        "grid": grid,
+        "detect_max_side": detect_max_side,
+        "models_dir": overrides["models_dir"],
+    }
     env = environment(settings)
     runs: list[dict[str, Any]] = []
     try:
@@ -657,8 +805,14 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
             for mp_ in sizes:
                 photos = photo_sets[mp_]
                 home = tmp_root / f"home-{mp_:g}-{rep}"
-                spec = {"case": "ingest", "model": model, "home": str(home), "paths": [str(p) for p in photos],
-                        "workers": workers, "settings": overrides}
+                spec = {
+                    "case": "ingest",
+                    "model": model,
+                    "home": str(home),
+                    "paths": [str(p) for p in photos],
+                    "workers": workers,
+                    "settings": overrides,
+                }
                 log(f"repeat {rep + 1}/{repeat}: {mp_:g} MP x {len(photos)} ...")
                 result = run_case(spec)
                 shutil.rmtree(home, ignore_errors=True)
@@ -666,27 +820,48 @@ def bench_large(data: Path, sizes: Sequence[float] = (1, 3, 6, 12), count: int =
 
                 with Image.open(photos[0]) as im:  # reads the header only
                     w, h = im.size
-                result.update({"megapixels": mp_, "width": w, "height": h, "repeat": rep,
-                               "bytes_per_photo": round(statistics.fmean(p.stat().st_size for p in photos))})
+                result.update(
+                    {
+                        "megapixels": mp_,
+                        "width": w,
+                        "height": h,
+                        "repeat": rep,
+                        "bytes_per_photo": round(statistics.fmean(p.stat().st_size for p in photos)),
+                    }
+                )
                 runs.append(result)
-                log(f"  {result['images_per_s']} images/s, {result['faces_per_s']} faces/s, "
-                    f"peak {result['peak_rss_mb']} MB")
+                log(
+                    f"  {result['images_per_s']} images/s, {result['faces_per_s']} faces/s, "
+                    f"peak {result['peak_rss_mb']} MB"
+                )
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     rows = []
     for mp_ in sizes:
         rs = [r for r in runs if r["megapixels"] == mp_]
-        rows.append({
-            "megapixels": mp_, "size": f"{rs[0]['width']}x{rs[0]['height']}", "images": rs[0]["images"],
-            "faces": rs[0]["faces"], "workers": rs[0]["workers"],
-            "images_per_s": round(statistics.median(r["images_per_s"] for r in rs), 2),
-            "images_per_s_all": [r["images_per_s"] for r in rs],
-            "faces_per_s": round(statistics.median(r["faces_per_s"] for r in rs), 2),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
-            "cpu_ms_per_image": _median_or_none([r.get("cpu_ms_per_image") for r in rs]),
-        })
-    return {"benchmark": "large", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
-            "photos_per_size": count, "rows": rows, "runs": runs}
+        rows.append(
+            {
+                "megapixels": mp_,
+                "size": f"{rs[0]['width']}x{rs[0]['height']}",
+                "images": rs[0]["images"],
+                "faces": rs[0]["faces"],
+                "workers": rs[0]["workers"],
+                "images_per_s": round(statistics.median(r["images_per_s"] for r in rs), 2),
+                "images_per_s_all": [r["images_per_s"] for r in rs],
+                "faces_per_s": round(statistics.median(r["faces_per_s"] for r in rs), 2),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                "cpu_ms_per_image": _median_or_none([r.get("cpu_ms_per_image") for r in rs]),
+            }
+        )
+    return {
+        "benchmark": "large",
+        **env,
+        "loadavg_at_end": list(os.getloadavg()),
+        "data": str(data),
+        "photos_per_size": count,
+        "rows": rows,
+        "runs": runs,
+    }
 
 
 # Reports -------------------------------------------------------------------------------------------
@@ -703,17 +878,34 @@ def _load_module() -> Any:
     return module
 
 
-def bench_serve(data: Path, clients: int = 4, seconds: float = 60.0, people: int = 100, per_person: int = 3,
-                model: str = "yunet-reid", ingest_batch: int = 20, sample_seconds: float = 5.0,
-                models_dir: Path | None = None, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+def bench_serve(
+    data: Path,
+    clients: int = 4,
+    seconds: float = 60.0,
+    people: int = 100,
+    per_person: int = 3,
+    model: str = "yunet-reid",
+    ingest_batch: int = 20,
+    sample_seconds: float = 5.0,
+    models_dir: Path | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
     """`clients` examiners searching the web service on loopback for `seconds` while an operator ingests
     uploaded batches; requests/s, p50/p95/p99, errors; the server's RSS and open files sampled (the soak:
     a long `seconds`). The server runs in its own process (uvicorn), on a fresh home."""
     load = _load_module()
-    settings = {"model": model, "clients": clients, "seconds": seconds, "people": people, "per_person": per_person,
-                "ingest_batch": ingest_batch, "sample_seconds": sample_seconds,
-                "models_dir": str(models_dir) if models_dir else None,
-                "search_rate_per_minute": 0, "search_daily_quota": 0}
+    settings = {
+        "model": model,
+        "clients": clients,
+        "seconds": seconds,
+        "people": people,
+        "per_person": per_person,
+        "ingest_batch": ingest_batch,
+        "sample_seconds": sample_seconds,
+        "models_dir": str(models_dir) if models_dir else None,
+        "search_rate_per_minute": 0,
+        "search_daily_quota": 0,
+    }
     env = environment(settings)
     with tempfile.TemporaryDirectory(prefix="facesearch-bench-serve-") as tmp:
         home = Path(tmp) / "home"
@@ -725,13 +917,22 @@ def bench_serve(data: Path, clients: int = 4, seconds: float = 60.0, people: int
         proc = load.start_server(home, port, model)
         log(f"server on 127.0.0.1:{port} (pid {proc.pid}); {clients} clients for {seconds:g} s, ingest running")
         try:
-            result = load.run_serve(f"http://127.0.0.1:{port}", proc.pid, world["token"], world["operator_token"],
-                                    world["probes"], world["extra"], clients, seconds, ingest_batch, sample_seconds)
+            result = load.run_serve(
+                f"http://127.0.0.1:{port}",
+                proc.pid,
+                world["token"],
+                world["operator_token"],
+                world["probes"],
+                world["extra"],
+                clients,
+                seconds,
+                ingest_batch,
+                sample_seconds,
+            )
         finally:
             proc.terminate()
             proc.wait(30)
-    return {"benchmark": "serve", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data),
-            "result": result}
+    return {"benchmark": "serve", **env, "loadavg_at_end": list(os.getloadavg()), "data": str(data), "result": result}
 
 
 def _fmt(v: Any) -> str:
@@ -748,37 +949,110 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Column headers and formatted rows of a report's main table (shared by the terminal and Markdown)."""
     kind = report["benchmark"]
     if kind == "ingest":
-        head = ["case", "images", "faces", "workers", "images/s", "faces/s", "peak MB", "x face_recognition",
-                "images/s per run", "x per run", "CPU ms/image", "x by CPU time"]
-        rows = [[r["name"], _fmt(r["images"]), _fmt(r["faces"]), _fmt(r["workers"]), _fmt(r["images_per_s"]),
-                 _fmt(r["faces_per_s"]), _fmt(r["peak_rss_mb"]), _fmt(r["speedup"]), _fmt(r["images_per_s_all"]),
-                 _fmt(r["speedup_per_repeat"]), _fmt(r.get("cpu_ms_per_image")), _fmt(r.get("cpu_speedup"))]
-                for r in report["rows"]]
+        head = [
+            "case",
+            "images",
+            "faces",
+            "workers",
+            "images/s",
+            "faces/s",
+            "peak MB",
+            "x face_recognition",
+            "images/s per run",
+            "x per run",
+            "CPU ms/image",
+            "x by CPU time",
+        ]
+        rows = [
+            [
+                r["name"],
+                _fmt(r["images"]),
+                _fmt(r["faces"]),
+                _fmt(r["workers"]),
+                _fmt(r["images_per_s"]),
+                _fmt(r["faces_per_s"]),
+                _fmt(r["peak_rss_mb"]),
+                _fmt(r["speedup"]),
+                _fmt(r["images_per_s_all"]),
+                _fmt(r["speedup_per_repeat"]),
+                _fmt(r.get("cpu_ms_per_image")),
+                _fmt(r.get("cpu_speedup")),
+            ]
+            for r in report["rows"]
+        ]
     elif kind == "search":
         res = report["result"]
         head = ["stage", "n", "p50 ms", "p95 ms", "mean ms", "max ms"]
         rows = []
         for stage in ("decode", "probe_analysis", "index_query", "index_reconcile_check", "search_total"):
             s = res[stage]
-            rows.append([stage, _fmt(s["n"]), _fmt(s["p50_ms"]), _fmt(s["p95_ms"]), _fmt(s["mean_ms"]),
-                         _fmt(s["max_ms"])])
+            rows.append(
+                [stage, _fmt(s["n"]), _fmt(s["p50_ms"]), _fmt(s["p95_ms"]), _fmt(s["mean_ms"]), _fmt(s["max_ms"])]
+            )
     elif kind == "serve":
         r = report["result"]
         lat, srv = r["latency_ms"], r["server"]
-        head = ["clients", "seconds", "searches", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-                "ingested", "RSS MB first/last/max", "RSS MB/min", "open files first/last/max"]
+        head = [
+            "clients",
+            "seconds",
+            "searches",
+            "req/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "ingested",
+            "RSS MB first/last/max",
+            "RSS MB/min",
+            "open files first/last/max",
+        ]
         rss, fds = srv.get("rss_mb", {}), srv.get("open_files", {})
-        rows = [[_fmt(r["clients"]), _fmt(r["seconds"]), _fmt(r["requests"]), _fmt(r["requests_per_second"]),
-                 _fmt(lat["p50"]), _fmt(lat["p95"]), _fmt(lat["p99"]), _fmt(lat["max"]), _fmt(r["errors"]),
-                 f"{r['ingest']['images']} in {r['ingest']['jobs']} jobs",
-                 "/".join(_fmt(rss.get(k)) for k in ("first", "last", "max")), _fmt(rss.get("slope_per_minute")),
-                 "/".join(_fmt(fds.get(k)) for k in ("first", "last", "max"))]]
+        rows = [
+            [
+                _fmt(r["clients"]),
+                _fmt(r["seconds"]),
+                _fmt(r["requests"]),
+                _fmt(r["requests_per_second"]),
+                _fmt(lat["p50"]),
+                _fmt(lat["p95"]),
+                _fmt(lat["p99"]),
+                _fmt(lat["max"]),
+                _fmt(r["errors"]),
+                f"{r['ingest']['images']} in {r['ingest']['jobs']} jobs",
+                "/".join(_fmt(rss.get(k)) for k in ("first", "last", "max")),
+                _fmt(rss.get("slope_per_minute")),
+                "/".join(_fmt(fds.get(k)) for k in ("first", "last", "max")),
+            ]
+        ]
     else:
-        head = ["MP", "size", "images", "faces", "workers", "images/s", "faces/s", "peak MB", "images/s per run",
-                "CPU ms/image"]
-        rows = [[_fmt(r["megapixels"]), r["size"], _fmt(r["images"]), _fmt(r["faces"]), _fmt(r["workers"]),
-                 _fmt(r["images_per_s"]), _fmt(r["faces_per_s"]), _fmt(r["peak_rss_mb"]),
-                 _fmt(r["images_per_s_all"]), _fmt(r.get("cpu_ms_per_image"))] for r in report["rows"]]
+        head = [
+            "MP",
+            "size",
+            "images",
+            "faces",
+            "workers",
+            "images/s",
+            "faces/s",
+            "peak MB",
+            "images/s per run",
+            "CPU ms/image",
+        ]
+        rows = [
+            [
+                _fmt(r["megapixels"]),
+                r["size"],
+                _fmt(r["images"]),
+                _fmt(r["faces"]),
+                _fmt(r["workers"]),
+                _fmt(r["images_per_s"]),
+                _fmt(r["faces_per_s"]),
+                _fmt(r["peak_rss_mb"]),
+                _fmt(r["images_per_s_all"]),
+                _fmt(r.get("cpu_ms_per_image")),
+            ]
+            for r in report["rows"]
+        ]
     return head, rows
 
 
@@ -786,8 +1060,10 @@ def context_line(report: dict[str, Any]) -> str:
     m = report["machine"]
     g = report["git"]
     commit = (g.get("commit") or "unknown")[:12] + (" (dirty)" if g.get("dirty") else "")
-    return (f"{report['date']} | {m['cpu']}, {m['usable_cores']}/{m['cores']} cores, {m['ram_mb']} MB RAM | "
-            f"load {', '.join(f'{x:.2f}' for x in m['loadavg'])} | commit {commit}")
+    return (
+        f"{report['date']} | {m['cpu']}, {m['usable_cores']}/{m['cores']} cores, {m['ram_mb']} MB RAM | "
+        f"load {', '.join(f'{x:.2f}' for x in m['loadavg'])} | commit {commit}"
+    )
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -800,19 +1076,29 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["", "| goal | measured | met |", "|---|---|---|"]
         lines += [f"| {g['goal']} | {_fmt(g['measured'])} | {'yes' if g['met'] else 'no'} |" for g in report["goals"]]
     if report["benchmark"] == "ingest":
-        lines += ["", "CPU time per image (main process: read, hash, commit; workers: decode, detect, embed, "
-                  "thumbnails), and the rate the case would reach with its cores to itself (a projection from "
-                  "CPU time, not a measurement):", "",
-                  "| case | CPU ms/image | main ms/image | workers ms/image | CPU-bound images/s |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {r['name']} | {_fmt(r.get('cpu_ms_per_image'))} | {_fmt(r.get('main_cpu_ms_per_image'))} | "
-                  f"{_fmt(r.get('workers_cpu_ms_per_image'))} | {_fmt(r.get('cpu_bound_images_per_s'))} |"
-                  for r in report["rows"]]
+        lines += [
+            "",
+            "CPU time per image (main process: read, hash, commit; workers: decode, detect, embed, "
+            "thumbnails), and the rate the case would reach with its cores to itself (a projection from "
+            "CPU time, not a measurement):",
+            "",
+            "| case | CPU ms/image | main ms/image | workers ms/image | CPU-bound images/s |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['name']} | {_fmt(r.get('cpu_ms_per_image'))} | {_fmt(r.get('main_cpu_ms_per_image'))} | "
+            f"{_fmt(r.get('workers_cpu_ms_per_image'))} | {_fmt(r.get('cpu_bound_images_per_s'))} |"
+            for r in report["rows"]
+        ]
     if report["benchmark"] == "search":
         r = report["result"]
         lines += ["", f"gallery: {r['gallery_faces']} faces ({r['model']}), {r['probes']} probes, top {r['top_k']}"]
-    lines += ["", "settings: `" + json.dumps(report["settings"]) + "`",
-              "packages: `" + json.dumps(report["packages"]) + "`", ""]
+    lines += [
+        "",
+        "settings: `" + json.dumps(report["settings"]) + "`",
+        "packages: `" + json.dumps(report["packages"]) + "`",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -60,8 +60,17 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
         items += [Item(p) for p in photos[:per_person]]
         probes.append(photos[per_person])
     # A documented collection and an allowed purpose are needed before ingest and search.
-    create_collection(ctx, operator, "load", source="LFW sample for the load check",
-                      legal_basis="legitimate_interests", owner="benchmark", retention_days=1, keep=False, model=model)
+    create_collection(
+        ctx,
+        operator,
+        "load",
+        source="LFW sample for the load check",
+        legal_basis="legitimate_interests",
+        owner="benchmark",
+        retention_days=1,
+        keep=False,
+        model=model,
+    )
     purposes.add_purpose(ctx, admin, "LOAD", "load check")
     t = time.perf_counter()
     res = ingest(ctx, operator, items, "load", workers=1, source="load check")
@@ -75,8 +84,22 @@ def start_server(home: Path, port: int, model: str) -> subprocess.Popen:
     env.setdefault("FACESEARCH_MODELS_DIR", str(SHARED / "models"))
     # The check measures throughput; per-user limits would turn most requests into 429s.
     env.update(FACESEARCH_SEARCH_RATE_PER_MINUTE="0", FACESEARCH_SEARCH_DAILY_QUOTA="0")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "facesearch.server:create_app",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "facesearch.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -94,8 +117,13 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
     statuses: dict[int, int] = {}
     lock = threading.Lock()
     # Warm-up: the first search loads the model pack and the index.
-    httpx.post(f"{url}/api/v1/search", headers={"Authorization": f"Bearer {token}"},
-               files={"probe": payloads[0]}, data={"case_ref": "LOAD-WARMUP", "purpose": PURPOSE}, timeout=120)
+    httpx.post(
+        f"{url}/api/v1/search",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"probe": payloads[0]},
+        data={"case_ref": "LOAD-WARMUP", "purpose": PURPOSE},
+        timeout=120,
+    )
     start = time.perf_counter()
     stop_at = start + seconds
 
@@ -107,8 +135,11 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
                 n += clients
                 t = time.perf_counter()
                 try:
-                    status = c.post("/api/v1/search", files={"probe": (name, data, "image/jpeg")},
-                                    data={"case_ref": "LOAD-TEST", "purpose": PURPOSE, "top_k": "10"}).status_code
+                    status = c.post(
+                        "/api/v1/search",
+                        files={"probe": (name, data, "image/jpeg")},
+                        data={"case_ref": "LOAD-TEST", "purpose": PURPOSE, "top_k": "10"},
+                    ).status_code
                 except httpx.HTTPError:
                     status = 0
                 dt = time.perf_counter() - t
@@ -128,12 +159,19 @@ def run_load(url: str, token: str, probes: list[Path], clients: int, seconds: fl
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
 
     return {
-        "clients": clients, "seconds": round(elapsed, 2), "requests": len(latencies),
-        "ok": statuses.get(200, 0), "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "ok": statuses.get(200, 0),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "requests_per_second": round(len(latencies) / elapsed, 2),
-        "latency_ms": {"p50": round(pct(0.50), 1), "p95": round(pct(0.95), 1), "p99": round(pct(0.99), 1),
-                       "mean": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
-                       "max": round(latencies[-1] * 1000, 1) if latencies else None},
+        "latency_ms": {
+            "p50": round(pct(0.50), 1),
+            "p95": round(pct(0.95), 1),
+            "p99": round(pct(0.99), 1),
+            "mean": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
+            "max": round(latencies[-1] * 1000, 1) if latencies else None,
+        },
     }
 
 
@@ -184,7 +222,7 @@ def growth(samples: list[dict[str, float]], warmup: float = 0.2) -> dict[str, An
     least-squares slope per minute over the same samples (a leak shows as a steady positive slope)."""
     if not samples:
         return {}
-    rest = samples[int(len(samples) * warmup):] or samples
+    rest = samples[int(len(samples) * warmup) :] or samples
     out: dict[str, Any] = {"n_samples": len(samples), "after_warmup": len(rest)}
     for key in ("rss_mb", "open_files"):
         ys = [s[key] for s in rest]
@@ -193,14 +231,29 @@ def growth(samples: list[dict[str, float]], warmup: float = 0.2) -> dict[str, An
         if len(rest) > 1 and max(ts) > min(ts):
             mt, my = statistics.fmean(ts), statistics.fmean(ys)
             slope = sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / sum((t - mt) ** 2 for t in ts)
-        out[key] = {"first": ys[0], "last": ys[-1], "max": max(ys), "growth": round(ys[-1] - ys[0], 1),
-                    "slope_per_minute": round(slope, 3)}
+        out[key] = {
+            "first": ys[0],
+            "last": ys[-1],
+            "max": max(ys),
+            "growth": round(ys[-1] - ys[0], 1),
+            "slope_per_minute": round(slope, 3),
+        }
     return out
 
 
-def run_serve(url: str, pid: int | None, token: str, operator_token: str, probes: list[Path], extra: list[Path],
-              clients: int, seconds: float, ingest_batch: int = 20, sample_seconds: float = 5.0,
-              collection: str = "load") -> dict[str, Any]:
+def run_serve(
+    url: str,
+    pid: int | None,
+    token: str,
+    operator_token: str,
+    probes: list[Path],
+    extra: list[Path],
+    clients: int,
+    seconds: float,
+    ingest_batch: int = 20,
+    sample_seconds: float = 5.0,
+    collection: str = "load",
+) -> dict[str, Any]:
     """`run_load`'s searching clients while one operator ingests `extra` in uploaded batches (one job after
     another, cycling when all are in: repeats are skipped as duplicates), with the server's memory and open
     files sampled every `sample_seconds` (when its pid is known)."""
@@ -223,8 +276,11 @@ def run_serve(url: str, pid: int | None, token: str, operator_token: str, probes
                 batch = [extra[(n + i) % len(extra)] for i in range(min(ingest_batch, len(extra)))]
                 n += len(batch)
                 try:
-                    r = c.post("/api/v1/ingest", data={"collection": collection},
-                               files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in batch])
+                    r = c.post(
+                        "/api/v1/ingest",
+                        data={"collection": collection},
+                        files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in batch],
+                    )
                     if r.status_code != 202:
                         ingest["errors"] += 1
                         stop.wait(1)
@@ -297,9 +353,11 @@ def main() -> None:
         print(json.dumps(result))
     else:
         lat = result["latency_ms"]
-        print(f"{result['clients']} clients, {result['seconds']} s: {result['requests']} searches "
-              f"({result['ok']} ok), {result['requests_per_second']} req/s; latency p50 {lat['p50']} ms, "
-              f"p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; statuses {result['statuses']}")
+        print(
+            f"{result['clients']} clients, {result['seconds']} s: {result['requests']} searches "
+            f"({result['ok']} ok), {result['requests_per_second']} req/s; latency p50 {lat['p50']} ms, "
+            f"p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; statuses {result['statuses']}"
+        )
 
 
 if __name__ == "__main__":

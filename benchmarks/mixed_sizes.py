@@ -42,8 +42,16 @@ from harness import DEFAULT_SEED, default_data_dir, list_images  # noqa: E402  (
 
 # (width, height, weight): common camera, phone and web sizes.
 SIZES: tuple[tuple[int, int, float], ...] = (
-    (320, 240, 0.05), (640, 480, 0.10), (800, 600, 0.08), (1024, 768, 0.08), (1080, 1350, 0.06),
-    (1200, 800, 0.07), (1280, 720, 0.05), (1600, 1200, 0.05), (2048, 1536, 0.04), (3024, 4032, 0.05),
+    (320, 240, 0.05),
+    (640, 480, 0.10),
+    (800, 600, 0.08),
+    (1024, 768, 0.08),
+    (1080, 1350, 0.06),
+    (1200, 800, 0.07),
+    (1280, 720, 0.05),
+    (1600, 1200, 0.05),
+    (2048, 1536, 0.04),
+    (3024, 4032, 0.05),
     (4032, 3024, 0.04),
 )
 ARBITRARY = 0.33  # share of photos at an arbitrary web size
@@ -68,8 +76,9 @@ def _background(src: np.ndarray, width: int, height: int, rng: random.Random) ->
     h, w = src.shape[:2]
     side = rng.randint(h // 3, h // 2)
     x, y = rng.randint(0, w - side), rng.randint(0, h - side)
-    small = cv2.resize(src[y:y + side, x:x + side], (max(4, width // 64), max(4, height // 64)),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        src[y : y + side, x : x + side], (max(4, width // 64), max(4, height // 64)), interpolation=cv2.INTER_AREA
+    )
     return cv2.resize(cv2.GaussianBlur(small, (3, 3), 0), (width, height), interpolation=cv2.INTER_CUBIC)
 
 
@@ -91,7 +100,7 @@ def make_photo(sources: list[Path], width: int, height: int, rng: random.Random)
         if len(placed) == wanted:
             break
         # LFW's face fills about 45% of its 250 px tile: a tile of side s shows a face of about 0.45 s.
-        face_share = rng.uniform(0.06, 0.45) if wanted == 1 else rng.uniform(0.06, 0.45 / wanted ** 0.5)
+        face_share = rng.uniform(0.06, 0.45) if wanted == 1 else rng.uniform(0.06, 0.45 / wanted**0.5)
         side = max(48, min(short, round(face_share * short / 0.45)))
         x, y = rng.randint(0, width - side), rng.randint(0, height - side)
         if any(x < px + ps and px < x + side and y < py + ps and py < y + side for px, py, ps in placed):
@@ -100,8 +109,8 @@ def make_photo(sources: list[Path], width: int, height: int, rng: random.Random)
         interp = cv2.INTER_AREA if side < tile.shape[0] else cv2.INTER_CUBIC
         tile = cv2.resize(tile, (side, side), interpolation=interp).astype(np.float32)
         alpha = _feather(side)
-        region = canvas[y:y + side, x:x + side]
-        canvas[y:y + side, x:x + side] = alpha * tile + (1 - alpha) * region
+        region = canvas[y : y + side, x : x + side]
+        canvas[y : y + side, x : x + side] = alpha * tile + (1 - alpha) * region
         placed.append((x, y, side))
     return np.clip(canvas, 0, 255).astype(np.uint8), len(placed)
 
@@ -135,10 +144,19 @@ def write_set(data: Path, out: Path, count: int, seed: int = DEFAULT_SEED) -> li
         orientation = rng.choice((3, 6, 8)) if rng.random() < EXIF_ROTATED else 1
         name = f"mixed_{i:05d}_{width}x{height}.jpg"
         (out / name).write_bytes(encode(image, quality, orientation))
-        listing.append({"file": name, "width": width, "height": height, "pasted_photos": faces,
-                        "jpeg_quality": quality, "exif_orientation": orientation})
-    (out / ".mixed_sizes.json").write_text(json.dumps({"seed": seed, "data": str(data), "count": count,
-                                                       "photos": listing}, indent=1) + "\n")
+        listing.append(
+            {
+                "file": name,
+                "width": width,
+                "height": height,
+                "pasted_photos": faces,
+                "jpeg_quality": quality,
+                "exif_orientation": orientation,
+            }
+        )
+    (out / ".mixed_sizes.json").write_text(
+        json.dumps({"seed": seed, "data": str(data), "count": count, "photos": listing}, indent=1) + "\n"
+    )
     return listing
 
 
@@ -154,9 +172,11 @@ def main() -> None:
     listing = write_set(args.data, args.out, args.count, args.seed)
     shapes = {(p["width"], p["height"]) for p in listing}
     megapixels = sum(p["width"] * p["height"] for p in listing) / 1e6
-    print(f"{len(listing)} photos in {args.out}: {len(shapes)} distinct sizes, {megapixels / len(listing):.2f} MP "
-          f"on average, {sum(p['pasted_photos'] for p in listing)} pasted LFW photos, "
-          f"{sum(p['exif_orientation'] != 1 for p in listing)} EXIF-rotated")
+    print(
+        f"{len(listing)} photos in {args.out}: {len(shapes)} distinct sizes, {megapixels / len(listing):.2f} MP "
+        f"on average, {sum(p['pasted_photos'] for p in listing)} pasted LFW photos, "
+        f"{sum(p['exif_orientation'] != 1 for p in listing)} EXIF-rotated"
+    )
 
 
 if __name__ == "__main__":

@@ -123,8 +123,9 @@ def allowed_mask(ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 class Exact:
     """Exact top-k of the probes over the chunks, and how long NumPy brute force takes for it."""
 
-    def __init__(self, probes: np.ndarray, timed: int, fraction: float | None, seed: int,
-                 own: list[np.ndarray]) -> None:
+    def __init__(
+        self, probes: np.ndarray, timed: int, fraction: float | None, seed: int, own: list[np.ndarray]
+    ) -> None:
         self.probes, self.fraction, self.seed, self.own = probes, fraction, seed, own
         nq = len(probes)
         self.top = (np.full((nq, K), -np.inf, np.float32), np.full((nq, K), -1, np.int64))
@@ -147,7 +148,7 @@ class Exact:
             self.single_s[i] += time.perf_counter() - t
         mask = allowed_mask(ids, self.fraction, self.seed) if self.fraction is not None else None
         for start in range(0, len(ids), BLOCK):  # blocks keep the probes x gallery scores small
-            bids, bvecs = ids[start:start + BLOCK], vecs[start:start + BLOCK]
+            bids, bvecs = ids[start : start + BLOCK], vecs[start : start + BLOCK]
             t = time.perf_counter()
             sims = self.probes @ bvecs.T
             self.top = _merge(self.top, sims, bids)
@@ -158,7 +159,7 @@ class Exact:
             if len(self.impostor) < 20_000:
                 self.impostor.extend(sims[: min(50, len(sims)), :: max(1, len(bids) // 100)].ravel().tolist())
             if mask is not None:
-                bmask = mask[start:start + BLOCK]
+                bmask = mask[start : start + BLOCK]
                 self.ftop = _merge(self.ftop, sims[:, bmask], bids[bmask])
             del sims
         if mask is not None:
@@ -176,8 +177,11 @@ def _merge(top: tuple[np.ndarray, np.ndarray], sims: np.ndarray, ids: np.ndarray
     if sims.shape[1] == 0:
         return top
     take = min(K, sims.shape[1])
-    part = np.argpartition(-sims, take - 1, axis=1)[:, :take] if take < sims.shape[1] else \
-        np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+    part = (
+        np.argpartition(-sims, take - 1, axis=1)[:, :take]
+        if take < sims.shape[1]
+        else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+    )
     s = np.concatenate([top[0], np.take_along_axis(sims, part, axis=1)], axis=1)
     i = np.concatenate([top[1], ids[part]], axis=1)
     order = np.argsort(-s, axis=1, kind="stable")[:, :K]
@@ -194,8 +198,9 @@ def recall_at_k(got: np.ndarray, want: np.ndarray) -> float:
     return hits / max(total, 1)
 
 
-def genuine_recall(got: np.ndarray, own: list[np.ndarray], allowed: Callable[[np.ndarray], np.ndarray] | None
-                   ) -> float | None:
+def genuine_recall(
+    got: np.ndarray, own: list[np.ndarray], allowed: Callable[[np.ndarray], np.ndarray] | None
+) -> float | None:
     """Share of each probe person's own (eligible) samples found in its top k, averaged over probes."""
     shares = []
     for g, mine in zip(got, own, strict=True):
@@ -215,8 +220,13 @@ def latencies(values_s: list[float] | np.ndarray) -> dict[str, float]:
     def pct(q: float) -> float:
         return ms[min(len(ms) - 1, max(0, math.ceil(q * len(ms)) - 1))]
 
-    return {"n": len(ms), "p50": round(pct(0.5), 3), "p99": round(pct(0.99), 3),
-            "mean": round(statistics.fmean(ms), 3), "max": round(ms[-1], 3)}
+    return {
+        "n": len(ms),
+        "p50": round(pct(0.5), 3),
+        "p99": round(pct(0.99), 3),
+        "mean": round(statistics.fmean(ms), 3),
+        "max": round(ms[-1], 3),
+    }
 
 
 def rss_bytes() -> int:
@@ -231,29 +241,31 @@ def _loaded_bytes(path: Path, dim: int) -> int:
     build memory would be reused and hide it)."""
     import subprocess
 
-    code = ("import os, sys; from pathlib import Path\n"
-            "from facesearch.index.faiss_index import FaissIndex\n"
-            "def rss():\n"
-            "    return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
-            "before = rss()\n"
-            "index = FaissIndex(Path(sys.argv[1]), int(sys.argv[2]), mmap=False)\n"
-            "assert index.load_error is None, index.load_error\n"
-            "print(rss() - before)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(path), str(dim)], capture_output=True, text=True,
-                         check=True, timeout=3600)
+    code = (
+        "import os, sys; from pathlib import Path\n"
+        "from facesearch.index.faiss_index import FaissIndex\n"
+        "def rss():\n"
+        "    return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "before = rss()\n"
+        "index = FaissIndex(Path(sys.argv[1]), int(sys.argv[2]), mmap=False)\n"
+        "assert index.load_error is None, index.load_error\n"
+        "print(rss() - before)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(dim)], capture_output=True, text=True, check=True, timeout=3600
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def _timed_searches(search: Callable[..., Any], probes: np.ndarray, **kw: Any) -> tuple[np.ndarray, list[float],
-                                                                                             float]:
+def _timed_searches(search: Callable[..., Any], probes: np.ndarray, **kw: Any) -> tuple[np.ndarray, list[float], float]:
     """Each probe alone (latency), then all at once (throughput); returns the one-by-one ids too."""
     found = np.full((len(probes), K), -1, np.int64)
     times = []
     for i in range(min(20, len(probes))):  # warm caches and pages
-        search(probes[i:i + 1], K, **kw)
+        search(probes[i : i + 1], K, **kw)
     for i in range(len(probes)):
         t = time.perf_counter()
-        _, ids = search(probes[i:i + 1], K, **kw)
+        _, ids = search(probes[i : i + 1], K, **kw)
         times.append(time.perf_counter() - t)
         found[i, : ids.shape[1]] = ids[0, :K]
     t = time.perf_counter()
@@ -297,23 +309,48 @@ def bench_index_search(opts: SearchBenchOptions) -> dict[str, Any]:
         tmp.cleanup()
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["peak_rss_mb_before"] = round(peak0 / 1024, 1)
-    result["impostor_cosine"] = {"mean": round(float(np.mean(exact.impostor)), 4),
-                                 "sd": round(float(np.std(exact.impostor)), 4)}
-    result["genuine_cosine"] = {"mean": round(float(np.mean(exact.genuine)), 4),
-                                "sd": round(float(np.std(exact.genuine)), 4)}
-    settings = {"size": opts.size, "dim": opts.dim, "backend": opts.backend, "index": opts.index, "kind": kind,
-                "filter": opts.filter, "queries": len(probes), "seed": opts.seed, "k": K,
-                "per_identity": opts.per_identity, "noise": NOISE, "spectrum_power": opts.spectrum,
-                "chunk": gal.chunk, "recall_target": opts.recall, "flat_max": flat_max, "hnsw_max": hnsw_max,
-                "threads": _threads()}
+    result["impostor_cosine"] = {
+        "mean": round(float(np.mean(exact.impostor)), 4),
+        "sd": round(float(np.std(exact.impostor)), 4),
+    }
+    result["genuine_cosine"] = {
+        "mean": round(float(np.mean(exact.genuine)), 4),
+        "sd": round(float(np.std(exact.genuine)), 4),
+    }
+    settings = {
+        "size": opts.size,
+        "dim": opts.dim,
+        "backend": opts.backend,
+        "index": opts.index,
+        "kind": kind,
+        "filter": opts.filter,
+        "queries": len(probes),
+        "seed": opts.seed,
+        "k": K,
+        "per_identity": opts.per_identity,
+        "noise": NOISE,
+        "spectrum_power": opts.spectrum,
+        "chunk": gal.chunk,
+        "recall_target": opts.recall,
+        "flat_max": flat_max,
+        "hnsw_max": hnsw_max,
+        "threads": _threads(),
+    }
     report = {"benchmark": "search-index", **harness.environment(settings), "result": result}
     report["goals"] = goals(report)
     return report
 
 
-def _run_faiss(opts: SearchBenchOptions, kind: str, work: Path, stream: Callable[[], Iterator[Any]],
-               exact: Exact, probes: np.ndarray, own: list[np.ndarray], log: Callable[[str], None]
-               ) -> dict[str, Any]:
+def _run_faiss(
+    opts: SearchBenchOptions,
+    kind: str,
+    work: Path,
+    stream: Callable[[], Iterator[Any]],
+    exact: Exact,
+    probes: np.ndarray,
+    own: list[np.ndarray],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     from facesearch.index.faiss_index import FaissIndex, build_faiss, meta_path
 
     path = work / "collection-1.faiss"
@@ -335,13 +372,21 @@ def _run_faiss(opts: SearchBenchOptions, kind: str, work: Path, stream: Callable
     mem = _loaded_bytes(path, opts.dim)
     index = FaissIndex(path, opts.dim, mmap=False)
     assert index.load_error is None, index.load_error
-    return {"kind": index.kind, "faces": len(index), "params": params, "build_s": round(build_s, 2),
-            "open_s": round(open_s, 3), "bytes_per_face_memory": round(mem / opts.size, 1),
-            "bytes_per_face_disk": round(disk / opts.size, 1), **_searched(index.search, opts, exact, probes, own)}
+    return {
+        "kind": index.kind,
+        "faces": len(index),
+        "params": params,
+        "build_s": round(build_s, 2),
+        "open_s": round(open_s, 3),
+        "bytes_per_face_memory": round(mem / opts.size, 1),
+        "bytes_per_face_disk": round(disk / opts.size, 1),
+        **_searched(index.search, opts, exact, probes, own),
+    }
 
 
-def _searched(search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact, probes: np.ndarray,
-              own: list[np.ndarray]) -> dict[str, Any]:
+def _searched(
+    search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact, probes: np.ndarray, own: list[np.ndarray]
+) -> dict[str, Any]:
     """The figures of one index's searches, and with --filter the same with only that fraction allowed."""
     found, times, qps = _timed_searches(search, probes)
     out = _figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes))
@@ -350,30 +395,58 @@ def _searched(search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact
         allow = ids_all[allowed_mask(ids_all, opts.filter, opts.seed)]
         ffound, ftimes, fqps = _timed_searches(search, probes, allow=allow)
         frac, seed = opts.filter, opts.seed
-        out["filter"] = {"fraction": frac, "allowed": len(allow),
-                         **_figures(ffound, ftimes, fqps, exact.ftop[1], own, lambda x: allowed_mask(x, frac, seed),
-                                    exact.fsingle_s, None, len(probes))}
+        out["filter"] = {
+            "fraction": frac,
+            "allowed": len(allow),
+            **_figures(
+                ffound,
+                ftimes,
+                fqps,
+                exact.ftop[1],
+                own,
+                lambda x: allowed_mask(x, frac, seed),
+                exact.fsingle_s,
+                None,
+                len(probes),
+            ),
+        }
     return out
 
 
-def _figures(found: np.ndarray, times: list[float], qps: float, truth: np.ndarray, own: list[np.ndarray],
-             allowed: Callable[[np.ndarray], np.ndarray] | None, exact_single: np.ndarray,
-             exact_batch_s: float | None, nq: int) -> dict[str, Any]:
+def _figures(
+    found: np.ndarray,
+    times: list[float],
+    qps: float,
+    truth: np.ndarray,
+    own: list[np.ndarray],
+    allowed: Callable[[np.ndarray], np.ndarray] | None,
+    exact_single: np.ndarray,
+    exact_batch_s: float | None,
+    nq: int,
+) -> dict[str, Any]:
     lat = latencies(times)
     ex = latencies(exact_single)
     return {
-        "latency_ms": lat, "batch_qps": round(qps, 1), "recall_at_10": round(recall_at_k(found, truth), 4),
+        "latency_ms": lat,
+        "batch_qps": round(qps, 1),
+        "recall_at_10": round(recall_at_k(found, truth), 4),
         "genuine_recall": genuine_recall(found, own, allowed),
         "exact_genuine_recall": genuine_recall(truth, own, allowed),
-        "exact_numpy": {"latency_ms": ex,
-                        "batch_qps": round(nq / exact_batch_s, 1) if exact_batch_s else None},
+        "exact_numpy": {"latency_ms": ex, "batch_qps": round(nq / exact_batch_s, 1) if exact_batch_s else None},
         "speedup_p50": round(ex["p50"] / lat["p50"], 1) if ex and lat.get("p50") else None,
         "speedup_p99": round(ex["p99"] / lat["p99"], 1) if ex and lat.get("p99") else None,
     }
 
 
-def _run_milvus(opts: SearchBenchOptions, work: Path, stream: Callable[[], Iterator[Any]], exact: Exact,
-                probes: np.ndarray, own: list[np.ndarray], log: Callable[[str], None]) -> dict[str, Any]:
+def _run_milvus(
+    opts: SearchBenchOptions,
+    work: Path,
+    stream: Callable[[], Iterator[Any]],
+    exact: Exact,
+    probes: np.ndarray,
+    own: list[np.ndarray],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     import contextlib
 
     from facesearch.index import milvus_index
@@ -392,9 +465,14 @@ def _run_milvus(opts: SearchBenchOptions, work: Path, stream: Callable[[], Itera
         index.wait_indexed(timeout=3600)
         build_s = time.perf_counter() - t - exact.stream_s
         log(f"loaded and indexed {opts.size} faces in Milvus in {build_s:.1f} s")
-        return {"kind": index.kind, "faces": len(index), "build_s": round(build_s, 2),
-                "bytes_per_face_memory": None, "bytes_per_face_disk": None,
-                **_searched(index.search, opts, exact, probes, own)}
+        return {
+            "kind": index.kind,
+            "faces": len(index),
+            "build_s": round(build_s, 2),
+            "bytes_per_face_memory": None,
+            "bytes_per_face_disk": None,
+            **_searched(index.search, opts, exact, probes, own),
+        }
 
 
 def _bench_namespace(uri: str) -> str:
@@ -411,35 +489,74 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     lat, rec = r["latency_ms"].get("p99"), r["recall_at_10"]
     if n >= 1_000_000:
         limit = GOALS["p99_ms_10m"] if n >= 10_000_000 else GOALS["p99_ms_1m"]
-        out.append({"goal": f"p99 <= {limit:g} ms at recall@10 >= {GOALS['recall_at_10']}",
-                    "measured": f"p99 {lat} ms, recall@10 {rec}",
-                    "met": bool(lat is not None and lat <= limit and rec >= GOALS["recall_at_10"])})
+        out.append(
+            {
+                "goal": f"p99 <= {limit:g} ms at recall@10 >= {GOALS['recall_at_10']}",
+                "measured": f"p99 {lat} ms, recall@10 {rec}",
+                "met": bool(lat is not None and lat <= limit and rec >= GOALS["recall_at_10"]),
+            }
+        )
         bpf = r.get("bytes_per_face_memory")
         if bpf is not None:
-            out.append({"goal": f"<= {GOALS['bytes_per_face']:g} bytes/face in the index at recall@10 >= 0.95",
-                        "measured": f"{bpf} bytes/face in memory, {r.get('bytes_per_face_disk')} on disk, "
-                                    f"recall@10 {rec}",
-                        "met": bool(bpf <= GOALS["bytes_per_face"] and rec >= GOALS["recall_at_10"])})
+            out.append(
+                {
+                    "goal": f"<= {GOALS['bytes_per_face']:g} bytes/face in the index at recall@10 >= 0.95",
+                    "measured": f"{bpf} bytes/face in memory, {r.get('bytes_per_face_disk')} on disk, recall@10 {rec}",
+                    "met": bool(bpf <= GOALS["bytes_per_face"] and rec >= GOALS["recall_at_10"]),
+                }
+            )
     f = r.get("filter")
     if f:
-        out.append({"goal": f"recall@10 >= {GOALS['recall_at_10']} with a {f['fraction']:g} filter",
-                    "measured": f"recall@10 {f['recall_at_10']}",
-                    "met": bool(f["recall_at_10"] >= GOALS["recall_at_10"])})
+        out.append(
+            {
+                "goal": f"recall@10 >= {GOALS['recall_at_10']} with a {f['fraction']:g} filter",
+                "measured": f"recall@10 {f['recall_at_10']}",
+                "met": bool(f["recall_at_10"] >= GOALS["recall_at_10"]),
+            }
+        )
     return out
 
 
 # Reporting ---------------------------------------------------------------------------------------
 def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     r = report["result"]
-    head = ["case", "kind", "faces", "build s", "B/face mem", "B/face disk", "p50 ms", "p99 ms", "batch q/s",
-            "recall@10", "genuine", "exact p50 ms", "exact p99 ms", "x p50", "x p99"]
+    head = [
+        "case",
+        "kind",
+        "faces",
+        "build s",
+        "B/face mem",
+        "B/face disk",
+        "p50 ms",
+        "p99 ms",
+        "batch q/s",
+        "recall@10",
+        "genuine",
+        "exact p50 ms",
+        "exact p99 ms",
+        "x p50",
+        "x p99",
+    ]
 
     def row(name: str, x: dict[str, Any]) -> list[str]:
         e = x["exact_numpy"]["latency_ms"]
-        return [name, str(r["kind"]), _fmt(r["faces"]), _fmt(r.get("build_s")), _fmt(r.get("bytes_per_face_memory")),
-                _fmt(r.get("bytes_per_face_disk")), _fmt(x["latency_ms"].get("p50")), _fmt(x["latency_ms"].get("p99")),
-                _fmt(x["batch_qps"]), _fmt(x["recall_at_10"]), _fmt(x["genuine_recall"]), _fmt(e.get("p50")),
-                _fmt(e.get("p99")), _fmt(x["speedup_p50"]), _fmt(x["speedup_p99"])]
+        return [
+            name,
+            str(r["kind"]),
+            _fmt(r["faces"]),
+            _fmt(r.get("build_s")),
+            _fmt(r.get("bytes_per_face_memory")),
+            _fmt(r.get("bytes_per_face_disk")),
+            _fmt(x["latency_ms"].get("p50")),
+            _fmt(x["latency_ms"].get("p99")),
+            _fmt(x["batch_qps"]),
+            _fmt(x["recall_at_10"]),
+            _fmt(x["genuine_recall"]),
+            _fmt(e.get("p50")),
+            _fmt(e.get("p99")),
+            _fmt(x["speedup_p50"]),
+            _fmt(x["speedup_p99"]),
+        ]
 
     rows = [row("all", r)]
     if r.get("filter"):
@@ -469,9 +586,16 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     head, rows = table_rows(report)
-    lines = ["# facesearch bench search (index)", "", context_line(report), "",
-             "settings: " + ", ".join(f"{k}={v}" for k, v in s.items()), "",
-             "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines = [
+        "# facesearch bench search (index)",
+        "",
+        context_line(report),
+        "",
+        "settings: " + ", ".join(f"{k}={v}" for k, v in s.items()),
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if report.get("goals"):
         lines += ["", "| goal | measured | met |", "|---|---|---|"]
@@ -526,10 +650,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-identity", type=int, default=5)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     a = p.parse_args(argv)
-    report = bench_index_search(SearchBenchOptions(size=a.size, dim=a.dim, backend=a.backend, index=a.index,
-                                                   filter=a.filter, queries=a.queries, seed=a.seed,
-                                                   spectrum=a.spectrum, per_identity=a.per_identity,
-                                                   log=lambda m: print(m, file=sys.stderr)))
+    report = bench_index_search(
+        SearchBenchOptions(
+            size=a.size,
+            dim=a.dim,
+            backend=a.backend,
+            index=a.index,
+            filter=a.filter,
+            queries=a.queries,
+            seed=a.seed,
+            spectrum=a.spectrum,
+            per_identity=a.per_identity,
+            log=lambda m: print(m, file=sys.stderr),
+        )
+    )
     write_report(report, a.out)
     print(json.dumps(report, default=str))
     return 0

@@ -47,8 +47,12 @@ def main() -> None:
     ap.add_argument("--model", default="yunet-reid")
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--large", type=float, default=None,
-                    help="Run on photos of this many megapixels (2x2 mosaics of upscaled photos, as `bench large`).")
+    ap.add_argument(
+        "--large",
+        type=float,
+        default=None,
+        help="Run on photos of this many megapixels (2x2 mosaics of upscaled photos, as `bench large`).",
+    )
     args = ap.parse_args()
     cv2.setNumThreads(1)
     home = Path(tempfile.mkdtemp())
@@ -69,7 +73,7 @@ def main() -> None:
 
     faces = 0
     for start in range(0, len(blobs), args.batch):
-        chunk = blobs[start:start + args.batch]
+        chunk = blobs[start : start + args.batch]
         images = []
         for data in chunk:
             s, _ = timed(lambda d=data: hashlib.sha256(d).hexdigest())
@@ -81,8 +85,9 @@ def main() -> None:
             images.append(img)
         dets, crops = [], []
         for img in images:
-            s, det = timed(lambda i=img: filter_detections(pack.detect(i), settings.min_face_px,
-                                                          settings.min_detection_score))
+            s, det = timed(
+                lambda i=img: filter_detections(pack.detect(i), settings.min_face_px, settings.min_detection_score)
+            )
             add("detect", s)
             s, crop = timed(lambda i=img, d=det: pack.align(i, d))
             add("align", s)
@@ -103,8 +108,10 @@ def main() -> None:
                 add("thumbnail", s)
     n = len(blobs)
     per_face = {"embed (batched, as ingest)", "thumbnail"}
-    print(f"{args.model}: {n} images, {faces} faces, 1 thread; wall ms (CPU ms) - CPU time is what the stage "
-          "costs when the machine is shared")
+    print(
+        f"{args.model}: {n} images, {faces} faces, 1 thread; wall ms (CPU ms) - CPU time is what the stage "
+        "costs when the machine is shared"
+    )
     for key, total in acc.items():
         c = cpu[key]
         if key.startswith("embed (one"):
@@ -112,15 +119,19 @@ def main() -> None:
             print(f"  {key:40s} {1000 * total / count:7.2f} ({1000 * c / count:6.2f}) ms/face")
         elif key in per_face:
             f = max(faces, 1)
-            print(f"  {key:40s} {1000 * total / f:7.2f} ({1000 * c / f:6.2f}) ms/face "
-                  f"{1000 * total / n:7.2f} ({1000 * c / n:6.2f}) ms/image")
+            print(
+                f"  {key:40s} {1000 * total / f:7.2f} ({1000 * c / f:6.2f}) ms/face "
+                f"{1000 * total / n:7.2f} ({1000 * c / n:6.2f}) ms/image"
+            )
         else:
             print(f"  {key:40s} {1000 * total / n:7.2f} ({1000 * c / n:6.2f}) ms/image")
     keys = [k for k in acc if "comparison" not in k and not k.startswith("embed (one")]
     core = sum(acc[k] for k in keys)
     core_cpu = sum(cpu[k] for k in keys)
-    print(f"  {'sum of product stages':40s} {1000 * core / n:7.2f} ({1000 * core_cpu / n:6.2f}) ms/image -> "
-          f"{n / core:.1f} images/s per core wall, {n / core_cpu:.1f} by CPU time")
+    print(
+        f"  {'sum of product stages':40s} {1000 * core / n:7.2f} ({1000 * core_cpu / n:6.2f}) ms/image -> "
+        f"{n / core:.1f} images/s per core wall, {n / core_cpu:.1f} by CPU time"
+    )
 
 
 if __name__ == "__main__":

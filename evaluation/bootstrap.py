@@ -50,7 +50,7 @@ def impostor_rate(w: np.ndarray, img_ident: np.ndarray, fm_a: np.ndarray, fm_b: 
     den = (s * s - (w * w) @ (c * c)) / 2.0
     num = np.zeros(w.shape[0])
     for start in range(0, len(fm_a), 20000):
-        a, b = fm_a[start:start + 20000], fm_b[start:start + 20000]
+        a, b = fm_a[start : start + 20000], fm_b[start : start + 20000]
         num += (w[:, a] * w[:, b]).sum(axis=1)
     return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
 

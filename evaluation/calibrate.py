@@ -24,8 +24,9 @@ def all_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str]) -> tuple
     return genuine, impostor
 
 
-def _pairs(emb: np.ndarray, ok: np.ndarray, labels: list[str], group: np.ndarray | None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(
+    emb: np.ndarray, ok: np.ndarray, labels: list[str], group: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(genuine, impostor, genuine group code, impostor group code); a pair's code is its images' shared
     group, -1 when they differ or are unlabelled."""
     keep = np.flatnonzero(ok)
@@ -36,7 +37,7 @@ def _pairs(emb: np.ndarray, ok: np.ndarray, labels: list[str], group: np.ndarray
     genuine, impostor, g_gen, g_imp = [], [], [], []
     block = 2048
     for s in range(0, len(e), block):
-        sims = e[s:s + block] @ e.T
+        sims = e[s : s + block] @ e.T
         rows = np.arange(s, min(s + block, len(e)))
         upper = np.arange(len(e))[None, :] > rows[:, None]
         same = codes[rows][:, None] == codes[None, :]
@@ -56,27 +57,52 @@ def default_groups(ds: LabelledSet) -> GroupLabels | None:
     return None
 
 
-def calibrate_set(ds: LabelledSet, emb: np.ndarray, ok: np.ndarray, pack: str, model_version: str,
-                  dataset_label: str, groups: GroupLabels | None | bool = True) -> CalibrationTable:
+def calibrate_set(
+    ds: LabelledSet,
+    emb: np.ndarray,
+    ok: np.ndarray,
+    pack: str,
+    model_version: str,
+    dataset_label: str,
+    groups: GroupLabels | None | bool = True,
+) -> CalibrationTable:
     """groups: labels for the worst-group policy; True = LFW demographics when found; None/False = none."""
     labels = default_groups(ds) if groups is True else (groups or None)
     genuine, impostor = all_pair_scores(emb, ok, ds.labels)
     group_imp, group_gen = group_pair_scores(emb, ok, ds.labels, labels) if labels else ({}, {})
-    method = (f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
-              f"{len(ok)} images where a face was found (the face nearest the image centre); "
-              "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below")
+    method = (
+        f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
+        f"{len(ok)} images where a face was found (the face nearest the image centre); "
+        "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below"
+    )
     source = labels.source if labels else None
     if labels:
-        method += ("; worst-group FMR from impostor pairs within each labelled group "
-                   f"({', '.join(f'{g}: {len(v)}' for g, v in sorted(group_imp.items()))} pairs)")
-    return build_table(pack, model_version, genuine, impostor, dataset_label, method,
-                       group_impostors=group_imp or None, group_genuine=group_gen or None,
-                       groups_source=str(Path(source).name) if source else None)
+        method += (
+            "; worst-group FMR from impostor pairs within each labelled group "
+            f"({', '.join(f'{g}: {len(v)}' for g, v in sorted(group_imp.items()))} pairs)"
+        )
+    return build_table(
+        pack,
+        model_version,
+        genuine,
+        impostor,
+        dataset_label,
+        method,
+        group_impostors=group_imp or None,
+        group_genuine=group_gen or None,
+        groups_source=str(Path(source).name) if source else None,
+    )
 
 
-def calibrate_data(data: Path, pack: str, model_version: str, settings: Settings, cache_dir: Path | None,
-                   groups_csv: Path | None = None,
-                   progress: Callable[[str, int, int], None] | None = None) -> CalibrationTable:
+def calibrate_data(
+    data: Path,
+    pack: str,
+    model_version: str,
+    settings: Settings,
+    cache_dir: Path | None,
+    groups_csv: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> CalibrationTable:
     """The table `facesearch calibrate` writes.
 
     LFW: the score -> FMR/FNMR table from LFW View 1 (pairsDevTrain + pairsDevTest images), as before; the
@@ -102,24 +128,37 @@ def calibrate_data(data: Path, pack: str, model_version: str, settings: Settings
         emb, ok = fe.emb[v1], fe.ok[v1]
         genuine, impostor = all_pair_scores(emb, ok, ds.labels)
         labels = read_groups_csv(groups_csv, full) if groups_csv else default_groups(full)
-        method = (f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
-                  f"{len(ok)} View 1 images where a face was found (the face nearest the image centre); "
-                  "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below")
+        method = (
+            f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among the {int(ok.sum())} of "
+            f"{len(ok)} View 1 images where a face was found (the face nearest the image centre); "
+            "FMR = share of impostor pairs scoring >= threshold, FNMR = share of genuine pairs scoring below"
+        )
         curves = None
         if labels is not None:
-            method += (f"; worst-group FMR over impostor pairs within each group among all {len(full)} LFW images "
-                       f"(labels: {Path(labels.source).name})")
+            method += (
+                f"; worst-group FMR over impostor pairs within each group among all {len(full)} LFW images "
+                f"(labels: {Path(labels.source).name})"
+            )
             curves = lambda t: group_fmr_curves(fe.emb, fe.ok, full.labels, labels, t)  # noqa: E731
-        return build_table(pack, model_version, genuine, impostor, label, method, group_curves=curves,
-                           groups_source=f"{Path(labels.source).name} (all LFW images)" if labels else None)
+        return build_table(
+            pack,
+            model_version,
+            genuine,
+            impostor,
+            label,
+            method,
+            group_curves=curves,
+            groups_source=f"{Path(labels.source).name} (all LFW images)" if labels else None,
+        )
     ds = folder_dataset(data)
     e = embed_full(ds, pack, settings, cache_dir, progress=bar(f"embedding {ds.name}"))
     groups = read_groups_csv(groups_csv, ds) if groups_csv else None
     return calibrate_set(ds, e.emb, e.ok, pack, model_version, f"folder {data.name}", groups=groups)
 
 
-def group_fmr_curves(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels,
-                     thresholds: np.ndarray, block: int = 1024) -> dict[str, tuple[int, int, np.ndarray]]:
+def group_fmr_curves(
+    emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels, thresholds: np.ndarray, block: int = 1024
+) -> dict[str, tuple[int, int, np.ndarray]]:
     """group -> (impostor pairs, genuine pairs, FMR at each threshold) over pairs within the group.
 
     Counted block by block against the threshold grid (searchsorted + bincount), so even the 52 million
@@ -157,8 +196,9 @@ def group_fmr_curves(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups:
     return out
 
 
-def group_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels
-                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def group_pair_scores(
+    emb: np.ndarray, ok: np.ndarray, labels: list[str], groups: GroupLabels
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Impostor and genuine scores of the pairs within each group (both images in it); for small sets."""
     group_imp: dict[str, np.ndarray] = {}
     group_gen: dict[str, np.ndarray] = {}
@@ -175,9 +215,16 @@ def group_pair_scores(emb: np.ndarray, ok: np.ndarray, labels: list[str], groups
     return group_imp, group_gen
 
 
-def fair_data(data: Path, pack: str, model_version: str, settings: Settings, cache_dir: Path | None,
-              clusters: int | None = None, seed: int = 0,
-              progress: Callable[[str, int, int], None] | None = None) -> FairCalibration:
+def fair_data(
+    data: Path,
+    pack: str,
+    model_version: str,
+    settings: Settings,
+    cache_dir: Path | None,
+    clusters: int | None = None,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FairCalibration:
     """The fair calibration `facesearch calibrate` writes beside the table: fitted on LFW View 1 (the same
     images as the table) or on every image of a folder. Only identity labels are used (same person or not);
     group labels never enter the fit."""
@@ -203,5 +250,14 @@ def fair_data(data: Path, pack: str, model_version: str, settings: Settings, cac
     ident = np.unique(np.asarray(labels), return_inverse=True)[1][keep]
     # About 50 faces per cluster worked best on LFW (docs/calibration.md); a small folder gets fewer clusters.
     k = clusters or max(2, min(FAIR_CLUSTERS, len(keep) // 50))
-    return fit_fair(emb[keep], ident, pack, model_version, label, clusters=k, seed=seed,
-                    pair_mode=FAIR_MODE, decision_clusters=FAIR_DECISION_CLUSTERS)
+    return fit_fair(
+        emb[keep],
+        ident,
+        pack,
+        model_version,
+        label,
+        clusters=k,
+        seed=seed,
+        pair_mode=FAIR_MODE,
+        decision_clusters=FAIR_DECISION_CLUSTERS,
+    )

@@ -33,8 +33,14 @@ class FaceTable:
         return int(self.image.shape[0])
 
 
-def embed_all_faces(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: Path | None = None,
-                    batch: int = 16, progress: Callable[[int, int], None] | None = None) -> FaceTable:
+def embed_all_faces(
+    ds: LabelledSet,
+    pack_name: str,
+    settings: Settings,
+    cache_dir: Path | None = None,
+    batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> FaceTable:
     """All faces of every image through the ingest pipeline (`pipeline.analyze`), cached like `embed_full`.
 
     Only the centre face carries the image's label; the others are kept because a real gallery has them
@@ -71,10 +77,12 @@ def embed_all_faces(ds: LabelledSet, pack_name: str, settings: Settings, cache_d
         if progress:
             progress(min(n, start + batch), n)
     dim = pack.info.dim
-    out = FaceTable(np.concatenate(embs) if embs else np.zeros((0, dim), np.float32),
-                    np.concatenate(image) if image else np.zeros(0, np.int32),
-                    np.concatenate(quality) if quality else np.zeros(0, np.float32),
-                    np.concatenate(centre) if centre else np.zeros(0, bool))
+    out = FaceTable(
+        np.concatenate(embs) if embs else np.zeros((0, dim), np.float32),
+        np.concatenate(image) if image else np.zeros(0, np.int32),
+        np.concatenate(quality) if quality else np.zeros(0, np.float32),
+        np.concatenate(centre) if centre else np.zeros(0, bool),
+    )
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
@@ -108,10 +116,15 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:
     both = j_cnt[j_inv].astype(np.float64)
     bp = float(np.mean(both / p_cnt[pred])) if len(pred) else 1.0
     br = float(np.mean(both / t_cnt[truth])) if len(pred) else 1.0
-    return {"pairwise_precision": tp / pp if pp else 1.0, "pairwise_recall": tp / tt if tt else 1.0,
-            "bcubed_precision": bp, "bcubed_recall": br,
-            "bcubed_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
-            "people_found": int(len(p_cnt)), "people_true": int(len(t_cnt))}
+    return {
+        "pairwise_precision": tp / pp if pp else 1.0,
+        "pairwise_recall": tp / tt if tt else 1.0,
+        "bcubed_precision": bp,
+        "bcubed_recall": br,
+        "bcubed_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
+        "people_found": int(len(p_cnt)),
+        "people_true": int(len(t_cnt)),
+    }
 
 
 # What the product's clustering is to this module (it lies on the same layer): labels from (embeddings, image
@@ -127,20 +140,27 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def same_image_pairs(pred: np.ndarray, image: np.ndarray) -> int:
     """Pairs of faces of one image given one label (the hard rule says: none)."""
-    _, counts = np.unique(np.stack([np.asarray(image, np.int64), np.asarray(pred, np.int64)], 1), axis=0,
-                          return_counts=True)
+    _, counts = np.unique(
+        np.stack([np.asarray(image, np.int64), np.asarray(pred, np.int64)], 1), axis=0, return_counts=True
+    )
     return int((counts * (counts - 1) // 2).sum())
 
 
 def evaluate_clusters(ft: FaceTable, labels: list[str], pred: np.ndarray, fuse: FuseFn) -> dict[str, object]:
     """Score a clustering of every face (`pred`) on the labelled faces; templates against single faces."""
     lab = np.asarray(labels)[ft.image[ft.centre]]
-    return {**scores(pred[ft.centre], lab), "faces": len(ft), "labelled_faces": int(ft.centre.sum()),
-            "same_image_merges": same_image_pairs(pred, ft.image), "templates": template_tpir(ft, labels, fuse)}
+    return {
+        **scores(pred[ft.centre], lab),
+        "faces": len(ft),
+        "labelled_faces": int(ft.centre.sum()),
+        "same_image_merges": same_image_pairs(pred, ft.image),
+        "templates": template_tpir(ft, labels, fuse),
+    }
 
 
-def template_tpir(ft: FaceTable, labels: list[str], fuse: FuseFn, seed: int = 0,
-                  fpirs: tuple[float, ...] = (1e-2, 1e-3)) -> dict[str, object]:
+def template_tpir(
+    ft: FaceTable, labels: list[str], fuse: FuseFn, seed: int = 0, fpirs: tuple[float, ...] = (1e-2, 1e-3)
+) -> dict[str, object]:
     """Open-set 1:N with a person's faces as the gallery entry: single faces (max over the person's faces, as a
     face search ranks them) against one quality-weighted template per person. Identities with 3 or more
     labelled photos: a random one is the probe, the rest the gallery; a random half of those identities is held
@@ -177,9 +197,13 @@ def template_tpir(ft: FaceTable, labels: list[str], fuse: FuseFn, seed: int = 0,
     np.maximum.at(per_person_max.T, gp, face_sims.T)
     tmpl = fuse(ft.emb[gal_rows], gp, ft.quality[gal_rows], n_people)
     tmpl_sims = probe @ tmpl.T
-    out: dict[str, object] = {"identities": len(ok), "mated_probes": int(mated_a.sum()),
-                              "nonmated_probes": int((~mated_a).sum()), "gallery_faces": len(gal_rows),
-                              "people": n_people}
+    out: dict[str, object] = {
+        "identities": len(ok),
+        "mated_probes": int(mated_a.sum()),
+        "nonmated_probes": int((~mated_a).sum()),
+        "gallery_faces": len(gal_rows),
+        "people": n_people,
+    }
     for label, sims in (("single_faces", per_person_max), ("templates", tmpl_sims)):
         top = sims.argmax(1)
         best = sims.max(1)

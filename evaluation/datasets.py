@@ -72,8 +72,12 @@ def lfw_pairs_set(root: Path, filenames: list[str], name: str) -> tuple[Labelled
     paths = sorted({p for a, b, _, _ in all_pairs for p in (a, b)})
     index = {p: i for i, p in enumerate(paths)}
     labels = [p.parent.name for p in paths]
-    pl = PairList([index[a] for a, _, _, _ in all_pairs], [index[b] for _, b, _, _ in all_pairs],
-                  [s for _, _, s, _ in all_pairs], [f for _, _, _, f in all_pairs])
+    pl = PairList(
+        [index[a] for a, _, _, _ in all_pairs],
+        [index[b] for _, b, _, _ in all_pairs],
+        [s for _, _, s, _ in all_pairs],
+        [f for _, _, _, f in all_pairs],
+    )
     return LabelledSet(name, root, paths, labels), pl
 
 
@@ -90,8 +94,12 @@ def lfw_pairs_in(ds: LabelledSet, root: Path, filename: str = "pairs.txt") -> Pa
     missing = [p for a, b, _ in pairs for p in (a, b) if p not in index]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images of {filename} are missing, e.g. {missing[0]}")
-    return PairList([index[a] for a, _, _ in pairs], [index[b] for _, b, _ in pairs], [s for _, _, s in pairs],
-                    [min(i // per_fold, folds - 1) for i in range(len(pairs))])
+    return PairList(
+        [index[a] for a, _, _ in pairs],
+        [index[b] for _, b, _ in pairs],
+        [s for _, _, s in pairs],
+        [min(i // per_fold, folds - 1) for i in range(len(pairs))],
+    )
 
 
 def read_exclusions(path: Path) -> set[str]:

@@ -58,24 +58,47 @@ def cache_file(ds: LabelledSet, pack_name: str, cache_dir: Path, transform_key: 
     return cache_dir / f"{ds.name}-{pack_name}-{key}.npz"
 
 
-def embed_full(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: Path | None = None,
-               batch: int = 32, progress: Callable[[int, int], None] | None = None,
-               transform: Callable[[np.ndarray, int], np.ndarray] | None = None, transform_key: str = ""
-               ) -> Embedded:
+def embed_full(
+    ds: LabelledSet,
+    pack_name: str,
+    settings: Settings,
+    cache_dir: Path | None = None,
+    batch: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    transform: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    transform_key: str = "",
+) -> Embedded:
     """Embed a set (optionally with every image passed through `transform(image, index)` first)."""
     cache = cache_file(ds, pack_name, cache_dir, transform_key) if cache_dir else None
     if cache and cache.is_file():
         z = np.load(cache)
         if "format" in z and int(z["format"]) >= CACHE_FORMAT:
-            e = Embedded(z["emb"], z["ok"], z["quality"], z["boxes"], z["landmarks"], z["det_score"],
-                         z["reasons"], z["n_faces"], z["sharp_raw"])
+            e = Embedded(
+                z["emb"],
+                z["ok"],
+                z["quality"],
+                z["boxes"],
+                z["landmarks"],
+                z["det_score"],
+                z["reasons"],
+                z["n_faces"],
+                z["sharp_raw"],
+            )
             e.rescore()
             return e
     pack = load_pack(pack_name, settings, settings.workers)
     n = len(ds.images)
-    out = Embedded(np.zeros((n, pack.info.dim), np.float32), np.zeros(n, bool), np.zeros(n, np.float32),
-                   np.zeros((n, 4), np.float32), np.zeros((n, 5, 2), np.float32), np.zeros(n, np.float32),
-                   np.zeros(n, np.uint8), np.zeros(n, np.int16), np.zeros(n, np.float32))
+    out = Embedded(
+        np.zeros((n, pack.info.dim), np.float32),
+        np.zeros(n, bool),
+        np.zeros(n, np.float32),
+        np.zeros((n, 4), np.float32),
+        np.zeros((n, 5, 2), np.float32),
+        np.zeros(n, np.float32),
+        np.zeros(n, np.uint8),
+        np.zeros(n, np.int16),
+        np.zeros(n, np.float32),
+    )
     for start in range(0, n, batch):
         idx, crops = [], []
         for i in range(start, min(n, start + batch)):
@@ -106,8 +129,18 @@ def embed_full(ds: LabelledSet, pack_name: str, settings: Settings, cache_dir: P
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, emb=out.emb, ok=out.ok, quality=out.quality, boxes=out.boxes, landmarks=out.landmarks,
-                 det_score=out.det_score, reasons=out.reasons, n_faces=out.n_faces, sharp_raw=out.sharp_raw,
-                 format=CACHE_FORMAT)
+        np.savez(
+            tmp,
+            emb=out.emb,
+            ok=out.ok,
+            quality=out.quality,
+            boxes=out.boxes,
+            landmarks=out.landmarks,
+            det_score=out.det_score,
+            reasons=out.reasons,
+            n_faces=out.n_faces,
+            sharp_raw=out.sharp_raw,
+            format=CACHE_FORMAT,
+        )
         tmp.replace(cache)  # atomic: an interrupted run never leaves a truncated cache behind
     return out

@@ -48,4 +48,5 @@ def pair_transform(fair: FairCalibration, emb: np.ndarray) -> PairTransform:
         if fair.pair_mode == "same":
             return to_unit(fair.log_fmr_clusters(np.where(ca == cb, ca, fair.clusters), None, sims))
         return to_unit(fair.log_fmr_clusters(ca, cb, sims))
+
     return transform

@@ -64,8 +64,9 @@ def lfw_demographics(demo_dir: Path, ds: LabelledSet) -> GroupLabels:
     male = set((demo_dir / "male_names.txt").read_text().split())
     ambiguous = female & male  # listed in both: leave out, as the dataset's README asks
     names = [p.name for p in ds.images]
-    gender = np.array(["" if n in ambiguous else "female" if n in female else "male" if n in male else ""
-                       for n in names])
+    gender = np.array(
+        ["" if n in ambiguous else "female" if n in female else "male" if n in male else "" for n in names]
+    )
     race = json.loads((demo_dir / "lfw_race_dict.json").read_text())
     single = {k: v.strip() for k, v in race.items() if "," not in v}
     ethnicity = np.array([single.get(lab, "") for lab in ds.labels])

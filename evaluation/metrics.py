@@ -67,8 +67,7 @@ def tar_at_far(genuine: np.ndarray, impostor: np.ndarray, targets: tuple[float, 
     for far in targets:
         key = f"{far:g}"
         if far * len(impostor) < 1:
-            out[key] = {"tar": None, "threshold": None,
-                        "note": f"not measurable: only {len(impostor)} impostor pairs"}
+            out[key] = {"tar": None, "threshold": None, "note": f"not measurable: only {len(impostor)} impostor pairs"}
             continue
         t = threshold_at_fmr(impostor, far)
         fmr, fnmr = fmr_fnmr(genuine, impostor, np.array([t]))
@@ -92,8 +91,7 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     return float((s[k - 1] + s[k]) / 2)
 
 
-def kfold_accuracy(scores: np.ndarray, same: np.ndarray, fold: np.ndarray, valid: np.ndarray
-                   ) -> dict[str, object]:
+def kfold_accuracy(scores: np.ndarray, same: np.ndarray, fold: np.ndarray, valid: np.ndarray) -> dict[str, object]:
     """LFW View 2 protocol: the threshold is picked on 9 folds, accuracy measured on the 10th.
 
     `valid` is False for pairs where a face was not found in one image: they count as errors on the test
@@ -109,8 +107,13 @@ def kfold_accuracy(scores: np.ndarray, same: np.ndarray, fold: np.ndarray, valid
         accs.append(float(correct.mean()))
         thresholds.append(t)
     a = np.asarray(accs)
-    return {"mean": float(a.mean()), "std": float(a.std()), "folds": accs, "thresholds": thresholds,
-            "failed_pairs": int((~valid).sum())}
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std()),
+        "folds": accs,
+        "thresholds": thresholds,
+        "failed_pairs": int((~valid).sum()),
+    }
 
 
 @dataclass
@@ -146,8 +149,11 @@ class OpenSet:
         for fpir in targets:
             key = f"{fpir:g}"
             if fpir * len(self.nonmated_top) < 1:
-                out[key] = {"tpir": None, "threshold": None,
-                            "note": f"not measurable: only {len(self.nonmated_top)} non-mated probes"}
+                out[key] = {
+                    "tpir": None,
+                    "threshold": None,
+                    "note": f"not measurable: only {len(self.nonmated_top)} non-mated probes",
+                }
                 continue
             t = self.threshold_at_fpir(fpir)
             out[key] = {"tpir": float(1 - self.fnir(t)), "threshold": t, "fpir": float(self.fpir(t))}
@@ -159,12 +165,24 @@ class OpenSet:
         return t, self.fpir(t), self.fnir(t)
 
     def subset(self, mated: np.ndarray, nonmated: np.ndarray) -> OpenSet:
-        return OpenSet(self.mated_rank[mated], self.mated_score[mated], self.mated_top[mated],
-                       self.nonmated_top[nonmated], self.gallery_size)
+        return OpenSet(
+            self.mated_rank[mated],
+            self.mated_score[mated],
+            self.mated_top[mated],
+            self.nonmated_top[nonmated],
+            self.gallery_size,
+        )
 
 
-def open_set_search(gallery: np.ndarray, gallery_ids: np.ndarray, probes: np.ndarray, probe_ok: np.ndarray,
-                    probe_ids: np.ndarray, mated: np.ndarray, block: int = 4096) -> OpenSet:
+def open_set_search(
+    gallery: np.ndarray,
+    gallery_ids: np.ndarray,
+    probes: np.ndarray,
+    probe_ok: np.ndarray,
+    probe_ids: np.ndarray,
+    mated: np.ndarray,
+    block: int = 4096,
+) -> OpenSet:
     """Exact search of every probe against the gallery (matrix products in blocks).
 
     gallery_ids / probe_ids are integer identity codes; `mated` says which probes have a mate in the gallery.

@@ -63,8 +63,9 @@ def make_pairs(ds: LabelledSet, keep: np.ndarray, seed: int, folds: int = 10, pe
     return PairList(first, second, same, fold)
 
 
-def verification(e: Embedded, pairs: PairList, keep: np.ndarray, gate: float,
-                 transform: PairTransform | None = None) -> dict[str, Any]:
+def verification(
+    e: Embedded, pairs: PairList, keep: np.ndarray, gate: float, transform: PairTransform | None = None
+) -> dict[str, Any]:
     """k-fold accuracy and ROC over a pair list; a pair with an undetected image is an error."""
     a, b = np.asarray(pairs.first), np.asarray(pairs.second)
     same, fold = np.asarray(pairs.same, bool), np.asarray(pairs.fold)
@@ -77,14 +78,19 @@ def verification(e: Embedded, pairs: PairList, keep: np.ndarray, gate: float,
     # The same protocol on the pairs where both faces were found: separates detection misses from the
     # embedding's own errors when comparing with a model's published figure.
     if valid.sum() > 20 and (~valid).any():
-        acc["detected_pairs_only"] = metrics.kfold_accuracy(scores[valid], same[valid], fold[valid],
-                                                            valid[valid])["mean"]
+        acc["detected_pairs_only"] = metrics.kfold_accuracy(scores[valid], same[valid], fold[valid], valid[valid])[
+            "mean"
+        ]
     # No face = no match: a genuine pair is then falsely rejected, an impostor pair correctly rejected.
     genuine, impostor = scores[same], scores[~same]
     out = {
-        "pairs": int(len(same)), "genuine": int(same.sum()), "impostor": int((~same).sum()),
-        "folds": int(len(np.unique(fold))), "failed_to_detect_pairs": int((~valid).sum()),
-        "accuracy": acc, "tar_at_far": metrics.tar_at_far(genuine, impostor, FAR_TARGETS),
+        "pairs": int(len(same)),
+        "genuine": int(same.sum()),
+        "impostor": int((~same).sum()),
+        "folds": int(len(np.unique(fold))),
+        "failed_to_detect_pairs": int((~valid).sum()),
+        "accuracy": acc,
+        "tar_at_far": metrics.tar_at_far(genuine, impostor, FAR_TARGETS),
     }
     # Gated: pairs where both faces pass the probe quality gate; the rest would be refused, not decided.
     passed = valid & (e.quality[a] >= gate) & (e.quality[b] >= gate)
@@ -120,8 +126,9 @@ class AllPairs:
     def tail(hist: np.ndarray, t: float | np.ndarray) -> np.ndarray:
         """Counts of scores >= t (to the 1e-4 bin)."""
         b = np.clip(np.ceil((np.asarray(t, np.float64) + 1) * NBINS / 2 - 1e-9).astype(np.int64), 0, NBINS)
-        cum = np.concatenate([np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1], np.zeros(hist.shape[:-1] + (1,))],
-                             axis=-1)
+        cum = np.concatenate(
+            [np.cumsum(hist[..., ::-1], axis=-1)[..., ::-1], np.zeros(hist.shape[:-1] + (1,))], axis=-1
+        )
         return np.take(cum, b, axis=-1)
 
     def fmr(self, t: float | np.ndarray) -> np.ndarray:
@@ -134,8 +141,15 @@ class AllPairs:
         return float(grid[ok[0]]) if len(ok) else 1.0
 
 
-def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLabels | None,
-              block: int = 512, transform: PairTransform | None = None, collect: float | None = None) -> AllPairs:
+def all_pairs(
+    e: Embedded,
+    labels: list[str],
+    keep: np.ndarray,
+    groups: GroupLabels | None,
+    block: int = 512,
+    transform: PairTransform | None = None,
+    collect: float | None = None,
+) -> AllPairs:
     idx = np.flatnonzero(e.ok & keep)
     emb = e.emb[idx]
     codes = identity_codes(labels)[idx]
@@ -183,9 +197,16 @@ def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLab
         cand = np.column_stack([idx[rows[rr]], idx[cc], vals[rr, cc]])
         top = np.concatenate([top, cand[np.isfinite(cand[:, 2])]])
         top = top[np.argsort(-top[:, 2])[:TOP_K]]
-    out = AllPairs(n, np.concatenate(gen) if gen else np.zeros(0), np.concatenate(gi) if gi else np.zeros(0, int),
-                   np.concatenate(gj) if gj else np.zeros(0, int), imp_hist, top, group_names=names,
-                   group_imp_hist=ghist)
+    out = AllPairs(
+        n,
+        np.concatenate(gen) if gen else np.zeros(0),
+        np.concatenate(gi) if gi else np.zeros(0, int),
+        np.concatenate(gj) if gj else np.zeros(0, int),
+        imp_hist,
+        top,
+        group_names=names,
+        group_imp_hist=ghist,
+    )
     if fi:
         out.fm_i, out.fm_j = np.concatenate(fi), np.concatenate(fj)
     pos = np.full(len(e.ok), -1)
@@ -197,15 +218,22 @@ def all_pairs(e: Embedded, labels: list[str], keep: np.ndarray, groups: GroupLab
 
 
 def all_pairs_summary(ap: AllPairs) -> dict[str, Any]:
-    out: dict[str, Any] = {"images": ap.n_images, "genuine": int(len(ap.genuine)), "impostor": ap.n_impostor,
-                 "tar_at_far": {}}
+    out: dict[str, Any] = {
+        "images": ap.n_images,
+        "genuine": int(len(ap.genuine)),
+        "impostor": ap.n_impostor,
+        "tar_at_far": {},
+    }
     for far in FAR_TARGETS_ALL:
         if far * ap.n_impostor < 10:
             out["tar_at_far"][f"{far:g}"] = {"tar": None, "note": "fewer than 10 impostor pairs at this rate"}
             continue
         t = ap.threshold_at_fmr(far)
-        out["tar_at_far"][f"{far:g}"] = {"tar": float((ap.genuine >= t).mean()), "threshold": t,
-                                          "far": float(ap.fmr(t))}
+        out["tar_at_far"][f"{far:g}"] = {
+            "tar": float((ap.genuine >= t).mean()),
+            "threshold": t,
+            "far": float(ap.fmr(t)),
+        }
     return out
 
 
@@ -233,9 +261,11 @@ def open_set_split(labels: list[str], ok: np.ndarray, keep: np.ndarray, seed: in
     if len(single) >= 20:
         single = rng.permutation(single)
         held = single[: len(single) // 2]
-        distract = single[len(single) // 2:]
-        rule = ("gallery = one photo of each person with 2+ photos + half of the single-photo people; "
-                "non-mated probes = the other half")
+        distract = single[len(single) // 2 :]
+        rule = (
+            "gallery = one photo of each person with 2+ photos + half of the single-photo people; "
+            "non-mated probes = the other half"
+        )
     else:
         multi = rng.permutation(multi)
         n_held = max(1, len(multi) // 4)
@@ -254,8 +284,13 @@ def open_set_split(labels: list[str], ok: np.ndarray, keep: np.ndarray, seed: in
     return Split(np.sort(np.concatenate([enrolled, dis])), mated, nonmated, int(len(dis)), rule)
 
 
-def identification(e: Embedded, labels: list[str], split: Split, probe_emb: np.ndarray | None = None,
-                   probe_ok: np.ndarray | None = None) -> metrics.OpenSet:
+def identification(
+    e: Embedded,
+    labels: list[str],
+    split: Split,
+    probe_emb: np.ndarray | None = None,
+    probe_ok: np.ndarray | None = None,
+) -> metrics.OpenSet:
     """Search mated then non-mated probes (optionally degraded embeddings, rows in that order)."""
     codes = identity_codes(labels)
     g = split.gallery[e.ok[split.gallery]]  # an undetected gallery photo enrolls nothing
@@ -267,8 +302,9 @@ def identification(e: Embedded, labels: list[str], split: Split, probe_emb: np.n
     return metrics.open_set_search(e.emb[g], codes[g], pe, pok, codes[probes], mated)
 
 
-def identification_calibrated(e: Embedded, labels: list[str], split: Split, transform: PairTransform,
-                              top_k: int = SEARCH_K, block: int = 2048) -> metrics.OpenSet:
+def identification_calibrated(
+    e: Embedded, labels: list[str], split: Split, transform: PairTransform, top_k: int = SEARCH_K, block: int = 2048
+) -> metrics.OpenSet:
     """The search as the product runs it with a calibration: candidates ranked by raw score (top_k), each
     decided on its calibrated value. A mated probe is a hit when its mate is first and its value passes; a
     non-mated probe is a false positive when any of its top_k candidates passes."""
@@ -281,18 +317,18 @@ def identification_calibrated(e: Embedded, labels: list[str], split: Split, tran
     mate_val = np.full(n, -np.inf)
     rank = np.zeros(n, np.int64)
     for s in range(0, n, block):
-        p = probes[s:s + block]
+        p = probes[s : s + block]
         sims = e.emb[p] @ e.emb[g].T
         same = codes[g][None, :] == codes[p][:, None]
         has = same.any(axis=1)
         ms = np.where(same, sims, -np.inf).max(axis=1)
-        rank[s:s + len(p)] = np.where(has, 1 + ((sims > ms[:, None]) & ~same).sum(axis=1), 0)
+        rank[s : s + len(p)] = np.where(has, 1 + ((sims > ms[:, None]) & ~same).sum(axis=1), 0)
         cand = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         vals = transform(np.take_along_axis(sims, cand, 1), p[:, None], g[cand])
-        top[s:s + len(p)] = vals.max(axis=1)
+        top[s : s + len(p)] = vals.max(axis=1)
         mate = np.argmax(np.where(same, sims, -np.inf), axis=1)
         mv = transform(sims[np.arange(len(p)), mate], p, g[mate])
-        mate_val[s:s + len(p)] = np.where(has, mv, -np.inf)
+        mate_val[s : s + len(p)] = np.where(has, mv, -np.inf)
     ok = e.ok[probes]
     top[~ok], mate_val[~ok], rank[~ok] = -np.inf, -np.inf, 0
     m = len(split.mated)
@@ -301,9 +337,11 @@ def identification_calibrated(e: Embedded, labels: list[str], split: Split, tran
 
 def open_set_summary(res: metrics.OpenSet, split: Split | None = None) -> dict[str, Any]:
     out = {
-        "gallery_size": res.gallery_size, "mated_probes": int(len(res.mated_rank)),
+        "gallery_size": res.gallery_size,
+        "mated_probes": int(len(res.mated_rank)),
         "nonmated_probes": int(len(res.nonmated_top)),
-        "rank1": res.rank_k(1), "rank10": res.rank_k(10),
+        "rank1": res.rank_k(1),
+        "rank10": res.rank_k(10),
         "mated_no_face": int((res.mated_rank == 0).sum()),
         "tpir_at_fpir": res.tpir_at_fpir(FPIR_TARGETS),
     }
@@ -313,17 +351,23 @@ def open_set_summary(res: metrics.OpenSet, split: Split | None = None) -> dict[s
     return out
 
 
-def gate_comparison(res: metrics.OpenSet, mated_q: np.ndarray, nonmated_q: np.ndarray, gate: float,
-                    threshold: float) -> dict[str, Any]:
+def gate_comparison(
+    res: metrics.OpenSet, mated_q: np.ndarray, nonmated_q: np.ndarray, gate: float, threshold: float
+) -> dict[str, Any]:
     """The same search with and without the probe quality gate: refused probes leave the denominators."""
     out: dict[str, Any] = {}
-    for name, m, nm in (("ungated", np.ones(len(mated_q), bool), np.ones(len(nonmated_q), bool)),
-                        ("gated", mated_q >= gate, nonmated_q >= gate)):
+    for name, m, nm in (
+        ("ungated", np.ones(len(mated_q), bool), np.ones(len(nonmated_q), bool)),
+        ("gated", mated_q >= gate, nonmated_q >= gate),
+    ):
         sub = res.subset(m, nm)
         out[name] = {
-            "mated_probes": int(m.sum()), "nonmated_probes": int(nm.sum()),
-            "rank1": sub.rank_k(1), "tpir_at_fpir": sub.tpir_at_fpir(FPIR_TARGETS),
-            "fpir_at_threshold": float(sub.fpir(threshold)), "fnir_at_threshold": float(sub.fnir(threshold)),
+            "mated_probes": int(m.sum()),
+            "nonmated_probes": int(nm.sum()),
+            "rank1": sub.rank_k(1),
+            "tpir_at_fpir": sub.tpir_at_fpir(FPIR_TARGETS),
+            "fpir_at_threshold": float(sub.fpir(threshold)),
+            "fnir_at_threshold": float(sub.fnir(threshold)),
         }
     out["gate"] = gate
     out["threshold"] = threshold
@@ -333,9 +377,18 @@ def gate_comparison(res: metrics.OpenSet, mated_q: np.ndarray, nonmated_q: np.nd
 
 
 # Groups -----------------------------------------------------------------------------------------
-def group_stats(ap: AllPairs, groups: GroupLabels, labels: list[str], keep: np.ndarray, res: metrics.OpenSet,
-                split: Split, e: Embedded, fmr_threshold: float, fpir_threshold: float, target_fmr: float
-                ) -> dict[str, Any]:
+def group_stats(
+    ap: AllPairs,
+    groups: GroupLabels,
+    labels: list[str],
+    keep: np.ndarray,
+    res: metrics.OpenSet,
+    split: Split,
+    e: Embedded,
+    fmr_threshold: float,
+    fpir_threshold: float,
+    target_fmr: float,
+) -> dict[str, Any]:
     """Per group: FMR and FNMR at the operating threshold (pairs within the group), open-set rank-1, TPIR and
     FPIR at the common search threshold, group sizes and 95% intervals; max/min ratios per attribute."""
     codes = identity_codes(labels)
@@ -355,22 +408,29 @@ def group_stats(ap: AllPairs, groups: GroupLabels, labels: list[str], keep: np.n
             mg = in_g[probes_m]
             ng = in_g[probes_n]
             sub = res.subset(mg, ng)
-            rank1_hits = int(((sub.mated_rank == 1)).sum())
+            rank1_hits = int((sub.mated_rank == 1).sum())
             tp = int(((sub.mated_rank == 1) & (sub.mated_score >= fpir_threshold)).sum())
             fp = int((sub.nonmated_top >= fpir_threshold).sum())
             measurable = n_imp * target_fmr >= 10
             entry: dict[str, Any] = {
-                "attribute": attr, "identities": int(len(np.unique(codes[in_g]))), "images": int(in_g.sum()),
+                "attribute": attr,
+                "identities": int(len(np.unique(codes[in_g]))),
+                "images": int(in_g.sum()),
                 "images_no_face": int((in_g & ~e.ok).sum()),
-                "fmr": k_imp / n_imp if n_imp else None, "fmr_ci95": metrics.rate_ci(k_imp, n_imp)["ci95"],
-                "impostor_pairs": n_imp, "false_matches": k_imp,
+                "fmr": k_imp / n_imp if n_imp else None,
+                "fmr_ci95": metrics.rate_ci(k_imp, n_imp)["ci95"],
+                "impostor_pairs": n_imp,
+                "false_matches": k_imp,
                 "fnmr": k_fn / len(gen) if len(gen) else None,
-                "fnmr_ci95": metrics.rate_ci(k_fn, len(gen))["ci95"], "genuine_pairs": int(len(gen)),
+                "fnmr_ci95": metrics.rate_ci(k_fn, len(gen))["ci95"],
+                "genuine_pairs": int(len(gen)),
                 "rank1": rank1_hits / int(mg.sum()) if mg.sum() else None,
-                "rank1_ci95": metrics.rate_ci(rank1_hits, int(mg.sum()))["ci95"], "mated_probes": int(mg.sum()),
+                "rank1_ci95": metrics.rate_ci(rank1_hits, int(mg.sum()))["ci95"],
+                "mated_probes": int(mg.sum()),
                 "tpir": tp / int(mg.sum()) if mg.sum() else None,
                 "fpir": fp / int(ng.sum()) if ng.sum() else None,
-                "fpir_ci95": metrics.rate_ci(fp, int(ng.sum()))["ci95"], "nonmated_probes": int(ng.sum()),
+                "fpir_ci95": metrics.rate_ci(fp, int(ng.sum()))["ci95"],
+                "nonmated_probes": int(ng.sum()),
                 "measurable_at_target_fmr": bool(measurable),
                 "threshold_for_target_fmr": ap.threshold_at_fmr(target_fmr, hist) if measurable else None,
             }
@@ -380,8 +440,10 @@ def group_stats(ap: AllPairs, groups: GroupLabels, labels: list[str], keep: np.n
             if entry["fnmr"] is not None and len(gen) >= 100:
                 fnmrs[g] = entry["fnmr"]
         out["by_attribute"][attr] = {
-            "groups": names, "measured_fmr_groups": sorted(fmrs),
-            "fmr_ratio": _ratio(fmrs), "fnmr_ratio": _ratio(fnmrs),
+            "groups": names,
+            "measured_fmr_groups": sorted(fmrs),
+            "fmr_ratio": _ratio(fmrs),
+            "fnmr_ratio": _ratio(fnmrs),
             "max_fmr_group": max(fmrs, key=fmrs.__getitem__) if fmrs else None,
         }
     ratios = [v["fmr_ratio"] for v in out["by_attribute"].values() if v["fmr_ratio"] is not None]
@@ -419,8 +481,16 @@ def worst_group_threshold(ap: AllPairs, target: float) -> dict[str, Any]:
         for k, g in enumerate(names):
             gen = ap.genuine[ap.group_gen[attr] == k]
             if len(gen):
-                cost[g] = {"fnmr_at_overall": float((gen < t_all).mean()),
-                           "fnmr_at_worst_group": float((gen < t_worst).mean())}
-    return {"target_fmr": target, "threshold_overall": t_all, "threshold_worst_group": t_worst,
-            "worst_group": worst, "fnmr_overall": float((ap.genuine < t_all).mean()),
-            "fnmr_worst_group_threshold": float((ap.genuine < t_worst).mean()), "fnmr_cost_by_group": cost}
+                cost[g] = {
+                    "fnmr_at_overall": float((gen < t_all).mean()),
+                    "fnmr_at_worst_group": float((gen < t_worst).mean()),
+                }
+    return {
+        "target_fmr": target,
+        "threshold_overall": t_all,
+        "threshold_worst_group": t_worst,
+        "worst_group": worst,
+        "fnmr_overall": float((ap.genuine < t_all).mean()),
+        "fnmr_worst_group_threshold": float((ap.genuine < t_worst).mean()),
+        "fnmr_cost_by_group": cost,
+    }

@@ -33,18 +33,22 @@ def _face_width(img: np.ndarray, box: np.ndarray) -> float:
 
 def downscale(face_px: int) -> Degrade:
     """Shrink the whole photo so the face is `face_px` wide (a small face in a small photo)."""
+
     def fn(img: np.ndarray, box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         s = min(1.0, face_px / _face_width(img, box))
         size = (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s)))
         return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
     return fn
 
 
 def blur(sigma_face_fraction: float) -> Degrade:
     """Gaussian blur with sigma a fraction of the face width (so it means the same at any photo size)."""
+
     def fn(img: np.ndarray, box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         sigma = max(0.3, sigma_face_fraction * _face_width(img, box))
         return cv2.GaussianBlur(img, (0, 0), sigma)
+
     return fn
 
 
@@ -53,37 +57,44 @@ def jpeg(quality: int) -> Degrade:
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
         return img if decoded is None else np.asarray(decoded)
+
     return fn
 
 
 def brightness_contrast(gain: float, bias: float) -> Degrade:
     """out = gain * (in - mean) + mean * brightness; gain < 1 flattens contrast, bias scales brightness."""
+
     def fn(img: np.ndarray, _box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         f = img.astype(np.float32)
         mean = f.mean()
         out: np.ndarray = np.clip(gain * (f - mean) + mean * bias, 0, 255).astype(np.uint8)
         return out
+
     return fn
 
 
 def rotate(degrees: float) -> Degrade:
     """In-plane rotation about the face centre, same canvas, border replicated (no black wedge to detect)."""
+
     def fn(img: np.ndarray, box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         c = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) if box[2] > box[0] else (w / 2, h / 2)
         m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), degrees, 1.0)
         return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
     return fn
 
 
 def hflip() -> Degrade:
     def fn(img: np.ndarray, _box: np.ndarray, _lm: np.ndarray) -> np.ndarray:
         return img[:, ::-1]
+
     return fn
 
 
 def occlude_lower() -> Degrade:
     """A flat grey mask over the lower face: from the nose tip down to the box bottom (a surgical mask)."""
+
     def fn(img: np.ndarray, box: np.ndarray, lm: np.ndarray) -> np.ndarray:
         out = img.copy()
         h, w = img.shape[:2]
@@ -92,8 +103,9 @@ def occlude_lower() -> Degrade:
             y1 = int(lm[2, 1])  # nose tip
         else:
             x1, x2, y1, y2 = int(0.3 * w), int(0.7 * w), int(0.5 * h), int(0.75 * h)
-        out[max(0, y1):min(h, y2), max(0, x1):min(w, x2)] = 128
+        out[max(0, y1) : min(h, y2), max(0, x1) : min(w, x2)] = 128
         return out
+
     return fn
 
 

@@ -62,27 +62,44 @@ def operating_points(pack: str, settings: Settings, gallery_size: int) -> dict[s
         return {}
     v = verify_point(table, settings.verify_fmr)
     s = search_point(table, settings.search_fpir, gallery_size)
-    return {"table_dataset": table.dataset, "table_created": table.created,
-            "verify": {"target_fmr": settings.verify_fmr, **v.as_dict()},
-            "search": {"target_fpir": settings.search_fpir, "gallery_size": gallery_size, **s.as_dict()}}
+    return {
+        "table_dataset": table.dataset,
+        "table_created": table.created,
+        "verify": {"target_fmr": settings.verify_fmr, **v.as_dict()},
+        "search": {"target_fpir": settings.search_fpir, "gallery_size": gallery_size, **s.as_dict()},
+    }
 
 
 def fair_points(fair: FairCalibration, settings: Settings, gallery_size: int) -> dict[str, Any]:
     """The calibrated decisions the product makes: a pair is a match when its calibrated FMR is at most the
     target (verify: FACESEARCH_VERIFY_FMR; search: FPIR target / gallery size)."""
     n = max(gallery_size, 1)
-    return {"calibration": {"dataset": fair.dataset, "created": fair.created, "clusters": fair.clusters,
-                            "pair_mode": fair.pair_mode, "seed": fair.seed, "fmr_floor": fair.fmr_floor},
-            "verify": {"target_fmr": settings.verify_fmr,
-                       "fmr": max(10 ** fair.decision_level(settings.verify_fmr), fair.fmr_floor),
-                       "reason": "calibrated FMR of the pair at most FACESEARCH_VERIFY_FMR"},
-            "search": {"target_fpir": settings.search_fpir, "gallery_size": n,
-                       "fmr": max(10 ** fair.decision_level(settings.search_fpir / n), fair.fmr_floor),
-                       "reason": f"calibrated FMR of the candidate at most FPIR {settings.search_fpir:g} / {n} faces"}}
+    return {
+        "calibration": {
+            "dataset": fair.dataset,
+            "created": fair.created,
+            "clusters": fair.clusters,
+            "pair_mode": fair.pair_mode,
+            "seed": fair.seed,
+            "fmr_floor": fair.fmr_floor,
+        },
+        "verify": {
+            "target_fmr": settings.verify_fmr,
+            "fmr": max(10 ** fair.decision_level(settings.verify_fmr), fair.fmr_floor),
+            "reason": "calibrated FMR of the pair at most FACESEARCH_VERIFY_FMR",
+        },
+        "search": {
+            "target_fpir": settings.search_fpir,
+            "gallery_size": n,
+            "fmr": max(10 ** fair.decision_level(settings.search_fpir / n), fair.fmr_floor),
+            "reason": f"calibrated FMR of the candidate at most FPIR {settings.search_fpir:g} / {n} faces",
+        },
+    }
 
 
-def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray,
-             fair: FairCalibration | None) -> dict[str, Any]:
+def _figures(
+    ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray, fair: FairCalibration | None
+) -> dict[str, Any]:
     """Every protocol at the product's operating points, on raw scores (fair None) or calibrated values."""
     gate = settings.probe_min_quality
     tf = pair_transform(fair, e.emb) if fair is not None else None
@@ -115,24 +132,33 @@ def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
         ap = protocols.all_pairs(e, ds.labels, keep, opts.groups, collect=t_verify)
     assert t_verify is not None
     out: dict[str, Any] = {
-        "images": int(keep.sum()), "identities": int(len(set(np.asarray(ds.labels)[keep].tolist()))),
+        "images": int(keep.sum()),
+        "identities": int(len(set(np.asarray(ds.labels)[keep].tolist()))),
         "no_face_images": int((keep & ~e.ok).sum()),
         "operating_points": ops,
         "verification": {k: v for k, v in ver.items() if not k.startswith("_")},
         "all_pairs": protocols.all_pairs_summary(ap),
         "identification": protocols.open_set_summary(res, split),
-        "quality_gate": protocols.gate_comparison(res, e.quality[split.mated], e.quality[split.nonmated], gate,
-                                                  t_search),
+        "quality_gate": protocols.gate_comparison(
+            res, e.quality[split.mated], e.quality[split.nonmated], gate, t_search
+        ),
     }
-    out["verification"]["pairs_source"] = opts.pairs_label or "generated: identities in 10 folds, seed "\
-        f"{opts.seed}, up to 300 genuine + 300 impostor pairs per fold"
+    out["verification"]["pairs_source"] = (
+        opts.pairs_label
+        or f"generated: identities in 10 folds, seed {opts.seed}, up to 300 genuine + 300 impostor pairs per fold"
+    )
     out["verification"]["fmr_at_operating_threshold"] = float(ap.fmr(t_verify))
-    out["verification"]["fnmr_at_operating_threshold"] = float((ap.genuine < t_verify).mean()) \
-        if len(ap.genuine) else None
+    out["verification"]["fnmr_at_operating_threshold"] = (
+        float((ap.genuine < t_verify).mean()) if len(ap.genuine) else None
+    )
     out["search_modes"] = {}
     for m, t in modes.items():
-        row: dict[str, Any] = {"target_fpir": SEARCH_MODES[m], "fpir": float(res.fpir(t)),
-                               "fnir": float(res.fnir(t)), "expected_false_matches_per_search": SEARCH_MODES[m]}
+        row: dict[str, Any] = {
+            "target_fpir": SEARCH_MODES[m],
+            "fpir": float(res.fpir(t)),
+            "fnir": float(res.fnir(t)),
+            "expected_false_matches_per_search": SEARCH_MODES[m],
+        }
         if opts.groups:
             row["fpir_by_group"] = _group_fpir(opts, keep, split, res, t)
         out["search_modes"][m] = row
@@ -141,8 +167,9 @@ def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
     boot = _bootstrap(w, codes, ap, res, split, e, keep, t_verify)
     out["bootstrap"] = boot  # group_stats below adds fmr_ratio to it
     if opts.groups:
-        gs = protocols.group_stats(ap, opts.groups, ds.labels, keep, res, split, e, t_verify, t_search,
-                                   settings.verify_fmr)
+        gs = protocols.group_stats(
+            ap, opts.groups, ds.labels, keep, res, split, e, t_verify, t_search, settings.verify_fmr
+        )
         _group_bootstrap(gs, w, codes, ap, res, split, e, keep, opts, t_verify, boot)
         out["groups"] = gs["groups"]
         out["groups_by_attribute"] = gs["by_attribute"]
@@ -150,15 +177,18 @@ def _figures(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
         out["fnmr_ratio"] = gs["fnmr_ratio"]
         out["fmr_ratio_ci95_identities"] = gs.get("fmr_ratio_ci95_identities")
         out["worst_group_threshold"] = protocols.worst_group_threshold(ap, settings.verify_fmr)
-        out["groups_thresholds"] = {"fmr_fnmr": t_verify, "search": t_search,
-                                    "scale": "calibrated" if fair is not None else "score"}
-    out["_internal"] = {"ap": ap, "res": res, "split": split, "ver": ver, "t_verify": t_verify,
-                        "t_search": t_search}
+        out["groups_thresholds"] = {
+            "fmr_fnmr": t_verify,
+            "search": t_search,
+            "scale": "calibrated" if fair is not None else "score",
+        }
+    out["_internal"] = {"ap": ap, "res": res, "split": split, "ver": ver, "t_verify": t_verify, "t_search": t_search}
     return out
 
 
-def _group_fpir(opts: EvalOptions, keep: np.ndarray, split: protocols.Split, res: Any, t: float
-                ) -> dict[str, float | None]:
+def _group_fpir(
+    opts: EvalOptions, keep: np.ndarray, split: protocols.Split, res: Any, t: float
+) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     assert opts.groups is not None
     for attr, g in opts.groups.groups():
@@ -168,25 +198,46 @@ def _group_fpir(opts: EvalOptions, keep: np.ndarray, split: protocols.Split, res
     return out
 
 
-def _bootstrap(w: np.ndarray, codes: np.ndarray, ap: protocols.AllPairs, res: Any, split: protocols.Split,
-               e: Embedded, keep: np.ndarray, t: float) -> dict[str, Any]:
+def _bootstrap(
+    w: np.ndarray,
+    codes: np.ndarray,
+    ap: protocols.AllPairs,
+    res: Any,
+    split: protocols.Split,
+    e: Embedded,
+    keep: np.ndarray,
+    t: float,
+) -> dict[str, Any]:
     """FMR and FNMR at the verify operating point and rank-1, with 95% intervals over identities."""
     imgs = np.flatnonzero(e.ok & keep)
     fm = (ap.fm_i, ap.fm_j)
     fmr = bootstrap.impostor_rate(w, codes[imgs], codes[fm[0]], codes[fm[1]])
     fnmr = bootstrap.unit_rate(w, codes[ap.gen_i], ap.genuine < t)
     rank1 = bootstrap.unit_rate(w, codes[split.mated], res.mated_rank == 1)
-    return {"method": f"{w.shape[0]} replicates, identities resampled with replacement (pairs weigh the "
-                      "product of their two people's draws); percentile 95% intervals",
-            "fmr_at_operating_threshold": bootstrap.summary(fmr, float(ap.fmr(t))),
-            "fnmr_at_operating_threshold": bootstrap.summary(
-                fnmr, float((ap.genuine < t).mean()) if len(ap.genuine) else None),
-            "rank1": bootstrap.summary(rank1, res.rank_k(1))}
+    return {
+        "method": f"{w.shape[0]} replicates, identities resampled with replacement (pairs weigh the "
+        "product of their two people's draws); percentile 95% intervals",
+        "fmr_at_operating_threshold": bootstrap.summary(fmr, float(ap.fmr(t))),
+        "fnmr_at_operating_threshold": bootstrap.summary(
+            fnmr, float((ap.genuine < t).mean()) if len(ap.genuine) else None
+        ),
+        "rank1": bootstrap.summary(rank1, res.rank_k(1)),
+    }
 
 
-def _group_bootstrap(gs: dict[str, Any], w: np.ndarray, codes: np.ndarray, ap: protocols.AllPairs, res: Any,
-                     split: protocols.Split, e: Embedded, keep: np.ndarray, opts: EvalOptions, t: float,
-                     boot: dict[str, Any]) -> None:
+def _group_bootstrap(
+    gs: dict[str, Any],
+    w: np.ndarray,
+    codes: np.ndarray,
+    ap: protocols.AllPairs,
+    res: Any,
+    split: protocols.Split,
+    e: Embedded,
+    keep: np.ndarray,
+    opts: EvalOptions,
+    t: float,
+    boot: dict[str, Any],
+) -> None:
     """Identity-bootstrap intervals for each group's FMR, FNMR and rank-1, and for fmr_ratio."""
     assert opts.groups is not None
     fmr_rep: dict[str, dict[str, np.ndarray]] = {}
@@ -196,8 +247,7 @@ def _group_bootstrap(gs: dict[str, Any], w: np.ndarray, codes: np.ndarray, ap: p
             entry = gs["groups"][g]
             in_g = (lab == g) & keep & e.ok
             both = in_g[ap.fm_i] & in_g[ap.fm_j]
-            fmr = bootstrap.impostor_rate(w, codes[np.flatnonzero(in_g)], codes[ap.fm_i[both]],
-                                          codes[ap.fm_j[both]])
+            fmr = bootstrap.impostor_rate(w, codes[np.flatnonzero(in_g)], codes[ap.fm_i[both]], codes[ap.fm_j[both]])
             sel = ap.group_gen[attr] == k
             fnmr = bootstrap.unit_rate(w, codes[ap.gen_i[sel]], ap.genuine[sel] < t)
             mg = in_g[split.mated]
@@ -219,14 +269,25 @@ def _group_bootstrap(gs: dict[str, Any], w: np.ndarray, codes: np.ndarray, ap: p
         boot["fmr_ratio"] = bootstrap.summary(r, gs["fmr_ratio"])
 
 
-UNCALIBRATED_KEYS = ("operating_points", "verification", "all_pairs", "identification", "quality_gate",
-                     "search_modes", "bootstrap", "groups", "groups_by_attribute", "fmr_ratio", "fnmr_ratio",
-                     "fmr_ratio_ci95_identities",
-                     "worst_group_threshold", "groups_thresholds")
+UNCALIBRATED_KEYS = (
+    "operating_points",
+    "verification",
+    "all_pairs",
+    "identification",
+    "quality_gate",
+    "search_modes",
+    "bootstrap",
+    "groups",
+    "groups_by_attribute",
+    "fmr_ratio",
+    "fnmr_ratio",
+    "fmr_ratio_ci95_identities",
+    "worst_group_threshold",
+    "groups_thresholds",
+)
 
 
-def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray
-             ) -> dict[str, Any]:
+def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings, keep: np.ndarray) -> dict[str, Any]:
     """Every protocol on one embedded set with a given keep-mask; pure numpy, seconds to minutes.
 
     The top-level figures are on calibrated values when the pack has a fair calibration (and opts.fair),
@@ -241,25 +302,40 @@ def evaluate(ds: LabelledSet, e: Embedded, opts: EvalOptions, settings: Settings
         out["fair_calibration"] = None
     else:
         out = _figures(ds, e, opts, settings, keep, fair)
-        out["fair_calibration"] = {"pack": fair.pack, "dataset": fair.dataset, "method": fair.method,
-                                   "created": fair.created, "clusters": fair.clusters, "seed": fair.seed,
-                                   "pair_mode": fair.pair_mode}
+        out["fair_calibration"] = {
+            "pack": fair.pack,
+            "dataset": fair.dataset,
+            "method": fair.method,
+            "created": fair.created,
+            "clusters": fair.clusters,
+            "seed": fair.seed,
+            "pair_mode": fair.pair_mode,
+        }
         out["_internal"]["raw"] = raw.pop("_internal")
     out["uncalibrated"] = {k: raw[k] for k in UNCALIBRATED_KEYS if k in raw}
-    out["product_decisions"] = ("calibrated" if fair is not None and settings.fair_calibration == "all"
-                                else "uncalibrated")
+    out["product_decisions"] = (
+        "calibrated" if fair is not None and settings.fair_calibration == "all" else "uncalibrated"
+    )
     return out
 
 
-def robustness(ds: LabelledSet, e: Embedded, split: protocols.Split, clean_threshold: float, opts: EvalOptions,
-               settings: Settings, progress: Progress) -> dict[str, Any]:
+def robustness(
+    ds: LabelledSet,
+    e: Embedded,
+    split: protocols.Split,
+    clean_threshold: float,
+    opts: EvalOptions,
+    settings: Settings,
+    progress: Progress,
+) -> dict[str, Any]:
     """The 1:N run with a fixed random subset of probes degraded; the gallery stays clean."""
     rng = np.random.default_rng(opts.seed + 1)
     m = np.sort(rng.choice(split.mated, min(opts.robust_mated, len(split.mated)), replace=False))
     n = np.sort(rng.choice(split.nonmated, min(opts.robust_nonmated, len(split.nonmated)), replace=False))
     probes = np.concatenate([m, n])
-    sub = LabelledSet(f"{ds.name}-probes{opts.seed}", ds.root, [ds.images[i] for i in probes],
-                      [ds.labels[i] for i in probes])
+    sub = LabelledSet(
+        f"{ds.name}-probes{opts.seed}", ds.root, [ds.images[i] for i in probes], [ds.labels[i] for i in probes]
+    )
     sub_split = protocols.Split(split.gallery, m, n, split.distractors, split.rule)
     gate = settings.probe_min_quality
     rows = []
@@ -267,20 +343,26 @@ def robustness(ds: LabelledSet, e: Embedded, split: protocols.Split, clean_thres
 
     def row(kind: str, level: str, pe: np.ndarray, pok: np.ndarray, q: np.ndarray) -> dict[str, Any]:
         res = protocols.identification(e, ds.labels, sub_split, pe, pok)
-        qm, qn = q[: len(m)], q[len(m):]
+        qm, qn = q[: len(m)], q[len(m) :]
         gated = res.subset(qm >= gate, qn >= gate)
         refused = (qm < gate) & pok[: len(m)]
         hits = res.mated_rank == 1
         pooled["hit"].append(hits)
         pooled["accepted"].append(qm >= gate)
         pooled["found"].append(pok[: len(m)].astype(bool))
-        return {"kind": kind, "level": level, "rank1": res.rank_k(1), "rank10": res.rank_k(10),
-                "rank1_of_refused": float(hits[refused].mean()) if refused.any() else None,
-                "no_face": float(1 - pok.mean()),
-                "tpir_at_clean_threshold": float(1 - res.fnir(clean_threshold)),
-                "fpir_at_clean_threshold": float(res.fpir(clean_threshold)),
-                "refused_by_gate": float(((q < gate) & pok).mean()),
-                "gated_rank1": gated.rank_k(1), "gated_fpir_at_clean_threshold": float(gated.fpir(clean_threshold))}
+        return {
+            "kind": kind,
+            "level": level,
+            "rank1": res.rank_k(1),
+            "rank10": res.rank_k(10),
+            "rank1_of_refused": float(hits[refused].mean()) if refused.any() else None,
+            "no_face": float(1 - pok.mean()),
+            "tpir_at_clean_threshold": float(1 - res.fnir(clean_threshold)),
+            "fpir_at_clean_threshold": float(res.fpir(clean_threshold)),
+            "refused_by_gate": float(((q < gate) & pok).mean()),
+            "gated_rank1": gated.rank_k(1),
+            "gated_fpir_at_clean_threshold": float(gated.fpir(clean_threshold)),
+        }
 
     rows.append(row("clean", "-", e.emb[probes], e.ok[probes], e.quality[probes]))
     degs = opts.degradations if opts.degradations is not None else standard()
@@ -290,34 +372,50 @@ def robustness(ds: LabelledSet, e: Embedded, split: protocols.Split, clean_thres
 
         def tf(img: np.ndarray, i: int, d: Degradation = d) -> np.ndarray:
             return d.fn(img, boxes[i], lms[i])
-        de = embed_full(sub, opts.pack, settings, opts.cache_dir, transform=tf,
-                        transform_key=f"degrade-{d.key}")
+
+        de = embed_full(sub, opts.pack, settings, opts.cache_dir, transform=tf, transform_key=f"degrade-{d.key}")
         rows.append(row(d.kind, d.level, de.emb, de.ok, de.quality))
     progress("robustness", len(degs), len(degs))
+
     # All degraded mated probes together: what the gate does to a mixed bag of good and poor probes.
     def cat(key: str) -> np.ndarray:
         return np.concatenate(pooled[key][1:]) if len(pooled[key]) > 1 else np.zeros(0, bool)
+
     hit, acc, found = cat("hit"), cat("accepted"), cat("found")
     refused = found & ~acc  # a face was found but the gate refuses it (no face at all is counted apart)
-    pooled_row = {"mated_probes": int(len(hit)), "no_face": float((~found).mean()) if len(found) else None,
-                  "refused": float(refused.mean()) if len(hit) else None,
-                  "rank1_ungated": float(hit.mean()) if len(hit) else None,
-                  "rank1_found": float(hit[found].mean()) if found.any() else None,
-                  "rank1_gated": float(hit[acc].mean()) if acc.any() else None,
-                  "rank1_of_refused": float(hit[refused].mean()) if refused.any() else None,
-                  "errors_removed": float((~hit & refused).sum() / max((~hit & found).sum(), 1))
-                  if len(hit) else None}
-    return {"pooled_degraded": pooled_row, "mated_probes": int(len(m)), "nonmated_probes": int(len(n)),
-            "gallery_size": int(e.ok[split.gallery].sum()),
-            "clean_threshold": clean_threshold, "gate": gate, "seed": opts.seed + 1, "rows": rows}
+    pooled_row = {
+        "mated_probes": int(len(hit)),
+        "no_face": float((~found).mean()) if len(found) else None,
+        "refused": float(refused.mean()) if len(hit) else None,
+        "rank1_ungated": float(hit.mean()) if len(hit) else None,
+        "rank1_found": float(hit[found].mean()) if found.any() else None,
+        "rank1_gated": float(hit[acc].mean()) if acc.any() else None,
+        "rank1_of_refused": float(hit[refused].mean()) if refused.any() else None,
+        "errors_removed": float((~hit & refused).sum() / max((~hit & found).sum(), 1)) if len(hit) else None,
+    }
+    return {
+        "pooled_degraded": pooled_row,
+        "mated_probes": int(len(m)),
+        "nonmated_probes": int(len(n)),
+        "gallery_size": int(e.ok[split.gallery].sum()),
+        "clean_threshold": clean_threshold,
+        "gate": gate,
+        "seed": opts.seed + 1,
+        "rows": rows,
+    }
 
 
 def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_label: str) -> dict[str, Any]:
     progress = opts.progress or _noop
     opts.out.mkdir(parents=True, exist_ok=True)
     entry = get_entry(opts.pack)
-    e = embed_full(ds, opts.pack, settings, opts.cache_dir,
-                   progress=lambda d, t: progress(f"embedding {ds.name} ({opts.pack})", d, t))
+    e = embed_full(
+        ds,
+        opts.pack,
+        settings,
+        opts.cache_dir,
+        progress=lambda d, t: progress(f"embedding {ds.name} ({opts.pack})", d, t),
+    )
     everything = np.ones(len(ds), bool)
     excl = excluded_mask(ds, opts.exclusions) if opts.exclusions else np.zeros(len(ds), bool)
     progress("protocols", 0, 1)
@@ -325,14 +423,22 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
     # reported next to them, so a reader sees how much label errors move each number.
     main = evaluate(ds, e, opts, settings, everything)
     result: dict[str, Any] = {
-        "facesearch_eval": 1, "dataset": dataset_label, "root": str(ds.root), "pack": opts.pack,
-        "model_version": entry.info.version, "seed": opts.seed,
+        "facesearch_eval": 1,
+        "dataset": dataset_label,
+        "root": str(ds.root),
+        "pack": opts.pack,
+        "model_version": entry.info.version,
+        "seed": opts.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "environment": {"python": platform.python_version(), "machine": platform.machine()},
         "embedding": "the face nearest the image centre of each image; an image with no face is a failure to "
-                     "detect and counts as an error",
-        "files": {"count": len(ds), "root": str(ds.root), "sha256_of_list": _list_hash(ds),
-                  "listed_in": "files.txt" if opts.list_files else None},
+        "detect and counts as an error",
+        "files": {
+            "count": len(ds),
+            "root": str(ds.root),
+            "sha256_of_list": _list_hash(ds),
+            "listed_in": "files.txt" if opts.list_files else None,
+        },
         "quality_gate": settings.probe_min_quality,
     }
     internal = main.pop("_internal")
@@ -343,16 +449,21 @@ def run_eval(ds: LabelledSet, opts: EvalOptions, settings: Settings, dataset_lab
     if opts.exclusions:
         withx = evaluate(ds, e, opts, settings, ~excl)
         withx.pop("_internal")
-        result["exclusions"] = {"source": opts.exclusion_source, "entries": len(opts.exclusions),
-                                "images_excluded": int(excl.sum()),
-                                "with_exclusions": {k: withx[k] for k in
-                                                    ("verification", "identification", "all_pairs", "quality_gate",
-                                                     "fmr_ratio", "fnmr_ratio") if k in withx}}
+        result["exclusions"] = {
+            "source": opts.exclusion_source,
+            "entries": len(opts.exclusions),
+            "images_excluded": int(excl.sum()),
+            "with_exclusions": {
+                k: withx[k]
+                for k in ("verification", "identification", "all_pairs", "quality_gate", "fmr_ratio", "fnmr_ratio")
+                if k in withx
+            },
+        }
     if opts.robustness:
         raw_res = internal.get("raw", internal)["res"]
-        result["robustness"] = robustness(ds, e, internal["split"], raw_res.threshold_at_fpir(settings.search_fpir),
-                                          opts,
-                                          settings, progress)
+        result["robustness"] = robustness(
+            ds, e, internal["split"], raw_res.threshold_at_fpir(settings.search_fpir), opts, settings, progress
+        )
     result["hardest_pairs"] = report.hardest_pairs(ds, e, internal.get("raw", internal)["ap"])
     if opts.list_files:
         (opts.out / "files.txt").write_text("\n".join(_rel_paths(ds)) + "\n")

@@ -14,14 +14,23 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "facesearch"
 
 # Layer of each top-level module or package of facesearch (see docs/architecture.md).
 LAYERS = {
-    "__init__": 0, "config": 0, "errors": 0, "records": 0, "fsutil": 0, "vocabulary": 0, "demo": 0,
-    "models": 1, "calibration": 1,
+    "__init__": 0,
+    "config": 0,
+    "errors": 0,
+    "records": 0,
+    "fsutil": 0,
+    "vocabulary": 0,
+    "demo": 0,
+    "models": 1,
+    "calibration": 1,
     "pipeline": 2,
-    "index": 3, "store": 3,
+    "index": 3,
+    "store": 3,
     "services": 4,
     "app": 5,
     "http": 6,
-    "api": 7, "web": 7,
+    "api": 7,
+    "web": 7,
     "server": 8,
     "cli": 9,
 }
@@ -72,8 +81,12 @@ def imports_in(text: str, name: str, is_package: bool) -> set[str]:
                 continue
             for a in node.names:  # `from . import x` may name a submodule
                 sub = f"{target}.{a.name}"
-                out.add(sub if (SRC.parent / Path(*sub.split("."))).with_suffix(".py").exists()
-                        or (SRC.parent / Path(*sub.split("."))).is_dir() else target)
+                out.add(
+                    sub
+                    if (SRC.parent / Path(*sub.split("."))).with_suffix(".py").exists()
+                    or (SRC.parent / Path(*sub.split("."))).is_dir()
+                    else target
+                )
     out.discard(name)
     return out
 
@@ -144,11 +157,14 @@ def test_no_import_cycles() -> None:
     assert not cycles, f"import cycles: {cycles}"
 
 
-@pytest.mark.parametrize("bad", [
-    ("facesearch.web.pages", "from ..api import routes_search"),
-    ("facesearch.app.searching", "from ..cli import main"),
-    ("facesearch.store.db", "from ..app import context"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("facesearch.web.pages", "from ..api import routes_search"),
+        ("facesearch.app.searching", "from ..cli import main"),
+        ("facesearch.store.db", "from ..app import context"),
+    ],
+)
 def test_the_check_catches_a_violation(bad: tuple[str, str]) -> None:
     """The checker flags an import across the rule, even one made lazily inside a function."""
     mod, line = bad

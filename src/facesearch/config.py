@@ -24,25 +24,43 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         default=None, description="Where model weights live (default: $FACESEARCH_HOME/models)."
     )
-    model: str = Field(default="yunet-reid", description="Model pack for new collections (and for verify): "
-                       "yunet-reid ships with the package; existing collections keep the pack they were built with.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL (default: SQLite in home); "
-                                     "postgresql+psycopg://user:pass@host/db for PostgreSQL.")
+    model: str = Field(
+        default="yunet-reid",
+        description="Model pack for new collections (and for verify): "
+        "yunet-reid ships with the package; existing collections keep the pack they were built with.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (default: SQLite in home); postgresql+psycopg://user:pass@host/db for PostgreSQL.",
+    )
     database_pool_size: int = Field(default=5, description="Connections kept open per process (PostgreSQL).")
 
     # Vector index.
-    index_uri: str | None = Field(default=None, description="Where vectors live: unset for FAISS index files in "
-                                  "home (the default), or milvus://host:19530 for a Milvus server.")
-    index_kind: str = Field(default="auto", description="FAISS index structure for new and rebuilt indexes: "
-                            "auto (by gallery size), flat (exact), hnsw or ivfpq.")
-    index_flat_max: int = Field(default=200_000, description="With index_kind auto: a collection up to this "
-                                "many faces is searched exactly (flat).")
-    index_hnsw_max: int = Field(default=200_000, description="With index_kind auto: above index_flat_max and "
-                                "up to this many faces HNSW; above it IVF with 8-bit codes (ivfpq). Equal to "
-                                "index_flat_max by default: measured here, HNSW was no faster than IVF at 200k "
-                                "faces, used 5x the memory and built 11x slower; ask for it by name.")
-    index_recall: float = Field(default=0.95, description="Recall@10 against exact search that approximate "
-                                "indexes are tuned for when built or rebuilt.")
+    index_uri: str | None = Field(
+        default=None,
+        description="Where vectors live: unset for FAISS index files in "
+        "home (the default), or milvus://host:19530 for a Milvus server.",
+    )
+    index_kind: str = Field(
+        default="auto",
+        description="FAISS index structure for new and rebuilt indexes: "
+        "auto (by gallery size), flat (exact), hnsw or ivfpq.",
+    )
+    index_flat_max: int = Field(
+        default=200_000,
+        description="With index_kind auto: a collection up to this many faces is searched exactly (flat).",
+    )
+    index_hnsw_max: int = Field(
+        default=200_000,
+        description="With index_kind auto: above index_flat_max and "
+        "up to this many faces HNSW; above it IVF with 8-bit codes (ivfpq). Equal to "
+        "index_flat_max by default: measured here, HNSW was no faster than IVF at 200k "
+        "faces, used 5x the memory and built 11x slower; ask for it by name.",
+    )
+    index_recall: float = Field(
+        default=0.95,
+        description="Recall@10 against exact search that approximate indexes are tuned for when built or rebuilt.",
+    )
 
     # Safe decoding.
     max_file_bytes: int = 50 * 1024 * 1024
@@ -59,17 +77,23 @@ class Settings(BaseSettings):
     # Operating points.
     verify_fmr: float = 1e-3
     search_mode: Literal["strict", "investigative"] = Field(
-        default="investigative", description="1:N operating point. investigative (FPIR target 0.1; on LFW it "
+        default="investigative",
+        description="1:N operating point. investigative (FPIR target 0.1; on LFW it "
         "finds 87% of true mates above threshold, and 1.2% of searches for someone not in the gallery show a "
         "candidate above it): candidates are leads for examiners to confirm. strict (FPIR target 0.01; finds "
-        "45% on LFW, 0.4% of absent-person searches show one). FACESEARCH_SEARCH_FPIR, when set, wins.")
-    search_fpir: float = Field(default=1e-1, description="False-positive identification rate target of the "
-                               "1:N threshold (default: from search_mode).")
+        "45% on LFW, 0.4% of absent-person searches show one). FACESEARCH_SEARCH_FPIR, when set, wins.",
+    )
+    search_fpir: float = Field(
+        default=1e-1,
+        description="False-positive identification rate target of the 1:N threshold (default: from search_mode).",
+    )
     fair_calibration: Literal["off", "verify", "all"] = Field(
-        default="off", description="Decide matches on false-match rates calibrated per cluster of faces "
+        default="off",
+        description="Decide matches on false-match rates calibrated per cluster of faces "
         "(label-free; the pack ships it): verify for 1:1 only, all for 1:1 and 1:N. It narrows the "
         "false-match gap between demographic groups (LFW: fmr_ratio 9.7 to 1.7) at a cost in misses "
-        "(docs/calibration.md), so it is off by default.")
+        "(docs/calibration.md), so it is off by default.",
+    )
 
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
     batch_images: int = 32
@@ -77,36 +101,52 @@ class Settings(BaseSettings):
 
     # Web service.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest probe or uploaded photo.")
-    max_ingest_request_bytes: int = Field(default=1024 * 1024 * 1024,
-                                          description="Largest multipart request to POST /api/v1/ingest.")
+    max_ingest_request_bytes: int = Field(
+        default=1024 * 1024 * 1024, description="Largest multipart request to POST /api/v1/ingest."
+    )
     upload_decode_seconds: float = Field(default=10.0, description="Decode time limit for an uploaded probe.")
     keep_probes: bool = Field(default=False, description="Keep probe images (off: only their SHA-256 is logged).")
     probe_retention_days: int = Field(default=30, description="Days a kept probe is retained.")
     session_hours: float = Field(default=12.0, description="Browser session lifetime.")
     cookie_secure: bool = Field(default=True, description="Mark session cookies Secure (HTTPS or localhost).")
-    ingest_roots: list[Path] = Field(default_factory=list,
-                                     description="If set, server-side ingest paths must lie under one of these.")
+    ingest_roots: list[Path] = Field(
+        default_factory=list, description="If set, server-side ingest paths must lie under one of these."
+    )
     ingest_workers: int = Field(default=1, description="Worker processes per ingest job started by the API.")
-    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses of reverse proxies whose "
-                                       "X-Forwarded-For and X-Forwarded-Proto `serve` trusts (a JSON list, e.g. "
-                                       '[\"127.0.0.1\"]). Empty (the default): forwarded headers are ignored and '
-                                       "the connecting address is the client's, in the audit log and the sign-in "
-                                       "throttle.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto `serve` trusts (a JSON list, e.g. "
+        '["127.0.0.1"]). Empty (the default): forwarded headers are ignored and '
+        "the connecting address is the client's, in the audit log and the sign-in "
+        "throttle.",
+    )
 
     # Governance.
-    optout_fmr: float = Field(default=1e-4, description="False-match rate of the strict threshold at which a "
-                              "gallery or probe face counts as matching an opt-out template.")
-    optout_review_fmr: float = Field(default=1e-2, description="False-match rate of the looser review "
-                                     "threshold: gallery faces scoring between it and the strict opt-out "
-                                     "threshold are listed for an operator to decide, never erased "
-                                     "automatically.")
-    purge_interval_hours: float = Field(default=24.0, description="How often `serve` runs the retention purge "
-                                        "(0 turns the scheduled purge off; `facesearch purge` still works).")
+    optout_fmr: float = Field(
+        default=1e-4,
+        description="False-match rate of the strict threshold at which a "
+        "gallery or probe face counts as matching an opt-out template.",
+    )
+    optout_review_fmr: float = Field(
+        default=1e-2,
+        description="False-match rate of the looser review "
+        "threshold: gallery faces scoring between it and the strict opt-out "
+        "threshold are listed for an operator to decide, never erased "
+        "automatically.",
+    )
+    purge_interval_hours: float = Field(
+        default=24.0,
+        description="How often `serve` runs the retention purge "
+        "(0 turns the scheduled purge off; `facesearch purge` still works).",
+    )
     purge_first_delay_seconds: float = Field(default=300.0, description="Delay before the first scheduled purge.")
-    search_rate_per_minute: int = Field(default=120, description="Searches and verifies per user per minute "
-                                        "through the API (0 = no limit).")
-    search_daily_quota: int = Field(default=2000, description="Searches and verifies per user per UTC day "
-                                    "through the API (0 = no limit).")
+    search_rate_per_minute: int = Field(
+        default=120, description="Searches and verifies per user per minute through the API (0 = no limit)."
+    )
+    search_daily_quota: int = Field(
+        default=2000, description="Searches and verifies per user per UTC day through the API (0 = no limit)."
+    )
 
     @model_validator(mode="after")
     def _search_mode_preset(self) -> Settings:

@@ -34,8 +34,16 @@ def temp_name(path: Path, tmp_dir: Path | None = None) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
 
 
-def write_atomic(path: Path, data: bytes | str, tmp_dir: Path | None = None, *, durable: bool = True,
-                 mode: int = 0o600, exclusive: bool = False, make_parents: bool = True) -> None:
+def write_atomic(
+    path: Path,
+    data: bytes | str,
+    tmp_dir: Path | None = None,
+    *,
+    durable: bool = True,
+    mode: int = 0o600,
+    exclusive: bool = False,
+    make_parents: bool = True,
+) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part.
 
     A temporary file is written (mode `mode`), flushed and, when `durable`, fsynced; then renamed over `path`

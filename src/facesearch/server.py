@@ -36,16 +36,21 @@ class Metrics:
 
     def __init__(self, jobs: JobManager) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("facesearch_http_requests", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("facesearch_http_request_seconds", "HTTP request latency", ["route"],
-                                 registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.requests = Counter(
+            "facesearch_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "facesearch_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.searches = Counter("facesearch_searches", "Searches by outcome", ["outcome"], registry=self.registry)
-        self.search_seconds = Histogram("facesearch_search_engine_seconds", "Time in the engine per search",
-                                        registry=self.registry)
-        jobs_running = Gauge("facesearch_ingest_jobs_running", "Ingest jobs queued or running",
-                             registry=self.registry)
+        self.search_seconds = Histogram(
+            "facesearch_search_engine_seconds", "Time in the engine per search", registry=self.registry
+        )
+        jobs_running = Gauge("facesearch_ingest_jobs_running", "Ingest jobs queued or running", registry=self.registry)
         jobs_running.set_function(jobs.running)
 
 
@@ -101,8 +106,9 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        resp = problems.problem_response(413, "Request too large", f"the request body exceeds {limit} bytes "
-                                         "(FACESEARCH_MAX_UPLOAD_BYTES)")
+        resp = problems.problem_response(
+            413, "Request too large", f"the request body exceeds {limit} bytes (FACESEARCH_MAX_UPLOAD_BYTES)"
+        )
         await resp(scope, receive, send)
 
 
@@ -110,8 +116,10 @@ class _TooLarge(Exception):
     pass
 
 
-CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
-       "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def _purge_loop(ctx: Context, stop: threading.Event) -> None:
@@ -133,8 +141,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         done = recovery.recover(ctx)
         if done["interrupted_runs"] or done["uploads_removed"]:
-            log.warning("recovered after an unclean stop: %s ingest run(s) closed as interrupted, %s abandoned "
-                        "upload(s) removed", len(done["interrupted_runs"]), done["uploads_removed"])
+            log.warning(
+                "recovered after an unclean stop: %s ingest run(s) closed as interrupted, %s abandoned "
+                "upload(s) removed",
+                len(done["interrupted_runs"]),
+                done["uploads_removed"],
+            )
     except Exception:  # recovery must not keep the service from starting; doctor reports what is left
         log.exception("recovery at start failed")
     # Open every collection's index now: a damaged or missing file is found and rebuilt from the database
@@ -163,12 +175,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     metrics = Metrics(ctx.jobs)
 
     app = FastAPI(
-        title="facesearch", version=__version__,
+        title="facesearch",
+        version=__version__,
         description="Self-hosted face search. Every route needs a signed-in user or `Authorization: Bearer TOKEN`; "
-                    "every search, verify, view and export is written to a hash-chained audit log.",
+        "every search, verify, view and export is written to a hash-chained audit log.",
         # The stock /docs page loads Swagger UI from a CDN; ours is rendered here (see web/pages.py), and the
         # schema itself is served only to signed-in users.
-        docs_url=None, redoc_url=None, openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         lifespan=lifespan,  # the scheduled retention purge
     )
     app.state.ctx = ctx

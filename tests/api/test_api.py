@@ -36,8 +36,9 @@ def api(tmp_path_factory: pytest.TempPathFactory):
         env = make_env(root / "home")
         with TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False) as client:
             manifest = gallery_manifest(env, root / "gallery.csv")
-            r = client.post("/api/v1/ingest", data={"collection": "lfw", "manifest": str(manifest)},
-                            headers=env.headers("operator"))
+            r = client.post(
+                "/api/v1/ingest", data={"collection": "lfw", "manifest": str(manifest)}, headers=env.headers("operator")
+            )
             assert r.status_code == 202, r.text
             job = wait_job(client, r.json()["job_id"], env.headers("operator"))
             assert job["status"] == "done", job
@@ -99,8 +100,9 @@ def test_search_needs_case_reference_and_purpose(api) -> None:
         # The refusal's kind: the same title (and CLI exit code 4) from every entry point.
         assert body["title"] == "Case reference and purpose required"
     # The detail names what is missing (in words: the same message as the CLI's, no longer the form field).
-    body = client.post("/api/v1/search", files=_probe(probe), data={"purpose": "x"},
-                       headers=env.headers("examiner")).json()
+    body = client.post(
+        "/api/v1/search", files=_probe(probe), data={"purpose": "x"}, headers=env.headers("examiner")
+    ).json()
     assert "case reference" in body["detail"] and body["field"] == "case reference"
 
 
@@ -108,13 +110,15 @@ def test_bad_probes_are_problems_and_refusals_are_logged(api) -> None:
     env, client = api
     h = env.headers("examiner")
     form = {"case_ref": "CASE-9", "purpose": "p"}
-    r = client.post("/api/v1/search", files={"probe": ("x.jpg", b"not an image at all", "image/jpeg")},
-                    data=form, headers=h)
+    r = client.post(
+        "/api/v1/search", files={"probe": ("x.jpg", b"not an image at all", "image/jpeg")}, data=form, headers=h
+    )
     assert r.status_code == 422 and r.json()["reason"] == "NOT_AN_IMAGE"
     blank = io.BytesIO()
     Image.new("RGB", (200, 200), (120, 130, 140)).save(blank, "PNG")
-    r = client.post("/api/v1/search", files={"probe": ("blank.png", blank.getvalue(), "image/png")},
-                    data=form, headers=h)
+    r = client.post(
+        "/api/v1/search", files={"probe": ("blank.png", blank.getvalue(), "image/png")}, data=form, headers=h
+    )
     assert r.status_code == 422 and "no face" in r.json()["detail"]
     e = audit.query(env.store, case_ref="CASE-9", limit=1)[0][0]
     assert e["action"] == "search" and e["outcome"] == "refused" and "no face" in e["details"]["reason"]
@@ -127,8 +131,9 @@ def test_bad_probes_are_problems_and_refusals_are_logged(api) -> None:
     finally:
         env.settings.max_upload_bytes = old
     # Unknown collection: a clear problem, not an empty list.
-    r = client.post("/api/v1/search", files=_probe(env.held_out(PEOPLE[0])), data={**form, "collections": "nope"},
-                    headers=h)
+    r = client.post(
+        "/api/v1/search", files=_probe(env.held_out(PEOPLE[0])), data={**form, "collections": "nope"}, headers=h
+    )
     assert r.status_code == 422 and "nope" in r.json()["detail"]
 
 
@@ -139,8 +144,12 @@ def test_verify_same_and_different(api) -> None:
     form = {"case_ref": "CASE-V", "purpose": "compare"}
 
     def run(x: Path, y: Path) -> dict:
-        r = client.post("/api/v1/verify", files={"a": (x.name, x.read_bytes()), "b": (y.name, y.read_bytes())},
-                        data=form, headers=env.headers("examiner"))
+        r = client.post(
+            "/api/v1/verify",
+            files={"a": (x.name, x.read_bytes()), "b": (y.name, y.read_bytes())},
+            data=form,
+            headers=env.headers("examiner"),
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -149,8 +158,11 @@ def test_verify_same_and_different(api) -> None:
     e = audit.query(env.store, action="verify", limit=1)[0][0]
     assert e["case_ref"] == "CASE-V" and e["results"]["same_person"] is False
     assert e["probe_sha256"] == sha256_file(a) and e["details"]["second_sha256"] == sha256_file(c)
-    r = client.post("/api/v1/verify", files={"a": (a.name, a.read_bytes()), "b": (c.name, c.read_bytes())},
-                    headers=env.headers("examiner"))
+    r = client.post(
+        "/api/v1/verify",
+        files={"a": (a.name, a.read_bytes()), "b": (c.name, c.read_bytes())},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 422
 
 
@@ -158,8 +170,11 @@ def test_view_image_is_audited_and_detect_finds_faces(api) -> None:
     env, client = api
     body = _search(env, client, env.held_out("Hugo_Chavez")).json()
     m = body["faces"][0]["matches"][0]
-    r = client.get(f"/api/v1/images/{m['image_id']}", params={"case_ref": "CASE-7", "search_id": body["search_id"]},
-                   headers=env.headers("examiner"))
+    r = client.get(
+        f"/api/v1/images/{m['image_id']}",
+        params={"case_ref": "CASE-7", "search_id": body["search_id"]},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 200
     img = r.json()
     assert img["id"] == m["image_id"] and img["faces"] and "Hugo_Chavez" in img["path"]
@@ -184,15 +199,26 @@ def test_collections_ingest_upload_and_delete(api) -> None:
     op = env.headers("operator")
     cols = client.get("/api/v1/collections", headers=env.headers("examiner")).json()["collections"]
     assert cols[0]["name"] == "lfw" and cols[0]["images"] == 20
-    r = client.post("/api/v1/collections", json={"name": "uploads", "model": "synthetic", "source": "tests",
-                                                 "legal_basis": "consent"}, headers=op)
+    r = client.post(
+        "/api/v1/collections",
+        json={"name": "uploads", "model": "synthetic", "source": "tests", "legal_basis": "consent"},
+        headers=op,
+    )
     assert r.status_code == 201, r.text
-    assert client.post("/api/v1/collections", json={"name": "uploads", "source": "tests", "legal_basis": "consent"},
-                       headers=op).status_code == 409
+    assert (
+        client.post(
+            "/api/v1/collections", json={"name": "uploads", "source": "tests", "legal_basis": "consent"}, headers=op
+        ).status_code
+        == 409
+    )
     # Source and legal basis are required (issue 5): ingest would refuse a collection without them.
     assert client.post("/api/v1/collections", json={"name": "bare"}, headers=op).status_code == 422
-    assert client.post("/api/v1/collections", json={"name": "x", "source": "s", "legal_basis": "whim"},
-                       headers=op).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/collections", json={"name": "x", "source": "s", "legal_basis": "whim"}, headers=op
+        ).status_code
+        == 422
+    )
     photos = env.person(EXTRA)[:2]
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     files.append(("files", ("broken.jpg", b"\xff\xd8 truncated", "image/jpeg")))
@@ -308,14 +334,19 @@ def test_oversized_upload_to_ingest_is_a_reported_failure(api) -> None:
     env, client = api
     op = env.headers("operator")
     photo = env.person(EXTRA)[3]
-    r = client.post("/api/v1/collections", json={"name": "uploads-small", "source": "tests", "legal_basis": "consent"},
-                    headers=op)
+    r = client.post(
+        "/api/v1/collections", json={"name": "uploads-small", "source": "tests", "legal_basis": "consent"}, headers=op
+    )
     assert r.status_code == 201 and r.json()["model"] == "synthetic"  # the deployment's default pack
     old = env.settings.max_upload_bytes
     env.settings.max_upload_bytes = 5000
     try:
-        r = client.post("/api/v1/ingest", data={"collection": "uploads-small"},
-                        files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))], headers=op)
+        r = client.post(
+            "/api/v1/ingest",
+            data={"collection": "uploads-small"},
+            files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+            headers=op,
+        )
         job = wait_job(client, r.json()["job_id"], op)
     finally:
         env.settings.max_upload_bytes = old
@@ -330,8 +361,13 @@ def test_real_pack_search_verify_and_detect(tmp_path: Path) -> None:
     two people apart and are audited under the real pack's name."""
     env = make_env(tmp_path / "home", model="yunet-reid")
     people = PEOPLE[:3]
-    res = ingest(env.ctx, SETUP_OPERATOR, items_from_manifest(gallery_manifest(env, tmp_path / "g.csv", people, 3)),
-                 "lfw", workers=1)
+    res = ingest(
+        env.ctx,
+        SETUP_OPERATOR,
+        items_from_manifest(gallery_manifest(env, tmp_path / "g.csv", people, 3)),
+        "lfw",
+        workers=1,
+    )
     assert res.ingested == 9
     with TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False) as client:
         for name in people:
@@ -344,12 +380,17 @@ def test_real_pack_search_verify_and_detect(tmp_path: Path) -> None:
         c = env.person("Tony_Blair")[6]
         verdicts = []
         for x, y in ((a, b), (a, c)):
-            r = client.post("/api/v1/verify", files={"a": (x.name, x.read_bytes()), "b": (y.name, y.read_bytes())},
-                            data={"case_ref": "CASE-V", "purpose": "compare"}, headers=env.headers("examiner"))
+            r = client.post(
+                "/api/v1/verify",
+                files={"a": (x.name, x.read_bytes()), "b": (y.name, y.read_bytes())},
+                data={"case_ref": "CASE-V", "purpose": "compare"},
+                headers=env.headers("examiner"),
+            )
             assert r.status_code == 200, r.text
             verdicts.append(r.json())
         assert verdicts[0]["same_person"] and not verdicts[1]["same_person"]
         assert verdicts[0]["score"] > verdicts[1]["score"] and verdicts[0]["model"] == "yunet-reid"
-        d = client.post("/api/v1/detect", files=_probe(env.held_out("Tony_Blair")),
-                        headers=env.headers("examiner")).json()
+        d = client.post(
+            "/api/v1/detect", files=_probe(env.held_out("Tony_Blair")), headers=env.headers("examiner")
+        ).json()
         assert d["faces"] and d["faces"][0]["searchable"] and d["width"] == 250

@@ -162,8 +162,9 @@ def test_openapi_describes_every_answer(env_app) -> None:
             assert schema, f"{method} {path} answers {media} with an empty schema"
             if media == "application/json":
                 resolved = _resolve(spec, schema)
-                assert resolved.get("type") == "object" and resolved.get("properties"), \
+                assert resolved.get("type") == "object" and resolved.get("properties"), (
                     f"{method} {path} answers JSON without a described object: {schema}"
+                )
                 assert resolved.get("required"), f"{method} {path}: {schema} promises no field at all"
         if _answers_json(route):
             json_routes += 1
@@ -171,23 +172,27 @@ def test_openapi_describes_every_answer(env_app) -> None:
             assert "application/json" in content, f"{method} {path} answers JSON but documents {sorted(content)}"
     assert json_routes >= 35
     # Every route of the JSON API is in the schema (the browser pages and the schema itself are not).
-    api_routes = {(m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)
-                  for m in r.methods} - {("GET", "/openapi.json")}
+    api_routes = {
+        (m, r.path) for router in ROUTERS for r in router.routes if isinstance(r, APIRoute) for m in r.methods
+    } - {("GET", "/openapi.json")}
     documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     assert documented == api_routes
     # Answers that are downloads in one format and JSON in another document both.
     export = spec["paths"]["/api/v1/audit/export"]["get"]["responses"]["200"]["content"]
     assert {"text/csv", "application/json"} <= set(export)
-    assert _resolve(spec, spec["paths"]["/api/v1/search"]["post"]["responses"]["200"]["content"]
-                    ["application/json"]["schema"])["properties"]["faces"]["type"] == "array"
+    assert (
+        _resolve(
+            spec, spec["paths"]["/api/v1/search"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        )["properties"]["faces"]["type"]
+        == "array"
+    )
 
 
 def _session(app, role: str) -> TestClient:
     client = TestClient(app, base_url="https://testserver", raise_server_exceptions=False)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"name": role, "password": PASSWORD, "csrf_token": token},
-                    follow_redirects=False)
+    r = client.post("/login", data={"name": role, "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303, r.text
     return client
 
@@ -222,8 +227,12 @@ def test_serve_command_starts_on_loopback(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     env = dict(os.environ, FACESEARCH_HOME=str(tmp_path / "home"))
     code = "from facesearch.cli import app; app()"
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -36,8 +36,7 @@ def env_client(synthetic_env: Path):
 def _login(client: TestClient, name: str, password: str):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
-                       follow_redirects=False)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token}, follow_redirects=False)
 
 
 def test_passwords_are_argon2_and_checked(ctx: Context) -> None:
@@ -113,8 +112,9 @@ def test_browser_login_session_csrf_and_logout(env_client) -> None:
 def test_login_form_needs_its_csrf_token_and_is_throttled(env_client) -> None:
     env, client = env_client
     client.get("/login")
-    r = client.post("/login", data={"name": "examiner", "password": PASSWORD, "csrf_token": "forged"},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"name": "examiner", "password": PASSWORD, "csrf_token": "forged"}, follow_redirects=False
+    )
     assert r.status_code == 403
     for _ in range(5):
         assert _login(client, "auditor", "not the password").status_code == 401
@@ -132,11 +132,13 @@ def test_open_redirects_are_refused(env_client) -> None:
 def test_cli_users_and_tokens(tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"FACESEARCH_HOME": str(tmp_path / "home")}
-    r = runner.invoke(cli_app, ["users", "add", "ann", "--role", "examiner", "--password-stdin"],
-                      input="a long passphrase\n", env=env)
+    r = runner.invoke(
+        cli_app, ["users", "add", "ann", "--role", "examiner", "--password-stdin"], input="a long passphrase\n", env=env
+    )
     assert r.exit_code == 0, r.output
-    r = runner.invoke(cli_app, ["users", "add", "bob", "--role", "king", "--password-stdin"],
-                      input="a long passphrase\n", env=env)
+    r = runner.invoke(
+        cli_app, ["users", "add", "bob", "--role", "king", "--password-stdin"], input="a long passphrase\n", env=env
+    )
     assert r.exit_code == 2 and "unknown role" in r.output
     r = runner.invoke(cli_app, ["tokens", "create", "ann"], env=env)
     assert r.exit_code == 0
@@ -153,6 +155,10 @@ def test_cli_users_and_tokens(tmp_path: Path) -> None:
     assert all(e["actor"].startswith("cli:") and e["role"] == "admin" for e in entries)
     assert audit.verify_chain(store).ok
     # A role pinned for the CLI that may not manage accounts is refused by the rules (exit 4).
-    r = runner.invoke(cli_app, ["users", "add", "eve", "--role", "admin", "--password-stdin"],
-                      input="a long passphrase\n", env={**env, "FACESEARCH_ROLE": "examiner"})
+    r = runner.invoke(
+        cli_app,
+        ["users", "add", "eve", "--role", "admin", "--password-stdin"],
+        input="a long passphrase\n",
+        env={**env, "FACESEARCH_ROLE": "examiner"},
+    )
     assert r.exit_code == 4 and accounts.get_user(store, "eve") is None

@@ -21,8 +21,13 @@ STAMP = "investigative lead — not an identification"
 
 
 def _gallery(env: Env, folder: Path, people: list[str], per_person: int) -> None:
-    res = ingest(env.ctx, SETUP_OPERATOR, items_from_manifest(gallery_manifest(env, folder / "g.csv", people,
-                                                                               per_person)), "lfw", workers=1)
+    res = ingest(
+        env.ctx,
+        SETUP_OPERATOR,
+        items_from_manifest(gallery_manifest(env, folder / "g.csv", people, per_person)),
+        "lfw",
+        workers=1,
+    )
     assert res.ingested == len(people) * per_person
 
 
@@ -37,11 +42,16 @@ def gov(tmp_path_factory: pytest.TempPathFactory):
             yield env, client
 
 
-def _search(env: Env, client: TestClient, person: str, role: str = "examiner", case: str = "CASE-G1",
-            purpose: str = "test"):
+def _search(
+    env: Env, client: TestClient, person: str, role: str = "examiner", case: str = "CASE-G1", purpose: str = "test"
+):
     photo = env.held_out(person)
-    return client.post("/api/v1/search", files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
-                       data={"case_ref": case, "purpose": purpose, "top_k": 5}, headers=env.headers(role))
+    return client.post(
+        "/api/v1/search",
+        files={"probe": (photo.name, photo.read_bytes(), "image/jpeg")},
+        data={"case_ref": case, "purpose": purpose, "top_k": 5},
+        headers=env.headers(role),
+    )
 
 
 def test_purposes_list_refusal_and_retirement(gov) -> None:
@@ -49,14 +59,21 @@ def test_purposes_list_refusal_and_retirement(gov) -> None:
     r = _search(env, client, PEOPLE[0], purpose="curiosity")
     assert r.status_code == 422
     body = r.json()
-    assert body["title"] == "Purpose not allowed" and {"code": "test", "description": "tests: identify a suspect"} \
-        in body["allowed"]
+    assert (
+        body["title"] == "Purpose not allowed"
+        and {"code": "test", "description": "tests: identify a suspect"} in body["allowed"]
+    )
     admin = env.headers("admin")
-    r = client.post("/api/v1/purposes", json={"code": "LE-ART10", "description": "Art. 10 LED: serious crime"},
-                    headers=admin)
+    r = client.post(
+        "/api/v1/purposes", json={"code": "LE-ART10", "description": "Art. 10 LED: serious crime"}, headers=admin
+    )
     assert r.status_code == 201
-    assert client.post("/api/v1/purposes", json={"code": "X2", "description": "d"},
-                       headers=env.headers("examiner")).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/purposes", json={"code": "X2", "description": "d"}, headers=env.headers("examiner")
+        ).status_code
+        == 403
+    )
     assert _search(env, client, PEOPLE[0], purpose="LE-ART10: robbery 12").status_code == 200
     assert client.post("/api/v1/purposes/LE-ART10/retire", headers=admin).status_code == 200
     r = _search(env, client, PEOPLE[0], purpose="LE-ART10")
@@ -72,8 +89,9 @@ def test_purposes_list_refusal_and_retirement(gov) -> None:
 
 def test_kill_switch_is_admin_only_logged_and_immediate(gov) -> None:
     env, client = gov
-    assert client.post("/api/v1/search/suspend", json={"reason": "x"},
-                       headers=env.headers("examiner")).status_code == 403
+    assert (
+        client.post("/api/v1/search/suspend", json={"reason": "x"}, headers=env.headers("examiner")).status_code == 403
+    )
     r = client.post("/api/v1/search/suspend", json={"reason": "court order 7"}, headers=env.headers("admin"))
     assert r.status_code == 200
     r = _search(env, client, PEOPLE[1])
@@ -97,8 +115,9 @@ def test_two_person_confirmation_and_case_report(gov) -> None:
     top = matches[0]
     sid = res["search_id"]
     ex1, ex2 = env.headers("examiner"), env.headers("examiner2")
-    r = client.post(f"/api/v1/searches/{sid}/proposals", json={"face_id": top["face_id"], "note": "same ear shape"},
-                    headers=ex1)
+    r = client.post(
+        f"/api/v1/searches/{sid}/proposals", json={"face_id": top["face_id"], "note": "same ear shape"}, headers=ex1
+    )
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
     # Self-confirmation is refused, and the refusal is logged.
@@ -106,8 +125,12 @@ def test_two_person_confirmation_and_case_report(gov) -> None:
     assert r.status_code == 403 and "self-confirmation" in r.json()["detail"]
     assert audit.query(env.store, action="lead_confirm", limit=1)[0][0]["outcome"] == "refused"
     # A second proposal of the same candidate while one is open is refused.
-    assert client.post(f"/api/v1/searches/{sid}/proposals", json={"face_id": top["face_id"], "note": "again"},
-                       headers=ex2).status_code == 409
+    assert (
+        client.post(
+            f"/api/v1/searches/{sid}/proposals", json={"face_id": top["face_id"], "note": "again"}, headers=ex2
+        ).status_code
+        == 409
+    )
     view = client.get(f"/api/v1/searches/{sid}", headers=ex2).json()
     assert view["candidates"][0]["status"] == "proposed"
     r = client.post(f"/api/v1/proposals/{pid}/confirm", json={"note": "independent check: agree"}, headers=ex2)
@@ -115,18 +138,24 @@ def test_two_person_confirmation_and_case_report(gov) -> None:
     assert client.post(f"/api/v1/proposals/{pid}/reject", json={}, headers=ex2).status_code == 409
     # Reject another candidate.
     other = matches[1]
-    pid2 = client.post(f"/api/v1/searches/{sid}/proposals", json={"face_id": other["face_id"], "note": "maybe"},
-                       headers=ex2).json()["id"]
-    assert client.post(f"/api/v1/proposals/{pid2}/reject", json={"note": "no"}, headers=ex1).json()["status"] \
-        == "rejected"
+    pid2 = client.post(
+        f"/api/v1/searches/{sid}/proposals", json={"face_id": other["face_id"], "note": "maybe"}, headers=ex2
+    ).json()["id"]
+    assert (
+        client.post(f"/api/v1/proposals/{pid2}/reject", json={"note": "no"}, headers=ex1).json()["status"] == "rejected"
+    )
     exported = client.get(f"/api/v1/searches/{sid}/export?format=csv", headers=ex1).text
     lines = exported.splitlines()
     assert ",confirmed," in lines[1] and lines[1].endswith(",") and lines[2].endswith(STAMP)
     # A search of the same case that finds nobody, then the case report.
     r = _search(env, client, EXTRA, case="CASE-2P")
     assert r.status_code == 200
-    client.post("/api/v1/search", files={"probe": ("p.jpg", env.held_out(PEOPLE[3]).read_bytes(), "image/jpeg")},
-                data={"case_ref": "CASE-2P", "purpose": "test", "threshold": 0.99}, headers=ex1)
+    client.post(
+        "/api/v1/search",
+        files={"probe": ("p.jpg", env.held_out(PEOPLE[3]).read_bytes(), "image/jpeg")},
+        data={"case_ref": "CASE-2P", "purpose": "test", "threshold": 0.99},
+        headers=ex1,
+    )
     rep = client.get("/api/v1/cases/CASE-2P/report", headers=ex1).json()
     assert [s["search_id"] for s in rep["searches"]] == sorted(s["search_id"] for s in rep["searches"])
     assert len(rep["searches"]) == 3
@@ -173,8 +202,12 @@ def test_optout_and_doctor_through_the_api(gov) -> None:
     person = PEOPLE[4]
     photos = env.person(person)[3:5]
     files = [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
-    assert client.post("/api/v1/optouts", data={"reference": "DSR-9"}, files=files,
-                       headers=env.headers("examiner")).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/optouts", data={"reference": "DSR-9"}, files=files, headers=env.headers("examiner")
+        ).status_code
+        == 403
+    )
     r = client.post("/api/v1/optouts", data={"reference": "DSR-9"}, files=files, headers=env.headers("operator"))
     assert r.status_code == 201, r.text
     assert r.json()["erased"]["faces"] >= 3

@@ -19,10 +19,6 @@ from facesearch.store import audit
 API = "/api/v1/people"
 
 
-
-
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with synthetic_packs():
@@ -47,8 +43,9 @@ def test_list_and_show(world: World) -> None:
     a = world.person(1)
     listed_a = next(p for p in body["people"] if p["id"] == a)
     assert sorted(Path(f["image"]["path"]).stem for f in listed_a["faces"]) == ["p1", "p2", "p3", "p4"]
-    assert [len(p["faces"]) for p in c.get(API, params={"min_faces": 2}, headers=world.h("operator")).json()
-            ["people"]] == [4, 3, 2, 2]
+    assert [
+        len(p["faces"]) for p in c.get(API, params={"min_faces": 2}, headers=world.h("operator")).json()["people"]
+    ] == [4, 3, 2, 2]
     shown = c.get(f"{API}/{a}", headers=world.h("examiner")).json()
     assert (shown["id"], shown["face_count"], shown["photos"], shown["name"]) == (a, 4, 4, None)
     assert {f["face_id"] for f in shown["faces"]} == {f["face_id"] for f in listed_a["faces"]}
@@ -75,12 +72,18 @@ def test_who_may_not_see_or_correct_people(world: World, role: str) -> None:
     c, h = world.client, world.h(role)
     a, e = world.people(1, 5)
     face = sorted(groups(world.ctx)[a])[0]
-    for method, url, body in [("GET", API, None), ("GET", f"{API}/{a}", None), ("GET", f"{API}/suggestions", None),
-                              ("POST", f"{API}/{a}/name", {"name": "X"}), ("POST", f"{API}/{e}/merge", {"other": a}),
-                              ("POST", f"{API}/{a}/split", {"face_ids": [face]}),
-                              ("POST", f"{API}/faces/{face}/move", {"person": e}),
-                              ("POST", f"{API}/{a}/reject/{face}", None), ("POST", f"{API}/corrections/1/undo", None),
-                              ("POST", f"{API}/{a}/together", {"case_ref": "CASE-1", "purpose": "test"})]:
+    for method, url, body in [
+        ("GET", API, None),
+        ("GET", f"{API}/{a}", None),
+        ("GET", f"{API}/suggestions", None),
+        ("POST", f"{API}/{a}/name", {"name": "X"}),
+        ("POST", f"{API}/{e}/merge", {"other": a}),
+        ("POST", f"{API}/{a}/split", {"face_ids": [face]}),
+        ("POST", f"{API}/faces/{face}/move", {"person": e}),
+        ("POST", f"{API}/{a}/reject/{face}", None),
+        ("POST", f"{API}/corrections/1/undo", None),
+        ("POST", f"{API}/{a}/together", {"case_ref": "CASE-1", "purpose": "test"}),
+    ]:
         r = c.request(method, url, json=body, headers=h)
         assert r.status_code == 403, f"{role} {method} {url} -> {r.status_code}"
         assert r.json()["title"] == "Forbidden"

@@ -22,12 +22,15 @@ def ctx(home: Path) -> Context:
     return Context.open(Settings())
 
 
-@pytest.mark.parametrize("name, password, message", [
-    ("mallory", "short", "at least"),
-    ("mallory", "mallory-is-great", "user name"),
-    ("mallory", "password123", "too common"),
-    ("mallory", "aaaaaaaaaaaa", "too simple"),
-])
+@pytest.mark.parametrize(
+    "name, password, message",
+    [
+        ("mallory", "short", "at least"),
+        ("mallory", "mallory-is-great", "user name"),
+        ("mallory", "password123", "too common"),
+        ("mallory", "aaaaaaaaaaaa", "too simple"),
+    ],
+)
 def test_weak_passwords_are_refused(ctx: Context, name: str, password: str, message: str) -> None:
     with pytest.raises(AuthError, match=message):
         accounts.add_user(ctx, ADMIN, name, "examiner", password)
@@ -50,8 +53,9 @@ def test_a_new_password_ends_the_other_sessions(ctx: Context) -> None:
     assert accounts.sign_in(ctx, "ann", "another long passphrase", "10.0.0.1").session_id
 
 
-def test_parallel_guesses_are_counted_before_the_password_is_checked(ctx: Context,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_guesses_are_counted_before_the_password_is_checked(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
     accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase")
     checked = []
     real = accounts.authenticate

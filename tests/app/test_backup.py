@@ -91,14 +91,14 @@ def test_round_trip_into_an_empty_home(world: tuple[Context, Path], tmp_path: Pa
     # Uploaded photos now live in (and are served from) the new home.
     with again.store.session() as s:
         uploaded = [p for p in s.query(Image.path).all() if "abc123" in p[0]]
-    assert len(uploaded) == 2 and all(Path(p[0]).is_relative_to(new_home / "uploads") and Path(p[0]).is_file()
-                                      for p in uploaded)
+    assert len(uploaded) == 2 and all(
+        Path(p[0]).is_relative_to(new_home / "uploads") and Path(p[0]).is_file() for p in uploaded
+    )
     assert stat.S_IMODE((new_home / "facesearch.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((new_home / audit.KEY_FILE).stat().st_mode) == 0o600
 
 
-def test_restore_only_into_an_empty_home_and_only_an_intact_backup(world: tuple[Context, Path],
-                                                                   tmp_path: Path) -> None:
+def test_restore_only_into_an_empty_home_and_only_an_intact_backup(world: tuple[Context, Path], tmp_path: Path) -> None:
     ctx, _ = world
     dest = tmp_path / "b"
     backup_uc.backup(ctx, ADMIN, dest)
@@ -120,8 +120,9 @@ def test_restore_only_into_an_empty_home_and_only_an_intact_backup(world: tuple[
     assert not target.exists() or not any(target.iterdir())  # nothing left behind
 
 
-def test_a_postgresql_home_is_sent_to_pg_dump(world: tuple[Context, Path], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_postgresql_home_is_sent_to_pg_dump(
+    world: tuple[Context, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx, _ = world
     monkeypatch.setattr(ctx.store, "url", "postgresql+psycopg://db.example/facesearch")
     with pytest.raises(Invalid, match="pg_dump"):
@@ -129,8 +130,9 @@ def test_a_postgresql_home_is_sent_to_pg_dump(world: tuple[Context, Path], tmp_p
     assert not (tmp_path / "b").exists()
 
 
-def test_cli_backup_restore_then_verify_and_doctor(world: tuple[Context, Path], tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_backup_restore_then_verify_and_doctor(
+    world: tuple[Context, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx, _ = world
     runner = CliRunner()
     tar = tmp_path / "home.tar"

@@ -21,14 +21,25 @@ FACESEARCH = str(Path(sys.executable).with_name("facesearch"))
 
 def test_concurrent_cli_ingests_keep_the_index_whole(synthetic_env: Path, tmp_path: Path) -> None:
     env = {**os.environ}
-    subprocess.run([FACESEARCH, "collections", "create", "c", "--source", "scans", "--legal-basis", "consent",
-                    "--keep"], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [FACESEARCH, "collections", "create", "c", "--source", "scans", "--legal-basis", "consent", "--keep"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     a, b = tmp_path / "a", tmp_path / "b"
     write_gallery(a, list(range(1, 21)), 2)
     write_gallery(b, list(range(21, 41)), 2)
-    runs = [subprocess.Popen([FACESEARCH, "ingest", str(folder), "-c", "c", "--workers", "1", "--json"],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for folder in (a, b)]
+    runs = [
+        subprocess.Popen(
+            [FACESEARCH, "ingest", str(folder), "-c", "c", "--workers", "1", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in (a, b)
+    ]
     outs = [r.communicate(timeout=300) for r in runs]
     for r, (out, err) in zip(runs, outs):
         assert r.returncode == 0, err

@@ -27,8 +27,10 @@ from facesearch.models.yunet_reid import INFO as YUNET_REID
 from facesearch.store import Store
 from facesearch.store.audit import HEAD_FILE, INGEST, entry_dict, iter_entries, verify_chain
 
-PACKS = [pytest.param("synthetic", id="synthetic"),
-         pytest.param("yunet-reid", id="yunet-reid", marks=[needs_lfw, needs_yunet])]
+PACKS = [
+    pytest.param("synthetic", id="synthetic"),
+    pytest.param("yunet-reid", id="yunet-reid", marks=[needs_lfw, needs_yunet]),
+]
 DIMS = {"synthetic": SYNTHETIC.dim, "yunet-reid": YUNET_REID.dim}
 
 
@@ -39,20 +41,31 @@ def _facesearch() -> list[str]:
 
 
 def _env(home: Path, pack: str) -> dict[str, str]:
-    env = dict(os.environ, FACESEARCH_HOME=str(home), FACESEARCH_MODELS_DIR=str(MODELS),
-               FACESEARCH_BATCH_IMAGES="4", FACESEARCH_MODEL=pack, FACESEARCH_TEST_PACKS="1")
+    env = dict(
+        os.environ,
+        FACESEARCH_HOME=str(home),
+        FACESEARCH_MODELS_DIR=str(MODELS),
+        FACESEARCH_BATCH_IMAGES="4",
+        FACESEARCH_MODEL=pack,
+        FACESEARCH_TEST_PACKS="1",
+    )
     env.pop("FACESEARCH_DATABASE_URL", None)
     return env
 
 
 def _ingest(gallery: Path, home: Path, workers: int, pack: str) -> subprocess.Popen:
     if not (home / "facesearch.db").exists():  # ingest needs a documented collection
-        subprocess.run(_facesearch() + ["collections", "create", "c", "--source", "test photos",
-                                        "--legal-basis", "consent", "--keep"],
-                       env=_env(home, pack), check=True, capture_output=True)
+        subprocess.run(
+            _facesearch()
+            + ["collections", "create", "c", "--source", "test photos", "--legal-basis", "consent", "--keep"],
+            env=_env(home, pack),
+            check=True,
+            capture_output=True,
+        )
     cmd = _facesearch() + ["ingest", str(gallery), "--collection", "c", "--workers", str(workers), "--json"]
-    return subprocess.Popen(cmd, env=_env(home, pack), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, env=_env(home, pack), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
 
 
 def _count(db: Path) -> int:
@@ -67,7 +80,8 @@ def _state(home: Path, dim: int) -> tuple[set, set, set, set]:
     with sqlite3.connect(home / "facesearch.db") as conn:
         faces = conn.execute(
             "select i.sha256, f.face_index, round(f.x1), round(f.y1), f.thumbnail, f.id from faces f "
-            "join images i on i.id = f.image_id").fetchall()
+            "join images i on i.id = f.image_id"
+        ).fetchall()
         images = {r[0] for r in conn.execute("select sha256 from images")}
         dangling = conn.execute("select count(*) from faces where image_id not in (select id from images)").fetchone()
     assert dangling[0] == 0
@@ -75,8 +89,7 @@ def _state(home: Path, dim: int) -> tuple[set, set, set, set]:
     index_ids = set(index.ids().tolist())
     assert len(index_ids) == len(index), "duplicate ids in the index"
     assert index_ids == {r[5] for r in faces}, "index and database disagree"
-    thumbs = {str(p.relative_to(home / "thumbs")) for p in (home / "thumbs").rglob("*.jpg")
-              if ".tmp" not in p.parts}
+    thumbs = {str(p.relative_to(home / "thumbs")) for p in (home / "thumbs").rglob("*.jpg") if ".tmp" not in p.parts}
     assert thumbs == {r[4] for r in faces}, "orphaned or missing thumbnails"
     return images, {r[:4] for r in faces}, thumbs, index_ids
 

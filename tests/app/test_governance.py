@@ -74,8 +74,13 @@ def _synthetic_kit(request: pytest.FixtureRequest, tmp_path: Path) -> Kit:
 
 
 def _lfw_kit(request: pytest.FixtureRequest, tmp_path: Path) -> Kit:
-    return Kit("yunet-reid", "Colin_Powell", ["Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"], lfw_person,
-               Settings(workers=1, model="yunet-reid"))
+    return Kit(
+        "yunet-reid",
+        "Colin_Powell",
+        ["Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"],
+        lfw_person,
+        Settings(workers=1, model="yunet-reid"),
+    )
 
 
 @pytest.fixture(params=[pytest.param("synthetic"), pytest.param("lfw", marks=[needs_lfw, needs_yunet])])
@@ -139,17 +144,28 @@ def test_ingest_refuses_unknown_and_undocumented_collections(kit: Kit) -> None:
         ingest(ctx, OPERATOR, items, "bare")
     # Creating a collection is the operator's; its refusals are kind "invalid" (exit 2, HTTP 422) now.
     with pytest.raises(Forbidden):
-        collections.create_collection(ctx, EXAMINER, "x", source="s", legal_basis="consent", owner="o",
-                                      retention_days=None, keep=True)
+        collections.create_collection(
+            ctx, EXAMINER, "x", source="s", legal_basis="consent", owner="o", retention_days=None, keep=True
+        )
     with pytest.raises(Invalid, match="legal basis 'whim'"):
-        collections.create_collection(ctx, OPERATOR, "x", source="s", legal_basis="whim", owner="o",
-                                      retention_days=None, keep=True)
+        collections.create_collection(
+            ctx, OPERATOR, "x", source="s", legal_basis="whim", owner="o", retention_days=None, keep=True
+        )
     with pytest.raises(Invalid, match="exactly one of"):
-        collections.create_collection(ctx, OPERATOR, "x", source="s", legal_basis="consent", owner="o",
-                                      retention_days=5, keep=True)
+        collections.create_collection(
+            ctx, OPERATOR, "x", source="s", legal_basis="consent", owner="o", retention_days=5, keep=True
+        )
     assert store.get_collection("x") is None
-    col = collections.create_collection(ctx, OPERATOR, "ok", source="press agency feed", legal_basis="contract",
-                                        owner="desk", retention_days=30, keep=False)
+    col = collections.create_collection(
+        ctx,
+        OPERATOR,
+        "ok",
+        source="press agency feed",
+        legal_basis="contract",
+        owner="desk",
+        retention_days=30,
+        keep=False,
+    )
     assert col["problems"] == [] and col["owner"] == "desk" and col["retention_days"] == 30
     assert collections.collection_problems(store.get_collection("ok")) == []
     res = ingest(ctx, OPERATOR, items, "ok")
@@ -164,8 +180,7 @@ def test_ingest_refuses_unknown_and_undocumented_collections(kit: Kit) -> None:
     assert audit.query(store, action="collection_create")[0][0]["collections"] == ["ok"]
 
 
-def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery, monkeypatch: pytest.MonkeyPatch) -> None:
     kit, ctx, manifest = gallery.kit, gallery.ctx, gallery.manifest
     settings, store = ctx.settings, ctx.store
     photos = kit.photos(kit.person)
@@ -174,7 +189,7 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery,
     assert kit.person in _persons_in(before)  # the person is findable before the opt-out
     thumbs_before = {f.name for f in settings.thumbs_dir.rglob("*.jpg")}
 
-    submitted = [Photo.from_path(p, settings) for p in photos[PER:PER + 2]]
+    submitted = [Photo.from_path(p, settings) for p in photos[PER : PER + 2]]
     res = optout.add_optout(ctx, OPERATOR, submitted, "DSR-2026-17")
     # (1) every gallery face of the person is erased, with its image (no other face on it) and thumbnail.
     assert res["erased"]["faces"] == PER and res["erased"]["images"] == PER
@@ -278,8 +293,9 @@ def test_erase_images_leaves_no_orphans_and_doctor_finds_planted_ones(gallery: G
 def test_purge_erases_expired_images_with_a_moved_clock(kit: Kit) -> None:
     ctx = kit.context()
     store = ctx.store
-    collections.create_collection(ctx, OPERATOR, "short", source="s", legal_basis="public_task", owner="o",
-                                  retention_days=30, keep=False)
+    collections.create_collection(
+        ctx, OPERATOR, "short", source="s", legal_basis="public_task", owner="o", retention_days=30, keep=False
+    )
     create_collection(store, "forever", model=kit.model)
     photos = kit.photos(kit.others[0])
     ingest(ctx, OPERATOR, [Item(p) for p in photos[:2]], "short")
@@ -317,5 +333,10 @@ def test_kill_switch_stops_search_and_verify(gallery: Gallery) -> None:
     assert _search(ctx, path, top_k=1)["faces"][0]["matches"]
     # The switch and both refusals are logged (the gate is in the use case, so refused attempts are audited).
     recent = [(e["action"], e["outcome"], e["actor"]) for e in audit.query(ctx.store, limit=5)[0]]
-    assert recent == [("search", "ok", "eve"), ("search_resume", "ok", "admin"), ("verify", "refused", "eve"),
-                      ("search", "refused", "eve"), ("search_suspend", "ok", "admin")]
+    assert recent == [
+        ("search", "ok", "eve"),
+        ("search_resume", "ok", "admin"),
+        ("verify", "refused", "eve"),
+        ("search", "refused", "eve"),
+        ("search_suspend", "ok", "admin"),
+    ]

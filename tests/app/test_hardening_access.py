@@ -54,8 +54,13 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     with synthetic_packs():
         env = make_env(root / "home", search_rate_per_minute=0, search_daily_quota=0)
         env.add_user("examiner2", "examiner")
-        res = ingest(env.ctx, SETUP_OPERATOR, items_from_manifest(gallery_manifest(env, root / "g.csv", PEOPLE, 3)),
-                     "lfw", workers=1)
+        res = ingest(
+            env.ctx,
+            SETUP_OPERATOR,
+            items_from_manifest(gallery_manifest(env, root / "g.csv", PEOPLE, 3)),
+            "lfw",
+            workers=1,
+        )
         assert res.ingested == len(PEOPLE) * 3
         with TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False) as client:
             yield env, client
@@ -70,8 +75,12 @@ def _files(path: Path, field: str = "probe") -> dict:
 
 
 def _search(env: Env, client: TestClient, who: str, case: str, purpose: str = "test", **extra: object):
-    return client.post("/api/v1/search", files=_files(env.held_out(PEOPLE[0])),
-                       data={"case_ref": case, "purpose": purpose, "top_k": 3, **extra}, headers=env.headers(who))
+    return client.post(
+        "/api/v1/search",
+        files=_files(env.held_out(PEOPLE[0])),
+        data={"case_ref": case, "purpose": purpose, "top_k": 3, **extra},
+        headers=env.headers(who),
+    )
 
 
 # 1. The subject report is a governed search ------------------------------------------------------------
@@ -87,14 +96,17 @@ def test_subject_report_needs_a_reference_and_is_logged_with_what_it_returned(wo
     r = client.post("/api/v1/subject-report", files=_files(photo, "photo"), headers=env.headers("operator"))
     assert r.status_code == 422 and r.json()["title"] == "Case reference and purpose required", r.text
     assert _last(env, "subject_report")["outcome"] == "refused"
-    r = client.post("/api/v1/subject-report", files=_files(photo, "photo"), data={"reference": "DSR-7"},
-                    headers=env.headers("operator"))
+    r = client.post(
+        "/api/v1/subject-report",
+        files=_files(photo, "photo"),
+        data={"reference": "DSR-7"},
+        headers=env.headers("operator"),
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["reference"] == "DSR-7" and body["matches"]
     e = _last(env, "subject_report")
-    assert (e["outcome"], e["actor"], e["case_ref"], e["purpose"]) == ("ok", "operator", "DSR-7",
-                                                                         subjects.PURPOSE)
+    assert (e["outcome"], e["actor"], e["case_ref"], e["purpose"]) == ("ok", "operator", "DSR-7", subjects.PURPOSE)
     assert e["results"]["face_ids"] == [m["face_id"] for m in body["matches"]]
     assert e["results"]["image_ids"] == sorted({m["image_id"] for m in body["matches"]})
     # The web page's form has the field too.
@@ -108,8 +120,12 @@ def test_subject_report_stops_when_searching_is_suspended(world) -> None:
     try:
         with pytest.raises(Suspended):
             subjects.subject_report(env.ctx, OPERATOR, Photo.from_path(env.held_out(PEOPLE[1])), "DSR-8")
-        r = client.post("/api/v1/subject-report", files=_files(env.held_out(PEOPLE[1]), "photo"),
-                        data={"reference": "DSR-8"}, headers=env.headers("operator"))
+        r = client.post(
+            "/api/v1/subject-report",
+            files=_files(env.held_out(PEOPLE[1]), "photo"),
+            data={"reference": "DSR-8"},
+            headers=env.headers("operator"),
+        )
         assert r.status_code == 503, r.text
     finally:
         set_suspended(env.ctx, SETUP_ADMIN, False)
@@ -145,8 +161,9 @@ def test_cli_subject_report_takes_a_reference(world, monkeypatch: pytest.MonkeyP
     photo = str(env.held_out(PEOPLE[1]))
     r = CliRunner().invoke(cli_app, ["--as", "operator", "subject", "report", photo, "--json"])
     assert r.exit_code == 4 and "reference" in r.output, r.output
-    r = CliRunner().invoke(cli_app, ["--as", "operator", "subject", "report", photo, "--reference", "DSR-CLI",
-                                     "--json"])
+    r = CliRunner().invoke(
+        cli_app, ["--as", "operator", "subject", "report", photo, "--reference", "DSR-CLI", "--json"]
+    )
     assert r.exit_code == 0, r.output
     assert _last(env, "subject_report")["case_ref"] == "DSR-CLI"
 
@@ -169,16 +186,20 @@ def test_a_refused_search_joins_no_case_and_searches_are_not_found_by_others(wor
     assert client.get(f"/api/v1/searches/{sid}/export?format=csv", headers=ex2).status_code == 404
     r = client.post(f"/api/v1/searches/{sid}/proposals", json={"face_id": face, "note": "mine now"}, headers=ex2)
     assert r.status_code == 404
-    assert client.get(f"/api/v1/searches/{sid + 10_000}", headers=ex2).json()["detail"] == \
-        client.get(f"/api/v1/searches/{sid}", headers=ex2).json()["detail"].replace(str(sid), str(sid + 10_000))
+    assert client.get(f"/api/v1/searches/{sid + 10_000}", headers=ex2).json()["detail"] == client.get(
+        f"/api/v1/searches/{sid}", headers=ex2
+    ).json()["detail"].replace(str(sid), str(sid + 10_000))
     assert all(p["search_id"] != sid for p in client.get("/api/v1/proposals", headers=ex2).json()["proposals"])
     # The examiner who ran it and auditors read it.
     assert client.get(f"/api/v1/searches/{sid}", headers=env.headers("examiner")).status_code == 200
     assert client.get(f"/api/v1/searches/{sid}", headers=env.headers("auditor")).status_code == 200
     assert client.get(f"/api/v1/searches/{sid}/export", headers=env.headers("auditor")).status_code == 200
     # Once a proposal is open the search is under review: every examiner is a possible reviewer.
-    r = client.post(f"/api/v1/searches/{sid}/proposals", json={"face_id": face, "note": "same marker"},
-                    headers=env.headers("examiner"))
+    r = client.post(
+        f"/api/v1/searches/{sid}/proposals",
+        json={"face_id": face, "note": "same marker"},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 201, r.text
     view = client.get(f"/api/v1/searches/{sid}", headers=ex2)
     assert view.status_code == 200 and view.json()["candidates"][0]["status"] == "proposed"
@@ -193,8 +214,10 @@ def test_ingest_roots_hold_for_manifest_entries_and_symlinks(tmp_path: Path) -> 
     inside = write_photo(allowed / "in" / "ok.jpg", [2], seed=6)
     (allowed / "in" / "link.jpg").symlink_to(secret)
     manifest = allowed / "m.csv"
-    manifest.write_text(f"path,source_url\n{secret},https://x\n{outside / 'missing.jpg'},https://x\n"
-                        f"{inside},https://x\nin/link.jpg,https://x\n../outside/secret.jpg,https://x\n")
+    manifest.write_text(
+        f"path,source_url\n{secret},https://x\n{outside / 'missing.jpg'},https://x\n"
+        f"{inside},https://x\nin/link.jpg,https://x\n../outside/secret.jpg,https://x\n"
+    )
     with synthetic_packs():
         env = make_env(tmp_path / "home", photos=False, ingest_roots=[allowed])
         with TestClient(env.app, base_url="https://testserver") as client:
@@ -229,8 +252,10 @@ def test_image_files_are_served_with_their_decoded_type(tmp_path: Path) -> None:
         env = make_env(tmp_path / "home", photos=False)
         with TestClient(env.app, base_url="https://testserver") as client:
             h = env.headers("operator")
-            files = [("files", ("evil.html", jpg.read_bytes(), "text/html")),
-                     ("files", ("evil.svg", ppm.getvalue(), "image/svg+xml"))]
+            files = [
+                ("files", ("evil.html", jpg.read_bytes(), "text/html")),
+                ("files", ("evil.svg", ppm.getvalue(), "image/svg+xml")),
+            ]
             r = client.post("/api/v1/ingest", data={"collection": "lfw"}, files=files, headers=h)
             assert r.status_code == 202, r.text
             assert _wait_job(client, r.json()["id"], h)["counts"]["ingested"] == 2
@@ -263,9 +288,12 @@ def test_bad_thresholds_are_422_and_logged(world, threshold: str) -> None:
     e = _last(env, "search")
     assert e["seq"] > before and e["outcome"] == "refused" and "threshold" in e["details"]["reason"]
     photo = env.held_out(PEOPLE[0]).read_bytes()
-    r = client.post("/api/v1/verify", files={"a": ("a.jpg", photo, "image/jpeg"), "b": ("b.jpg", photo, "image/jpeg")},
-                    data={"case_ref": "CASE-T", "purpose": "compare", "threshold": threshold},
-                    headers=env.headers("examiner"))
+    r = client.post(
+        "/api/v1/verify",
+        files={"a": ("a.jpg", photo, "image/jpeg"), "b": ("b.jpg", photo, "image/jpeg")},
+        data={"case_ref": "CASE-T", "purpose": "compare", "threshold": threshold},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 422, r.text
     assert _last(env, "verify")["outcome"] == "refused"
 
@@ -274,21 +302,27 @@ def test_verify_refuses_an_unknown_model_before_reading_any_file(world, tmp_path
     env, client = world
     missing = Photo.from_path(tmp_path / "never-there.jpg")  # reading it would be an UNREADABLE_FILE error
     with pytest.raises(Invalid, match="unknown model pack"):
-        searching.verify(env.ctx, EXAMINER, missing, missing, case_ref="CASE-M", purpose="compare",
-                         model="../../x")
+        searching.verify(env.ctx, EXAMINER, missing, missing, case_ref="CASE-M", purpose="compare", model="../../x")
     e = _last(env, "verify")
     assert e["outcome"] == "refused" and e["model"] == "../../x" and e["probe_sha256"] is None
     photo = env.held_out(PEOPLE[0]).read_bytes()
-    r = client.post("/api/v1/verify", files={"a": ("a.jpg", photo, "image/jpeg"), "b": ("b.jpg", photo, "image/jpeg")},
-                    data={"case_ref": "CASE-M", "purpose": "compare", "model": "../../calibration/x"},
-                    headers=env.headers("examiner"))
+    r = client.post(
+        "/api/v1/verify",
+        files={"a": ("a.jpg", photo, "image/jpeg"), "b": ("b.jpg", photo, "image/jpeg")},
+        data={"case_ref": "CASE-M", "purpose": "compare", "model": "../../calibration/x"},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 422 and "unknown model pack" in r.json()["detail"], r.text
 
 
 def test_an_empty_probe_is_refused_by_the_use_case_and_logged(world) -> None:
     env, client = world
-    r = client.post("/api/v1/search", files={"probe": ("e.jpg", b"", "image/jpeg")},
-                    data={"case_ref": "CASE-EMPTY", "purpose": "test"}, headers=env.headers("examiner"))
+    r = client.post(
+        "/api/v1/search",
+        files={"probe": ("e.jpg", b"", "image/jpeg")},
+        data={"case_ref": "CASE-EMPTY", "purpose": "test"},
+        headers=env.headers("examiner"),
+    )
     assert r.status_code == 422 and r.json()["reason"] == "EMPTY_FILE", r.text
     e = audit.query(env.store, case_ref="CASE-EMPTY", limit=1)[0][0]
     assert e["action"] == "search" and e["outcome"] == "refused" and "EMPTY_FILE" in e["details"]["reason"]
@@ -333,12 +367,21 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, synthetic_env: Path) ->
 
 
 # 17. Ids beyond 64 bits --------------------------------------------------------------------------------
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/v1/images/{}"), ("GET", "/api/v1/images/{}/file"), ("DELETE", "/api/v1/images/{}"),
-    ("GET", "/api/v1/faces/{}/thumbnail"), ("GET", "/api/v1/searches/{}"), ("GET", "/api/v1/searches/{}/export"),
-    ("POST", "/api/v1/searches/{}/proposals"), ("POST", "/api/v1/proposals/{}/confirm"),
-    ("POST", "/api/v1/proposals/{}/reject"), ("DELETE", "/api/v1/tokens/{}"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/v1/images/{}"),
+        ("GET", "/api/v1/images/{}/file"),
+        ("DELETE", "/api/v1/images/{}"),
+        ("GET", "/api/v1/faces/{}/thumbnail"),
+        ("GET", "/api/v1/searches/{}"),
+        ("GET", "/api/v1/searches/{}/export"),
+        ("POST", "/api/v1/searches/{}/proposals"),
+        ("POST", "/api/v1/proposals/{}/confirm"),
+        ("POST", "/api/v1/proposals/{}/reject"),
+        ("DELETE", "/api/v1/tokens/{}"),
+    ],
+)
 def test_huge_ids_are_422(world, method: str, path: str) -> None:
     env, client = world
     role = {"/api/v1/images/{}": "operator", "/api/v1/tokens/{}": "admin"}.get(path, "examiner")
@@ -372,10 +415,14 @@ def _wrong_login(base: str, name: str, forwarded: str) -> int:
         page = c.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token, page.text
-        cookie = page.cookies.get("fs_login_csrf") or re.search(r"fs_login_csrf=([^;]+)",
-                                                                page.headers["set-cookie"]).group(1)
-        r = c.post("/login", data={"name": name, "password": "wrong", "csrf_token": token.group(1)},
-                   headers={"X-Forwarded-For": forwarded, "Cookie": f"fs_login_csrf={cookie}"})
+        cookie = page.cookies.get("fs_login_csrf") or re.search(
+            r"fs_login_csrf=([^;]+)", page.headers["set-cookie"]
+        ).group(1)
+        r = c.post(
+            "/login",
+            data={"name": name, "password": "wrong", "csrf_token": token.group(1)},
+            headers={"X-Forwarded-For": forwarded, "Cookie": f"fs_login_csrf={cookie}"},
+        )
         return r.status_code
 
 

@@ -63,13 +63,19 @@ def _search(ctx: Context, probe: Path) -> list[tuple[int, float]]:
 
 
 # 8: file modes ------------------------------------------------------------------------------------------
-def test_a_home_is_private_and_doctor_reports_looser_modes(synthetic_env: Path, tmp_path: Path,
-                                                           loose_umask: None) -> None:
+def test_a_home_is_private_and_doctor_reports_looser_modes(
+    synthetic_env: Path, tmp_path: Path, loose_umask: None
+) -> None:
     ctx, _ = _world(tmp_path)
     home = ctx.settings.home
     assert _mode(home) == 0o700
-    private = [home / "facesearch.db", home / audit.HEAD_FILE, home / audit.KEY_FILE,
-               *ctx.settings.index_dir.glob("*.faiss"), *ctx.settings.thumbs_dir.rglob("*.jpg")]
+    private = [
+        home / "facesearch.db",
+        home / audit.HEAD_FILE,
+        home / audit.KEY_FILE,
+        *ctx.settings.index_dir.glob("*.faiss"),
+        *ctx.settings.thumbs_dir.rglob("*.jpg"),
+    ]
     wal = home / "facesearch.db-wal"
     if wal.exists():
         private.append(wal)
@@ -121,8 +127,9 @@ def _pad_audit_free_pages_away(ctx: Context) -> None:
                 ctx.audit.record(audit.LOGIN, actor="filler", details={"pad": "x" * size})
 
 
-def test_a_full_home_gives_one_line_and_no_candidates_on_the_command_line(synthetic_env: Path, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_home_gives_one_line_and_no_candidates_on_the_command_line(
+    synthetic_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ctx, probe = _world(tmp_path)
     faces = [str(fid) for fid, _ in _search(ctx, probe)]
     ctx.store.close()
@@ -141,8 +148,9 @@ def test_a_full_home_gives_one_line_and_no_candidates_on_the_command_line(synthe
     assert audit.query(Context.open(Settings()).store)[1] == before
 
 
-def test_a_full_home_gives_a_500_problem_without_data_from_the_api(synthetic_env: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_home_gives_a_500_problem_without_data_from_the_api(
+    synthetic_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from facesearch.app import accounts
 
     ctx, probe = _world(tmp_path)
@@ -153,9 +161,12 @@ def test_a_full_home_gives_a_500_problem_without_data_from_the_api(synthetic_env
     app = create_app(Settings(workers=1, model="synthetic"))
     _pad_audit_free_pages_away(app.state.ctx)
     with TestClient(app, raise_server_exceptions=False) as client:
-        r = client.post("/api/v1/search", headers={"Authorization": f"Bearer {token}"},
-                        data={"case_ref": "CASE-3", "purpose": "TEST"},
-                        files={"probe": ("p.jpg", probe.read_bytes(), "image/jpeg")})
+        r = client.post(
+            "/api/v1/search",
+            headers={"Authorization": f"Bearer {token}"},
+            data={"case_ref": "CASE-3", "purpose": "TEST"},
+            files={"probe": ("p.jpg", probe.read_bytes(), "image/jpeg")},
+        )
     assert r.status_code == 500, r.text
     body = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -165,8 +176,9 @@ def test_a_full_home_gives_a_500_problem_without_data_from_the_api(synthetic_env
 
 # A corrupted or missing index file ----------------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["corrupt", "truncated", "missing"])
-def test_a_damaged_index_file_is_rebuilt_from_the_database(synthetic_env: Path, tmp_path: Path, damage: str,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_index_file_is_rebuilt_from_the_database(
+    synthetic_env: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ctx, probe = _world(tmp_path)
     expected = _search(ctx, probe)
     assert expected
@@ -202,8 +214,9 @@ def test_doctor_reports_an_unreadable_index_file(synthetic_env: Path, tmp_path: 
     assert doctor(ctx, OPERATOR)["ok"]
 
 
-def test_a_read_only_home_gives_one_line_when_it_is_opened(synthetic_env: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_home_gives_one_line_when_it_is_opened(
+    synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     from facesearch.app import context

@@ -41,8 +41,9 @@ def _context(**settings: object) -> Context:
 
 def _collection(ctx: Context, name: str, model: str) -> None:
     """A documented collection (source, legal basis, retention): ingest refuses any other kind."""
-    collections.create_collection(ctx, OPERATOR, name, source="test photos", legal_basis="consent",
-                                  retention_days=None, keep=True, model=model)
+    collections.create_collection(
+        ctx, OPERATOR, name, source="test photos", legal_basis="consent", retention_days=None, keep=True, model=model
+    )
 
 
 def _gallery(pack: str, dest: Path, people: int, per_person: int) -> None:
@@ -94,8 +95,12 @@ def test_ingest_folder_with_bad_files_and_duplicates(tmp_path: Path, synthetic_e
     assert res.no_face == 1
     assert res.failed == 4
     reasons = {Path(p).name: r for p, r, _ in res.failures}
-    assert reasons == {"empty.jpg": "EMPTY_FILE", "notes.jpg": "NOT_AN_IMAGE",
-                       "truncated.jpg": "CORRUPT_IMAGE", "bomb.png": "TOO_MANY_PIXELS"}
+    assert reasons == {
+        "empty.jpg": "EMPTY_FILE",
+        "notes.jpg": "NOT_AN_IMAGE",
+        "truncated.jpg": "CORRUPT_IMAGE",
+        "bomb.png": "TOO_MANY_PIXELS",
+    }
     assert res.faces >= 16
     if pack == "synthetic":
         assert res.faces == 16  # one marker in each of the 16 photos, none in the sky
@@ -184,7 +189,7 @@ def test_many_faces_in_one_image(tmp_path: Path, synthetic_env: Path) -> None:
     """A mosaic of 120 markers: every one is found and stored, nothing is lost."""
     ctx = _context(workers=1)
     tiles = [photo([i], seed=100 + i, size=(100, 100), marker_px=60) for i in range(120)]
-    rows = [np.concatenate(tiles[i:i + 12], axis=1) for i in range(0, 120, 12)]
+    rows = [np.concatenate(tiles[i : i + 12], axis=1) for i in range(0, 120, 12)]
     mosaic = np.concatenate(rows, axis=0)
     (tmp_path / "m").mkdir()
     Image.fromarray(mosaic[:, :, ::-1]).save(tmp_path / "m" / "crowd.jpg", quality=95)
@@ -200,9 +205,11 @@ def test_many_faces_in_one_image(tmp_path: Path, synthetic_env: Path) -> None:
 def test_hundreds_of_faces_in_one_image(tmp_path: Path, home: Path) -> None:
     """A mosaic of 120 LFW faces: the real detector finds (almost) every face, and each is stored."""
     ctx = _context(workers=1)
-    tiles = [np.asarray(Image.open(lfw_person(name)[0]).convert("RGB").crop((50, 50, 200, 200)))
-             for name in lfw_people(2, 120)]
-    rows = [np.concatenate(tiles[i:i + 12], axis=1) for i in range(0, 120, 12)]
+    tiles = [
+        np.asarray(Image.open(lfw_person(name)[0]).convert("RGB").crop((50, 50, 200, 200)))
+        for name in lfw_people(2, 120)
+    ]
+    rows = [np.concatenate(tiles[i : i + 12], axis=1) for i in range(0, 120, 12)]
     mosaic = np.concatenate(rows, axis=0)
     (tmp_path / "m").mkdir()
     Image.fromarray(mosaic).save(tmp_path / "m" / "crowd.jpg", quality=95)

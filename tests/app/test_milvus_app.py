@@ -28,8 +28,9 @@ def ctx(synthetic_env: Path, tmp_path: Path, milvus_uri: str) -> Context:
     uri = f"{milvus_uri}/t{uuid.uuid4().hex[:12]}"
     settings = Settings(workers=1, batch_images=16, index_uri=uri)
     context = Context.open(settings)
-    collections.create_collection(context, OPERATOR, "g", source="synthetic markers", legal_basis="consent",
-                                  retention_days=None, keep=True)
+    collections.create_collection(
+        context, OPERATOR, "g", source="synthetic markers", legal_basis="consent", retention_days=None, keep=True
+    )
     write_gallery(tmp_path / "photos", list(range(1, 13)), 2)
     assert ingest(context, OPERATOR, items_from_folder(tmp_path / "photos"), "g").faces == 24
     return context

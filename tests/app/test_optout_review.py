@@ -88,8 +88,7 @@ def test_lookalike_scores_between_the_two_thresholds(world: tuple[Context, dict[
     assert looser < float(a @ b) < strict
 
 
-def test_one_photo_erases_the_clear_match_and_lists_the_other_to_review(
-        world: tuple[Context, dict[str, Path]]) -> None:
+def test_one_photo_erases_the_clear_match_and_lists_the_other_to_review(world: tuple[Context, dict[str, Path]]) -> None:
     ctx, photos = world
     face_b = _face_of(ctx, photos["b"])
     res = optout.add_optout(ctx, OPERATOR, [Photo.from_path(photos["optout_a"], ctx.settings)], "DSR-1")
@@ -105,8 +104,9 @@ def test_one_photo_erases_the_clear_match_and_lists_the_other_to_review(
     # How likely a miss is, per pack, in words.
     pack = res["packs"]["synthetic"]
     assert pack["to_review"] == 1 and pack["review_threshold"] < pack["threshold"]
-    assert pack["miss_text"].endswith("of photos of the same person score below this threshold and are not "
-                                      "erased automatically")
+    assert pack["miss_text"].endswith(
+        "of photos of the same person score below this threshold and are not erased automatically"
+    )
     assert 0 <= pack["miss_rate"] <= 1
     # The review list is in the audit entry of the erasure (the ids, not the photos).
     entry = audit.query(ctx.store, action="optout_erase")[0][0]
@@ -133,11 +133,10 @@ def test_one_photo_erases_the_clear_match_and_lists_the_other_to_review(
     assert ctx.store.stats()["faces"] == 1  # only the other person is left
 
 
-@pytest.mark.parametrize(("shown", "erased", "to_review"), [(("optout_a",), 1, 1),
-                                                            (("optout_a", "optout_b"), 2, 0)])
-def test_two_photos_find_both_gallery_faces_of_the_person(world: tuple[Context, dict[str, Path]],
-                                                          shown: tuple[str, ...], erased: int,
-                                                          to_review: int) -> None:
+@pytest.mark.parametrize(("shown", "erased", "to_review"), [(("optout_a",), 1, 1), (("optout_a", "optout_b"), 2, 0)])
+def test_two_photos_find_both_gallery_faces_of_the_person(
+    world: tuple[Context, dict[str, Path]], shown: tuple[str, ...], erased: int, to_review: int
+) -> None:
     ctx, photos = world
     res = optout.add_optout(ctx, OPERATOR, [Photo.from_path(photos[k], ctx.settings) for k in shown], "DSR-2")
     assert res["erased"]["faces"] == erased and len(res["to_review"]) == to_review
@@ -163,8 +162,7 @@ def test_miss_text_wording() -> None:
     assert optout.miss_text(0.0).startswith("fewer than 0.1% ")
 
 
-def test_cli_shows_what_was_erased_what_to_review_and_erases_one(
-        world: tuple[Context, dict[str, Path]]) -> None:
+def test_cli_shows_what_was_erased_what_to_review_and_erases_one(world: tuple[Context, dict[str, Path]]) -> None:
     ctx, photos = world
     face_b = _face_of(ctx, photos["b"])
     runner = CliRunner()
@@ -196,25 +194,32 @@ def test_api_and_web_answers_carry_the_review_list(synthetic_env: Path, monkeypa
         schema = OptOutResult.model_json_schema()  # the route's response model, as /openapi.json shows it
         assert "to_review" in schema["properties"] and "miss_text" in schema["$defs"]["OptOutPack"]["properties"]
         files = [("photos", ("probe.jpg", probe.read_bytes(), "image/jpeg"))]
-        r = client.post("/api/v1/optouts", data={"reference": "DSR-5"}, files=files,
-                        headers=env.headers("operator"))
+        r = client.post("/api/v1/optouts", data={"reference": "DSR-5"}, files=files, headers=env.headers("operator"))
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["erased"]["faces"] == 1 and [x["path"] for x in body["to_review"]] == [str(b)]
-        assert body["to_review"][0]["fmr_text"] and "not erased automatically" in body["packs"]["synthetic"][
-            "miss_text"]
+        assert (
+            body["to_review"][0]["fmr_text"] and "not erased automatically" in body["packs"]["synthetic"]["miss_text"]
+        )
 
     # The web page: a signed-in operator registers another person's opt-out and sees the review list (with the
     # face's thumbnail) and the miss rate.
     with TestClient(env.app, base_url="https://testserver") as web:
         page = web.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        assert web.post("/login", data={"name": "operator", "password": PASSWORD, "csrf_token": token},
-                        follow_redirects=False).status_code == 303
+        assert (
+            web.post(
+                "/login", data={"name": "operator", "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+            ).status_code
+            == 303
+        )
         page = web.get("/privacy")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        r = web.post("/privacy/optout", data={"reference": "DSR-6", "csrf_token": csrf},
-                     files=[("photos", ("o.jpg", probe_other.read_bytes(), "image/jpeg"))])
+        r = web.post(
+            "/privacy/optout",
+            data={"reference": "DSR-6", "csrf_token": csrf},
+            files=[("photos", ("o.jpg", probe_other.read_bytes(), "image/jpeg"))],
+        )
         assert r.status_code == 200, r.text
         face_d = next(f for f, x in env.store.face_details(list(range(1, 10))).items() if x["path"] == str(d))
         assert "1 face(s) to review" in r.text and "Not erased, to review:" in r.text

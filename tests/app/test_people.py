@@ -26,12 +26,6 @@ def world(synthetic_env: Path, tmp_path: Path) -> tuple[Context, dict[str, Path]
     return _world(tmp_path)
 
 
-
-
-
-
-
-
 def as_identities(ctx: Context, t: dict[int, int]) -> list[list[int]]:
     return sorted(sorted(t[f] for f in fs) for fs in groups(ctx).values())
 
@@ -62,8 +56,6 @@ def test_same_image_faces_never_one_person(world: tuple[Context, dict[str, Path]
     a_id, b_id = _person_with(ctx, paths, 1), _person_with(ctx, paths, 2)
     with pytest.raises(Conflict, match="one photo"):
         people.merge_people(ctx, EXAMINER, a_id, b_id)
-
-
 
 
 def test_corrections_survive_full_pass_undo_and_audit(world: tuple[Context, dict[str, Path]]) -> None:
@@ -140,8 +132,9 @@ def test_erasure_and_optout_reach_people(world: tuple[Context, dict[str, Path]])
     ids = {p["id"] for p in people.list_people(ctx, EXAMINER)["people"]}
     assert d not in ids and len(ids) == 4
     # Opt-out of C: their faces leave every cluster; the template of whoever is left is remade.
-    optout.add_optout(ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "c.jpg", [3], seed=50),
-                                                      ctx.settings)], "DSR-9")
+    optout.add_optout(
+        ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "c.jpg", [3], seed=50), ctx.settings)], "DSR-9"
+    )
     listed = people.list_people(ctx, EXAMINER)["people"]
     assert c not in {p["id"] for p in listed} and before
     a = _person_with(ctx, paths, 1)

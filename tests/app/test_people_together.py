@@ -41,9 +41,11 @@ def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> No
     out = people.together(ctx, EXAMINER, a, case_ref="CASE-7", purpose="TEST")
     # A is in p1 [1,2,3], p2 [1,2], p3 [1,3], p4 [1,2,4]: with B in 3 photos, C in 2, D in 1; never E.
     got = [(t["person"], t["photos"], sorted(i["path"] for i in t["images"])) for t in out["together"]]
-    assert got == [(b, 3, sorted(str(paths[k]) for k in ("p1", "p2", "p4"))),
-                   (c, 2, sorted(str(paths[k]) for k in ("p1", "p3"))),
-                   (d, 1, [str(paths["p4"])])]
+    assert got == [
+        (b, 3, sorted(str(paths[k]) for k in ("p1", "p2", "p4"))),
+        (c, 2, sorted(str(paths[k]) for k in ("p1", "p3"))),
+        (d, 1, [str(paths["p4"])]),
+    ]
     assert out["photos"] == 4 and out["person"] == a
     c_out = people.together(ctx, EXAMINER, c, case_ref="CASE-7", purpose="TEST")
     assert [(t["person"], t["photos"]) for t in c_out["together"]] == [(a, 2), (b, 1)]
@@ -75,8 +77,9 @@ def test_together_goes_through_the_search_gate(world: tuple[Context, dict[str, P
 def test_opted_out_people_are_never_returned(world: tuple[Context, dict[str, Path]]) -> None:
     ctx, paths = world
     a, b = _person_with(ctx, paths, 1), _person_with(ctx, paths, 2)
-    optout.add_optout(ctx, OPERATOR, [Photo.from_path(
-        write_photo(paths["p1"].parent / "b.jpg", [2], seed=77), ctx.settings)], "DSR-2")
+    optout.add_optout(
+        ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "b.jpg", [2], seed=77), ctx.settings)], "DSR-2"
+    )
     out = people.together(ctx, EXAMINER, a, case_ref="CASE-2", purpose="TEST")
     assert b not in {t["person"] for t in out["together"]} and len(out["together"]) == 2
 
@@ -85,8 +88,23 @@ def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monk
     ctx, paths = world
     a = _person_with(ctx, paths, 1)
     runner = CliRunner()
-    res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "together", str(a),
-                                  "--case", "CASE-3", "--purpose", "TEST", "--json"])
+    res = runner.invoke(
+        cli_app,
+        [
+            "--as",
+            "ann",
+            "--role",
+            "examiner",
+            "people",
+            "together",
+            str(a),
+            "--case",
+            "CASE-3",
+            "--purpose",
+            "TEST",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert set(out) == {"person", "together"} and out["person"] == a

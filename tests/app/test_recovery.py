@@ -33,15 +33,17 @@ def _dead_pid() -> int:
 
 def _world(home: Path) -> tuple[Context, int, int, Path, Path]:
     ctx = Context.open(Settings())
-    collections.create_collection(ctx, Actor("olga", "operator"), "c", source="scans", legal_basis="consent",
-                                  retention_days=None, keep=True)
+    collections.create_collection(
+        ctx, Actor("olga", "operator"), "c", source="scans", legal_basis="consent", retention_days=None, keep=True
+    )
     col = ctx.store.get_collection("c")
     assert col is not None
     dead_run = ctx.store.start_job(col.id, "upload:2 files", col.model)
     live_run = ctx.store.start_job(col.id, "upload:1 file", col.model)
     with ctx.store.session.begin() as s:
-        s.execute(update(IngestJob).where(IngestJob.id == dead_run)
-                  .values(owner=f"{socket.gethostname()}:{_dead_pid()}"))
+        s.execute(
+            update(IngestJob).where(IngestJob.id == dead_run).values(owner=f"{socket.gethostname()}:{_dead_pid()}")
+        )
     abandoned = home / "uploads" / "abandoned"
     abandoned.mkdir(parents=True)
     for n in range(2):
@@ -88,16 +90,16 @@ def test_the_service_recovers_when_it_starts(home: Path) -> None:
     assert not abandoned.exists()
 
 
-def test_a_damaged_index_is_rebuilt_when_the_service_starts(synthetic_env: Path, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_index_is_rebuilt_when_the_service_starts(
+    synthetic_env: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from support.synthetic import write_gallery
 
     from facesearch.app import ingest
 
     ctx = Context.open(Settings(workers=1))
     olga = Actor("olga", "operator")
-    collections.create_collection(ctx, olga, "c", source="scans", legal_basis="consent", retention_days=None,
-                                  keep=True)
+    collections.create_collection(ctx, olga, "c", source="scans", legal_basis="consent", retention_days=None, keep=True)
     write_gallery(tmp_path / "g", [1, 2, 3], 2)
     ingest.ingest(ctx, olga, ingest.items_from_folder(tmp_path / "g"), "c", workers=1)
     col = ctx.store.get_collection("c")
@@ -105,8 +107,10 @@ def test_a_damaged_index_is_rebuilt_when_the_service_starts(synthetic_env: Path,
     path = ctx.settings.index_dir / f"collection-{col.id}.faiss"
     path.write_bytes(b"not an index at all")
     ctx.store.close()
-    with caplog.at_level(logging.WARNING, logger="facesearch.index"), \
-            TestClient(create_app(Settings(purge_interval_hours=0))) as client:
+    with (
+        caplog.at_level(logging.WARNING, logger="facesearch.index"),
+        TestClient(create_app(Settings(purge_interval_hours=0))) as client,
+    ):
         assert client.get("/api/v1/health").status_code == 200
         assert any("rebuilt from the database (6 faces)" in r.getMessage() for r in caplog.records)
     assert open_index(ctx.settings, col.id, col.dim).ids().size == 6  # saved, good on the next open

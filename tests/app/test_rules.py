@@ -43,8 +43,19 @@ class World:
     def entries_after(self, seq: int) -> list[tuple[Any, ...]]:
         """The audit entries written since `seq`, without what differs by transport (address, time)."""
         rows, _ = audit.query(self.ctx.store, limit=1000)
-        return [(e["action"], e["outcome"], e["actor"], e["role"], e["case_ref"], e["purpose"],
-                 _timeless((e.get("details") or {}).get("reason"))) for e in reversed(rows) if e["seq"] > seq]
+        return [
+            (
+                e["action"],
+                e["outcome"],
+                e["actor"],
+                e["role"],
+                e["case_ref"],
+                e["purpose"],
+                _timeless((e.get("details") or {}).get("reason")),
+            )
+            for e in reversed(rows)
+            if e["seq"] > seq
+        ]
 
     def head(self) -> int:
         rows, _ = audit.query(self.ctx.store, limit=1)
@@ -75,19 +86,27 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
         mp.delenv("FACESEARCH_DATABASE_URL", raising=False)
         ctx = Context.open(Settings(workers=1))
         root = Actor("root", "admin")
-        for name, role in (("adam", "admin"), ("olga", "operator"), ("eve", "examiner"), ("fred", "examiner"),
-                           ("aud", "auditor")):
+        for name, role in (
+            ("adam", "admin"),
+            ("olga", "operator"),
+            ("eve", "examiner"),
+            ("fred", "examiner"),
+            ("aud", "auditor"),
+        ):
             accounts.add_user(ctx, root, name, role, PASSWORD)
         purposes.add_purpose(ctx, Actor("adam", "admin"), "TEST", "tests of the rules")
         olga = Actor("olga", "operator")
-        collections.create_collection(ctx, olga, "c", source="synthetic markers", legal_basis="consent",
-                                      retention_days=None, keep=True)
+        collections.create_collection(
+            ctx, olga, "c", source="synthetic markers", legal_basis="consent", retention_days=None, keep=True
+        )
         gallery = root_dir / "gallery"
         write_gallery(gallery, [1, 2, 3], 2)
         res = ingest.ingest(ctx, olga, ingest.items_from_folder(gallery), "c", workers=1)
         assert res.faces == 6
-        tokens = {name: str(accounts.create_token(ctx, root, name)["token"])
-                  for name in ("adam", "olga", "eve", "fred", "aud")}
+        tokens = {
+            name: str(accounts.create_token(ctx, root, name)["token"])
+            for name in ("adam", "olga", "eve", "fred", "aud")
+        }
         ctx.store.close()
     yield Template(root_dir / "home", write_photo(root_dir / "probe.jpg", [1], seed=99), tokens)
 
@@ -113,8 +132,9 @@ def web_session(world: World, user: str) -> tuple[TestClient, str]:
     page = c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token, page.text
-    r = c.post("/login", data={"name": user, "password": PASSWORD, "csrf_token": token.group(1)},
-               follow_redirects=False)
+    r = c.post(
+        "/login", data={"name": user, "password": PASSWORD, "csrf_token": token.group(1)}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     home = c.get("/docs")  # any signed-in page carries the CSRF meta tag
     csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', home.text)
@@ -149,8 +169,9 @@ def search(world: World, transport: str, user: str, case: str | None, purpose: s
     data = {k: v for k, v in (("case_ref", case), ("purpose", purpose)) if v is not None}
     files = {"probe": ("probe.jpg", world.probe.read_bytes(), "image/jpeg")}
     if transport == "api":
-        r = world.client.post("/api/v1/search", data=data, files=files,
-                              headers={"Authorization": f"Bearer {world.tokens[user]}"})
+        r = world.client.post(
+            "/api/v1/search", data=data, files=files, headers={"Authorization": f"Bearer {world.tokens[user]}"}
+        )
     else:  # the search page posts the form with the session cookie and its CSRF token
         c, csrf = web_session(world, user)
         r = c.post("/api/v1/search", data=data, files=files, headers={"X-CSRF-Token": csrf})
@@ -163,8 +184,9 @@ def suspend(world: World) -> None:
     set_suspended(world.ctx, Actor("adam", "admin"), True, "drill")
 
 
-SEARCH_CASES: dict[str, tuple[dict[str, str], Callable[[World], None] | None, str, str | None, str | None,
-                              str | None]] = {
+SEARCH_CASES: dict[
+    str, tuple[dict[str, str], Callable[[World], None] | None, str, str | None, str | None, str | None]
+] = {
     # name: (environment, setup, user, case, purpose, expected kind)
     "allowed": ({}, None, "eve", "CASE-1", "TEST", None),
     "no case reference": ({}, None, "eve", None, "TEST", "case_required"),
@@ -182,8 +204,9 @@ def search_case(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_search_rules_are_the_same_everywhere(search_case: str, template: Template, synthetic_env: Path,
-                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_rules_are_the_same_everywhere(
+    search_case: str, template: Template, synthetic_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env, setup, user, case, purpose, expected = SEARCH_CASES[search_case]
     outcomes: dict[str, tuple[str | None, list[tuple[Any, ...]]]] = {}
     for transport in TRANSPORTS:
@@ -215,23 +238,31 @@ def add_purpose(world: World, transport: str, user: str) -> str | None:
     if transport == "cli":
         return cli(world, user, "purposes", "add", "NEW", "--description", "new purpose")
     if transport == "api":
-        r = world.client.post("/api/v1/purposes", json={"code": "NEW", "description": "new purpose"},
-                              headers={"Authorization": f"Bearer {world.tokens[user]}"})
+        r = world.client.post(
+            "/api/v1/purposes",
+            json={"code": "NEW", "description": "new purpose"},
+            headers={"Authorization": f"Bearer {world.tokens[user]}"},
+        )
         return kind_of_problem(r.status_code, r.json())
     c, csrf = web_session(world, user)
-    r = c.post("/admin/governance/add-purpose", data={"code": "NEW", "description": "new purpose",
-                                                      "csrf_token": csrf}, follow_redirects=False)
+    r = c.post(
+        "/admin/governance/add-purpose",
+        data={"code": "NEW", "description": "new purpose", "csrf_token": csrf},
+        follow_redirects=False,
+    )
     return None if r.status_code == 303 else ("forbidden" if r.status_code == 403 else f"http {r.status_code}")
 
 
 def create_collection(world: World, transport: str, user: str) -> str | None:
     fields = {"source": "scans", "legal_basis": "consent"}
     if transport == "cli":
-        return cli(world, user, "collections", "create", "d", "--source", "scans", "--legal-basis", "consent",
-                   "--keep")
+        return cli(world, user, "collections", "create", "d", "--source", "scans", "--legal-basis", "consent", "--keep")
     if transport == "api":
-        r = world.client.post("/api/v1/collections", json={"name": "d", **fields},
-                              headers={"Authorization": f"Bearer {world.tokens[user]}"})
+        r = world.client.post(
+            "/api/v1/collections",
+            json={"name": "d", **fields},
+            headers={"Authorization": f"Bearer {world.tokens[user]}"},
+        )
         return kind_of_problem(r.status_code, r.json())
     c, csrf = web_session(world, user)
     r = c.post("/collections/new", data={"name": "d", **fields, "csrf_token": csrf}, follow_redirects=False)
@@ -247,16 +278,23 @@ def self_confirm(world: World, transport: str, user: str) -> str | None:
     from facesearch.services.uploads import Photo
 
     actor = Actor(user, "examiner")
-    res = searching.search(world.ctx, actor, Photo(world.probe.read_bytes(), "probe"),
-                           searching.SearchRequest(case_ref="CASE-2", purpose="TEST"))
+    res = searching.search(
+        world.ctx,
+        actor,
+        Photo(world.probe.read_bytes(), "probe"),
+        searching.SearchRequest(case_ref="CASE-2", purpose="TEST"),
+    )
     face_id = res["faces"][0]["matches"][0]["face_id"]
     proposal = review.propose(world.ctx, actor, res["search_id"], face_id, "same marker")
     pid = proposal["id"]
     if transport == "cli":
         return cli(world, user, "review", "confirm", str(pid), "--note", "mine")
     if transport == "api":
-        r = world.client.post(f"/api/v1/proposals/{pid}/confirm", json={"note": "mine"},
-                              headers={"Authorization": f"Bearer {world.tokens[user]}"})
+        r = world.client.post(
+            f"/api/v1/proposals/{pid}/confirm",
+            json={"note": "mine"},
+            headers={"Authorization": f"Bearer {world.tokens[user]}"},
+        )
         return kind_of_problem(r.status_code, r.json())
     c, csrf = web_session(world, user)
     r = c.post(f"/review/{pid}/confirm", data={"note": "mine", "csrf_token": csrf}, follow_redirects=False)
@@ -274,8 +312,9 @@ OTHER_CASES: dict[str, tuple[Callable[[World, str, str], str | None], str, str |
 
 
 @pytest.mark.parametrize("name", list(OTHER_CASES))
-def test_other_rules_are_the_same_everywhere(name: str, template: Template, synthetic_env: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_rules_are_the_same_everywhere(
+    name: str, template: Template, synthetic_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     act, user, expected = OTHER_CASES[name]
     entries = {}
     for transport in TRANSPORTS:
@@ -284,8 +323,7 @@ def test_other_rules_are_the_same_everywhere(name: str, template: Template, synt
         kind = act(world, transport, user)
         assert kind == expected, f"{transport}: {kind} != {expected}"
         # Entries written by the use case under test, not by the scenario's own set-up.
-        entries[transport] = [e for e in world.entries_after(before) if e[0] not in ("search", "lead_propose",
-                                                                                       "login")]
+        entries[transport] = [e for e in world.entries_after(before) if e[0] not in ("search", "lead_propose", "login")]
     assert entries["cli"] == entries["api"] == entries["web"], entries
     if expected is None:
         assert entries["api"], "a change is logged"

@@ -42,8 +42,9 @@ def _load(p: Path) -> np.ndarray:
 
 
 def _collection(ctx: Context, name: str, model: str) -> None:
-    collections.create_collection(ctx, OPERATOR, name, source="test photos", legal_basis="consent",
-                                  retention_days=None, keep=True, model=model)
+    collections.create_collection(
+        ctx, OPERATOR, name, source="test photos", legal_basis="consent", retention_days=None, keep=True, model=model
+    )
 
 
 # Synthetic galleries -----------------------------------------------------------------------------
@@ -53,13 +54,22 @@ def synthetic_galleries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     root = tmp_path_factory.mktemp("synthetic-search")
     mp = pytest.MonkeyPatch()
     mp.setenv("FACESEARCH_TEST_PACKS", "1")
-    settings = Settings(home=root / "home", database_url=None, models_dir=root / "models", model="synthetic",
-                        search_mode="strict", workers=1, batch_images=16)
+    settings = Settings(
+        home=root / "home",
+        database_url=None,
+        models_dir=root / "models",
+        model="synthetic",
+        search_mode="strict",
+        workers=1,
+        batch_images=16,
+    )
     register_second_pack(mp, settings.home)
     identities = list(range(20))
     write_gallery(root / "g", identities, 3)
-    held = {f"person_{i:04d}": [write_photo(root / "held" / f"person_{i:04d}.jpg", [i], seed=1000 + i, variant=3)]
-            for i in identities}
+    held = {
+        f"person_{i:04d}": [write_photo(root / "held" / f"person_{i:04d}.jpg", [i], seed=1000 + i, variant=3)]
+        for i in identities
+    }
     ctx = Context.open(settings)
     for pack in SYNTHETIC_PACKS:
         _collection(ctx, f"markers-{pack}", pack)
@@ -88,8 +98,11 @@ def _check_ranked(face: dict, pack: str, collection: str, k: int) -> dict:
     if face["threshold"].get("calibrated"):
         # Calibrated per pair of face clusters: a lower score may mean a rarer score for those two faces, so
         # the rates need not follow the ranking; the decision follows each candidate's own rate.
-        target = max(fmrs[i] for i, m in enumerate(face["matches"]) if m["above_threshold"]) \
-            if any(m["above_threshold"] for m in face["matches"]) else 0.0
+        target = (
+            max(fmrs[i] for i, m in enumerate(face["matches"]) if m["above_threshold"])
+            if any(m["above_threshold"] for m in face["matches"])
+            else 0.0
+        )
         assert all(m["above_threshold"] == (m["fmr"] <= target) for m in face["matches"])
     else:
         assert fmrs == sorted(fmrs)
@@ -97,8 +110,9 @@ def _check_ranked(face: dict, pack: str, collection: str, k: int) -> dict:
 
 
 @pytest.mark.parametrize("pack", SYNTHETIC_PACKS)
-def test_synthetic_held_out_photos_find_their_identity_first(synthetic_galleries: dict, synthetic_engine: Engine,
-                                                             pack: str) -> None:
+def test_synthetic_held_out_photos_find_their_identity_first(
+    synthetic_galleries: dict, synthetic_engine: Engine, pack: str
+) -> None:
     """Ranking, scores and false-match rates, per collection (the markers are easy: this is plumbing)."""
     held: dict[str, list[Path]] = synthetic_galleries["held"]
     for name, photos in held.items():
@@ -111,8 +125,9 @@ def test_synthetic_held_out_photos_find_their_identity_first(synthetic_galleries
         assert not res["faces"][0]["matches"][3]["above_threshold"]
 
 
-def test_synthetic_search_all_collections_never_mixes_packs(synthetic_galleries: dict,
-                                                            synthetic_engine: Engine) -> None:
+def test_synthetic_search_all_collections_never_mixes_packs(
+    synthetic_galleries: dict, synthetic_engine: Engine
+) -> None:
     name, photos = next(iter(synthetic_galleries["held"].items()))
     res = synthetic_engine.search(_load(photos[0]), top_k=3)
     assert {f["model"] for f in res["faces"]} == set(SYNTHETIC_PACKS)
@@ -152,8 +167,9 @@ def test_empty_gallery_is_an_error(synthetic_env: Path) -> None:
         Engine(Settings(workers=1)).search(np.zeros((10, 10, 3), np.uint8))
 
 
-def test_synthetic_search_use_case_needs_case_and_purpose(synthetic_galleries: dict,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_synthetic_search_use_case_needs_case_and_purpose(
+    synthetic_galleries: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The use case on top of the engine: gate first, every outcome in the audit log, candidates are leads."""
     monkeypatch.setenv("FACESEARCH_TEST_PACKS", "1")
     ctx = Context.open(synthetic_galleries["settings"], synthetic_galleries["store"])
@@ -167,8 +183,14 @@ def test_synthetic_search_use_case_needs_case_and_purpose(synthetic_galleries: d
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref="C-1", purpose="UNLISTED"))
     if not any(p["code"] == "TEST" for p in purposes.active_purposes(ctx.store)):
         purposes.add_purpose(ctx, Actor("root", "admin"), "TEST", "tests")
-    res = searching.search(ctx, examiner, probe, searching.SearchRequest(
-        case_ref="C-1", purpose="TEST: search tests", top_k=3, collections=["markers-synthetic"]))
+    res = searching.search(
+        ctx,
+        examiner,
+        probe,
+        searching.SearchRequest(
+            case_ref="C-1", purpose="TEST: search tests", top_k=3, collections=["markers-synthetic"]
+        ),
+    )
     top = _check_ranked(res["faces"][0], "synthetic", "markers-synthetic", 3)
     assert Path(top["image"]["path"]).parent.name == name and top["status"] == "lead"
     assert res["case_ref"] == "C-1" and res["probe"]["label"] == photos[0].name
@@ -178,9 +200,14 @@ def test_synthetic_search_use_case_needs_case_and_purpose(synthetic_galleries: d
     assert entries[-1]["results"][0]["matches"][0]["face_id"] == top["face_id"]
 
 
-@pytest.mark.parametrize("pack", [pytest.param("synthetic", id="synthetic"),
-                                  pytest.param("yunet-reid", id="yunet-reid", marks=REAL),
-                                  pytest.param("dlib", id="dlib", marks=REAL)])
+@pytest.mark.parametrize(
+    "pack",
+    [
+        pytest.param("synthetic", id="synthetic"),
+        pytest.param("yunet-reid", id="yunet-reid", marks=REAL),
+        pytest.param("dlib", id="dlib", marks=REAL),
+    ],
+)
 def test_verify_same_and_different(tmp_path: Path, synthetic_env: Path, pack: str) -> None:
     engine = Engine(Settings(workers=1))
     if pack == "synthetic":

@@ -21,10 +21,18 @@ def test_decision_in_words() -> None:
 
 
 def test_search_and_verify_answers_get_the_words() -> None:
-    res = {"faces": [{"threshold": {"score": 0.4, "fmr": 1e-4, "reason": "r"},
-                      "matches": [{"score": 0.7, "fmr": 2e-7, "above_threshold": True},
-                                  {"score": 0.2, "fmr": 0.01, "above_threshold": False}]},
-                     {"threshold": {"score": 0.3, "fmr": 1e-3, "reason": "r"}, "skipped": "poor", "matches": []}]}
+    res = {
+        "faces": [
+            {
+                "threshold": {"score": 0.4, "fmr": 1e-4, "reason": "r"},
+                "matches": [
+                    {"score": 0.7, "fmr": 2e-7, "above_threshold": True},
+                    {"score": 0.2, "fmr": 0.01, "above_threshold": False},
+                ],
+            },
+            {"threshold": {"score": 0.3, "fmr": 1e-3, "reason": "r"}, "skipped": "poor", "matches": []},
+        ]
+    }
     word_search(res)
     first = res["faces"][0]
     assert first["threshold"]["fmr_text"] == "1 in 10,000 different people score this high"

@@ -18,8 +18,18 @@ from facesearch.cli.checkout import load_harness
 harness = load_harness()  # benchmarks/harness.py of this checkout, loaded as `facesearch bench` loads it
 pick_images, to_markdown = harness.pick_images, harness.to_markdown
 
-ROW_FIELDS = {"name", "kind", "images", "faces", "workers", "images_per_s", "faces_per_s", "peak_rss_mb",
-              "speedup", "speedup_per_repeat"}
+ROW_FIELDS = {
+    "name",
+    "kind",
+    "images",
+    "faces",
+    "workers",
+    "images_per_s",
+    "faces_per_s",
+    "peak_rss_mb",
+    "speedup",
+    "speedup_per_repeat",
+}
 
 
 @needs_lfw
@@ -31,8 +41,26 @@ def test_bench_ingest_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert first == pick_images(data, 10, seed=7) and len(first) == 10  # deterministic sample
 
     out = tmp_path / "results"
-    result = CliRunner().invoke(app, ["bench", "ingest", "--images", "10", "--model", "yunet-reid", "--workers", "1",
-                                      "--data", str(data), "--seed", "7", "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "ingest",
+            "--images",
+            "10",
+            "--model",
+            "yunet-reid",
+            "--workers",
+            "1",
+            "--data",
+            str(data),
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -12,21 +12,53 @@ from typer.testing import CliRunner
 from facesearch.cli import app
 from facesearch.cli.bench import _load_beside_harness
 
-FIGURES = {"latency_ms", "batch_qps", "recall_at_10", "genuine_recall", "exact_genuine_recall", "exact_numpy",
-           "speedup_p50", "speedup_p99"}
+FIGURES = {
+    "latency_ms",
+    "batch_qps",
+    "recall_at_10",
+    "genuine_recall",
+    "exact_genuine_recall",
+    "exact_numpy",
+    "speedup_p50",
+    "speedup_p99",
+}
 
 
 def test_bench_search_size_json_has_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    res = CliRunner().invoke(app, ["bench", "search", "--size", "2000", "--dim", "64", "--index", "ivfpq",
-                                   "--filter", "0.1", "--queries", "50", "--out", str(out), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "search",
+            "--size",
+            "2000",
+            "--dim",
+            "64",
+            "--index",
+            "ivfpq",
+            "--filter",
+            "0.1",
+            "--queries",
+            "50",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout.strip().splitlines()[-1])
     assert report["benchmark"] == "search-index"
     assert report["machine"]["cores"] and "commit" in report["git"]
     s = report["settings"]
-    assert (s["size"], s["dim"], s["kind"], s["filter"], s["queries"], s["backend"]) == (2000, 64, "ivfpq", 0.1, 50,
-                                                                                          "faiss")
+    assert (s["size"], s["dim"], s["kind"], s["filter"], s["queries"], s["backend"]) == (
+        2000,
+        64,
+        "ivfpq",
+        0.1,
+        50,
+        "faiss",
+    )
     r = report["result"]
     assert set(r) >= FIGURES and set(r["filter"]) >= FIGURES
     assert {"build_s", "bytes_per_face_memory", "bytes_per_face_disk", "kind", "faces", "params"} <= set(r)

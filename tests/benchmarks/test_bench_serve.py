@@ -15,9 +15,32 @@ from facesearch.cli import app
 def test_bench_serve_reports_rate_latency_errors_and_server_growth(tmp_path: Path, synthetic_env: Path) -> None:
     data = tmp_path / "people"
     write_gallery(data, list(range(10)), 3)  # 4 people in the gallery, 6 more for the ingest during the load
-    res = CliRunner().invoke(app, ["bench", "serve", "--model", "synthetic", "--people", "4", "--per-person", "2",
-                                   "--clients", "2", "--seconds", "4", "--sample-seconds", "0.5", "--ingest-batch",
-                                   "6", "--data", str(data), "--out", str(tmp_path / "out"), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "serve",
+            "--model",
+            "synthetic",
+            "--people",
+            "4",
+            "--per-person",
+            "2",
+            "--clients",
+            "2",
+            "--seconds",
+            "4",
+            "--sample-seconds",
+            "0.5",
+            "--ingest-batch",
+            "6",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(next(line for line in reversed(res.output.splitlines()) if line.startswith("{")))
     r = report["result"]

@@ -50,8 +50,11 @@ def _synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_worst_group_policy_raises_threshold_and_keeps_fmr_meaning() -> None:
     gen, imp = _synthetic()
     rng = np.random.default_rng(1)
-    groups = {"a": rng.normal(0.0, 0.15, 50_000), "b": rng.normal(0.08, 0.15, 50_000),
-              "tiny": rng.normal(0.3, 0.15, 500)}  # too small to count, however bad it looks
+    groups = {
+        "a": rng.normal(0.0, 0.15, 50_000),
+        "b": rng.normal(0.08, 0.15, 50_000),
+        "tiny": rng.normal(0.3, 0.15, 500),
+    }  # too small to count, however bad it looks
     plain = build_table("p", "v", gen, imp, "synthetic", "test")
     policy = build_table("p", "v", gen, imp, "synthetic", "test", group_impostors=groups)
     assert plain.worst_group_fmr is None and policy.worst_group_fmr is not None

@@ -16,21 +16,27 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def two_groups(seed: int, per_group: int = 120, images: int = 3, dim: int = 24
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def two_groups(
+    seed: int, per_group: int = 120, images: int = 3, dim: int = 24
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group 0 spread over face space; group 1 packed around one direction, so two different people of
     group 1 score much higher than two of group 0 (a heavier impostor tail, as for some groups on LFW)."""
     centre = _unit(np.random.default_rng(1234).normal(size=dim))  # the same face space for every seed
     rng = np.random.default_rng(seed)
-    people = np.concatenate([_unit(rng.normal(size=(per_group, dim))),
-                             _unit(centre + 0.45 * rng.normal(size=(per_group, dim)) / np.sqrt(dim) * 4)])
+    people = np.concatenate(
+        [
+            _unit(rng.normal(size=(per_group, dim))),
+            _unit(centre + 0.45 * rng.normal(size=(per_group, dim)) / np.sqrt(dim) * 4),
+        ]
+    )
     group = np.repeat([0, 1], per_group)
     emb = _unit(np.repeat(people, images, axis=0) + 0.25 * rng.normal(size=(len(people) * images, dim)) / 2)
     return emb.astype(np.float32), np.repeat(np.arange(len(people)), images), np.repeat(group, images)
 
 
-def within_group_impostors(emb: np.ndarray, ident: np.ndarray, group: np.ndarray, g: int
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def within_group_impostors(
+    emb: np.ndarray, ident: np.ndarray, group: np.ndarray, g: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     idx = np.flatnonzero(group == g)
     a, b = np.triu_indices(len(idx), 1)
     a, b = idx[a], idx[b]
@@ -79,7 +85,7 @@ def test_calibrated_fmr_is_monotone_in_score_within_a_cluster(fitted: FairCalibr
 def test_runtime_api_shapes_and_decisions(fitted: FairCalibration) -> None:
     emb, _, _ = two_groups(2)
     q, k = 3, 5
-    probes, cands = emb[:q], emb[10:10 + q * k].reshape(q, k, -1)
+    probes, cands = emb[:q], emb[10 : 10 + q * k].reshape(q, k, -1)
     scores = np.einsum("qd,qkd->qk", probes, cands)
     f = fitted.fmr(probes, cands, scores)
     assert f.shape == (q, k) and np.all(f >= fitted.fmr_floor) and np.all(f <= 1)
@@ -127,7 +133,7 @@ def test_kmeans_finds_separated_clusters() -> None:
     x = _unit(np.repeat(centres, 50, 0) + 0.05 * rng.normal(size=(200, 16))).astype(np.float32)
     c = kmeans(x, 4, seed=1)
     assign = np.argmax(x @ c.T, 1)
-    assert all(len(set(assign[i * 50:(i + 1) * 50])) == 1 for i in range(4))
+    assert all(len(set(assign[i * 50 : (i + 1) * 50])) == 1 for i in range(4))
     assert len(set(assign)) == 4
 
 
@@ -149,8 +155,9 @@ def test_identity_bootstrap_is_wider_than_wilson_when_pairs_share_people() -> No
     assert lo <= k / n <= hi
     assert (hi - lo) > 3 * (float(wh) - float(wl))
     # With all weights 1 the weighted rate is the plain rate.
-    assert bootstrap.impostor_rate(np.ones((1, n_ids)), img_ident, img_ident[a[fm]], img_ident[b[fm]])[0] == \
-        pytest.approx(k / n)
+    assert bootstrap.impostor_rate(np.ones((1, n_ids)), img_ident, img_ident[a[fm]], img_ident[b[fm]])[
+        0
+    ] == pytest.approx(k / n)
     r = bootstrap.unit_rate(np.ones((1, n_ids)), img_ident, img_ident % 2 == 0)
     assert r[0] == pytest.approx(0.5)
 

@@ -23,8 +23,10 @@ from facesearch.store import Store
 from facesearch.store.audit import SEARCH, VERIFY, entry_dict, iter_entries
 
 runner = CliRunner()
-PACKS = [pytest.param("synthetic", id="synthetic"),
-         pytest.param("yunet-reid", id="yunet-reid", marks=[needs_lfw, needs_yunet])]
+PACKS = [
+    pytest.param("synthetic", id="synthetic"),
+    pytest.param("yunet-reid", id="yunet-reid", marks=[needs_lfw, needs_yunet]),
+]
 COLLECTION = ["collections", "create", "archive", "--source", "test photos", "--legal-basis", "consent", "--keep"]
 
 
@@ -43,14 +45,20 @@ def _gallery(pack: str, tmp_path: Path) -> tuple[Path, dict[str, list[Path]]]:
     if pack != "synthetic":
         return gallery, make_gallery(gallery, lfw_people(5, 4), 3)
     write_gallery(gallery, [0, 1, 2, 3], 3)
-    held = {f"person_{i:04d}": [write_photo(tmp_path / "held" / f"p{i}_{k}.jpg", [i], seed=500 + 10 * i + k,
-                                            variant=k + 3) for k in range(2)] for i in range(4)}
+    held = {
+        f"person_{i:04d}": [
+            write_photo(tmp_path / "held" / f"p{i}_{k}.jpg", [i], seed=500 + 10 * i + k, variant=k + 3)
+            for k in range(2)
+        ]
+        for i in range(4)
+    }
     return gallery, held
 
 
 @pytest.mark.parametrize("pack", PACKS)
-def test_ingest_search_verify_stats_json(tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                         pack: str) -> None:
+def test_ingest_search_verify_stats_json(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch, pack: str
+) -> None:
     monkeypatch.setenv("FACESEARCH_MODEL", pack)
     gallery, held = _gallery(pack, tmp_path)
     (gallery / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
@@ -127,8 +135,11 @@ def test_search_errors_are_clear(tmp_path: Path, synthetic_env: Path) -> None:
     gallery = tmp_path / "g"
     write_gallery(gallery, [0], 1)
     code, out = _run("ingest", str(gallery), "--collection", "c")
-    assert code == 2 and "facesearch collections create c" in out + runner.invoke(app, ["ingest", str(gallery),
-                                                                                      "--collection", "c"]).output
+    assert (
+        code == 2
+        and "facesearch collections create c"
+        in out + runner.invoke(app, ["ingest", str(gallery), "--collection", "c"]).output
+    )
     assert _run("collections", "create", "c", "--source", "test photos", "--legal-basis", "consent", "--keep")[0] == 0
     assert _run("ingest", str(gallery), "--collection", "c")[0] == 0
     blank = tmp_path / "blank.png"
@@ -157,8 +168,7 @@ def test_models_list_and_missing_weights(tmp_path: Path, home: Path, monkeypatch
 
     a, b = write_photo(tmp_path / "a.jpg", [0], seed=1), write_photo(tmp_path / "b.jpg", [0], seed=2)
     assert _run("purposes", "add", "TEST", "--description", "tests")[0] == 0
-    code, out = _run("verify", str(a), str(b), "--model", "yunet-reid", "--case", "C-1", "--purpose", "TEST",
-                     "--json")
+    code, out = _run("verify", str(a), str(b), "--model", "yunet-reid", "--case", "C-1", "--purpose", "TEST", "--json")
     assert code == 2 and "facesearch models pull yunet-reid" in json.loads(out)["error"]
 
 

@@ -50,8 +50,9 @@ def _home(tmp_path: Path) -> tuple[Path, dict[int, list[Path]]]:
     return manifest, gallery
 
 
-def test_search_table_shows_provenance_and_words(tmp_path: Path, synthetic_env: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_table_shows_provenance_and_words(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, gallery = _home(tmp_path)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(tmp_path)

@@ -32,8 +32,20 @@ def test_governance_commands(tmp_path: Path, synthetic_env: Path) -> None:
             (gallery / p.name).write_bytes(p.read_bytes())
     code, out = _run("ingest", str(gallery), "--collection", "press")
     assert code == 2 and "facesearch collections create press" in out
-    assert _run("collections", "create", "press", "--source", "agency feed", "--legal-basis", "contract",
-                "--retention-days", "10")[0] == 0
+    assert (
+        _run(
+            "collections",
+            "create",
+            "press",
+            "--source",
+            "agency feed",
+            "--legal-basis",
+            "contract",
+            "--retention-days",
+            "10",
+        )[0]
+        == 0
+    )
     assert _run("collections", "create", "bad", "--source", "s", "--legal-basis", "whim", "--keep")[0] == 2
     code, out = _run("collections", "list", "--json")
     assert json.loads(out)[0]["retention_days"] == 10 and json.loads(out)[0]["problems"] == []
@@ -50,8 +62,7 @@ def test_governance_commands(tmp_path: Path, synthetic_env: Path) -> None:
 
     code, out = _run("subject", "report", str(people[PERSON][4]), "--reference", "DSR-0", "--json")
     assert code == 0 and json.loads(out)["images"] >= 1
-    code, out = _run("optout", "add", str(people[PERSON][3]), str(people[PERSON][4]), "--reference", "DSR-1",
-                     "--json")
+    code, out = _run("optout", "add", str(people[PERSON][3]), str(people[PERSON][4]), "--reference", "DSR-1", "--json")
     assert code == 0, out
     assert json.loads(out)["erased"]["images"] == 2
     assert _run("doctor")[0] == 0

@@ -22,8 +22,16 @@ OPERATOR = Actor("ops", "operator")
 def test_batches_grow_and_progress_moves_per_image_early(tmp_path: Path, synthetic_env: Path, workers: int) -> None:
     write_gallery(tmp_path / "photos", list(range(20)), 4, size=(160, 120), marker_px=60)  # 80 photos
     ctx = Context.open(Settings(workers=workers, batch_images=16))
-    collections.create_collection(ctx, OPERATOR, "c", source="test photos", legal_basis="consent",
-                                  retention_days=None, keep=True, model="synthetic")
+    collections.create_collection(
+        ctx,
+        OPERATOR,
+        "c",
+        source="test photos",
+        legal_basis="consent",
+        retention_days=None,
+        keep=True,
+        model="synthetic",
+    )
     seen: list[int] = []
     committed: list[int] = []
 
@@ -41,14 +49,22 @@ def test_batches_grow_and_progress_moves_per_image_early(tmp_path: Path, synthet
     assert len(index) == 80
 
 
-def test_first_batch_setting_restores_full_batches(tmp_path: Path, synthetic_env: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_batch_setting_restores_full_batches(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ingest_module, "FIRST_BATCH", 16)
     write_gallery(tmp_path / "photos", list(range(10)), 4, size=(160, 120), marker_px=60)  # 40 photos
     ctx = Context.open(Settings(workers=1, batch_images=16))
-    collections.create_collection(ctx, OPERATOR, "c", source="test photos", legal_basis="consent",
-                                  retention_days=None, keep=True, model="synthetic")
+    collections.create_collection(
+        ctx,
+        OPERATOR,
+        "c",
+        source="test photos",
+        legal_basis="consent",
+        retention_days=None,
+        keep=True,
+        model="synthetic",
+    )
     seen: list[int] = []
-    ingest(ctx, OPERATOR, items_from_folder(tmp_path / "photos"), "c",
-           progress=lambda r, _t: seen.append(r.processed))
+    ingest(ctx, OPERATOR, items_from_folder(tmp_path / "photos"), "c", progress=lambda r, _t: seen.append(r.processed))
     assert seen == [16, 32, 40, 40]

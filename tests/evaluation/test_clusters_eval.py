@@ -40,8 +40,7 @@ def test_cluster_finds_people_and_keeps_constraints() -> None:
     labels2 = clustering.cluster(emb, images2, 0.8, k=8)
     assert labels2[0] != labels2[1] and clustering.same_image_merges(labels2, images2) == 0
     # Cannot-link splits a person; must-link joins two; exclusive labels (names) keep people apart.
-    cons = clustering.Constraints(cannot_link=[(np.array([0, 1]), np.array([2, 3, 4]))],
-                                  must_link=[np.array([5, 10])])
+    cons = clustering.Constraints(cannot_link=[(np.array([0, 1]), np.array([2, 3, 4]))], must_link=[np.array([5, 10])])
     labels3 = clustering.cluster(emb, images, 0.8, k=8, constraints=cons)
     assert labels3[0] == labels3[1] != labels3[2] == labels3[3] and labels3[5] == labels3[10]
     ex = np.full(30, -1)

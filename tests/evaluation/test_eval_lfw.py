@@ -27,15 +27,19 @@ def small_view2(folds: int = 3, per_fold: int = 50) -> tuple[LabelledSet, PairLi
     per = len(pairs) // n_folds
     chosen = []
     for f in range(folds):
-        block = pairs[f * per:(f + 1) * per]
+        block = pairs[f * per : (f + 1) * per]
         gen = [p for p in block if p[2]][: per_fold // 2]
         imp = [p for p in block if not p[2]][: per_fold // 2]
         chosen += [(a, b, s, f) for a, b, s in gen + imp]
     paths = sorted({p for a, b, _, _ in chosen for p in (a, b)})
     index = {p: i for i, p in enumerate(paths)}
     ds = LabelledSet("lfw-small-view2", LFW, paths, [p.parent.name for p in paths])
-    return ds, PairList([index[a] for a, *_ in chosen], [index[b] for _, b, *_ in chosen],
-                        [s for *_, s, _ in chosen], [f for *_, f in chosen])
+    return ds, PairList(
+        [index[a] for a, *_ in chosen],
+        [index[b] for _, b, *_ in chosen],
+        [s for *_, s, _ in chosen],
+        [f for *_, f in chosen],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +82,31 @@ def test_run_eval_writes_parseable_report(msettings: Settings, cache: Path, tmp_
     groups = lfw_demographics(LFW / "demographics", ds)
     out = tmp_path / "report"
     exclusions = {ds.labels[0]}  # a whole identity, by name
-    opts = EvalOptions(pack="yunet-reid", out=out, cache_dir=cache, seed=0, groups=groups, exclusions=exclusions,
-                       exclusion_source="test", robust_mated=20, robust_nonmated=10,
-                       degradations=[Degradation("blur", "8%", blur(0.08)),
-                                     Degradation("downscale", "20 px", downscale(20))])
+    opts = EvalOptions(
+        pack="yunet-reid",
+        out=out,
+        cache_dir=cache,
+        seed=0,
+        groups=groups,
+        exclusions=exclusions,
+        exclusion_source="test",
+        robust_mated=20,
+        robust_nonmated=10,
+        degradations=[Degradation("blur", "8%", blur(0.08)), Degradation("downscale", "20 px", downscale(20))],
+    )
     r = run_eval(ds, opts, msettings, "LFW subset")
-    for name in ("report.json", "report.md", "files.txt", "roc.png", "det.png", "histograms.png",
-                 "groups_fmr.png", "robustness.png", "strongest_impostors.png", "weakest_genuine.png"):
+    for name in (
+        "report.json",
+        "report.md",
+        "files.txt",
+        "roc.png",
+        "det.png",
+        "histograms.png",
+        "groups_fmr.png",
+        "robustness.png",
+        "strongest_impostors.png",
+        "weakest_genuine.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     data = json.loads((out / "report.json").read_text())  # strict JSON: no NaN/Infinity
     assert data == json.loads(json.dumps(r))
@@ -121,16 +143,41 @@ def test_cli_eval_folder_and_calibrate_on_att(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("FACESEARCH_WORKERS", "1")
     runner = CliRunner()
     out = tmp_path / "att"
-    res = runner.invoke(app, ["eval", "folder", str(ATT), "--model", "yunet-reid", "--out", str(out),
-                              "--no-robustness", "--cache", str(tmp_path / "cache")])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "folder",
+            str(ATT),
+            "--model",
+            "yunet-reid",
+            "--out",
+            str(out),
+            "--no-robustness",
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads((out / "report.json").read_text())
     assert data["identification"]["nonmated_probes"] == 100  # a quarter of the 40 people, 10 photos each
     assert data["verification"]["folds"] == 10
     assert data["verification"]["accuracy"]["mean"] > 0.85
     table = tmp_path / "att.json"
-    res = runner.invoke(app, ["calibrate", "--data", str(ATT), "--model", "yunet-reid", "--out", str(table),
-                              "--cache", str(tmp_path / "cache")])
+    res = runner.invoke(
+        app,
+        [
+            "calibrate",
+            "--data",
+            str(ATT),
+            "--model",
+            "yunet-reid",
+            "--out",
+            str(table),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     t = json.loads(table.read_text())
     assert t["n_impostor"] > 10 * t["n_genuine"] > 0

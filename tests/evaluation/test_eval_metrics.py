@@ -110,9 +110,17 @@ def test_all_pairs_histogram_matches_exact_counts(tmp_path) -> None:
     n = 300
     labels = [f"p{i // 3}" for i in range(n)]
     emb = _unit(rng.normal(size=(n, 16))).astype(np.float32)
-    e = Embedded(emb, np.ones(n, bool), np.ones(n, np.float32), np.zeros((n, 4), np.float32),
-                 np.zeros((n, 5, 2), np.float32), np.ones(n, np.float32), np.zeros(n, np.uint8),
-                 np.ones(n, np.int16), np.ones(n, np.float32))
+    e = Embedded(
+        emb,
+        np.ones(n, bool),
+        np.ones(n, np.float32),
+        np.zeros((n, 4), np.float32),
+        np.zeros((n, 5, 2), np.float32),
+        np.ones(n, np.float32),
+        np.zeros(n, np.uint8),
+        np.ones(n, np.int16),
+        np.ones(n, np.float32),
+    )
     ap = protocols.all_pairs(e, labels, np.ones(n, bool), None, block=64)
     sims = emb @ emb.T
     iu = np.triu_indices(n, 1)
@@ -167,24 +175,49 @@ def test_evaluate_reports_calibrated_and_uncalibrated_side_by_side(tmp_path, mon
     n_people, per = 80, 4
     people = _unit(rng.normal(size=(n_people, 32)))
     labels = [f"p{i}" for i in range(n_people) for _ in range(per)] + [f"s{i}" for i in range(60)]
-    emb = np.concatenate([_unit(np.repeat(people, per, 0) + 0.35 * rng.normal(size=(n_people * per, 32)) / 4),
-                          _unit(rng.normal(size=(60, 32)))]).astype(np.float32)
+    emb = np.concatenate(
+        [
+            _unit(np.repeat(people, per, 0) + 0.35 * rng.normal(size=(n_people * per, 32)) / 4),
+            _unit(rng.normal(size=(60, 32))),
+        ]
+    ).astype(np.float32)
     n = len(labels)
-    e = Embedded(emb, np.ones(n, bool), np.ones(n, np.float32), np.zeros((n, 4), np.float32),
-                 np.zeros((n, 5, 2), np.float32), np.ones(n, np.float32), np.zeros(n, np.uint8),
-                 np.ones(n, np.int16), np.ones(n, np.float32))
+    e = Embedded(
+        emb,
+        np.ones(n, bool),
+        np.ones(n, np.float32),
+        np.zeros((n, 4), np.float32),
+        np.zeros((n, 5, 2), np.float32),
+        np.ones(n, np.float32),
+        np.zeros(n, np.uint8),
+        np.ones(n, np.int16),
+        np.ones(n, np.float32),
+    )
     ds = LabelledSet("syn", tmp_path, [tmp_path / f"{i}.jpg" for i in range(n)], labels)
     group = np.array(["a" if i % 2 else "b" for i in range(n)])
     ident = np.unique(np.asarray(labels), return_inverse=True)[1]
     fc = fit_fair(emb, ident, "synthetic", "v", "test", clusters=4, seed=0)
     monkeypatch.setattr(runner, "load_fair", lambda pack, override=None: fc)
-    opts = runner.EvalOptions(pack="synthetic", out=tmp_path, cache_dir=None,
-                              groups=GroupLabels({"g": group}, "test", []), bootstrap_replicates=50)
+    opts = runner.EvalOptions(
+        pack="synthetic",
+        out=tmp_path,
+        cache_dir=None,
+        groups=GroupLabels({"g": group}, "test", []),
+        bootstrap_replicates=50,
+    )
     r = runner.evaluate(ds, e, opts, Settings(home=Path(tmp_path)), np.ones(n, bool))
     r.pop("_internal")
     assert r["fair_calibration"]["clusters"] == 4
-    for key in ("groups", "fmr_ratio", "fnmr_ratio", "verification", "identification", "search_modes",
-                "bootstrap", "operating_points"):
+    for key in (
+        "groups",
+        "fmr_ratio",
+        "fnmr_ratio",
+        "verification",
+        "identification",
+        "search_modes",
+        "bootstrap",
+        "operating_points",
+    ):
         assert key in r and key in r["uncalibrated"], key
     assert r["groups_thresholds"]["scale"] == "calibrated"
     assert r["uncalibrated"]["groups_thresholds"]["scale"] == "score"

@@ -55,8 +55,12 @@ def faces(tmp_path_factory: pytest.TempPathFactory) -> Faces:
     probe = np.arange(len(paths)) % PER_PERSON == PER_PERSON - 1
     gallery = ~probe
     ids = ID_BASE + 7 * np.arange(int(gallery.sum()), dtype=np.int64)
-    return Faces(ids, np.ascontiguousarray(e.emb[gallery], np.float32), person[gallery],
-                 np.ascontiguousarray(e.emb[probe], np.float32))
+    return Faces(
+        ids,
+        np.ascontiguousarray(e.emb[gallery], np.float32),
+        person[gallery],
+        np.ascontiguousarray(e.emb[probe], np.float32),
+    )
 
 
 # Backends ------------------------------------------------------------------------------------------
@@ -134,8 +138,12 @@ def exact_top_k(ids: np.ndarray, vecs: np.ndarray, queries: np.ndarray, k: int) 
 
 
 def recall_per_query(got: np.ndarray, want: np.ndarray) -> np.ndarray:
-    return np.array([len(set(g[g >= 0].tolist()) & set(w[w >= 0].tolist())) / max(1, int((w >= 0).sum()))
-                     for g, w in zip(got, want, strict=True)])
+    return np.array(
+        [
+            len(set(g[g >= 0].tolist()) & set(w[w >= 0].tolist())) / max(1, int((w >= 0).sum()))
+            for g, w in zip(got, want, strict=True)
+        ]
+    )
 
 
 def recall(got: np.ndarray, want: np.ndarray) -> float:
@@ -152,8 +160,9 @@ def assert_keeps_recall_promise(name: str, got: np.ndarray, want: np.ndarray, ta
     assert upper >= target, f"{name}: recall@{K} {mean:.3f} (upper bound {upper:.3f}) < {target} against exact search"
 
 
-def assert_matches_exact(backend: Backend, got: tuple[np.ndarray, np.ndarray],
-                         want: tuple[np.ndarray, np.ndarray]) -> None:
+def assert_matches_exact(
+    backend: Backend, got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray]
+) -> None:
     (scores, ids), (w_scores, w_ids) = got, want
     assert ids.shape == w_ids.shape and ids.dtype == np.int64 and scores.dtype == np.float32
     r = recall(ids, w_ids)
@@ -184,7 +193,7 @@ def test_search_finds_itself_and_agrees_with_exact_search(backend: Backend, face
     scores, ids = index.search(faces.probes[:2], len(faces.ids) + 5)
     for row in ids:
         found = row[row >= 0]
-        assert (row[:len(found)] >= 0).all() and len(np.unique(found)) == len(found)
+        assert (row[: len(found)] >= 0).all() and len(np.unique(found)) == len(found)
         assert len(found) == len(faces.ids) or not backend.exact
 
 
@@ -202,8 +211,9 @@ def test_removed_faces_vanish_from_the_next_search(backend: Backend, faces: Face
     assert not np.isin(ids, gone).any(), f"{backend.name}: a removed face came back"
     assert (ids >= 0).all(), "still k results"
     keep = ~np.isin(faces.ids, gone)
-    assert_matches_exact(backend, index.search(faces.probes, K),
-                         exact_top_k(faces.ids[keep], faces.vecs[keep], faces.probes, K))
+    assert_matches_exact(
+        backend, index.search(faces.probes, K), exact_top_k(faces.ids[keep], faces.vecs[keep], faces.probes, K)
+    )
     # Added again (a rolled-back erasure): found again.
     index.add(gone, faces.vecs[faces.person == 3])
     assert len(index) == len(faces.ids)
@@ -289,8 +299,13 @@ def test_milvus_uri_options_and_no_credentials_in_messages() -> None:
     d = parse_uri("milvus://bob:pw@localhost?secure=true&consistency=bounded")
     assert d.address == "https://localhost:19530" and d.namespace == "facesearch" and d.index_type == "HNSW"
     assert d.token == "bob:pw" and d.consistency == "Bounded"
-    for bad in ("milvus://bob:pw@h/a-b", "milvus://bob:pw@h?index=annoy", "milvus://bob:pw@h?colour=red&token=pw",
-                "http://bob:pw@h:19530", "milvus://bob:pw@h?ef=many"):
+    for bad in (
+        "milvus://bob:pw@h/a-b",
+        "milvus://bob:pw@h?index=annoy",
+        "milvus://bob:pw@h?colour=red&token=pw",
+        "http://bob:pw@h:19530",
+        "milvus://bob:pw@h?ef=many",
+    ):
         with pytest.raises(MilvusIndexError) as err:
             parse_uri(bad)
         assert "pw" not in str(err.value) and "bob" not in str(err.value), str(err.value)

@@ -39,7 +39,7 @@ def _recall(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def _batches(ids: np.ndarray = IDS, vecs: np.ndarray = VECS, size: int = 1000):
-    return ((ids[i:i + size], vecs[i:i + size]) for i in range(0, len(ids), size))
+    return ((ids[i : i + size], vecs[i : i + size]) for i in range(0, len(ids), size))
 
 
 def _build(tmp_path: Path, kind: str, **kw: object) -> FaissIndex:
@@ -207,8 +207,11 @@ def test_big_files_are_memory_mapped_and_copied_in_on_write(tmp_path: Path, monk
 def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
     path = tmp_path / "collection-1.faiss"
     dead = 2**22 + 12345  # above pid_max: no such process
-    stale = [tmp_path / f"collection-1.faiss.{dead}.tmp", tmp_path / f"collection-1.faiss.build.{dead}.tmp",
-             tmp_path / f"collection-1.faiss.meta.json.{dead}.tmp"]
+    stale = [
+        tmp_path / f"collection-1.faiss.{dead}.tmp",
+        tmp_path / f"collection-1.faiss.build.{dead}.tmp",
+        tmp_path / f"collection-1.faiss.meta.json.{dead}.tmp",
+    ]
     mine = tmp_path / f"collection-1.faiss.build.{os.getpid()}.tmp"
     for f in [*stale, mine]:
         f.write_bytes(b"x")

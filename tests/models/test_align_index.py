@@ -25,7 +25,7 @@ def test_align_puts_landmarks_on_template() -> None:
     image = np.zeros((300, 300, 3), np.uint8)
     points = template(112) * 1.5 + 60
     for x, y in points:
-        image[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3] = 255
+        image[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3] = 255
     crop = align_faces(image, points[None].astype(np.float32), 128)[0]
     for x, y in template(128):
         assert crop[int(round(y)), int(round(x))].max() > 100
@@ -56,9 +56,19 @@ def test_reconcile_makes_index_match_the_database(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     col = store.create_collection("c", "fake", "v", 16)
     vecs = _unit(6, 16, 1)
-    images = [NewImage(f"{i:064x}", f"/p/{i}.jpg", None, None, 10, 10, None,
-                       [NewFace(0, [0, 0, 5, 5], [[0, 0]] * 5, 0.9, 0.8, [], vecs[i], f"t{i}.jpg")])
-              for i in range(6)]
+    images = [
+        NewImage(
+            f"{i:064x}",
+            f"/p/{i}.jpg",
+            None,
+            None,
+            10,
+            10,
+            None,
+            [NewFace(0, [0, 0, 5, 5], [[0, 0]] * 5, 0.9, 0.8, [], vecs[i], f"t{i}.jpg")],
+        )
+        for i in range(6)
+    ]
     inserted = store.add_images(col.id, None, images)
     face_ids = np.array([f[0] for _, f in inserted], np.int64)
     index = FaissIndex(tmp_path / "i.faiss", 16)

@@ -100,8 +100,11 @@ def test_a_corrupted_copy_is_refused_naming_the_file(empty_models: Path) -> None
     damaged.write_bytes(bytes(data))
     settings = Settings(workers=1)
     assert is_installed("yunet-reid", settings)  # present; the check is on load
-    with pytest.raises(ModelNotFoundError, match=r"face-reidentification-retail-0095\.bin has sha256 .* not the "
-                                                 r"pinned 241229ca"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"face-reidentification-retail-0095\.bin has sha256 .* not the "
+        r"pinned 241229ca",
+    ):
         load_pack("yunet-reid", settings, 1)
     # The command line says the same, exit 2.
     a = DEMO / "obama-official-portrait.jpg"
@@ -140,8 +143,9 @@ def test_the_check_is_cached_per_process(empty_models: Path, monkeypatch: pytest
     assert hashed[-1] == target
 
 
-def test_missing_everywhere_says_how_to_install(empty_models: Path, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_everywhere_says_how_to_install(
+    empty_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(registry, "SHIPPED_WEIGHTS", tmp_path / "stripped")
     settings = Settings(workers=1)
     assert not is_installed("yunet-reid", settings)

@@ -97,7 +97,7 @@ def test_many_input_sizes_few_compiled_shapes() -> None:
         tile = cv2.resize(src, (max(1, round(src.shape[1] * scale)), max(1, round(src.shape[0] * scale))))
         image = np.full((h, w, 3), 90, np.uint8)
         y0, x0 = int(rng.integers(0, h - tile.shape[0] + 1)), int(rng.integers(0, w - tile.shape[1] + 1))
-        image[y0:y0 + tile.shape[0], x0:x0 + tile.shape[1]] = tile
+        image[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1]] = tile
         sizes.add((h, w))
         got = ours.detect(image)
         label = f"{i}: {w}x{h}"

@@ -49,8 +49,13 @@ WATCHDOG_SECONDS = 600.0  # the whole test: past this the process is ended with 
 # Peak memory a decode may add: the decoded image in a few copies (RGBA, composite, BGR) plus slack.
 MEMORY_BOUND = 16 * MAX_PIXELS + 256 * 2**20
 
-FUZZ = settings(deadline=timedelta(seconds=PER_INPUT_SECONDS), database=None, derandomize=False,
-                suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink])
+FUZZ = settings(
+    deadline=timedelta(seconds=PER_INPUT_SECONDS),
+    database=None,
+    derandomize=False,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
+)
 
 
 # Pillow warns about the damage it skips over (corrupt EXIF, short tags); only exceptions count here.
@@ -75,6 +80,7 @@ def watchdog() -> Iterator[None]:
 def _bounded(fn: Callable[[], Any], seconds: float = PER_INPUT_SECONDS) -> Any:
     """Run fn with an alarm: a loop in Python code past the bound raises Hang (C code is covered by the
     Hypothesis deadline once it returns, and by the watchdog if it never does)."""
+
     def on_alarm(signum: int, frame: Any) -> None:
         raise Hang(f"still running after {seconds:g} s")
 
@@ -144,8 +150,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 def _huge_png(w: int, h: int, colour: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _patch_jpeg(data: bytes, w: int, h: int) -> bytes:
@@ -153,7 +163,7 @@ def _patch_jpeg(data: bytes, w: int, h: int) -> bytes:
     for marker in (b"\xff\xc0", b"\xff\xc2"):
         at = out.find(marker)
         if at >= 0:
-            out[at + 5:at + 9] = struct.pack(">HH", h, w)
+            out[at + 5 : at + 9] = struct.pack(">HH", h, w)
     return bytes(out)
 
 
@@ -215,12 +225,13 @@ def damaged_images(draw: st.DrawFn) -> bytes:
                 pos = draw(st.integers(0, n - 1))
                 data[pos] ^= 1 << draw(st.integers(0, 7))
         elif how == "overwrite":
-            chunk = draw(st.binary(min_size=1, max_size=16) | st.sampled_from([b"\xff" * 4, b"\0" * 4,
-                                                                                b"\x7f\xff\xff\xff"]))
-            data[at:at + len(chunk)] = chunk
+            chunk = draw(
+                st.binary(min_size=1, max_size=16) | st.sampled_from([b"\xff" * 4, b"\0" * 4, b"\x7f\xff\xff\xff"])
+            )
+            data[at : at + len(chunk)] = chunk
         elif how == "splice":
             other = SEEDS[draw(st.sampled_from(sorted(SEEDS)))]
-            data[at:] = other[draw(st.integers(0, len(other) - 1)):]
+            data[at:] = other[draw(st.integers(0, len(other) - 1)) :]
         else:
             end = draw(st.integers(at, min(n, at + 4096)))
             data[at:at] = data[at:end] * draw(st.integers(1, 8))
@@ -254,9 +265,12 @@ def test_seed_images_decode() -> None:
 
 
 @settings(FUZZ, max_examples=EXAMPLES)
-@given(data=st.binary(max_size=2048) | st.builds(lambda magic, rest: magic + rest,
-                                                 st.sampled_from([d[:16] for d in SEEDS.values()]),
-                                                 st.binary(max_size=2048)))
+@given(
+    data=st.binary(max_size=2048)
+    | st.builds(
+        lambda magic, rest: magic + rest, st.sampled_from([d[:16] for d in SEEDS.values()]), st.binary(max_size=2048)
+    )
+)
 def test_decoder_random_bytes(data: bytes, watchdog: None, memory_bound: None) -> None:
     _check_decode(data)
 
@@ -312,8 +326,14 @@ def _fuzz_operation(env: Any, op: Any, mode: Any, failures: list[str]) -> int:
     calls = 0
     label = f"{op.method.upper()} {op.path} [{mode.value}"
 
-    @settings(max_examples=API_EXAMPLES, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @settings(
+        max_examples=API_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
     @given(case=op.as_strategy(generation_mode=mode))
     def call(case: Any) -> None:
         nonlocal calls
@@ -350,8 +370,16 @@ def test_api_from_openapi_no_server_errors_no_hangs(api_env: Any, watchdog: None
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 30
     # Operations that change accounts, tokens or the kill switch go last, so they disturb the others least.
-    operations.sort(key=lambda op: (op.method.upper() in ("PATCH", "DELETE") or "/users" in op.path
-                                    or "/tokens" in op.path or "/search/s" in op.path, op.path, op.method))
+    operations.sort(
+        key=lambda op: (
+            op.method.upper() in ("PATCH", "DELETE")
+            or "/users" in op.path
+            or "/tokens" in op.path
+            or "/search/s" in op.path,
+            op.path,
+            op.method,
+        )
+    )
     failures: list[str] = []
     calls = 0
     client = TestClient(env.app, base_url="https://testserver", raise_server_exceptions=False)

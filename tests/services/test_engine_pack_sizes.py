@@ -22,8 +22,15 @@ OPERATOR = Actor("ops", "operator")
 
 def test_threshold_of_each_pack_uses_that_packs_faces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACESEARCH_TEST_PACKS", "1")
-    settings = Settings(home=tmp_path / "home", database_url=None, models_dir=tmp_path / "models",
-                        model="synthetic", workers=1, batch_images=16, search_fpir=0.05)
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=None,
+        models_dir=tmp_path / "models",
+        model="synthetic",
+        workers=1,
+        batch_images=16,
+        search_fpir=0.05,
+    )
     register_second_pack(monkeypatch, settings.home)
     ctx = Context.open(settings)
     # Pack sizes far apart: 4 faces on `synthetic`, 60 on `synthetic-b`.
@@ -31,8 +38,16 @@ def test_threshold_of_each_pack_uses_that_packs_faces(tmp_path: Path, monkeypatc
     write_gallery(tmp_path / "large", list(range(20)), 3)
     sizes = {"synthetic": 4, SECOND_PACK: 60}
     for pack, folder in (("synthetic", "small"), (SECOND_PACK, "large")):
-        collections.create_collection(ctx, OPERATOR, f"col-{pack}", source="test photos", legal_basis="consent",
-                                      retention_days=None, keep=True, model=pack)
+        collections.create_collection(
+            ctx,
+            OPERATOR,
+            f"col-{pack}",
+            source="test photos",
+            legal_basis="consent",
+            retention_days=None,
+            keep=True,
+            model=pack,
+        )
         res = ingest(ctx, OPERATOR, items_from_folder(tmp_path / folder), f"col-{pack}", model=pack)
         assert res.faces == sizes[pack]
     probe = write_photo(tmp_path / "probe.jpg", [1], seed=999, variant=3)

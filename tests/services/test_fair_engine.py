@@ -60,12 +60,19 @@ def test_verify_uses_the_calibration_only_when_turned_on(tmp_path: Path, people:
     assert res["same_person"] is False and CALIBRATED_NOTE not in res["threshold_reason"]
 
 
-def test_search_with_calibration_all_decides_each_candidate_on_its_own_rate(tmp_path: Path,
-                                                                            people: list[str]) -> None:
+def test_search_with_calibration_all_decides_each_candidate_on_its_own_rate(tmp_path: Path, people: list[str]) -> None:
     settings = Settings(home=tmp_path / "home", fair_calibration="all", workers=1)
     ctx = Context.open(settings)
-    collections.create_collection(ctx, OPERATOR, "g", source="LFW test photos", legal_basis="consent",
-                                  retention_days=None, keep=True, model="yunet-reid")
+    collections.create_collection(
+        ctx,
+        OPERATOR,
+        "g",
+        source="LFW test photos",
+        legal_basis="consent",
+        retention_days=None,
+        keep=True,
+        model="yunet-reid",
+    )
     held = make_gallery(tmp_path / "photos", people, 3)
     assert ingest(ctx, OPERATOR, items_from_folder(tmp_path / "photos"), "g").ingested == 18
     engine = Engine(settings, ctx.store)

@@ -30,8 +30,9 @@ PEOPLE = list(range(1, 31))
 def _home(tmp_path: Path, **settings: object) -> tuple[Context, dict[int, list[Path]]]:
     photos = write_gallery(tmp_path / "photos", PEOPLE, 2)
     ctx = Context.open(Settings(workers=1, batch_images=16, **settings))  # type: ignore[arg-type]
-    collections.create_collection(ctx, OPERATOR, "g", source="synthetic markers", legal_basis="consent",
-                                  retention_days=None, keep=True)
+    collections.create_collection(
+        ctx, OPERATOR, "g", source="synthetic markers", legal_basis="consent", retention_days=None, keep=True
+    )
     assert ingest(ctx, OPERATOR, items_from_folder(tmp_path / "photos"), "g").faces == 60
     return ctx, photos
 
@@ -47,8 +48,7 @@ def _entries(ctx: Context) -> list[AuditEntry]:
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "flat"])
-def test_rebuild_swaps_in_the_new_structure_and_searches_agree(synthetic_env: Path, tmp_path: Path,
-                                                               kind: str) -> None:
+def test_rebuild_swaps_in_the_new_structure_and_searches_agree(synthetic_env: Path, tmp_path: Path, kind: str) -> None:
     ctx, _ = _home(tmp_path)
     col = ctx.store.require_collection("g")
     ids, vecs = next(ctx.store.iter_embeddings(col.id, col.dim))
@@ -110,8 +110,9 @@ def test_an_ingest_past_the_exact_limit_grows_the_index(synthetic_env: Path, tmp
 
 def test_cli_rebuild(synthetic_env: Path, tmp_path: Path) -> None:
     ctx, _ = _home(tmp_path)
-    res = CliRunner().invoke(cli_app, ["--as", "boss", "--role", "admin", "index", "rebuild", "--kind", "hnsw",
-                                       "--json"])
+    res = CliRunner().invoke(
+        cli_app, ["--as", "boss", "--role", "admin", "index", "rebuild", "--kind", "hnsw", "--json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["collections"][0]["collection"] == "g" and out["collections"][0]["kind"] == "hnsw"

@@ -22,9 +22,20 @@ def log(home: Path) -> audit.AuditLog:
     store = Store(f"sqlite:///{home / 'facesearch.db'}")
     log = audit.AuditLog(store, home / "audit-head.json")
     for i in range(6):
-        log.record(audit.SEARCH, actor="ann", role="examiner", ip="10.0.0.5", case_ref=f"CASE-{i % 2}",
-                   purpose="lead", collections=["lfw"], model="yunet-reid", threshold=0.41 + i / 100,
-                   probe_sha256="ab" * 32, results=[{"face_id": i, "score": 0.5}], details={"n": i})
+        log.record(
+            audit.SEARCH,
+            actor="ann",
+            role="examiner",
+            ip="10.0.0.5",
+            case_ref=f"CASE-{i % 2}",
+            purpose="lead",
+            collections=["lfw"],
+            model="yunet-reid",
+            threshold=0.41 + i / 100,
+            probe_sha256="ab" * 32,
+            results=[{"face_id": i, "score": 0.5}],
+            details={"n": i},
+        )
     return log
 
 
@@ -110,8 +121,9 @@ def test_export_csv_and_json_for_a_date_range(log: audit.AuditLog, home: Path, t
     runner = CliRunner()
     env = {"FACESEARCH_HOME": str(home)}
     out = tmp_path / "audit.json"
-    r = runner.invoke(cli_app, ["audit", "export", "--format", "json", "--since", "2000-01-01", "--out", str(out)],
-                      env=env)
+    r = runner.invoke(
+        cli_app, ["audit", "export", "--format", "json", "--since", "2000-01-01", "--out", str(out)], env=env
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(out.read_text())
     assert data["count"] == 6 and data["entries"][0]["seq"] == 1 and data["entries"][0]["results"][0]["face_id"] == 0

@@ -25,8 +25,14 @@ from facesearch.store.accounts import AuditEntry
 
 def _entries(log: audit.AuditLog, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
-        log.record(audit.SEARCH, actor="ann", role="examiner", case_ref=f"CASE-{i}", purpose="lead",
-                   results=[{"face_id": i, "score": 0.5}])
+        log.record(
+            audit.SEARCH,
+            actor="ann",
+            role="examiner",
+            case_ref=f"CASE-{i}",
+            purpose="lead",
+            results=[{"face_id": i, "score": 0.5}],
+        )
 
 
 def _raw(store: Store, *sql: str, **params: Any) -> None:
@@ -45,8 +51,15 @@ def _forge_append(store: Store) -> None:
         last = s.get(AuditEntry, tail)
         assert last is not None
         fields = {k: None for k in audit.FIELDS}
-        fields.update(seq=last.seq + 1, ts=audit.now_iso(), actor="mallory", role="admin", action="login",
-                      outcome="ok", prev_hash=last.hash)
+        fields.update(
+            seq=last.seq + 1,
+            ts=audit.now_iso(),
+            actor="mallory",
+            role="admin",
+            action="login",
+            outcome="ok",
+            prev_hash=last.hash,
+        )
     fields["hash"] = audit.entry_hash(fields)
     cols = ", ".join(fields)
     _raw(store, f"INSERT INTO audit_log ({cols}) VALUES ({', '.join(':' + k for k in fields)})", **fields)
@@ -148,6 +161,7 @@ def test_dropped_triggers_are_restored_when_the_home_is_opened(synthetic_env: Pa
 
 def _fill_up(store: Store) -> None:
     """A full disk, as SQLite sees one: the database may not grow by a single page."""
+
     def cap(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         pages = cur.execute("PRAGMA page_count").fetchone()[0]
@@ -180,11 +194,11 @@ def test_csv_export_neutralises_formula_cells(log: audit.AuditLog, home: Path) -
         log.record(audit.SEARCH, actor="ann", role="examiner", case_ref=ref, purpose="=cmd|' /C calc'!A0")
     text_ = audit.export(log.store, "csv")
     rows = list(csv.DictReader(io.StringIO(text_)))
-    refs = [r["case_ref"] for r in rows[-len(evil):]]
+    refs = [r["case_ref"] for r in rows[-len(evil) :]]
     assert refs == ["'" + e for e in evil]
-    assert all(r["purpose"] == "'=cmd|' /C calc'!A0" for r in rows[-len(evil):])
+    assert all(r["purpose"] == "'=cmd|' /C calc'!A0" for r in rows[-len(evil) :])
     # Numbers and JSON cells are left alone.
     assert rows[0]["seq"] == "1" and rows[0]["results"].startswith("[")
     # JSON keeps the values exactly as logged.
     data = json.loads(audit.export(log.store, "json"))
-    assert [e["case_ref"] for e in data["entries"][-len(evil):]] == evil
+    assert [e["case_ref"] for e in data["entries"][-len(evil) :]] == evil

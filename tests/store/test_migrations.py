@@ -45,8 +45,24 @@ TRIGGERS = {"audit_log_no_update", "audit_log_no_delete"}
 # The hash-chain rules of facesearch 0.1.0, written out here rather than imported: the entries of an old
 # home must keep verifying whatever the current code does.
 GENESIS = "0" * 64
-FIELDS_010 = ("seq", "ts", "actor", "role", "action", "outcome", "ip", "case_ref", "purpose", "collections",
-              "model", "threshold", "probe_sha256", "results", "details", "prev_hash")
+FIELDS_010 = (
+    "seq",
+    "ts",
+    "actor",
+    "role",
+    "action",
+    "outcome",
+    "ip",
+    "case_ref",
+    "purpose",
+    "collections",
+    "model",
+    "threshold",
+    "probe_sha256",
+    "results",
+    "details",
+    "prev_hash",
+)
 
 
 def _canonical(value: Any) -> str:
@@ -66,8 +82,13 @@ def _dump(db: Path) -> dict[str, list[dict[str, Any]]]:
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                            "AND name NOT IN ('alembic_version', 'sqlite_sequence') ORDER BY name")]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT IN ('alembic_version', 'sqlite_sequence') ORDER BY name"
+            )
+        ]
         return {t: [dict(r) for r in con.execute(f'SELECT * FROM "{t}" ORDER BY 1')] for t in tables}
     finally:
         con.close()
@@ -94,32 +115,51 @@ def _make_010_home(db: Path) -> dict[str, Any]:
     con = sqlite3.connect(db)
     try:
         con.executescript(SCHEMA_010.read_text())
-        con.execute("INSERT INTO collections (id, name, model, model_version, dim, created_at, description, "
-                    "legal_basis, keep_until_deleted) VALUES (1, 'lfw', 'yunet-reid', 'v1', 128, "
-                    "'2026-01-02 03:04:05.000006', 'test gallery', 'consent', 1)")
-        con.execute("INSERT INTO images (id, collection_id, sha256, path, source_url, metadata, width, height, "
-                    "face_count, ingested_at) VALUES (1, 1, ?, 'a/b.jpg', 'https://example.org/b.jpg', ?, 250, 250, "
-                    "2, '2026-01-02 03:04:06.000000')", ("ab" * 32, json.dumps({"person": "Ann"})))
+        con.execute(
+            "INSERT INTO collections (id, name, model, model_version, dim, created_at, description, "
+            "legal_basis, keep_until_deleted) VALUES (1, 'lfw', 'yunet-reid', 'v1', 128, "
+            "'2026-01-02 03:04:05.000006', 'test gallery', 'consent', 1)"
+        )
+        con.execute(
+            "INSERT INTO images (id, collection_id, sha256, path, source_url, metadata, width, height, "
+            "face_count, ingested_at) VALUES (1, 1, ?, 'a/b.jpg', 'https://example.org/b.jpg', ?, 250, 250, "
+            "2, '2026-01-02 03:04:06.000000')",
+            ("ab" * 32, json.dumps({"person": "Ann"})),
+        )
         for i, emb in enumerate(embeddings):
-            con.execute("INSERT INTO faces (id, image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, "
-                        "det_score, quality, quality_reasons, embedding, thumbnail) "
-                        "VALUES (?, 1, 1, ?, 10, 20, 110, 140, '[[1, 2]]', 0.9, 0.8, '[]', ?, ?)",
-                        (i + 1, i, emb.tobytes(), f"thumbs/{i + 1}.jpg"))
+            con.execute(
+                "INSERT INTO faces (id, image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, "
+                "det_score, quality, quality_reasons, embedding, thumbnail) "
+                "VALUES (?, 1, 1, ?, 10, 20, 110, 140, '[[1, 2]]', 0.9, 0.8, '[]', ?, ?)",
+                (i + 1, i, emb.tobytes(), f"thumbs/{i + 1}.jpg"),
+            )
         prev = GENESIS
-        for seq, (action, actor) in enumerate((("collection_create", "cli:ann"), ("ingest", "cli:ann"),
-                                               ("search", "bob")), start=1):
+        for seq, (action, actor) in enumerate(
+            (("collection_create", "cli:ann"), ("ingest", "cli:ann"), ("search", "bob")), start=1
+        ):
             fields: dict[str, Any] = {
-                "seq": seq, "ts": f"2026-01-02T03:04:0{seq}.000000+00:00", "actor": actor, "role": "examiner",
-                "action": action, "outcome": "ok", "ip": None, "case_ref": "CASE-1" if action == "search" else None,
-                "purpose": "lead" if action == "search" else None, "collections": _canonical(["lfw"]),
-                "model": "yunet-reid", "threshold": 0.41 if action == "search" else None, "probe_sha256": None,
+                "seq": seq,
+                "ts": f"2026-01-02T03:04:0{seq}.000000+00:00",
+                "actor": actor,
+                "role": "examiner",
+                "action": action,
+                "outcome": "ok",
+                "ip": None,
+                "case_ref": "CASE-1" if action == "search" else None,
+                "purpose": "lead" if action == "search" else None,
+                "collections": _canonical(["lfw"]),
+                "model": "yunet-reid",
+                "threshold": 0.41 if action == "search" else None,
+                "probe_sha256": None,
                 "results": _canonical([{"face_id": 1, "score": 0.5}]) if action == "search" else None,
-                "details": _canonical({"n": seq}), "prev_hash": prev,
+                "details": _canonical({"n": seq}),
+                "prev_hash": prev,
             }
             fields["hash"] = _hash_010(fields)
             cols = ", ".join(fields)
-            con.execute(f"INSERT INTO audit_log ({cols}) VALUES ({', '.join('?' * len(fields))})",
-                        tuple(fields.values()))
+            con.execute(
+                f"INSERT INTO audit_log ({cols}) VALUES ({', '.join('?' * len(fields))})", tuple(fields.values())
+            )
             prev = fields["hash"]
         con.commit()
     finally:
@@ -142,12 +182,16 @@ def test_010_home_is_upgraded_in_place(tmp_path: Path) -> None:
         after = _dump(db)
         # No row added, changed or lost; the embeddings moved out of the faces rows into their own table, and
         # each collection's counter holds its face count.
-        assert after.pop("face_embeddings") == [{"face_id": f["id"], "collection_id": f["collection_id"],
-                                                 "embedding": f["embedding"]} for f in before["faces"]]
+        assert after.pop("face_embeddings") == [
+            {"face_id": f["id"], "collection_id": f["collection_id"], "embedding": f["embedding"]}
+            for f in before["faces"]
+        ]
         assert after.pop("collection_counters") == [{"collection_id": 1, "faces": 2, "version": 1}]
         # (Tables added by later revisions may be there too, empty.)
-        assert {t: after[t] for t in before} == {**before, "faces": [{k: v for k, v in f.items() if k != "embedding"}
-                                                                     for f in before["faces"]]}
+        assert {t: after[t] for t in before} == {
+            **before,
+            "faces": [{k: v for k, v in f.items() if k != "embedding"} for f in before["faces"]],
+        }
         assert store.gallery_size([1]) == 2 and store.index_state(1) == (2, 1)
         assert store.require_collection("lfw").dim == 128
         np.testing.assert_array_equal(store.embeddings([1, 2], 128), np.stack(made["embeddings"]))
@@ -248,8 +292,10 @@ def test_an_unversioned_home_missing_tables_is_completed(tmp_path: Path) -> None
     create_collections = SCHEMA_010.read_text().split("CREATE TABLE users")[0]
     con = sqlite3.connect(db)
     con.executescript(create_collections)
-    con.execute("INSERT INTO collections (id, name, model, model_version, dim, created_at, keep_until_deleted) "
-                "VALUES (1, 'old', 'yunet-reid', 'v1', 128, '2025-12-01 00:00:00.000000', 1)")
+    con.execute(
+        "INSERT INTO collections (id, name, model, model_version, dim, created_at, keep_until_deleted) "
+        "VALUES (1, 'old', 'yunet-reid', 'v1', 128, '2025-12-01 00:00:00.000000', 1)"
+    )
     con.commit()
     con.close()
     store = Store(_url(db))
@@ -296,15 +342,22 @@ def test_0003_home_moves_embeddings_out_and_never_reuses_face_ids(tmp_path: Path
         conn.commit()
     emb = np.arange(4, dtype=np.float32)
     con = sqlite3.connect(db)
-    con.execute("INSERT INTO collections (id, name, model, model_version, dim, created_at, keep_until_deleted) "
-                "VALUES (1, 'c', 'synthetic', '1', 4, '2026-01-01', 1), (2, 'empty', 'synthetic', '1', 4, "
-                "'2026-01-01', 1)")
-    con.execute("INSERT INTO images (id, collection_id, sha256, width, height, face_count, ingested_at) "
-                "VALUES (1, 1, 'ab', 10, 10, 3, '2026-01-01')")
+    con.execute(
+        "INSERT INTO collections (id, name, model, model_version, dim, created_at, keep_until_deleted) "
+        "VALUES (1, 'c', 'synthetic', '1', 4, '2026-01-01', 1), (2, 'empty', 'synthetic', '1', 4, "
+        "'2026-01-01', 1)"
+    )
+    con.execute(
+        "INSERT INTO images (id, collection_id, sha256, width, height, face_count, ingested_at) "
+        "VALUES (1, 1, 'ab', 10, 10, 3, '2026-01-01')"
+    )
     for i in range(3):
-        con.execute("INSERT INTO faces (id, image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, det_score, "
-                    "quality, quality_reasons, embedding, thumbnail) VALUES (?, 1, 1, ?, 0, 0, 1, 1, '[]', 0.9, 0.9, "
-                    "'[]', ?, 't.jpg')", (i + 1, i, (emb + i).tobytes()))
+        con.execute(
+            "INSERT INTO faces (id, image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, det_score, "
+            "quality, quality_reasons, embedding, thumbnail) VALUES (?, 1, 1, ?, 0, 0, 1, 1, '[]', 0.9, 0.9, "
+            "'[]', ?, 't.jpg')",
+            (i + 1, i, (emb + i).tobytes()),
+        )
     con.commit()
     con.close()
     assert migrate.upgrade(engine) == ("0003_ingest_job_owner", migrate.head())

@@ -48,8 +48,14 @@ def _schema_diff(engine: Engine) -> list[Any]:
 
 def _triggers(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        return dict(conn.execute(text("SELECT tgname, tgenabled FROM pg_trigger "
-                                      "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal")).all())
+        return dict(
+            conn.execute(
+                text(
+                    "SELECT tgname, tgenabled FROM pg_trigger "
+                    "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal"
+                )
+            ).all()
+        )
 
 
 def _column_types(engine: Engine, table: str) -> dict[str, str]:
@@ -129,8 +135,12 @@ def test_store_contract(db_url: str) -> None:
         # Every table, column type, index and key agrees with the models; ids are BIGINT (SQLite: the rowid).
         assert _schema_diff(store.database) == []
         if on_pg:
-            for table, column in (("faces", "id"), ("faces", "image_id"), ("images", "id"),
-                                  ("face_embeddings", "face_id")):
+            for table, column in (
+                ("faces", "id"),
+                ("faces", "image_id"),
+                ("images", "id"),
+                ("face_embeddings", "face_id"),
+            ):
                 assert _column_types(store.database, table)[column] == "BIGINT"
     finally:
         store.close()
@@ -148,15 +158,20 @@ def test_ids_past_two_to_the_31(db_url: str) -> None:
                     conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {start})"))
             else:  # faces are AUTOINCREMENT; an image's rowid follows the largest one
                 conn.execute(text("UPDATE sqlite_sequence SET seq = :s WHERE name = 'faces'"), {"s": start})
-                conn.execute(text("INSERT INTO images (id, collection_id, sha256, width, height, face_count, "
-                                  "ingested_at) VALUES (:s, :c, 'x', 1, 1, 0, '2026-01-01')"),
-                             {"s": start, "c": col.id})
+                conn.execute(
+                    text(
+                        "INSERT INTO images (id, collection_id, sha256, width, height, face_count, "
+                        "ingested_at) VALUES (:s, :c, 'x', 1, 1, 0, '2026-01-01')"
+                    ),
+                    {"s": start, "c": col.id},
+                )
         imgs = [pg.new_image(f"big{i}", 2, rng) for i in range(3)]
         out = store.add_images(col.id, None, imgs)
         ids = [f for _, fids in out for f in fids]
         assert min(ids) > 2**31 and min(i for i, _ in out if i is not None) > 2**31
-        np.testing.assert_array_equal(store.embeddings(ids, DIM),
-                                      np.stack([f.embedding for img in imgs for f in img.faces]))
+        np.testing.assert_array_equal(
+            store.embeddings(ids, DIM), np.stack([f.embedding for img in imgs for f in img.faces])
+        )
         got = np.concatenate([i for i, _ in store.iter_embeddings(col.id, DIM)])
         assert got.dtype == np.int64 and got.tolist() == sorted(ids)
         assert store.face_details(ids)[ids[-1]]["image_id"] == out[-1][0]
@@ -175,14 +190,28 @@ def test_migrations_empty_to_head_from_0003_with_data_and_back(pg_url: str) -> N
             conn.commit()
         emb = np.arange(DIM, dtype=np.float32)
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO collections (name, model, model_version, dim, created_at, "
-                              "keep_until_deleted) VALUES ('old', 'synthetic', '1', :d, now(), true)"), {"d": DIM})
-            conn.execute(text("INSERT INTO images (collection_id, sha256, width, height, face_count, ingested_at) "
-                              "VALUES (1, 'ab', 10, 10, 2, now())"))
+            conn.execute(
+                text(
+                    "INSERT INTO collections (name, model, model_version, dim, created_at, "
+                    "keep_until_deleted) VALUES ('old', 'synthetic', '1', :d, now(), true)"
+                ),
+                {"d": DIM},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO images (collection_id, sha256, width, height, face_count, ingested_at) "
+                    "VALUES (1, 'ab', 10, 10, 2, now())"
+                )
+            )
             for i in range(2):
-                conn.execute(text("INSERT INTO faces (image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, "
-                                  "det_score, quality, quality_reasons, embedding, thumbnail) VALUES (1, 1, :i, 0, 0, "
-                                  "1, 1, '[]', 0.9, 0.9, '[]', :e, 't.jpg')"), {"i": i, "e": (emb + i).tobytes()})
+                conn.execute(
+                    text(
+                        "INSERT INTO faces (image_id, collection_id, face_index, x1, y1, x2, y2, landmarks, "
+                        "det_score, quality, quality_reasons, embedding, thumbnail) VALUES (1, 1, :i, 0, 0, "
+                        "1, 1, '[]', 0.9, 0.9, '[]', :e, 't.jpg')"
+                    ),
+                    {"i": i, "e": (emb + i).tobytes()},
+                )
         assert migrate.state(engine) == "old"
         assert migrate.upgrade(engine) == ("0003_ingest_job_owner", migrate.head())
         assert _schema_diff(engine) == []
@@ -192,8 +221,12 @@ def test_migrations_empty_to_head_from_0003_with_data_and_back(pg_url: str) -> N
             np.testing.assert_array_equal(store.embeddings([1, 2], DIM), np.stack([emb, emb + 1]))
             assert store.index_state(1) == (2, 1) and store.gallery_size([1]) == 2
             with engine.connect() as conn:
-                assert conn.scalar(text("SELECT data_type FROM information_schema.sequences "
-                                        "WHERE sequence_name = 'faces_id_seq'")) == "bigint"
+                assert (
+                    conn.scalar(
+                        text("SELECT data_type FROM information_schema.sequences WHERE sequence_name = 'faces_id_seq'")
+                    )
+                    == "bigint"
+                )
         finally:
             store.close()
         with engine.connect() as conn:
@@ -220,8 +253,11 @@ def test_audit_chain_is_append_only(pg_url: str, tmp_path: Path) -> None:
             log.record("search", actor="eve", role="examiner", case_ref=f"C-{i}", results=[{"face_id": i}])
         report = verify_chain(store, tmp_path / "audit-head.json")
         assert report.ok and report.entries == 5 and (tmp_path / "audit.key").is_file(), report.problems
-        for sql in ("UPDATE audit_log SET case_ref = 'X' WHERE seq = 2", "DELETE FROM audit_log WHERE seq = 5",
-                    "TRUNCATE audit_log"):
+        for sql in (
+            "UPDATE audit_log SET case_ref = 'X' WHERE seq = 2",
+            "DELETE FROM audit_log WHERE seq = 5",
+            "TRUNCATE audit_log",
+        ):
             with pytest.raises(DBAPIError, match="append-only"), store.database.begin() as conn:
                 conn.execute(text(sql))
         # A replica session skips ordinary triggers, not these (ENABLE ALWAYS).
@@ -251,8 +287,9 @@ def test_two_processes_write_one_collection_and_one_chain(pg_url: str, tmp_path:
         ctx = mp.get_context("spawn")
         barrier = ctx.Barrier(2)
         head = str(tmp_path / "audit-head.json")
-        procs = [ctx.Process(target=pg.write_in_process, args=(pg_url, col.id, tag, barrier, head))
-                 for tag in ("a", "b")]
+        procs = [
+            ctx.Process(target=pg.write_in_process, args=(pg_url, col.id, tag, barrier, head)) for tag in ("a", "b")
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -273,8 +310,9 @@ def test_two_processes_write_one_collection_and_one_chain(pg_url: str, tmp_path:
         store.close()
 
 
-def test_application_flows_on_postgres(pg_url: str, synthetic_env: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_application_flows_on_postgres(
+    pg_url: str, synthetic_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ingest a folder, search, erase an image, opt a person out, verify the audit chain: all through the use
     cases, with FACESEARCH_DATABASE_URL pointing at PostgreSQL."""
     admin, operator, examiner = Actor("root", "admin"), Actor("olga", "operator"), Actor("eve", "examiner")
@@ -289,8 +327,16 @@ def test_application_flows_on_postgres(pg_url: str, synthetic_env: Path, tmp_pat
         store = ctx.store
         assert store.database.dialect.name == "postgresql"
         purposes.add_purpose(ctx, admin, "TEST", "tests")
-        collections.create_collection(ctx, operator, "press", source="generated markers", legal_basis="consent",
-                                      owner="tests", retention_days=None, keep=True)
+        collections.create_collection(
+            ctx,
+            operator,
+            "press",
+            source="generated markers",
+            legal_basis="consent",
+            owner="tests",
+            retention_days=None,
+            keep=True,
+        )
         items = [Item(p, meta={"person": name}) for name, paths in people.items() for p in paths[:3]]
         res = ingest(ctx, operator, items, "press")
         assert res.ingested == 12 and res.faces == 12 and res.failed == 0

@@ -15,8 +15,9 @@ from support.browser import needs_chromium
 from support.synthetic import write_photo
 
 pytestmark = [needs_chromium]
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 
 
 PASSWORD = "correct horse battery"
@@ -65,9 +66,13 @@ class Served:
 
 def _write_photos(folder: Path) -> dict[str, list[Path]]:
     """folder/<name>/<name>_<k>.jpg: each person's marker, every photo with its own seed and variant."""
-    return {name: [write_photo(folder / name / f"{name}_{k:04d}.jpg", [identity], seed=100 * identity + k,
-                               variant=k) for k in range(PHOTOS_PER_PERSON)]
-            for name, identity in PEOPLE.items()}
+    return {
+        name: [
+            write_photo(folder / name / f"{name}_{k:04d}.jpg", [identity], seed=100 * identity + k, variant=k)
+            for k in range(PHOTOS_PER_PERSON)
+        ]
+        for name, identity in PEOPLE.items()
+    }
 
 
 def _manifest(path: Path, photos: dict[str, list[Path]]) -> Path:
@@ -80,14 +85,9 @@ def _manifest(path: Path, photos: dict[str, list[Path]]) -> Path:
     return path
 
 
-
-
-
-
 def _login(page, base: str, name: str) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state("networkidle")
-

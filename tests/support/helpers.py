@@ -18,7 +18,7 @@ def lfw_people(min_images: int, count: int, skip: int = 0) -> list[str]:
         name, n = line.split()
         if int(n) >= min_images:
             names.append(name)
-    return sorted(names)[skip:skip + count]
+    return sorted(names)[skip : skip + count]
 
 
 def make_gallery(dest: Path, people: list[str], per_person: int) -> dict[str, list[Path]]:
@@ -36,7 +36,11 @@ def make_gallery(dest: Path, people: list[str], per_person: int) -> dict[str, li
 def create_collection(store: Store, name: str, model: str = "yunet-reid", **fields: object) -> Collection:
     """A documented collection (source, legal basis, owner, retention): ingest refuses any other kind."""
     entry = get_entry(model)
-    values: dict[str, object] = {"source": "LFW test photos (../shared)", "legal_basis": "consent",
-                                 "owner": "tests", "keep_until_deleted": "retention_days" not in fields}
+    values: dict[str, object] = {
+        "source": "LFW test photos (../shared)",
+        "legal_basis": "consent",
+        "owner": "tests",
+        "keep_until_deleted": "retention_days" not in fields,
+    }
     values.update(fields)
     return store.create_collection(name, entry.info.name, entry.info.version, entry.info.dim, **values)

@@ -15,13 +15,16 @@ LFW = SHARED / "datasets" / "lfw"
 FR_IMAGES = SHARED / "datasets" / "peers" / "face_recognition" / "tests" / "test_images"
 ATT = SHARED / "datasets" / "att_orl"
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"../shared not present at {SHARED}: "
-                                  "real models and photos are needed (present in CI)")
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"../shared not present at {SHARED}: real models and photos are needed (present in CI)"
+)
 needs_lfw = pytest.mark.skipif(not (LFW / "deepfunneled").is_dir(), reason=f"LFW not present at {LFW}")
 # yunet-reid's weights ship with the package; this mark only guards against a broken install.
 SHIPPED = ROOT / "src" / "facesearch" / "models" / "weights"
-needs_yunet = pytest.mark.skipif(not (SHIPPED / "yunet_2023mar").is_dir() and not (MODELS / "yunet_2023mar").is_dir(),
-                                 reason=f"yunet-reid weights neither shipped in {SHIPPED} nor in {MODELS}")
+needs_yunet = pytest.mark.skipif(
+    not (SHIPPED / "yunet_2023mar").is_dir() and not (MODELS / "yunet_2023mar").is_dir(),
+    reason=f"yunet-reid weights neither shipped in {SHIPPED} nor in {MODELS}",
+)
 
 
 def lfw_person(name: str) -> list[Path]:

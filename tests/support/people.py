@@ -28,14 +28,20 @@ EXAMINER = Actor("ann", "examiner")
 
 # photo -> identities in it. A (1) is in 4 photos, B (2) in 3, C (3) in 2, D (4) in 1, E (5) alone twice.
 PHOTOS = {
-    "p1": [1, 2, 3], "p2": [1, 2], "p3": [1, 3], "p4": [1, 2, 4], "p5": [5], "p6": [5],
+    "p1": [1, 2, 3],
+    "p2": [1, 2],
+    "p3": [1, 3],
+    "p4": [1, 2, 4],
+    "p5": [5],
+    "p6": [5],
 }
 
 
 def _world(tmp_path: Path) -> tuple[Context, dict[str, Path]]:
-    paths = {name: write_photo(tmp_path / "g" / f"{name}.jpg", ids, seed=i, size=(760, 300), marker_px=110,
-                               variant=i)
-             for i, (name, ids) in enumerate(PHOTOS.items())}
+    paths = {
+        name: write_photo(tmp_path / "g" / f"{name}.jpg", ids, seed=i, size=(760, 300), marker_px=110, variant=i)
+        for i, (name, ids) in enumerate(PHOTOS.items())
+    }
     ctx = Context.open(Settings(workers=1, model="synthetic"))
     create_collection(ctx.store, "press", model="synthetic")
     res = ingest(ctx, OPERATOR, [Item(p) for p in paths.values()], "press")
@@ -66,6 +72,7 @@ def _order(ctx: Context, face_ids: list[int], identities: list[int]) -> list[int
     """The identity of each face: the one whose clean marker embedding is closest (the pack is exact)."""
     from facesearch.models import load_pack
     from support.synthetic import photo
+
     pack = load_pack("synthetic", ctx.settings, 1)
     refs = []
     for ident in identities:
@@ -116,9 +123,10 @@ class World:
 def build_world(root: Path) -> tuple[Env, dict[str, Path]]:
     """The service and its photos, ingested (the ingest hook groups the faces into people)."""
     env = make_env(root / "home", photos=False)
-    paths = {name: write_photo(root / "g" / f"{name}.jpg", ids, seed=i, size=(760, 300), marker_px=110, variant=i)
-             for i, (name, ids) in enumerate(PHOTOS.items())}
+    paths = {
+        name: write_photo(root / "g" / f"{name}.jpg", ids, seed=i, size=(760, 300), marker_px=110, variant=i)
+        for i, (name, ids) in enumerate(PHOTOS.items())
+    }
     res = ingest(env.ctx, SETUP_OPERATOR, [Item(p) for p in paths.values()], "lfw", workers=1)
     assert res.faces == sum(len(v) for v in PHOTOS.values())
     return env, paths
-

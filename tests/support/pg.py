@@ -49,8 +49,10 @@ def pg_server() -> Iterator[Any]:
         pytest.skip(f"pgserver could not start PostgreSQL in {data}: {exc}")
     # A throwaway server: no waiting for the disk (each new database is a few MB of files to sync, and the
     # shutdown checkpoint writes them all). Durability of PostgreSQL itself is not what these tests test.
-    server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off; "
-                "ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();")
+    server.psql(
+        "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off; "
+        "ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();"
+    )
     try:
         yield server
     finally:
@@ -66,8 +68,9 @@ def pg_url(pg_server: Any) -> str:
 
     name = f"t{os.getpid()}_{next(_names)}"
     admin = make_url(pg_server.get_uri())
-    with psycopg.connect(dbname="postgres", user=admin.username, host=str(admin.query["host"]),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        dbname="postgres", user=admin.username, host=str(admin.query["host"]), autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
 
@@ -84,10 +87,19 @@ def unit_vector(rng: np.random.Generator) -> np.ndarray:
 def new_image(tag: str, faces: int, rng: np.random.Generator) -> NewImage:
     """A photo named by `tag` (its SHA-256 too) with `faces` faces of random unit embeddings."""
     sha = (tag.encode().hex() + "0" * 64)[:64]
-    return NewImage(sha256=sha, path=f"/photos/{tag}.jpg", source_url=None, meta={"tag": tag, "n": faces},
-                    width=640, height=480, manifest_row=None,
-                    faces=[NewFace(i, [1.0, 2.0, 30.0, 40.0], [[1, 2]] * 5, 0.9, 0.7, ["ok"], unit_vector(rng),
-                                   f"{tag}_{i}.jpg") for i in range(faces)])
+    return NewImage(
+        sha256=sha,
+        path=f"/photos/{tag}.jpg",
+        source_url=None,
+        meta={"tag": tag, "n": faces},
+        width=640,
+        height=480,
+        manifest_row=None,
+        faces=[
+            NewFace(i, [1.0, 2.0, 30.0, 40.0], [[1, 2]] * 5, 0.9, 0.7, ["ok"], unit_vector(rng), f"{tag}_{i}.jpg")
+            for i in range(faces)
+        ],
+    )
 
 
 def write_in_process(url: str, collection_id: int, tag: str, barrier: Any, head: str) -> None:

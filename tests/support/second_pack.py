@@ -21,8 +21,9 @@ from facesearch.models.synthetic import INFO as SYNTHETIC_INFO
 from facesearch.models.synthetic import SyntheticPack
 
 SECOND_PACK = "synthetic-b"
-ROTATION = np.linalg.qr(np.random.default_rng(4242).standard_normal((SYNTHETIC_INFO.dim, SYNTHETIC_INFO.dim))
-                        )[0].astype(np.float32)
+ROTATION = np.linalg.qr(np.random.default_rng(4242).standard_normal((SYNTHETIC_INFO.dim, SYNTHETIC_INFO.dim)))[
+    0
+].astype(np.float32)
 ROTATED_INFO = replace(SYNTHETIC_INFO, name=SECOND_PACK, version="synthetic-b-rotated-v1")
 
 

@@ -34,8 +34,14 @@ from support.paths import LFW, MODELS, lfw_person
 from support.synthetic import write_photo
 
 # The synthetic identity drawn in each person's photos. PEOPLE are in the default gallery; EXTRA is not.
-IDENTITIES = {"Colin_Powell": 1, "Tony_Blair": 2, "Donald_Rumsfeld": 3, "Gerhard_Schroeder": 4, "Hugo_Chavez": 5,
-              "Ariel_Sharon": 6}
+IDENTITIES = {
+    "Colin_Powell": 1,
+    "Tony_Blair": 2,
+    "Donald_Rumsfeld": 3,
+    "Gerhard_Schroeder": 4,
+    "Hugo_Chavez": 5,
+    "Ariel_Sharon": 6,
+}
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Hugo_Chavez"]
 EXTRA = "Ariel_Sharon"
 PHOTOS_PER_PERSON = 8
@@ -46,8 +52,13 @@ PERSON_PAGE = "https://example.org/people/{}.html"
 LFW_PAGE = "http://vis-www.cs.umass.edu/lfw/person/{}.html"
 
 # Search purposes the tests use (a search with any other purpose is refused with 422).
-PURPOSES = {"test": "tests: identify a suspect", "p": "tests", "compare": "tests: compare two photos",
-            "x": "tests", "e2e": "tests: browser end-to-end"}
+PURPOSES = {
+    "test": "tests: identify a suspect",
+    "p": "tests",
+    "compare": "tests: compare two photos",
+    "x": "tests",
+    "e2e": "tests: browser end-to-end",
+}
 
 # Who builds the deployment before anyone signs in (as a setup script would, through the use cases).
 SETUP_ADMIN = Actor("tests", "admin", via="system")
@@ -72,8 +83,10 @@ def write_people(folder: Path, names: list[str] | None = None) -> dict[str, list
     out = {}
     for name in names or list(IDENTITIES):
         identity = IDENTITIES[name]
-        out[name] = [write_photo(folder / name / f"{name}_{k:04d}.jpg", [identity], seed=100 * identity + k,
-                                 variant=k) for k in range(PHOTOS_PER_PERSON)]
+        out[name] = [
+            write_photo(folder / name / f"{name}_{k:04d}.jpg", [identity], seed=100 * identity + k, variant=k)
+            for k in range(PHOTOS_PER_PERSON)
+        ]
     return out
 
 
@@ -120,12 +133,17 @@ class Env:
 
 
 def make_settings(home: Path, model: str = "synthetic", **extra: object) -> Settings:
-    return Settings(home=home, models_dir=MODELS, model=model, workers=1, ingest_workers=1, database_url=None,
-                    **extra)
+    return Settings(home=home, models_dir=MODELS, model=model, workers=1, ingest_workers=1, database_url=None, **extra)
 
 
-def make_env(home: Path, collections: tuple[str, ...] = ("lfw",), *, model: str = "synthetic",
-             photos: bool = True, **extra: object) -> Env:
+def make_env(
+    home: Path,
+    collections: tuple[str, ...] = ("lfw",),
+    *,
+    model: str = "synthetic",
+    photos: bool = True,
+    **extra: object,
+) -> Env:
     """A service with the test purposes, documented collections and one account (and token) per role, all made
     through the use cases. With the synthetic pack (the default) call it inside `synthetic_packs()` or with
     the `synthetic_env` fixture; its photos are written next to the home unless `photos=False`."""
@@ -137,15 +155,22 @@ def make_env(home: Path, collections: tuple[str, ...] = ("lfw",), *, model: str 
         purposes.add_purpose(env.ctx, SETUP_ADMIN, code, description)
     source = "synthetic test photos (tests/synthetic.py)" if model == "synthetic" else "LFW test photos (../shared)"
     for name in collections:  # ingest needs a documented collection
-        collections_uc.create_collection(env.ctx, SETUP_OPERATOR, name, source=source, legal_basis="consent",
-                                         retention_days=None, keep=True, owner="tests")
+        collections_uc.create_collection(
+            env.ctx,
+            SETUP_OPERATOR,
+            name,
+            source=source,
+            legal_basis="consent",
+            retention_days=None,
+            keep=True,
+            owner="tests",
+        )
     for role in ROLES:
         env.add_user(role, role)
     return env
 
 
-def gallery_manifest(env: Env, path: Path, people: list[str] = PEOPLE,
-                     per_person: int = GALLERY_PER_PERSON) -> Path:
+def gallery_manifest(env: Env, path: Path, people: list[str] = PEOPLE, per_person: int = GALLERY_PER_PERSON) -> Path:
     """A CSV manifest pointing at the first photos of each person in place (nothing is copied)."""
     page = LFW_PAGE if env.real else PERSON_PAGE
     with path.open("w", newline="") as fh:
@@ -173,6 +198,23 @@ def wait_job(client: object, job_id: str, headers: dict[str, str], timeout: floa
         time.sleep(0.2)
 
 
-__all__ = ["EXTRA", "GALLERY_PER_PERSON", "IDENTITIES", "LFW", "MODELS", "PASSWORD", "PEOPLE", "ROLES",
-           "SETUP_ADMIN", "SETUP_OPERATOR", "Env", "gallery_manifest", "make_env", "make_settings", "sha256_file",
-           "synthetic_packs", "wait_job", "write_people"]
+__all__ = [
+    "EXTRA",
+    "GALLERY_PER_PERSON",
+    "IDENTITIES",
+    "LFW",
+    "MODELS",
+    "PASSWORD",
+    "PEOPLE",
+    "ROLES",
+    "SETUP_ADMIN",
+    "SETUP_OPERATOR",
+    "Env",
+    "gallery_manifest",
+    "make_env",
+    "make_settings",
+    "sha256_file",
+    "synthetic_packs",
+    "wait_job",
+    "write_people",
+]

@@ -49,8 +49,9 @@ def _marker(identity: int, side: int) -> np.ndarray:
         raise ValueError(f"a marker of {side} px is too small to hold an {GRID}x{GRID} grid")
     out = np.full((side, side), BRIGHT_LEVEL, np.float32)
     cells = np.where(identity_pattern(identity) > 0, BRIGHT_LEVEL, DARK_LEVEL).astype(np.float32)
-    out[frame:frame + inner, frame:frame + inner] = cv2.resize(cells, (inner, inner),
-                                                               interpolation=cv2.INTER_NEAREST)
+    out[frame : frame + inner, frame : frame + inner] = cv2.resize(
+        cells, (inner, inner), interpolation=cv2.INTER_NEAREST
+    )
     return out
 
 
@@ -64,18 +65,23 @@ def _place(rng: np.random.Generator, sides: list[int], width: int, height: int) 
         for _ in range(1000):
             x = int(rng.integers(gap, width - side - gap + 1))
             y = int(rng.integers(gap, height - side - gap + 1))
-            if all(x + side + gap <= px or px + ps + gap <= x or y + side + gap <= py or py + ps + gap <= y
-                   for px, py, ps in placed):
+            if all(
+                x + side + gap <= px or px + ps + gap <= x or y + side + gap <= py or py + ps + gap <= y
+                for px, py, ps in placed
+            ):
                 placed.append((x, y, side))
                 break
         else:
-            raise ValueError(f"{len(sides)} markers of ~{side} px do not fit in a {width}x{height} image; "
-                             "use a larger size or a smaller marker_px")
+            raise ValueError(
+                f"{len(sides)} markers of ~{side} px do not fit in a {width}x{height} image; "
+                "use a larger size or a smaller marker_px"
+            )
     return [(x, y) for x, y, _ in placed]
 
 
-def photo(identities: list[int], *, seed: int, size: tuple[int, int] = (480, 360), marker_px: int = 120,
-          variant: int = 0) -> np.ndarray:
+def photo(
+    identities: list[int], *, seed: int, size: tuple[int, int] = (480, 360), marker_px: int = 120, variant: int = 0
+) -> np.ndarray:
     """A BGR uint8 image (size = width, height) holding one marker per identity, in that order.
 
     `seed` fixes the background, the markers' sides (marker_px +-10%) and their positions. A non-zero
@@ -96,7 +102,7 @@ def photo(identities: list[int], *, seed: int, size: tuple[int, int] = (480, 360
         if vrng is not None:
             x += int(vrng.integers(-MAX_VARIANT_SHIFT, MAX_VARIANT_SHIFT + 1))
             y += int(vrng.integers(-MAX_VARIANT_SHIFT, MAX_VARIANT_SHIFT + 1))
-        img[y:y + side, x:x + side] = _marker(identity, side)[..., None] + tint
+        img[y : y + side, x : x + side] = _marker(identity, side)[..., None] + tint
     if vrng is not None:
         img = img * vrng.uniform(0.85, 1.1) + vrng.uniform(-15, 15)
         img += vrng.normal(0, vrng.uniform(1, 5), img.shape).astype(np.float32)
@@ -105,16 +111,29 @@ def photo(identities: list[int], *, seed: int, size: tuple[int, int] = (480, 360
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
-def write_photo(path: Path | str, identities: list[int], *, seed: int, fmt: str = "jpg", quality: int = 92,
-                size: tuple[int, int] = (480, 360), marker_px: int = 120, variant: int = 0) -> Path:
+def write_photo(
+    path: Path | str,
+    identities: list[int],
+    *,
+    seed: int,
+    fmt: str = "jpg",
+    quality: int = 92,
+    size: tuple[int, int] = (480, 360),
+    marker_px: int = 120,
+    variant: int = 0,
+) -> Path:
     """Save photo(...) as fmt (jpg, png, webp, bmp; quality for jpg and webp); adds the suffix if missing."""
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(f".{fmt}")
-    params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], "jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
-              "webp": [cv2.IMWRITE_WEBP_QUALITY, quality]}.get(fmt.lower(), [])
-    ok, buf = cv2.imencode(f".{fmt}", photo(identities, seed=seed, size=size, marker_px=marker_px, variant=variant),
-                           params)
+    params = {
+        "jpg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        "jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
+        "webp": [cv2.IMWRITE_WEBP_QUALITY, quality],
+    }.get(fmt.lower(), [])
+    ok, buf = cv2.imencode(
+        f".{fmt}", photo(identities, seed=seed, size=size, marker_px=marker_px, variant=variant), params
+    )
     if not ok:
         raise ValueError(f"could not encode {fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,9 +141,17 @@ def write_photo(path: Path | str, identities: list[int], *, seed: int, fmt: str 
     return path
 
 
-def write_gallery(folder: Path | str, identities: list[int], per_identity: int, start_seed: int = 0, *,
-                  fmt: str = "jpg", quality: int = 92, size: tuple[int, int] = (480, 360),
-                  marker_px: int = 120) -> dict[int, list[Path]]:
+def write_gallery(
+    folder: Path | str,
+    identities: list[int],
+    per_identity: int,
+    start_seed: int = 0,
+    *,
+    fmt: str = "jpg",
+    quality: int = 92,
+    size: tuple[int, int] = (480, 360),
+    marker_px: int = 120,
+) -> dict[int, list[Path]]:
     """folder/person_<id>/person_<id>_<k>.<fmt>: per_identity one-marker photos of each identity, each with its
     own seed (start_seed, start_seed + 1, ...) and variant k. Returns identity -> paths, in the given order."""
     folder = Path(folder)
@@ -134,8 +161,18 @@ def write_gallery(folder: Path | str, identities: list[int], per_identity: int, 
         paths = []
         for k in range(per_identity):
             name = f"person_{identity:04d}"
-            paths.append(write_photo(folder / name / f"{name}_{k:04d}.{fmt}", [identity], seed=seed, fmt=fmt,
-                                     quality=quality, size=size, marker_px=marker_px, variant=k))
+            paths.append(
+                write_photo(
+                    folder / name / f"{name}_{k:04d}.{fmt}",
+                    [identity],
+                    seed=seed,
+                    fmt=fmt,
+                    quality=quality,
+                    size=size,
+                    marker_px=marker_px,
+                    variant=k,
+                )
+            )
             seed += 1
         out[identity] = paths
     return out
@@ -173,17 +210,20 @@ def _calibrate(identities: int = 200, per_identity: int = 4) -> None:
     iu = np.triu_indices(len(lab), 1)
     same = lab[iu[0]] == lab[iu[1]]
     genuine, impostor = sims[iu][same], sims[iu][~same]
-    method = (f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among {len(lab)} generated "
-              f"one-marker photos ({identities} identities x {per_identity} variants; marker 60-160 px, "
-              "scale 1/0.75/0.5, JPEG quality 60-95), generated by tests/synthetic.py")
-    table = build_table(INFO.name, INFO.version, genuine, impostor, "synthetic markers (tests only)", method,
-                        points=40)
+    method = (
+        f"all {len(genuine)} genuine and {len(impostor)} impostor pairs among {len(lab)} generated "
+        f"one-marker photos ({identities} identities x {per_identity} variants; marker 60-160 px, "
+        "scale 1/0.75/0.5, JPEG quality 60-95), generated by tests/synthetic.py"
+    )
+    table = build_table(INFO.name, INFO.version, genuine, impostor, "synthetic markers (tests only)", method, points=40)
     table_path(INFO.name).write_text(table.to_json() + "\n")
-    print(f"genuine cosine {genuine.min():.4f}..{genuine.max():.4f} (1st percentile "
-          f"{np.percentile(genuine, 1):.4f}, median {np.median(genuine):.4f}), "
-          f"impostor {impostor.min():.4f}..{impostor.max():.4f}; "
-          + ", ".join(f"FMR {f:g}: {table.threshold_for_fmr(f):.4f}" for f in (1e-2, 1e-3, 1e-4)),
-          file=sys.stderr)
+    print(
+        f"genuine cosine {genuine.min():.4f}..{genuine.max():.4f} (1st percentile "
+        f"{np.percentile(genuine, 1):.4f}, median {np.median(genuine):.4f}), "
+        f"impostor {impostor.min():.4f}..{impostor.max():.4f}; "
+        + ", ".join(f"FMR {f:g}: {table.threshold_for_fmr(f):.4f}" for f in (1e-2, 1e-3, 1e-4)),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,18 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         for role in ROLES:
             accounts.add_user(ctx, SETUP, role, role, PASSWORD)
         for name in ("gallery", "e2e-uploads"):  # ingest needs a documented collection
-            collections.create_collection(ctx, OPERATOR, name, source="synthetic test photos", legal_basis="consent",
-                                          retention_days=None, keep=True, owner="tests")
+            collections.create_collection(
+                ctx,
+                OPERATOR,
+                name,
+                source="synthetic test photos",
+                legal_basis="consent",
+                retention_days=None,
+                keep=True,
+                owner="tests",
+            )
         photos = _write_photos(root / "photos")
-        done = ingest(ctx, OPERATOR, items_from_manifest(_manifest(root / "gallery.csv", photos)), "gallery",
-                      workers=1)
+        done = ingest(ctx, OPERATOR, items_from_manifest(_manifest(root / "gallery.csv", photos)), "gallery", workers=1)
         n = len(PEOPLE) * GALLERY_PER_PERSON
         assert (done.model, done.ingested, done.faces) == ("synthetic", n, n), done
         with served(app) as base:

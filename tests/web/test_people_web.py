@@ -44,8 +44,9 @@ def _session(env: Env, role: str) -> TestClient:
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token
-    r = client.post("/login", data={"name": role, "password": PASSWORD, "csrf_token": token.group(1)},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"name": role, "password": PASSWORD, "csrf_token": token.group(1)}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
     return client
 
@@ -106,8 +107,7 @@ def test_grid_and_person_page(web: Web) -> None:
     r = web.sessions["auditor"].get("/people", headers=HTML)
     assert r.status_code == 403 and "examiner or operator" in r.text
     assert ex.get("/people/999999", headers=HTML).status_code == 404
-    anon = TestClient(web.env.app, base_url="https://testserver").get("/people", headers=HTML,
-                                                                       follow_redirects=False)
+    anon = TestClient(web.env.app, base_url="https://testserver").get("/people", headers=HTML, follow_redirects=False)
     assert anon.status_code == 303 and anon.headers["location"].startswith("/login")
 
 
@@ -121,7 +121,7 @@ def test_corrections_posted_as_forms(web: Web) -> None:
 
     messages = []  # of each correction made, in order
     html = _follow(web, "examiner", web.post("examiner", f"/people/{a}/name", {"name": "Alice"}))
-    assert "<h1 id=\"person-h\">Alice</h1>" in html and "Named person" in _alert(html, "ok")
+    assert '<h1 id="person-h">Alice</h1>' in html and "Named person" in _alert(html, "ok")
     messages.append(_alert(html, "ok"))
     assert ">Alice<" in web.sessions["examiner"].get("/people").text
 
@@ -163,12 +163,16 @@ def test_corrections_posted_as_forms(web: Web) -> None:
         assert f"Undid correction {cid}" in _alert(html, "ok")
     assert sorted(map(sorted, groups(web.ctx).values())) == sorted(map(sorted, before.values()))
     html = web.sessions["examiner"].get(f"/people/{a}").text
-    assert "<h1 id=\"person-h\">Person" in html and "undone by operator" in html and "Undo<" not in html
+    assert '<h1 id="person-h">Person' in html and "undone by operator" in html and "Undo<" not in html
 
 
 def _undo_ids(web: Web, person: int) -> list[int]:
-    return sorted(int(c) for c in re.findall(rf'action="/people/{person}/undo/(\d+)"',
-                                             web.sessions["examiner"].get(f"/people/{person}").text))
+    return sorted(
+        int(c)
+        for c in re.findall(
+            rf'action="/people/{person}/undo/(\d+)"', web.sessions["examiner"].get(f"/people/{person}").text
+        )
+    )
 
 
 def test_merge_from_the_suggestions_list(web: Web) -> None:
@@ -192,8 +196,7 @@ def test_who_appears_with_whom(web: Web) -> None:
     r = web.post("examiner", url, {"case_ref": "CASE-W1", "purpose": "test"})
     assert r.status_code == 200, r.text
     panel = re.search(r'<div id="together">(.*?)</div>', r.text, re.S).group(1)  # type: ignore[union-attr]
-    rows = re.findall(r'<tr>\s*<td><a href="/people/(\d+)">.*?<td class="num">(\d+)</td>\s*<td>(.*?)</td>', panel,
-                      re.S)
+    rows = re.findall(r'<tr>\s*<td><a href="/people/(\d+)">.*?<td class="num">(\d+)</td>\s*<td>(.*?)</td>', panel, re.S)
     got = [(int(p), int(n), sorted(re.findall(r">(p\d)\.jpg<", photos))) for p, n, photos in rows]
     assert got == [(b, 3, ["p1", "p2", "p4"]), (c, 2, ["p1", "p3"]), (d, 1, ["p4"])]
     assert "Case CASE-W1 · purpose test" in panel
@@ -222,8 +225,9 @@ def test_browser_renames_a_person(web: Web, tmp_path: Path) -> None:
         # Every card's face thumbnail loads (served by the thumbnail route to this session).
         # Polled from here: wait_for_function's string predicate would need eval, which the CSP forbids.
         deadline = time.monotonic() + 10
-        while not page.evaluate("[...document.querySelectorAll('.person-card img')]"
-                                ".every(i => i.complete && i.naturalWidth > 0)"):
+        while not page.evaluate(
+            "[...document.querySelectorAll('.person-card img')].every(i => i.complete && i.naturalWidth > 0)"
+        ):
             assert time.monotonic() < deadline, "the face thumbnails did not load"
             page.wait_for_timeout(100)
         page.locator(f'.person-card a[href="/people/{a}"]').click()

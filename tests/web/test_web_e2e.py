@@ -17,21 +17,9 @@ from support.browser import needs_chromium
 from support.gallery_served import _login
 
 pytestmark = [needs_chromium]
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright is not installed (pip install playwright)")
-
-
-
-
-
-
-
-
-
-
-
-
-
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 
 
 def test_examiner_searches_with_a_case_reference(server, browser, tmp_path: Path) -> None:

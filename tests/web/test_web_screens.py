@@ -29,8 +29,9 @@ from facesearch.config import Settings
 from facesearch.server import create_app
 
 pytestmark = [needs_chromium]
-playwright_api = pytest.importorskip("playwright.sync_api",
-                                     reason="playwright is not installed (pip install playwright)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 
 PASSWORD = "correct horse battery"
 SETUP = Actor("tests", "admin", via="system")
@@ -62,8 +63,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         purposes.add_purpose(ctx, SETUP, "e2e", "tests: browser screens")
         for role in ("admin", "operator", "examiner", "auditor"):
             accounts.add_user(ctx, SETUP, role, role, PASSWORD)
-        photos = {name: [write_photo(root / "photos" / name / f"{name}_{k:04d}.jpg", [ident], seed=100 * ident + k,
-                                     variant=k) for k in range(6)] for name, ident in PEOPLE.items()}
+        photos = {
+            name: [
+                write_photo(root / "photos" / name / f"{name}_{k:04d}.jpg", [ident], seed=100 * ident + k, variant=k)
+                for k in range(6)
+            ]
+            for name, ident in PEOPLE.items()
+        }
         gallery = root / "gallery"
         for name, paths in photos.items():
             for p in paths[:3]:
@@ -71,8 +77,17 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 (gallery / name / p.name).write_bytes(p.read_bytes())
         # Both collections are filled the way `facesearch ingest` fills them: outside the server's job queue.
         for col, pack in PACK_OF.items():
-            collections.create_collection(ctx, OPERATOR, col, source="synthetic test photos", legal_basis="consent",
-                                          retention_days=None, keep=True, owner="tests", model=pack)
+            collections.create_collection(
+                ctx,
+                OPERATOR,
+                col,
+                source="synthetic test photos",
+                legal_basis="consent",
+                retention_days=None,
+                keep=True,
+                owner="tests",
+                model=pack,
+            )
             done = ingest(ctx, OPERATOR, items_from_folder(gallery), col, model=pack, workers=1)
             assert (done.model, done.faces) == (pack, 3 * len(PEOPLE)), done
         with served(app) as base:
@@ -155,7 +170,8 @@ def test_mixed_pack_search_shows_every_pack_in_words(server, browser, shots: Pat
         assert f"{face['gallery_size']} faces compared" in group.locator(".group-meta").inner_text()
         top = face["matches"][0]
         assert "Tony_Blair" in top["image"]["path"] and top["collection"] == next(
-            c for c, p in PACK_OF.items() if p == face["model"])
+            c for c, p in PACK_OF.items() if p == face["model"]
+        )
         assert top["decision"] == "above threshold" and "different people" in top["fmr_text"]
         assert "different people" in face["threshold"]["fmr_text"]
         first_card = group.locator(".cand").first.inner_text()
@@ -176,8 +192,7 @@ def test_mixed_pack_search_shows_every_pack_in_words(server, browser, shots: Pat
     page.keyboard.press("Escape")
 
     # All faces: a probe with two people gives one group per pack and probe face, labelled with both.
-    two = write_photo(env.root / "two.jpg", [PEOPLE["Hugo_Chavez"], PEOPLE["Colin_Powell"]], seed=4711,
-                      size=(760, 360))
+    two = write_photo(env.root / "two.jpg", [PEOPLE["Hugo_Chavez"], PEOPLE["Colin_Powell"]], seed=4711, size=(760, 360))
     page.get_by_role("button", name="Use another photo").click()
     body = _search(page, two, "CASE-SCREENS-1", all_faces=True)
     assert len(body["faces"]) == 4
@@ -289,8 +304,16 @@ def test_ingest_page_lists_outside_runs_and_offers_the_packs(server, browser, sh
     assert not errors, errors
 
 
-@pytest.mark.parametrize("user, path", [("examiner", "/search"), ("examiner", "/verify"), ("operator", "/ingest"),
-                                        ("auditor", "/audit"), ("admin", "/admin/users")])
+@pytest.mark.parametrize(
+    "user, path",
+    [
+        ("examiner", "/search"),
+        ("examiner", "/verify"),
+        ("operator", "/ingest"),
+        ("auditor", "/audit"),
+        ("admin", "/admin/users"),
+    ],
+)
 def test_phone_width_has_no_horizontal_scrolling(server, browser, shots: Path, user: str, path: str) -> None:
     base, _ = server
     page, errors = _page(browser, base, user, viewport=PHONE)

@@ -10,16 +10,23 @@ accept fields not listed."""
 from fastapi import APIRouter
 
 from . import (
-                            routes_admin,
-                            routes_gallery,
-                            routes_governance,
-                            routes_ingest,
-                            routes_people,
-                            routes_search,
-                            routes_system,
+    routes_admin,
+    routes_gallery,
+    routes_governance,
+    routes_ingest,
+    routes_people,
+    routes_search,
+    routes_system,
 )
 
-ROUTERS: list[APIRouter] = [routes_search.router, routes_gallery.router, routes_ingest.router, routes_admin.router,
-                            routes_governance.router, routes_system.router, routes_people.router]
+ROUTERS: list[APIRouter] = [
+    routes_search.router,
+    routes_gallery.router,
+    routes_ingest.router,
+    routes_admin.router,
+    routes_governance.router,
+    routes_system.router,
+    routes_people.router,
+]
 
 __all__ = ["ROUTERS"]

@@ -87,5 +87,3 @@ class ChainReport(BaseModel):
     head_seq: int
     head_hash: str
     problems: list[str]
-
-

@@ -67,5 +67,3 @@ class ImageErased(BaseModel):
     faces: int
     thumbnails: int
     upload_removed: bool
-
-

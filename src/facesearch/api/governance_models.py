@@ -67,12 +67,15 @@ class ErasureCounts(BaseModel):
 class OptOutPack(ErasureCounts):
     threshold: float = Field(description="Strict threshold: faces at or above it were erased.")
     threshold_reason: str
-    review_threshold: float = Field(description="Looser threshold: faces from it up to the strict one are listed "
-                                    "in `to_review`, not erased.")
+    review_threshold: float = Field(
+        description="Looser threshold: faces from it up to the strict one are listed in `to_review`, not erased."
+    )
     review_threshold_reason: str
     to_review: int = Field(description="How many faces of this pack are listed in `to_review`.")
-    miss_rate: float = Field(description="The pack table's false non-match rate at the strict threshold: the "
-                             "share of photos of the same person that score below it.")
+    miss_rate: float = Field(
+        description="The pack table's false non-match rate at the strict threshold: the "
+        "share of photos of the same person that score below it."
+    )
     miss_text: str = Field(description="`miss_rate` in words.")
 
 
@@ -92,12 +95,15 @@ class OptOutResult(BaseModel):
     optout_id: int
     reference: str
     photos: int
-    packs: dict[str, OptOutPack] = Field(description="Per model pack: thresholds used, what was erased, how "
-                                         "likely a miss is.")
+    packs: dict[str, OptOutPack] = Field(
+        description="Per model pack: thresholds used, what was erased, how likely a miss is."
+    )
     erased: ErasureCounts
-    to_review: list[OptOutReviewFace] = Field(description="Faces between the review and the strict threshold, "
-                                              "best first: NOT erased; an operator decides (`facesearch optout "
-                                              "erase-face`, or DELETE /api/v1/images/{id}).")
+    to_review: list[OptOutReviewFace] = Field(
+        description="Faces between the review and the strict threshold, "
+        "best first: NOT erased; an operator decides (`facesearch optout "
+        "erase-face`, or DELETE /api/v1/images/{id})."
+    )
 
 
 class OptOutInfo(BaseModel):
@@ -132,8 +138,9 @@ class SubjectMatch(BaseModel):
 
 
 class SubjectReport(BaseModel):
-    reference: str = Field(description="The data-subject request's reference, as logged (the audit entry's "
-                           "case reference).")
+    reference: str = Field(
+        description="The data-subject request's reference, as logged (the audit entry's case reference)."
+    )
     probe_sha256: str
     thresholds: dict[str, SubjectThreshold]
     matches: list[SubjectMatch]

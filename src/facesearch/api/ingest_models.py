@@ -62,5 +62,3 @@ class IngestRun(BaseModel):
 
 class IngestRunList(BaseModel):
     runs: list[IngestRun]
-
-

@@ -89,7 +89,7 @@ class SplitRequest(BaseModel):
 
 
 class MoveRequest(BaseModel):
-    person: int
+    person: int = Field(ge=1, le=2**63 - 1, description="The person to move the face to (a positive 64-bit id).")
 
 
 class TogetherRequest(BaseModel):

@@ -44,10 +44,10 @@ def create_user(body: NewUser, ctx: Ctx, actor: Actor = Depends(Caller(accounts.
     return accounts.add_user(ctx, actor, body.name, body.role, body.password)
 
 
-@router.patch("/users/{name}", response_model=UserInfo,
-              summary="Disable, enable or reset the password of an account")
-def change_user(name: str, body: UserChange, ctx: Ctx,
-                actor: Actor = Depends(Caller(accounts.change_user))) -> dict[str, Any]:
+@router.patch("/users/{name}", response_model=UserInfo, summary="Disable, enable or reset the password of an account")
+def change_user(
+    name: str, body: UserChange, ctx: Ctx, actor: Actor = Depends(Caller(accounts.change_user))
+) -> dict[str, Any]:
     return accounts.change_user(ctx, actor, name, disabled=body.disabled, password=body.password)
 
 
@@ -56,10 +56,12 @@ def list_tokens(ctx: Ctx, actor: Actor = Depends(Caller(accounts.list_tokens))) 
     return {"tokens": accounts.list_tokens(ctx, actor)}
 
 
-@router.post("/users/{name}/tokens", status_code=201, response_model=NewTokenResult,
-             summary="Create an API token for an account")
-def create_token(name: str, body: NewToken, ctx: Ctx,
-                 actor: Actor = Depends(Caller(accounts.create_token))) -> dict[str, Any]:
+@router.post(
+    "/users/{name}/tokens", status_code=201, response_model=NewTokenResult, summary="Create an API token for an account"
+)
+def create_token(
+    name: str, body: NewToken, ctx: Ctx, actor: Actor = Depends(Caller(accounts.create_token))
+) -> dict[str, Any]:
     return accounts.create_token(ctx, actor, name, body.label)
 
 
@@ -81,16 +83,25 @@ def read_audit(
     offset: Annotated[int, Query(ge=0)] = 0,
     actor: Actor = Depends(Caller(audit_uc.query)),
 ) -> dict[str, Any]:
-    entries, total = audit_uc.query(ctx, actor, user=user, case_ref=case_ref, action=action, since=since,
-                                    until=until, limit=limit, offset=offset)
+    entries, total = audit_uc.query(
+        ctx, actor, user=user, case_ref=case_ref, action=action, since=since, until=until, limit=limit, offset=offset
+    )
     return {"total": total, "limit": limit, "offset": offset, "entries": entries}
 
 
-@router.get("/audit/export", response_class=Response,
-            summary="Export the audit log for a date range as CSV or JSON",
-            responses={200: {"description": "The entries, oldest first, with their hashes, as a download "
-                                            "(CSV: one row per entry, JSON fields as canonical JSON).",
-                             "model": AuditExport, "content": {"text/csv": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/audit/export",
+    response_class=Response,
+    summary="Export the audit log for a date range as CSV or JSON",
+    responses={
+        200: {
+            "description": "The entries, oldest first, with their hashes, as a download "
+            "(CSV: one row per entry, JSON fields as canonical JSON).",
+            "model": AuditExport,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_audit(
     ctx: Ctx,
     format: Annotated[Literal["csv", "json"], Query()] = "csv",
@@ -101,8 +112,9 @@ def export_audit(
     action: Annotated[str | None, Query()] = None,
     actor: Actor = Depends(Caller(audit_uc.export)),
 ) -> Response:
-    text = audit_uc.export(ctx, actor, format, since=since, until=until, user=user, case_ref=case_ref,
-                           action=action, destination="http")
+    text = audit_uc.export(
+        ctx, actor, format, since=since, until=until, user=user, case_ref=case_ref, action=action, destination="http"
+    )
     name = f"facesearch-audit-{since or 'start'}-{until or 'now'}.{format}"
     media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
     return Response(text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

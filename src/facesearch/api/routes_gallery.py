@@ -29,8 +29,9 @@ class NewCollection(BaseModel):
     legal_basis: str = Field(description=f"One of: {', '.join(LEGAL_BASES)} (required).")
     legal_basis_note: str | None = None
     owner: str | None = Field(default=None, description="Who is responsible (default: the caller).")
-    retention_days: int | None = Field(default=None, ge=1, description="Erase images this many days after "
-                                       "ingest; omit to keep them until deleted.")
+    retention_days: int | None = Field(
+        default=None, ge=1, description="Erase images this many days after ingest; omit to keep them until deleted."
+    )
 
 
 @router.get("/collections", response_model=CollectionList, summary="Collections with their model pack and size")
@@ -39,50 +40,85 @@ def list_collections(ctx: Ctx, actor: Actor = Depends(Caller(collections_uc.list
 
 
 @router.post("/collections", status_code=201, response_model=CreatedCollection, summary="Create a collection")
-def create_collection(body: NewCollection, ctx: Ctx,
-                      actor: Actor = Depends(Caller(collections_uc.create_collection))) -> dict[str, Any]:
+def create_collection(
+    body: NewCollection, ctx: Ctx, actor: Actor = Depends(Caller(collections_uc.create_collection))
+) -> dict[str, Any]:
     info = collections_uc.create_collection(
-        ctx, actor, body.name, source=body.source, legal_basis=body.legal_basis,
-        retention_days=body.retention_days, keep=body.retention_days is None, owner=body.owner, model=body.model,
-        legal_basis_note=body.legal_basis_note, description=body.description)
+        ctx,
+        actor,
+        body.name,
+        source=body.source,
+        legal_basis=body.legal_basis,
+        retention_days=body.retention_days,
+        keep=body.retention_days is None,
+        owner=body.owner,
+        model=body.model,
+        legal_basis_note=body.legal_basis_note,
+        description=body.description,
+    )
     # The embedding dimension is the pack's (the collection was just created with it).
     return {**info, "dim": get_entry(info["model"]).info.dim}
 
 
-@router.get("/images/{image_id}", response_model=ImageView,
-            summary="An image with its faces (audited as a view of a match)")
-def get_image(image_id: Id, ctx: Ctx,
-              case_ref: Annotated[str | None, Query(max_length=200)] = None,
-              search_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-              actor: Actor = Depends(Caller(gallery.view_image))) -> dict[str, Any]:
+@router.get(
+    "/images/{image_id}", response_model=ImageView, summary="An image with its faces (audited as a view of a match)"
+)
+def get_image(
+    image_id: Id,
+    ctx: Ctx,
+    case_ref: Annotated[str | None, Query(max_length=200)] = None,
+    search_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    actor: Actor = Depends(Caller(gallery.view_image)),
+) -> dict[str, Any]:
     view = gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id)
     faces = [{**f, "thumbnail_url": thumbnail_url(f["face_id"])} for f in view["faces"]]
     return {**view, "file_url": file_url(view["id"]), "faces": faces}
 
 
-@router.get("/images/{image_id}/file", response_class=FileResponse, summary="The image file itself",
-            responses={200: {"description": "The image file, as stored, with the type of its decoded format "
-                                            "(never its name's): an image type shown inline, or "
-                                            "application/octet-stream as a download for anything else.",
-                             "content": {"image/*": {"schema": {"type": "string", "format": "binary"}},
-                                         "application/octet-stream": {"schema": {"type": "string",
-                                                                                 "format": "binary"}}}}})
+@router.get(
+    "/images/{image_id}/file",
+    response_class=FileResponse,
+    summary="The image file itself",
+    responses={
+        200: {
+            "description": "The image file, as stored, with the type of its decoded format "
+            "(never its name's): an image type shown inline, or "
+            "application/octet-stream as a download for anything else.",
+            "content": {
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
 def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
     found = gallery.image_file(ctx, actor, image_id)
     disposition = "inline" if found.is_image else "attachment"
-    headers = {**PRIVATE, "X-Content-Type-Options": "nosniff",
-               "Content-Disposition": f'{disposition}; filename="image-{image_id}.{found.extension}"'}
+    headers = {
+        **PRIVATE,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'{disposition}; filename="image-{image_id}.{found.extension}"',
+    }
     return FileResponse(found.path, media_type=found.media_type, headers=headers)
 
 
-@router.get("/faces/{face_id}/thumbnail", response_class=FileResponse, summary="A face's thumbnail (JPEG)",
-            responses={200: {"description": "A 112 px JPEG of the face.",
-                             "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}})
+@router.get(
+    "/faces/{face_id}/thumbnail",
+    response_class=FileResponse,
+    summary="A face's thumbnail (JPEG)",
+    responses={
+        200: {
+            "description": "A 112 px JPEG of the face.",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> FileResponse:
     return FileResponse(gallery.face_thumbnail(ctx, actor, face_id), media_type="image/jpeg", headers=PRIVATE)
 
 
-@router.delete("/images/{image_id}", response_model=ImageErased,
-               summary="Erase an image: rows, index entries, thumbnails")
+@router.delete(
+    "/images/{image_id}", response_model=ImageErased, summary="Erase an image: rows, index entries, thumbnails"
+)
 def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> dict[str, Any]:
     return erasure.delete_image(ctx, actor, image_id)

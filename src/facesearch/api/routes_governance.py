@@ -74,28 +74,39 @@ def get_purposes(ctx: Ctx, actor: Actor = Depends(Caller(purposes.list_purposes)
     return {"purposes": purposes.list_purposes(ctx, actor)}
 
 
-@router.post("/purposes", status_code=201, response_model=PurposeInfo,
-             summary="Add an allowed search purpose (admin)")
+@router.post("/purposes", status_code=201, response_model=PurposeInfo, summary="Add an allowed search purpose (admin)")
 def post_purpose(body: NewPurpose, ctx: Ctx, actor: Actor = Depends(Caller(purposes.add_purpose))) -> dict[str, Any]:
     return purposes.add_purpose(ctx, actor, body.code, body.description)
 
 
-@router.post("/purposes/{code}/retire", response_model=PurposeInfo,
-             summary="Retire a purpose: refused for new searches (admin)")
+@router.post(
+    "/purposes/{code}/retire", response_model=PurposeInfo, summary="Retire a purpose: refused for new searches (admin)"
+)
 def retire(code: str, ctx: Ctx, actor: Actor = Depends(Caller(purposes.retire_purpose))) -> dict[str, Any]:
     return purposes.retire_purpose(ctx, actor, code)
 
 
-@router.get("/reports/usage", response_model=UsageReport, response_model_exclude_unset=True,
-            summary="Searches per purpose or per case: how many, by whom, leads confirmed")
-def usage(ctx: Ctx, by: Annotated[Literal["purpose", "case"], Query()] = "purpose",
-          actor: Actor = Depends(Caller(cases.usage_report))) -> dict[str, Any]:
+@router.get(
+    "/reports/usage",
+    response_model=UsageReport,
+    response_model_exclude_unset=True,
+    summary="Searches per purpose or per case: how many, by whom, leads confirmed",
+)
+def usage(
+    ctx: Ctx,
+    by: Annotated[Literal["purpose", "case"], Query()] = "purpose",
+    actor: Actor = Depends(Caller(cases.usage_report)),
+) -> dict[str, Any]:
     return {"by": by, "rows": cases.usage_report(ctx, actor, by)}
 
 
 # Opt-out, data-subject access, doctor, purge ---------------------------------------------------
-@router.post("/optouts", status_code=201, response_model=OptOutResult,
-             summary="Register an opt-out from photos of the person (erases now)")
+@router.post(
+    "/optouts",
+    status_code=201,
+    response_model=OptOutResult,
+    summary="Register an opt-out from photos of the person (erases now)",
+)
 def post_optout(
     ctx: Ctx,
     reference: Annotated[str, Form(min_length=1, max_length=200)],
@@ -106,19 +117,29 @@ def post_optout(
     return optout.add_optout(ctx, actor, loaded, reference)
 
 
-@router.get("/optouts", response_model=OptOutList,
-            summary="Registered opt-outs (references and counts, never templates)")
+@router.get(
+    "/optouts", response_model=OptOutList, summary="Registered opt-outs (references and counts, never templates)"
+)
 def get_optouts(ctx: Ctx, actor: Actor = Depends(Caller(optout.list_optouts))) -> dict[str, Any]:
     return {"optouts": optout.list_optouts(ctx, actor)}
 
 
-@router.post("/subject-report", response_model=SubjectReport, response_model_exclude_unset=True,
-             summary="Data-subject access: every image where the person's face matches (a governed search)")
+@router.post(
+    "/subject-report",
+    response_model=SubjectReport,
+    response_model_exclude_unset=True,
+    summary="Data-subject access: every image where the person's face matches (a governed search)",
+)
 def post_subject_report(
     ctx: Ctx,
     photo: Annotated[UploadFile, File()],
-    reference: Annotated[str | None, Form(description="The data-subject request's reference, e.g. its ticket "
-                                                      "(required; logged as the case reference).")] = None,
+    reference: Annotated[
+        str | None,
+        Form(
+            description="The data-subject request's reference, e.g. its ticket "
+            "(required; logged as the case reference)."
+        ),
+    ] = None,
     actor: Actor = Depends(Caller(subjects.subject_report)),
 ) -> dict[str, Any]:
     return subjects.subject_report(ctx, actor, read_photo(photo, ctx.settings, "photo"), reference)
@@ -133,8 +154,9 @@ class PurgeRequest(BaseModel):
     now: datetime | None = Field(default=None, description="Time to treat as now (default: the clock).")
 
 
-@router.post("/purge", response_model=PurgeReport,
-             summary="Erase images past their collection's retention period (logged)")
+@router.post(
+    "/purge", response_model=PurgeReport, summary="Erase images past their collection's retention period (logged)"
+)
 def post_purge(body: PurgeRequest, ctx: Ctx, actor: Actor = Depends(Caller(retention.purge))) -> dict[str, Any]:
     return retention.purge(ctx, actor, body.now)
 
@@ -144,31 +166,60 @@ def _with_thumbnails(view: dict[str, Any]) -> dict[str, Any]:
     return {**view, "candidates": [{**c, "thumbnail_url": thumbnail_url(c["face_id"])} for c in view["candidates"]]}
 
 
-@router.get("/searches/{search_id}", response_model=SearchView,
-            summary="A past search with the review status of every candidate")
+@router.get(
+    "/searches/{search_id}",
+    response_model=SearchView,
+    summary="A past search with the review status of every candidate",
+)
 def get_search(search_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(review.view_search))) -> dict[str, Any]:
     return _with_thumbnails(review.view_search(ctx, actor, search_id))
 
 
-@router.get("/searches/{search_id}/export", response_class=Response,
-            summary="Export a search's candidates with their status",
-            responses={200: {"description": "The search as a download: JSON (as `GET /searches/{id}`) or CSV "
-                                            "(one row per candidate).",
-                             "model": SearchView, "content": {"text/csv": {"schema": {"type": "string"}}}}})
-def export_search(search_id: Id, ctx: Ctx, format: Annotated[Literal["json", "csv"], Query()] = "json",
-                  actor: Actor = Depends(Caller(review.export_search))) -> Response:
+@router.get(
+    "/searches/{search_id}/export",
+    response_class=Response,
+    summary="Export a search's candidates with their status",
+    responses={
+        200: {
+            "description": "The search as a download: JSON (as `GET /searches/{id}`) or CSV (one row per candidate).",
+            "model": SearchView,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def export_search(
+    search_id: Id,
+    ctx: Ctx,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    actor: Actor = Depends(Caller(review.export_search)),
+) -> Response:
     view = _with_thumbnails(review.export_search(ctx, actor, search_id, format))
     headers = {"Content-Disposition": f'attachment; filename="facesearch-search-{search_id}.{format}"'}
     if format == "json":
-        return Response(json.dumps(view, indent=1, ensure_ascii=False), media_type="application/json",
-                        headers=headers)
+        return Response(json.dumps(view, indent=1, ensure_ascii=False), media_type="application/json", headers=headers)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["search_id", "case_ref", "rank", "face_id", "image_id", "collection", "score", "fmr", "status",
-                "stamp"])
+    w.writerow(
+        ["search_id", "case_ref", "rank", "face_id", "image_id", "collection", "score", "fmr", "status", "stamp"]
+    )
     for c in view["candidates"]:
-        w.writerow([safe_cell(v) for v in (search_id, view["case_ref"], c["rank"], c["face_id"], c["image_id"],
-                                           c["collection"], c["score"], c["fmr"], c["status"], c["stamp"] or "")])
+        w.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    search_id,
+                    view["case_ref"],
+                    c["rank"],
+                    c["face_id"],
+                    c["image_id"],
+                    c["collection"],
+                    c["score"],
+                    c["fmr"],
+                    c["status"],
+                    c["stamp"] or "",
+                )
+            ]
+        )
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -190,42 +241,61 @@ class Decision(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
-@router.post("/searches/{search_id}/proposals", status_code=201, response_model=ProposalInfo,
-             summary="Propose that a candidate is the probe's person (a second examiner must decide)")
-def post_proposal(search_id: Id, body: NewProposal, ctx: Ctx,
-                  actor: Actor = Depends(Caller(review.propose))) -> dict[str, Any]:
+@router.post(
+    "/searches/{search_id}/proposals",
+    status_code=201,
+    response_model=ProposalInfo,
+    summary="Propose that a candidate is the probe's person (a second examiner must decide)",
+)
+def post_proposal(
+    search_id: Id, body: NewProposal, ctx: Ctx, actor: Actor = Depends(Caller(review.propose))
+) -> dict[str, Any]:
     return review.propose(ctx, actor, search_id, body.face_id, body.note, probe_face=body.probe_face)
 
 
-@router.post("/proposals/{proposal_id}/confirm", response_model=ProposalInfo,
-             summary="Confirm a proposal (a different examiner)")
-def confirm(proposal_id: Id, body: Decision, ctx: Ctx,
-            actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
+@router.post(
+    "/proposals/{proposal_id}/confirm", response_model=ProposalInfo, summary="Confirm a proposal (a different examiner)"
+)
+def confirm(proposal_id: Id, body: Decision, ctx: Ctx, actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
     return review.decide(ctx, actor, proposal_id, "confirmed", body.note)
 
 
-@router.post("/proposals/{proposal_id}/reject", response_model=ProposalInfo,
-             summary="Reject a proposal (a different examiner)")
-def reject(proposal_id: Id, body: Decision, ctx: Ctx,
-           actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
+@router.post(
+    "/proposals/{proposal_id}/reject", response_model=ProposalInfo, summary="Reject a proposal (a different examiner)"
+)
+def reject(proposal_id: Id, body: Decision, ctx: Ctx, actor: Actor = Depends(Caller(review.decide))) -> dict[str, Any]:
     return review.decide(ctx, actor, proposal_id, "rejected", body.note)
 
 
 @router.get("/proposals", response_model=ProposalList, summary="Proposals, newest first (filter by case and status)")
-def get_proposals(ctx: Ctx, case_ref: Annotated[str | None, Query(max_length=200)] = None,
-                  status: Annotated[Literal["proposed", "confirmed", "rejected"] | None, Query()] = None,
-                  actor: Actor = Depends(Caller(review.list_proposals))) -> dict[str, Any]:
+def get_proposals(
+    ctx: Ctx,
+    case_ref: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[Literal["proposed", "confirmed", "rejected"] | None, Query()] = None,
+    actor: Actor = Depends(Caller(review.list_proposals)),
+) -> dict[str, Any]:
     return {"proposals": review.list_proposals(ctx, actor, case_ref, status)}
 
 
 # Case report -----------------------------------------------------------------------------------
-@router.get("/cases/{case_ref}/report", response_model=CaseReport, response_model_exclude_unset=True,
-            summary="Case disclosure report (examiners on their own cases, auditors)",
-            responses={200: {"description": "The report as JSON, or with `format=html` as a self-contained, "
-                                            "printable page.",
-                             "content": {"text/html": {"schema": {"type": "string"}}}}})
-def get_case_report(case_ref: str, ctx: Ctx, format: Annotated[Literal["json", "html"], Query()] = "json",
-                    actor: Actor = Depends(Caller(cases.case_report))) -> Any:
+@router.get(
+    "/cases/{case_ref}/report",
+    response_model=CaseReport,
+    response_model_exclude_unset=True,
+    summary="Case disclosure report (examiners on their own cases, auditors)",
+    responses={
+        200: {
+            "description": "The report as JSON, or with `format=html` as a self-contained, printable page.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def get_case_report(
+    case_ref: str,
+    ctx: Ctx,
+    format: Annotated[Literal["json", "html"], Query()] = "json",
+    actor: Actor = Depends(Caller(cases.case_report)),
+) -> Any:
     report, text = cases.case_report(ctx, actor, case_ref, format)
     if format == "html":
         return HTMLResponse(text, headers={"Content-Security-Policy": REPORT_CSP})

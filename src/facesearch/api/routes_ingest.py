@@ -18,8 +18,12 @@ from .ingest_models import IngestRunList, JobList, JobStarted, JobStatus
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 
-@router.post("/ingest", status_code=202, response_model=JobStarted,
-             summary="Start an ingest job (server-side path or uploaded files)")
+@router.post(
+    "/ingest",
+    status_code=202,
+    response_model=JobStarted,
+    summary="Start an ingest job (server-side path or uploaded files)",
+)
 def start_ingest(
     ctx: Ctx,
     collection: Annotated[str, Form(min_length=1, max_length=200)],
@@ -52,8 +56,12 @@ def get_job(job_id: str, ctx: Ctx, actor: Actor = Depends(Caller(jobs.get_job)))
     return jobs.get_job(ctx, actor, job_id).as_dict()
 
 
-@router.get("/ingest/runs", response_model=IngestRunList,
-            summary="Recent ingest runs from the database, whoever started them (CLI included)")
-def list_runs(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 20,
-              actor: Actor = Depends(Caller(jobs.list_runs))) -> dict[str, Any]:
+@router.get(
+    "/ingest/runs",
+    response_model=IngestRunList,
+    summary="Recent ingest runs from the database, whoever started them (CLI included)",
+)
+def list_runs(
+    ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 20, actor: Actor = Depends(Caller(jobs.list_runs))
+) -> dict[str, Any]:
     return {"runs": jobs.list_runs(ctx, actor, limit)}

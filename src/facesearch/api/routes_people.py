@@ -34,8 +34,9 @@ def cluster(body: ClusterRequest, ctx: Ctx, actor: Actor = Depends(Caller(people
 
 
 @router.get("", response_model=PeopleList, summary="People with their faces, most faces first")
-def list_people(ctx: Ctx, collection: str | None = None, min_faces: int = 1,
-                actor: Actor = Depends(Caller(people.list_people))) -> dict[str, Any]:
+def list_people(
+    ctx: Ctx, collection: str | None = None, min_faces: int = 1, actor: Actor = Depends(Caller(people.list_people))
+) -> dict[str, Any]:
     return people.list_people(ctx, actor, collection=collection, min_faces=min_faces)
 
 
@@ -50,32 +51,33 @@ def show(person_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(people.show_pers
 
 
 @router.post("/{person_id}/name", response_model=CorrectionResult, summary="Name a person")
-def name(person_id: Id, body: NameRequest, ctx: Ctx,
-         actor: Actor = Depends(Caller(people.name_person))) -> dict[str, Any]:
+def name(
+    person_id: Id, body: NameRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.name_person))
+) -> dict[str, Any]:
     return people.name_person(ctx, actor, person_id, body.name)
 
 
 @router.post("/{person_id}/merge", response_model=CorrectionResult, summary="Merge another person into this one")
-def merge(person_id: Id, body: MergeRequest, ctx: Ctx,
-          actor: Actor = Depends(Caller(people.merge_people))) -> dict[str, Any]:
+def merge(
+    person_id: Id, body: MergeRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.merge_people))
+) -> dict[str, Any]:
     return people.merge_people(ctx, actor, person_id, body.other)
 
 
 @router.post("/{person_id}/split", response_model=CorrectionResult, summary="Split faces off into a new person")
-def split(person_id: Id, body: SplitRequest, ctx: Ctx,
-          actor: Actor = Depends(Caller(people.split_person))) -> dict[str, Any]:
+def split(
+    person_id: Id, body: SplitRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.split_person))
+) -> dict[str, Any]:
     return people.split_person(ctx, actor, person_id, body.face_ids)
 
 
 @router.post("/faces/{face_id}/move", response_model=CorrectionResult, summary="Move a face to a person")
-def move(face_id: Id, body: MoveRequest, ctx: Ctx,
-         actor: Actor = Depends(Caller(people.move_face))) -> dict[str, Any]:
+def move(face_id: Id, body: MoveRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.move_face))) -> dict[str, Any]:
     return people.move_face(ctx, actor, face_id, body.person)
 
 
 @router.post("/{person_id}/reject/{face_id}", response_model=CorrectionResult, summary="Not this person")
-def reject(person_id: Id, face_id: Id, ctx: Ctx,
-           actor: Actor = Depends(Caller(people.reject_face))) -> dict[str, Any]:
+def reject(person_id: Id, face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(people.reject_face))) -> dict[str, Any]:
     return people.reject_face(ctx, actor, person_id, face_id)
 
 
@@ -84,9 +86,14 @@ def undo(correction_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(people.undo)
     return people.undo(ctx, actor, correction_id)
 
 
-@router.post("/{person_id}/together", response_model=TogetherResult,
-             summary="Who appears in the same photos (a search: case reference and purpose required)")
-def together(person_id: Id, body: TogetherRequest, ctx: Ctx,
-             actor: Actor = Depends(Caller(people.together))) -> dict[str, Any]:
-    return people.together(ctx, actor, person_id, case_ref=body.case_ref, purpose=body.purpose,
-                           collections=body.collections)
+@router.post(
+    "/{person_id}/together",
+    response_model=TogetherResult,
+    summary="Who appears in the same photos (a search: case reference and purpose required)",
+)
+def together(
+    person_id: Id, body: TogetherRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.together))
+) -> dict[str, Any]:
+    return people.together(
+        ctx, actor, person_id, case_ref=body.case_ref, purpose=body.purpose, collections=body.collections
+    )

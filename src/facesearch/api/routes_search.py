@@ -30,19 +30,27 @@ def _decorate(result: dict[str, Any]) -> None:
             m.pop("thumbnail", None)
 
 
-@router.post("/search", response_model=SearchResult, response_model_exclude_unset=True,
-             summary="Search the gallery with a probe photo")
+@router.post(
+    "/search",
+    response_model=SearchResult,
+    response_model_exclude_unset=True,
+    summary="Search the gallery with a probe photo",
+)
 def search(
     request: Request,
     ctx: Ctx,
     probe: Annotated[UploadFile, File(description="The probe photo.")],
-    case_ref: Annotated[str | None, Form(description="Case reference this search is made for (required, "
-                                                     "1-200 characters).")] = None,
-    purpose: Annotated[str | None, Form(description="Why this search is made (required): an allowed purpose "
-                                                    "code, or `CODE: note`.")] = None,
+    case_ref: Annotated[
+        str | None, Form(description="Case reference this search is made for (required, 1-200 characters).")
+    ] = None,
+    purpose: Annotated[
+        str | None, Form(description="Why this search is made (required): an allowed purpose code, or `CODE: note`.")
+    ] = None,
     top_k: Annotated[int, Form(ge=1, le=200)] = 10,
-    collections: Annotated[list[str] | None, Form(description="Collections to search (default all); "
-                                                  "repeat the field or separate names by commas.")] = None,
+    collections: Annotated[
+        list[str] | None,
+        Form(description="Collections to search (default all); repeat the field or separate names by commas."),
+    ] = None,
     threshold: Annotated[float | None, Form(description="Score threshold (default: calibrated).")] = None,
     face: Annotated[int | None, Form(description="Which probe face, 0 = largest (default).")] = None,
     all_faces: Annotated[bool, Form()] = False,
@@ -50,8 +58,16 @@ def search(
     actor: Actor = Depends(Caller(searching.search)),
 ) -> dict[str, Any]:
     photo = read_photo(probe, ctx.settings, "probe")
-    req = SearchRequest(case_ref=case_ref, purpose=purpose, top_k=top_k, collections=names(collections),
-                        face=face, all_faces=all_faces, threshold=threshold, force=force)
+    req = SearchRequest(
+        case_ref=case_ref,
+        purpose=purpose,
+        top_k=top_k,
+        collections=names(collections),
+        face=face,
+        all_faces=all_faces,
+        threshold=threshold,
+        force=force,
+    )
     metrics = getattr(request.app.state, "metrics", None)
     try:
         result = searching.search(ctx, actor, photo, req)
@@ -80,12 +96,14 @@ def verify(
 ) -> dict[str, Any]:
     first = read_photo(a, ctx.settings, "first photo")
     second = read_photo(b, ctx.settings, "second photo")
-    return searching.verify(ctx, actor, first, second, case_ref=case_ref, purpose=purpose, model=model,
-                            threshold=threshold, force=force)
+    return searching.verify(
+        ctx, actor, first, second, case_ref=case_ref, purpose=purpose, model=model, threshold=threshold, force=force
+    )
 
 
-@router.post("/detect", response_model=DetectResult,
-             summary="Find the faces in a probe before searching (nothing is searched)")
+@router.post(
+    "/detect", response_model=DetectResult, summary="Find the faces in a probe before searching (nothing is searched)"
+)
 def detect(
     ctx: Ctx,
     probe: Annotated[UploadFile, File()],

@@ -28,9 +28,17 @@ def me(ctx: Ctx, actor: Actor = Depends(Caller(system.whoami))) -> dict[str, Any
     return system.whoami(ctx, actor)
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics (admin)",
-            responses={200: {"description": "Prometheus text exposition format.",
-                             "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics (admin)",
+    responses={
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(request: Request, ctx: Ctx, actor: Actor = Depends(Caller(system.read_metrics))) -> Response:
     system.read_metrics(ctx, actor)
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 class ThresholdPoint(BaseModel):
     score: float = Field(description="Score threshold.")
     fmr: float = Field(description="False-match rate at the threshold.")
-    fmr_text: str | None = Field(default=None, description="The false-match rate in words: "
-                                 "'1 in 4,300,000 different people score this high'.")
+    fmr_text: str | None = Field(
+        default=None, description="The false-match rate in words: '1 in 4,300,000 different people score this high'."
+    )
     reason: str = Field(description="Where the threshold comes from.")
 
 
@@ -29,12 +30,17 @@ class MatchImage(BaseModel):
 class SearchMatch(BaseModel):
     rank: int
     score: float
-    fmr: float = Field(description="False-match rate of this score: the share of different people who score "
-                            "this high. Not the chance that the candidate is the probe's person.")
-    fmr_text: str = Field(description="The false-match rate in words: '1 in 4,300,000 different people score "
-                                      "this high'.")
-    expected_false_matches: float = Field(description="fmr x the faces of this pack that the probe was compared "
-                                                      "with: how many such scores chance alone would give.")
+    fmr: float = Field(
+        description="False-match rate of this score: the share of different people who score "
+        "this high. Not the chance that the candidate is the probe's person."
+    )
+    fmr_text: str = Field(
+        description="The false-match rate in words: '1 in 4,300,000 different people score this high'."
+    )
+    expected_false_matches: float = Field(
+        description="fmr x the faces of this pack that the probe was compared "
+        "with: how many such scores chance alone would give."
+    )
     above_threshold: bool
     decision: str = Field(description="`above threshold` or `below threshold`, the same test as `above_threshold`.")
     face_id: int
@@ -65,8 +71,11 @@ class ProbeFace(BaseModel):
 
 class SearchedFace(ProbeFace):
     threshold: ThresholdPoint
-    gallery_size: int | None = Field(default=None, description="Faces this probe face was compared with: those of "
-                                     "the collections built with this model pack (the threshold is set for them).")
+    gallery_size: int | None = Field(
+        default=None,
+        description="Faces this probe face was compared with: those of "
+        "the collections built with this model pack (the threshold is set for them).",
+    )
     collections: list[str] | None = Field(default=None, description="The collections searched with this pack.")
     skipped: str | None = Field(default=None, description="Why this face was not searched (only when it was not).")
     matches: list[SearchMatch]
@@ -85,11 +94,14 @@ class SearchResult(BaseModel):
     purpose: str
     probe_sha256: str
     stamp: str
-    gallery_size: int = Field(description="Faces in all the collections searched (each pack's probe is compared "
-                                          "only with its own pack's faces: see each face's `gallery_size`).")
+    gallery_size: int = Field(
+        description="Faces in all the collections searched (each pack's probe is compared "
+        "only with its own pack's faces: see each face's `gallery_size`)."
+    )
     collections: list[str]
-    faces: list[SearchedFace] = Field(description="One entry per model pack searched (and per probe face with "
-                                                  "`all_faces`).")
+    faces: list[SearchedFace] = Field(
+        description="One entry per model pack searched (and per probe face with `all_faces`)."
+    )
     seconds: float = Field(description="Time spent in the search engine.")
     probe: ProbeInfo
 
@@ -130,5 +142,3 @@ class DetectResult(BaseModel):
     height: int
     model: str
     faces: list[DetectedFace]
-
-

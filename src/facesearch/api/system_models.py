@@ -17,5 +17,3 @@ class Me(BaseModel):
     name: str
     role: str
     via: str = Field(description="How the caller signed in: `session` or `token`.")
-
-

@@ -80,13 +80,45 @@ def check_role(role: str) -> str:
 
 
 # Passwords seen first in every list of leaked ones; a guesser tries these before anything else.
-COMMON_PASSWORDS = frozenset({
-    "123456789012", "1234567890", "12345678910", "qwertyuiop", "qwertyuiop123", "1q2w3e4r5t", "1qaz2wsx3edc",
-    "password123", "password1234", "passw0rd123", "iloveyou123", "administrator", "admin12345", "letmein123",
-    "welcome123", "changeme123", "abc1234567", "football123", "baseball123", "monkey1234", "dragon1234",
-    "sunshine123", "princess123", "trustno1234", "0987654321", "1111111111", "0000000000", "123123123123",
-    "aaaaaaaaaa", "qazwsxedc123", "superman123", "michael123", "password", "facesearch", "facesearch123",
-})
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "qwertyuiop123",
+        "1q2w3e4r5t",
+        "1qaz2wsx3edc",
+        "password123",
+        "password1234",
+        "passw0rd123",
+        "iloveyou123",
+        "administrator",
+        "admin12345",
+        "letmein123",
+        "welcome123",
+        "changeme123",
+        "abc1234567",
+        "football123",
+        "baseball123",
+        "monkey1234",
+        "dragon1234",
+        "sunshine123",
+        "princess123",
+        "trustno1234",
+        "0987654321",
+        "1111111111",
+        "0000000000",
+        "123123123123",
+        "aaaaaaaaaa",
+        "qazwsxedc123",
+        "superman123",
+        "michael123",
+        "password",
+        "facesearch",
+        "facesearch123",
+    }
+)
 
 
 def check_password(name: str, password: str) -> None:
@@ -146,8 +178,11 @@ def _set_disabled(store: Store, name: str, disabled: bool) -> None:
         user.disabled = disabled
         if disabled:
             s.execute(delete(WebSession).where(WebSession.user_id == user.id))
-            s.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                      .values(revoked_at=_now()))
+            s.execute(
+                update(ApiToken)
+                .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
 
 
 def authenticate(store: Store, name: str, password: str) -> User | None:
@@ -173,8 +208,15 @@ def create_session(store: Store, user: User, hours: float, ip: str | None) -> tu
     with store.session.begin() as s:
         # Expired sessions are swept here rather than by a scheduler: logins are frequent enough.
         s.execute(delete(WebSession).where(WebSession.expires_at < _now()))
-        s.add(WebSession(id_hash=sha256_hex(sid), user_id=user.id, csrf_token=csrf,
-                         expires_at=_now() + timedelta(hours=hours), ip=ip))
+        s.add(
+            WebSession(
+                id_hash=sha256_hex(sid),
+                user_id=user.id,
+                csrf_token=csrf,
+                expires_at=_now() + timedelta(hours=hours),
+                ip=ip,
+            )
+        )
     return sid, csrf
 
 
@@ -183,8 +225,9 @@ def session_principal(store: Store, sid: str) -> Principal | None:
         return None
     h = sha256_hex(sid)
     with store.session() as s:
-        row = s.execute(select(WebSession, User).join(User, User.id == WebSession.user_id)
-                        .where(WebSession.id_hash == h)).first()
+        row = s.execute(
+            select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.id_hash == h)
+        ).first()
     if row is None:
         return None
     sess, user = row
@@ -238,8 +281,9 @@ def _revoke_token(store: Store, key: str) -> int:
 
 def _list_tokens(store: Store) -> list[tuple[ApiToken, str]]:
     with store.session() as s:
-        rows = s.execute(select(ApiToken, User.name).join(User, User.id == ApiToken.user_id)
-                         .order_by(ApiToken.id)).all()
+        rows = s.execute(
+            select(ApiToken, User.name).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+        ).all()
     return [(t, n) for t, n in rows]
 
 
@@ -248,8 +292,9 @@ def token_principal(store: Store, token: str) -> Principal | None:
         return None
     h = sha256_hex(token)
     with store.session() as s:
-        row = s.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id)
-                        .where(ApiToken.token_hash == h)).first()
+        row = s.execute(
+            select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == h)
+        ).first()
     if row is None:
         return None
     tok, user = row
@@ -260,8 +305,12 @@ def token_principal(store: Store, token: str) -> Principal | None:
 
 # Use cases --------------------------------------------------------------------------------------
 def user_dict(u: User) -> dict[str, object]:
-    return {"name": u.name, "role": u.role, "disabled": bool(u.disabled),
-            "created_at": u.created_at.isoformat() if u.created_at else None}
+    return {
+        "name": u.name,
+        "role": u.role,
+        "disabled": bool(u.disabled),
+        "created_at": u.created_at.isoformat() if u.created_at else None,
+    }
 
 
 def _who(actor: Actor) -> dict[str, Any]:
@@ -281,8 +330,9 @@ def list_users(ctx: Context, actor: Actor) -> list[dict[str, object]]:
 
 
 @allowed("admin")
-def change_user(ctx: Context, actor: Actor, name: str, *, disabled: bool | None = None,
-                password: str | None = None) -> dict[str, object]:
+def change_user(
+    ctx: Context, actor: Actor, name: str, *, disabled: bool | None = None, password: str | None = None
+) -> dict[str, object]:
     """Disable (ends sessions, revokes tokens), enable, or set a new password."""
     if get_user(ctx.store, name) is None:
         raise NotFound(f"no user named {name!r}")
@@ -328,9 +378,17 @@ def revoke_token(ctx: Context, actor: Actor, key: str) -> int:
 
 @allowed("admin")
 def list_tokens(ctx: Context, actor: Actor) -> list[dict[str, object]]:
-    return [{"id": t.id, "user": n, "label": t.label, "prefix": t.prefix,
-             "created_at": t.created_at.isoformat() if t.created_at else None,
-             "revoked": t.revoked_at is not None} for t, n in _list_tokens(ctx.store)]
+    return [
+        {
+            "id": t.id,
+            "user": n,
+            "label": t.label,
+            "prefix": t.prefix,
+            "created_at": t.created_at.isoformat() if t.created_at else None,
+            "revoked": t.revoked_at is not None,
+        }
+        for t, n in _list_tokens(ctx.store)
+    ]
 
 
 @dataclass(frozen=True)
@@ -351,8 +409,9 @@ def sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
     # the slow hash runs; a right password takes its attempt back.
     if not ctx.login_throttle.attempt(key):
         ctx.audit.record(LOGIN_FAILED, actor=name or None, ip=ip, outcome="throttled")
-        return SignIn(None, refusal="Too many failed attempts. Wait 15 minutes, or ask an administrator.",
-                      throttled=True)
+        return SignIn(
+            None, refusal="Too many failed attempts. Wait 15 minutes, or ask an administrator.", throttled=True
+        )
     user = authenticate(ctx.store, name, password) if name and password else None
     if user is None:
         # The attempted name is logged as given; it is not confirmed to exist.

@@ -18,14 +18,37 @@ from ..vocabulary import Action
 from .context import Actor, Context
 
 
-def record(ctx: Context, actor: Actor, action: Action, *, outcome: str = "ok", case_ref: str | None = None,
-           purpose: str | None = None, collections: list[str] | None = None, model: str | None = None,
-           threshold: float | None = None, probe_sha256: str | None = None, results: Any = None,
-           details: dict[str, Any] | None = None) -> int:
+def record(
+    ctx: Context,
+    actor: Actor,
+    action: Action,
+    *,
+    outcome: str = "ok",
+    case_ref: str | None = None,
+    purpose: str | None = None,
+    collections: list[str] | None = None,
+    model: str | None = None,
+    threshold: float | None = None,
+    probe_sha256: str | None = None,
+    results: Any = None,
+    details: dict[str, Any] | None = None,
+) -> int:
     """Append one entry acted by `actor`; returns its sequence number (the id of a search, a verify)."""
-    entry = ctx.audit.record(action, actor=actor.name, role=actor.role, ip=actor.ip, outcome=outcome,
-                             case_ref=case_ref, purpose=purpose, collections=collections, model=model,
-                             threshold=threshold, probe_sha256=probe_sha256, results=results, details=details)
+    entry = ctx.audit.record(
+        action,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        outcome=outcome,
+        case_ref=case_ref,
+        purpose=purpose,
+        collections=collections,
+        model=model,
+        threshold=threshold,
+        probe_sha256=probe_sha256,
+        results=results,
+        details=details,
+    )
     return int(entry["seq"])
 
 
@@ -49,7 +72,17 @@ def refusal_recorded(ctx: Context, actor: Actor, action: Action, **fields: Any) 
     try:
         yield attempt
     except FacesearchError as exc:
-        record(ctx, actor, action, outcome="refused", case_ref=attempt.case_ref, purpose=attempt.purpose,
-               collections=attempt.collections, model=attempt.model, threshold=attempt.threshold,
-               probe_sha256=attempt.probe_sha256, details={"reason": str(exc), **attempt.details})
+        record(
+            ctx,
+            actor,
+            action,
+            outcome="refused",
+            case_ref=attempt.case_ref,
+            purpose=attempt.purpose,
+            collections=attempt.collections,
+            model=attempt.model,
+            threshold=attempt.threshold,
+            probe_sha256=attempt.probe_sha256,
+            details={"reason": str(exc), **attempt.details},
+        )
         raise

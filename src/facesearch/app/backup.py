@@ -57,10 +57,12 @@ def _sha256(path: Path) -> str:
 
 def _sqlite_path(url: str) -> Path:
     if not url.startswith("sqlite:///"):
-        raise Invalid("this home's database is not SQLite (FACESEARCH_DATABASE_URL), and `facesearch backup` "
-                      "takes SQLite homes only: copy audit.key and audit-head.json from the home first, then "
-                      "back the database up with `pg_dump --format=custom`, then copy thumbs/ and uploads/ "
-                      "(docs/scaling.md)")
+        raise Invalid(
+            "this home's database is not SQLite (FACESEARCH_DATABASE_URL), and `facesearch backup` "
+            "takes SQLite homes only: copy audit.key and audit-head.json from the home first, then "
+            "back the database up with `pg_dump --format=custom`, then copy thumbs/ and uploads/ "
+            "(docs/scaling.md)"
+        )
     return Path(url.removeprefix("sqlite:///"))
 
 
@@ -104,11 +106,21 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
         if key.is_file():
             _copy(key, stage / log.KEY_FILE)
         audit = _seal_audit(stage, live_head)
-        files = {p.relative_to(stage).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
-                 for p in sorted(stage.rglob("*")) if p.is_file()}
-        manifest = {"format": FORMAT, "facesearch": __version__, "created_at": log.now_iso(),
-                    "home": str(home), "home_resolved": str(home.resolve()), "audit": audit, **summary,
-                    "files": files}
+        files = {
+            p.relative_to(stage).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(stage.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {
+            "format": FORMAT,
+            "facesearch": __version__,
+            "created_at": log.now_iso(),
+            "home": str(home),
+            "home_resolved": str(home.resolve()),
+            "audit": audit,
+            **summary,
+            "files": files,
+        }
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if _is_tar(dest):
             partial = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
@@ -120,8 +132,13 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
             if dest.exists():
                 dest.rmdir()
             os.replace(stage, dest)
-    return {"to": str(dest), "files": len(files), "bytes": sum(f["bytes"] for f in files.values()),
-            "audit": audit, **summary}
+    return {
+        "to": str(dest),
+        "files": len(files),
+        "bytes": sum(f["bytes"] for f in files.values()),
+        "audit": audit,
+        **summary,
+    }
 
 
 def _snapshot(src: Path, dst: Path) -> None:
@@ -174,8 +191,13 @@ def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
             for f in root.rglob("*"):
                 if f.is_file() and not f.is_symlink():
                     _copy(f, stage / name / f.relative_to(root))
-    return {"collections": len(collection_ids), "images": images, "faces": faces, "uploads": uploads,
-            "thumbnails_missing": missing_thumbs}
+    return {
+        "collections": len(collection_ids),
+        "images": images,
+        "faces": faces,
+        "uploads": uploads,
+        "thumbnails_missing": missing_thumbs,
+    }
 
 
 @contextmanager
@@ -200,8 +222,13 @@ def _seal_audit(stage: Path, live_head: tuple[int, str] | None) -> dict[str, Any
         head.write_text(json.dumps({"seq": report.head_seq, "hash": report.head_hash}))
     else:
         head.unlink(missing_ok=True)
-    return {"ok": report.ok, "entries": report.entries, "head_seq": report.head_seq,
-            "head_hash": report.head_hash, "problems": report.problems}
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "problems": report.problems,
+    }
 
 
 # Restore ----------------------------------------------------------------------------------------------
@@ -212,11 +239,12 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
     require_role(actor, ("admin",))
     home = settings.home.expanduser().absolute()
     if settings.database_url and settings.database_url != f"sqlite:///{home / DB_FILE}":
-        raise Invalid("restore writes the SQLite database of the home; unset FACESEARCH_DATABASE_URL "
-                      "(a PostgreSQL database is restored with pg_restore)")
+        raise Invalid(
+            "restore writes the SQLite database of the home; unset FACESEARCH_DATABASE_URL "
+            "(a PostgreSQL database is restored with pg_restore)"
+        )
     if home.exists() and (not home.is_dir() or any(home.iterdir())):
-        raise Conflict(f"{home} is not empty: restore only into an empty home (set FACESEARCH_HOME to a new "
-                       "folder)")
+        raise Conflict(f"{home} is not empty: restore only into an empty home (set FACESEARCH_HOME to a new folder)")
     if not source.exists():
         raise Invalid(f"{source} does not exist")
     secure_home(home)
@@ -238,18 +266,33 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
                     index.save()
                     rebuilt += 1
             report = log.verify_chain(ctx.store, ctx.audit.head_path)
-            ctx.audit.record(log.RESTORE, actor=actor.name, role=actor.role, ip=actor.ip, details={
-                "from": str(source), "backup_created_at": manifest.get("created_at"),
-                "audit_ok_before": report.ok})
+            ctx.audit.record(
+                log.RESTORE,
+                actor=actor.name,
+                role=actor.role,
+                ip=actor.ip,
+                details={
+                    "from": str(source),
+                    "backup_created_at": manifest.get("created_at"),
+                    "audit_ok_before": report.ok,
+                },
+            )
         finally:
             ctx.store.close()
     except BaseException:
         _empty(home)
         raise
-    return {"home": str(home), "from": str(source), "files": len(manifest["files"]),
-            "backup_created_at": manifest.get("created_at"), "collections": manifest.get("collections"),
-            "images": manifest.get("images"), "faces": manifest.get("faces"), "indexes_rebuilt": rebuilt,
-            "audit": {"ok": report.ok, "entries": report.entries, "problems": report.problems}}
+    return {
+        "home": str(home),
+        "from": str(source),
+        "files": len(manifest["files"]),
+        "backup_created_at": manifest.get("created_at"),
+        "collections": manifest.get("collections"),
+        "images": manifest.get("images"),
+        "faces": manifest.get("faces"),
+        "indexes_rebuilt": rebuilt,
+        "audit": {"ok": report.ok, "entries": report.entries, "problems": report.problems},
+    }
 
 
 @contextmanager
@@ -276,8 +319,14 @@ def _checked_manifest(folder: Path) -> dict[str, Any]:
     bad = []
     for rel, meta in manifest["files"].items():
         path = folder / rel
-        if (Path(rel).is_absolute() or ".." in Path(rel).parts or not path.is_file() or path.is_symlink()
-                or path.stat().st_size != meta.get("bytes") or _sha256(path) != meta.get("sha256")):
+        if (
+            Path(rel).is_absolute()
+            or ".." in Path(rel).parts
+            or not path.is_file()
+            or path.is_symlink()
+            or path.stat().st_size != meta.get("bytes")
+            or _sha256(path) != meta.get("sha256")
+        ):
             bad.append(rel)
     if bad:
         raise Invalid(f"the backup is damaged: {len(bad)} file(s) missing or changed, e.g. {', '.join(bad[:3])}")
@@ -296,8 +345,11 @@ def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:
             if old == new:
                 continue
             with store.database.begin() as conn:
-                conn.execute(update(Image).where(func.substr(Image.path, 1, len(old) + 1) == old + os.sep)
-                             .values(path=literal(new, String).concat(func.substr(Image.path, len(old) + 1))))
+                conn.execute(
+                    update(Image)
+                    .where(func.substr(Image.path, 1, len(old) + 1) == old + os.sep)
+                    .values(path=literal(new, String).concat(func.substr(Image.path, len(old) + 1)))
+                )
     finally:
         store.close()
 

@@ -15,10 +15,16 @@ from .errors import Conflict, Invalid
 from .optout import optouts_without_templates
 from .roles import allowed
 
-LEGAL_BASES = ("consent", "contract", "legal_obligation", "vital_interests", "public_task",
-               "legitimate_interests", "law_enforcement")
-CREATE_HINT = ("facesearch collections create {name} --source TEXT --legal-basis BASIS "
-               "--retention-days N|--keep")
+LEGAL_BASES = (
+    "consent",
+    "contract",
+    "legal_obligation",
+    "vital_interests",
+    "public_task",
+    "legitimate_interests",
+    "law_enforcement",
+)
+CREATE_HINT = "facesearch collections create {name} --source TEXT --legal-basis BASIS --retention-days N|--keep"
 
 
 def collection_problems(col: Collection) -> list[str]:
@@ -40,20 +46,32 @@ def require_documented(col: Collection) -> None:
     if missing:
         raise CollectionError(
             f"collection {col.name!r} lacks {', '.join(missing)}, so nothing may be ingested into it; "
-            f"record them with `{CREATE_HINT.format(name=col.name)}` (on a new name) or through the API")
+            f"record them with `{CREATE_HINT.format(name=col.name)}` (on a new name) or through the API"
+        )
 
 
 def missing_collection_error(name: str) -> CollectionError:
     return CollectionError(
         f"no collection named {name!r}: create it first, with its source, legal basis and retention: "
-        f"`{CREATE_HINT.format(name=name)}`")
-
+        f"`{CREATE_HINT.format(name=name)}`"
+    )
 
 
 @allowed("operator")
-def create_collection(ctx: Context, actor: Actor, name: str, *, source: str, legal_basis: str,
-                      retention_days: int | None, keep: bool, owner: str | None = None, model: str | None = None,
-                      legal_basis_note: str | None = None, description: str | None = None) -> dict[str, Any]:
+def create_collection(
+    ctx: Context,
+    actor: Actor,
+    name: str,
+    *,
+    source: str,
+    legal_basis: str,
+    retention_days: int | None,
+    keep: bool,
+    owner: str | None = None,
+    model: str | None = None,
+    legal_basis_note: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
     """Create a documented collection. Refuses what ingest would refuse later, and a model pack that
     registered opt-outs have no templates for (future ingests could not honour those opt-outs)."""
     store = ctx.store
@@ -64,8 +82,10 @@ def create_collection(ctx: Context, actor: Actor, name: str, *, source: str, leg
     if not source.strip():
         raise Invalid("--source must describe where the photos come from")
     if legal_basis not in LEGAL_BASES:
-        raise Invalid(f"legal basis {legal_basis!r} is not one of: {', '.join(LEGAL_BASES)} "
-                      "(add free text with --legal-basis-note)")
+        raise Invalid(
+            f"legal basis {legal_basis!r} is not one of: {', '.join(LEGAL_BASES)} "
+            "(add free text with --legal-basis-note)"
+        )
     if (retention_days is None) == (not keep):
         raise Invalid("give exactly one of --retention-days N and --keep")
     if retention_days is not None and retention_days < 1:
@@ -79,14 +99,31 @@ def create_collection(ctx: Context, actor: Actor, name: str, *, source: str, leg
         raise Invalid(
             f"{uncovered} registered opt-out(s) have no template for model pack {entry.info.name!r}, so a "
             "collection built with it could not keep their faces out; use a pack that has collections "
-            "already, or collect the opt-out photos again for this pack (`facesearch optout add`)")
+            "already, or collect the opt-out photos again for this pack (`facesearch optout add`)"
+        )
     col = store.create_collection(
-        name, entry.info.name, entry.info.version, entry.info.dim, source=source.strip(),
-        legal_basis=legal_basis, legal_basis_note=legal_basis_note, owner=(owner or actor.name),
-        description=description, retention_days=retention_days, keep_until_deleted=retention_days is None)
+        name,
+        entry.info.name,
+        entry.info.version,
+        entry.info.dim,
+        source=source.strip(),
+        legal_basis=legal_basis,
+        legal_basis_note=legal_basis_note,
+        owner=(owner or actor.name),
+        description=description,
+        retention_days=retention_days,
+        keep_until_deleted=retention_days is None,
+    )
     info = collection_dict(col)
-    ctx.audit.record(COLLECTION_CREATE, actor=actor.name, role=actor.role, ip=actor.ip, collections=[col.name],
-                     model=col.model, details=info)
+    ctx.audit.record(
+        COLLECTION_CREATE,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[col.name],
+        model=col.model,
+        details=info,
+    )
     return info
 
 
@@ -94,15 +131,28 @@ def create_collection(ctx: Context, actor: Actor, name: str, *, source: str, leg
 def list_collections(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
     """Collections with their provenance, retention and size."""
     sizes = {c["name"]: c for c in ctx.store.stats()["collections"]}
-    return [{**collection_dict(c), "images": sizes.get(c.name, {}).get("images", 0),
-             "faces": sizes.get(c.name, {}).get("faces", 0)} for c in ctx.store.list_collections()]
+    return [
+        {
+            **collection_dict(c),
+            "images": sizes.get(c.name, {}).get("images", 0),
+            "faces": sizes.get(c.name, {}).get("faces", 0),
+        }
+        for c in ctx.store.list_collections()
+    ]
 
 
 def collection_dict(col: Collection) -> dict[str, Any]:
-    return {"name": col.name, "model": col.model, "model_version": col.model_version,
-            "created_at": col.created_at.isoformat() if col.created_at else None, "source": col.source,
-            "legal_basis": col.legal_basis, "legal_basis_note": col.legal_basis_note, "owner": col.owner,
-            "retention_days": col.retention_days,
-            "keep_until_deleted": bool(col.keep_until_deleted and col.retention_days is None),
-            "description": col.description, "problems": collection_problems(col)}
-
+    return {
+        "name": col.name,
+        "model": col.model,
+        "model_version": col.model_version,
+        "created_at": col.created_at.isoformat() if col.created_at else None,
+        "source": col.source,
+        "legal_basis": col.legal_basis,
+        "legal_basis_note": col.legal_basis_note,
+        "owner": col.owner,
+        "retention_days": col.retention_days,
+        "keep_until_deleted": bool(col.keep_until_deleted and col.retention_days is None),
+        "description": col.description,
+        "problems": collection_problems(col),
+    }

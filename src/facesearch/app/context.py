@@ -40,8 +40,11 @@ def secure_home(home: Path) -> None:
     database files and top-level folders if an older version (or a looser umask) left them readable."""
     os.umask(PRIVATE_UMASK)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for path, mode in ((home, 0o700), *((home / d, 0o700) for d in HOME_DIRS),
-                       *((home / f, 0o600) for f in HOME_FILES)):
+    for path, mode in (
+        (home, 0o700),
+        *((home / d, 0o700) for d in HOME_DIRS),
+        *((home / f, 0o600) for f in HOME_FILES),
+    ):
         try:
             st = path.lstat()
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
@@ -86,8 +89,9 @@ class Context:
     _jobs: JobManager | None = None
 
     @classmethod
-    def open(cls, settings: Settings | None = None, store: Store | None = None,
-             clock: Callable[[], datetime] = utc_now) -> Context:
+    def open(
+        cls, settings: Settings | None = None, store: Store | None = None, clock: Callable[[], datetime] = utc_now
+    ) -> Context:
         settings = settings or Settings()
         secure_home(settings.home)
         with storage_errors():
@@ -96,17 +100,25 @@ class Context:
     @classmethod
     def _open(cls, settings: Settings, store: Store | None, clock: Callable[[], datetime]) -> Context:
         store = store or Store(settings.resolved_database_url, pool_size=settings.database_pool_size)
-        ctx = cls(settings=settings, store=store, engine=Engine(settings, store),
-                  audit=AuditLog(store, settings.home / HEAD_FILE), clock=clock)
+        ctx = cls(
+            settings=settings,
+            store=store,
+            engine=Engine(settings, store),
+            audit=AuditLog(store, settings.home / HEAD_FILE),
+            clock=clock,
+        )
         # Someone with the database file (or a PostgreSQL superuser) can drop or disable the append-only
         # triggers; put them back, and say so in the log itself (the chain already shows whether anything
         # was changed while they were gone).
         restored = ensure_audit_triggers(store.database)
         if restored:
-            log.warning("the audit log's append-only triggers were missing or disabled and have been restored: "
-                        "%s", ", ".join(restored))
-            ctx.audit.record(AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning",
-                             details={"restored": restored})
+            log.warning(
+                "the audit log's append-only triggers were missing or disabled and have been restored: %s",
+                ", ".join(restored),
+            )
+            ctx.audit.record(
+                AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning", details={"restored": restored}
+            )
         return ctx
 
     def now(self) -> datetime:

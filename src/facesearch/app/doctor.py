@@ -26,10 +26,20 @@ from .roles import allowed
 
 _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
 
-CHECKS = ("index_ids_without_row", "rows_without_index_entry", "thumbnails_without_face", "faces_without_image",
-          "faces_without_thumbnail", "index_files_without_collection", "uploads_without_image",
-          "faces_matching_optout", "index_files_unreadable", "files_readable_by_others",
-          "ingest_runs_left_running", "gallery_counters_wrong")
+CHECKS = (
+    "index_ids_without_row",
+    "rows_without_index_entry",
+    "thumbnails_without_face",
+    "faces_without_image",
+    "faces_without_thumbnail",
+    "index_files_without_collection",
+    "uploads_without_image",
+    "faces_matching_optout",
+    "index_files_unreadable",
+    "files_readable_by_others",
+    "ingest_runs_left_running",
+    "gallery_counters_wrong",
+)
 
 
 @allowed("operator", "admin")
@@ -38,8 +48,9 @@ def doctor(ctx: Context, actor: Actor, fix: bool = False) -> dict[str, Any]:
     with ctx.engine_lock:
         res = _scan(ctx, fix)
     if fix:
-        ctx.audit.record(DOCTOR, actor=actor.name, role=actor.role, ip=actor.ip, results=res["counts"],
-                         details={"fix": True})
+        ctx.audit.record(
+            DOCTOR, actor=actor.name, role=actor.role, ip=actor.ip, results=res["counts"], details={"fix": True}
+        )
         for c in ctx.store.list_collections():
             ctx.engine.forget_index(c.id)
     return res
@@ -77,8 +88,10 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                     f.with_name(f.name + ".meta.json").unlink(missing_ok=True)
     with store.database.connect() as conn:
         thumbs = {str(t) for t in conn.scalars(select(Face.thumbnail))}
-        orphan_faces = [int(x) for x in conn.scalars(
-            select(Face.id).outerjoin(Image, Image.id == Face.image_id).where(Image.id.is_(None)))]
+        orphan_faces = [
+            int(x)
+            for x in conn.scalars(select(Face.id).outerjoin(Image, Image.id == Face.image_id).where(Image.id.is_(None)))
+        ]
         paths = {str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))}
     found["faces_without_image"].extend(orphan_faces)
     if fix and orphan_faces:
@@ -115,10 +128,15 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 erase_faces(settings, store, hits)
     found["files_readable_by_others"].extend(loose_modes(settings.home, fix))
     counts = {k: len(v) for k, v in found.items()}
-    return {"ok": not any(counts.values()), "orphans": sum(counts.values()), "counts": counts,
-            "examples": {k: v[:20] for k, v in found.items() if v}, "fixed": fix,
-            "collections": len(cols), "faces": sum(store.face_id_stats(c)[0] for c in cols)}
-
+    return {
+        "ok": not any(counts.values()),
+        "orphans": sum(counts.values()),
+        "counts": counts,
+        "examples": {k: v[:20] for k, v in found.items() if v},
+        "fixed": fix,
+        "collections": len(cols),
+        "faces": sum(store.face_id_stats(c)[0] for c in cols),
+    }
 
 
 def loose_modes(home: Path, fix: bool = False) -> list[str]:

@@ -47,7 +47,7 @@ class Erasure:
 
 def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterable[list[int]]:
     for i in range(0, len(values), size):
-        yield [int(v) for v in values[i:i + size]]
+        yield [int(v) for v in values[i : i + size]]
 
 
 def _owned_copy(settings: Settings, path: str | None) -> Path | None:
@@ -74,8 +74,7 @@ def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> 
             files = s.execute(select(Image.sha256, Image.path).where(Image.id.in_(chunk))).all()
         images, removed = store.delete_images(chunk)
         total += Erasure(images, len(removed), 0)
-        total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _ in removed],
-                                        [t for _, _, t in removed])
+        total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _ in removed], [t for _, _, t in removed])
         shas = {sha for sha, _ in files}
         for _, path in files:
             own = _owned_copy(settings, path)
@@ -91,8 +90,9 @@ def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> 
     return total
 
 
-def _drop_index_and_thumbs(settings: Settings, store: Store, faces: list[tuple[int, int]],
-                           thumbs: list[str]) -> Erasure:
+def _drop_index_and_thumbs(
+    settings: Settings, store: Store, faces: list[tuple[int, int]], thumbs: list[str]
+) -> Erasure:
     by_collection: dict[int, list[int]] = defaultdict(list)
     for collection_id, face_id in faces:
         by_collection[collection_id].append(face_id)
@@ -129,7 +129,6 @@ def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Er
     return total
 
 
-
 @allowed("operator")
 def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
     """Erase one image and every trace of it; files uploaded through the API are copies this service
@@ -141,9 +140,24 @@ def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
     with ctx.engine_lock:
         erased = erase_images(ctx.settings, ctx.store, [image_id])
     upload_removed = erased.uploads > 0
-    ctx.audit.record(DELETE, actor=actor.name, role=actor.role, ip=actor.ip, collections=[collection],
-                     results={"image_id": image_id, "faces": erased.faces},
-                     details={"sha256": img.sha256, "path": img.path, "thumbnails": erased.thumbnails,
-                              "upload_removed": upload_removed})
-    return {"image_id": image_id, "images": erased.images, "faces": erased.faces,
-            "thumbnails": erased.thumbnails, "upload_removed": upload_removed}
+    ctx.audit.record(
+        DELETE,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[collection],
+        results={"image_id": image_id, "faces": erased.faces},
+        details={
+            "sha256": img.sha256,
+            "path": img.path,
+            "thumbnails": erased.thumbnails,
+            "upload_removed": upload_removed,
+        },
+    )
+    return {
+        "image_id": image_id,
+        "images": erased.images,
+        "faces": erased.faces,
+        "thumbnails": erased.thumbnails,
+        "upload_removed": upload_removed,
+    }

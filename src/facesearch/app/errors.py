@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from ..errors import KINDS, FacesearchError
 
-__all__ = ["KINDS", "CaseRequired", "Conflict", "Forbidden", "Invalid", "LimitExceeded", "NotFound",
-           "PurposeNotAllowed", "Refused", "Suspended"]
+__all__ = [
+    "KINDS",
+    "CaseRequired",
+    "Conflict",
+    "Forbidden",
+    "Invalid",
+    "LimitExceeded",
+    "NotFound",
+    "PurposeNotAllowed",
+    "Refused",
+    "Suspended",
+]
 
 
 class Refused(FacesearchError):

@@ -15,25 +15,47 @@ from .roles import allowed
 
 
 @allowed("examiner", "operator")
-def view_image(ctx: Context, actor: Actor, image_id: int, case_ref: str | None = None,
-               search_id: int | None = None) -> dict[str, Any]:
+def view_image(
+    ctx: Context, actor: Actor, image_id: int, case_ref: str | None = None, search_id: int | None = None
+) -> dict[str, Any]:
     """An image with its faces and provenance (logged as a view of a match)."""
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
     faces = ctx.store.image_faces(image_id)
-    ctx.audit.record(VIEW_MATCH, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=case_ref,
-                     collections=[collection], results={"image_id": image_id, "face_ids": [f.id for f in faces]},
-                     details={"search_id": search_id, "sha256": img.sha256})
+    ctx.audit.record(
+        VIEW_MATCH,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        case_ref=case_ref,
+        collections=[collection],
+        results={"image_id": image_id, "face_ids": [f.id for f in faces]},
+        details={"search_id": search_id, "sha256": img.sha256},
+    )
     ctx.seen.add(actor.name, "image", [image_id])
     ctx.seen.add(actor.name, "face", [f.id for f in faces])
     return {
-        "id": img.id, "collection": collection, "sha256": img.sha256, "path": img.path,
-        "source_url": img.source_url, "metadata": img.meta or {}, "width": img.width, "height": img.height,
+        "id": img.id,
+        "collection": collection,
+        "sha256": img.sha256,
+        "path": img.path,
+        "source_url": img.source_url,
+        "metadata": img.meta or {},
+        "width": img.width,
+        "height": img.height,
         "ingested_at": img.ingested_at.isoformat() if img.ingested_at else None,
-        "faces": [{"face_id": f.id, "face": f.face_index, "box": [f.x1, f.y1, f.x2, f.y2],
-                   "quality": f.quality, "detection_score": f.det_score} for f in faces],
+        "faces": [
+            {
+                "face_id": f.id,
+                "face": f.face_index,
+                "box": [f.x1, f.y1, f.x2, f.y2],
+                "quality": f.quality,
+                "detection_score": f.det_score,
+            }
+            for f in faces
+        ],
     }
 
 
@@ -58,8 +80,15 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
     if not ctx.seen.seen(actor.name, "image", image_id):
-        ctx.audit.record(VIEW_MATCH, actor=actor.name, role=actor.role, ip=actor.ip, collections=[collection],
-                         results={"image_id": image_id}, details={"via": "file"})
+        ctx.audit.record(
+            VIEW_MATCH,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            collections=[collection],
+            results={"image_id": image_id},
+            details={"via": "file"},
+        )
         ctx.seen.add(actor.name, "image", [image_id])
     path = Path(img.path) if img.path else None
     if path is None or not path.is_file():
@@ -79,9 +108,14 @@ def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> Path:
     if details is None:
         raise NotFound(f"no face with id {face_id}")
     if not ctx.seen.seen(actor.name, "face", face_id):
-        ctx.audit.record(VIEW_THUMBNAIL, actor=actor.name, role=actor.role, ip=actor.ip,
-                         collections=[details["collection"]],
-                         results={"face_id": face_id, "image_id": details["image_id"]})
+        ctx.audit.record(
+            VIEW_THUMBNAIL,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            collections=[details["collection"]],
+            results={"face_id": face_id, "image_id": details["image_id"]},
+        )
         ctx.seen.add(actor.name, "face", [face_id])
     path = ctx.settings.thumbs_dir / details["thumbnail"]
     if not path.is_file():

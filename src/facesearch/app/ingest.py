@@ -100,9 +100,14 @@ class IngestResult:
 
     def counts(self) -> dict[str, Any]:
         return {
-            "ingested": self.ingested, "duplicates": self.duplicates, "no_face": self.no_face,
-            "failed": self.failed, "faces": self.faces, "faces_below_quality": self.faces_below_quality,
-            "opted_out_faces": self.opted_out_faces, "opted_out_images": self.opted_out_images,
+            "ingested": self.ingested,
+            "duplicates": self.duplicates,
+            "no_face": self.no_face,
+            "failed": self.failed,
+            "faces": self.faces,
+            "faces_below_quality": self.faces_below_quality,
+            "opted_out_faces": self.opted_out_faces,
+            "opted_out_images": self.opted_out_images,
         }
 
 
@@ -130,8 +135,9 @@ def items_from_manifest(manifest: Path) -> list[Item]:
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in (reader.fieldnames or [])]
         if "path" not in fields:
-            raise FacesearchError(f"manifest {manifest} needs a header row with a 'path' column "
-                                  "(path,source_url[,metadata columns])")
+            raise FacesearchError(
+                f"manifest {manifest} needs a header row with a 'path' column (path,source_url[,metadata columns])"
+            )
         items = []
         for row_number, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -163,8 +169,9 @@ def resolve_collection(store: Store, name: str, model: str | None, settings: Set
     raise missing_collection_error(name)
 
 
-def _read_items(items: Iterable[tuple[int, Item]], max_bytes: int,
-                result: IngestResult) -> Iterator[tuple[int, Item, bytes | None, str]]:
+def _read_items(
+    items: Iterable[tuple[int, Item]], max_bytes: int, result: IngestResult
+) -> Iterator[tuple[int, Item, bytes | None, str]]:
     for key, item in items:
         try:
             data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
@@ -180,26 +187,60 @@ def _read_items(items: Iterable[tuple[int, Item]], max_bytes: int,
 
 
 @allowed("operator")
-def ingest(ctx: Context, actor: Actor, items: list[Item], collection: str, *, model: str | None = None,
-           workers: int | None = None, progress: ProgressFn | None = None, source: str = "",
-           settings: Settings | None = None) -> IngestResult:
+def ingest(
+    ctx: Context,
+    actor: Actor,
+    items: list[Item],
+    collection: str,
+    *,
+    model: str | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    source: str = "",
+    settings: Settings | None = None,
+) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
     bad file. `settings` narrows the deployment's (uploads are read with the upload size limit)."""
     try:
-        result = run(ctx, items, collection, model=model, workers=workers, progress=progress, source=source,
-                     settings=settings)
+        result = run(
+            ctx, items, collection, model=model, workers=workers, progress=progress, source=source, settings=settings
+        )
     except FacesearchError as exc:
-        ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[collection],
-                         model=model, outcome="refused", details={"source": source, "reason": str(exc)})
+        ctx.audit.record(
+            INGEST,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            collections=[collection],
+            model=model,
+            outcome="refused",
+            details={"source": source, "reason": str(exc)},
+        )
         raise
-    ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[result.collection],
-                     model=result.model, results={"counts": result.counts(), "failures": len(result.failures)},
-                     details={"ingest_job_id": result.job_id, "source": source})
+    ctx.audit.record(
+        INGEST,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[result.collection],
+        model=result.model,
+        results={"counts": result.counts(), "failures": len(result.failures)},
+        details={"ingest_job_id": result.job_id, "source": source},
+    )
     return result
 
 
-def run(ctx: Context, items: list[Item], collection: str, *, model: str | None = None, workers: int | None = None,
-        progress: ProgressFn | None = None, source: str = "", settings: Settings | None = None) -> IngestResult:
+def run(
+    ctx: Context,
+    items: list[Item],
+    collection: str,
+    *,
+    model: str | None = None,
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    source: str = "",
+    settings: Settings | None = None,
+) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
     settings = settings or ctx.settings
     store = ctx.store
@@ -218,8 +259,16 @@ def run(ctx: Context, items: list[Item], collection: str, *, model: str | None =
     return result
 
 
-def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: int | None,
-                progress: ProgressFn | None, source: str, settings: Settings) -> IngestResult:
+def _run_locked(
+    ctx: Context,
+    items: list[Item],
+    col: Collection,
+    *,
+    workers: int | None,
+    progress: ProgressFn | None,
+    source: str,
+    settings: Settings,
+) -> IngestResult:
     store = ctx.store
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
@@ -252,8 +301,7 @@ def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: in
                     pending.append(meta)
                     yield payload
 
-            outcome_stream = ((pending.popleft(), out)
-                              for out in pool.imap(worker.run, payloads(), chunksize=1))
+            outcome_stream = ((pending.popleft(), out) for out in pool.imap(worker.run, payloads(), chunksize=1))
         elif DECODE_AHEAD:
             # Files are read, hashed and decoded in a thread while the pack works on the batch before (the
             # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
@@ -263,8 +311,9 @@ def _run_locked(ctx: Context, items: list[Item], col: Collection, *, workers: in
             outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
         else:
             pack = load_pack(col.model, settings, threads)
-            outcome_stream = ((meta, worker.process_batch(pack, settings, payload))
-                              for meta, payload in _prefetch(batches, throttle))
+            outcome_stream = (
+                (meta, worker.process_batch(pack, settings, payload)) for meta, payload in _prefetch(batches, throttle)
+            )
         for meta, outcomes in outcome_stream:
             throttle.release()
             _commit_batch(ctx, meta, outcomes, col, job_id, index, result)
@@ -371,8 +420,15 @@ class _Throttle:
         return self._stopped
 
 
-def _batches(items: list[Item], size: int, settings: Settings, store: Store, collection_id: int,
-             seen: set[str], result: IngestResult) -> Iterator[tuple[BatchMeta, list[Work]]]:
+def _batches(
+    items: list[Item],
+    size: int,
+    settings: Settings,
+    store: Store,
+    collection_id: int,
+    seen: set[str],
+    result: IngestResult,
+) -> Iterator[tuple[BatchMeta, list[Work]]]:
     """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
 
     Reads are bounded in bytes and batches in decoded pixels as well as in files: 32 photos of 12 megapixels
@@ -412,8 +468,15 @@ def _batches(items: list[Item], size: int, settings: Settings, store: Store, col
                 limit = min(size, 2 * limit)
 
 
-def _commit_batch(ctx: Context, meta: BatchMeta, outcomes: list[worker.ImageOutcome], col: Collection,
-                  job_id: int, index: Any, result: IngestResult) -> None:
+def _commit_batch(
+    ctx: Context,
+    meta: BatchMeta,
+    outcomes: list[worker.ImageOutcome],
+    col: Collection,
+    job_id: int,
+    index: Any,
+    result: IngestResult,
+) -> None:
     new_images: list[NewImage] = []
     for outcome in outcomes:
         item, sha = meta[outcome.key]
@@ -422,8 +485,18 @@ def _commit_batch(ctx: Context, meta: BatchMeta, outcomes: list[worker.ImageOutc
             result.failures.append((str(item.path), outcome.error[0], outcome.error[1]))
             continue
         result.faces_below_quality += outcome.below_quality
-        new_images.append(NewImage(sha, str(item.path), item.source_url, item.meta, outcome.width,
-                                   outcome.height, item.manifest_row, outcome.faces))
+        new_images.append(
+            NewImage(
+                sha,
+                str(item.path),
+                item.source_url,
+                item.meta,
+                outcome.width,
+                outcome.height,
+                item.manifest_row,
+                outcome.faces,
+            )
+        )
     # Opt-out check before anything reaches the rows or the index.
     drop_optout_faces(ctx, col, new_images, result, job_id)
     if not new_images:

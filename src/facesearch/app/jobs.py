@@ -91,8 +91,16 @@ def _stage(settings: Settings, files: list[Upload]) -> tuple[Path, list[Item]]:
 
 
 @allowed("operator")
-def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None = None, manifest: str | None = None,
-              files: list[Upload] | None = None, model: str | None = None) -> Job:
+def start_job(
+    ctx: Context,
+    actor: Actor,
+    collection: str,
+    *,
+    path: str | None = None,
+    manifest: str | None = None,
+    files: list[Upload] | None = None,
+    model: str | None = None,
+) -> Job:
     """Start an ingest job from a server-side folder or manifest, or from uploaded files. A collection
     that does not exist or lacks its provenance is refused at once, not as a failed job."""
     files = files or []
@@ -115,8 +123,9 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
         else:
             staging, items = _stage(settings, files)
             source = f"upload:{len(items)} files"
-            settings = settings.model_copy(update={"max_file_bytes": min(settings.max_file_bytes,
-                                                                          settings.max_upload_bytes)})
+            settings = settings.model_copy(
+                update={"max_file_bytes": min(settings.max_file_bytes, settings.max_upload_bytes)}
+            )
     except FacesearchError as exc:
         if isinstance(exc, (Forbidden, Invalid)):
             raise
@@ -127,11 +136,17 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
     items, outside = _within_roots(settings, items) if staging is None else (items, [])
 
     def finished(job: Job) -> None:
-        ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
-                         model=model, outcome=job.status,
-                         results={"counts": job.counts, "failures": len(job.failures)},
-                         details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source,
-                                  "error": job.error})
+        ctx.audit.record(
+            INGEST,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            collections=[job.collection],
+            model=model,
+            outcome=job.status,
+            results={"counts": job.counts, "failures": len(job.failures)},
+            details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source, "error": job.error},
+        )
 
     def work(job: Job) -> None:
         def progress(res: IngestResult, _: int) -> None:
@@ -142,8 +157,16 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
             job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in [*outside, *res.failures]]
 
         try:
-            res = run(ctx, items, name, model=model, workers=settings.ingest_workers, progress=progress,
-                      source=source, settings=settings)
+            res = run(
+                ctx,
+                items,
+                name,
+                model=model,
+                workers=settings.ingest_workers,
+                progress=progress,
+                source=source,
+                settings=settings,
+            )
             progress(res, total)
         finally:
             if outside and job.ingest_job_id is not None:  # the durable record of the run lists them too
@@ -152,8 +175,16 @@ def start_job(ctx: Context, actor: Actor, collection: str, *, path: str | None =
             ctx.store.finish_job(res.job_id, "done", job.counts)
 
     def started(job: Job) -> None:  # logged before the job runs: an action that cannot be logged does not happen
-        ctx.audit.record(INGEST, actor=actor.name, role=actor.role, ip=actor.ip, collections=[job.collection],
-                         model=model, outcome="started", details={"job": job.id, "source": source, "files": total})
+        ctx.audit.record(
+            INGEST,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            collections=[job.collection],
+            model=model,
+            outcome="started",
+            details={"job": job.id, "source": source, "files": total},
+        )
 
     return ctx.jobs.start(name, source, actor.name, total, staging, work, finished, before=started)
 

@@ -31,8 +31,10 @@ def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
     """The strict score at or above which a face counts as an opted-out person's, and why."""
     table = load_table(pack, settings.home / "calibration")
     t = table.threshold_for_fmr(settings.optout_fmr)
-    return t, (f"FMR {settings.optout_fmr:g} (FACESEARCH_OPTOUT_FMR) on {table.dataset}, "
-               f"pack {pack}; about {table.fnmr_at(t):.1%} of same-person pairs score below it")
+    return t, (
+        f"FMR {settings.optout_fmr:g} (FACESEARCH_OPTOUT_FMR) on {table.dataset}, "
+        f"pack {pack}; about {table.fnmr_at(t):.1%} of same-person pairs score below it"
+    )
 
 
 def review_threshold(settings: Settings, pack: str) -> tuple[float, str]:
@@ -41,8 +43,7 @@ def review_threshold(settings: Settings, pack: str) -> tuple[float, str]:
     table = load_table(pack, settings.home / "calibration")
     strict, _ = optout_threshold(settings, pack)
     t = min(table.threshold_for_fmr(settings.optout_review_fmr), strict)
-    return t, (f"FMR {settings.optout_review_fmr:g} (FACESEARCH_OPTOUT_REVIEW_FMR) on {table.dataset}, "
-               f"pack {pack}")
+    return t, (f"FMR {settings.optout_review_fmr:g} (FACESEARCH_OPTOUT_REVIEW_FMR) on {table.dataset}, pack {pack}")
 
 
 def miss_text(fnmr: float) -> str:
@@ -55,8 +56,9 @@ def miss_text(fnmr: float) -> str:
 
 def templates(store: Store, pack: str) -> np.ndarray:
     with store.database.connect() as conn:
-        rows = conn.execute(select(OptOutTemplate.embedding, OptOutTemplate.dim)
-                            .where(OptOutTemplate.model == pack)).all()
+        rows = conn.execute(
+            select(OptOutTemplate.embedding, OptOutTemplate.dim).where(OptOutTemplate.model == pack)
+        ).all()
     if not rows:
         return np.zeros((0, 0), np.float32)
     return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
@@ -65,8 +67,10 @@ def templates(store: Store, pack: str) -> np.ndarray:
 def optouts_without_templates(store: Store, pack: str) -> int:
     with store.database.connect() as conn:
         total = conn.scalar(select(func.count(OptOut.id))) or 0
-        covered = conn.scalar(select(func.count(func.distinct(OptOutTemplate.optout_id)))
-                              .where(OptOutTemplate.model == pack)) or 0
+        covered = (
+            conn.scalar(select(func.count(func.distinct(OptOutTemplate.optout_id))).where(OptOutTemplate.model == pack))
+            or 0
+        )
     return int(total) - int(covered)
 
 
@@ -76,8 +80,9 @@ def matching(vectors: np.ndarray, tmpl: np.ndarray, threshold: float) -> np.ndar
     return np.asarray((np.asarray(vectors, np.float32) @ tmpl.T).max(axis=1) >= threshold)
 
 
-def drop_optout_faces(ctx: Context, col: Collection, images: list[NewImage], result: Any = None,
-                      job_id: int | None = None) -> tuple[int, int]:
+def drop_optout_faces(
+    ctx: Context, col: Collection, images: list[NewImage], result: Any = None, job_id: int | None = None
+) -> tuple[int, int]:
     """Ingest hook, before rows or index entries are written: remove faces that match an opt-out
     template (and their thumbnails, already written by the workers). An image whose every face was
     removed is not stored at all. Returns (faces dropped, images dropped)."""
@@ -110,9 +115,15 @@ def drop_optout_faces(ctx: Context, col: Collection, images: list[NewImage], res
     if faces_dropped:
         who = system_actor("ingest")
         ctx.audit.record(
-            OPTOUT_BLOCK, actor=who.name, role=who.role, collections=[col.name], model=col.model, threshold=threshold,
+            OPTOUT_BLOCK,
+            actor=who.name,
+            role=who.role,
+            collections=[col.name],
+            model=col.model,
+            threshold=threshold,
             results={"faces_not_stored": faces_dropped, "images_not_stored": dropped_images},
-            details={"ingest_job_id": job_id})
+            details={"ingest_job_id": job_id},
+        )
     return faces_dropped, dropped_images
 
 
@@ -141,13 +152,17 @@ def _hidden(ctx: Context, pack: str, dim: int, ids: np.ndarray) -> set[int]:
         # never shown to the searcher: the answer must not reveal that someone was hidden.
         who = system_actor("search")
         ctx.audit.record(
-            OPTOUT_HIDE, actor=who.name, role=who.role, model=pack, threshold=threshold,
-            results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)})
+            OPTOUT_HIDE,
+            actor=who.name,
+            role=who.role,
+            model=pack,
+            threshold=threshold,
+            results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)},
+        )
     return blocked
 
 
-def gallery_matches(store: Store, pack: str, queries: np.ndarray,
-                     threshold: float) -> list[tuple[int, float]]:
+def gallery_matches(store: Store, pack: str, queries: np.ndarray, threshold: float) -> list[tuple[int, float]]:
     """Every face of every collection of `pack` scoring at or above the threshold against any query
     (exhaustive over the rows, not the index, so nothing is missed for want of a top-k)."""
     out: list[tuple[int, float]] = []
@@ -170,8 +185,9 @@ def packs_in_use(store: Store) -> list[str]:
 def embed_largest(engine: Engine, pack: str, image: np.ndarray, label: str) -> np.ndarray:
     fs = engine.analyze_probe(pack, image)
     if len(fs) == 0:
-        raise ProbeError(f"no face found in {label} (model pack {pack}); use a photo where the person's "
-                         "face is clearly visible")
+        raise ProbeError(
+            f"no face found in {label} (model pack {pack}); use a photo where the person's face is clearly visible"
+        )
     return np.asarray(fs.embeddings[0], np.float32)  # the largest face: the photo is of this person
 
 
@@ -204,13 +220,28 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
         for pack, vecs in made.items():
             info = get_entry(pack).info
             for v in vecs:
-                s.add(OptOutTemplate(optout_id=optout_id, model=pack, model_version=info.version, dim=info.dim,
-                                     embedding=np.asarray(v, np.float32).tobytes()))
+                s.add(
+                    OptOutTemplate(
+                        optout_id=optout_id,
+                        model=pack,
+                        model_version=info.version,
+                        dim=info.dim,
+                        embedding=np.asarray(v, np.float32).tobytes(),
+                    )
+                )
     common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip}
-    ctx.audit.record(OPTOUT_ADD, **common, details={
-        "optout_id": optout_id, "reference": reference, "photos": len(photos),
-        "photo_sha256": [d.sha256 for d in loaded], "packs": packs,
-        "templates": sum(len(v) for v in made.values())})
+    ctx.audit.record(
+        OPTOUT_ADD,
+        **common,
+        details={
+            "optout_id": optout_id,
+            "reference": reference,
+            "photos": len(photos),
+            "photo_sha256": [d.sha256 for d in loaded],
+            "packs": packs,
+            "templates": sum(len(v) for v in made.values()),
+        },
+    )
     erased = Erasure(0, 0, 0)
     per_pack: dict[str, Any] = {}
     to_review: list[dict[str, Any]] = []
@@ -227,22 +258,49 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             erased += done
             to_review.extend(review)
             fnmr = table.fnmr_at(threshold)
-            per_pack[pack] = {"threshold": round(threshold, 6), "threshold_reason": reason, **done.as_dict(),
-                              "review_threshold": round(looser, 6), "review_threshold_reason": looser_reason,
-                              "to_review": len(review), "miss_rate": round(fnmr, 6), "miss_text": miss_text(fnmr)}
-            ctx.audit.record(OPTOUT_ERASE, **common, model=pack, threshold=threshold,
-                             results={"face_ids": [fid for fid, _ in hits], **done.as_dict(),
-                                      "to_review_face_ids": [r["face_id"] for r in review]},
-                             details={"optout_id": optout_id, "reference": reference, "threshold_reason": reason,
-                                      "review_threshold": looser, "miss_rate": fnmr})
+            per_pack[pack] = {
+                "threshold": round(threshold, 6),
+                "threshold_reason": reason,
+                **done.as_dict(),
+                "review_threshold": round(looser, 6),
+                "review_threshold_reason": looser_reason,
+                "to_review": len(review),
+                "miss_rate": round(fnmr, 6),
+                "miss_text": miss_text(fnmr),
+            }
+            ctx.audit.record(
+                OPTOUT_ERASE,
+                **common,
+                model=pack,
+                threshold=threshold,
+                results={
+                    "face_ids": [fid for fid, _ in hits],
+                    **done.as_dict(),
+                    "to_review_face_ids": [r["face_id"] for r in review],
+                },
+                details={
+                    "optout_id": optout_id,
+                    "reference": reference,
+                    "threshold_reason": reason,
+                    "review_threshold": looser,
+                    "miss_rate": fnmr,
+                },
+            )
         for c in store.list_collections():  # cached indexes pick up the erasure
             ctx.engine.forget_index(c.id)
-    return {"optout_id": optout_id, "reference": reference, "photos": len(photos), "packs": per_pack,
-            "erased": erased.as_dict(), "to_review": to_review}
+    return {
+        "optout_id": optout_id,
+        "reference": reference,
+        "photos": len(photos),
+        "packs": per_pack,
+        "erased": erased.as_dict(),
+        "to_review": to_review,
+    }
 
 
-def _review_rows(store: Store, table: CalibrationTable, pack: str,
-                 found: list[tuple[int, float]]) -> list[dict[str, Any]]:
+def _review_rows(
+    store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]
+) -> list[dict[str, Any]]:
     """The faces an operator should look at, best score first: where they are and how strong the match is."""
     details = store.face_details([fid for fid, _ in found])
     rows: list[dict[str, Any]] = []
@@ -251,9 +309,19 @@ def _review_rows(store: Store, table: CalibrationTable, pack: str,
         if d is None:
             continue
         fmr = float(table.fmr_at(score))
-        rows.append({"face_id": fid, "image_id": d["image_id"], "collection": d["collection"], "model": pack,
-                     "path": d["path"], "source_url": d["source_url"], "score": round(score, 6), "fmr": fmr,
-                     "fmr_text": fmr_text(fmr)})
+        rows.append(
+            {
+                "face_id": fid,
+                "image_id": d["image_id"],
+                "collection": d["collection"],
+                "model": pack,
+                "path": d["path"],
+                "source_url": d["source_url"],
+                "score": round(score, 6),
+                "fmr": fmr,
+                "fmr_text": fmr_text(fmr),
+            }
+        )
     return rows
 
 
@@ -280,23 +348,45 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
             vec = store.embeddings([face_id], col.dim)[0]
             info = get_entry(col.model).info
             with store.session.begin() as s:
-                s.add(OptOutTemplate(optout_id=optout_id, model=col.model, model_version=info.version,
-                                     dim=col.dim, embedding=np.asarray(vec, np.float32).tobytes()))
+                s.add(
+                    OptOutTemplate(
+                        optout_id=optout_id,
+                        model=col.model,
+                        model_version=info.version,
+                        dim=col.dim,
+                        embedding=np.asarray(vec, np.float32).tobytes(),
+                    )
+                )
         done = erase_faces(ctx.settings, store, [face_id])
         if col is not None:
             ctx.engine.forget_index(col.id)
-    ctx.audit.record(OPTOUT_ERASE, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=[details["collection"]], model=col.model if col else None,
-                     results={"face_ids": [face_id], **done.as_dict()},
-                     details={"optout_id": optout_id, "reference": reference, "decided_by": "operator review",
-                              "image_id": details["image_id"], "template_added": optout_id is not None})
-    return {"face_id": face_id, "image_id": details["image_id"], "collection": details["collection"],
-            "optout_id": optout_id, "template_added": optout_id is not None and col is not None,
-            "erased": done.as_dict()}
+    ctx.audit.record(
+        OPTOUT_ERASE,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[details["collection"]],
+        model=col.model if col else None,
+        results={"face_ids": [face_id], **done.as_dict()},
+        details={
+            "optout_id": optout_id,
+            "reference": reference,
+            "decided_by": "operator review",
+            "image_id": details["image_id"],
+            "template_added": optout_id is not None,
+        },
+    )
+    return {
+        "face_id": face_id,
+        "image_id": details["image_id"],
+        "collection": details["collection"],
+        "optout_id": optout_id,
+        "template_added": optout_id is not None and col is not None,
+        "erased": done.as_dict(),
+    }
 
 
-def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray,
-                           threshold: float) -> int:
+def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray, threshold: float) -> int:
     """Kept probes (when FACESEARCH_KEEP_PROBES is on) showing an opted-out person go too."""
     n = 0
     for path in kept_probe_files(settings):
@@ -315,11 +405,20 @@ def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: 
 def list_optouts(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
     """References and counts only, never templates."""
     with ctx.store.session() as s:
-        rows = s.execute(select(OptOut, func.count(OptOutTemplate.id))
-                         .join(OptOutTemplate, OptOutTemplate.optout_id == OptOut.id, isouter=True)
-                         .group_by(OptOut.id).order_by(OptOut.id)).all()
-    return [{"id": o.id, "reference": o.reference, "photos": o.photos, "templates": int(n),
-             "created_at": o.created_at.isoformat() if o.created_at else None, "created_by": o.created_by}
-            for o, n in rows]
-
-
+        rows = s.execute(
+            select(OptOut, func.count(OptOutTemplate.id))
+            .join(OptOutTemplate, OptOutTemplate.optout_id == OptOut.id, isouter=True)
+            .group_by(OptOut.id)
+            .order_by(OptOut.id)
+        ).all()
+    return [
+        {
+            "id": o.id,
+            "reference": o.reference,
+            "photos": o.photos,
+            "templates": int(n),
+            "created_at": o.created_at.isoformat() if o.created_at else None,
+            "created_by": o.created_by,
+        }
+        for o, n in rows
+    ]

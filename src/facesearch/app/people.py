@@ -45,6 +45,7 @@ IN_CHUNK = 10_000
 
 # Reading ---------------------------------------------------------------------------------------------
 
+
 def _collections(store: Store, names: Sequence[str] | None = None) -> list[Collection]:
     cols = store.list_collections()
     if names:
@@ -79,9 +80,13 @@ def _face_rows(store: Store, face_ids: np.ndarray) -> tuple[np.ndarray, np.ndarr
     found: dict[int, tuple[int, float]] = {}
     with store.database.connect() as conn:
         for i in range(0, len(face_ids), 900):
-            chunk = [int(x) for x in face_ids[i:i + 900]]
-            found.update({int(f): (int(im), float(q)) for f, im, q in conn.execute(
-                select(Face.id, Face.image_id, Face.quality).where(Face.id.in_(chunk)))})
+            chunk = [int(x) for x in face_ids[i : i + 900]]
+            found.update(
+                {
+                    int(f): (int(im), float(q))
+                    for f, im, q in conn.execute(select(Face.id, Face.image_id, Face.quality).where(Face.id.in_(chunk)))
+                }
+            )
     img = np.fromiter((found[int(f)][0] for f in face_ids), np.int64, len(face_ids))
     qual = np.fromiter((found[int(f)][1] for f in face_ids), np.float32, len(face_ids))
     return img, qual
@@ -102,8 +107,12 @@ def _members(store: Store, model: str | None = None) -> dict[int, list[int]]:
 def _faces_of(store: Store, person_id: int) -> list[int]:
     """One person's face ids, ascending."""
     with store.database.connect() as conn:
-        return [int(f) for f in conn.scalars(select(PersonFace.face_id).where(PersonFace.person_id == int(person_id))
-                                             .order_by(PersonFace.face_id))]
+        return [
+            int(f)
+            for f in conn.scalars(
+                select(PersonFace.face_id).where(PersonFace.person_id == int(person_id)).order_by(PersonFace.face_id)
+            )
+        ]
 
 
 def _persons_of(store: Store, face_ids: Iterable[int]) -> dict[int, int]:
@@ -112,8 +121,16 @@ def _persons_of(store: Store, face_ids: Iterable[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     with store.database.connect() as conn:
         for i in range(0, len(ids), IN_CHUNK):
-            out.update({int(f): int(p) for f, p in conn.execute(
-                select(PersonFace.face_id, PersonFace.person_id).where(PersonFace.face_id.in_(ids[i:i + IN_CHUNK])))})
+            out.update(
+                {
+                    int(f): int(p)
+                    for f, p in conn.execute(
+                        select(PersonFace.face_id, PersonFace.person_id).where(
+                            PersonFace.face_id.in_(ids[i : i + IN_CHUNK])
+                        )
+                    )
+                }
+            )
     return out
 
 
@@ -123,9 +140,11 @@ def _people_in_images(store: Store, image_ids: Iterable[int]) -> dict[int, set[i
     out: dict[int, set[int]] = defaultdict(set)
     with store.database.connect() as conn:
         for i in range(0, len(ids), IN_CHUNK):
-            for pid, img in conn.execute(select(PersonFace.person_id, Face.image_id)
-                                         .join(Face, Face.id == PersonFace.face_id)
-                                         .where(Face.image_id.in_(ids[i:i + IN_CHUNK]))):
+            for pid, img in conn.execute(
+                select(PersonFace.person_id, Face.image_id)
+                .join(Face, Face.id == PersonFace.face_id)
+                .where(Face.image_id.in_(ids[i : i + IN_CHUNK]))
+            ):
                 out[int(pid)].add(int(img))
     return out
 
@@ -149,15 +168,22 @@ def _images_of(store: Store, face_ids: Iterable[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     with store.database.connect() as conn:
         for i in range(0, len(ids), 900):
-            out.update({int(f): int(im) for f, im in conn.execute(
-                select(Face.id, Face.image_id).where(Face.id.in_(ids[i:i + 900])))})
+            out.update(
+                {
+                    int(f): int(im)
+                    for f, im in conn.execute(select(Face.id, Face.image_id).where(Face.id.in_(ids[i : i + 900])))
+                }
+            )
     return out
 
 
 def _face_pack(store: Store, face_id: int) -> tuple[str, int]:
     with store.database.connect() as conn:
-        row = conn.execute(select(Collection.model, Collection.dim).join(Face, Face.collection_id == Collection.id)
-                           .where(Face.id == int(face_id))).first()
+        row = conn.execute(
+            select(Collection.model, Collection.dim)
+            .join(Face, Face.collection_id == Collection.id)
+            .where(Face.id == int(face_id))
+        ).first()
     if row is None:
         raise NotFound(f"no face with id {face_id}")
     return str(row[0]), int(row[1])
@@ -179,19 +205,22 @@ def resolve_person(store: Store, text: str | int) -> int:
 
 # Upkeep: erased faces, stale templates ----------------------------------------------------------------
 
+
 def tidy(store: Store, model: str | None = None) -> dict[str, int]:
     """Remove people left without a face (their last face was erased or moved) and remake every template
     whose face count no longer matches its rows. Cheap when nothing changed (two aggregate queries)."""
     with store.database.begin() as conn:
-        empty = select(Person.id).where(~select(PersonFace.face_id)
-                                        .where(PersonFace.person_id == Person.id).exists())
+        empty = select(Person.id).where(~select(PersonFace.face_id).where(PersonFace.person_id == Person.id).exists())
         if model is not None:
             empty = empty.where(Person.model == model)
         gone = [int(i) for i in conn.scalars(empty)]
         for i in range(0, len(gone), IN_CHUNK):
-            conn.execute(delete(Person).where(Person.id.in_(gone[i:i + IN_CHUNK])))
-        counts = select(Person.id, Person.model, Person.template_faces, func.count(PersonFace.face_id)) \
-            .join(PersonFace, PersonFace.person_id == Person.id).group_by(Person.id)
+            conn.execute(delete(Person).where(Person.id.in_(gone[i : i + IN_CHUNK])))
+        counts = (
+            select(Person.id, Person.model, Person.template_faces, func.count(PersonFace.face_id))
+            .join(PersonFace, PersonFace.person_id == Person.id)
+            .group_by(Person.id)
+        )
         if model is not None:
             counts = counts.where(Person.model == model)
         stale = [(int(p), str(m)) for p, m, t, n in conn.execute(counts) if int(t or 0) != int(n)]
@@ -218,9 +247,13 @@ def _remake_templates(store: Store, model: str, person_ids: Iterable[int]) -> No
     rows: list[Any] = []
     with store.database.connect() as conn:
         for i in range(0, len(pids), IN_CHUNK):  # SQLite: at most 32,766 bound values per statement
-            rows.extend(conn.execute(select(PersonFace.person_id, PersonFace.face_id, Face.quality)
-                                     .join(Face, Face.id == PersonFace.face_id)
-                                     .where(PersonFace.person_id.in_(pids[i:i + IN_CHUNK]))).all())
+            rows.extend(
+                conn.execute(
+                    select(PersonFace.person_id, PersonFace.face_id, Face.quality)
+                    .join(Face, Face.id == PersonFace.face_id)
+                    .where(PersonFace.person_id.in_(pids[i : i + IN_CHUNK]))
+                ).all()
+            )
     if not rows:
         return
     pid_arr = np.array([r[0] for r in rows], np.int64)
@@ -232,29 +265,35 @@ def _remake_templates(store: Store, model: str, person_ids: Iterable[int]) -> No
     counts = np.bincount(labels, minlength=len(uniq))
     with store.database.begin() as conn:
         for j, pid in enumerate(uniq.tolist()):
-            conn.execute(update(Person).where(Person.id == pid)
-                         .values(template=tmpl[j].tobytes(), template_faces=int(counts[j])))
+            conn.execute(
+                update(Person).where(Person.id == pid).values(template=tmpl[j].tobytes(), template_faces=int(counts[j]))
+            )
 
 
 def _templates(store: Store, model: str) -> tuple[np.ndarray, np.ndarray]:
     """(person ids, templates) of a pack's people (templates current: call `tidy` first)."""
     with store.database.connect() as conn:
-        rows = conn.execute(select(Person.id, Person.template).where(Person.model == model,
-                                                                     Person.template.is_not(None))
-                            .order_by(Person.id)).all()
+        rows = conn.execute(
+            select(Person.id, Person.template)
+            .where(Person.model == model, Person.template.is_not(None))
+            .order_by(Person.id)
+        ).all()
     if not rows:
         return np.zeros(0, np.int64), np.zeros((0, _pack_dim(store, model) or 0), np.float32)
-    return (np.array([r[0] for r in rows], np.int64),
-            np.stack([np.frombuffer(r[1] or b"", np.float32) for r in rows]))
+    return (np.array([r[0] for r in rows], np.int64), np.stack([np.frombuffer(r[1] or b"", np.float32) for r in rows]))
 
 
 def _insert_person(conn: Connection, model: str, name: str | None, now: datetime) -> int:
     # template_faces -1: no template yet, so `tidy` makes it
-    return int(conn.execute(insert(Person).values(model=model, name=name, created_at=now, template_faces=-1)
-                            .returning(Person.id)).scalar_one())
+    return int(
+        conn.execute(
+            insert(Person).values(model=model, name=name, created_at=now, template_faces=-1).returning(Person.id)
+        ).scalar_one()
+    )
 
 
 # Clustering ------------------------------------------------------------------------------------------
+
 
 def _threshold(ctx: Context, model: str, gallery_size: int) -> tuple[float, str]:
     table = load_table(model, ctx.settings.home / "calibration")
@@ -263,8 +302,11 @@ def _threshold(ctx: Context, model: str, gallery_size: int) -> tuple[float, str]
 
 def _active_corrections(store: Store) -> list[PersonCorrection]:
     with store.session() as s:
-        return list(s.scalars(select(PersonCorrection).where(PersonCorrection.undone_at.is_(None))
-                              .order_by(PersonCorrection.id)))
+        return list(
+            s.scalars(
+                select(PersonCorrection).where(PersonCorrection.undone_at.is_(None)).order_by(PersonCorrection.id)
+            )
+        )
 
 
 def _constraints(store: Store, face_ids: np.ndarray) -> tuple[clustering.Constraints, dict[int, str | None]]:
@@ -327,25 +369,39 @@ def _full_pass(ctx: Context, model: str, cols: list[Collection]) -> dict[str, An
     with store.database.begin() as conn:
         if len(ids):
             for i in range(0, len(ids), 900):
-                conn.execute(delete(PersonFace).where(PersonFace.face_id.in_([int(x) for x in ids[i:i + 900]])))
+                conn.execute(delete(PersonFace).where(PersonFace.face_id.in_([int(x) for x in ids[i : i + 900]])))
         person_of: dict[int, int] = {}
         for lab in range(n_people):
             name = names.get(lab)
             if lab in keep:
                 pid = keep[lab]
                 # A name given by a correction wins; else the person keeps the name it had.
-                conn.execute(update(Person).where(Person.id == pid)
-                             .values(name=name if name is not None else old_names.get(pid), template_faces=-1))
+                conn.execute(
+                    update(Person)
+                    .where(Person.id == pid)
+                    .values(name=name if name is not None else old_names.get(pid), template_faces=-1)
+                )
             else:
                 pid = _insert_person(conn, model, name, ctx.now())
             person_of[lab] = pid
         if len(ids):
-            conn.execute(insert(PersonFace), [{"face_id": f, "person_id": person_of[lab]}
-                                              for f, lab in zip(ids.tolist(), labels.tolist())])
+            conn.execute(
+                insert(PersonFace),
+                [{"face_id": f, "person_id": person_of[lab]} for f, lab in zip(ids.tolist(), labels.tolist())],
+            )
     tidy(store, model)
-    return {"model": model, "collections": [c.name for c in cols], "faces": int(len(ids)), "people": n_people,
-            "assigned": int(len(ids)), "started": n_people - len(keep), "threshold": round(threshold, 6),
-            "threshold_reason": reason, "full": True, "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "model": model,
+        "collections": [c.name for c in cols],
+        "faces": int(len(ids)),
+        "people": n_people,
+        "assigned": int(len(ids)),
+        "started": n_people - len(keep),
+        "threshold": round(threshold, 6),
+        "threshold_reason": reason,
+        "full": True,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def _incremental_pass(ctx: Context, model: str, cols: list[Collection]) -> dict[str, Any]:
@@ -356,16 +412,34 @@ def _incremental_pass(ctx: Context, model: str, cols: list[Collection]) -> dict[
     tidy(store, model)
     col_ids = [c.id for c in cols]
     with store.database.connect() as conn:
-        new = np.array(list(conn.scalars(
-            select(Face.id).where(Face.collection_id.in_(col_ids),
-                                  ~select(PersonFace.face_id).where(PersonFace.face_id == Face.id).exists())
-            .order_by(Face.id))), np.int64)
+        new = np.array(
+            list(
+                conn.scalars(
+                    select(Face.id)
+                    .where(
+                        Face.collection_id.in_(col_ids),
+                        ~select(PersonFace.face_id).where(PersonFace.face_id == Face.id).exists(),
+                    )
+                    .order_by(Face.id)
+                )
+            ),
+            np.int64,
+        )
     pack_cols = [c for c in store.list_collections() if c.model == model]
     gallery = store.gallery_size([c.id for c in pack_cols])
     threshold, reason = _threshold(ctx, model, gallery)
-    out = {"model": model, "collections": [c.name for c in cols], "faces": int(len(new)), "people": 0,
-           "assigned": 0, "started": 0, "threshold": round(threshold, 6), "threshold_reason": reason,
-           "full": False, "seconds": 0.0}
+    out = {
+        "model": model,
+        "collections": [c.name for c in cols],
+        "faces": int(len(new)),
+        "people": 0,
+        "assigned": 0,
+        "started": 0,
+        "threshold": round(threshold, 6),
+        "threshold_reason": reason,
+        "full": False,
+        "seconds": 0.0,
+    }
     if not len(new):
         return out
     dim = cols[0].dim
@@ -384,19 +458,26 @@ def _incremental_pass(ctx: Context, model: str, cols: list[Collection]) -> dict[
     if len(rest):
         sub = clustering.Constraints(
             must_link=[m for m in (_subset(g, rest) for g in cons.must_link) if len(m) > 1],
-            cannot_link=[(a, b) for a, b in ((_subset(x, rest), _subset(y, rest)) for x, y in cons.cannot_link)
-                         if len(a) and len(b)])
+            cannot_link=[
+                (a, b)
+                for a, b in ((_subset(x, rest), _subset(y, rest)) for x, y in cons.cannot_link)
+                if len(a) and len(b)
+            ],
+        )
         labels = clustering.cluster(emb[rest], img[rest], threshold, constraints=sub)
     n_new = int(labels.max()) + 1 if len(labels) else 0
     with store.database.begin() as conn:
         created = [_insert_person(conn, model, None, ctx.now()) for _ in range(n_new)]
         rows = [{"face_id": int(new[r]), "person_id": int(pids[chosen[r]])} for r in np.flatnonzero(joined)]
-        rows += [{"face_id": int(new[r]), "person_id": created[lab]} for r, lab in zip(rest.tolist(),
-                                                                                      labels.tolist())]
+        rows += [{"face_id": int(new[r]), "person_id": created[lab]} for r, lab in zip(rest.tolist(), labels.tolist())]
         conn.execute(insert(PersonFace), rows)
     _remake_templates(store, model, [r["person_id"] for r in rows])
-    out.update(people=len({r["person_id"] for r in rows}), assigned=int(joined.sum()), started=n_new,
-               seconds=round(time.perf_counter() - started, 3))
+    out.update(
+        people=len({r["person_id"] for r in rows}),
+        assigned=int(joined.sum()),
+        started=n_new,
+        seconds=round(time.perf_counter() - started, 3),
+    )
     return out
 
 
@@ -443,14 +524,18 @@ def cluster(ctx: Context, actor: Actor, *, collection: str | None = None, full: 
     with ctx.engine_lock:
         for model, cols in _passes(ctx, collection):
             if full:
-                passes.append(_full_pass(ctx, model, [c for c in ctx.store.list_collections()
-                                                      if c.model == model]))
+                passes.append(_full_pass(ctx, model, [c for c in ctx.store.list_collections() if c.model == model]))
             else:
                 passes.append(_incremental_pass(ctx, model, cols))
-    ctx.audit.record(PEOPLE_CLUSTER, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=[c for p in passes for c in p["collections"]],
-                     results=[{k: p[k] for k in ("model", "faces", "people", "assigned", "started")} for p in passes],
-                     details={"full": full, "thresholds": {p["model"]: p["threshold"] for p in passes}})
+    ctx.audit.record(
+        PEOPLE_CLUSTER,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[c for p in passes for c in p["collections"]],
+        results=[{k: p[k] for k in ("model", "faces", "people", "assigned", "started")} for p in passes],
+        details={"full": full, "thresholds": {p["model"]: p["threshold"] for p in passes}},
+    )
     return {"passes": passes}
 
 
@@ -467,21 +552,34 @@ def cluster_new(ctx: Context, collection: str) -> dict[str, Any]:
         return {"passes": []}
     if one["faces"]:
         who = system_actor("ingest")
-        ctx.audit.record(PEOPLE_CLUSTER, actor=who.name, role=who.role, collections=[col.name],
-                         results=[{k: one[k] for k in ("model", "faces", "people", "assigned", "started")}],
-                         details={"full": False, "thresholds": {one["model"]: one["threshold"]}})
+        ctx.audit.record(
+            PEOPLE_CLUSTER,
+            actor=who.name,
+            role=who.role,
+            collections=[col.name],
+            results=[{k: one[k] for k in ("model", "faces", "people", "assigned", "started")}],
+            details={"full": False, "thresholds": {one["model"]: one["threshold"]}},
+        )
     return {"passes": [one]}
 
 
 # Viewing ---------------------------------------------------------------------------------------------
+
 
 def _face_info(store: Store, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     return store.face_details(list(face_ids))
 
 
 @allowed("examiner", "operator")
-def list_people(ctx: Context, actor: Actor, *, model: str | None = None, collection: str | None = None,
-                min_faces: int = 1, limit: int | None = None) -> dict[str, Any]:
+def list_people(
+    ctx: Context,
+    actor: Actor,
+    *,
+    model: str | None = None,
+    collection: str | None = None,
+    min_faces: int = 1,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Every person (most faces first) with their faces and photos."""
     store = ctx.store
     tidy(store)
@@ -494,19 +592,26 @@ def list_people(ctx: Context, actor: Actor, *, model: str | None = None, collect
     for pid, fids in members.items():
         p = people.get(pid)
         # Best face first: the one a grid shows for the person.
-        shown = sorted((f for f in fids if f in info and info[f]["collection"] in allowed_cols),
-                       key=lambda f: (-float(info[f]["quality"] or 0.0), f))
+        shown = sorted(
+            (f for f in fids if f in info and info[f]["collection"] in allowed_cols),
+            key=lambda f: (-float(info[f]["quality"] or 0.0), f),
+        )
         faces = [{"face_id": f, "image": {"id": info[f]["image_id"], "path": info[f]["path"]}} for f in shown]
         if p is None or len(faces) < max(1, min_faces):
             continue
         out.append({"id": pid, "name": p.name, "model": p.model, "face_count": len(faces), "faces": faces})
     out.sort(key=lambda d: (-d["face_count"], d["id"]))
     if limit is not None:
-        out = out[:max(0, limit)]
-    ctx.audit.record(PEOPLE_VIEW, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=sorted(allowed_cols),
-                     results={"people": [d["id"] for d in out], "faces": sum(d["face_count"] for d in out)},
-                     details={"view": "list"})
+        out = out[: max(0, limit)]
+    ctx.audit.record(
+        PEOPLE_VIEW,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=sorted(allowed_cols),
+        results={"people": [d["id"] for d in out], "faces": sum(d["face_count"] for d in out)},
+        details={"view": "list"},
+    )
     face_ids = [f["face_id"] for d in out for f in d["faces"]]
     ctx.seen.add(actor.name, "face", face_ids)
     return {"people": out}
@@ -522,14 +627,28 @@ def _similar(store: Store, model: str, person_id: int, limit: int = 5) -> list[d
     with store.session() as s:
         names = {int(p.id): p.name for p in s.scalars(select(Person).where(Person.id.in_(pids[order].tolist())))}
     members = _members(store, model)
-    return [{"person": int(pids[j]), "name": names.get(int(pids[j])), "score": round(float(sims[j]), 6),
-             "face_count": len(members.get(int(pids[j]), []))} for j in order]
+    return [
+        {
+            "person": int(pids[j]),
+            "name": names.get(int(pids[j])),
+            "score": round(float(sims[j]), 6),
+            "face_count": len(members.get(int(pids[j]), [])),
+        }
+        for j in order
+    ]
 
 
 def _correction_dict(c: PersonCorrection) -> dict[str, Any]:
-    return {"id": c.id, "kind": c.kind, "actor": c.actor,
-            "at": c.created_at.isoformat() if c.created_at else None, "name": c.name, "faces": list(c.faces),
-            "undone_at": c.undone_at.isoformat() if c.undone_at else None, "undone_by": c.undone_by}
+    return {
+        "id": c.id,
+        "kind": c.kind,
+        "actor": c.actor,
+        "at": c.created_at.isoformat() if c.created_at else None,
+        "name": c.name,
+        "faces": list(c.faces),
+        "undone_at": c.undone_at.isoformat() if c.undone_at else None,
+        "undone_by": c.undone_by,
+    }
 
 
 @allowed("examiner", "operator")
@@ -540,21 +659,42 @@ def show_person(ctx: Context, actor: Actor, person_id: int) -> dict[str, Any]:
     p = _person(store, person_id)
     fids = _faces_of(store, p.id)
     info = _face_info(store, fids)
-    faces = sorted(({"face_id": f, "quality": info[f]["quality"], "box": info[f]["box"],
-                     "thumbnail": info[f]["thumbnail"],
-                     "image": {"id": info[f]["image_id"], "path": info[f]["path"],
-                               "collection": info[f]["collection"]}} for f in fids if f in info),
-                   key=lambda d: (-(d["quality"] or 0), d["face_id"]))
+    faces = sorted(
+        (
+            {
+                "face_id": f,
+                "quality": info[f]["quality"],
+                "box": info[f]["box"],
+                "thumbnail": info[f]["thumbnail"],
+                "image": {"id": info[f]["image_id"], "path": info[f]["path"], "collection": info[f]["collection"]},
+            }
+            for f in fids
+            if f in info
+        ),
+        key=lambda d: (-(d["quality"] or 0), d["face_id"]),
+    )
     corrections = [_correction_dict(c) for c in _corrections_about(store, fids)]
-    ctx.audit.record(PEOPLE_VIEW, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=sorted({f["image"]["collection"] for f in faces}),
-                     results={"person": p.id, "face_ids": [f["face_id"] for f in faces]},
-                     details={"view": "person"})
+    ctx.audit.record(
+        PEOPLE_VIEW,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=sorted({f["image"]["collection"] for f in faces}),
+        results={"person": p.id, "face_ids": [f["face_id"] for f in faces]},
+        details={"view": "person"},
+    )
     ctx.seen.add(actor.name, "face", [f["face_id"] for f in faces])
     ctx.seen.add(actor.name, "image", [f["image"]["id"] for f in faces])
-    return {"id": p.id, "name": p.name, "model": p.model, "face_count": len(faces), "faces": faces,
-            "photos": len({f["image"]["id"] for f in faces}), "corrections": corrections,
-            "similar": _similar(store, p.model, p.id)}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "model": p.model,
+        "face_count": len(faces),
+        "faces": faces,
+        "photos": len({f["image"]["id"] for f in faces}),
+        "corrections": corrections,
+        "similar": _similar(store, p.model, p.id),
+    }
 
 
 def _corrections_about(store: Store, face_ids: Iterable[int]) -> list[PersonCorrection]:
@@ -619,9 +759,13 @@ def suggestions(ctx: Context, actor: Actor, *, limit: int = 20) -> dict[str, Any
                 seen.add((a, b))
                 if {imgs[f] for f in members.get(a, [])} & {imgs[f] for f in members.get(b, [])}:
                     continue
-                out.append({"a": {"id": a, "name": people[a].name, "face_count": len(members.get(a, []))},
-                            "b": {"id": b, "name": people[b].name, "face_count": len(members.get(b, []))},
-                            "score": round(float(s_), 6)})
+                out.append(
+                    {
+                        "a": {"id": a, "name": people[a].name, "face_count": len(members.get(a, []))},
+                        "b": {"id": b, "name": people[b].name, "face_count": len(members.get(b, []))},
+                        "score": round(float(s_), 6),
+                    }
+                )
     out.sort(key=lambda d: -d["score"])
     return {"suggestions": out[:limit]}
 
@@ -639,11 +783,27 @@ def _kept_apart(store: Store, members: dict[int, list[int]]) -> set[tuple[int, i
 
 # Corrections -----------------------------------------------------------------------------------------
 
-def _record(ctx: Context, actor: Actor, kind: str, *, faces: Sequence[int], links: dict[str, Any],
-            before: dict[str, Any], name: str | None = None) -> PersonCorrection:
+
+def _record(
+    ctx: Context,
+    actor: Actor,
+    kind: str,
+    *,
+    faces: Sequence[int],
+    links: dict[str, Any],
+    before: dict[str, Any],
+    name: str | None = None,
+) -> PersonCorrection:
     with ctx.store.session.begin() as s:
-        c = PersonCorrection(kind=kind, actor=actor.name, created_at=ctx.now(), name=name,
-                             faces=[int(f) for f in faces], links=links, before=before)
+        c = PersonCorrection(
+            kind=kind,
+            actor=actor.name,
+            created_at=ctx.now(),
+            name=name,
+            faces=[int(f) for f in faces],
+            links=links,
+            before=before,
+        )
         s.add(c)
         s.flush()
         s.expunge(c)
@@ -651,18 +811,24 @@ def _record(ctx: Context, actor: Actor, kind: str, *, faces: Sequence[int], link
 
 
 def _audit_correction(ctx: Context, actor: Actor, c: PersonCorrection, people: Sequence[int]) -> dict[str, Any]:
-    ctx.audit.record(PEOPLE_CORRECT, actor=actor.name, role=actor.role, ip=actor.ip,
-                     results={"correction": c.id, "kind": c.kind, "people": sorted(set(people)),
-                              "faces": list(c.faces)},
-                     details={"name": c.name} if c.kind == "name" else None)
+    ctx.audit.record(
+        PEOPLE_CORRECT,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        results={"correction": c.id, "kind": c.kind, "people": sorted(set(people)), "faces": list(c.faces)},
+        details={"name": c.name} if c.kind == "name" else None,
+    )
     return {"correction": _correction_dict(c), "people": sorted(set(people))}
 
 
 def _snapshot(store: Store, face_ids: Iterable[int], person_ids: Iterable[int]) -> dict[str, Any]:
     faces = {str(int(f)): _person_of_face(store, int(f)) for f in face_ids}
     with store.session() as s:
-        people = {str(p.id): {"model": p.model, "name": p.name}
-                  for p in s.scalars(select(Person).where(Person.id.in_([int(p) for p in person_ids])))}
+        people = {
+            str(p.id): {"model": p.model, "name": p.name}
+            for p in s.scalars(select(Person).where(Person.id.in_([int(p) for p in person_ids])))
+        }
     return {"faces": faces, "people": people}
 
 
@@ -745,8 +911,14 @@ def split_person(ctx: Context, actor: Actor, person_id: int, face_ids: Sequence[
         raise Invalid("a split must leave at least one face with the person", field="face_ids")
     before = _snapshot(store, part, [p.id])
     new = _new_person(ctx, p.model)
-    c = _record(ctx, actor, "split", faces=part, links={"must": [part], "cannot": [[part, rest]]},
-                before={**before, "created": [new]})
+    c = _record(
+        ctx,
+        actor,
+        "split",
+        faces=part,
+        links={"must": [part], "cannot": [[part, rest]]},
+        before={**before, "created": [new]},
+    )
     _set_person(store, part, new)
     _after(ctx, p.model, [p.id, new])
     out = _audit_correction(ctx, actor, c, [p.id, new])
@@ -782,7 +954,7 @@ def move_face(ctx: Context, actor: Actor, face_id: int, person_id: int) -> dict[
 
 @allowed("examiner", "operator")
 def reject_face(ctx: Context, actor: Actor, person_id: int, face_id: int) -> dict[str, Any]:
-    """"Not this person": the face leaves the person (a person of its own for now) and never joins them again."""
+    """ "Not this person": the face leaves the person (a person of its own for now) and never joins them again."""
     store = ctx.store
     tidy(store)
     p = _person(store, person_id)
@@ -809,8 +981,13 @@ def undo(ctx: Context, actor: Actor, correction_id: int) -> dict[str, Any]:
     tidy(store)
     with store.session() as s:
         c = s.get(PersonCorrection, int(correction_id))
-        later = list(s.scalars(select(PersonCorrection).where(PersonCorrection.id > int(correction_id),
-                                                              PersonCorrection.undone_at.is_(None))))
+        later = list(
+            s.scalars(
+                select(PersonCorrection).where(
+                    PersonCorrection.id > int(correction_id), PersonCorrection.undone_at.is_(None)
+                )
+            )
+        )
     if c is None:
         raise NotFound(f"no correction with id {correction_id}")
     if c.undone_at is not None:
@@ -818,8 +995,9 @@ def undo(ctx: Context, actor: Actor, correction_id: int) -> dict[str, Any]:
     mine = _touched(c)
     blocking = [x.id for x in later if _touched(x) & mine]
     if blocking:
-        raise Conflict(f"undo the later corrections of the same faces first: {', '.join(map(str, blocking))}",
-                       corrections=blocking)
+        raise Conflict(
+            f"undo the later corrections of the same faces first: {', '.join(map(str, blocking))}", corrections=blocking
+        )
     before = c.before or {}
     people: dict[int, dict[str, Any]] = {int(k): v for k, v in before.get("people", {}).items()}
     with store.session() as s:
@@ -833,8 +1011,11 @@ def undo(ctx: Context, actor: Actor, correction_id: int) -> dict[str, Any]:
             if pid in existing:
                 conn.execute(update(Person).where(Person.id == pid).values(name=data.get("name")))
             else:  # a merged-away person comes back under its id
-                conn.execute(insert(Person).values(id=pid, model=data["model"], name=data.get("name"),
-                                                   created_at=ctx.now(), template_faces=-1))
+                conn.execute(
+                    insert(Person).values(
+                        id=pid, model=data["model"], name=data.get("name"), created_at=ctx.now(), template_faces=-1
+                    )
+                )
             touched.add(pid)
         for fid, pid in faces.items():
             if fid not in present:
@@ -843,16 +1024,24 @@ def undo(ctx: Context, actor: Actor, correction_id: int) -> dict[str, Any]:
             conn.execute(delete(PersonFace).where(PersonFace.face_id == fid))
             if pid is not None:
                 conn.execute(insert(PersonFace).values(face_id=fid, person_id=int(pid)))
-        conn.execute(update(PersonCorrection).where(PersonCorrection.id == c.id)
-                     .values(undone_at=ctx.now(), undone_by=actor.name))
+        conn.execute(
+            update(PersonCorrection)
+            .where(PersonCorrection.id == c.id)
+            .values(undone_at=ctx.now(), undone_by=actor.name)
+        )
     touched.discard(0)
     model = next((d["model"] for d in people.values()), None)
     if model is not None:
         _after(ctx, model, touched)
     else:
         tidy(store)
-    ctx.audit.record(PEOPLE_UNDO, actor=actor.name, role=actor.role, ip=actor.ip,
-                     results={"correction": c.id, "kind": c.kind, "people": sorted(touched)})
+    ctx.audit.record(
+        PEOPLE_UNDO,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        results={"correction": c.id, "kind": c.kind, "people": sorted(touched)},
+    )
     with store.session() as s:
         done = s.get(PersonCorrection, c.id)
     assert done is not None
@@ -861,8 +1050,8 @@ def undo(ctx: Context, actor: Actor, correction_id: int) -> dict[str, Any]:
 
 # Searches by person ----------------------------------------------------------------------------------
 
-def _opted_out_people(ctx: Context, model: str, people: Iterable[int],
-                      members: dict[int, list[int]]) -> set[int]:
+
+def _opted_out_people(ctx: Context, model: str, people: Iterable[int], members: dict[int, list[int]]) -> set[int]:
     """People with any face that matches an opt-out template (faces stored before the opt-out, or left
     for review): never returned by a search."""
     store = ctx.store
@@ -881,58 +1070,125 @@ def _opted_out_people(ctx: Context, model: str, people: Iterable[int],
 
 
 @allowed("examiner")
-def together(ctx: Context, actor: Actor, person_id: int, *, case_ref: str | None, purpose: str | None,
-             collections: list[str] | None = None) -> dict[str, Any]:
+def together(
+    ctx: Context,
+    actor: Actor,
+    person_id: int,
+    *,
+    case_ref: str | None,
+    purpose: str | None,
+    collections: list[str] | None = None,
+) -> dict[str, Any]:
     """The other people in the same photos as this person: how many photos they share, and the photos
     (most shared first). A search: case reference, allowed purpose, kill switch and limits first; only the
     collections the caller may search; opted-out people never; audit-logged whatever the outcome."""
-    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": case_ref,
-                              "purpose": purpose, "collections": collections}
+    common: dict[str, Any] = {
+        "actor": actor.name,
+        "role": actor.role,
+        "ip": actor.ip,
+        "case_ref": case_ref,
+        "purpose": purpose,
+        "collections": collections,
+    }
     store = ctx.store
     try:
         case, why = search_gate(ctx, actor, case_ref, purpose)
         tidy(store)
         p = _person(store, person_id)
-        cols = [c for c in _collections(store, collections) if c.model == p.model] if collections else \
-            [c for c in _collections(store) if c.model == p.model]
+        cols = (
+            [c for c in _collections(store, collections) if c.model == p.model]
+            if collections
+            else [c for c in _collections(store) if c.model == p.model]
+        )
         col_ids = [c.id for c in cols]
         members = _members(store, p.model)
         if p.id in _opted_out_people(ctx, p.model, [p.id], members):
             raise NotFound(f"no person with id {p.id}")
         mine = members.get(p.id, [])
         with store.database.connect() as conn:
-            photos = sorted({int(i) for i in conn.scalars(select(Face.image_id).where(
-                Face.id.in_(mine), Face.collection_id.in_(col_ids)))}) if mine and col_ids else []
-            rows = conn.execute(select(PersonFace.person_id, Face.image_id)
-                                .join(Face, Face.id == PersonFace.face_id)
-                                .where(Face.image_id.in_(photos), PersonFace.person_id != p.id)).all() \
-                if photos else []
+            photos = (
+                sorted(
+                    {
+                        int(i)
+                        for i in conn.scalars(
+                            select(Face.image_id).where(Face.id.in_(mine), Face.collection_id.in_(col_ids))
+                        )
+                    }
+                )
+                if mine and col_ids
+                else []
+            )
+            rows = (
+                conn.execute(
+                    select(PersonFace.person_id, Face.image_id)
+                    .join(Face, Face.id == PersonFace.face_id)
+                    .where(Face.image_id.in_(photos), PersonFace.person_id != p.id)
+                ).all()
+                if photos
+                else []
+            )
             shared: dict[int, set[int]] = defaultdict(set)
             for pid, im in rows:
                 shared[int(pid)].add(int(im))
             hidden = _opted_out_people(ctx, p.model, shared, members)
-            paths = {int(i): pth for i, pth in conn.execute(select(Image.id, Image.path).where(
-                Image.id.in_(sorted({i for s in shared.values() for i in s}))))} if shared else {}
-            names = {int(i): n for i, n in conn.execute(
-                select(Person.id, Person.name).where(Person.id.in_(list(shared))))} if shared else {}
+            paths = (
+                {
+                    int(i): pth
+                    for i, pth in conn.execute(
+                        select(Image.id, Image.path).where(
+                            Image.id.in_(sorted({i for s in shared.values() for i in s}))
+                        )
+                    )
+                }
+                if shared
+                else {}
+            )
+            names = (
+                {int(i): n for i, n in conn.execute(select(Person.id, Person.name).where(Person.id.in_(list(shared))))}
+                if shared
+                else {}
+            )
     except FacesearchError as exc:
-        ctx.audit.record(PEOPLE_TOGETHER, outcome="refused",
-                         details={"reason": str(exc), "person": person_id}, **common)
+        ctx.audit.record(
+            PEOPLE_TOGETHER, outcome="refused", details={"reason": str(exc), "person": person_id}, **common
+        )
         raise
-    together_: list[dict[str, Any]] = [{"person": pid, "name": names.get(pid), "photos": len(ims),
-                  "images": [{"id": i, "path": paths.get(i)} for i in sorted(ims)]}
-                 for pid, ims in shared.items() if pid not in hidden]
+    together_: list[dict[str, Any]] = [
+        {
+            "person": pid,
+            "name": names.get(pid),
+            "photos": len(ims),
+            "images": [{"id": i, "path": paths.get(i)} for i in sorted(ims)],
+        }
+        for pid, ims in shared.items()
+        if pid not in hidden
+    ]
     together_.sort(key=lambda d: (-d["photos"], d["person"]))
     entry = ctx.audit.record(
-        PEOPLE_TOGETHER, outcome="ok" if together_ else "no_candidates", model=p.model,
-        results={"person": p.id, "photos": len(photos),
-                 "together": [{"person": d["person"], "photos": d["photos"],
-                               "image_ids": [i["id"] for i in d["images"]]} for d in together_]},
+        PEOPLE_TOGETHER,
+        outcome="ok" if together_ else "no_candidates",
+        model=p.model,
+        results={
+            "person": p.id,
+            "photos": len(photos),
+            "together": [
+                {"person": d["person"], "photos": d["photos"], "image_ids": [i["id"] for i in d["images"]]}
+                for d in together_
+            ],
+        },
         details={"searched": [c.name for c in cols], "person_name": p.name},
-        **{**common, "case_ref": case, "purpose": why, "collections": [c.name for c in cols]})
+        **{**common, "case_ref": case, "purpose": why, "collections": [c.name for c in cols]},
+    )
     ctx.seen.add(actor.name, "image", [i["id"] for d in together_ for i in d["images"]])
-    return {"person": p.id, "name": p.name, "together": together_, "photos": len(photos),
-            "together_id": entry["seq"], "case_ref": case, "purpose": why}
+    return {
+        "person": p.id,
+        "name": p.name,
+        "together": together_,
+        "photos": len(photos),
+        "together_id": entry["seq"],
+        "case_ref": case,
+        "purpose": why,
+    }
 
 
 @allowed("examiner")
@@ -946,8 +1202,18 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
     searched = set(result.get("collections") or [])
     matches = [m for f in result["faces"] for m in f.get("matches", [])]
     with store.database.connect() as conn:
-        owner = {int(f): int(p) for f, p in conn.execute(select(PersonFace.face_id, PersonFace.person_id).where(
-            PersonFace.face_id.in_([m["face_id"] for m in matches])))} if matches else {}
+        owner = (
+            {
+                int(f): int(p)
+                for f, p in conn.execute(
+                    select(PersonFace.face_id, PersonFace.person_id).where(
+                        PersonFace.face_id.in_([m["face_id"] for m in matches])
+                    )
+                )
+            }
+            if matches
+            else {}
+        )
     best: dict[int, dict[str, Any]] = {}
     for m in sorted(matches, key=lambda m: -m["score"]):
         pid = owner.get(m["face_id"])
@@ -959,17 +1225,36 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
         names = {int(p.id): p.name for p in s.scalars(select(Person).where(Person.id.in_(list(best))))}
     people: list[dict[str, Any]] = []
     for pid, m in sorted(best.items(), key=lambda kv: -kv[1]["score"]):
-        imgs = {info[f]["image_id"]: info[f]["path"] for f in members.get(pid, [])
-                if f in info and info[f]["collection"] in searched}
-        people.append({"person": pid, "name": names.get(pid), "score": m["score"], "fmr": m.get("fmr"),
-                       "best_face": m, "images": [{"id": i, "path": pth} for i, pth in sorted(imgs.items())]})
+        imgs = {
+            info[f]["image_id"]: info[f]["path"]
+            for f in members.get(pid, [])
+            if f in info and info[f]["collection"] in searched
+        }
+        people.append(
+            {
+                "person": pid,
+                "name": names.get(pid),
+                "score": m["score"],
+                "fmr": m.get("fmr"),
+                "best_face": m,
+                "images": [{"id": i, "path": pth} for i, pth in sorted(imgs.items())],
+            }
+        )
     if people:
-        ctx.audit.record(PEOPLE_VIEW, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=result["case_ref"],
-                         purpose=result["purpose"], collections=sorted(searched),
-                         results={"search_id": result["search_id"],
-                                  "people": [{"person": d["person"], "image_ids": [i["id"] for i in d["images"]]}
-                                             for d in people]},
-                         details={"view": "search_people"})
+        ctx.audit.record(
+            PEOPLE_VIEW,
+            actor=actor.name,
+            role=actor.role,
+            ip=actor.ip,
+            case_ref=result["case_ref"],
+            purpose=result["purpose"],
+            collections=sorted(searched),
+            results={
+                "search_id": result["search_id"],
+                "people": [{"person": d["person"], "image_ids": [i["id"] for i in d["images"]]} for d in people],
+            },
+            details={"view": "search_people"},
+        )
         ctx.seen.add(actor.name, "image", [i["id"] for d in people for i in d["images"]])
     result["people"] = people
     return result

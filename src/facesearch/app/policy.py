@@ -23,8 +23,11 @@ COUNTED = (SEARCH, VERIFY, SUBJECT_REPORT, PEOPLE_TOGETHER)
 def require_text(value: str | None, name: str, limit: int) -> str:
     value = (value or "").strip()
     if not value:
-        raise CaseRequired(f"a {name} is required: every search and verify is made for a case and a purpose, "
-                           "both written to the audit log", field=name)
+        raise CaseRequired(
+            f"a {name} is required: every search and verify is made for a case and a purpose, "
+            "both written to the audit log",
+            field=name,
+        )
     if len(value) > limit:
         raise CaseRequired(f"the {name} is longer than {limit} characters", field=name)
     return value
@@ -54,17 +57,27 @@ def check_limits(ctx: Context, actor: Actor) -> None:
 
     def count(since: str) -> int:
         with ctx.store.session() as s:
-            return int(s.scalar(select(func.count(AuditEntry.seq)).where(
-                AuditEntry.actor == actor.name, AuditEntry.action.in_(COUNTED), AuditEntry.ts >= since,
-                AuditEntry.outcome != "refused")) or 0)
+            return int(
+                s.scalar(
+                    select(func.count(AuditEntry.seq)).where(
+                        AuditEntry.actor == actor.name,
+                        AuditEntry.action.in_(COUNTED),
+                        AuditEntry.ts >= since,
+                        AuditEntry.outcome != "refused",
+                    )
+                )
+                or 0
+            )
 
     if per_minute > 0:
         n = count((now - timedelta(seconds=60)).isoformat(timespec="microseconds"))
         if n >= per_minute:
-            raise LimitExceeded(f"rate limit: at most {per_minute} searches per minute per user "
-                                "(FACESEARCH_SEARCH_RATE_PER_MINUTE)", 60)
+            raise LimitExceeded(
+                f"rate limit: at most {per_minute} searches per minute per user (FACESEARCH_SEARCH_RATE_PER_MINUTE)", 60
+            )
     if per_day > 0:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         if count(day.isoformat(timespec="microseconds")) >= per_day:
-            raise LimitExceeded(f"daily quota reached: {per_day} searches per user per day "
-                                "(FACESEARCH_SEARCH_DAILY_QUOTA)", 3600)
+            raise LimitExceeded(
+                f"daily quota reached: {per_day} searches per user per day (FACESEARCH_SEARCH_DAILY_QUOTA)", 3600
+            )

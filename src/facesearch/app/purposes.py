@@ -25,9 +25,15 @@ def iso(value: datetime | None) -> str | None:
 
 
 def purpose_dict(p: Purpose) -> dict[str, Any]:
-    return {"code": p.code, "description": p.description, "active": p.retired_at is None,
-            "created_at": iso(p.created_at), "created_by": p.created_by, "retired_at": iso(p.retired_at),
-            "retired_by": p.retired_by}
+    return {
+        "code": p.code,
+        "description": p.description,
+        "active": p.retired_at is None,
+        "created_at": iso(p.created_at),
+        "created_by": p.created_by,
+        "retired_at": iso(p.retired_at),
+        "retired_by": p.retired_by,
+    }
 
 
 def active_purposes(store: Store) -> list[dict[str, Any]]:
@@ -57,12 +63,15 @@ def add_purpose(ctx: Context, actor: Actor, code: str, description: str) -> dict
         raise Invalid("a purpose needs a description (e.g. the legal provision it rests on)")
     with ctx.store.session.begin() as s:
         if s.get(Purpose, code) is not None:
-            raise Conflict(f"purpose {code!r} already exists (retired codes are not reused, so old "
-                           "audit entries keep their meaning)")
+            raise Conflict(
+                f"purpose {code!r} already exists (retired codes are not reused, so old "
+                "audit entries keep their meaning)"
+            )
         row = Purpose(code=code, description=description.strip(), created_by=actor.name)
         s.add(row)
-    ctx.audit.record(PURPOSE_ADD, actor=actor.name, role=actor.role, ip=actor.ip, purpose=code,
-                     details={"description": description})
+    ctx.audit.record(
+        PURPOSE_ADD, actor=actor.name, role=actor.role, ip=actor.ip, purpose=code, details={"description": description}
+    )
     return purpose_dict(row)
 
 
@@ -86,8 +95,9 @@ def check_purpose(store: Store, code: str) -> str:
     if any(a["code"] == code for a in allowed_):
         return code
     if not allowed_:
-        msg = ("no search purposes are defined yet: an admin adds them "
-               "(`facesearch purposes add CODE --description TEXT`)")
+        msg = (
+            "no search purposes are defined yet: an admin adds them (`facesearch purposes add CODE --description TEXT`)"
+        )
     else:
         msg = f"purpose {code!r} is not on the list of allowed purposes: " + ", ".join(a["code"] for a in allowed_)
     raise PurposeNotAllowed(msg, allowed_)

@@ -22,8 +22,14 @@ RebuildProgress = Callable[[str, int, int], None]
 
 
 @allowed("admin")
-def rebuild(ctx: Context, actor: Actor, collection: str | None = None, kind: str | None = None,
-            recall: float | None = None, progress: RebuildProgress | None = None) -> dict[str, Any]:
+def rebuild(
+    ctx: Context,
+    actor: Actor,
+    collection: str | None = None,
+    kind: str | None = None,
+    recall: float | None = None,
+    progress: RebuildProgress | None = None,
+) -> dict[str, Any]:
     """Rebuild each collection's index (or one) as `kind` (auto: by its size) from the durable embeddings.
 
     The new index is built beside the live one while searches go on using the old; the collection's writer
@@ -39,17 +45,23 @@ def rebuild(ctx: Context, actor: Actor, collection: str | None = None, kind: str
     if not 0.5 <= target <= 1.0:
         raise Invalid(f"--recall {target:g} must lie between 0.5 and 1")
     if settings.index_uri:
-        raise Invalid("rebuild builds FAISS index files; a Milvus index is built by the Milvus server "
-                             "(see docs/scaling.md)")
+        raise Invalid(
+            "rebuild builds FAISS index files; a Milvus index is built by the Milvus server (see docs/scaling.md)"
+        )
     cols = [_collection(ctx, collection)] if collection else ctx.store.list_collections()
     done: list[dict[str, Any]] = []
     for col in cols:
         done.append(_rebuild_one(ctx, col, kind, target, progress))
         ctx.engine.forget_index(col.id)
-    ctx.audit.record(INDEX_REBUILD, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=[c["collection"] for c in done],
-                     results={c["collection"]: {"kind": c["kind"], "faces": c["faces"]} for c in done},
-                     details={"requested_kind": kind, "recall_target": target})
+    ctx.audit.record(
+        INDEX_REBUILD,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[c["collection"] for c in done],
+        results={c["collection"]: {"kind": c["kind"], "faces": c["faces"]} for c in done},
+        details={"requested_kind": kind, "recall_target": target},
+    )
     return {"collections": done, "recall_target": target}
 
 
@@ -73,10 +85,14 @@ def grow_if_needed(ctx: Context, col: Collection, index: VectorIndex) -> dict[st
     done = _rebuild_one(ctx, col, wanted, settings.index_recall, None)
     ctx.engine.forget_index(col.id)
     who = system_actor("ingest")
-    ctx.audit.record(INDEX_REBUILD, actor=who.name, role=who.role, collections=[col.name],
-                     results={col.name: {"kind": done["kind"], "faces": done["faces"]}},
-                     details={"requested_kind": "auto", "recall_target": settings.index_recall,
-                              "reason": f"grew to {count} faces"})
+    ctx.audit.record(
+        INDEX_REBUILD,
+        actor=who.name,
+        role=who.role,
+        collections=[col.name],
+        results={col.name: {"kind": done["kind"], "faces": done["faces"]}},
+        details={"requested_kind": "auto", "recall_target": settings.index_recall, "reason": f"grew to {count} faces"},
+    )
     return done
 
 
@@ -88,8 +104,9 @@ def _collection(ctx: Context, name: str) -> Collection:
     return col
 
 
-def _rebuild_one(ctx: Context, col: Collection, kind: str, recall: float,
-                 progress: RebuildProgress | None) -> dict[str, Any]:
+def _rebuild_one(
+    ctx: Context, col: Collection, kind: str, recall: float, progress: RebuildProgress | None
+) -> dict[str, Any]:
     from ..index.faiss_index import build_faiss
 
     settings, store = ctx.settings, ctx.store
@@ -103,12 +120,18 @@ def _rebuild_one(ctx: Context, col: Collection, kind: str, recall: float,
             if progress is not None:
                 progress(col.name, n, count)
 
-        built = build_faiss(path, col.dim, chosen, store.iter_embeddings(col.id, col.dim), count=count,
-                            recall=recall, progress=step)
+        built = build_faiss(
+            path, col.dim, chosen, store.iter_embeddings(col.id, col.dim), count=count, recall=recall, progress=step
+        )
         built.swap_into(path)
         # An erasure does not wait for this lock: faces erased during the build leave the new index now.
         reconcile(built, store, col.id)
         if built.dirty:
             built.save()
-    return {"collection": col.name, "kind": chosen, "faces": len(built),
-            "seconds": round(time.monotonic() - started, 2), "params": getattr(built, "params", {})}
+    return {
+        "collection": col.name,
+        "kind": chosen,
+        "faces": len(built),
+        "seconds": round(time.monotonic() - started, 2),
+        "params": getattr(built, "params", {}),
+    }

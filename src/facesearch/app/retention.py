@@ -68,19 +68,35 @@ def purge(ctx: Context, actor: Actor, now: datetime | None = None) -> dict[str, 
             continue
         cutoff = now - timedelta(days=col.retention_days)
         with store.database.connect() as conn:
-            ids = [int(x) for x in conn.scalars(select(Image.id).where(
-                Image.collection_id == col.id, Image.ingested_at < cutoff))]
+            ids = [
+                int(x)
+                for x in conn.scalars(select(Image.id).where(Image.collection_id == col.id, Image.ingested_at < cutoff))
+            ]
         with ctx.engine_lock:  # never erase under a running search
             done = erase_images(settings, store, ids) if ids else Erasure(0, 0, 0)
         total += done
-        per.append({"collection": col.name, "retention_days": col.retention_days,
-                    "cutoff": cutoff.isoformat(), "image_ids": ids, **done.as_dict()})
+        per.append(
+            {
+                "collection": col.name,
+                "retention_days": col.retention_days,
+                "cutoff": cutoff.isoformat(),
+                "image_ids": ids,
+                **done.as_dict(),
+            }
+        )
     probes = purge_kept_probes(settings, now)
     report = {"now": now.isoformat(), "collections": per, "erased": total.as_dict(), "expired_probes": probes}
-    ctx.audit.record(PURGE, actor=actor.name, role=actor.role, ip=actor.ip,
-                     collections=[p["collection"] for p in per if p["images"]],
-                     results={"erased": total.as_dict(), "expired_probes": probes,
-                              "per_collection": [dict(p) for p in per if p["images"]]},
-                     details={"now": report["now"]})
+    ctx.audit.record(
+        PURGE,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        collections=[p["collection"] for p in per if p["images"]],
+        results={
+            "erased": total.as_dict(),
+            "expired_probes": probes,
+            "per_collection": [dict(p) for p in per if p["images"]],
+        },
+        details={"now": report["now"]},
+    )
     return report
-

@@ -72,10 +72,21 @@ def candidates_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def proposal_dict(p: Proposal) -> dict[str, Any]:
-    return {"id": p.id, "search_id": p.search_id, "probe_face": p.probe_face, "face_id": p.face_id,
-            "case_ref": p.case_ref, "status": p.status, "proposed_by": p.proposed_by,
-            "proposed_at": iso(p.proposed_at), "note": p.note, "decided_by": p.decided_by,
-            "decided_at": iso(p.decided_at), "decision_note": p.decision_note, "candidate": p.candidate}
+    return {
+        "id": p.id,
+        "search_id": p.search_id,
+        "probe_face": p.probe_face,
+        "face_id": p.face_id,
+        "case_ref": p.case_ref,
+        "status": p.status,
+        "proposed_by": p.proposed_by,
+        "proposed_at": iso(p.proposed_at),
+        "note": p.note,
+        "decided_by": p.decided_by,
+        "decided_at": iso(p.decided_at),
+        "decision_note": p.decision_note,
+        "candidate": p.candidate,
+    }
 
 
 def proposals_for(store: Store, search_ids: list[int]) -> dict[tuple[int, int, int], list[dict[str, Any]]]:
@@ -94,8 +105,7 @@ def status_of(history: list[dict[str, Any]]) -> str:
 
 
 @allowed("examiner")
-def propose(ctx: Context, actor: Actor, search_id: int, face_id: int, note: str,
-            probe_face: int = 0) -> dict[str, Any]:
+def propose(ctx: Context, actor: Actor, search_id: int, face_id: int, note: str, probe_face: int = 0) -> dict[str, Any]:
     entry = readable_search(ctx.store, actor, search_id)
     if not note.strip():
         raise Invalid("a proposal needs a note: why is this candidate the probe's person?")
@@ -103,21 +113,46 @@ def propose(ctx: Context, actor: Actor, search_id: int, face_id: int, note: str,
     if cand is None:
         raise NotFound(f"face {face_id} is not a candidate of search {search_id} (probe face {probe_face})")
     with ctx.store.session.begin() as s:
-        prior = list(s.scalars(select(Proposal).where(Proposal.search_id == search_id, Proposal.face_id == face_id,
-                                                      Proposal.probe_face == probe_face).order_by(Proposal.id)))
+        prior = list(
+            s.scalars(
+                select(Proposal)
+                .where(Proposal.search_id == search_id, Proposal.face_id == face_id, Proposal.probe_face == probe_face)
+                .order_by(Proposal.id)
+            )
+        )
         if prior and prior[-1].status in ("proposed", "confirmed"):
             raise Conflict(f"this candidate is already {prior[-1].status} (proposal {prior[-1].id})")
-        row = Proposal(search_id=search_id, probe_face=probe_face, face_id=face_id, seq=len(prior) + 1,
-                       case_ref=entry["case_ref"], candidate=cand, status="proposed", proposed_by=actor.name,
-                       note=note.strip())
+        row = Proposal(
+            search_id=search_id,
+            probe_face=probe_face,
+            face_id=face_id,
+            seq=len(prior) + 1,
+            case_ref=entry["case_ref"],
+            candidate=cand,
+            status="proposed",
+            proposed_by=actor.name,
+            note=note.strip(),
+        )
         s.add(row)
         s.flush()
         out = proposal_dict(row)
-    ctx.audit.record(PROPOSE, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=entry["case_ref"],
-                     purpose=entry["purpose"],
-                     results={"proposal": out["id"], "search_id": search_id, "face_id": face_id,
-                              "probe_face": probe_face, "score": cand.get("score"), "fmr": cand.get("fmr")},
-                     details={"note": out["note"]})
+    ctx.audit.record(
+        PROPOSE,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        case_ref=entry["case_ref"],
+        purpose=entry["purpose"],
+        results={
+            "proposal": out["id"],
+            "search_id": search_id,
+            "face_id": face_id,
+            "probe_face": probe_face,
+            "score": cand.get("score"),
+            "fmr": cand.get("fmr"),
+        },
+        details={"note": out["note"]},
+    )
     return out
 
 
@@ -140,20 +175,30 @@ def decide(ctx: Context, actor: Actor, proposal_id: int, decision: str, note: st
             row.decision_note = note.strip()
         out = proposal_dict(row)
     action = CONFIRM if decision == "confirmed" else REJECT
-    ctx.audit.record(action, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=out["case_ref"],
-                     outcome=outcome,
-                     results={"proposal": proposal_id, "search_id": out["search_id"], "face_id": out["face_id"],
-                              "status": out["status"]},
-                     details={"note": note.strip(), "proposed_by": out["proposed_by"]})
+    ctx.audit.record(
+        action,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        case_ref=out["case_ref"],
+        outcome=outcome,
+        results={
+            "proposal": proposal_id,
+            "search_id": out["search_id"],
+            "face_id": out["face_id"],
+            "status": out["status"],
+        },
+        details={"note": note.strip(), "proposed_by": out["proposed_by"]},
+    )
     if outcome == "refused":
-        raise Forbidden("self-confirmation refused: a second, different examiner must confirm or reject "
-                        "a proposal")
+        raise Forbidden("self-confirmation refused: a second, different examiner must confirm or reject a proposal")
     return out
 
 
 @allowed("examiner", "auditor")
-def list_proposals(ctx: Context, actor: Actor, case_ref: str | None = None,
-                   status: str | None = None) -> list[dict[str, Any]]:
+def list_proposals(
+    ctx: Context, actor: Actor, case_ref: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
     """Proposals, newest first, each with its candidate. A proposal puts its search under review, so every
     examiner (a possible reviewer) and auditor reads them; searches without one stay with their examiner."""
     with ctx.store.session() as s:
@@ -174,11 +219,19 @@ def search_view(store: Store, actor: Actor, search_id: int) -> dict[str, Any]:
         h = hist.get((search_id, c["probe_face"], c["face_id"]), [])
         status = status_of(h)
         words = {"fmr_text": fmr_text(c["fmr"])} if isinstance(c.get("fmr"), (int, float)) else {}
-        cands.append({**c, **words, "status": status, "stamp": None if status == "confirmed" else STAMP,
-                      "history": h})
-    return {"search_id": search_id, "case_ref": e["case_ref"], "purpose": e["purpose"], "actor": e["actor"],
-            "ts": e["ts"], "model": e["model"], "threshold": e["threshold"], "probe_sha256": e["probe_sha256"],
-            "candidates": cands, "stamp": STAMP}
+        cands.append({**c, **words, "status": status, "stamp": None if status == "confirmed" else STAMP, "history": h})
+    return {
+        "search_id": search_id,
+        "case_ref": e["case_ref"],
+        "purpose": e["purpose"],
+        "actor": e["actor"],
+        "ts": e["ts"],
+        "model": e["model"],
+        "threshold": e["threshold"],
+        "probe_sha256": e["probe_sha256"],
+        "candidates": cands,
+        "stamp": STAMP,
+    }
 
 
 @allowed("examiner", "auditor", "admin")
@@ -186,8 +239,14 @@ def view_search(ctx: Context, actor: Actor, search_id: int) -> dict[str, Any]:
     """Open a past search: one's own, one under review, or any for an auditor or admin (logged; its candidates
     count as seen by this user)."""
     view = search_view(ctx.store, actor, search_id)
-    ctx.audit.record(VIEW_SEARCH, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=view["case_ref"],
-                     results={"search_id": search_id})
+    ctx.audit.record(
+        VIEW_SEARCH,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        case_ref=view["case_ref"],
+        results={"search_id": search_id},
+    )
     ctx.seen.add(actor.name, "face", [c["face_id"] for c in view["candidates"]])
     return view
 
@@ -199,6 +258,12 @@ def export_search(ctx: Context, actor: Actor, search_id: int, fmt: str) -> dict[
     if fmt not in ("json", "csv"):
         raise Invalid("format must be json or csv")
     view = search_view(ctx.store, actor, search_id)
-    ctx.audit.record(EXPORT, actor=actor.name, role=actor.role, ip=actor.ip, case_ref=view["case_ref"],
-                     details={"what": "search", "search_id": search_id, "format": fmt})
+    ctx.audit.record(
+        EXPORT,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        case_ref=view["case_ref"],
+        details={"what": "search", "search_id": search_id, "format": fmt},
+    )
     return view

@@ -16,8 +16,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def allowed(*roles: str) -> Callable[[Callable[Concatenate[Context, Actor, P], R]],
-                                     Callable[Concatenate[Context, Actor, P], R]]:
+def allowed(
+    *roles: str,
+) -> Callable[[Callable[Concatenate[Context, Actor, P], R]], Callable[Concatenate[Context, Actor, P], R]]:
     """Declare the roles that may run a use case (none named: anyone signed in), and refuse every other caller
     before it runs. Every use case a transport calls is declared so: the declaration is also where the CLI
     takes the role a command acts with, and the wrapper turns storage failures into `StorageError`."""
@@ -51,5 +52,6 @@ def default_role(use_case: Callable[..., Any], fallback: str = "examiner") -> st
 
 def require_role(actor: Actor, roles: frozenset[str] | tuple[str, ...]) -> None:
     if roles and actor.role not in roles:
-        raise Forbidden(f"this needs the role {' or '.join(sorted(roles))}; {actor.name} acts as {actor.role}",
-                        roles=sorted(roles))
+        raise Forbidden(
+            f"this needs the role {' or '.join(sorted(roles))}; {actor.name} acts as {actor.role}", roles=sorted(roles)
+        )

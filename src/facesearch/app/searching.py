@@ -65,23 +65,46 @@ def _logged_threshold(value: float | None) -> tuple[float | None, dict[str, Any]
 
 def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
     """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
-    return [{
-        "face": f["face"], "box": f["box"], "quality": f["quality"], "quality_reasons": f["quality_reasons"],
-        "model": f["model"], "model_version": f["model_version"], "skipped": f.get("skipped"),
-        "threshold": (f.get("threshold") or {}).get("score"),
-        "matches": [{"rank": m["rank"], "face_id": m["face_id"], "image_id": m["image"]["id"],
-                     "collection": m["collection"], "score": m["score"], "fmr": m["fmr"],
-                     "above_threshold": m["above_threshold"]}
-                    for m in f.get("matches", [])],
-    } for f in result["faces"]]
+    return [
+        {
+            "face": f["face"],
+            "box": f["box"],
+            "quality": f["quality"],
+            "quality_reasons": f["quality_reasons"],
+            "model": f["model"],
+            "model_version": f["model_version"],
+            "skipped": f.get("skipped"),
+            "threshold": (f.get("threshold") or {}).get("score"),
+            "matches": [
+                {
+                    "rank": m["rank"],
+                    "face_id": m["face_id"],
+                    "image_id": m["image"]["id"],
+                    "collection": m["collection"],
+                    "score": m["score"],
+                    "fmr": m["fmr"],
+                    "above_threshold": m["above_threshold"],
+                }
+                for m in f.get("matches", [])
+            ],
+        }
+        for f in result["faces"]
+    ]
 
 
 @allowed("examiner")
 def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict[str, Any]:
     """Find the probe's face in the gallery. The answer carries `search_id` (its audit entry), and every
     candidate is a lead, stamped as one, until two examiners confirm it."""
-    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": req.case_ref,
-                              "purpose": req.purpose, "probe_sha256": None, "collections": req.collections}
+    common: dict[str, Any] = {
+        "actor": actor.name,
+        "role": actor.role,
+        "ip": actor.ip,
+        "case_ref": req.case_ref,
+        "purpose": req.purpose,
+        "probe_sha256": None,
+        "collections": req.collections,
+    }
     try:
         check_threshold(req.threshold)
         data = probe.read(ctx.settings)
@@ -91,25 +114,45 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
         keep_probe(ctx.settings, data, sha, ctx.now())
         started = time.perf_counter()
         with ctx.engine_lock:
-            result = ctx.engine.search(decoded.image, top_k=req.top_k, collections=req.collections, face=req.face,
-                                       all_faces=req.all_faces, threshold=req.threshold, force=req.force,
-                                       hide=hide_opted_out(ctx))
+            result = ctx.engine.search(
+                decoded.image,
+                top_k=req.top_k,
+                collections=req.collections,
+                face=req.face,
+                all_faces=req.all_faces,
+                threshold=req.threshold,
+                force=req.force,
+                hide=hide_opted_out(ctx),
+            )
         seconds = time.perf_counter() - started
     except FacesearchError as exc:
         logged, given = _logged_threshold(req.threshold)
-        ctx.audit.record(SEARCH, outcome="refused", threshold=logged,
-                         details={"reason": str(exc), "top_k": req.top_k, **given}, **common)
+        ctx.audit.record(
+            SEARCH,
+            outcome="refused",
+            threshold=logged,
+            details={"reason": str(exc), "top_k": req.top_k, **given},
+            **common,
+        )
         raise
     faces = result["faces"]
     first = faces[0] if faces else {}
     entry = ctx.audit.record(
-        SEARCH, outcome="ok" if any(f.get("matches") for f in faces) else "no_candidates",
+        SEARCH,
+        outcome="ok" if any(f.get("matches") for f in faces) else "no_candidates",
         model=",".join(sorted({f["model"] for f in faces})) or None,
         threshold=first.get("threshold", {}).get("score") if first else req.threshold,
         results=summary(result),
-        details={"top_k": req.top_k, "gallery_size": result["gallery_size"], "searched": result["collections"],
-                 "threshold": first.get("threshold"), "face": req.face, "all_faces": req.all_faces,
-                 "force": req.force, "seconds": round(seconds, 4)},
+        details={
+            "top_k": req.top_k,
+            "gallery_size": result["gallery_size"],
+            "searched": result["collections"],
+            "threshold": first.get("threshold"),
+            "face": req.face,
+            "all_faces": req.all_faces,
+            "force": req.force,
+            "seconds": round(seconds, 4),
+        },
         **{**common, "case_ref": case_ref, "purpose": purpose, "collections": result["collections"]},
     )
     matches = [m for f in faces for m in f.get("matches", [])]
@@ -118,20 +161,43 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
     for m in matches:  # a new search's candidates are all leads
         m["status"], m["stamp"] = "lead", STAMP
     width, height = decoded.size
-    result.update({"search_id": entry["seq"], "case_ref": case_ref, "purpose": purpose, "probe_sha256": sha,
-                   "stamp": STAMP, "seconds": round(seconds, 4),
-                   "probe": {"label": probe.label, "sha256": sha, "width": width, "height": height}})
+    result.update(
+        {
+            "search_id": entry["seq"],
+            "case_ref": case_ref,
+            "purpose": purpose,
+            "probe_sha256": sha,
+            "stamp": STAMP,
+            "seconds": round(seconds, 4),
+            "probe": {"label": probe.label, "sha256": sha, "width": width, "height": height},
+        }
+    )
     return word_search(result)
 
 
 @allowed("examiner")
-def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref: str | None,
-           purpose: str | None, model: str | None = None, threshold: float | None = None,
-           force: bool = False) -> dict[str, Any]:
+def verify(
+    ctx: Context,
+    actor: Actor,
+    first: Photo,
+    second: Photo,
+    *,
+    case_ref: str | None,
+    purpose: str | None,
+    model: str | None = None,
+    threshold: float | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
     shas: list[str | None] = [None, None]
-    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": case_ref,
-                              "purpose": purpose, "probe_sha256": None}
+    common: dict[str, Any] = {
+        "actor": actor.name,
+        "role": actor.role,
+        "ip": actor.ip,
+        "case_ref": case_ref,
+        "purpose": purpose,
+        "probe_sha256": None,
+    }
     try:
         check_model(model)  # before any file is read
         check_threshold(threshold)
@@ -144,15 +210,26 @@ def verify(ctx: Context, actor: Actor, first: Photo, second: Photo, *, case_ref:
             result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
     except FacesearchError as exc:
         logged, given = _logged_threshold(threshold)
-        ctx.audit.record(VERIFY, outcome="refused", model=model, threshold=logged,
-                         details={"reason": str(exc), "second_sha256": shas[1], **given}, **common)
+        ctx.audit.record(
+            VERIFY,
+            outcome="refused",
+            model=model,
+            threshold=logged,
+            details={"reason": str(exc), "second_sha256": shas[1], **given},
+            **common,
+        )
         raise
     entry = ctx.audit.record(
-        VERIFY, model=result["model"], threshold=result["threshold"],
+        VERIFY,
+        model=result["model"],
+        threshold=result["threshold"],
         results={"score": result["score"], "fmr": result["fmr"], "same_person": result["same_person"]},
-        details={"second_sha256": shas[1], "model_version": result["model_version"],
-                 "threshold_reason": result["threshold_reason"],
-                 "quality": [f["quality"] for f in result["faces"]]},
+        details={
+            "second_sha256": shas[1],
+            "model_version": result["model_version"],
+            "threshold_reason": result["threshold_reason"],
+            "quality": [f["quality"] for f in result["faces"]],
+        },
         **{**common, "case_ref": case, "purpose": why},
     )
     result.update({"verify_id": entry["seq"], "case_ref": case, "purpose": why, "probe_sha256": shas})
@@ -169,8 +246,15 @@ def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | No
     pack = chosen[0].model if chosen else ctx.settings.model
     with ctx.engine_lock:
         fs = ctx.engine.analyze_probe(pack, decoded.image)
-    faces = [{"face": i, "box": [round(float(v), 1) for v in fs.boxes[i]],
-              "quality": round(float(fs.quality[i]), 4), "quality_reasons": fs.reasons[i],
-              "searchable": bool(fs.quality[i] >= ctx.settings.probe_min_quality)} for i in range(len(fs))]
+    faces = [
+        {
+            "face": i,
+            "box": [round(float(v), 1) for v in fs.boxes[i]],
+            "quality": round(float(fs.quality[i]), 4),
+            "quality_reasons": fs.reasons[i],
+            "searchable": bool(fs.quality[i] >= ctx.settings.probe_min_quality),
+        }
+        for i in range(len(fs))
+    ]
     width, height = decoded.size
     return {"width": width, "height": height, "model": pack, "faces": faces}

@@ -30,8 +30,11 @@ PURPOSE = "data-subject access request"
 def require_reference(reference: str | None) -> str:
     value = (reference or "").strip()
     if not value:
-        raise CaseRequired("a reference is required: every subject report answers a data-subject request, whose "
-                           "reference (its ticket) is written to the audit log", field="reference")
+        raise CaseRequired(
+            "a reference is required: every subject report answers a data-subject request, whose "
+            "reference (its ticket) is written to the audit log",
+            field="reference",
+        )
     if len(value) > CASE_MAX:
         raise CaseRequired(f"the reference is longer than {CASE_MAX} characters", field="reference")
     return value
@@ -42,8 +45,14 @@ def subject_report(ctx: Context, actor: Actor, photo: Photo, reference: str | No
     """Every image and collection holding a face that matches the photo at the strict opt-out
     threshold: what an operator needs to answer an access request. Needs the request's reference; refused
     while searching is suspended or over the caller's search limits; audit-logged whatever its outcome."""
-    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip, "case_ref": reference,
-                              "purpose": PURPOSE, "probe_sha256": None}
+    common: dict[str, Any] = {
+        "actor": actor.name,
+        "role": actor.role,
+        "ip": actor.ip,
+        "case_ref": reference,
+        "purpose": PURPOSE,
+        "probe_sha256": None,
+    }
     try:
         data = photo.read(ctx.settings)
         common["probe_sha256"] = sha256_bytes(data)
@@ -54,11 +63,17 @@ def subject_report(ctx: Context, actor: Actor, photo: Photo, reference: str | No
     except FacesearchError as exc:
         ctx.audit.record(SUBJECT_REPORT, outcome="refused", details={"reason": str(exc)}, **common)
         raise
-    ctx.audit.record(SUBJECT_REPORT, outcome="ok" if report["matches"] else "no_candidates",
-                     collections=report["collections"],
-                     results={"face_ids": [m["face_id"] for m in report["matches"]],
-                              "image_ids": sorted({m["image_id"] for m in report["matches"]})},
-                     details={"thresholds": report["thresholds"]}, **common)
+    ctx.audit.record(
+        SUBJECT_REPORT,
+        outcome="ok" if report["matches"] else "no_candidates",
+        collections=report["collections"],
+        results={
+            "face_ids": [m["face_id"] for m in report["matches"]],
+            "image_ids": sorted({m["image_id"] for m in report["matches"]}),
+        },
+        details={"thresholds": report["thresholds"]},
+        **common,
+    )
     return {**report, "reference": common["case_ref"]}
 
 
@@ -83,12 +98,27 @@ def _report(ctx: Context, photo: Photo) -> dict[str, Any]:
             d = details.get(fid)
             if d is None:
                 continue
-            matches.append({"face_id": fid, "score": round(score, 6), "fmr": float(table.fmr_at(score)),
-                            "model": pack, "collection": d["collection"], "image_id": d["image_id"],
-                            "path": d["path"], "source_url": d["source_url"], "box": d["box"]})
+            matches.append(
+                {
+                    "face_id": fid,
+                    "score": round(score, 6),
+                    "fmr": float(table.fmr_at(score)),
+                    "model": pack,
+                    "collection": d["collection"],
+                    "image_id": d["image_id"],
+                    "path": d["path"],
+                    "source_url": d["source_url"],
+                    "box": d["box"],
+                }
+            )
     if thresholds and all("error" in v for v in thresholds.values()):
         raise ProbeError("no face found in the photo with any model pack")
     images = sorted({m["image_id"] for m in matches})
     names: list[str] = sorted({m["collection"] for m in matches})
-    return {"probe_sha256": decoded.sha256, "thresholds": thresholds, "matches": matches, "images": len(images),
-            "collections": names}
+    return {
+        "probe_sha256": decoded.sha256,
+        "thresholds": thresholds,
+        "matches": matches,
+        "images": len(images),
+        "collections": names,
+    }

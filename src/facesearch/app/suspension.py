@@ -26,9 +26,12 @@ def suspension(store: Store) -> dict[str, Any] | None:
 def check_not_suspended(store: Store) -> None:
     st = suspension(store)
     if st:
-        raise Suspended(f"searching is suspended (by {st.get('by')} at {st.get('at')}"
-                        f"{': ' + st['reason'] if st.get('reason') else ''}); an admin resumes it "
-                        "with `facesearch search-resume`", suspension=st)
+        raise Suspended(
+            f"searching is suspended (by {st.get('by')} at {st.get('at')}"
+            f"{': ' + st['reason'] if st.get('reason') else ''}); an admin resumes it "
+            "with `facesearch search-resume`",
+            suspension=st,
+        )
 
 
 @allowed("admin")
@@ -37,8 +40,13 @@ def set_suspended(ctx: Context, actor: Actor, suspended: bool, reason: str = "")
     value = {"suspended": suspended, "by": actor.name, "at": now.isoformat(timespec="seconds"), "reason": reason}
     with ctx.store.session.begin() as s:
         s.merge(SystemFlag(key=SUSPEND_KEY, value=value, updated_at=now, updated_by=actor.name))
-    ctx.audit.record(SEARCH_SUSPEND if suspended else SEARCH_RESUME, actor=actor.name, role=actor.role,
-                     ip=actor.ip, details={"reason": reason})
+    ctx.audit.record(
+        SEARCH_SUSPEND if suspended else SEARCH_RESUME,
+        actor=actor.name,
+        role=actor.role,
+        ip=actor.ip,
+        details={"reason": reason},
+    )
     return value
 
 

@@ -175,14 +175,15 @@ class FairCalibration:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}, indent=None,
-                          separators=(",", ":"))
+        return json.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}, indent=None, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FairCalibration:
         if data.get("format") != FAIR_FORMAT or int(data.get("version", 0)) > FAIR_VERSION:
-            raise FacesearchError(f"unsupported fair-calibration file (format {data.get('format')!r}, "
-                                  f"version {data.get('version')!r}); upgrade facesearch or re-run calibrate")
+            raise FacesearchError(
+                f"unsupported fair-calibration file (format {data.get('format')!r}, "
+                f"version {data.get('version')!r}); upgrade facesearch or re-run calibrate"
+            )
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -243,14 +244,26 @@ def kmeans(x: np.ndarray, k: int, seed: int, iters: int = 50) -> np.ndarray:
 def _thresholds_at(sorted_scores: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Score at which the share of scores >= it equals each level (an order statistic)."""
     n = len(sorted_scores)
-    ranks = np.clip(np.ceil(n * (1 - 10.0 ** levels)).astype(np.int64), 0, n - 1)
+    ranks = np.clip(np.ceil(n * (1 - 10.0**levels)).astype(np.int64), 0, n - 1)
     return sorted_scores[ranks]
 
 
-def fit_fair(emb: np.ndarray, identity: np.ndarray, pack: str, model_version: str, dataset: str,
-             clusters: int = 25, seed: int = 0, min_errors: int = MIN_ERRORS, step: float = 0.125,
-             shift_level: float | None = None, pair_mode: str = "same", block: int = 256,
-             cross_fit: bool = True, decision_clusters: int = 0) -> FairCalibration:
+def fit_fair(
+    emb: np.ndarray,
+    identity: np.ndarray,
+    pack: str,
+    model_version: str,
+    dataset: str,
+    clusters: int = 25,
+    seed: int = 0,
+    min_errors: int = MIN_ERRORS,
+    step: float = 0.125,
+    shift_level: float | None = None,
+    pair_mode: str = "same",
+    block: int = 256,
+    cross_fit: bool = True,
+    decision_clusters: int = 0,
+) -> FairCalibration:
     """Fit on every pair of a labelled calibration set (identity labels only: same person or not).
 
     shift_level: if set (a log10 FMR), each cluster's curve is the global curve shifted by its offset at that
@@ -309,13 +322,13 @@ def fit_fair(emb: np.ndarray, identity: np.ndarray, pack: str, model_version: st
     th = np.zeros((curves, len(levels)))
     counts = np.zeros(curves, np.int64)
     for k in range(curves):
-        own = ss[bounds[k]:bounds[k + 1]]
+        own = ss[bounds[k] : bounds[k + 1]]
         counts[k] = len(own)
         if len(own) == 0:
             th[k] = glob
             continue
         t = _thresholds_at(own, levels)
-        resolved = len(own) * 10.0 ** levels >= min_errors
+        resolved = len(own) * 10.0**levels >= min_errors
         if shift_level is not None:
             j = int(np.argmin(np.abs(levels - shift_level)))
             if not resolved[j]:
@@ -324,9 +337,24 @@ def fit_fair(emb: np.ndarray, identity: np.ndarray, pack: str, model_version: st
         else:
             last = int(np.flatnonzero(resolved)[-1]) if resolved.any() else 0
             th[k] = np.where(resolved, t, glob + (t[last] - glob[last]))
-    partial = FairCalibration(pack, model_version, dataset, "", "", clusters, seed, cent.tolist(),
-                              levels.tolist(), th.tolist(), [0.0, 1.0], [0.0, 0.0], n_imp,
-                              int(sum(len(g) for g in gen)), min_errors=min_errors, pair_mode=pair_mode)
+    partial = FairCalibration(
+        pack,
+        model_version,
+        dataset,
+        "",
+        "",
+        clusters,
+        seed,
+        cent.tolist(),
+        levels.tolist(),
+        th.tolist(),
+        [0.0, 1.0],
+        [0.0, 0.0],
+        n_imp,
+        int(sum(len(g) for g in gen)),
+        min_errors=min_errors,
+        pair_mode=pair_mode,
+    )
     x_unsorted = partial.cluster_log_fmr(a, sc)
     if b is not None:
         x_unsorted = 0.5 * (x_unsorted + partial.cluster_log_fmr(b, sc))
@@ -345,33 +373,60 @@ def fit_fair(emb: np.ndarray, identity: np.ndarray, pack: str, model_version: st
             d1, d2 = _quantile_map(xd, dfine, len(xd))
             dxs, dys = [round(float(v), 6) for v in d1], [round(float(v), 6) for v in d2]
     genuine = np.concatenate(gen) if gen else np.zeros(0)
-    method = (f"spherical k-means ({clusters} clusters, seed {seed}) over the {n} calibration faces; per cluster "
-              f"the score -> FMR curve of the impostor pairs with a face in it"
-              + (f", as the global curve shifted by the cluster's offset at FMR 1e{shift_level:g}"
-                 if shift_level is not None else f" where at least {min_errors} of them match, beyond that the "
-                 "global curve shifted by the cluster's last resolved offset")
-              + f"; a pair's value = mean of its two faces' cluster log-FMRs, mapped onto the overall FMR of "
-              f"all {n_imp} impostor pairs")
+    method = (
+        f"spherical k-means ({clusters} clusters, seed {seed}) over the {n} calibration faces; per cluster "
+        f"the score -> FMR curve of the impostor pairs with a face in it"
+        + (
+            f", as the global curve shifted by the cluster's offset at FMR 1e{shift_level:g}"
+            if shift_level is not None
+            else f" where at least {min_errors} of them match, beyond that the "
+            "global curve shifted by the cluster's last resolved offset"
+        )
+        + f"; a pair's value = mean of its two faces' cluster log-FMRs, mapped onto the overall FMR of "
+        f"all {n_imp} impostor pairs"
+    )
     margin: float = 1.0
     margin_info: dict[str, Any] = {}
     if cross_fit:
-        margin, margin_info = _cross_fit_margin(emb, ident, clusters, seed, min_errors, step, shift_level,
-                                                pair_mode)
+        margin, margin_info = _cross_fit_margin(emb, ident, clusters, seed, min_errors, step, shift_level, pair_mode)
         method += f"; out-of-sample margin x{margin:.2f} from cross-fitting on halves of the identities"
     return FairCalibration(
-        pack=pack, model_version=model_version, dataset=dataset, method=method, margin=round(margin, 4),
-        decision_clusters=decision_clusters, decision_x=dxs, decision_log_fmr=dys,
+        pack=pack,
+        model_version=model_version,
+        dataset=dataset,
+        method=method,
+        margin=round(margin, 4),
+        decision_clusters=decision_clusters,
+        decision_x=dxs,
+        decision_log_fmr=dys,
         fit={"cross_fit": margin_info},
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), clusters=clusters, seed=seed,
-        centroids=np.round(cent.astype(np.float64), 4).tolist(), levels=[round(float(v), 6) for v in levels],
-        cluster_thresholds=np.round(th, 5).tolist(), combined_x=[round(float(v), 6) for v in xs],
-        combined_log_fmr=[round(float(v), 6) for v in ys], n_impostor=int(n_imp), n_genuine=int(len(genuine)),
-        cluster_sizes=np.bincount(cl, minlength=clusters).tolist(), cluster_impostor_pairs=counts.tolist(),
-        min_errors=min_errors, pair_mode=pair_mode)
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        clusters=clusters,
+        seed=seed,
+        centroids=np.round(cent.astype(np.float64), 4).tolist(),
+        levels=[round(float(v), 6) for v in levels],
+        cluster_thresholds=np.round(th, 5).tolist(),
+        combined_x=[round(float(v), 6) for v in xs],
+        combined_log_fmr=[round(float(v), 6) for v in ys],
+        n_impostor=int(n_imp),
+        n_genuine=int(len(genuine)),
+        cluster_sizes=np.bincount(cl, minlength=clusters).tolist(),
+        cluster_impostor_pairs=counts.tolist(),
+        min_errors=min_errors,
+        pair_mode=pair_mode,
+    )
 
 
-def _cross_fit_margin(emb: np.ndarray, ident: np.ndarray, clusters: int, seed: int, min_errors: int, step: float,
-                      shift_level: float | None, pair_mode: str) -> tuple[float, dict[str, Any]]:
+def _cross_fit_margin(
+    emb: np.ndarray,
+    ident: np.ndarray,
+    clusters: int,
+    seed: int,
+    min_errors: int,
+    step: float,
+    shift_level: float | None,
+    pair_mode: str,
+) -> tuple[float, dict[str, Any]]:
     """How much rarer the calibrated FMR claims a pair is than it is on faces not fitted on: the ratio of
     measured to target FMR on held-out identities, geometric mean over both halves and two targets."""
     rng = np.random.default_rng(seed + 7919)
@@ -380,18 +435,35 @@ def _cross_fit_margin(emb: np.ndarray, ident: np.ndarray, clusters: int, seed: i
     ratios: list[float] = []
     info: dict[str, Any] = {}
     for name, fit_mask in (("a", half), ("b", ~half)):
-        sub = fit_fair(emb[fit_mask], ident[fit_mask], "", "", "", clusters=max(2, clusters // 2), seed=seed,
-                       min_errors=min_errors, step=step, shift_level=shift_level, pair_mode=pair_mode,
-                       cross_fit=False)
+        sub = fit_fair(
+            emb[fit_mask],
+            ident[fit_mask],
+            "",
+            "",
+            "",
+            clusters=max(2, clusters // 2),
+            seed=seed,
+            min_errors=min_errors,
+            step=step,
+            shift_level=shift_level,
+            pair_mode=pair_mode,
+            cross_fit=False,
+        )
         test = np.flatnonzero(~fit_mask)
         proj = sub.project(emb[test])
         a, b = np.triu_indices(len(test), 1)
         keep = ident[test][a] != ident[test][b]
         a, b = a[keep], b[keep]
-        lf = np.concatenate([sub.log_fmr_projected(proj[a[i:i + 500_000]], proj[b[i:i + 500_000]],
-                                                   np.einsum("ij,ij->i", emb[test][a[i:i + 500_000]],
-                                                             emb[test][b[i:i + 500_000]]))
-                             for i in range(0, len(a), 500_000)])
+        lf = np.concatenate(
+            [
+                sub.log_fmr_projected(
+                    proj[a[i : i + 500_000]],
+                    proj[b[i : i + 500_000]],
+                    np.einsum("ij,ij->i", emb[test][a[i : i + 500_000]], emb[test][b[i : i + 500_000]]),
+                )
+                for i in range(0, len(a), 500_000)
+            ]
+        )
         for target in (1e-3, 1e-4):
             k = int((lf <= np.log10(target) + 1e-9).sum())
             if k >= 10 * min_errors:
@@ -405,6 +477,6 @@ def _cross_fit_margin(emb: np.ndarray, ident: np.ndarray, clusters: int, seed: i
 def _quantile_map(x_sorted: np.ndarray, levels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, log10 share of values <= x) at each level; ascending x, and where several levels share an x (ties)
     the highest level is its rate."""
-    k_at = np.clip(np.floor(n * 10.0 ** levels).astype(np.int64) - 1, 0, n - 1)
+    k_at = np.clip(np.floor(n * 10.0**levels).astype(np.int64) - 1, 0, n - 1)
     xs, first = np.unique(x_sorted[k_at], return_index=True)
     return xs, np.maximum.accumulate(levels[first])

@@ -92,12 +92,20 @@ class CalibrationTable:
 GroupCurves = Callable[[np.ndarray], dict[str, tuple[int, int, np.ndarray]]]
 
 
-def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np.ndarray, dataset: str,
-                method: str, points: int = 400,
-                group_impostors: dict[str, np.ndarray] | None = None,
-                group_genuine: dict[str, np.ndarray] | None = None,
-                min_group_pairs: int = 10_000, groups_source: str | None = None,
-                group_curves: GroupCurves | None = None) -> CalibrationTable:
+def build_table(
+    pack: str,
+    model_version: str,
+    genuine: np.ndarray,
+    impostor: np.ndarray,
+    dataset: str,
+    method: str,
+    points: int = 400,
+    group_impostors: dict[str, np.ndarray] | None = None,
+    group_genuine: dict[str, np.ndarray] | None = None,
+    min_group_pairs: int = 10_000,
+    groups_source: str | None = None,
+    group_curves: GroupCurves | None = None,
+) -> CalibrationTable:
     """Tabulate FMR and FNMR on a threshold grid dense where FMR changes (log-spaced FMR levels).
 
     Group FMR comes either as score arrays per group (`group_impostors`, small sets) or as a function giving
@@ -119,10 +127,15 @@ def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np
     fmr = 1.0 - np.searchsorted(impostor, thresholds, side="left") / n_imp
     fnmr = np.searchsorted(genuine, thresholds, side="left") / len(genuine)
     table = CalibrationTable(
-        pack=pack, model_version=model_version, dataset=dataset, method=method,
+        pack=pack,
+        model_version=model_version,
+        dataset=dataset,
+        method=method,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        n_genuine=int(len(genuine)), n_impostor=int(n_imp),
-        thresholds=[float(x) for x in thresholds], fmr=[float(x) for x in fmr],
+        n_genuine=int(len(genuine)),
+        n_impostor=int(n_imp),
+        thresholds=[float(x) for x in thresholds],
+        fmr=[float(x) for x in fmr],
         fnmr=[float(x) for x in fnmr],
     )
     curves: dict[str, tuple[int, int, np.ndarray]] = {}
@@ -149,9 +162,11 @@ def build_table(pack: str, model_version: str, genuine: np.ndarray, impostor: np
         table.groups_source = groups_source
         if any(v["measurable"] for v in info.values()):
             table.worst_group_fmr = [float(x) for x in worst]
-            table.policy = ("worst-group FMR: thresholds chosen so that every group with at least "
-                            f"{min_group_pairs} impostor pairs meets the FMR target, wherever the group's "
-                            f"rate rests on at least {MIN_GROUP_ERRORS} false matches")
+            table.policy = (
+                "worst-group FMR: thresholds chosen so that every group with at least "
+                f"{min_group_pairs} impostor pairs meets the FMR target, wherever the group's "
+                f"rate rests on at least {MIN_GROUP_ERRORS} false matches"
+            )
     return table
 
 
@@ -182,24 +197,30 @@ def verify_point(table: CalibrationTable, target_fmr: float, override: float | N
     if override is not None:
         return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
     t = table.threshold_for_fmr(target_fmr)
-    return OperatingPoint(t, float(table.fmr_at(t)),
-                          f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}{_policy(table)}")
+    return OperatingPoint(
+        t,
+        float(table.fmr_at(t)),
+        f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}{_policy(table)}",
+    )
 
 
 def _policy(table: CalibrationTable) -> str:
     return ", met by the worst measured group" if table.worst_group_fmr is not None else ""
 
 
-def search_point(table: CalibrationTable, target_fpir: float, gallery_size: int,
-                 override: float | None = None) -> OperatingPoint:
+def search_point(
+    table: CalibrationTable, target_fpir: float, gallery_size: int, override: float | None = None
+) -> OperatingPoint:
     """Threshold for 1:N: a false-positive identification rate of ~FMR x N needs FMR = FPIR / N."""
     if override is not None:
         return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
     n = max(gallery_size, 1)
     target = target_fpir / n
     t = table.threshold_for_fmr(target)
-    reason = (f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
-              f"{_policy(table)}")
+    reason = (
+        f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
+        f"{_policy(table)}"
+    )
     if target < table.fmr_floor:
         reason += f"; clamped to the lowest FMR measured ({table.fmr_floor:.2g})"
     return OperatingPoint(t, float(table.fmr_at(t)), reason)

@@ -99,8 +99,9 @@ def users_enable(name: str = typer.Argument(...)) -> None:
 
 
 @users_app.command("passwd")
-def users_passwd(name: str = typer.Argument(...),
-                 password_stdin: bool = typer.Option(False, "--password-stdin")) -> None:
+def users_passwd(
+    name: str = typer.Argument(...), password_stdin: bool = typer.Option(False, "--password-stdin")
+) -> None:
     """Set a new password for an account."""
     password = _password(password_stdin, "New password: ", False)
     ctx = open_context()
@@ -109,8 +110,10 @@ def users_passwd(name: str = typer.Argument(...),
 
 
 @tokens_app.command("create")
-def tokens_create(name: str = typer.Argument(..., help="The user the token acts as."),
-                  label: str = typer.Option("", "--label", help="What the token is for.")) -> None:
+def tokens_create(
+    name: str = typer.Argument(..., help="The user the token acts as."),
+    label: str = typer.Option("", "--label", help="What the token is for."),
+) -> None:
     """Create an API token for a user and print it (shown once; only its hash is stored)."""
     ctx = open_context()
     made = run(lambda: accounts.create_token(ctx, actor_for(ctx, "admin"), name, label))
@@ -131,8 +134,9 @@ def tokens_list() -> None:
     """List tokens (id, user, label, prefix, status), never the tokens themselves."""
     ctx = open_context()
     for t in run(lambda: accounts.list_tokens(ctx, actor_for(ctx, "admin"))):
-        typer.echo(f"{t['id']:>5}  {t['user']:<20} {t['prefix']}…  {'revoked' if t['revoked'] else 'active':<8} "
-                   f"{t['label']}")
+        typer.echo(
+            f"{t['id']:>5}  {t['user']:<20} {t['prefix']}…  {'revoked' if t['revoked'] else 'active':<8} {t['label']}"
+        )
 
 
 @audit_app.command("verify")
@@ -163,8 +167,18 @@ def audit_export(
 ) -> None:
     """Write audit entries in a date range as CSV or JSON, with their hashes (the export is logged)."""
     ctx = open_context()
-    text = run(lambda: audit_uc.export(ctx, actor_for(ctx, "auditor"), fmt, since=since, until=until, user=user,
-                                       case_ref=case_ref, destination=str(out or "-")))
+    text = run(
+        lambda: audit_uc.export(
+            ctx,
+            actor_for(ctx, "auditor"),
+            fmt,
+            since=since,
+            until=until,
+            user=user,
+            case_ref=case_ref,
+            destination=str(out or "-"),
+        )
+    )
     if out:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)

@@ -107,8 +107,7 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
     try:
         return fn()
     except FacesearchError as exc:
-        message = storage_message(exc) or (f"cannot read the image: {exc}" if isinstance(exc, ImageError)
-                                           else str(exc))
+        message = storage_message(exc) or (f"cannot read the image: {exc}" if isinstance(exc, ImageError) else str(exc))
         fail(message, exc.exit_code, as_json, kind=exc.kind, **exc.extra)
     except OSError as exc:
         # A read-only or full home: one line, no traceback (a traceback can show what was being written).
@@ -118,8 +117,7 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
         fail(storage, STORAGE_EXIT, as_json, kind="storage")
 
 
-def call(use_case: Callable[..., T], *args: Any, as_json: bool = False, ctx: Context | None = None,
-         **kwargs: Any) -> T:
+def call(use_case: Callable[..., T], *args: Any, as_json: bool = False, ctx: Context | None = None, **kwargs: Any) -> T:
     """Run a use case as this command's actor, whose default role is the first the use case declares."""
     ctx = ctx or open_context()
     return run(lambda: use_case(ctx, actor_for(ctx, default_role(use_case)), *args, **kwargs), as_json)

@@ -24,12 +24,17 @@ def backup(
     if as_json:
         echo_json(res)
         return
-    typer.echo(f"backup written to {res['to']}: {res['files']} files, {res['bytes']} bytes; "
-               f"{res['collections']} collection(s), {res['images']} image(s), {res['faces']} face(s), "
-               f"{res['audit']['entries']} audit entries")
+    typer.echo(
+        f"backup written to {res['to']}: {res['files']} files, {res['bytes']} bytes; "
+        f"{res['collections']} collection(s), {res['images']} image(s), {res['faces']} face(s), "
+        f"{res['audit']['entries']} audit entries"
+    )
     if res["thumbnails_missing"]:
-        typer.echo(f"  {res['thumbnails_missing']} thumbnail(s) referenced by faces were missing "
-                   "(`facesearch doctor` lists them)", err=True)
+        typer.echo(
+            f"  {res['thumbnails_missing']} thumbnail(s) referenced by faces were missing "
+            "(`facesearch doctor` lists them)",
+            err=True,
+        )
     if not res["audit"]["ok"]:
         typer.echo("  warning: the audit log does not verify; the backup holds it as it is:", err=True)
         for p in res["audit"]["problems"]:
@@ -49,8 +54,10 @@ def restore(
     if as_json:
         echo_json(res)
     else:
-        typer.echo(f"restored {res['files']} files into {res['home']} (backup of {res['backup_created_at']}): "
-                   f"{res['collections']} collection(s), {res['images']} image(s), {res['faces']} face(s)")
+        typer.echo(
+            f"restored {res['files']} files into {res['home']} (backup of {res['backup_created_at']}): "
+            f"{res['collections']} collection(s), {res['images']} image(s), {res['faces']} face(s)"
+        )
         if res["audit"]["ok"]:
             typer.echo(f"  audit log verified: {res['audit']['entries']} entries")
     if not res["audit"]["ok"]:

@@ -45,8 +45,10 @@ def register(app: typer.Typer) -> None:
 def _data(data: Path | None) -> Path:
     chosen = data or _harness().default_data_dir()
     if chosen is None or not chosen.is_dir():
-        err.print("[red]error:[/red] no photo folder: pass --data DIR (LFW deep-funneled works: "
-                  "../shared/datasets/lfw/deepfunneled)")
+        err.print(
+            "[red]error:[/red] no photo folder: pass --data DIR (LFW deep-funneled works: "
+            "../shared/datasets/lfw/deepfunneled)"
+        )
         raise typer.Exit(2)
     return chosen
 
@@ -55,8 +57,9 @@ def _models_dir(models_dir: Path | None) -> Path | None:
     return models_dir or _harness().default_models_dir()
 
 
-def _show(report: dict[str, Any], out: Path, as_json: bool, module: ModuleType | None = None,
-          title: str | None = None) -> None:
+def _show(
+    report: dict[str, Any], out: Path, as_json: bool, module: ModuleType | None = None, title: str | None = None
+) -> None:
     """Write the report's JSON and Markdown, then print it: JSON, or a table and its goals. `module` is the
     benchmark that made it (its write_report, table_rows, context_line), the harness by default."""
     harness = module or _harness()
@@ -86,19 +89,23 @@ def _log(as_json: bool) -> Any:
 def ingest_cmd(
     images: int = typer.Option(1000, "--images", "-n", help="How many photos (a fixed, seeded sample)."),
     model: str = typer.Option("all", "--model", help="yunet-reid, dlib or all."),
-    workers: int | None = typer.Option(None, "--workers",
-                                         help="Worker processes (default: FACESEARCH_WORKERS or CPU count)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes (default: FACESEARCH_WORKERS or CPU count)."
+    ),
     baseline: str = typer.Option("face_recognition", "--baseline", help="face_recognition, or none."),
     repeat: int = typer.Option(1, "--repeat", min=1, help="Run every case this many times (interleaved)."),
     batch: int | None = typer.Option(None, "--batch", help="Images per batch (default: FACESEARCH_BATCH_IMAGES)."),
-    threads: int | None = typer.Option(None, "--threads",
-                                         help="Threads per worker (default: FACESEARCH_THREADS_PER_WORKER)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Threads per worker (default: FACESEARCH_THREADS_PER_WORKER)."
+    ),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    models_dir: Path | None = typer.Option(None, "--models-dir",
-                                              help="Weights (default: FACESEARCH_MODELS_DIR or ../shared/models)."),
+    models_dir: Path | None = typer.Option(
+        None, "--models-dir", help="Weights (default: FACESEARCH_MODELS_DIR or ../shared/models)."
+    ),
     seed: int = typer.Option(1234, "--seed", help="Seed of the photo sample."),
-    keep_home: Path | None = typer.Option(None, "--keep-home",
-                                             help="Keep the first pack's gallery here, for `bench search`."),
+    keep_home: Path | None = typer.Option(
+        None, "--keep-home", help="Keep the first pack's gallery here, for `bench search`."
+    ),
     out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
 ) -> None:
@@ -106,10 +113,18 @@ def ingest_cmd(
     harness = _harness()
     models = ["yunet-reid", "dlib"] if model == "all" else [m.strip() for m in model.split(",") if m.strip()]
     opts = harness.BenchOptions(
-        data=_data(data), images=images, models=models,
-        baseline=None if baseline.lower() in ("none", "") else baseline, workers=workers, batch_images=batch,
-        threads_per_worker=threads, repeat=repeat, seed=seed, models_dir=_models_dir(models_dir),
-        keep_home=keep_home.resolve() if keep_home else None, log=_log(as_json),
+        data=_data(data),
+        images=images,
+        models=models,
+        baseline=None if baseline.lower() in ("none", "") else baseline,
+        workers=workers,
+        batch_images=batch,
+        threads_per_worker=threads,
+        repeat=repeat,
+        seed=seed,
+        models_dir=_models_dir(models_dir),
+        keep_home=keep_home.resolve() if keep_home else None,
+        log=_log(as_json),
     )
     if opts.baseline not in (None, "face_recognition"):
         err.print("[red]error:[/red] --baseline is face_recognition or none")
@@ -119,11 +134,13 @@ def ingest_cmd(
 
 @bench_app.command("search")
 def search_cmd(
-    home: Path | None = typer.Option(None, "--home",
-                                        help="Gallery to search (default: build one with the ingest bench)."),
+    home: Path | None = typer.Option(
+        None, "--home", help="Gallery to search (default: build one with the ingest bench)."
+    ),
     gallery: int = typer.Option(1000, "--gallery", help="Photos in the gallery built when --home is not given."),
-    model: str = typer.Option("yunet-reid", "--model",
-                               help="Model pack of the gallery built when --home is not given."),
+    model: str = typer.Option(
+        "yunet-reid", "--model", help="Model pack of the gallery built when --home is not given."
+    ),
     probes: int = typer.Option(200, "--probes", help="Probe photos (not in the built gallery)."),
     top_k: int = typer.Option(10, "--top", help="Matches per probe."),
     workers: int | None = typer.Option(None, "--workers", help="Workers for building the gallery."),
@@ -132,17 +149,26 @@ def search_cmd(
     seed: int = typer.Option(1234, "--seed"),
     out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
     as_json: bool = typer.Option(False, "--json"),
-    size: int | None = typer.Option(None, "--size", min=1, help="Index benchmark: this many synthetic face-like "
-                                    "embeddings (no photos, no models); the options below apply to it."),
+    size: int | None = typer.Option(
+        None,
+        "--size",
+        min=1,
+        help="Index benchmark: this many synthetic face-like "
+        "embeddings (no photos, no models); the options below apply to it.",
+    ),
     dim: int = typer.Option(256, "--dim", min=2, help="Index benchmark: embedding dimension."),
     backend: str = typer.Option("faiss", "--backend", help="Index benchmark: faiss or milvus."),
     index_kind: str = typer.Option("auto", "--index", help="Index benchmark: auto, flat, hnsw or ivfpq."),
-    filter_fraction: float | None = typer.Option(None, "--filter", help="Index benchmark: also search with only "
-                                                 "this fraction of the gallery allowed (e.g. 0.1)."),
+    filter_fraction: float | None = typer.Option(
+        None, "--filter", help="Index benchmark: also search with only this fraction of the gallery allowed (e.g. 0.1)."
+    ),
     queries: int = typer.Option(1000, "--queries", min=1, help="Index benchmark: genuine probes."),
     recall: float = typer.Option(0.95, "--recall", help="Index benchmark: recall@10 the index is tuned for."),
-    milvus_uri: str | None = typer.Option(None, "--milvus-uri", help="Index benchmark with --backend milvus: "
-                                          "a running server (default: start an embedded one)."),
+    milvus_uri: str | None = typer.Option(
+        None,
+        "--milvus-uri",
+        help="Index benchmark with --backend milvus: a running server (default: start an embedded one).",
+    ),
 ) -> None:
     """Search latency (p50/p95/mean): probe decode, probe analysis, index query, whole search.
 
@@ -151,8 +177,7 @@ def search_cmd(
     import tempfile
 
     if size is not None:
-        _index_search(size, dim, backend, index_kind, filter_fraction, queries, seed, recall, milvus_uri, out,
-                      as_json)
+        _index_search(size, dim, backend, index_kind, filter_fraction, queries, seed, recall, milvus_uri, out, as_json)
         return
     harness = _harness()
     src = _data(data)
@@ -162,8 +187,17 @@ def search_cmd(
     if home is None:
         tmp = tempfile.TemporaryDirectory(prefix="facesearch-bench-search-")
         home = Path(tmp.name) / "home"
-        opts = harness.BenchOptions(data=src, images=gallery, models=[model], baseline=None, workers=workers, seed=seed,
-                            models_dir=mdir, keep_home=home, log=_log(as_json))
+        opts = harness.BenchOptions(
+            data=src,
+            images=gallery,
+            models=[model],
+            baseline=None,
+            workers=workers,
+            seed=seed,
+            models_dir=mdir,
+            keep_home=home,
+            log=_log(as_json),
+        )
         built = harness.bench_ingest(opts)
         row = built["rows"][0]
         err.print(f"gallery: {row['images']} photos, {row['faces']} faces ({model}), {row['images_per_s']} images/s")
@@ -172,16 +206,28 @@ def search_cmd(
         err.print(f"[red]error:[/red] {home} holds no facesearch database")
         raise typer.Exit(2)
     try:
-        report = harness.bench_search(home, src, probes=probes, top_k=top_k, seed=seed, models_dir=mdir,
-                                      exclude=exclude)
+        report = harness.bench_search(
+            home, src, probes=probes, top_k=top_k, seed=seed, models_dir=mdir, exclude=exclude
+        )
     finally:
         if tmp is not None:
             tmp.cleanup()
     _show(report, out, as_json)
 
 
-def _index_search(size: int, dim: int, backend: str, index_kind: str, filter_fraction: float | None, queries: int,
-                  seed: int, recall: float, milvus_uri: str | None, out: Path, as_json: bool) -> None:
+def _index_search(
+    size: int,
+    dim: int,
+    backend: str,
+    index_kind: str,
+    filter_fraction: float | None,
+    queries: int,
+    seed: int,
+    recall: float,
+    milvus_uri: str | None,
+    out: Path,
+    as_json: bool,
+) -> None:
     """`bench search --size N`: benchmarks/search.py, loaded from the checkout like the harness."""
     if backend not in ("faiss", "milvus"):
         err.print("[red]error:[/red] --backend is faiss or milvus")
@@ -194,9 +240,18 @@ def _index_search(size: int, dim: int, backend: str, index_kind: str, filter_fra
         raise typer.Exit(2)
     _harness()  # exits 2 with the reason outside a source checkout
     bench = _load_beside_harness("search")
-    opts = bench.SearchBenchOptions(size=size, dim=dim, backend=backend, index=index_kind, filter=filter_fraction,
-                                    queries=queries, seed=seed, recall=recall, milvus_uri=milvus_uri,
-                                    log=_log(as_json))
+    opts = bench.SearchBenchOptions(
+        size=size,
+        dim=dim,
+        backend=backend,
+        index=index_kind,
+        filter=filter_fraction,
+        queries=queries,
+        seed=seed,
+        recall=recall,
+        milvus_uri=milvus_uri,
+        log=_log(as_json),
+    )
     report = bench.bench_index_search(opts)
     _show(report, out, as_json, bench, f"facesearch bench search --size {size}")
 
@@ -217,8 +272,18 @@ def engine_cmd(
         raise typer.Exit(2)
     _harness()
     bench = _load_beside_harness("engine_search")
-    argv = ["--size", str(size), "--dim", str(dim), "--index", index_kind, "--queries", str(queries),
-            "--seed", str(seed)] + (["--json"] if as_json else [])
+    argv = [
+        "--size",
+        str(size),
+        "--dim",
+        str(dim),
+        "--index",
+        index_kind,
+        "--queries",
+        str(queries),
+        "--seed",
+        str(seed),
+    ] + (["--json"] if as_json else [])
     raise typer.Exit(bench.main(argv))
 
 
@@ -264,8 +329,18 @@ def large_cmd(
     except ValueError:
         err.print("[red]error:[/red] --sizes takes numbers, e.g. 1,3,6,12")
         raise typer.Exit(2) from None
-    report = harness.bench_large(_data(data), mps, count, model, workers, grid, repeat,
-                         models_dir=_models_dir(models_dir), detect_max_side=detect_max_side, log=_log(as_json))
+    report = harness.bench_large(
+        _data(data),
+        mps,
+        count,
+        model,
+        workers,
+        grid,
+        repeat,
+        models_dir=_models_dir(models_dir),
+        detect_max_side=detect_max_side,
+        log=_log(as_json),
+    )
     _show(report, out, as_json)
 
 
@@ -273,15 +348,22 @@ def large_cmd(
 def serve_cmd(
     clients: int = typer.Option(4, "--clients", min=1, help="Concurrent searching clients."),
     seconds: float = typer.Option(60.0, "--seconds", help="How long the clients search (ignored with --minutes)."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Soak: run this many minutes, sampling the "
-                                         "server's memory and open files, and report their growth."),
+    minutes: float | None = typer.Option(
+        None,
+        "--minutes",
+        help="Soak: run this many minutes, sampling the server's memory and open files, and report their growth.",
+    ),
     people: int = typer.Option(100, "--people", help="People in the gallery (folders of --data)."),
     per_person: int = typer.Option(3, "--per-person", help="Gallery photos per person; the next one is a probe."),
     model: str = typer.Option("yunet-reid", "--model"),
-    ingest_batch: int = typer.Option(20, "--ingest-batch", help="Photos per upload of the ingest that runs "
-                                     "during the load."),
-    sample_seconds: float | None = typer.Option(None, "--sample-seconds", help="Sampling interval of the "
-                                                "server's RSS and open files (default 5 s; 30 s with --minutes)."),
+    ingest_batch: int = typer.Option(
+        20, "--ingest-batch", help="Photos per upload of the ingest that runs during the load."
+    ),
+    sample_seconds: float | None = typer.Option(
+        None,
+        "--sample-seconds",
+        help="Sampling interval of the server's RSS and open files (default 5 s; 30 s with --minutes).",
+    ),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights."),
     out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
@@ -292,7 +374,16 @@ def serve_cmd(
     harness = _harness()
     duration = minutes * 60 if minutes else seconds
     interval = sample_seconds or (30.0 if minutes else 5.0)
-    report = harness.bench_serve(_data(data), clients=clients, seconds=duration, people=people,
-                                 per_person=per_person, model=model, ingest_batch=ingest_batch,
-                                 sample_seconds=interval, models_dir=_models_dir(models_dir), log=_log(as_json))
+    report = harness.bench_serve(
+        _data(data),
+        clients=clients,
+        seconds=duration,
+        people=people,
+        per_person=per_person,
+        model=model,
+        ingest_batch=ingest_batch,
+        sample_seconds=interval,
+        models_dir=_models_dir(models_dir),
+        log=_log(as_json),
+    )
     _show(report, out, as_json)

@@ -40,7 +40,8 @@ def load_harness() -> ModuleType:
     if not path.is_file():
         raise CheckoutNotFound(
             f"the benchmark harness is not here ({path}): the benchmarks run from a source checkout of "
-            f"facesearch installed with `pip install -e .` (or set {BENCHMARKS_DIR_ENV} to its benchmarks/ folder)")
+            f"facesearch installed with `pip install -e .` (or set {BENCHMARKS_DIR_ENV} to its benchmarks/ folder)"
+        )
     spec = importlib.util.spec_from_file_location(HARNESS_MODULE, path)
     if spec is None or spec.loader is None:
         raise CheckoutNotFound(f"cannot load the benchmark harness from {path}")
@@ -61,7 +62,8 @@ def use_evaluation() -> None:
     if not (folder / "__init__.py").is_file():
         raise CheckoutNotFound(
             f"the evaluation code is not here ({folder}): `facesearch eval` runs from a source checkout of "
-            f"facesearch installed with `pip install -e .` (or set {EVALUATION_DIR_ENV} to its evaluation/ folder)")
+            f"facesearch installed with `pip install -e .` (or set {EVALUATION_DIR_ENV} to its evaluation/ folder)"
+        )
     parent = str(folder.parent)
     if parent not in sys.path:
         sys.path.insert(0, parent)

@@ -17,8 +17,9 @@ from .actor import actor_for, open_context, run
 from .actor import fail as _fail
 from .output import echo_json
 
-collections_app = typer.Typer(no_args_is_help=True, help="Collections with their source, legal basis, owner "
-                              "and retention.")
+collections_app = typer.Typer(
+    no_args_is_help=True, help="Collections with their source, legal basis, owner and retention."
+)
 optout_app = typer.Typer(no_args_is_help=True, help="The opt-out registry: people who asked to be removed.")
 subject_app = typer.Typer(no_args_is_help=True, help="Data-subject access: where does a person appear?")
 purposes_app = typer.Typer(no_args_is_help=True, help="Allowed search purposes (admin).")
@@ -30,13 +31,19 @@ case_app = typer.Typer(no_args_is_help=True, help="Case disclosure reports.")
 def collections_create(
     name: str = typer.Argument(..., help="Collection name."),
     source: str = typer.Option(..., "--source", help="Where the photos come from."),
-    legal_basis: str = typer.Option(..., "--legal-basis", help="consent, contract, legal_obligation, "
-                                    "vital_interests, public_task, legitimate_interests or law_enforcement."),
-    retention_days: int | None = typer.Option(None, "--retention-days", help="Erase images this many days "
-                                              "after ingest."),
+    legal_basis: str = typer.Option(
+        ...,
+        "--legal-basis",
+        help="consent, contract, legal_obligation, "
+        "vital_interests, public_task, legitimate_interests or law_enforcement.",
+    ),
+    retention_days: int | None = typer.Option(
+        None, "--retention-days", help="Erase images this many days after ingest."
+    ),
     keep: bool = typer.Option(False, "--keep", help="Keep images until they are deleted (no retention period)."),
-    legal_basis_note: str | None = typer.Option(None, "--legal-basis-note", help="Free text: the provision, "
-                                                "contract or assessment the basis rests on."),
+    legal_basis_note: str | None = typer.Option(
+        None, "--legal-basis-note", help="Free text: the provision, contract or assessment the basis rests on."
+    ),
     owner: str | None = typer.Option(None, "--owner", help="Who is responsible (default: you)."),
     model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
     description: str | None = typer.Option(None, "--description"),
@@ -44,15 +51,29 @@ def collections_create(
 ) -> None:
     """Create a collection with its provenance; ingest refuses collections without it."""
     ctx = open_context()
-    col = run(lambda: collections.create_collection(
-        ctx, actor_for(ctx, "operator"), name, source=source, legal_basis=legal_basis, owner=owner,
-        retention_days=retention_days, keep=keep, model=model, legal_basis_note=legal_basis_note,
-        description=description), as_json)
+    col = run(
+        lambda: collections.create_collection(
+            ctx,
+            actor_for(ctx, "operator"),
+            name,
+            source=source,
+            legal_basis=legal_basis,
+            owner=owner,
+            retention_days=retention_days,
+            keep=keep,
+            model=model,
+            legal_basis_note=legal_basis_note,
+            description=description,
+        ),
+        as_json,
+    )
     if as_json:
         echo_json(col)
         return
-    typer.echo(f"collection {col['name']} created (model {col['model']}, legal basis {col['legal_basis']}, "
-               f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})")
+    typer.echo(
+        f"collection {col['name']} created (model {col['model']}, legal basis {col['legal_basis']}, "
+        f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})"
+    )
 
 
 @collections_app.command("list")
@@ -66,8 +87,10 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     for r in rows:
         keep = "keep until deleted" if r["retention_days"] is None else f"{r['retention_days']} days"
         flag = f"  [lacks {', '.join(r['problems'])}]" if r["problems"] else ""
-        typer.echo(f"{r['name']:<24} {r['model']:<11} {r['legal_basis'] or '-':<21} {keep:<19} "
-                   f"{r['images']:>7} images  owner {r['owner'] or '-'}  source: {r['source'] or '-'}{flag}")
+        typer.echo(
+            f"{r['name']:<24} {r['model']:<11} {r['legal_basis'] or '-':<21} {keep:<19} "
+            f"{r['images']:>7} images  owner {r['owner'] or '-'}  source: {r['source'] or '-'}{flag}"
+        )
 
 
 # Opt-out and data-subject access ----------------------------------------------------------------
@@ -80,29 +103,43 @@ def optout_add(
     """Register an opt-out: erase every matching gallery face now, keep matching faces out of future
     ingests and searches. The photos are not kept; only their face templates."""
     ctx = open_context()
-    res = run(lambda: optout.add_optout(ctx, actor_for(ctx, "operator"),
-                                        [Photo.from_path(p, ctx.settings) for p in photos], reference))
+    res = run(
+        lambda: optout.add_optout(
+            ctx, actor_for(ctx, "operator"), [Photo.from_path(p, ctx.settings) for p in photos], reference
+        )
+    )
     if as_json:
         echo_json(res)
         return
     e = res["erased"]
-    typer.echo(f"opt-out {res['optout_id']} ({res['reference']}) registered from {res['photos']} photo(s): "
-               f"erased {e['faces']} face(s), {e['images']} image(s), {e['thumbnails']} thumbnail(s), "
-               f"{e['uploads']} uploaded file(s), {e['probes']} kept probe(s)")
+    typer.echo(
+        f"opt-out {res['optout_id']} ({res['reference']}) registered from {res['photos']} photo(s): "
+        f"erased {e['faces']} face(s), {e['images']} image(s), {e['thumbnails']} thumbnail(s), "
+        f"{e['uploads']} uploaded file(s), {e['probes']} kept probe(s)"
+    )
     for pack, info in res["packs"].items():
-        typer.echo(f"  {pack}: erased {info['faces']} face(s) at or above {info['threshold']} "
-                   f"({info['threshold_reason']})")
-        typer.echo(f"    chance of a miss: {info['miss_text']}; more photos of the person "
-                   "(other angles, ages, lighting) catch more")
-        typer.echo(f"    {info['to_review']} face(s) to review between {info['review_threshold']} and "
-                   f"{info['threshold']} ({info['review_threshold_reason']})")
+        typer.echo(
+            f"  {pack}: erased {info['faces']} face(s) at or above {info['threshold']} ({info['threshold_reason']})"
+        )
+        typer.echo(
+            f"    chance of a miss: {info['miss_text']}; more photos of the person "
+            "(other angles, ages, lighting) catch more"
+        )
+        typer.echo(
+            f"    {info['to_review']} face(s) to review between {info['review_threshold']} and "
+            f"{info['threshold']} ({info['review_threshold_reason']})"
+        )
     review = res["to_review"]
     if review:
-        typer.echo(f"NOT erased, to review ({len(review)}): faces that may be the same person; look at each and "
-                   f"erase it with `facesearch optout erase-face FACE_ID --optout {res['optout_id']}`")
+        typer.echo(
+            f"NOT erased, to review ({len(review)}): faces that may be the same person; look at each and "
+            f"erase it with `facesearch optout erase-face FACE_ID --optout {res['optout_id']}`"
+        )
         for r in review:
-            typer.echo(f"  face {r['face_id']:>7}  image {r['image_id']:>7}  {r['collection']:<16} "
-                       f"score {r['score']:.3f} ({r['fmr_text']})  {r['path'] or r['source_url'] or ''}")
+            typer.echo(
+                f"  face {r['face_id']:>7}  image {r['image_id']:>7}  {r['collection']:<16} "
+                f"score {r['score']:.3f} ({r['fmr_text']})  {r['path'] or r['source_url'] or ''}"
+            )
     else:
         typer.echo("nothing to review: no other face scored between the review and the erase threshold")
 
@@ -110,8 +147,11 @@ def optout_add(
 @optout_app.command("erase-face")
 def optout_erase_face(
     face_id: int = typer.Argument(..., help="A face listed 'to review' by `optout add`."),
-    optout_id: int | None = typer.Option(None, "--optout", help="The opt-out it belongs to: its template is "
-                                         "added, so a later ingest of the same photo keeps it out."),
+    optout_id: int | None = typer.Option(
+        None,
+        "--optout",
+        help="The opt-out it belongs to: its template is added, so a later ingest of the same photo keeps it out.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Erase one gallery face you judged to be an opted-out person's (and its image if no other face is left
@@ -122,9 +162,11 @@ def optout_erase_face(
         echo_json(res)
         return
     e = res["erased"]
-    typer.echo(f"face {res['face_id']} (image {res['image_id']}, {res['collection']}) erased: {e['faces']} face(s), "
-               f"{e['images']} image(s), {e['thumbnails']} thumbnail(s), {e['uploads']} uploaded file(s)"
-               + (f"; template added to opt-out {res['optout_id']}" if res["template_added"] else ""))
+    typer.echo(
+        f"face {res['face_id']} (image {res['image_id']}, {res['collection']}) erased: {e['faces']} face(s), "
+        f"{e['images']} image(s), {e['thumbnails']} thumbnail(s), {e['uploads']} uploaded file(s)"
+        + (f"; template added to opt-out {res['optout_id']}" if res["template_added"] else "")
+    )
 
 
 @optout_app.command("list")
@@ -136,37 +178,53 @@ def optout_list(as_json: bool = typer.Option(False, "--json")) -> None:
         echo_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['id']:>5}  {r['reference']:<30} {r['photos']} photo(s) {r['templates']} template(s) "
-                   f"{r['created_at']} by {r['created_by']}")
+        typer.echo(
+            f"{r['id']:>5}  {r['reference']:<30} {r['photos']} photo(s) {r['templates']} template(s) "
+            f"{r['created_at']} by {r['created_by']}"
+        )
 
 
 @subject_app.command("report")
 def subject_report(
     photo: Path = typer.Argument(..., help="A photo of the person making the access request."),
-    reference: str | None = typer.Option(None, "--reference", help="The data-subject request's reference, e.g. "
-                                         "its ticket (required; logged as the case reference)."),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="The data-subject request's reference, e.g. its ticket (required; logged as the case reference).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Every image and collection where a face matches the person (strict threshold). A governed search: needs
     --reference, stops while searching is suspended, counts toward the search limits. Audit-logged."""
     ctx = open_context()
-    res = run(lambda: subjects.subject_report(ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings),
-                                              reference), as_json)
+    res = run(
+        lambda: subjects.subject_report(
+            ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings), reference
+        ),
+        as_json,
+    )
     if as_json:
         echo_json(res)
         return
-    typer.echo(f"{res['reference']}: {len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
-               f"{', '.join(res['collections']) or 'none'}")
+    typer.echo(
+        f"{res['reference']}: {len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
+        f"{', '.join(res['collections']) or 'none'}"
+    )
     for m in res["matches"]:
-        typer.echo(f"  {m['collection']:<20} image {m['image_id']:>7} face {m['face_id']:>7} score {m['score']:.3f}"
-                   f"  {m['path'] or ''} {m['source_url'] or ''}")
+        typer.echo(
+            f"  {m['collection']:<20} image {m['image_id']:>7} face {m['face_id']:>7} score {m['score']:.3f}"
+            f"  {m['path'] or ''} {m['source_url'] or ''}"
+        )
 
 
 # Doctor and purge -------------------------------------------------------------------------------
 def doctor(
     as_json: bool = typer.Option(False, "--json"),
-    fix: bool = typer.Option(False, "--fix", help="Repair what the rows allow: reconcile indexes, delete "
-                             "stray files, erase faces that match an opt-out."),
+    fix: bool = typer.Option(
+        False,
+        "--fix",
+        help="Repair what the rows allow: reconcile indexes, delete stray files, erase faces that match an opt-out.",
+    ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
     ctx = open_context()
@@ -174,8 +232,10 @@ def doctor(
     if as_json:
         echo_json(res)
     else:
-        typer.echo(f"{res['collections']} collection(s), {res['faces']} face(s): "
-                   + ("no orphans" if res["ok"] else f"{res['orphans']} problem(s)"))
+        typer.echo(
+            f"{res['collections']} collection(s), {res['faces']} face(s): "
+            + ("no orphans" if res["ok"] else f"{res['orphans']} problem(s)")
+        )
         for k, n in res["counts"].items():
             if n:
                 typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res['examples'][k][:5]))}")
@@ -204,11 +264,14 @@ def purge(
         echo_json(res)
         return
     e = res["erased"]
-    typer.echo(f"purge at {res['now']}: erased {e['images']} image(s), {e['faces']} face(s), "
-               f"{e['thumbnails']} thumbnail(s); {res['expired_probes']} expired probe(s)")
+    typer.echo(
+        f"purge at {res['now']}: erased {e['images']} image(s), {e['faces']} face(s), "
+        f"{e['thumbnails']} thumbnail(s); {res['expired_probes']} expired probe(s)"
+    )
     for c in res["collections"]:
-        typer.echo(f"  {c['collection']}: retention {c['retention_days']} days, cutoff {c['cutoff']}: "
-                   f"{c['images']} image(s)")
+        typer.echo(
+            f"  {c['collection']}: retention {c['retention_days']} days, cutoff {c['cutoff']}: {c['images']} image(s)"
+        )
 
 
 # Kill switch ------------------------------------------------------------------------------------
@@ -228,10 +291,11 @@ def search_resume() -> None:
 
 # Purposes ---------------------------------------------------------------------------------------
 @purposes_app.command("add")
-def purposes_add(code: str = typer.Argument(..., help="Short code, e.g. LE-ART10."),
-                 description: str = typer.Option(..., "--description", help="What it is and the legal "
-                                                 "provision it rests on."),
-                 as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON.")) -> None:
+def purposes_add(
+    code: str = typer.Argument(..., help="Short code, e.g. LE-ART10."),
+    description: str = typer.Option(..., "--description", help="What it is and the legal provision it rests on."),
+    as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON."),
+) -> None:
     """Allow a search purpose."""
     ctx = open_context()
     row = run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), code, description), as_json)
@@ -242,8 +306,10 @@ def purposes_add(code: str = typer.Argument(..., help="Short code, e.g. LE-ART10
 
 
 @purposes_app.command("list")
-def purposes_list(as_json: bool = typer.Option(False, "--json"),
-                  all_: bool = typer.Option(True, "--all/--active", help="Include retired purposes.")) -> None:
+def purposes_list(
+    as_json: bool = typer.Option(False, "--json"),
+    all_: bool = typer.Option(True, "--all/--active", help="Include retired purposes."),
+) -> None:
     """Allowed (and retired) search purposes."""
     ctx = open_context()
     rows = run(lambda: purposes.list_purposes(ctx, actor_for(ctx, "admin"), include_retired=all_))
@@ -263,8 +329,9 @@ def purposes_retire(code: str = typer.Argument(...)) -> None:
 
 
 @purposes_app.command("report")
-def purposes_report(by: str = typer.Option("purpose", "--by", help="purpose or case"),
-                    as_json: bool = typer.Option(False, "--json")) -> None:
+def purposes_report(
+    by: str = typer.Option("purpose", "--by", help="purpose or case"), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Per purpose (or case): how many searches, by whom, how many leads confirmed."""
     ctx = open_context()
     rows = run(lambda: cases.usage_report(ctx, actor_for(ctx, "auditor"), by))
@@ -273,8 +340,10 @@ def purposes_report(by: str = typer.Option("purpose", "--by", help="purpose or c
         return
     for r in rows:
         users = ", ".join(f"{u} ({n})" for u, n in sorted(r["users"].items()))
-        typer.echo(f"{r[by]:<24} searches {r['searches']:>5} verifies {r['verifies']:>4} no-candidates "
-                   f"{r['no_candidates']:>4} confirmed {r['confirmed']:>3} rejected {r['rejected']:>3}  by {users}")
+        typer.echo(
+            f"{r[by]:<24} searches {r['searches']:>5} verifies {r['verifies']:>4} no-candidates "
+            f"{r['no_candidates']:>4} confirmed {r['confirmed']:>3} rejected {r['rejected']:>3}  by {users}"
+        )
 
 
 # Case report ------------------------------------------------------------------------------------

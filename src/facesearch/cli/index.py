@@ -19,10 +19,14 @@ err = Console(stderr=True)
 
 @index_app.command("rebuild")
 def rebuild(
-    kind: str = typer.Option("auto", "--kind", help="auto (by the collection's size), flat (exact), hnsw or "
-                             "ivfpq (quantised codes with exact re-ranking)."),
-    recall: float | None = typer.Option(None, "--recall", help="Recall@10 against exact search to tune for "
-                                        "(default FACESEARCH_INDEX_RECALL, 0.95)."),
+    kind: str = typer.Option(
+        "auto",
+        "--kind",
+        help="auto (by the collection's size), flat (exact), hnsw or ivfpq (quantised codes with exact re-ranking).",
+    ),
+    recall: float | None = typer.Option(
+        None, "--recall", help="Recall@10 against exact search to tune for (default FACESEARCH_INDEX_RECALL, 0.95)."
+    ),
     collection: str | None = typer.Option(None, "--collection", "-c", help="Only this collection (default: all)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -32,8 +36,14 @@ def rebuild(
     """
     ctx = open_context()
     show = not as_json and (sys.stderr.isatty() or os.environ.get("FACESEARCH_PROGRESS") == "1")
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=not show) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show,
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(name: str, done: int, total: int) -> None:
@@ -41,8 +51,11 @@ def rebuild(
                 tasks[name] = bar.add_task(f"rebuild {name}", total=total)
             bar.update(tasks[name], completed=done)
 
-        res = run(lambda: rebuild_uc.rebuild(ctx, actor_for(ctx, "admin"), collection=collection, kind=kind,
-                                          recall=recall, progress=progress))
+        res = run(
+            lambda: rebuild_uc.rebuild(
+                ctx, actor_for(ctx, "admin"), collection=collection, kind=kind, recall=recall, progress=progress
+            )
+        )
     if as_json:
         echo_json(res)
         return

@@ -37,8 +37,9 @@ def _settings() -> Settings:
 
 def ingest(
     folder: Path | None = typer.Argument(None, help="Folder (searched recursively) or a single file."),
-    collection: str = typer.Option(..., "--collection", "-c",
-                                   help="Collection to add to (create it first: `collections create`)."),
+    collection: str = typer.Option(
+        ..., "--collection", "-c", help="Collection to add to (create it first: `collections create`)."
+    ),
     manifest: Path | None = typer.Option(None, "--manifest", help="CSV: path,source_url[,metadata columns]."),
     model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
@@ -53,8 +54,10 @@ def ingest(
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
     actor = actor_for(ctx, "operator")
-    items = run(lambda: items_from_manifest(manifest) if manifest else items_from_folder(folder),  # type: ignore[arg-type]
-                as_json)
+    items = run(
+        lambda: items_from_manifest(manifest) if manifest else items_from_folder(folder),  # type: ignore[arg-type]
+        as_json,
+    )
     if not items:  # said before anything starts: no job, no audit entry, nothing to report
         _fail(f"no images listed in {manifest}" if manifest else f"no images found in {folder}", 2, as_json)
 
@@ -65,15 +68,28 @@ def ingest(
             def update(res: Any, total: int) -> None:
                 bar.update(task, completed=res.processed, total=total, faces=res.faces)
 
-            return run_ingest(ctx, actor, items, collection, model=model, workers=workers, progress=update,
-                              source=str(manifest or folder))
+            return run_ingest(
+                ctx,
+                actor,
+                items,
+                collection,
+                model=model,
+                workers=workers,
+                progress=update,
+                source=str(manifest or folder),
+            )
 
     result = run(go, as_json)
     if report:
         write_report(report, result.failures)
-    summary = {"collection": result.collection, "model": result.model, "job": result.job_id, **result.counts(),
-               "seconds": round(result.seconds, 2),
-               "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None}
+    summary = {
+        "collection": result.collection,
+        "model": result.model,
+        "job": result.job_id,
+        **result.counts(),
+        "seconds": round(result.seconds, 2),
+        "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None,
+    }
     if as_json:
         print(json.dumps(summary))
     else:
@@ -88,8 +104,10 @@ def ingest(
         for path, reason, detail in shown:
             err.print(f"  [yellow]{escape(reason)}[/yellow] {escape(path)} {escape(detail)}")
         if len(result.failures) > len(shown):
-            err.print(f"  ... and {len(result.failures) - len(shown)} more" +
-                      ("" if report else " (use --report FILE for the full list)"))
+            err.print(
+                f"  ... and {len(result.failures) - len(shown)} more"
+                + ("" if report else " (use --report FILE for the full list)")
+            )
     if report:  # on stderr, so that --json stays one JSON document on stdout
         if result.failures:
             n = len(result.failures)
@@ -123,9 +141,18 @@ class _Eta(ProgressColumn):
 
 
 def _ingest_progress(disable: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(),
-                    TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), _Eta(),
-                    console=err, disable=disable, refresh_per_second=4)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TextColumn("{task.fields[faces]} faces"),
+        TimeElapsedColumn(),
+        _Eta(),
+        console=err,
+        disable=disable,
+        refresh_per_second=4,
+    )
 
 
 def _force_progress() -> bool:

@@ -11,8 +11,12 @@ from .. import __version__
 from ..config import Settings
 from .actor import WHO
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.",
+)
 
 console = Console()
 err = Console(stderr=True)
@@ -26,13 +30,22 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                 help="Print the version and exit."),
-    as_: str | None = typer.Option(None, "--as", envvar="FACESEARCH_ACTOR", metavar="NAME",
-                                   help="Act as this user (a registered account acts with its own role)."),
-    role: str | None = typer.Option(None, "--role", envvar="FACESEARCH_ROLE",
-                                    help="Role of a name that is not an account (default: the role the "
-                                         "command is made for)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+    as_: str | None = typer.Option(
+        None,
+        "--as",
+        envvar="FACESEARCH_ACTOR",
+        metavar="NAME",
+        help="Act as this user (a registered account acts with its own role).",
+    ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        envvar="FACESEARCH_ROLE",
+        help="Role of a name that is not an account (default: the role the command is made for).",
+    ),
 ) -> None:
     """Every command acts as a user with a role, and obeys the same rules as the API."""
     WHO.name, WHO.role = as_, role
@@ -46,8 +59,21 @@ def _register_areas() -> None:
     from . import accounts, backup, bench, db, eval, governance, index, models, people, review, search, system
     from . import ingest as ingest_area
 
-    for area in (ingest_area, search, models, system, eval, accounts, governance, review, bench, db, backup, index,
-                 people):
+    for area in (
+        ingest_area,
+        search,
+        models,
+        system,
+        eval,
+        accounts,
+        governance,
+        review,
+        bench,
+        db,
+        backup,
+        index,
+        people,
+    ):
         area.register(app)
 
 

@@ -38,19 +38,38 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
         roots = {"package" if SHIPPED_WEIGHTS in p.parents else "models_dir" for p in found if p is not None}
         return "+".join(sorted(roots))
 
-    rows: list[dict[str, Any]] = [{"name": n, "installed": is_installed(n, settings), "default": n == settings.model,
-             "weights": where(n), "dim": e.info.dim, "version": e.info.version, "description": e.info.description,
-             "licence": e.info.licence} for n, e in PACKS.items()]
+    rows: list[dict[str, Any]] = [
+        {
+            "name": n,
+            "installed": is_installed(n, settings),
+            "default": n == settings.model,
+            "weights": where(n),
+            "dim": e.info.dim,
+            "version": e.info.version,
+            "description": e.info.description,
+            "licence": e.info.licence,
+        }
+        for n, e in PACKS.items()
+    ]
     if as_json:
         print(json.dumps(rows, indent=1))
         return
-    t = Table(title=f"Model packs (weights from FACESEARCH_MODELS_DIR {settings.resolved_models_dir}, "
-                    "else shipped with the package)")
+    t = Table(
+        title=f"Model packs (weights from FACESEARCH_MODELS_DIR {settings.resolved_models_dir}, "
+        "else shipped with the package)"
+    )
     for c in ("name", "installed", "default", "weights", "dim", "description", "licence"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["name"], "yes" if r["installed"] else "[red]no[/red]", "*" if r["default"] else "",
-                  r["weights"], str(r["dim"]), r["description"], r["licence"])
+        t.add_row(
+            r["name"],
+            "yes" if r["installed"] else "[red]no[/red]",
+            "*" if r["default"] else "",
+            r["weights"],
+            str(r["dim"]),
+            r["description"],
+            r["licence"],
+        )
     console.print(t)
 
 
@@ -66,8 +85,10 @@ def models_pull(
     settings = _settings()
     found = run(lambda: weight_files(name, settings) if get_entry(name).info.files else {})
     if found and not force and all(p is not None and SHIPPED_WEIGHTS in p.parents for p in found.values()):
-        console.print(f"{name}: its weights ship with facesearch ({SHIPPED_WEIGHTS}); nothing to download. "
-                      f"`--force` downloads a copy into {settings.resolved_models_dir} (FACESEARCH_MODELS_DIR).")
+        console.print(
+            f"{name}: its weights ship with facesearch ({SHIPPED_WEIGHTS}); nothing to download. "
+            f"`--force` downloads a copy into {settings.resolved_models_dir} (FACESEARCH_MODELS_DIR)."
+        )
         return
     paths = run(lambda: pull(name, settings))
     for p in paths:

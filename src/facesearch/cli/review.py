@@ -12,20 +12,23 @@ review_app = typer.Typer(no_args_is_help=True, help="Two-person review of leads:
 
 
 @review_app.command("propose")
-def propose(search_id: int = typer.Argument(..., help="The search (its id in the audit log)."),
-            face_id: int = typer.Argument(..., help="The candidate gallery face."),
-            note: str = typer.Option(..., "--note", help="Why this candidate is the probe's person."),
-            probe_face: int = typer.Option(0, "--probe-face", help="Which face of the probe (0 = largest)."),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def propose(
+    search_id: int = typer.Argument(..., help="The search (its id in the audit log)."),
+    face_id: int = typer.Argument(..., help="The candidate gallery face."),
+    note: str = typer.Option(..., "--note", help="Why this candidate is the probe's person."),
+    probe_face: int = typer.Option(0, "--probe-face", help="Which face of the probe (0 = largest)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Propose that a candidate is the probe's person; a different examiner must confirm it."""
     ctx = open_context()
-    out = run(lambda: review.propose(ctx, actor_for(ctx, "examiner"), search_id, face_id, note, probe_face),
-              as_json)
+    out = run(lambda: review.propose(ctx, actor_for(ctx, "examiner"), search_id, face_id, note, probe_face), as_json)
     if as_json:
         echo_json(out)
     else:
-        typer.echo(f"proposal {out['id']}: face {face_id} of search {search_id} ({out['case_ref']}), awaiting a "
-                   "second examiner")
+        typer.echo(
+            f"proposal {out['id']}: face {face_id} of search {search_id} ({out['case_ref']}), awaiting a "
+            "second examiner"
+        )
 
 
 def _decide(proposal_id: int, decision: str, note: str, as_json: bool) -> None:
@@ -38,22 +41,31 @@ def _decide(proposal_id: int, decision: str, note: str, as_json: bool) -> None:
 
 
 @review_app.command("confirm")
-def confirm(proposal_id: int = typer.Argument(...), note: str = typer.Option("", "--note"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+def confirm(
+    proposal_id: int = typer.Argument(...),
+    note: str = typer.Option("", "--note"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Confirm a proposal (not your own)."""
     _decide(proposal_id, "confirmed", note, as_json)
 
 
 @review_app.command("reject")
-def reject(proposal_id: int = typer.Argument(...), note: str = typer.Option("", "--note"),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def reject(
+    proposal_id: int = typer.Argument(...),
+    note: str = typer.Option("", "--note"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Reject a proposal (not your own)."""
     _decide(proposal_id, "rejected", note, as_json)
 
 
 @review_app.command("list")
-def list_(case_ref: str | None = typer.Option(None, "--case"), status: str | None = typer.Option(None, "--status"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+def list_(
+    case_ref: str | None = typer.Option(None, "--case"),
+    status: str | None = typer.Option(None, "--status"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Proposals, newest first."""
     ctx = open_context()
     rows = run(lambda: review.list_proposals(ctx, actor_for(ctx, "examiner"), case_ref, status), as_json)
@@ -61,9 +73,11 @@ def list_(case_ref: str | None = typer.Option(None, "--case"), status: str | Non
         echo_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['id']:>5} search {r['search_id']:>6} face {r['face_id']:>7} {r['status']:<10} "
-                   f"{r['case_ref'] or '-':<20} by {r['proposed_by']}"
-                   + (f", {r['status']} by {r['decided_by']}" if r["decided_by"] else ""))
+        typer.echo(
+            f"{r['id']:>5} search {r['search_id']:>6} face {r['face_id']:>7} {r['status']:<10} "
+            f"{r['case_ref'] or '-':<20} by {r['proposed_by']}"
+            + (f", {r['status']} by {r['decided_by']}" if r["decided_by"] else "")
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -34,11 +34,17 @@ def search(
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
     case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
-    purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code, optionally "
-                                       "followed by ': note' (required, as for the API)."),
+    purpose: str | None = typer.Option(
+        None,
+        "--purpose",
+        help="Purpose: an allowed purpose code, optionally followed by ': note' (required, as for the API).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    by_people: bool = typer.Option(False, "--people", help="Also rank people: each person once, at their best "
-                                   "face's score, with that face and their photos."),
+    by_people: bool = typer.Option(
+        False,
+        "--people",
+        help="Also rank people: each person once, at their best face's score, with that face and their photos.",
+    ),
 ) -> None:
     """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
     from ..app import searching
@@ -49,8 +55,16 @@ def search(
 
     def go() -> tuple[dict[str, Any], dict[str, str]]:
         photo = Photo.from_path(probe, ctx.settings)
-        req = searching.SearchRequest(case_ref=case, purpose=purpose, top_k=top, collections=collection or None,
-                                      face=face, all_faces=all_faces, threshold=threshold, force=force)
+        req = searching.SearchRequest(
+            case_ref=case,
+            purpose=purpose,
+            top_k=top,
+            collections=collection or None,
+            face=face,
+            all_faces=all_faces,
+            threshold=threshold,
+            force=force,
+        )
         if by_people:
             from ..app.people import search_people
 
@@ -67,10 +81,13 @@ def search(
     out = _out()
     for f in res["faces"]:
         th = f["threshold"]
-        out.print(f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
-                  f"{escape(' '.join(f['quality_reasons']))}  model {escape(f['model'])}")
-        out.print(f"  threshold {th['score']:.3f} ({th.get('fmr_text') or fmr_text(th['fmr'])}): "
-                  f"{escape(th['reason'])}")
+        out.print(
+            f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
+            f"{escape(' '.join(f['quality_reasons']))}  model {escape(f['model'])}"
+        )
+        out.print(
+            f"  threshold {th['score']:.3f} ({th.get('fmr_text') or fmr_text(th['fmr'])}): {escape(th['reason'])}"
+        )
         if f.get("skipped"):
             out.print(f"  [yellow]skipped:[/yellow] {escape(f['skipped'])}")
             continue
@@ -79,16 +96,30 @@ def search(
             continue
         out.print(_matches_table(f["matches"], th["score"], sources))
     for p in res.get("people", []):
-        out.print(f"person {p['person']} {escape(p['name'] or '(unnamed)')}: score {p['score']:.3f} (best face "
-                  f"{p['best_face']['face_id']}), {len(p['images'])} photos")
-    out.print(f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
-              "above the threshold reads 'above threshold' (green)")
-    out.print(f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: "
-              f"{escape(res['stamp'])}")
+        out.print(
+            f"person {p['person']} {escape(p['name'] or '(unnamed)')}: score {p['score']:.3f} (best face "
+            f"{p['best_face']['face_id']}), {len(p['images'])} photos"
+        )
+    out.print(
+        f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
+        "above the threshold reads 'above threshold' (green)"
+    )
+    out.print(
+        f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: {escape(res['stamp'])}"
+    )
 
 
-SEARCH_COLUMNS = ("#", "score", "decision", "how rare is this score", "expected false", "collection",
-                  "collection source", "image", "source URL")
+SEARCH_COLUMNS = (
+    "#",
+    "score",
+    "decision",
+    "how rare is this score",
+    "expected false",
+    "collection",
+    "collection source",
+    "image",
+    "source URL",
+)
 
 
 def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dict[str, str]) -> Table:
@@ -103,10 +134,17 @@ def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dic
         decision = m.get("decision") or threshold_text(m["score"], threshold)
         style = "green" if m["above_threshold"] else "dim"
         image = m["image"]
-        t.add_row(str(m["rank"]), Text(f"{m['score']:.3f}", style=style), Text(decision, style=style),
-                  m.get("fmr_text") or fmr_text(m["fmr"]), f"{m['expected_false_matches']:.2g}", Text(m["collection"]),
-                  Text(sources.get(m["collection"], "")), Text(short_path(image.get("path"))),
-                  Text(image.get("source_url") or ""))
+        t.add_row(
+            str(m["rank"]),
+            Text(f"{m['score']:.3f}", style=style),
+            Text(decision, style=style),
+            m.get("fmr_text") or fmr_text(m["fmr"]),
+            f"{m['expected_false_matches']:.2g}",
+            Text(m["collection"]),
+            Text(sources.get(m["collection"], "")),
+            Text(short_path(image.get("path"))),
+            Text(image.get("source_url") or ""),
+        )
     return t
 
 
@@ -155,13 +193,23 @@ def verify(
 ) -> None:
     """Are two photos of the same person? The largest face of each is compared (audit-logged). Exit status:
     0 same person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
-    res = _verify(first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose,
-                  as_json=as_json)
+    res = _verify(
+        first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose, as_json=as_json
+    )
     raise typer.Exit(0 if res["same_person"] else 1)
 
 
-def _verify(first: Path, second: Path, *, model: str | None, threshold: float | None, force: bool,
-            case: str | None, purpose: str | None, as_json: bool) -> dict[str, Any]:
+def _verify(
+    first: Path,
+    second: Path,
+    *,
+    model: str | None,
+    threshold: float | None,
+    force: bool,
+    case: str | None,
+    purpose: str | None,
+    as_json: bool,
+) -> dict[str, Any]:
     """`verify` without its exit status: compare, print, return the answer (the demo calls this)."""
     from ..app import searching
     from ..services.uploads import Photo
@@ -171,8 +219,9 @@ def _verify(first: Path, second: Path, *, model: str | None, threshold: float | 
 
     def go() -> dict[str, Any]:
         a, b = Photo.from_path(first, ctx.settings), Photo.from_path(second, ctx.settings)
-        return searching.verify(ctx, actor, a, b, case_ref=case, purpose=purpose, model=model,
-                                threshold=threshold, force=force)
+        return searching.verify(
+            ctx, actor, a, b, case_ref=case, purpose=purpose, model=model, threshold=threshold, force=force
+        )
 
     res = run(go, as_json)
     if as_json:
@@ -181,10 +230,13 @@ def _verify(first: Path, second: Path, *, model: str | None, threshold: float | 
     out = _out()
     verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
     decision = res.get("decision") or threshold_text(res["score"], res["threshold"])
-    out.print(f"{verdict}: score {res['score']:.3f}, {decision} {res['threshold']:.3f}; "
-              f"{res.get('fmr_text') or fmr_text(res['fmr'])}")
-    out.print(f"threshold {res['threshold']:.3f} ({escape(str(res['threshold_reason']))}), "
-              f"model {escape(res['model'])}")
+    out.print(
+        f"{verdict}: score {res['score']:.3f}, {decision} {res['threshold']:.3f}; "
+        f"{res.get('fmr_text') or fmr_text(res['fmr'])}"
+    )
+    out.print(
+        f"threshold {res['threshold']:.3f} ({escape(str(res['threshold_reason']))}), model {escape(res['model'])}"
+    )
     return res
 
 

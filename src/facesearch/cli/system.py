@@ -22,8 +22,6 @@ def _settings() -> Settings:
     return Settings()
 
 
-
-
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     """Images, faces, collections, models and index sizes."""
     from ..app.gallery import stats as run_stats
@@ -34,16 +32,16 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print(json.dumps(data, indent=1))
         return
-    console.print(f"home {data['home']}: {data['images']} images, {data['faces']} faces "
-                  f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB")
+    console.print(
+        f"home {data['home']}: {data['images']} images, {data['faces']} faces "
+        f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB"
+    )
     t = Table()
     for c in ("collection", "model", "images", "faces", "created"):
         t.add_column(c)
     for c in data["collections"]:
         t.add_row(c["name"], c["model"], str(c["images"]), str(c["faces"]), c["created_at"] or "")
     console.print(t)
-
-
 
 
 def demo(
@@ -73,18 +71,45 @@ def demo(
             writer.writerow(["path", "source_url", "credit"])
             for name, credit in sources.items():
                 writer.writerow([folder / name, (folder / "SOURCES.md").as_uri(), credit])
-        console.print(f"[bold]1. ingest[/bold] {len(sources)} photos into '{collection_name}' "
-                      f"(FACESEARCH_HOME={settings.home}, model {pack})")
-        ingest(folder=None, collection=collection_name, manifest=manifest, model=pack, report=None, workers=1,
-               as_json=False)
+        console.print(
+            f"[bold]1. ingest[/bold] {len(sources)} photos into '{collection_name}' "
+            f"(FACESEARCH_HOME={settings.home}, model {pack})"
+        )
+        ingest(
+            folder=None,
+            collection=collection_name,
+            manifest=manifest,
+            model=pack,
+            report=None,
+            workers=1,
+            as_json=False,
+        )
     console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
-    search(probe=probe, top=3, collection=[collection_name], face=None, all_faces=False, threshold=None,
-           force=False, case="demo", purpose=DEMO_PURPOSE, as_json=False)
+    search(
+        probe=probe,
+        top=3,
+        collection=[collection_name],
+        face=None,
+        all_faces=False,
+        threshold=None,
+        force=False,
+        case="demo",
+        purpose=DEMO_PURPOSE,
+        as_json=False,
+    )
     console.print("\n[bold]3. verify[/bold] probe vs each portrait")
     for other in ("obama-official-portrait.jpg", "biden-official-portrait.jpg"):
         console.print(f"{probe.name} vs {other}:")
-        _verify(probe, folder / other, model=pack, threshold=None, force=False, case="demo",
-                purpose=DEMO_PURPOSE, as_json=False)
+        _verify(
+            probe,
+            folder / other,
+            model=pack,
+            threshold=None,
+            force=False,
+            case="demo",
+            purpose=DEMO_PURPOSE,
+            as_json=False,
+        )
     console.print("\nphoto sources and licences: " + str(folder / "SOURCES.md"))
 
 
@@ -99,14 +124,29 @@ def _demo_setup(name: str, pack: str) -> None:
 
     ctx = open_context()
     if ctx.store.get_collection(name) is None:
-        run(lambda: collections.create_collection(
-            ctx, actor_for(ctx, "operator"), name,
-            source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
-            legal_basis="legitimate_interests", legal_basis_note="demonstration on public-domain photos",
-            owner="facesearch demo", retention_days=None, keep=True, model=pack))
+        run(
+            lambda: collections.create_collection(
+                ctx,
+                actor_for(ctx, "operator"),
+                name,
+                source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
+                legal_basis="legitimate_interests",
+                legal_basis_note="demonstration on public-domain photos",
+                owner="facesearch demo",
+                retention_days=None,
+                keep=True,
+                model=pack,
+            )
+        )
     if not any(p["code"] == DEMO_PURPOSE for p in purposes.active_purposes(ctx.store)):
-        run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), DEMO_PURPOSE,
-                                         "demonstration of facesearch on its bundled public-domain photos"))
+        run(
+            lambda: purposes.add_purpose(
+                ctx,
+                actor_for(ctx, "admin"),
+                DEMO_PURPOSE,
+                "demonstration of facesearch on its bundled public-domain photos",
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -61,13 +61,17 @@ async def check_csrf(request: Request, principal: Principal) -> None:
         return
     given = request.headers.get("x-csrf-token")
     if not given and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
         form = await request.form()
         value = form.get("csrf_token")
         given = value if isinstance(value, str) else None
     if not accounts.csrf_ok(principal.csrf_token, given):
-        raise Problem(403, "CSRF check failed", "the form or request lacks this session's CSRF token; "
-                      "reload the page and try again")
+        raise Problem(
+            403,
+            "CSRF check failed",
+            "the form or request lacks this session's CSRF token; reload the page and try again",
+        )
 
 
 class Caller:
@@ -89,8 +93,11 @@ class Caller:
         if principal is None:
             raise Problem(401, "Not authenticated", "sign in, or send `Authorization: Bearer TOKEN`")
         if self.roles and principal.role not in self.roles:
-            raise Problem(403, "Forbidden", f"this needs the role {' or '.join(sorted(self.roles))}; "
-                          f"you are signed in as {principal.role}")
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this needs the role {' or '.join(sorted(self.roles))}; you are signed in as {principal.role}",
+            )
         await check_csrf(request, principal)
         request.state.actor = principal.actor(client_ip(request))
         actor: Actor = request.state.actor

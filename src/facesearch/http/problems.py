@@ -30,8 +30,9 @@ class Problem(Exception):
         super().__init__(detail or title)
 
 
-def problem_response(status: int, title: str, detail: str = "", headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -66,8 +67,11 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
             loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "form")]
             errors.append({"field": ".".join(loc), "message": str(e.get("msg", "invalid"))})
         missing = [e["field"] for e, raw in zip(errors, exc.errors()) if raw.get("type") == "missing"]
-        detail = (f"missing required field(s): {', '.join(missing)}" if missing
-                  else "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        detail = (
+            f"missing required field(s): {', '.join(missing)}"
+            if missing
+            else "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        )
         return problem_response(422, "Invalid request", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -86,8 +90,11 @@ def install(app: FastAPI, html_error: HtmlError) -> None:
             # A read-only or full home, or an audit entry that could not be written (then the action did not
             # happen). One log line with the cause, never the data; the reply carries neither.
             log.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
-            return problem_response(exc.status, exc.title, "the server cannot write to its storage (read-only "
-                                    "or full?); the request was not completed")
+            return problem_response(
+                exc.status,
+                exc.title,
+                "the server cannot write to its storage (read-only or full?); the request was not completed",
+            )
         if isinstance(exc, Refused) and wants_html(request):
             return html_error(request, exc.status, exc.title, str(exc))
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LimitExceeded) else None

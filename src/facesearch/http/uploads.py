@@ -16,8 +16,11 @@ def read_photo(upload: UploadFile, settings: Settings, label: str) -> Photo:
     limit = settings.max_upload_bytes
     data = upload.file.read(limit + 1)
     if len(data) > limit:
-        raise Problem(413, "Upload too large", f"the {label} is larger than the limit of {limit} bytes "
-                      "(FACESEARCH_MAX_UPLOAD_BYTES)")
+        raise Problem(
+            413,
+            "Upload too large",
+            f"the {label} is larger than the limit of {limit} bytes (FACESEARCH_MAX_UPLOAD_BYTES)",
+        )
     return Photo(data, label)
 
 

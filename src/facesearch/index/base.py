@@ -23,8 +23,9 @@ class VectorIndex(Protocol):
         """Remove ids; returns how many were present. Removed ids never come back from search."""
         ...
 
-    def search(self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None,
-               deny: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by cosine similarity: (scores (q, k) float32, ids (q, k) int64, -1 where fewer than k).
 
         `allow`: only these ids may be returned; `deny`: these ids may not. Both are applied inside the

@@ -207,8 +207,13 @@ class FaissIndex:
         self.dirty = False
 
     def _write_meta(self) -> None:
-        meta = {"format": META_FORMAT, "kind": self.kind, "dim": self.dim, "params": self._params,
-                "tombstones": self._tombstones.tolist()}
+        meta = {
+            "format": META_FORMAT,
+            "kind": self.kind,
+            "dim": self.dim,
+            "params": self._params,
+            "tombstones": self._tombstones.tolist(),
+        }
         target = meta_path(self.path)
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         with open(tmp, "w") as fh:
@@ -236,12 +241,14 @@ class FaissIndex:
         self.file_missing = False
 
     # Searching -----------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None,
-               deny: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self._search(queries, k, allow, deny, EXACT_ALLOW_MAX)
 
-    def _search(self, queries: np.ndarray, k: int, allow: np.ndarray | None, deny: np.ndarray | None,
-                exact_max: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(
+        self, queries: np.ndarray, k: int, allow: np.ndarray | None, deny: np.ndarray | None, exact_max: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, np.float32).reshape(-1, self.dim)
         nq = queries.shape[0]
         if k <= 0:
@@ -324,9 +331,17 @@ class FaissIndex:
 
 
 # Building ----------------------------------------------------------------------------------------
-def build_faiss(path: Path, dim: int, kind: str, batches: Iterable[tuple[np.ndarray, np.ndarray]], *,
-                count: int, recall: float = 0.95, progress: Callable[[int], None] | None = None,
-                seed: int = 0) -> FaissIndex:
+def build_faiss(
+    path: Path,
+    dim: int,
+    kind: str,
+    batches: Iterable[tuple[np.ndarray, np.ndarray]],
+    *,
+    count: int,
+    recall: float = 0.95,
+    progress: Callable[[int], None] | None = None,
+    seed: int = 0,
+) -> FaissIndex:
     """Build a new index of `kind` from (ids, vectors) batches, beside the live file at `path`.
 
     The result is saved at `<path>.build.<pid>.tmp` (with its sidecar) and returned; the caller swaps it
@@ -409,7 +424,7 @@ class _Truth:
         chosen = in_filter(ids)
         self.allowed.append(ids[chosen])
         for start in range(0, len(ids), _SUB):
-            bid, bvec, bsel = ids[start:start + _SUB], vecs[start:start + _SUB], chosen[start:start + _SUB]
+            bid, bvec, bsel = ids[start : start + _SUB], vecs[start : start + _SUB], chosen[start : start + _SUB]
             sims = self.queries @ bvec.T
             self.scores, self.ids = _merge(self.scores, self.ids, sims, bid, self.k)
             if bsel.any():
@@ -439,8 +454,39 @@ def _tune(index: FaissIndex, truth: _Truth, target: float) -> dict[str, Any]:
         name = "ef_search"
     else:
         nlist = faiss.extract_index_ivf(index._index).nlist
-        steps = sorted({s for s in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512,
-                                    768, 1024, 1536, 2048, 3072, 4096) if s < nlist} | {nlist})
+        steps = sorted(
+            {
+                s
+                for s in (
+                    1,
+                    2,
+                    3,
+                    4,
+                    6,
+                    8,
+                    12,
+                    16,
+                    24,
+                    32,
+                    48,
+                    64,
+                    96,
+                    128,
+                    192,
+                    256,
+                    384,
+                    512,
+                    768,
+                    1024,
+                    1536,
+                    2048,
+                    3072,
+                    4096,
+                )
+                if s < nlist
+            }
+            | {nlist}
+        )
         name = "nprobe"
     faiss.omp_set_num_threads(_MAX_THREADS)
 
@@ -466,16 +512,24 @@ def _tune(index: FaissIndex, truth: _Truth, target: float) -> dict[str, Any]:
         return best
 
     value, reached, low = first_reaching(False, steps)
-    params: dict[str, Any] = {name: value, "tuned_recall": round(reached, 4), "tuned_recall_low": round(low, 4),
-                              "recall_target": target, "tune_queries": len(truth.queries)}
+    params: dict[str, Any] = {
+        name: value,
+        "tuned_recall": round(reached, 4),
+        "tuned_recall_low": round(low, 4),
+        "recall_target": target,
+        "tune_queries": len(truth.queries),
+    }
     if len(allowed) > K.TUNE_K:
         # Filtered searches may widen past the largest step (up to the widening cap), not past nlist.
         top = value * int(_WIDEN_MAX) if kind == "hnsw" else steps[-1]
         multiples = {value * m for m in (2, 3, 4, 6, 8, 12, 16) if value * m <= top}
         wider = sorted({s for s in steps if s >= value} | multiples)
         fvalue, freached, flow = first_reaching(True, wider)
-        params.update(filter_boost=round(fvalue / value, 3), tuned_filter_recall=round(freached, 4),
-                      tuned_filter_recall_low=round(flow, 4))
+        params.update(
+            filter_boost=round(fvalue / value, 3),
+            tuned_filter_recall=round(freached, 4),
+            tuned_filter_recall_low=round(flow, 4),
+        )
     else:
         params["filter_boost"] = 2.0
     if kind == "hnsw":
@@ -517,8 +571,9 @@ def _new_index(kind: str, dim: int, nlist: int) -> faiss.Index:
         hnsw.hnsw.efSearch = K.HNSW_EF_DEFAULT
         return faiss.IndexIDMap2(hnsw)
     quantizer = faiss.IndexFlatIP(dim)
-    ivf = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit,
-                                        faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
     ivf.own_fields = True
     quantizer.this.disown()  # type: ignore[attr-defined]
     ivf.cp.niter = 10  # k-means iterations: more barely moves recall here and costs build time
@@ -614,8 +669,9 @@ def _allow_selector(allowed: np.ndarray, denied: np.ndarray, keep: list[Any]) ->
     return faiss.IDSelectorBatch(allowed)
 
 
-def _merge(scores: np.ndarray, ids: np.ndarray, sims: np.ndarray, new_ids: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
+def _merge(
+    scores: np.ndarray, ids: np.ndarray, sims: np.ndarray, new_ids: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Running top-k: the best k of (scores, ids) and the new columns sims of new_ids."""
     if sims.shape[1] == 0:
         return scores, ids

@@ -136,12 +136,12 @@ def parse_uri(uri: str) -> MilvusTarget:
     public_query = "&".join(f"{k}={quote(v)}" for k, v in options.items())
     public = f"milvus://{host}:{port}/{namespace}" + (f"?{public_query}" if public_query else "")
     if not _NAME.match(namespace):
-        raise MilvusIndexError(f"Milvus namespace {namespace!r} in {public}: use letters, digits and _, "
-                               "starting with a letter or _")
+        raise MilvusIndexError(
+            f"Milvus namespace {namespace!r} in {public}: use letters, digits and _, starting with a letter or _"
+        )
     index_type = options.pop("index", "HNSW").upper().replace("-", "_")
     if index_type not in INDEX_TYPES:
-        raise MilvusIndexError(f"unknown Milvus index {index_type!r} in {public}: choose "
-                               f"{', '.join(INDEX_TYPES)}")
+        raise MilvusIndexError(f"unknown Milvus index {index_type!r} in {public}: choose {', '.join(INDEX_TYPES)}")
     build, search = (dict(p) for p in INDEX_TYPES[index_type])
     consistency = options.pop("consistency", "strong").lower()
     if consistency not in CONSISTENCY:
@@ -158,9 +158,18 @@ def parse_uri(uri: str) -> MilvusTarget:
     if options:
         raise MilvusIndexError(f"unknown option(s) {', '.join(sorted(options))} in {public}")
     address = f"{'https' if secure else 'http'}://{host}:{port}"
-    return MilvusTarget(address=address, public_uri=public, namespace=namespace, index_type=index_type,
-                        build_params=build, search_params=search, consistency=CONSISTENCY[consistency],
-                        db_name=db_name, timeout=timeout, token=token)
+    return MilvusTarget(
+        address=address,
+        public_uri=public,
+        namespace=namespace,
+        index_type=index_type,
+        build_params=build,
+        search_params=search,
+        consistency=CONSISTENCY[consistency],
+        db_name=db_name,
+        timeout=timeout,
+        token=token,
+    )
 
 
 def _strip(uri: str) -> str:
@@ -200,8 +209,9 @@ class MilvusIndex:
         target = parse_uri(uri)
         name = target.collection_name(collection_id)
         try:
-            client = MilvusClient(uri=target.address, token=target.token, db_name=target.db_name,
-                                  timeout=target.timeout)
+            client = MilvusClient(
+                uri=target.address, token=target.token, db_name=target.db_name, timeout=target.timeout
+            )
         except Exception as exc:
             raise MilvusIndexError(f"cannot reach Milvus at {target.public_uri}: {_why(exc)}") from None
         try:
@@ -214,13 +224,19 @@ class MilvusIndex:
             described = client.describe_collection(name)
             have = _vector_dim(described)
             if have != dim:
-                raise MilvusIndexError(f"Milvus collection {name} at {target.public_uri} holds {have}-d vectors, "
-                                       f"this collection's model gives {dim}-d: wrong namespace, or a collection "
-                                       "of another facesearch home")
+                raise MilvusIndexError(
+                    f"Milvus collection {name} at {target.public_uri} holds {have}-d vectors, "
+                    f"this collection's model gives {dim}-d: wrong namespace, or a collection "
+                    "of another facesearch home"
+                )
             kind = _index_type(client, name)
             if kind != target.index_type:
-                log.info("Milvus collection %s keeps its %s index (the URI asks %s for new collections)",
-                         name, kind, target.index_type)
+                log.info(
+                    "Milvus collection %s keeps its %s index (the URI asks %s for new collections)",
+                    name,
+                    kind,
+                    target.index_type,
+                )
             state = str(client.get_load_state(name).get("state", ""))
             if not state.endswith("Loaded"):
                 client.load_collection(name)
@@ -246,8 +262,10 @@ class MilvusIndex:
         vectors = np.ascontiguousarray(vectors, np.float32).reshape(len(ids), self.dim)
         step = max(1, _INSERT_BYTES // (4 * self.dim))
         for start in range(0, len(ids), step):
-            rows = [{"id": i, "vector": v} for i, v in
-                    zip(ids[start:start + step].tolist(), vectors[start:start + step].tolist(), strict=True)]
+            rows = [
+                {"id": i, "vector": v}
+                for i, v in zip(ids[start : start + step].tolist(), vectors[start : start + step].tolist(), strict=True)
+            ]
             self._call("add vectors", self._client.upsert, self.name, rows)
         self.dirty = True
         if self._count is not None:
@@ -257,15 +275,16 @@ class MilvusIndex:
         ids = np.unique(np.ascontiguousarray(ids, np.int64).reshape(-1))
         present = self._present(ids)
         for start in range(0, len(present), FILTER_CHUNK):
-            chunk = present[start:start + FILTER_CHUNK].tolist()
+            chunk = present[start : start + FILTER_CHUNK].tolist()
             self._call("remove vectors", self._client.delete, self.name, ids=chunk)
         self.dirty = self.dirty or len(present) > 0
         if self._count is not None:
             self._count -= len(present)
         return len(present)
 
-    def search(self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None,
-               deny: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, np.float32).reshape(-1, self.dim)
         nq = len(queries)
         if k <= 0 or nq == 0:
@@ -281,7 +300,7 @@ class MilvusIndex:
                 return empty(nq, k)
             scores, out = empty(nq, k)
             for start in range(0, len(allowed), FILTER_CHUNK):
-                chunk = allowed[start:start + FILTER_CHUNK]
+                chunk = allowed[start : start + FILTER_CHUNK]
                 s, i = self._ann(queries, k, f"id in {_ids_list(chunk)}", len(chunk) / self._size())
                 scores, out = merge(scores, out, s, i, k)
             short = (out[:, -1] < 0) & ((out >= 0).sum(axis=1) < len(allowed))
@@ -295,8 +314,14 @@ class MilvusIndex:
     def ids(self) -> np.ndarray:
         """Every id, read with a query iterator (O(n); for reconciliation only)."""
         out: list[np.ndarray] = []
-        it = self._call("list ids", self._client.query_iterator, self.name, batch_size=16_384,
-                        output_fields=["id"], consistency_level=self.target.consistency)
+        it = self._call(
+            "list ids",
+            self._client.query_iterator,
+            self.name,
+            batch_size=16_384,
+            output_fields=["id"],
+            consistency_level=self.target.consistency,
+        )
         try:
             while True:
                 batch = self._call("list ids", it.next)
@@ -308,8 +333,14 @@ class MilvusIndex:
         return np.sort(np.concatenate(out)) if out else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
-        rows = self._call("count vectors", self._client.query, self.name, filter="", output_fields=["count(*)"],
-                          consistency_level=self.target.consistency)
+        rows = self._call(
+            "count vectors",
+            self._client.query,
+            self.name,
+            filter="",
+            output_fields=["count(*)"],
+            consistency_level=self.target.consistency,
+        )
         return int(rows[0]["count(*)"])
 
     def save(self) -> None:
@@ -329,9 +360,11 @@ class MilvusIndex:
             if int(info.get("pending_index_rows", 0)) == 0 and info.get("state") == "Finished":
                 return
             if time.monotonic() > deadline:
-                raise MilvusIndexError(f"Milvus at {self.target.public_uri}: collection {self.name} not indexed "
-                                       f"after {timeout:.0f} s ({info.get('indexed_rows')} of "
-                                       f"{info.get('total_rows')} rows)")
+                raise MilvusIndexError(
+                    f"Milvus at {self.target.public_uri}: collection {self.name} not indexed "
+                    f"after {timeout:.0f} s ({info.get('indexed_rows')} of "
+                    f"{info.get('total_rows')} rows)"
+                )
             time.sleep(0.5)
 
     def drop(self) -> None:
@@ -346,8 +379,9 @@ class MilvusIndex:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            raise MilvusIndexError(f"Milvus at {self.target.public_uri}, collection {self.name}: {what} "
-                                   f"failed: {_why(exc)}") from None
+            raise MilvusIndexError(
+                f"Milvus at {self.target.public_uri}, collection {self.name}: {what} failed: {_why(exc)}"
+            ) from None
 
     def _ann(self, queries: np.ndarray, k: int, expr: str, fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         # A filter that keeps a fraction of the collection leaves a graph walk (HNSW, DiskANN) or the probed
@@ -361,9 +395,16 @@ class MilvusIndex:
             else:
                 value = max(value, min(wide, WIDEN_CAP))
             params[key] = max(value, k) if key in _AT_LEAST_K else value
-        hits = self._call("search", self._client.search, self.name, data=queries.tolist(), limit=k, filter=expr,
-                          search_params={"metric_type": "IP", "params": params},
-                          consistency_level=self.target.consistency)
+        hits = self._call(
+            "search",
+            self._client.search,
+            self.name,
+            data=queries.tolist(),
+            limit=k,
+            filter=expr,
+            search_params={"metric_type": "IP", "params": params},
+            consistency_level=self.target.consistency,
+        )
         scores, out = empty(len(queries), k)
         for row, found in enumerate(hits):
             n = min(len(found), k)
@@ -383,9 +424,15 @@ class MilvusIndex:
         """Which of these ids the collection holds."""
         found: list[np.ndarray] = []
         for start in range(0, len(ids), FILTER_CHUNK):
-            chunk = ids[start:start + FILTER_CHUNK]
-            rows = self._call("look up ids", self._client.query, self.name, filter=f"id in {_ids_list(chunk)}",
-                              output_fields=["id"], consistency_level=self.target.consistency)
+            chunk = ids[start : start + FILTER_CHUNK]
+            rows = self._call(
+                "look up ids",
+                self._client.query,
+                self.name,
+                filter=f"id in {_ids_list(chunk)}",
+                output_fields=["id"],
+                consistency_level=self.target.consistency,
+            )
             found.append(np.fromiter((r["id"] for r in rows), np.int64, len(rows)))
         return np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
@@ -393,9 +440,15 @@ class MilvusIndex:
         """Score the allowed ids' own vectors (fetched by id) against the queries: exact, k when k exist."""
         scores, out = empty(len(queries), k)
         for start in range(0, len(allowed), FILTER_CHUNK):
-            chunk = allowed[start:start + FILTER_CHUNK]
-            rows = self._call("fetch vectors", self._client.query, self.name, filter=f"id in {_ids_list(chunk)}",
-                              output_fields=["id", "vector"], consistency_level=self.target.consistency)
+            chunk = allowed[start : start + FILTER_CHUNK]
+            rows = self._call(
+                "fetch vectors",
+                self._client.query,
+                self.name,
+                filter=f"id in {_ids_list(chunk)}",
+                output_fields=["id", "vector"],
+                consistency_level=self.target.consistency,
+            )
             if not rows:
                 continue
             ids = np.fromiter((r["id"] for r in rows), np.int64, len(rows))
@@ -408,8 +461,9 @@ class MilvusIndex:
 def _create(client: Any, target: MilvusTarget, name: str, dim: int) -> None:
     from pymilvus import DataType
 
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
-                                  description="facesearch face embeddings; id = face row id")
+    schema = client.create_schema(
+        auto_id=False, enable_dynamic_field=False, description="facesearch face embeddings; id = face row id"
+    )
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     index = client.prepare_index_params()
@@ -444,8 +498,9 @@ EMBEDDED_PIDS: dict[str, int] = {}
 
 
 @contextlib.contextmanager
-def embedded_server(base_dir: Path, *, start_timeout: float = 120.0,
-                    settings: dict[str, object] | None = None) -> Iterator[str]:
+def embedded_server(
+    base_dir: Path, *, start_timeout: float = 120.0, settings: dict[str, object] | None = None
+) -> Iterator[str]:
     """Run the Milvus 2.3 standalone server of PyPI's `milvus` package, data and logs in `base_dir`, on free
     ports of 127.0.0.1; yields its `milvus://127.0.0.1:<port>` URI and stops it on exit (data kept in
     base_dir). For tests and `facesearch bench search --backend milvus`; raises MilvusIndexError (with the
@@ -462,11 +517,13 @@ def embedded_server(base_dir: Path, *, start_timeout: float = 120.0,
     # the package's config template that points etcd at that file.
     client_port, peer_port = _free_ports(2)
     etcd_conf = base_dir / "configs" / "embedded-etcd.yaml"
-    etcd_conf.write_text(f"name: facesearch\nlisten-client-urls: http://127.0.0.1:{client_port}\n"
-                         f"advertise-client-urls: http://127.0.0.1:{client_port}\n"
-                         f"listen-peer-urls: http://127.0.0.1:{peer_port}\n"
-                         f"initial-advertise-peer-urls: http://127.0.0.1:{peer_port}\n"
-                         f"initial-cluster: facesearch=http://127.0.0.1:{peer_port}\n")
+    etcd_conf.write_text(
+        f"name: facesearch\nlisten-client-urls: http://127.0.0.1:{client_port}\n"
+        f"advertise-client-urls: http://127.0.0.1:{client_port}\n"
+        f"listen-peer-urls: http://127.0.0.1:{peer_port}\n"
+        f"initial-advertise-peer-urls: http://127.0.0.1:{peer_port}\n"
+        f"initial-cluster: facesearch=http://127.0.0.1:{peer_port}\n"
+    )
     packaged = Path(milvus.__file__).parent / "data" / "config.yaml.template"
     template = base_dir / "configs" / "facesearch.yaml.template"
     text = packaged.read_text()

@@ -25,8 +25,9 @@ def top_k(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     return scores, out
 
 
-def merge(scores: np.ndarray, ids: np.ndarray, new_scores: np.ndarray, new_ids: np.ndarray,
-          k: int) -> tuple[np.ndarray, np.ndarray]:
+def merge(
+    scores: np.ndarray, ids: np.ndarray, new_scores: np.ndarray, new_ids: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The best k of two answers for the same queries."""
     both_s = np.concatenate([scores, new_scores], axis=1)
     both_i = np.concatenate([ids, new_ids], axis=1)

@@ -60,9 +60,7 @@ class DlibPack:
             import dlib
             import face_recognition_models as frm
         except ImportError as exc:  # pragma: no cover - both are hard dependencies
-            raise ModelNotFoundError(
-                "the dlib pack needs `pip install dlib-bin face-recognition-models`"
-            ) from exc
+            raise ModelNotFoundError("the dlib pack needs `pip install dlib-bin face-recognition-models`") from exc
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
@@ -89,8 +87,9 @@ class DlibPack:
         boxes /= scale
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
-        det = Detections(boxes, five_points_from_dlib(parts),
-                         _sigmoid(2.0 * np.asarray(scores, np.float32) + 1.0).astype(np.float32))
+        det = Detections(
+            boxes, five_points_from_dlib(parts), _sigmoid(2.0 * np.asarray(scores, np.float32) + 1.0).astype(np.float32)
+        )
         det.native = parts
         return det
 
@@ -104,8 +103,7 @@ class DlibPack:
         shapes = dlib.full_object_detections()
         for p, box in zip(parts, detections.boxes):
             rect = dlib.rectangle(*(int(round(v)) for v in box))
-            shapes.append(dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y)))
-                                                           for x, y in p]))
+            shapes.append(dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in p]))
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         chips = dlib.get_face_chips(rgb, shapes, size=CHIP_SIZE, padding=CHIP_PADDING)
         return np.ascontiguousarray(np.stack(chips)[:, :, :, ::-1])

@@ -94,8 +94,16 @@ def from_components(landmarks: np.ndarray, det_scores: np.ndarray, sharp_raw: np
     extreme = yaw > POSE_YAW_LIMIT
     low = conf < LOW_DETECTION_SCORE
     reasons: list[list[str]] = [
-        [code for code, flag in ((SMALL_FACE, small[i]), (BLURRY, blurry[i]), (EXTREME_POSE, extreme[i]),
-                                 (LOW_CONFIDENCE, low[i])) if flag]
+        [
+            code
+            for code, flag in (
+                (SMALL_FACE, small[i]),
+                (BLURRY, blurry[i]),
+                (EXTREME_POSE, extreme[i]),
+                (LOW_CONFIDENCE, low[i]),
+            )
+            if flag
+        ]
         for i in range(n)
     ]
     f32 = np.float32

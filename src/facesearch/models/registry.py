@@ -37,9 +37,12 @@ def _load_dlib(settings: Settings, threads: int) -> ModelPack:
 
 
 def _load_yunet_reid(settings: Settings, threads: int) -> ModelPack:
-    return yunet_reid.YunetReidPack(verified_weights("yunet-reid", settings), threads=threads,
-                                    detect_max_side=settings.detect_max_side,
-                                    min_score=settings.min_detection_score)
+    return yunet_reid.YunetReidPack(
+        verified_weights("yunet-reid", settings),
+        threads=threads,
+        detect_max_side=settings.detect_max_side,
+        min_score=settings.min_detection_score,
+    )
 
 
 def _load_synthetic(settings: Settings, threads: int) -> ModelPack:
@@ -112,8 +115,9 @@ def weight_files(name: str, settings: Settings) -> dict[str, Path | None]:
     (None: in neither). Nothing is hashed here."""
     found: dict[str, Path | None] = {}
     for rel in get_entry(name).info.files:
-        found[rel] = next((root / rel for root in (settings.resolved_models_dir, SHIPPED_WEIGHTS)
-                           if (root / rel).is_file()), None)
+        found[rel] = next(
+            (root / rel for root in (settings.resolved_models_dir, SHIPPED_WEIGHTS) if (root / rel).is_file()), None
+        )
     return found
 
 
@@ -174,8 +178,9 @@ def pull(name: str, settings: Settings, timeout: float = 60.0) -> list[Path]:
     if name in _TEST_PACKS:
         return []  # no weights
     if not entry.urls:
-        raise ModelNotFoundError(f"model pack {name!r} is installed with pip, not pulled: "
-                                 "`pip install dlib-bin face-recognition-models`")
+        raise ModelNotFoundError(
+            f"model pack {name!r} is installed with pip, not pulled: `pip install dlib-bin face-recognition-models`"
+        )
     written = []
     for rel, expected in entry.info.files.items():
         target = settings.resolved_models_dir / rel

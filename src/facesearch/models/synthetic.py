@@ -103,27 +103,27 @@ def find_markers(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # The frame's middle: its outermost pixel row is half background after a rescale, and its inner
         # edge runs into the bright cells.
         t = max(1, int(side * FRAME_FRACTION * 0.5))
-        box = bright[y:y + bh, x:x + bw]
+        box = bright[y : y + bh, x : x + bw]
         ring = np.zeros_like(box)
-        ring[1:bh - 1, 1:bw - 1] = True
-        ring[1 + t:bh - 1 - t, 1 + t:bw - 1 - t] = False
+        ring[1 : bh - 1, 1 : bw - 1] = True
+        ring[1 + t : bh - 1 - t, 1 + t : bw - 1 - t] = False
         frame_fill = _share(box[ring])
         if frame_fill < MIN_FRAME_FILL:
             continue
         o = max(1, t // 2)
         x0, y0 = max(0, x - o), max(0, y - o)
-        around = bright[y0:y + bh + o, x0:x + bw + o]
+        around = bright[y0 : y + bh + o, x0 : x + bw + o]
         outside = np.ones(around.shape, bool)  # a thin ring just outside the box
-        outside[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = False
+        outside[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw] = False
         if 1.0 - _share(around[outside]) < MIN_OUTSIDE_DARK:
             continue
         m = int(round(side * FRAME_FRACTION))
-        inner = box[m:bh - m, m:bw - m]
+        inner = box[m : bh - m, m : bw - m]
         dark = 1.0 - _share(inner)
         if not DARK_SHARE[0] <= dark <= DARK_SHARE[1]:
             continue  # a solid bright square or an empty frame: not one of ours
-        grey_box = grey[y:y + bh, x:x + bw]
-        grey_inner = grey_box[m:bh - m, m:bw - m]
+        grey_box = grey[y : y + bh, x : x + bw]
+        grey_inner = grey_box[m : bh - m, m : bw - m]
         light, dark_level = float(np.median(grey_box[ring])), float(np.median(grey_inner[~inner]))
         if light - dark_level < MIN_CONTRAST:
             continue  # dark cells are near-black on a near-white frame

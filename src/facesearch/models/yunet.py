@@ -52,8 +52,15 @@ def bucket(height: int, width: int) -> tuple[int, int]:
 
 
 class YunetDetector:
-    def __init__(self, path: Path, core: Any, threads: int = 1, score_threshold: float = 0.6,
-                 nms_threshold: float = 0.3, top_k: int = 5000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        core: Any,
+        threads: int = 1,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        top_k: int = 5000,
+    ) -> None:
         self._core = core
         self._model = core.read_model(str(path))  # read once; reshaped and compiled per bucket
         self._config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
@@ -128,7 +135,8 @@ class YunetDetector:
         if not boxes:
             return np.zeros((0, 15), np.float32)
         all_boxes, all_points, all_scores = np.concatenate(boxes), np.concatenate(points), np.concatenate(scores)
-        kept = cv2.dnn.NMSBoxes(all_boxes.tolist(), all_scores.tolist(), self.score_threshold,
-                                self.nms_threshold, top_k=self.top_k)
+        kept = cv2.dnn.NMSBoxes(
+            all_boxes.tolist(), all_scores.tolist(), self.score_threshold, self.nms_threshold, top_k=self.top_k
+        )
         idx = np.asarray(kept, np.int64).reshape(-1)
         return np.concatenate([all_boxes[idx], all_points[idx], all_scores[idx, None]], axis=1).astype(np.float32)

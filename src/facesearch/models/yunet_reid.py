@@ -46,8 +46,14 @@ class YunetReidPack:
 
     info = INFO
 
-    def __init__(self, files: Mapping[str, Path], threads: int = 1, detect_max_side: int = 640,
-                 min_score: float = 0.6, device: str = "CPU") -> None:
+    def __init__(
+        self,
+        files: Mapping[str, Path],
+        threads: int = 1,
+        detect_max_side: int = 640,
+        min_score: float = 0.6,
+        device: str = "CPU",
+    ) -> None:
         import openvino as ov
 
         cv2.setNumThreads(threads)

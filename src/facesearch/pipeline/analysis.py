@@ -44,8 +44,7 @@ def filter_detections(det: Detections, min_face_px: int, min_score: float) -> De
     return det.take(np.flatnonzero(keep))
 
 
-def analyze(pack: ModelPack, images: list[np.ndarray], min_face_px: int = 20,
-            min_score: float = 0.6) -> list[FaceSet]:
+def analyze(pack: ModelPack, images: list[np.ndarray], min_face_px: int = 20, min_score: float = 0.6) -> list[FaceSet]:
     """Run the whole pack over a batch of images; one embedding call for all faces of the batch."""
     detections = [filter_detections(pack.detect(img), min_face_px, min_score) for img in images]
     crops = [pack.align(img, det) for img, det in zip(images, detections)]
@@ -56,8 +55,17 @@ def analyze(pack: ModelPack, images: list[np.ndarray], min_face_px: int = 20,
     for img, det, crop in zip(images, detections, crops):
         n = len(det)
         q = quality_mod.assess(det.landmarks, det.scores, crop)
-        result.append(FaceSet(det.boxes, det.landmarks, det.scores, q.score, q.reasons,
-                              embeddings[start:start + n], (img.shape[1], img.shape[0])))
+        result.append(
+            FaceSet(
+                det.boxes,
+                det.landmarks,
+                det.scores,
+                q.score,
+                q.reasons,
+                embeddings[start : start + n],
+                (img.shape[1], img.shape[0]),
+            )
+        )
         start += n
     return result
 
@@ -70,10 +78,11 @@ def thumbnail_jpeg(image: np.ndarray, box: np.ndarray, size: int = THUMB_SIZE, q
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
     right, bottom = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
-    crop = image[top:max(bottom, top + 1), left:max(right, left + 1)]
+    crop = image[top : max(bottom, top + 1), left : max(right, left + 1)]
     scale = size / max(crop.shape[:2])
-    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                      interpolation=cv2.INTER_AREA)
+    crop = cv2.resize(
+        crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))), interpolation=cv2.INTER_AREA
+    )
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - imencode only fails on empty input
         raise ValueError("thumbnail encoding failed")

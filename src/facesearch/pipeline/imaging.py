@@ -32,8 +32,14 @@ NOT_A_FILE = "NOT_A_FILE"
 
 # Image formats a browser may be handed, by their magic bytes: (media type, file extension). Anything else is
 # served as a download (application/octet-stream), never rendered.
-MEDIA_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "GIF": ("image/gif", "gif"),
-               "WEBP": ("image/webp", "webp"), "BMP": ("image/bmp", "bmp"), "TIFF": ("image/tiff", "tif")}
+MEDIA_TYPES = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "GIF": ("image/gif", "gif"),
+    "WEBP": ("image/webp", "webp"),
+    "BMP": ("image/bmp", "bmp"),
+    "TIFF": ("image/tiff", "tif"),
+}
 OCTET_STREAM = ("application/octet-stream", "bin")
 
 

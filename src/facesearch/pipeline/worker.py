@@ -93,13 +93,19 @@ def analyse_batch(pack: ModelPack, settings: Settings, batch: Decoded) -> list[I
                 outcome.below_quality += 1
                 continue
             face = NewFace(
-                face_index=i, box=fs.boxes[i].tolist(), landmarks=fs.landmarks[i].round(2).tolist(),
-                det_score=float(fs.det_scores[i]), quality=float(fs.quality[i]), reasons=fs.reasons[i],
-                embedding=fs.embeddings[i], thumbnail=f"{thumb_prefix}_{i}.jpg",
+                face_index=i,
+                box=fs.boxes[i].tolist(),
+                landmarks=fs.landmarks[i].round(2).tolist(),
+                det_score=float(fs.det_scores[i]),
+                quality=float(fs.quality[i]),
+                reasons=fs.reasons[i],
+                embedding=fs.embeddings[i],
+                thumbnail=f"{thumb_prefix}_{i}.jpg",
             )
             # Not fsynced one by one (that would double the cost of writing them): a killed process leaves
             # them complete, and one lost to a power failure is reported by `doctor`.
-            write_atomic(settings.thumbs_dir / face.thumbnail, thumbnail_jpeg(image, fs.boxes[i]), tmp_dir,
-                         durable=False)
+            write_atomic(
+                settings.thumbs_dir / face.thumbnail, thumbnail_jpeg(image, fs.boxes[i]), tmp_dir, durable=False
+            )
             outcome.faces.append(face)
     return outcomes

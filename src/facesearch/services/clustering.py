@@ -50,13 +50,16 @@ def link_fmr(gallery_size: int, fpir: float = LINK_FPIR, verify_fmr: float = 1e-
     return min(verify_fmr, fpir / max(int(gallery_size), 1))
 
 
-def link_threshold(table: CalibrationTable, gallery_size: int, fpir: float = LINK_FPIR,
-                   verify_fmr: float = 1e-3) -> tuple[float, str]:
+def link_threshold(
+    table: CalibrationTable, gallery_size: int, fpir: float = LINK_FPIR, verify_fmr: float = 1e-3
+) -> tuple[float, str]:
     """The link threshold from the pack's calibration table, and why."""
     target = link_fmr(gallery_size, fpir, verify_fmr)
     t = table.threshold_for_fmr(target)
-    return t, (f"link FMR {target:.2g} = {fpir:g} false links per face / {max(int(gallery_size), 1)} faces "
-               f"(at most the verify FMR {verify_fmr:g}) on {table.dataset}")
+    return t, (
+        f"link FMR {target:.2g} = {fpir:g} false links per face / {max(int(gallery_size), 1)} faces "
+        f"(at most the verify FMR {verify_fmr:g}) on {table.dataset}"
+    )
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -95,7 +98,7 @@ def knn(emb: np.ndarray, k: int = DEFAULT_K, threads: int | None = None) -> tupl
     i = idx[keep].reshape(n, kk - 1)
     out_s = np.full((n, k), -np.inf, np.float32)
     out_i = np.full((n, k), -1, np.int64)
-    out_s[:, :kk - 1], out_i[:, :kk - 1] = s, i
+    out_s[:, : kk - 1], out_i[:, : kk - 1] = s, i
     out_s[out_i < 0] = -np.inf
     return out_s, out_i
 
@@ -165,9 +168,16 @@ class _Groups:
         return ra
 
 
-def cluster(emb: np.ndarray, images: np.ndarray, threshold: float, *, k: int = DEFAULT_K,
-            constraints: Constraints | None = None, density: float = DEFAULT_DENSITY,
-            graph: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def cluster(
+    emb: np.ndarray,
+    images: np.ndarray,
+    threshold: float,
+    *,
+    k: int = DEFAULT_K,
+    constraints: Constraints | None = None,
+    density: float = DEFAULT_DENSITY,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Person label (0..p-1, in order of first row) of each row.
 
     `images`: the image of each row; two rows of one image never share a label. `density`: a join of two
@@ -226,8 +236,9 @@ def _join_dense(g: _Groups, a: np.ndarray, b: np.ndarray, density: float) -> Non
             pending[key] = count
 
 
-def templates(emb: np.ndarray, labels: np.ndarray, quality: np.ndarray | None = None,
-              n_people: int | None = None) -> np.ndarray:
+def templates(
+    emb: np.ndarray, labels: np.ndarray, quality: np.ndarray | None = None, n_people: int | None = None
+) -> np.ndarray:
     """One unit-length template per label: the quality-weighted mean of its faces' embeddings.
 
     Weights are the quality scores (floored, so a person whose faces are all poor still gets a template)."""
@@ -254,8 +265,14 @@ def same_image_merges(labels: np.ndarray, images: np.ndarray) -> int:
     return int((counts * (counts - 1) // 2).sum())
 
 
-def assign(emb: np.ndarray, images: np.ndarray, templates_: np.ndarray, template_images: Sequence[set[int]],
-           threshold: float, banned: Sequence[set[int]] | None = None) -> np.ndarray:
+def assign(
+    emb: np.ndarray,
+    images: np.ndarray,
+    templates_: np.ndarray,
+    template_images: Sequence[set[int]],
+    threshold: float,
+    banned: Sequence[set[int]] | None = None,
+) -> np.ndarray:
     """Incremental step: each new face joins the person whose template it matches best at or above the
     threshold (person index), unless that person already has a face of its image or is banned for it (-1:
     it starts a person of its own). New faces of one image never join the same person."""

@@ -28,9 +28,11 @@ from .indexes import reconcile
 # with those ids denied inside the index, so k results still come back when k eligible faces exist.
 HideFilter = Callable[[str, int, np.ndarray], set[int]]
 # Said beside a threshold when the decisions were made on calibrated false-match rates.
-CALIBRATED_NOTE = ("; each candidate is decided on its false-match rate calibrated for both faces' clusters "
-                   "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
-                   "indicative")
+CALIBRATED_NOTE = (
+    "; each candidate is decided on its false-match rate calibrated for both faces' clusters "
+    "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
+    "indicative"
+)
 # Searches again at most this often per query batch; each round denies every face found so far.
 HIDE_ROUNDS = 4
 
@@ -39,6 +41,7 @@ HIDE_ROUNDS = 4
 class _Open:
     """An index held by this process, with what it was last made equal to: the store's (faces, version)
     of its collection and the index file's identity (another process may save or swap the file)."""
+
     index: VectorIndex
     state: tuple[int, int]
     stamp: tuple[int, int, int] | None
@@ -102,9 +105,17 @@ class Engine:
         return _sorted_by_area(fs)
 
     # Search ------------------------------------------------------------------------------------
-    def search(self, image: np.ndarray, top_k: int = 10, collections: list[str] | None = None,
-               face: int | None = None, all_faces: bool = False, threshold: float | None = None,
-               force: bool = False, hide: HideFilter | None = None) -> dict[str, Any]:
+    def search(
+        self,
+        image: np.ndarray,
+        top_k: int = 10,
+        collections: list[str] | None = None,
+        face: int | None = None,
+        all_faces: bool = False,
+        threshold: float | None = None,
+        force: bool = False,
+        hide: HideFilter | None = None,
+    ) -> dict[str, Any]:
         cols = self._collections(collections)
         by_pack: dict[str, list[Collection]] = {}
         for c in cols:
@@ -118,8 +129,10 @@ class Engine:
             pack_size = pack_sizes[pack]
             fs = self.analyze_probe(pack, image)
             if len(fs) == 0:
-                raise ProbeError("no face found in the probe photo "
-                                 f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)")
+                raise ProbeError(
+                    "no face found in the probe photo "
+                    f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)"
+                )
             chosen = self._choose_faces(fs, face, all_faces)
             table = load_table(pack, self.settings.home / "calibration")
             point = search_point(table, self.settings.search_fpir, pack_size, threshold)
@@ -135,8 +148,9 @@ class Engine:
             queries = fs.embeddings[good]
             target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
             checked = [self._indexes[c.id].index for c in pack_cols]  # made current by gallery_size above
-            ranked = self.matches(pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target,
-                                  indexes=checked)
+            ranked = self.matches(
+                pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target, indexes=checked
+            )
             shown = point.as_dict()
             fair = self._fair(pack, "all") if target is not None else None
             if fair is not None and target is not None:
@@ -159,8 +173,10 @@ class Engine:
         all_cols = self.store.list_collections()
         if not names:
             if not all_cols:
-                raise CollectionError("the gallery is empty: create a collection and ingest photos first "
-                                      "(`facesearch collections create`, then `facesearch ingest`)")
+                raise CollectionError(
+                    "the gallery is empty: create a collection and ingest photos first "
+                    "(`facesearch collections create`, then `facesearch ingest`)"
+                )
             return all_cols
         known = {c.name: c for c in all_cols}
         missing = [n for n in names if n not in known]
@@ -173,15 +189,25 @@ class Engine:
             return list(range(len(fs)))
         if face is not None:
             if not 0 <= face < len(fs):
-                raise ProbeError(f"--face {face} is out of range: the probe has {len(fs)} face(s), numbered "
-                                 f"0 to {len(fs) - 1} from the largest")
+                raise ProbeError(
+                    f"--face {face} is out of range: the probe has {len(fs)} face(s), numbered "
+                    f"0 to {len(fs) - 1} from the largest"
+                )
             return [face]
         return [0]
 
-    def matches(self, cols: list[Collection], queries: np.ndarray, k: int, table: CalibrationTable,
-                threshold: float, gallery_size: int, hide: HideFilter | None = None,
-                target_fmr: float | None = None,
-                indexes: list[VectorIndex] | None = None) -> list[list[dict[str, Any]]]:
+    def matches(
+        self,
+        cols: list[Collection],
+        queries: np.ndarray,
+        k: int,
+        table: CalibrationTable,
+        threshold: float,
+        gallery_size: int,
+        hide: HideFilter | None = None,
+        target_fmr: float | None = None,
+        indexes: list[VectorIndex] | None = None,
+    ) -> list[list[dict[str, Any]]]:
         """The ranked, displayable matches of each embedded probe: index search, then one database read for
         the candidates' provenance (and their embeddings, when calibrated). This and the counters read by
         `index` are all the per-query work.
@@ -201,13 +227,23 @@ class Engine:
             above = fair.decide(fmr, target_fmr)
         else:
             fmr, above = table.fmr_at(scores), scores >= threshold
-        return [[_match(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
-                 for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
-                 if fid >= 0 and int(fid) in details]
-                for q in range(len(queries))]
+        return [
+            [
+                _match(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
+                for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
+                if fid >= 0 and int(fid) in details
+            ]
+            for q in range(len(queries))
+        ]
 
-    def search_vectors(self, cols: list[Collection], queries: np.ndarray, k: int, hide: HideFilter | None = None,
-                       indexes: list[VectorIndex] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(
+        self,
+        cols: list[Collection],
+        queries: np.ndarray,
+        k: int,
+        hide: HideFilter | None = None,
+        indexes: list[VectorIndex] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k over the collections of one pack for embedded probes: (scores, ids), id -1 as padding.
         Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
         pack, dim = cols[0].model, cols[0].dim
@@ -227,8 +263,14 @@ class Engine:
         return np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1)
 
     # Verify ------------------------------------------------------------------------------------
-    def verify(self, image_a: np.ndarray, image_b: np.ndarray, model: str | None = None,
-               threshold: float | None = None, force: bool = False) -> dict[str, Any]:
+    def verify(
+        self,
+        image_a: np.ndarray,
+        image_b: np.ndarray,
+        model: str | None = None,
+        threshold: float | None = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
         pack = model or self.settings.model
         table = load_table(pack, self.settings.home / "calibration")
         faces = []
@@ -237,9 +279,12 @@ class Engine:
             if len(fs) == 0:
                 raise ProbeError(f"no face found in the {label} photo (model pack {pack})")
             if not force and fs.quality[0] < self.settings.probe_min_quality:
-                raise ProbeError(f"the face in the {label} photo is too poor to compare (quality "
-                                 f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
-                                 "use --force to compare anyway", fs.reasons[0])
+                raise ProbeError(
+                    f"the face in the {label} photo is too poor to compare (quality "
+                    f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
+                    "use --force to compare anyway",
+                    fs.reasons[0],
+                )
             faces.append(fs)
         score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
         point = verify_point(table, self.settings.verify_fmr, threshold)
@@ -266,8 +311,9 @@ class Engine:
         }
 
 
-def _search_all(indexes: list[VectorIndex], queries: np.ndarray, k: int,
-                deny: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _search_all(
+    indexes: list[VectorIndex], queries: np.ndarray, k: int, deny: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """The best k over several indexes (one per collection)."""
     scores, ids = empty(len(queries), k)
     for index in indexes:
@@ -303,8 +349,15 @@ def _sorted_by_area(fs: FaceSet) -> FaceSet:
         return fs
     area = (fs.boxes[:, 2] - fs.boxes[:, 0]) * (fs.boxes[:, 3] - fs.boxes[:, 1])
     order = np.argsort(-area, kind="stable")
-    return FaceSet(fs.boxes[order], fs.landmarks[order], fs.det_scores[order], fs.quality[order],
-                   [fs.reasons[i] for i in order], fs.embeddings[order], fs.image_size)
+    return FaceSet(
+        fs.boxes[order],
+        fs.landmarks[order],
+        fs.det_scores[order],
+        fs.quality[order],
+        [fs.reasons[i] for i in order],
+        fs.embeddings[order],
+        fs.image_size,
+    )
 
 
 def _face_entry(fs: FaceSet, i: int, pack: str, version: str, threshold: dict[str, Any] | None) -> dict[str, Any]:
@@ -335,7 +388,11 @@ def _match(d: dict[str, Any], score: float, fmr: float, gallery: int, above: boo
         "box": [round(float(v), 1) for v in d["box"]],
         "quality": round(float(d["quality"]), 4),
         "thumbnail": d["thumbnail"],
-        "image": {"id": d["image_id"], "path": d["path"], "source_url": d["source_url"],
-                  "sha256": d["sha256"], "metadata": d["metadata"]},
+        "image": {
+            "id": d["image_id"],
+            "path": d["path"],
+            "source_url": d["source_url"],
+            "sha256": d["sha256"],
+            "metadata": d["metadata"],
+        },
     }
-

@@ -17,6 +17,7 @@ from ..store import Store
 
 log = logging.getLogger("facesearch.index")
 
+
 @contextlib.contextmanager
 def collection_lock(settings: Settings, collection_id: int) -> Iterator[None]:
     """One writer of a collection's index at a time (ingest, rebuild), across processes: each holds the

@@ -47,12 +47,22 @@ class Job:
     def as_dict(self) -> dict[str, Any]:
         elapsed = ((self.finished or time.time()) - self.started) if self.started else 0.0
         return {
-            "id": self.id, "status": self.status, "collection": self.collection, "source": self.source,
-            "user": self.user, "total": self.total, "processed": self.processed,
+            "id": self.id,
+            "status": self.status,
+            "collection": self.collection,
+            "source": self.source,
+            "user": self.user,
+            "total": self.total,
+            "processed": self.processed,
             "progress": round(self.processed / self.total, 4) if self.total else (1.0 if self.finished else 0.0),
-            "counts": self.counts, "failures": self.failures[:MAX_FAILURES_SHOWN],
-            "failures_total": len(self.failures), "error": self.error, "ingest_job_id": self.ingest_job_id,
-            "created": _iso(self.created), "started": _iso(self.started), "finished": _iso(self.finished),
+            "counts": self.counts,
+            "failures": self.failures[:MAX_FAILURES_SHOWN],
+            "failures_total": len(self.failures),
+            "error": self.error,
+            "ingest_job_id": self.ingest_job_id,
+            "created": _iso(self.created),
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
             "seconds": round(elapsed, 2),
             "images_per_second": round(self.processed / elapsed, 2) if elapsed > 0 else None,
         }
@@ -85,8 +95,17 @@ class JobManager:
         with self._lock:
             return sum(j.status in ("queued", "running") for j in self._jobs.values())
 
-    def start(self, collection: str, source: str, user: str, total: int, staging: Path | None, work: Work,
-              on_finish: Callable[[Job], None], before: Callable[[Job], None] | None = None) -> Job:
+    def start(
+        self,
+        collection: str,
+        source: str,
+        user: str,
+        total: int,
+        staging: Path | None,
+        work: Work,
+        on_finish: Callable[[Job], None],
+        before: Callable[[Job], None] | None = None,
+    ) -> Job:
         """Run `work` in the background. `before` runs first, in the caller's thread, with the job's id (the
         job's audit entry): if it raises, the job never starts and its staged uploads are removed."""
         job = Job(uuid.uuid4().hex[:16], collection, source, user, total, staging=staging)
@@ -100,8 +119,7 @@ class JobManager:
         held = hold_staging(staging) if staging is not None else None
         with self._lock:
             self._jobs[job.id] = job
-        t = threading.Thread(target=self._run, args=(job, work, on_finish, held), name=f"job-{job.id}",
-                             daemon=True)
+        t = threading.Thread(target=self._run, args=(job, work, on_finish, held), name=f"job-{job.id}", daemon=True)
         t.start()
         return job
 

@@ -58,14 +58,17 @@ def decode(settings: Settings, photo: Photo) -> Decoded:
     if not data:
         raise ImageError(imaging.EMPTY, f"the {photo.label} is an empty file")
     if len(data) > settings.max_file_bytes:
-        raise ImageError(imaging.TOO_LARGE_FILE, f"the {photo.label} is larger than {settings.max_file_bytes} bytes "
-                         "(FACESEARCH_MAX_FILE_BYTES)")
+        raise ImageError(
+            imaging.TOO_LARGE_FILE,
+            f"the {photo.label} is larger than {settings.max_file_bytes} bytes (FACESEARCH_MAX_FILE_BYTES)",
+        )
     future = _decoder.submit(imaging.decode_image, data, settings.max_pixels)
     try:
         image = future.result(timeout=settings.upload_decode_seconds)
     except FutureTimeout as exc:
-        raise ImageError("DECODE_TIMEOUT", f"decoding the {photo.label} took longer than "
-                         f"{settings.upload_decode_seconds:g} s") from exc
+        raise ImageError(
+            "DECODE_TIMEOUT", f"decoding the {photo.label} took longer than {settings.upload_decode_seconds:g} s"
+        ) from exc
     except ImageError as exc:
         raise ImageError(exc.reason, f"the {photo.label}: {exc.detail}" if exc.detail else photo.label) from exc
     return Decoded(image, imaging.sha256_bytes(data), photo.label, data)

@@ -92,19 +92,23 @@ Index("ix_audit_log_action_ts", AuditEntry.action, AuditEntry.ts)
 APPEND_ONLY = "the audit log is append-only"
 AUDIT_TRIGGERS = {
     name: f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit_log "
-          f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
+    f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
     for name, op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 }
 for _sql in AUDIT_TRIGGERS.values():
     event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 
-PG_AUDIT_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-                     f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$")
+PG_AUDIT_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END $$"
+)
 PG_AUDIT_TRIGGERS = {
     name: f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION audit_log_append_only()"
-    for name, when in (("audit_log_no_update", "BEFORE UPDATE ON audit_log FOR EACH ROW"),
-                       ("audit_log_no_delete", "BEFORE DELETE ON audit_log FOR EACH ROW"),
-                       ("audit_log_no_truncate", "BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT"))
+    for name, when in (
+        ("audit_log_no_update", "BEFORE UPDATE ON audit_log FOR EACH ROW"),
+        ("audit_log_no_delete", "BEFORE DELETE ON audit_log FOR EACH ROW"),
+        ("audit_log_no_truncate", "BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT"),
+    )
 }
 
 
@@ -123,8 +127,9 @@ def ensure_audit_triggers(engine: Engine) -> list[str]:
     disabled or not enabled ALWAYS); returns the names restored, empty when all were in place."""
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
-            present = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                            "AND tbl_name = 'audit_log'")))
+            present = set(
+                conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"))
+            )
             missing = [name for name in AUDIT_TRIGGERS if name not in present]
             for name in missing:
                 conn.execute(text(AUDIT_TRIGGERS[name]))
@@ -133,8 +138,14 @@ def ensure_audit_triggers(engine: Engine) -> list[str]:
         return []
     with engine.begin() as conn:
         # tgenabled: 'A' always; 'O' only outside replica sessions; 'D' disabled. Anything but 'A' is restored.
-        found: dict[str, str] = dict(conn.execute(text("SELECT tgname, tgenabled FROM pg_trigger "
-                                       "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal")).all())
+        found: dict[str, str] = dict(
+            conn.execute(
+                text(
+                    "SELECT tgname, tgenabled FROM pg_trigger "
+                    "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal"
+                )
+            ).all()
+        )
         restored = [name for name in PG_AUDIT_TRIGGERS if found.get(name) != "A"]
         if restored:
             # The function goes only with its triggers (DROP FUNCTION refuses while they use it).

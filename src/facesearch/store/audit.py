@@ -47,8 +47,24 @@ GENESIS = "0" * 64
 # PostgreSQL advisory lock that orders appenders of every process (the same constant in all of them).
 _PG_APPEND_LOCK = 0x61756469  # "audi"
 # The fields a hash covers, in the order exports list them.
-FIELDS = ("seq", "ts", "actor", "role", "action", "outcome", "ip", "case_ref", "purpose", "collections",
-          "model", "threshold", "probe_sha256", "results", "details", "prev_hash")
+FIELDS = (
+    "seq",
+    "ts",
+    "actor",
+    "role",
+    "action",
+    "outcome",
+    "ip",
+    "case_ref",
+    "purpose",
+    "collections",
+    "model",
+    "threshold",
+    "probe_sha256",
+    "results",
+    "details",
+    "prev_hash",
+)
 JSON_FIELDS = ("collections", "results", "details")
 
 # The action names, kept here while callers move to `vocabulary.Action` (the one list).
@@ -193,16 +209,34 @@ class AuditLog:
         self._key: ChainKey | None = None
         self._lock = threading.Lock()
 
-    def record(self, action: Action | str, *, actor: str | None = None, role: str | None = None, outcome: str = "ok",
-               ip: str | None = None, case_ref: str | None = None, purpose: str | None = None,
-               collections: list[str] | None = None, model: str | None = None, threshold: float | None = None,
-               probe_sha256: str | None = None, results: Any = None, details: dict[str, Any] | None = None
-               ) -> dict[str, Any]:
+    def record(
+        self,
+        action: Action | str,
+        *,
+        actor: str | None = None,
+        role: str | None = None,
+        outcome: str = "ok",
+        ip: str | None = None,
+        case_ref: str | None = None,
+        purpose: str | None = None,
+        collections: list[str] | None = None,
+        model: str | None = None,
+        threshold: float | None = None,
+        probe_sha256: str | None = None,
+        results: Any = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "actor": actor, "role": role, "action": Action(action).value, "outcome": outcome, "ip": ip,
-            "case_ref": case_ref, "purpose": purpose,
+            "actor": actor,
+            "role": role,
+            "action": Action(action).value,
+            "outcome": outcome,
+            "ip": ip,
+            "case_ref": case_ref,
+            "purpose": purpose,
             "collections": _dumps(collections) if collections is not None else None,
-            "model": model, "threshold": float(threshold) if threshold is not None else None,
+            "model": model,
+            "threshold": float(threshold) if threshold is not None else None,
             "probe_sha256": probe_sha256,
             "results": _dumps(results) if results is not None else None,
             "details": _dumps(details) if details else None,
@@ -250,13 +284,23 @@ class AuditLog:
                     details: dict[str, Any] = {"from_seq": from_seq, "plain_until": from_seq - 1}
                     if lost:
                         details["previous_key"] = "missing"
-                        log.warning("the audit key %s was missing; a new one was started at entry %d, and "
-                                    "entries written with the old key can no longer be verified",
-                                    self.key_path, from_seq)
+                        log.warning(
+                            "the audit key %s was missing; a new one was started at entry %d, and "
+                            "entries written with the old key can no longer be verified",
+                            self.key_path,
+                            from_seq,
+                        )
                     self._key = found
-                    self._append_retrying({
-                        "actor": "system:audit", "role": "system", "action": AUDIT_KEY,
-                        "outcome": "warning" if lost else "ok", "details": _dumps(details)}, found)
+                    self._append_retrying(
+                        {
+                            "actor": "system:audit",
+                            "role": "system",
+                            "action": AUDIT_KEY,
+                            "outcome": "warning" if lost else "ok",
+                            "details": _dumps(details),
+                        },
+                        found,
+                    )
         except AuditWriteError:
             raise
         except Exception as exc:
@@ -308,24 +352,31 @@ class ChainReport:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq, "head_hash": self.head_hash,
-                "problems": self.problems}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problems": self.problems,
+        }
 
 
 def iter_entries(store: Store, batch: int = 5000) -> Iterator[AuditEntry]:
     last = 0
     while True:
         with store.session() as s:
-            rows = list(s.scalars(select(AuditEntry).where(AuditEntry.seq > last)
-                                  .order_by(AuditEntry.seq).limit(batch)))
+            rows = list(
+                s.scalars(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch))
+            )
         if not rows:
             return
         yield from rows
         last = rows[-1].seq
 
 
-def verify_chain(store: Store, head_path: Path | None = None, max_problems: int = 100,
-                 key_path: Path | None = None) -> ChainReport:
+def verify_chain(
+    store: Store, head_path: Path | None = None, max_problems: int = 100, key_path: Path | None = None
+) -> ChainReport:
     """Recompute every hash and link; report each entry that was edited, removed or inserted.
 
     The key file (`key_path`; by default beside `head_path`, or beside a SQLite database) keys the check from
@@ -346,17 +397,24 @@ def verify_chain(store: Store, head_path: Path | None = None, max_problems: int 
     for row in iter_entries(store):
         count += 1
         if row.seq != expected_seq:
-            problems.append(f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
-                            if row.seq > expected_seq else f"entry {row.seq} is out of sequence")
+            problems.append(
+                f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
+                if row.seq > expected_seq
+                else f"entry {row.seq} is out of sequence"
+            )
         if row.prev_hash != prev_hash:
-            problems.append(f"entry {row.seq}: link to the previous entry is broken (an entry before it was "
-                            "deleted, inserted or edited)")
+            problems.append(
+                f"entry {row.seq}: link to the previous entry is broken (an entry before it was "
+                "deleted, inserted or edited)"
+            )
         keyed = key is not None and row.seq >= key.from_seq
         if entry_hash(_row_fields(row), key.secret if keyed and key is not None else None) != row.hash:
             if keyed or key_path is None:
-                problems.append(f"entry {row.seq}: content does not match its hash (edited, or added "
-                                "without the audit key)" if keyed else
-                                f"entry {row.seq}: content does not match its hash (edited)")
+                problems.append(
+                    f"entry {row.seq}: content does not match its hash (edited, or added without the audit key)"
+                    if keyed
+                    else f"entry {row.seq}: content does not match its hash (edited)"
+                )
             else:
                 unverifiable.append(row.seq)
         prev_hash, expected_seq = row.hash, row.seq + 1
@@ -364,22 +422,31 @@ def verify_chain(store: Store, head_path: Path | None = None, max_problems: int 
             problems.append("... stopped after too many problems")
             break
     if unverifiable:
-        where = (f"entries {unverifiable[0]}..{unverifiable[-1]}" if len(unverifiable) > 1
-                 else f"entry {unverifiable[0]}")
+        where = (
+            f"entries {unverifiable[0]}..{unverifiable[-1]}" if len(unverifiable) > 1 else f"entry {unverifiable[0]}"
+        )
         problems.append(
             f"{where} ({len(unverifiable)} in all) do not match a plain hash: edited, or written with an audit "
-            f"key that is not in {key_path} " + ("(it was lost or replaced; restore it from a backup)"
-                                                 if key is not None else "(restore audit.key from a backup)"))
+            f"key that is not in {key_path} "
+            + (
+                "(it was lost or replaced; restore it from a backup)"
+                if key is not None
+                else "(restore audit.key from a backup)"
+            )
+        )
     head_seq = expected_seq - 1
     if head_path is not None:
         head = read_head(head_path)
         if head is None:
             if count:
-                problems.append(f"the checkpoint {head_path.name} is missing or unreadable while the log has "
-                                f"{count} entries (the newest entries may have been deleted with it)")
+                problems.append(
+                    f"the checkpoint {head_path.name} is missing or unreadable while the log has "
+                    f"{count} entries (the newest entries may have been deleted with it)"
+                )
         elif head[0] > head_seq:
-            problems.append(f"the checkpoint records entry {head[0]} but the log ends at {head_seq} "
-                            "(newest entries deleted)")
+            problems.append(
+                f"the checkpoint records entry {head[0]} but the log ends at {head_seq} (newest entries deleted)"
+            )
         elif head[0] == head_seq and head[1] != prev_hash:
             problems.append(f"entry {head_seq}: hash differs from the checkpoint")
     return ChainReport(not problems, count, head_seq, prev_hash, problems)
@@ -405,8 +472,9 @@ def parse_when(value: str | None, end: bool = False) -> str | None:
     return dt.isoformat(timespec="microseconds")
 
 
-def _filtered(stmt: Any, user: str | None, case_ref: str | None, action: str | None,
-              since: str | None, until: str | None) -> Any:
+def _filtered(
+    stmt: Any, user: str | None, case_ref: str | None, action: str | None, since: str | None, until: str | None
+) -> Any:
     if user:
         stmt = stmt.where(AuditEntry.actor == user)
     if case_ref:
@@ -421,29 +489,55 @@ def _filtered(stmt: Any, user: str | None, case_ref: str | None, action: str | N
     return stmt
 
 
-def query(store: Store, *, user: str | None = None, case_ref: str | None = None, action: str | None = None,
-          since: str | None = None, until: str | None = None, limit: int = 100, offset: int = 0
-          ) -> tuple[list[dict[str, Any]], int]:
+def query(
+    store: Store,
+    *,
+    user: str | None = None,
+    case_ref: str | None = None,
+    action: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """Entries matching the filters, newest first, and how many match in all."""
     with store.session() as s:
         total = s.scalar(_filtered(select(func.count(AuditEntry.seq)), user, case_ref, action, since, until)) or 0
-        rows = s.scalars(_filtered(select(AuditEntry), user, case_ref, action, since, until)
-                         .order_by(AuditEntry.seq.desc()).limit(limit).offset(offset)).all()
+        rows = s.scalars(
+            _filtered(select(AuditEntry), user, case_ref, action, since, until)
+            .order_by(AuditEntry.seq.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
     return [entry_dict(r) for r in rows], int(total)
 
 
-def export(store: Store, fmt: str, since: str | None = None, until: str | None = None,
-           user: str | None = None, case_ref: str | None = None, action: str | None = None) -> str:
+def export(
+    store: Store,
+    fmt: str,
+    since: str | None = None,
+    until: str | None = None,
+    user: str | None = None,
+    case_ref: str | None = None,
+    action: str | None = None,
+) -> str:
     """The entries in a date range as CSV or JSON text, oldest first, with their hashes so a reader
     can re-check the links between consecutive ones, and, holding the audit key (or for entries before
     `from_seq`, without it), each entry's hash. CSV cells that a spreadsheet would run as formulas are
     prefixed with a single quote (`csv_cell`); JSON keeps every value exactly."""
     with store.session() as s:
-        rows = [entry_dict(r) for r in s.scalars(
-            _filtered(select(AuditEntry), user, case_ref, action, since, until).order_by(AuditEntry.seq))]
+        rows = [
+            entry_dict(r)
+            for r in s.scalars(
+                _filtered(select(AuditEntry), user, case_ref, action, since, until).order_by(AuditEntry.seq)
+            )
+        ]
     if fmt == "json":
-        return json.dumps({"exported_at": now_iso(), "since": since, "until": until, "count": len(rows),
-                           "entries": rows}, indent=1, ensure_ascii=False)
+        return json.dumps(
+            {"exported_at": now_iso(), "since": since, "until": until, "count": len(rows), "entries": rows},
+            indent=1,
+            ensure_ascii=False,
+        )
     if fmt != "csv":
         raise ValueError("format must be csv or json")
     buf = io.StringIO()
@@ -451,8 +545,7 @@ def export(store: Store, fmt: str, since: str | None = None, until: str | None =
     cols = (*FIELDS, "hash")
     writer.writerow(cols)
     for r in rows:
-        writer.writerow([csv_cell("" if r[c] is None else _dumps(r[c]) if c in JSON_FIELDS else r[c])
-                         for c in cols])
+        writer.writerow([csv_cell("" if r[c] is None else _dumps(r[c]) if c in JSON_FIELDS else r[c]) for c in cols])
     return buf.getvalue()
 
 

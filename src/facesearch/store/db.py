@@ -110,51 +110,84 @@ class Store:
     def running_jobs(self) -> list[tuple[int, str | None]]:
         """(id, owner) of the ingest runs recorded as still running."""
         with self.session() as s:
-            return [(int(i), o) for i, o in s.execute(select(IngestJob.id, IngestJob.owner)
-                                                      .where(IngestJob.status == "running"))]
+            return [
+                (int(i), o)
+                for i, o in s.execute(select(IngestJob.id, IngestJob.owner).where(IngestJob.status == "running"))
+            ]
 
     def mark_interrupted(self, job_ids: Sequence[int]) -> None:
         """Close runs whose process died: status interrupted, their counts left as last written."""
         if job_ids:
             with self.session.begin() as s:
-                s.execute(update(IngestJob).where(IngestJob.id.in_(list(job_ids)))
-                          .values(status="interrupted", finished_at=utcnow()))
+                s.execute(
+                    update(IngestJob)
+                    .where(IngestJob.id.in_(list(job_ids)))
+                    .values(status="interrupted", finished_at=utcnow())
+                )
 
     def finish_job(self, job_id: int, status: str, counts: dict[str, int]) -> None:
         with self.session.begin() as s:
-            s.execute(update(IngestJob).where(IngestJob.id == job_id)
-                      .values(status=status, counts=counts, finished_at=utcnow()))
+            s.execute(
+                update(IngestJob)
+                .where(IngestJob.id == job_id)
+                .values(status=status, counts=counts, finished_at=utcnow())
+            )
 
     def recent_ingest_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ingest runs (from any process: the CLI's too), with their collection's name."""
         with self.database.connect() as conn:
             rows = conn.execute(
-                select(IngestJob.id, Collection.name, IngestJob.source, IngestJob.model, IngestJob.status,
-                       IngestJob.counts, IngestJob.started_at, IngestJob.finished_at)
+                select(
+                    IngestJob.id,
+                    Collection.name,
+                    IngestJob.source,
+                    IngestJob.model,
+                    IngestJob.status,
+                    IngestJob.counts,
+                    IngestJob.started_at,
+                    IngestJob.finished_at,
+                )
                 .join(Collection, Collection.id == IngestJob.collection_id)
-                .order_by(IngestJob.id.desc()).limit(limit)).all()
-        return [{"id": i, "collection": c, "source": src, "model": m, "status": st, "counts": counts or {},
-                 "started": _iso(sa), "finished": _iso(fa)} for i, c, src, m, st, counts, sa, fa in rows]
+                .order_by(IngestJob.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "id": i,
+                "collection": c,
+                "source": src,
+                "model": m,
+                "status": st,
+                "counts": counts or {},
+                "started": _iso(sa),
+                "finished": _iso(fa),
+            }
+            for i, c, src, m, st, counts, sa, fa in rows
+        ]
 
     def record_failures(self, job_id: int, failures: list[tuple[str, str, str]]) -> None:
         if not failures:
             return
         with self.session.begin() as s:
-            s.execute(insert(IngestFailure), [
-                {"job_id": job_id, "path": p, "reason": r, "detail": d} for p, r, d in failures
-            ])
+            s.execute(
+                insert(IngestFailure), [{"job_id": job_id, "path": p, "reason": r, "detail": d} for p, r, d in failures]
+            )
 
     def known_hashes(self, collection_id: int, hashes: Sequence[str]) -> set[str]:
         found: set[str] = set()
         with self.database.connect() as conn:
             for i in range(0, len(hashes), 500):
-                chunk = list(hashes[i:i + 500])
-                found.update(conn.scalars(select(Image.sha256).where(
-                    Image.collection_id == collection_id, Image.sha256.in_(chunk))))
+                chunk = list(hashes[i : i + 500])
+                found.update(
+                    conn.scalars(
+                        select(Image.sha256).where(Image.collection_id == collection_id, Image.sha256.in_(chunk))
+                    )
+                )
         return found
 
-    def add_images(self, collection_id: int, job_id: int | None,
-                   images: Sequence[NewImage]) -> list[tuple[int | None, list[int]]]:
+    def add_images(
+        self, collection_id: int, job_id: int | None, images: Sequence[NewImage]
+    ) -> list[tuple[int | None, list[int]]]:
         """Insert images and their faces in one transaction.
 
         Returns, per input image, (image id, face ids); image id is None when the same bytes were already
@@ -170,28 +203,62 @@ class Store:
             # One multi-row statement per table. Conflicting images return no row, so ids map back by hash.
             # Rows go in hash order: two writers inserting overlapping batches then wait for each other on
             # the unique index in the same order, never in a cycle (a deadlock on PostgreSQL).
-            rows = conn.execute(self._insert_image_stmt().returning(Image.id, Image.sha256), [{
-                "collection_id": collection_id, "sha256": img.sha256, "path": img.path,
-                "source_url": img.source_url, "metadata": img.meta, "width": img.width, "height": img.height,
-                "face_count": len(img.faces), "job_id": job_id, "manifest_row": img.manifest_row,
-                "ingested_at": now,
-            } for _, img in sorted(firsts.items())]).all()
+            rows = conn.execute(
+                self._insert_image_stmt().returning(Image.id, Image.sha256),
+                [
+                    {
+                        "collection_id": collection_id,
+                        "sha256": img.sha256,
+                        "path": img.path,
+                        "source_url": img.source_url,
+                        "metadata": img.meta,
+                        "width": img.width,
+                        "height": img.height,
+                        "face_count": len(img.faces),
+                        "job_id": job_id,
+                        "manifest_row": img.manifest_row,
+                        "ingested_at": now,
+                    }
+                    for _, img in sorted(firsts.items())
+                ],
+            ).all()
             image_ids = {sha: int(i) for i, sha in rows}
             kept = [img for img in images if img.sha256 in image_ids and firsts[img.sha256] is img]
             new_faces = [(image_ids[img.sha256], f) for img in kept for f in img.faces]
-            faces = [{
-                "image_id": image_id, "collection_id": collection_id, "face_index": f.face_index,
-                "x1": float(f.box[0]), "y1": float(f.box[1]), "x2": float(f.box[2]), "y2": float(f.box[3]),
-                "landmarks": f.landmarks, "det_score": float(f.det_score), "quality": float(f.quality),
-                "quality_reasons": f.reasons, "thumbnail": f.thumbnail,
-            } for image_id, f in new_faces]
-            face_ids = [int(r[0]) for r in conn.execute(
-                insert(Face).returning(Face.id, sort_by_parameter_order=True), faces)] if faces else []
+            faces = [
+                {
+                    "image_id": image_id,
+                    "collection_id": collection_id,
+                    "face_index": f.face_index,
+                    "x1": float(f.box[0]),
+                    "y1": float(f.box[1]),
+                    "x2": float(f.box[2]),
+                    "y2": float(f.box[3]),
+                    "landmarks": f.landmarks,
+                    "det_score": float(f.det_score),
+                    "quality": float(f.quality),
+                    "quality_reasons": f.reasons,
+                    "thumbnail": f.thumbnail,
+                }
+                for image_id, f in new_faces
+            ]
+            face_ids = (
+                [int(r[0]) for r in conn.execute(insert(Face).returning(Face.id, sort_by_parameter_order=True), faces)]
+                if faces
+                else []
+            )
             if face_ids:
-                conn.execute(insert(FaceEmbedding), [
-                    {"face_id": fid, "collection_id": collection_id,
-                     "embedding": np.asarray(f.embedding, np.float32).tobytes()}
-                    for fid, (_, f) in zip(face_ids, new_faces, strict=True)])
+                conn.execute(
+                    insert(FaceEmbedding),
+                    [
+                        {
+                            "face_id": fid,
+                            "collection_id": collection_id,
+                            "embedding": np.asarray(f.embedding, np.float32).tobytes(),
+                        }
+                        for fid, (_, f) in zip(face_ids, new_faces, strict=True)
+                    ],
+                )
                 self._count(conn, {collection_id: len(face_ids)})
         out: list[tuple[int | None, list[int]]] = []
         taken = 0
@@ -199,7 +266,7 @@ class Store:
             if img.sha256 not in image_ids or firsts[img.sha256] is not img:
                 out.append((None, []))
                 continue
-            out.append((image_ids[img.sha256], face_ids[taken:taken + len(img.faces)]))
+            out.append((image_ids[img.sha256], face_ids[taken : taken + len(img.faces)]))
             taken += len(img.faces)
         return out
 
@@ -216,17 +283,27 @@ class Store:
         dialect_insert = sqlite_insert if self.database.dialect.name == "sqlite" else pg_insert
         for collection_id in sorted(deltas):
             stmt = dialect_insert(CollectionCounter).values(
-                collection_id=collection_id, faces=deltas[collection_id], version=1)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["collection_id"], set_={
-                "faces": CollectionCounter.faces + stmt.excluded.faces,
-                "version": CollectionCounter.version + 1}))
+                collection_id=collection_id, faces=deltas[collection_id], version=1
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["collection_id"],
+                    set_={
+                        "faces": CollectionCounter.faces + stmt.excluded.faces,
+                        "version": CollectionCounter.version + 1,
+                    },
+                )
+            )
 
     # Faces and vectors -------------------------------------------------------------------------
     def face_id_stats(self, collection_id: int) -> tuple[int, int, int]:
         """(count, max id, sum of ids): a cheap fingerprint to compare with a vector index."""
         with self.database.connect() as conn:
-            row = conn.execute(select(func.count(Face.id), func.max(Face.id), func.sum(Face.id))
-                               .where(Face.collection_id == collection_id)).one()
+            row = conn.execute(
+                select(func.count(Face.id), func.max(Face.id), func.sum(Face.id)).where(
+                    Face.collection_id == collection_id
+                )
+            ).one()
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
     def face_ids(self, collection_id: int) -> np.ndarray:
@@ -239,7 +316,7 @@ class Store:
         rows: dict[int, bytes] = {}
         with self.database.connect() as conn:
             for i in range(0, len(face_ids), CHUNK):
-                chunk = [int(x) for x in face_ids[i:i + CHUNK]]
+                chunk = [int(x) for x in face_ids[i : i + CHUNK]]
                 query = select(FaceEmbedding.face_id, FaceEmbedding.embedding).where(FaceEmbedding.face_id.in_(chunk))
                 rows.update({int(r[0]): r[1] for r in conn.execute(query)})
         out = np.empty((len(face_ids), dim), np.float32)
@@ -247,16 +324,19 @@ class Store:
             out[j] = np.frombuffer(rows[int(fid)], np.float32)
         return out
 
-    def iter_embeddings(self, collection_id: int, dim: int,
-                        batch: int = 20000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_embeddings(
+        self, collection_id: int, dim: int, batch: int = 20000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """A collection's (ids, embeddings) in id order, `batch` rows at a time (keyset pagination)."""
         last = -1
         with self.database.connect() as conn:
             while True:
-                rows = conn.execute(select(FaceEmbedding.face_id, FaceEmbedding.embedding)
-                                    .where(FaceEmbedding.collection_id == collection_id,
-                                           FaceEmbedding.face_id > last)
-                                    .order_by(FaceEmbedding.face_id).limit(batch)).all()
+                rows = conn.execute(
+                    select(FaceEmbedding.face_id, FaceEmbedding.embedding)
+                    .where(FaceEmbedding.collection_id == collection_id, FaceEmbedding.face_id > last)
+                    .order_by(FaceEmbedding.face_id)
+                    .limit(batch)
+                ).all()
                 if not rows:
                     return
                 ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -270,19 +350,27 @@ class Store:
         if not collection_ids:
             return 0
         with self.database.connect() as conn:
-            return int(conn.scalar(select(func.sum(CollectionCounter.faces)).where(
-                CollectionCounter.collection_id.in_([int(c) for c in collection_ids]))) or 0)
+            return int(
+                conn.scalar(
+                    select(func.sum(CollectionCounter.faces)).where(
+                        CollectionCounter.collection_id.in_([int(c) for c in collection_ids])
+                    )
+                )
+                or 0
+            )
 
     def index_state(self, collection_id: int) -> tuple[int, int]:
         """(faces, version) of a collection: the version advances with every transaction that adds or deletes
         any of its faces, so an index that recorded it knows, by one primary-key read, whether it is current."""
         with self.database.connect() as conn:
-            row = conn.execute(select(CollectionCounter.faces, CollectionCounter.version)
-                               .where(CollectionCounter.collection_id == collection_id)).first()
+            row = conn.execute(
+                select(CollectionCounter.faces, CollectionCounter.version).where(
+                    CollectionCounter.collection_id == collection_id
+                )
+            ).first()
         return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
-    def recount(self, collection_ids: Sequence[int] | None = None, *,
-                fix: bool = True) -> dict[int, tuple[int, int]]:
+    def recount(self, collection_ids: Sequence[int] | None = None, *, fix: bool = True) -> dict[int, tuple[int, int]]:
         """Compare the face counters with the rows (all collections by default); returns the collections whose
         counter is wrong, as {id: (counter, rows)}. With `fix` (the default) each is set right and its version
         advanced, so indexes that recorded the old version look again.
@@ -298,19 +386,26 @@ class Store:
             with self.database.begin() as conn:
                 locked = 1
                 if fix:
-                    locked = conn.execute(update(CollectionCounter)
-                                          .where(CollectionCounter.collection_id == collection_id)
-                                          .values(version=CollectionCounter.version)).rowcount
+                    locked = conn.execute(
+                        update(CollectionCounter)
+                        .where(CollectionCounter.collection_id == collection_id)
+                        .values(version=CollectionCounter.version)
+                    ).rowcount
                     if not locked:  # a collection created without one (by hand, or by an old build)
                         self._count(conn, {collection_id: 0})
-                counter = int(conn.scalar(select(CollectionCounter.faces)
-                                          .where(CollectionCounter.collection_id == collection_id)) or 0)
+                counter = int(
+                    conn.scalar(select(CollectionCounter.faces).where(CollectionCounter.collection_id == collection_id))
+                    or 0
+                )
                 rows = int(conn.scalar(select(func.count(Face.id)).where(Face.collection_id == collection_id)) or 0)
                 if counter != rows:
                     wrong[int(collection_id)] = (counter, rows)
                 if fix and (counter != rows or not locked):
-                    conn.execute(update(CollectionCounter).where(CollectionCounter.collection_id == collection_id)
-                                 .values(faces=rows, version=CollectionCounter.version + 1))
+                    conn.execute(
+                        update(CollectionCounter)
+                        .where(CollectionCounter.collection_id == collection_id)
+                        .values(faces=rows, version=CollectionCounter.version + 1)
+                    )
         return wrong
 
     def face_details(self, face_ids: Sequence[int], *, embeddings: bool = False) -> dict[int, dict[str, Any]]:
@@ -319,12 +414,23 @@ class Store:
         out: dict[int, dict[str, Any]] = {}
         if not face_ids:
             return out
-        columns: list[Any] = [Face.id, Face.image_id, Face.x1, Face.y1, Face.x2, Face.y2, Face.quality,
-                              Face.thumbnail, Image.path, Image.source_url, Image.meta, Image.sha256,
-                              Collection.name]
+        columns: list[Any] = [
+            Face.id,
+            Face.image_id,
+            Face.x1,
+            Face.y1,
+            Face.x2,
+            Face.y2,
+            Face.quality,
+            Face.thumbnail,
+            Image.path,
+            Image.source_url,
+            Image.meta,
+            Image.sha256,
+            Collection.name,
+        ]
         query = select(*columns, *([FaceEmbedding.embedding] if embeddings else []))
-        query = (query.join(Image, Image.id == Face.image_id)
-                 .join(Collection, Collection.id == Face.collection_id))
+        query = query.join(Image, Image.id == Face.image_id).join(Collection, Collection.id == Face.collection_id)
         if embeddings:
             query = query.join(FaceEmbedding, FaceEmbedding.face_id == Face.id)
         wanted = [int(x) for x in face_ids]
@@ -332,12 +438,19 @@ class Store:
         with self.database.connect() as conn:
             # In chunks: SQLite allows 32,766 bound values per statement (a people page may ask for all faces).
             for i in range(0, len(wanted), CHUNK):
-                rows.extend(conn.execute(query.where(Face.id.in_(wanted[i:i + CHUNK]))).all())
+                rows.extend(conn.execute(query.where(Face.id.in_(wanted[i : i + CHUNK]))).all())
         for r in rows:
             out[int(r[0])] = {
-                "face_id": int(r[0]), "image_id": int(r[1]), "box": [r[2], r[3], r[4], r[5]],
-                "quality": r[6], "thumbnail": r[7], "path": r[8], "source_url": r[9],
-                "metadata": r[10] or {}, "sha256": r[11], "collection": r[12],
+                "face_id": int(r[0]),
+                "image_id": int(r[1]),
+                "box": [r[2], r[3], r[4], r[5]],
+                "quality": r[6],
+                "thumbnail": r[7],
+                "path": r[8],
+                "source_url": r[9],
+                "metadata": r[10] or {},
+                "sha256": r[11],
+                "collection": r[12],
             }
             if embeddings:
                 out[int(r[0])]["embedding"] = r[13]
@@ -348,8 +461,9 @@ class Store:
         """Delete images and their faces; returns (images deleted, [(collection id, face id, thumbnail)])."""
         ids = [int(i) for i in image_ids]
         with self.database.begin() as conn:
-            removed = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail)
-                                   .where(Face.image_id.in_(ids))).all()
+            removed = conn.execute(
+                select(Face.collection_id, Face.id, Face.thumbnail).where(Face.image_id.in_(ids))
+            ).all()
             self._delete_face_rows(conn, [(int(c), int(f)) for c, f, _ in removed])
             images = conn.execute(delete(Image).where(Image.id.in_(ids))).rowcount
         return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
@@ -361,12 +475,18 @@ class Store:
         left with no face]); those images stay, for the caller to erase as it erases images."""
         ids = [int(i) for i in face_ids]
         with self.database.begin() as conn:
-            rows = conn.execute(select(Face.collection_id, Face.id, Face.thumbnail, Face.image_id)
-                                .where(Face.id.in_(ids))).all()
+            rows = conn.execute(
+                select(Face.collection_id, Face.id, Face.thumbnail, Face.image_id).where(Face.id.in_(ids))
+            ).all()
             self._delete_face_rows(conn, [(int(r[0]), int(r[1])) for r in rows])
             image_ids = sorted({int(r[3]) for r in rows})
-            left = dict(conn.execute(select(Face.image_id, func.count(Face.id))
-                                     .where(Face.image_id.in_(image_ids)).group_by(Face.image_id)).all())
+            left = dict(
+                conn.execute(
+                    select(Face.image_id, func.count(Face.id))
+                    .where(Face.image_id.in_(image_ids))
+                    .group_by(Face.image_id)
+                ).all()
+            )
             emptied = []
             for image_id in image_ids:
                 n = int(left.get(image_id, 0))
@@ -382,7 +502,7 @@ class Store:
         opened elsewhere may have foreign keys off."""
         ids = [f for _, f in faces]
         for i in range(0, len(ids), CHUNK):
-            chunk = ids[i:i + CHUNK]
+            chunk = ids[i : i + CHUNK]
             conn.execute(delete(FaceEmbedding).where(FaceEmbedding.face_id.in_(chunk)))
             conn.execute(delete(Face).where(Face.id.in_(chunk)))
         deltas: dict[int, int] = {}
@@ -395,8 +515,11 @@ class Store:
     def image_with_collection(self, image_id: int) -> tuple[Image, str] | None:
         """An image row and its collection's name, or None."""
         with self.session() as s:
-            row = s.execute(select(Image, Collection.name).join(Collection, Collection.id == Image.collection_id)
-                            .where(Image.id == image_id)).first()
+            row = s.execute(
+                select(Image, Collection.name)
+                .join(Collection, Collection.id == Image.collection_id)
+                .where(Image.id == image_id)
+            ).first()
         return (row[0], str(row[1])) if row is not None else None
 
     def image_faces(self, image_id: int) -> list[Face]:
@@ -415,12 +538,18 @@ class Store:
             faces = conn.scalar(select(func.count(Face.id))) or 0
             no_face = conn.scalar(select(func.count(Image.id)).where(Image.face_count == 0)) or 0
             per = conn.execute(
-                select(Collection.name, Collection.model, Collection.created_at,
-                       select(func.count(Image.id)).where(Image.collection_id == Collection.id).scalar_subquery(),
-                       select(func.count(Face.id)).where(Face.collection_id == Collection.id).scalar_subquery())
-                .order_by(Collection.name)).all()
+                select(
+                    Collection.name,
+                    Collection.model,
+                    Collection.created_at,
+                    select(func.count(Image.id)).where(Image.collection_id == Collection.id).scalar_subquery(),
+                    select(func.count(Face.id)).where(Face.collection_id == Collection.id).scalar_subquery(),
+                ).order_by(Collection.name)
+            ).all()
         return {
-            "images": int(images), "faces": int(faces), "images_without_faces": int(no_face),
+            "images": int(images),
+            "faces": int(faces),
+            "images_without_faces": int(no_face),
             "collections": [
                 {"name": n, "model": m, "created_at": _iso(c), "images": int(i), "faces": int(f)}
                 for n, m, c, i, f in per

@@ -30,5 +30,6 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        raise StorageError(f"the database cannot be used: {cause_of(exc)} (is the home read-only or full?); "
-                           "nothing was done") from exc
+        raise StorageError(
+            f"the database cannot be used: {cause_of(exc)} (is the home read-only or full?); nothing was done"
+        ) from exc

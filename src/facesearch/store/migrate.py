@@ -113,12 +113,18 @@ def _error(engine: Engine, found_state: State, heads: tuple[str, ...]) -> Schema
         return SchemaError(
             f"this home was written by a newer facesearch: the database {where} has schema revision {found}, "
             f"unknown to this version, which needs {needed}. Use the facesearch that wrote it "
-            f"(`{UPGRADE_COMMAND}` does not downgrade a database).", found=found, needed=needed)
+            f"(`{UPGRADE_COMMAND}` does not downgrade a database).",
+            found=found,
+            needed=needed,
+        )
     described = {"empty": "no facesearch tables yet", "unversioned": "the schema of facesearch 0.1.0 (no revision)"}
     have = described.get(found_state, f"schema revision {found}")
     return SchemaError(
         f"the database {where} has {have}, and this facesearch needs schema revision {needed}: back the "
-        f"database up, then run `{UPGRADE_COMMAND}`.", found=found, needed=needed)
+        f"database up, then run `{UPGRADE_COMMAND}`.",
+        found=found,
+        needed=needed,
+    )
 
 
 @contextmanager

@@ -34,8 +34,9 @@ class Person(Base):
 
 class PersonFace(Base):
     __tablename__ = "person_faces"
-    face_id: Mapped[int] = mapped_column(Id64, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True,
-                                         autoincrement=False)
+    face_id: Mapped[int] = mapped_column(
+        Id64, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
 
 

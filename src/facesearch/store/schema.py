@@ -115,8 +115,9 @@ class FaceEmbedding(Base):
     id order, when an index is built or reconciled."""
 
     __tablename__ = "face_embeddings"
-    face_id: Mapped[int] = mapped_column(Id64, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True,
-                                         autoincrement=False)
+    face_id: Mapped[int] = mapped_column(
+        Id64, ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     collection_id: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
 
@@ -127,8 +128,9 @@ class CollectionCounter(Base):
     processes add up exactly); `Store.recount` recomputes them from the rows."""
 
     __tablename__ = "collection_counters"
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True,
-                                               autoincrement=False)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
     faces: Mapped[int] = mapped_column(BigInteger, default=0)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 

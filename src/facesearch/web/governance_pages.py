@@ -29,16 +29,30 @@ def _redirect(path: str, msg: str) -> Response:
 
 # Review of leads --------------------------------------------------------------------------------
 @router.get("/review")
-def review_page(request: Request, msg: str | None = None, actor: Actor = Depends(Caller(review.decide)),
-                ctx: Context = Depends(context)) -> Response:
-    return render(request, "review.html", open=review.list_proposals(ctx, actor, status="proposed"),
-                  recent=review.list_proposals(ctx, actor)[:50], msg=msg, stamp=review.STAMP)
+def review_page(
+    request: Request,
+    msg: str | None = None,
+    actor: Actor = Depends(Caller(review.decide)),
+    ctx: Context = Depends(context),
+) -> Response:
+    return render(
+        request,
+        "review.html",
+        open=review.list_proposals(ctx, actor, status="proposed"),
+        recent=review.list_proposals(ctx, actor)[:50],
+        msg=msg,
+        stamp=review.STAMP,
+    )
 
 
 @router.post("/review/{proposal_id}/{decision}")
-def review_decide(proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1)], decision: str,
-                  note: Annotated[str, Form(max_length=4000)] = "",
-                  actor: Actor = Depends(Caller(review.decide)), ctx: Context = Depends(context)) -> Response:
+def review_decide(
+    proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    decision: str,
+    note: Annotated[str, Form(max_length=4000)] = "",
+    actor: Actor = Depends(Caller(review.decide)),
+    ctx: Context = Depends(context),
+) -> Response:
     status = {"confirm": "confirmed", "reject": "rejected"}.get(decision, "")
     try:
         review.decide(ctx, actor, proposal_id, status, note)
@@ -50,21 +64,32 @@ def review_decide(proposal_id: Annotated[int, Path(ge=1, le=2**63 - 1)], decisio
 
 # Collections ------------------------------------------------------------------------------------
 @router.post("/collections/new")
-def collection_new(name: Annotated[str, Form(max_length=200)], source: Annotated[str, Form(max_length=2000)],
-                   legal_basis: Annotated[str, Form(max_length=64)],
-                   legal_basis_note: Annotated[str, Form(max_length=2000)] = "",
-                   retention_days: Annotated[str, Form(max_length=10)] = "",
-                   model: Annotated[str, Form(max_length=64)] = "",
-                   actor: Actor = Depends(Caller(collections.create_collection)),
-                   ctx: Context = Depends(context)) -> Response:
+def collection_new(
+    name: Annotated[str, Form(max_length=200)],
+    source: Annotated[str, Form(max_length=2000)],
+    legal_basis: Annotated[str, Form(max_length=64)],
+    legal_basis_note: Annotated[str, Form(max_length=2000)] = "",
+    retention_days: Annotated[str, Form(max_length=10)] = "",
+    model: Annotated[str, Form(max_length=64)] = "",
+    actor: Actor = Depends(Caller(collections.create_collection)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         days = int(retention_days) if retention_days.strip() else None
     except ValueError:
         return _redirect("/ingest", "the retention period is a whole number of days (or empty: keep until deleted)")
     try:
-        col = collections.create_collection(ctx, actor, name.strip(), source=source, legal_basis=legal_basis,
-                                            retention_days=days, keep=days is None, model=model.strip() or None,
-                                            legal_basis_note=legal_basis_note.strip() or None)
+        col = collections.create_collection(
+            ctx,
+            actor,
+            name.strip(),
+            source=source,
+            legal_basis=legal_basis,
+            retention_days=days,
+            keep=days is None,
+            model=model.strip() or None,
+            legal_basis_note=legal_basis_note.strip() or None,
+        )
     except FacesearchError as exc:
         return _redirect("/ingest", str(exc))
     return _redirect("/ingest", f"Created collection {col['name']} (model pack {col['model']})")
@@ -72,8 +97,11 @@ def collection_new(name: Annotated[str, Form(max_length=200)], source: Annotated
 
 # Case reports -----------------------------------------------------------------------------------
 @router.get("/cases")
-def cases_page(request: Request, ref: Annotated[str | None, Query(max_length=200)] = None,
-               actor: Actor = Depends(Caller(cases.case_report))) -> Response:
+def cases_page(
+    request: Request,
+    ref: Annotated[str | None, Query(max_length=200)] = None,
+    actor: Actor = Depends(Caller(cases.case_report)),
+) -> Response:
     if ref and ref.strip():
         return RedirectResponse(f"/api/v1/cases/{quote(ref.strip(), safe='')}/report?format=html", status_code=303)
     return render(request, "cases.html")
@@ -81,19 +109,30 @@ def cases_page(request: Request, ref: Annotated[str | None, Query(max_length=200
 
 # Purposes and the kill switch -------------------------------------------------------------------
 @router.get("/admin/governance")
-def governance_page(request: Request, msg: str | None = None, actor: Actor = Depends(Caller(purposes.add_purpose)),
-                    ctx: Context = Depends(context)) -> Response:
-    return render(request, "governance.html", purposes=purposes.list_purposes(ctx, actor),
-                  suspension=suspension.suspension(ctx.store), msg=msg)
+def governance_page(
+    request: Request,
+    msg: str | None = None,
+    actor: Actor = Depends(Caller(purposes.add_purpose)),
+    ctx: Context = Depends(context),
+) -> Response:
+    return render(
+        request,
+        "governance.html",
+        purposes=purposes.list_purposes(ctx, actor),
+        suspension=suspension.suspension(ctx.store),
+        msg=msg,
+    )
 
 
 @router.post("/admin/governance/{action}")
-def governance_act(action: str, code: Annotated[str, Form(max_length=64)] = "",
-                   description: Annotated[str, Form(max_length=2000)] = "",
-                   reason: Annotated[str, Form(max_length=1000)] = "",
-                   actor: Actor = Depends(Caller(suspension.set_suspended, purposes.add_purpose,
-                                                 purposes.retire_purpose)),
-                   ctx: Context = Depends(context)) -> Response:
+def governance_act(
+    action: str,
+    code: Annotated[str, Form(max_length=64)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    actor: Actor = Depends(Caller(suspension.set_suspended, purposes.add_purpose, purposes.retire_purpose)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         if action == "suspend":
             suspension.set_suspended(ctx, actor, True, reason=reason)
@@ -120,8 +159,9 @@ def _privacy(request: Request, ctx: Context, actor: Actor, **page: Any) -> Respo
 
 
 @router.get("/privacy")
-def privacy_page(request: Request, actor: Actor = Depends(Caller(optout.add_optout)),
-                 ctx: Context = Depends(context)) -> Response:
+def privacy_page(
+    request: Request, actor: Actor = Depends(Caller(optout.add_optout)), ctx: Context = Depends(context)
+) -> Response:
     return _privacy(request, ctx, actor)
 
 
@@ -130,26 +170,38 @@ def _photo(ctx: Context, upload: UploadFile, n: int) -> Photo:
 
 
 @router.post("/privacy/optout")
-def privacy_optout(request: Request, reference: Annotated[str, Form(max_length=200)],
-                   photos: Annotated[list[UploadFile], File()],
-                   actor: Actor = Depends(Caller(optout.add_optout)), ctx: Context = Depends(context)) -> Response:
+def privacy_optout(
+    request: Request,
+    reference: Annotated[str, Form(max_length=200)],
+    photos: Annotated[list[UploadFile], File()],
+    actor: Actor = Depends(Caller(optout.add_optout)),
+    ctx: Context = Depends(context),
+) -> Response:
     chosen = [_photo(ctx, f, n) for n, f in enumerate((f for f in photos if f.filename), start=1)]
     try:
         res = optout.add_optout(ctx, actor, chosen, reference)
     except FacesearchError as exc:
         return _privacy(request, ctx, actor, error=str(exc))
     e = res["erased"]
-    return _privacy(request, ctx, actor, optout_result=res,
-                    done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
-                         f"erased {e['faces']} face(s) and {e['images']} image(s); "
-                         f"{len(res['to_review'])} face(s) to review.")
+    return _privacy(
+        request,
+        ctx,
+        actor,
+        optout_result=res,
+        done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
+        f"erased {e['faces']} face(s) and {e['images']} image(s); "
+        f"{len(res['to_review'])} face(s) to review.",
+    )
 
 
 @router.post("/privacy/subject")
-def privacy_subject(request: Request, photo: Annotated[UploadFile, File()],
-                    reference: Annotated[str, Form(max_length=1000)] = "",
-                    actor: Actor = Depends(Caller(subjects.subject_report)),
-                    ctx: Context = Depends(context)) -> Response:
+def privacy_subject(
+    request: Request,
+    photo: Annotated[UploadFile, File()],
+    reference: Annotated[str, Form(max_length=1000)] = "",
+    actor: Actor = Depends(Caller(subjects.subject_report)),
+    ctx: Context = Depends(context),
+) -> Response:
     if not photo.filename:
         return _privacy(request, ctx, actor, error="choose a photo")
     try:
@@ -160,15 +212,22 @@ def privacy_subject(request: Request, photo: Annotated[UploadFile, File()],
 
 
 @router.post("/privacy/doctor")
-def privacy_doctor(request: Request, actor: Actor = Depends(Caller(doctor.doctor)),
-                   ctx: Context = Depends(context)) -> Response:
+def privacy_doctor(
+    request: Request, actor: Actor = Depends(Caller(doctor.doctor)), ctx: Context = Depends(context)
+) -> Response:
     return _privacy(request, ctx, actor, doctor=doctor.doctor(ctx, actor))
 
 
 @router.post("/privacy/purge")
-def privacy_purge(request: Request, actor: Actor = Depends(Caller(retention.purge)),
-                  ctx: Context = Depends(context)) -> Response:
+def privacy_purge(
+    request: Request, actor: Actor = Depends(Caller(retention.purge)), ctx: Context = Depends(context)
+) -> Response:
     rep = retention.purge(ctx, actor)
     e = rep["erased"]
-    return _privacy(request, ctx, actor, done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
-                    f"{rep['expired_probes']} expired probe(s).")
+    return _privacy(
+        request,
+        ctx,
+        actor,
+        done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
+        f"{rep['expired_probes']} expired probe(s).",
+    )

@@ -38,8 +38,9 @@ def _safe_next(value: str | None) -> str | None:
 
 
 def _set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=settings.cookie_secure,
-                        samesite="strict", path="/")
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, secure=settings.cookie_secure, samesite="strict", path="/"
+    )
 
 
 # Signing in and out -----------------------------------------------------------------------------
@@ -64,8 +65,15 @@ def login(
 
     def again(message: str, status: int) -> Response:
         token = secrets.token_urlsafe(32)
-        resp = render(request, "login.html", status=status, login_csrf=token, next=_safe_next(next) or "",
-                      error=message, name=name)
+        resp = render(
+            request,
+            "login.html",
+            status=status,
+            login_csrf=token,
+            next=_safe_next(next) or "",
+            error=message,
+            name=name,
+        )
         _set_cookie(resp, ctx.settings, LOGIN_CSRF_COOKIE, token, 3600)
         return resp
 
@@ -81,8 +89,9 @@ def login(
 
 
 @router.post("/logout")
-def logout(actor: Actor = Depends(any_user), p: Principal = Depends(principal_of),
-           ctx: Context = Depends(context)) -> Response:
+def logout(
+    actor: Actor = Depends(any_user), p: Principal = Depends(principal_of), ctx: Context = Depends(context)
+) -> Response:
     accounts.sign_out(ctx, actor, p.session_id_hash)
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
@@ -96,28 +105,52 @@ def home(actor: Actor = Depends(any_user)) -> Response:
 
 # Work pages -------------------------------------------------------------------------------------
 @router.get("/search")
-def search_page(request: Request, actor: Actor = Depends(Caller(searching.search)),
-                ctx: Context = Depends(context)) -> Response:
-    return render(request, "search.html", collections=collections.list_collections(ctx, actor), top_k=10,
-                  purposes=purposes.active_purposes(ctx.store), suspension=suspension.suspension(ctx.store))
+def search_page(
+    request: Request, actor: Actor = Depends(Caller(searching.search)), ctx: Context = Depends(context)
+) -> Response:
+    return render(
+        request,
+        "search.html",
+        collections=collections.list_collections(ctx, actor),
+        top_k=10,
+        purposes=purposes.active_purposes(ctx.store),
+        suspension=suspension.suspension(ctx.store),
+    )
 
 
 @router.get("/verify")
-def verify_page(request: Request, actor: Actor = Depends(Caller(searching.verify)),
-                ctx: Context = Depends(context)) -> Response:
+def verify_page(
+    request: Request, actor: Actor = Depends(Caller(searching.verify)), ctx: Context = Depends(context)
+) -> Response:
     cols = collections.list_collections(ctx, actor)
     models = sorted({ctx.settings.model, *(c["model"] for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
-    return render(request, "verify.html", models=models, default_model=ctx.settings.model,
-                  purposes=purposes.active_purposes(ctx.store), suspension=suspension.suspension(ctx.store))
+    return render(
+        request,
+        "verify.html",
+        models=models,
+        default_model=ctx.settings.model,
+        purposes=purposes.active_purposes(ctx.store),
+        suspension=suspension.suspension(ctx.store),
+    )
 
 
 @router.get("/ingest")
-def ingest_page(request: Request, msg: str | None = None,
-                actor: Actor = Depends(Caller(collections.create_collection, jobs.start_job)),
-                ctx: Context = Depends(context)) -> Response:
-    return render(request, "ingest.html", collections=collections.list_collections(ctx, actor),
-                  default_model=ctx.settings.model, models=jobs.installed_packs(ctx.settings),
-                  runs=jobs.list_runs(ctx, actor), legal_bases=collections.LEGAL_BASES, msg=msg)
+def ingest_page(
+    request: Request,
+    msg: str | None = None,
+    actor: Actor = Depends(Caller(collections.create_collection, jobs.start_job)),
+    ctx: Context = Depends(context),
+) -> Response:
+    return render(
+        request,
+        "ingest.html",
+        collections=collections.list_collections(ctx, actor),
+        default_model=ctx.settings.model,
+        models=jobs.installed_packs(ctx.settings),
+        runs=jobs.list_runs(ctx, actor),
+        legal_bases=collections.LEGAL_BASES,
+        msg=msg,
+    )
 
 
 @router.get("/audit")
@@ -132,37 +165,88 @@ def audit_page(
     actor: Actor = Depends(Caller(audit.query)),
     ctx: Context = Depends(context),
 ) -> Response:
-    filters = {"user": (user or "").strip(), "case": (case or "").strip(), "action": action or "",
-               "since": since or "", "until": until or ""}
+    filters = {
+        "user": (user or "").strip(),
+        "case": (case or "").strip(),
+        "action": action or "",
+        "since": since or "",
+        "until": until or "",
+    }
     error = None
     entries: list[dict[str, Any]] = []
     total = 0
     try:
-        entries, total = audit.query(ctx, actor, user=filters["user"] or None, case_ref=filters["case"] or None,
-                                     action=filters["action"] or None, since=filters["since"] or None,
-                                     until=filters["until"] or None, limit=PAGE, offset=(page - 1) * PAGE)
+        entries, total = audit.query(
+            ctx,
+            actor,
+            user=filters["user"] or None,
+            case_ref=filters["case"] or None,
+            action=filters["action"] or None,
+            since=filters["since"] or None,
+            until=filters["until"] or None,
+            limit=PAGE,
+            offset=(page - 1) * PAGE,
+        )
     except Invalid as exc:
         error = str(exc)
     chain = audit.verify(ctx, actor)
-    export_q = "&".join(f"{k}={v}" for k, v in (("user", filters["user"]), ("case_ref", filters["case"]),
-                        ("action", filters["action"]), ("since", filters["since"]),
-                        ("until", filters["until"])) if v)
+    export_q = "&".join(
+        f"{k}={v}"
+        for k, v in (
+            ("user", filters["user"]),
+            ("case_ref", filters["case"]),
+            ("action", filters["action"]),
+            ("since", filters["since"]),
+            ("until", filters["until"]),
+        )
+        if v
+    )
     pages = max(1, -(-total // PAGE))
     base_q = "&".join(f"{k}={v}" for k, v in filters.items() if v)
-    return render(request, "audit.html", entries=entries, total=total, filters=filters, actions=ACTIONS,
-                  chain=chain, error=error, page=page, pages=pages, base_q=base_q, export_q=export_q)
+    return render(
+        request,
+        "audit.html",
+        entries=entries,
+        total=total,
+        filters=filters,
+        actions=ACTIONS,
+        chain=chain,
+        error=error,
+        page=page,
+        pages=pages,
+        base_q=base_q,
+        export_q=export_q,
+    )
 
 
 # Accounts ---------------------------------------------------------------------------------------
-def _users(request: Request, ctx: Context, actor: Actor, status: int = 200, error: str | None = None,
-           created: str | None = None) -> Response:
-    return render(request, "users.html", status=status, users=accounts.list_users(ctx, actor), roles=ROLES,
-                  tokens=accounts.list_tokens(ctx, actor), error=error, created=created)
+def _users(
+    request: Request,
+    ctx: Context,
+    actor: Actor,
+    status: int = 200,
+    error: str | None = None,
+    created: str | None = None,
+) -> Response:
+    return render(
+        request,
+        "users.html",
+        status=status,
+        users=accounts.list_users(ctx, actor),
+        roles=ROLES,
+        tokens=accounts.list_tokens(ctx, actor),
+        error=error,
+        created=created,
+    )
 
 
 @router.get("/admin/users")
-def users_page(request: Request, created: str | None = None,
-               actor: Actor = Depends(Caller(accounts.list_users)), ctx: Context = Depends(context)) -> Response:
+def users_page(
+    request: Request,
+    created: str | None = None,
+    actor: Actor = Depends(Caller(accounts.list_users)),
+    ctx: Context = Depends(context),
+) -> Response:
     return _users(request, ctx, actor, created=created)
 
 
@@ -183,8 +267,9 @@ def users_add(
 
 
 @router.post("/admin/users/{name}/{change}")
-def users_change(name: str, change: str, actor: Actor = Depends(Caller(accounts.change_user)),
-                 ctx: Context = Depends(context)) -> Response:
+def users_change(
+    name: str, change: str, actor: Actor = Depends(Caller(accounts.change_user)), ctx: Context = Depends(context)
+) -> Response:
     if change not in ("disable", "enable"):
         raise Problem(404, "Not found", "unknown account action")
     accounts.change_user(ctx, actor, name, disabled=change == "disable")
@@ -192,9 +277,11 @@ def users_change(name: str, change: str, actor: Actor = Depends(Caller(accounts.
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def tokens_revoke(token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-                  actor: Actor = Depends(Caller(accounts.revoke_token)),
-                  ctx: Context = Depends(context)) -> Response:
+def tokens_revoke(
+    token_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    actor: Actor = Depends(Caller(accounts.revoke_token)),
+    ctx: Context = Depends(context),
+) -> Response:
     with contextlib.suppress(NotFound):  # already revoked, or never existed: the list shows which
         accounts.revoke_token(ctx, actor, str(token_id))
     return RedirectResponse("/admin/users", status_code=303)
@@ -221,20 +308,40 @@ def docs_page(request: Request, actor: Actor = Depends(any_user)) -> Response:
     ops = []
     for path, methods in spec.get("paths", {}).items():
         for method, op in methods.items():
-            params = [{"name": q["name"], "in": q["in"], "required": q.get("required", False),
-                       "type": _schema_type(q.get("schema", {})), "description": q.get("description", "")}
-                      for q in op.get("parameters", [])]
+            params = [
+                {
+                    "name": q["name"],
+                    "in": q["in"],
+                    "required": q.get("required", False),
+                    "type": _schema_type(q.get("schema", {})),
+                    "description": q.get("description", ""),
+                }
+                for q in op.get("parameters", [])
+            ]
             body = op.get("requestBody", {}).get("content", {})
             for media, content in body.items():
                 ref = content.get("schema", {})
                 sch = schemas.get(ref["$ref"].rsplit("/", 1)[-1], {}) if "$ref" in ref else ref
                 required = set(sch.get("required", []))
                 for fname, fs in sch.get("properties", {}).items():
-                    params.append({"name": fname, "in": "form" if "form" in media else "json",
-                                   "required": fname in required, "type": _schema_type(fs),
-                                   "description": fs.get("description", "")})
-            ops.append({"method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                        "tag": (op.get("tags") or ["other"])[0], "params": params})
+                    params.append(
+                        {
+                            "name": fname,
+                            "in": "form" if "form" in media else "json",
+                            "required": fname in required,
+                            "type": _schema_type(fs),
+                            "description": fs.get("description", ""),
+                        }
+                    )
+            ops.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "tag": (op.get("tags") or ["other"])[0],
+                    "params": params,
+                }
+            )
     return render(request, "docs.html", ops=ops, title=spec["info"]["title"], version=spec["info"]["version"])
 
 

@@ -50,22 +50,43 @@ def _refused(person_id: int, exc: FacesearchError, back: str = "") -> Response:
 
 # The grid ------------------------------------------------------------------------------------------
 @router.get("/people")
-def people_page(request: Request, msg: str | None = None, error: str | None = None,
-                min_faces: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-                see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-                actor: Actor = Depends(Caller(people.list_people, people.suggestions)),
-                ctx: Context = Depends(context)) -> Response:
+def people_page(
+    request: Request,
+    msg: str | None = None,
+    error: str | None = None,
+    min_faces: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    actor: Actor = Depends(Caller(people.list_people, people.suggestions)),
+    ctx: Context = Depends(context),
+) -> Response:
     listed = people.list_people(ctx, actor, min_faces=min_faces)["people"]
-    cards = [{**p, "photos": len({f["image"]["id"] for f in p["faces"]}),
-              "cover": p["faces"][0]["face_id"] if p["faces"] else None} for p in listed]
-    return render(request, "people.html", people=cards, suggestions=people.suggestions(ctx, actor)["suggestions"],
-                  min_faces=min_faces, msg=msg, error=error, see=see,
-                  may_cluster=actor.role in roles_of(people.cluster))
+    cards = [
+        {
+            **p,
+            "photos": len({f["image"]["id"] for f in p["faces"]}),
+            "cover": p["faces"][0]["face_id"] if p["faces"] else None,
+        }
+        for p in listed
+    ]
+    return render(
+        request,
+        "people.html",
+        people=cards,
+        suggestions=people.suggestions(ctx, actor)["suggestions"],
+        min_faces=min_faces,
+        msg=msg,
+        error=error,
+        see=see,
+        may_cluster=actor.role in roles_of(people.cluster),
+    )
 
 
 @router.post("/people/cluster")
-def people_cluster(full: Annotated[str, Form(max_length=10)] = "",
-                   actor: Actor = Depends(Caller(people.cluster)), ctx: Context = Depends(context)) -> Response:
+def people_cluster(
+    full: Annotated[str, Form(max_length=10)] = "",
+    actor: Actor = Depends(Caller(people.cluster)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         res = people.cluster(ctx, actor, full=full == "1")
     except FacesearchError as exc:
@@ -76,8 +97,9 @@ def people_cluster(full: Annotated[str, Form(max_length=10)] = "",
 
 
 # A person ------------------------------------------------------------------------------------------
-def _person_page(request: Request, ctx: Context, actor: Actor, person_id: int, status: int = 200,
-                 **page: Any) -> Response:
+def _person_page(
+    request: Request, ctx: Context, actor: Actor, person_id: int, status: int = 200, **page: Any
+) -> Response:
     person = people.show_person(ctx, actor, person_id)
     photos: dict[int, dict[str, Any]] = {}
     for f in person["faces"]:
@@ -85,20 +107,35 @@ def _person_page(request: Request, ctx: Context, actor: Actor, person_id: int, s
         file = PurePath(img["path"]).name if img["path"] else f"image {img['id']}"
         photos.setdefault(img["id"], {**img, "file": file, "faces": 0})["faces"] += 1
     # Pairs within the pack's verify threshold ("may be the same person"), marked among the most alike.
-    suggested = {x["b"]["id"] if x["a"]["id"] == person_id else x["a"]["id"]
-                 for x in people.suggestions(ctx, actor, limit=SUGGESTIONS)["suggestions"]
-                 if person_id in (x["a"]["id"], x["b"]["id"])}
-    return render(request, "people_person.html", status=status, person=person, photos=list(photos.values()),
-                  suggested=suggested,
-                  purposes=purposes.active_purposes(ctx.store), suspension=suspension.suspension(ctx.store),
-                  may_together=actor.role in roles_of(people.together), **page)
+    suggested = {
+        x["b"]["id"] if x["a"]["id"] == person_id else x["a"]["id"]
+        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS)["suggestions"]
+        if person_id in (x["a"]["id"], x["b"]["id"])
+    }
+    return render(
+        request,
+        "people_person.html",
+        status=status,
+        person=person,
+        photos=list(photos.values()),
+        suggested=suggested,
+        purposes=purposes.active_purposes(ctx.store),
+        suspension=suspension.suspension(ctx.store),
+        may_together=actor.role in roles_of(people.together),
+        **page,
+    )
 
 
 @router.get("/people/{person_id}")
-def person_page(request: Request, person_id: PersonId, msg: str | None = None, error: str | None = None,
-                see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
-                actor: Actor = Depends(Caller(people.show_person, people.suggestions)),
-                ctx: Context = Depends(context)) -> Response:
+def person_page(
+    request: Request,
+    person_id: PersonId,
+    msg: str | None = None,
+    error: str | None = None,
+    see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    actor: Actor = Depends(Caller(people.show_person, people.suggestions)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         return _person_page(request, ctx, actor, person_id, msg=msg, error=error, see=see)
     except NotFound:
@@ -106,26 +143,39 @@ def person_page(request: Request, person_id: PersonId, msg: str | None = None, e
             raise
         # Back from a correction that took this person's last face (a move, an undone split): say so.
         gone = f"Person {person_id} has no faces left."
-        return _redirect("/people", msg=f"{msg} {gone}" if msg else None, error=f"{error} {gone}" if error else None,
-                         see=see)
+        return _redirect(
+            "/people", msg=f"{msg} {gone}" if msg else None, error=f"{error} {gone}" if error else None, see=see
+        )
 
 
 @router.post("/people/{person_id}/name")
-def person_name(person_id: PersonId, name: Annotated[str, Form(max_length=1000)] = "",
-                actor: Actor = Depends(Caller(people.name_person)), ctx: Context = Depends(context)) -> Response:
+def person_name(
+    person_id: PersonId,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    actor: Actor = Depends(Caller(people.name_person)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         res = people.name_person(ctx, actor, person_id, name)
     except FacesearchError as exc:
         return _refused(person_id, exc)
     new, cid = res["correction"]["name"], res["correction"]["id"]
-    return _done(person_id, f"Named person {person_id} “{new}” (correction {cid})." if new
-                 else f"Cleared the name of person {person_id} (correction {cid}).")
+    return _done(
+        person_id,
+        f"Named person {person_id} “{new}” (correction {cid})."
+        if new
+        else f"Cleared the name of person {person_id} (correction {cid}).",
+    )
 
 
 @router.post("/people/{person_id}/merge")
-def person_merge(person_id: PersonId, other: Annotated[str, Form(max_length=30)] = "",
-                 back: Annotated[str, Form(max_length=10)] = "",
-                 actor: Actor = Depends(Caller(people.merge_people)), ctx: Context = Depends(context)) -> Response:
+def person_merge(
+    person_id: PersonId,
+    other: Annotated[str, Form(max_length=30)] = "",
+    back: Annotated[str, Form(max_length=10)] = "",
+    actor: Actor = Depends(Caller(people.merge_people)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         other_id = _id(other, "other person's id")
         res = people.merge_people(ctx, actor, person_id, other_id)
@@ -136,8 +186,12 @@ def person_merge(person_id: PersonId, other: Annotated[str, Form(max_length=30)]
 
 
 @router.post("/people/{person_id}/split")
-def person_split(person_id: PersonId, face_ids: Annotated[list[str] | None, Form()] = None,
-                 actor: Actor = Depends(Caller(people.split_person)), ctx: Context = Depends(context)) -> Response:
+def person_split(
+    person_id: PersonId,
+    face_ids: Annotated[list[str] | None, Form()] = None,
+    actor: Actor = Depends(Caller(people.split_person)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         if not face_ids:
             raise Invalid("tick the faces to split off into a new person first")
@@ -145,37 +199,58 @@ def person_split(person_id: PersonId, face_ids: Annotated[list[str] | None, Form
     except FacesearchError as exc:
         return _refused(person_id, exc)
     new = res.get("new_person")
-    return _done(person_id, f"Split {len(res['correction']['faces'])} face(s) off into a new person {new} "
-                 f"(correction {res['correction']['id']}).", see=new)
+    return _done(
+        person_id,
+        f"Split {len(res['correction']['faces'])} face(s) off into a new person {new} "
+        f"(correction {res['correction']['id']}).",
+        see=new,
+    )
 
 
 @router.post("/people/{person_id}/reject/{face_id}")
-def person_reject(person_id: PersonId, face_id: PersonId,
-                  actor: Actor = Depends(Caller(people.reject_face)), ctx: Context = Depends(context)) -> Response:
+def person_reject(
+    person_id: PersonId,
+    face_id: PersonId,
+    actor: Actor = Depends(Caller(people.reject_face)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         res = people.reject_face(ctx, actor, person_id, face_id)
     except FacesearchError as exc:
         return _refused(person_id, exc)
     new = res.get("new_person")
-    return _done(person_id, f"Face {face_id} is not person {person_id}: it is person {new} for now "
-                 f"(correction {res['correction']['id']}).", see=new)
+    return _done(
+        person_id,
+        f"Face {face_id} is not person {person_id}: it is person {new} for now (correction {res['correction']['id']}).",
+        see=new,
+    )
 
 
 @router.post("/people/{person_id}/move/{face_id}")
-def person_move(person_id: PersonId, face_id: PersonId, to: Annotated[str, Form(max_length=30)] = "",
-                actor: Actor = Depends(Caller(people.move_face)), ctx: Context = Depends(context)) -> Response:
+def person_move(
+    person_id: PersonId,
+    face_id: PersonId,
+    to: Annotated[str, Form(max_length=30)] = "",
+    actor: Actor = Depends(Caller(people.move_face)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         target = _id(to, "person id to move the face to")
         res = people.move_face(ctx, actor, face_id, target)
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    return _done(person_id, f"Moved face {face_id} to person {target} (correction {res['correction']['id']}).",
-                 see=target)
+    return _done(
+        person_id, f"Moved face {face_id} to person {target} (correction {res['correction']['id']}).", see=target
+    )
 
 
 @router.post("/people/{person_id}/undo/{correction_id}")
-def person_undo(person_id: PersonId, correction_id: PersonId,
-                actor: Actor = Depends(Caller(people.undo)), ctx: Context = Depends(context)) -> Response:
+def person_undo(
+    person_id: PersonId,
+    correction_id: PersonId,
+    actor: Actor = Depends(Caller(people.undo)),
+    ctx: Context = Depends(context),
+) -> Response:
     try:
         res = people.undo(ctx, actor, correction_id)
     except FacesearchError as exc:
@@ -184,17 +259,19 @@ def person_undo(person_id: PersonId, correction_id: PersonId,
 
 
 @router.post("/people/{person_id}/together")
-def person_together(request: Request, person_id: PersonId,
-                    case_ref: Annotated[str, Form(max_length=200)] = "",
-                    purpose: Annotated[str, Form(max_length=1000)] = "",
-                    actor: Actor = Depends(Caller(people.together)), ctx: Context = Depends(context)) -> Response:
+def person_together(
+    request: Request,
+    person_id: PersonId,
+    case_ref: Annotated[str, Form(max_length=200)] = "",
+    purpose: Annotated[str, Form(max_length=1000)] = "",
+    actor: Actor = Depends(Caller(people.together)),
+    ctx: Context = Depends(context),
+) -> Response:
     form = {"case_ref": case_ref, "purpose": purpose}
     try:
-        res = people.together(ctx, actor, person_id, case_ref=case_ref.strip() or None,
-                              purpose=purpose.strip() or None)
+        res = people.together(ctx, actor, person_id, case_ref=case_ref.strip() or None, purpose=purpose.strip() or None)
     except FacesearchError as exc:
         # The refusal is shown in the panel, with the status the API gives the same refusal.
         status, title, _ = KINDS.get(getattr(exc, "kind", "invalid"), KINDS["invalid"])
-        return _person_page(request, ctx, actor, person_id, status=status, form=form,
-                            together_error=f"{title}: {exc}")
+        return _person_page(request, ctx, actor, person_id, status=status, form=form, together_error=f"{title}: {exc}")
     return _person_page(request, ctx, actor, person_id, form=form, together=res)

@@ -16,16 +16,26 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 templates.env.globals["version"] = __version__
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
-NAV = [("/search", "Search", "examiner"), ("/verify", "Verify", "examiner"), ("/review", "Review", "examiner"),
-       ("/cases", "Case reports", "examiner"),
-       ("/ingest", "Ingest", "operator"), ("/privacy", "Data protection", "operator"),
-       ("/people", "People", "examiner"), ("/people", "People", "operator"),
-       ("/audit", "Audit log", "auditor"), ("/cases", "Case reports", "auditor"),
-       ("/admin/users", "Users", "admin"), ("/admin/governance", "Governance", "admin"), ("/docs", "API", None)]
+NAV = [
+    ("/search", "Search", "examiner"),
+    ("/verify", "Verify", "examiner"),
+    ("/review", "Review", "examiner"),
+    ("/cases", "Case reports", "examiner"),
+    ("/ingest", "Ingest", "operator"),
+    ("/privacy", "Data protection", "operator"),
+    ("/people", "People", "examiner"),
+    ("/people", "People", "operator"),
+    ("/audit", "Audit log", "auditor"),
+    ("/cases", "Case reports", "auditor"),
+    ("/admin/users", "Users", "admin"),
+    ("/admin/governance", "Governance", "admin"),
+    ("/docs", "API", None),
+]
 
 
-def render(request: Request, template: str, status: int = 200, principal: Principal | None = None,
-           **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, status: int = 200, principal: Principal | None = None, **context: Any
+) -> HTMLResponse:
     """A page for the signed-in principal (the one `Caller` authenticated, kept on the request), with the
     navigation of their role and the session's CSRF token for the page's forms."""
     p: Principal | None = principal or getattr(request.state, "principal", None)

@@ -314,8 +314,10 @@ def upgrade() -> None:
             create()
     if bind.dialect.name == "sqlite":
         for name, verb in TRIGGERS:
-            op.execute(f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {verb} ON audit_log "
-                       "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+            op.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {verb} ON audit_log "
+                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+            )
 
 
 def downgrade() -> None:

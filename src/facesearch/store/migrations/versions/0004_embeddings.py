@@ -26,8 +26,10 @@ depends_on: str | Sequence[str] | None = None
 Id64 = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 # Written out here rather than imported, so this revision keeps doing what it did whatever later code says.
-PG_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-               "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$")
+PG_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$"
+)
 PG_TRIGGERS = (
     ("audit_log_no_update", "BEFORE UPDATE ON audit_log FOR EACH ROW"),
     ("audit_log_no_delete", "BEFORE DELETE ON audit_log FOR EACH ROW"),
@@ -40,8 +42,10 @@ def _pg_ids_to_bigint() -> None:
         op.alter_column(table, column, type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=False)
     for table in ("images", "faces"):
         # A serial column's sequence is AS integer: it would stop at 2^31 - 1 whatever the column's type.
-        op.execute(f"DO $$ DECLARE s text := pg_get_serial_sequence('{table}', 'id'); BEGIN "
-                   f"IF s IS NOT NULL THEN EXECUTE 'ALTER SEQUENCE ' || s || ' AS bigint'; END IF; END $$")
+        op.execute(
+            f"DO $$ DECLARE s text := pg_get_serial_sequence('{table}', 'id'); BEGIN "
+            f"IF s IS NOT NULL THEN EXECUTE 'ALTER SEQUENCE ' || s || ' AS bigint'; END IF; END $$"
+        )
 
 
 def upgrade() -> None:
@@ -56,8 +60,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("face_id"),
         sa.ForeignKeyConstraint(["face_id"], ["faces.id"], ondelete="CASCADE"),
     )
-    op.execute("INSERT INTO face_embeddings (face_id, collection_id, embedding) "
-               "SELECT id, collection_id, embedding FROM faces")
+    op.execute(
+        "INSERT INTO face_embeddings (face_id, collection_id, embedding) SELECT id, collection_id, embedding FROM faces"
+    )
     op.create_index("ix_face_embeddings_collection_id_face_id", "face_embeddings", ["collection_id", "face_id"])
     if dialect == "sqlite":
         # Rebuilt by copy and rename (foreign keys are off during migrations, so no row of face_embeddings is
@@ -75,8 +80,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("collection_id"),
         sa.ForeignKeyConstraint(["collection_id"], ["collections.id"], ondelete="CASCADE"),
     )
-    op.execute("INSERT INTO collection_counters (collection_id, faces, version) "
-               "SELECT c.id, (SELECT count(*) FROM faces f WHERE f.collection_id = c.id), 1 FROM collections c")
+    op.execute(
+        "INSERT INTO collection_counters (collection_id, faces, version) "
+        "SELECT c.id, (SELECT count(*) FROM faces f WHERE f.collection_id = c.id), 1 FROM collections c"
+    )
 
     if dialect == "postgresql":
         op.execute(PG_FUNCTION)
