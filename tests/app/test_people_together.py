@@ -4,6 +4,7 @@ the audit entry with what was returned, the case report, opted-out people never 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def _entries(ctx: Context) -> list[AuditEntry]:
 def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> None:
     ctx, paths = world
     a, b, c, d = (_person_with(ctx, paths, i) for i in (1, 2, 3, 4))
-    out = people.together(ctx, EXAMINER, a, case_ref="CASE-7", purpose="TEST")
+    out = asdict(people.together(ctx, EXAMINER, a, case_ref="CASE-7", purpose="TEST"))
     # A is in p1 [1,2,3], p2 [1,2], p3 [1,3], p4 [1,2,4]: with B in 3 photos, C in 2, D in 1; never E.
     got = [(t["person"], t["photos"], sorted(i["path"] for i in t["images"])) for t in out["together"]]
     assert got == [
@@ -47,10 +48,10 @@ def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> No
         (d, 1, [str(paths["p4"])]),
     ]
     assert out["photos"] == 4 and out["person"] == a
-    c_out = people.together(ctx, EXAMINER, c, case_ref="CASE-7", purpose="TEST")
+    c_out = asdict(people.together(ctx, EXAMINER, c, case_ref="CASE-7", purpose="TEST"))
     assert [(t["person"], t["photos"]) for t in c_out["together"]] == [(a, 2), (b, 1)]
     e = _person_with(ctx, paths, 5)
-    assert people.together(ctx, EXAMINER, e, case_ref="CASE-7", purpose="TEST")["together"] == []
+    assert people.together(ctx, EXAMINER, e, case_ref="CASE-7", purpose="TEST").together == []
     # The audit entry holds what was returned; the case report lists the together-searches.
     entry = _entries(ctx)[0]
     results = json.loads(entry.results)
@@ -81,7 +82,7 @@ def test_opted_out_people_are_never_returned(world: tuple[Context, dict[str, Pat
         ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "b.jpg", [2], seed=77), ctx.settings)], "DSR-2"
     )
     out = people.together(ctx, EXAMINER, a, case_ref="CASE-2", purpose="TEST")
-    assert b not in {t["person"] for t in out["together"]} and len(out["together"]) == 2
+    assert b not in {t.person for t in out.together} and len(out.together) == 2
 
 
 def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monkeypatch: pytest.MonkeyPatch) -> None:
