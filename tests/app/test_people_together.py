@@ -121,3 +121,20 @@ def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monk
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "show", "Alice", "--json"])
     assert json.loads(res.output)["id"] == a
+    shown = json.loads(res.output)
+    assert set(shown) == {"id", "name", "model", "face_count", "photos", "faces", "corrections", "similar"}
+    # A correction's JSON: the correction and the people it changed (and the new person of a split).
+    as_ann = ["--as", "ann", "--role", "examiner", "people"]
+    named = json.loads(runner.invoke(cli_app, [*as_ann, "name", "Alice", "Ann", "--json"]).output)
+    assert set(named) == {"correction", "people"} and named["people"] == [a]
+    assert set(named["correction"]) == {"id", "kind", "actor", "at", "name", "faces", "undone_at", "undone_by"}
+    face = str(shown["faces"][0]["face_id"])
+    split = json.loads(runner.invoke(cli_app, [*as_ann, "split", "Ann", face, "--json"]).output)
+    assert set(split) == {"correction", "people", "new_person"}
+    for done in (split, named):
+        res = runner.invoke(cli_app, [*as_ann, "undo", str(done["correction"]["id"]), "--json"])
+        assert res.exit_code == 0, res.output
+        assert set(json.loads(res.output)) == {"correction", "people"}
+    res = runner.invoke(cli_app, ["--as", "op", "people", "cluster", "--json"])
+    assert res.exit_code == 0, res.output
+    assert set(json.loads(res.output)) == {"passes"}
