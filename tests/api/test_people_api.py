@@ -15,6 +15,7 @@ from support.people import World, build_world, groups
 from support.service import synthetic_packs
 
 from facesearch.store import audit
+from facesearch.vocabulary import Action
 
 API = "/api/v1/people"
 
@@ -148,7 +149,7 @@ def test_corrections_and_undo(world: World) -> None:
     r = c.post(f"{API}/{a}/name", json={"name": "Ann"}, headers=op)
     assert r.status_code == 200
     assert c.post(f"{API}/corrections/{r.json()['correction']['id']}/undo", headers=op).status_code == 200
-    rows = audit.query(world.env.store, action=audit.PEOPLE_CORRECT, limit=100)[0]
+    rows = audit.query(world.env.store, action=Action.PEOPLE_CORRECT, limit=100)[0]
     assert {row["actor"] for row in rows} == {"examiner", "operator"}
 
 
@@ -164,7 +165,7 @@ def test_together(world: World) -> None:
         assert set(t) == {"person", "name", "photos", "images"} and all(set(i) == {"id", "path"} for i in t["images"])
     got = [(t["person"], t["photos"], sorted(Path(i["path"]).stem for i in t["images"])) for t in out["together"]]
     assert got == [(b, 3, ["p1", "p2", "p4"]), (cc, 2, ["p1", "p3"]), (d, 1, ["p4"])]
-    entry = audit.query(world.env.store, action=audit.PEOPLE_TOGETHER, limit=1)[0][0]
+    entry = audit.query(world.env.store, action=Action.PEOPLE_TOGETHER, limit=1)[0][0]
     assert entry["seq"] == out["together_id"] and entry["case_ref"] == "CASE-T1"
     # The search gate: case reference, allowed purpose, role.
     r = c.post(f"{API}/{a}/together", json={"purpose": "test"}, headers=h)
@@ -174,7 +175,7 @@ def test_together(world: World) -> None:
     assert {"code": "test", "description": "tests: identify a suspect"} in r.json()["allowed"]
     r = c.post(f"{API}/{a}/together", json={"case_ref": "CASE-T1", "purpose": "test"}, headers=world.h("operator"))
     assert r.status_code == 403
-    outcomes = [e["outcome"] for e in audit.query(world.env.store, action=audit.PEOPLE_TOGETHER, limit=10)[0]]
+    outcomes = [e["outcome"] for e in audit.query(world.env.store, action=Action.PEOPLE_TOGETHER, limit=10)[0]]
     assert outcomes == ["refused", "refused", "ok"]  # newest first; the role refusal never reached the use case
 
 

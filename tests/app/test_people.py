@@ -18,9 +18,9 @@ from facesearch.app.erasure import erase_images
 from facesearch.app.errors import Conflict, Forbidden
 from facesearch.services import clustering
 from facesearch.services.uploads import Photo
-from facesearch.store import audit
 from facesearch.store import people as people_rows
 from facesearch.store.accounts import AuditEntry
+from facesearch.vocabulary import Action
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_corrections_survive_full_pass_undo_and_audit(world: tuple[Context, dict
     assert sorted(t[f] for f in g[e]) == [4, 5, 5]  # the merge holds
     # Every correction is in the audit log with who made it.
     with ctx.store.session() as s:
-        rows = s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_CORRECT).all()
+        rows = s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_CORRECT).all()
     assert [r.actor for r in rows] == ["ann"] * 3
     # Undo: the later correction of the same faces first.
     with pytest.raises(Conflict, match="later corrections"):
@@ -93,7 +93,7 @@ def test_corrections_survive_full_pass_undo_and_audit(world: tuple[Context, dict
     with pytest.raises(Conflict, match="already undone"):
         people.undo(ctx, EXAMINER, split.correction.id)
     with ctx.store.session() as s:
-        assert s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_UNDO).count() == 2
+        assert s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_UNDO).count() == 2
 
 
 def test_reject_and_move_are_kept(world: tuple[Context, dict[str, Path]]) -> None:

@@ -18,8 +18,8 @@ from facesearch.app.context import Actor, Context
 from facesearch.app.errors import CaseRequired, Forbidden, PurposeNotAllowed
 from facesearch.cli import app as cli_app
 from facesearch.services.uploads import Photo
-from facesearch.store import audit
 from facesearch.store.accounts import AuditEntry
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("boss", "admin")
 
@@ -33,7 +33,7 @@ def world(synthetic_env: Path, tmp_path: Path) -> tuple[Context, dict[str, Path]
 
 def _entries(ctx: Context) -> list[AuditEntry]:
     with ctx.store.session() as s:
-        return list(s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_TOGETHER).order_by(AuditEntry.seq))
+        return list(s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_TOGETHER).order_by(AuditEntry.seq))
 
 
 def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> None:
