@@ -53,8 +53,16 @@ class PeopleSearch:
 
 
 @dataclass(frozen=True)
+class _Hit:
+    face_id: int
+    score: float
+    fmr: float | None
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
 class _SearchRead:
-    candidates: list[Candidate]
+    hits: list[_Hit]  # every candidate of every probe face
     collections: set[str]
     case_ref: str
     purpose: str
@@ -63,16 +71,16 @@ class _SearchRead:
 
 def _read_search(result: SearchAnswer) -> _SearchRead:
     return _SearchRead(
-        candidates=[m for f in result["faces"] for m in f.get("matches", [])],
+        hits=[
+            _Hit(face_id=int(m["face_id"]), score=m["score"], fmr=m.get("fmr"), candidate=m)
+            for f in result["faces"]
+            for m in f.get("matches", [])
+        ],
         collections=set(result.get("collections") or []),
         case_ref=result["case_ref"],
         purpose=result["purpose"],
         search_id=result["search_id"],
     )
-
-
-def _score(c: Candidate) -> float:
-    return float(c["score"])
 
 
 def _opted_out_people(ctx: Context, model: str, people: Iterable[int], members: dict[int, list[int]]) -> set[int]:
@@ -180,17 +188,17 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
     found = _read_search(result)
     store = ctx.store
     tidy(store)
-    owner = rows.persons_of(store, [m["face_id"] for m in found.candidates])
-    best: dict[int, Candidate] = {}
-    for m in sorted(found.candidates, key=lambda m: -_score(m)):
-        pid = owner.get(m["face_id"])
+    owner = rows.persons_of(store, [h.face_id for h in found.hits])
+    best: dict[int, _Hit] = {}
+    for h in sorted(found.hits, key=lambda h: -h.score):
+        pid = owner.get(h.face_id)
         if pid is not None and pid not in best:
-            best[int(pid)] = m
+            best[int(pid)] = h
     members = rows.members(store)
     info = store.face_details([f for pid in best for f in members.get(pid, [])])
     names = rows.names_of(store, best)
     people: list[PersonMatch] = []
-    for pid, m in sorted(best.items(), key=lambda kv: -_score(kv[1])):
+    for pid, h in sorted(best.items(), key=lambda kv: -kv[1].score):
         imgs = {
             info[f]["image_id"]: info[f]["path"]
             for f in members.get(pid, [])
@@ -200,9 +208,9 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
             PersonMatch(
                 person=pid,
                 name=names.get(pid),
-                score=m["score"],
-                fmr=m.get("fmr"),
-                best_face=m,
+                score=h.score,
+                fmr=h.fmr,
+                best_face=h.candidate,
                 images=[ImageRef(id=i, path=pth) for i, pth in sorted(imgs.items())],
             )
         )
