@@ -67,8 +67,10 @@ def search(
         )
         if by_people:
             from ..app.people import search_people
+            from .output import jsonable
 
-            res = search_people(ctx, actor, photo, req)
+            found = search_people(ctx, actor, photo, req)
+            res = {**found.search, "people": jsonable(found.people)}
         else:
             res = searching.search(ctx, actor, photo, req)
         res["probe"]["path"] = str(probe)
