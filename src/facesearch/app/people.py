@@ -18,12 +18,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..calibration.tables import load_table
 from ..errors import FacesearchError
 from ..services import clustering
+from ..services.hiding import matching
 from ..services.uploads import Photo
 from ..store import Store
 from ..store.audit import PEOPLE_CLUSTER, PEOPLE_CORRECT, PEOPLE_TOGETHER, PEOPLE_UNDO, PEOPLE_VIEW
@@ -31,11 +33,11 @@ from ..store.people_tables import Person, PersonCorrection, PersonFace
 from ..store.schema import Collection, Face, Image
 from .context import Actor, Context, system_actor
 from .errors import Conflict, Invalid, NotFound
-from .optout import matching, optout_threshold
+from .optout import optout_threshold
 from .optout import templates as optout_templates
 from .policy import search_gate
 from .roles import allowed
-from .searching import SearchRequest, search
+from .searching import Lead, LeadFace, SearchAnswer, SearchRequest, search
 
 NAME_MAX = 200
 KINDS = ("name", "merge", "split", "move", "reject")
@@ -1191,54 +1193,76 @@ def together(
     }
 
 
+class PersonImage(BaseModel):
+    id: int
+    path: str | None
+
+
+class PersonLead(BaseModel):
+    """A person among a search's candidates, at their best face's score."""
+
+    person: int
+    name: str | None
+    score: float
+    fmr: float
+    best_face: Lead
+    images: list[PersonImage]
+
+
+class PeopleSearch(SearchAnswer[LeadFace]):
+    """A search whose candidates are also ranked as people."""
+
+    people: list[PersonLead]
+
+
 @allowed("examiner")
-def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict[str, Any]:
+def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> PeopleSearch:
     """A search (`searching.search`: same gate, same audit entry) whose candidates are also ranked as people:
     each person once, at their best face's score, with that face and the person's photos in the searched
     collections. The photos shown beyond the candidates are logged as a view of the search's people."""
     result = search(ctx, actor, probe, req)
     store = ctx.store
     tidy(store)
-    searched = set(result.get("collections") or [])
-    matches = [m for f in result["faces"] for m in f.get("matches", [])]
+    searched = set(result.collections)
+    matches = [m for f in result.faces for m in f.matches]
     with store.database.connect() as conn:
         owner = (
             {
                 int(f): int(p)
                 for f, p in conn.execute(
                     select(PersonFace.face_id, PersonFace.person_id).where(
-                        PersonFace.face_id.in_([m["face_id"] for m in matches])
+                        PersonFace.face_id.in_([m.face_id for m in matches])
                     )
                 )
             }
             if matches
             else {}
         )
-    best: dict[int, dict[str, Any]] = {}
-    for m in sorted(matches, key=lambda m: -m["score"]):
-        pid = owner.get(m["face_id"])
+    best: dict[int, Lead] = {}
+    for m in sorted(matches, key=lambda m: -m.score):
+        pid = owner.get(m.face_id)
         if pid is not None and pid not in best:
             best[int(pid)] = m
     members = _members(store)
     info = _face_info(store, [f for pid in best for f in members.get(pid, [])])
     with store.session() as s:
         names = {int(p.id): p.name for p in s.scalars(select(Person).where(Person.id.in_(list(best))))}
-    people: list[dict[str, Any]] = []
-    for pid, m in sorted(best.items(), key=lambda kv: -kv[1]["score"]):
+    people: list[PersonLead] = []
+    for pid, m in sorted(best.items(), key=lambda kv: -kv[1].score):
         imgs = {
             info[f]["image_id"]: info[f]["path"]
             for f in members.get(pid, [])
             if f in info and info[f]["collection"] in searched
         }
         people.append(
-            {
-                "person": pid,
-                "name": names.get(pid),
-                "score": m["score"],
-                "fmr": m.get("fmr"),
-                "best_face": m,
-                "images": [{"id": i, "path": pth} for i, pth in sorted(imgs.items())],
-            }
+            PersonLead(
+                person=pid,
+                name=names.get(pid),
+                score=m.score,
+                fmr=m.fmr,
+                best_face=m,
+                images=[PersonImage(id=i, path=pth) for i, pth in sorted(imgs.items())],
+            )
         )
     if people:
         ctx.audit.record(
@@ -1246,15 +1270,14 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
             actor=actor.name,
             role=actor.role,
             ip=actor.ip,
-            case_ref=result["case_ref"],
-            purpose=result["purpose"],
+            case_ref=result.case_ref,
+            purpose=result.purpose,
             collections=sorted(searched),
             results={
-                "search_id": result["search_id"],
-                "people": [{"person": d["person"], "image_ids": [i["id"] for i in d["images"]]} for d in people],
+                "search_id": result.search_id,
+                "people": [{"person": d.person, "image_ids": [i.id for i in d.images]} for d in people],
             },
             details={"view": "search_people"},
         )
-        ctx.seen.add(actor.name, "image", [i["id"] for d in people for i in d["images"]])
-    result["people"] = people
-    return result
+        ctx.seen.add(actor.name, "image", [i.id for d in people for i in d.images])
+    return PeopleSearch(**dict(result), people=people)
