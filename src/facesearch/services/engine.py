@@ -14,7 +14,6 @@ import numpy as np
 
 from ..calibration.fair import FairCalibration, load_fair
 from ..calibration.tables import CalibrationTable, OperatingPoint, load_table, search_point, verify_point
-from ..calibration.wording import decision_text, fmr_text
 from ..config import Settings
 from ..errors import CollectionError, ProbeError
 from ..index import VectorIndex, open_index
@@ -35,6 +34,9 @@ from .search_results import (
     ProbeFace,
     Searched,
     SearchThreshold,
+    candidate,
+    comparison,
+    search_threshold,
 )
 
 # Said beside a threshold when the decisions were made on calibrated false-match rates.
@@ -370,16 +372,13 @@ class Engine:
         else:
             fmr, same, reason = float(table.fmr_at(score)), bool(score >= point.threshold), point.reason
             threshold_fmr = point.fmr
-        return Comparison(
+        return comparison(
             score=round(score, 6),
             fmr=fmr,
-            fmr_text=fmr_text(fmr),
             threshold=round(point.threshold, 6),
             threshold_fmr=threshold_fmr,
-            threshold_fmr_text=fmr_text(threshold_fmr),
-            threshold_reason=reason,
-            same_person=same,
-            decision=decision_text(same),
+            reason=reason,
+            same=same,
             model=pack,
             model_version=table.model_version,
             faces=[ProbeFace(**_probe_face(fs, 0, pack, table.model_version)) for fs in faces],
@@ -438,15 +437,11 @@ def _sorted_by_area(fs: FaceSet) -> FaceSet:
 def _threshold_shown(point: OperatingPoint, fair: FairCalibration | None, target: float | None) -> SearchThreshold:
     """The operating point as the answer shows it: with a fair calibration, the false-match rate each candidate
     is decided against (its threshold score stays the table's, indicative)."""
-    shown = point.as_dict()
+    score = round(point.threshold, 6)
     if fair is not None and target is not None:
         fmr = float(max(10 ** fair.decision_level(target), fair.fmr_floor))
-        return SearchThreshold(
-            **{**shown, "fmr": fmr, "reason": shown["reason"] + CALIBRATED_NOTE},
-            calibrated=True,
-            fmr_text=fmr_text(fmr),
-        )
-    return SearchThreshold(**shown, fmr_text=fmr_text(shown["fmr"]))
+        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True)
+    return search_threshold(score, point.fmr, point.reason)
 
 
 def _probe_face(fs: FaceSet, i: int, pack: str, version: str) -> dict[str, Any]:
@@ -464,12 +459,13 @@ def _probe_face(fs: FaceSet, i: int, pack: str, version: str) -> dict[str, Any]:
 
 
 def _candidate(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> Candidate:
-    return Candidate(
+    """A candidate from its row's details (`Store.face_details`)."""
+    return candidate(
         rank=rank,
         score=round(score, 6),
         fmr=fmr,
-        expected_false_matches=fmr * gallery,
-        above_threshold=above,
+        gallery_size=gallery,
+        above=above,
         face_id=d["face_id"],
         collection=d["collection"],
         box=[round(float(v), 1) for v in d["box"]],
@@ -482,6 +478,4 @@ def _candidate(d: dict[str, Any], score: float, fmr: float, gallery: int, above:
             sha256=d["sha256"],
             metadata=d["metadata"],
         ),
-        fmr_text=fmr_text(fmr),
-        decision=decision_text(above),
     )

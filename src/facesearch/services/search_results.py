@@ -2,10 +2,12 @@
 (`GallerySearch` of `FaceCandidates`, one per probe face searched, each with its ranked `Candidate`s) and a 1:1
 comparison (`Comparison`).
 
-The models are generic in what they hold so that the layers above can add their part by deriving, never by
-editing: the search use case's candidates are leads (`app.searching.Lead`), and the API's answer adds links
-(`api.search_models`). Field names are the JSON keys of the CLI's `--json` and of the API; a key that is
-absent unless it says something (`skipped`, `calibrated`) is left out of the JSON when it is None."""
+The builders (`search_threshold`, `candidate`, `comparison`) derive what follows from the numbers (the words,
+the expected false matches), so no answer carries a rate without its words. The models are generic in what
+they hold so that the layers above add their part by deriving, never by editing: the search use case's
+candidates are leads (`app.searching.Lead`), and the API's answer adds links (`api.search_models`). Field
+names are the JSON keys of the CLI's `--json` and of the API; a key that is absent unless it says something
+(`skipped`, `calibrated`) is left out of the JSON when it is None."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ..calibration.wording import decision_text, fmr_text
 from .hiding import Hidden
 
 FMR_TEXT = "The false-match rate in words: '1 in 4,300,000 different people score this high'."
@@ -142,3 +145,70 @@ class Comparison(BaseModel):
     model: str
     model_version: str
     faces: list[ProbeFace]
+
+
+# Builders: what follows from the numbers is derived here, once -------------------------------------------
+def search_threshold(score: float, fmr: float, reason: str, *, calibrated: bool = False) -> SearchThreshold:
+    return SearchThreshold(
+        score=score, fmr=fmr, reason=reason, calibrated=True if calibrated else None, fmr_text=fmr_text(fmr)
+    )
+
+
+def candidate(
+    *,
+    rank: int,
+    score: float,
+    fmr: float,
+    gallery_size: int,
+    above: bool,
+    face_id: int,
+    collection: str,
+    box: list[float],
+    quality: float,
+    thumbnail: str,
+    image: MatchImage,
+) -> Candidate:
+    """A candidate; `gallery_size`: the faces its probe face was compared with (chance's share of them)."""
+    return Candidate(
+        rank=rank,
+        score=score,
+        fmr=fmr,
+        expected_false_matches=fmr * gallery_size,
+        above_threshold=above,
+        face_id=face_id,
+        collection=collection,
+        box=box,
+        quality=quality,
+        thumbnail=thumbnail,
+        image=image,
+        fmr_text=fmr_text(fmr),
+        decision=decision_text(above),
+    )
+
+
+def comparison(
+    *,
+    score: float,
+    fmr: float,
+    threshold: float,
+    threshold_fmr: float,
+    reason: str,
+    same: bool,
+    model: str,
+    model_version: str,
+    faces: list[ProbeFace],
+) -> Comparison:
+    return Comparison(
+        score=score,
+        fmr=fmr,
+        fmr_text=fmr_text(fmr),
+        threshold=threshold,
+        threshold_fmr=threshold_fmr,
+        threshold_fmr_text=fmr_text(threshold_fmr),
+        threshold_reason=reason,
+        same_person=same,
+        decision=decision_text(same),
+        model=model,
+        model_version=model_version,
+        faces=faces,
+    )
