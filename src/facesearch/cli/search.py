@@ -14,20 +14,14 @@ from rich.text import Text
 
 from ..app.context import Context
 from ..app.roles import default_role
-from ..config import Settings
 from .actor import actor_for, call, open_context, run
 from .output import emit
 
 if TYPE_CHECKING:
-    from ..app.people import PeopleSearch
+    from ..app.people import PersonLead
     from ..app.searching import Lead, LeadSearch, VerifyAnswer
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def search(
@@ -67,17 +61,21 @@ def search(
         force=force,
     )
     photo = Photo.from_path(probe, ctx.settings)
+    res: LeadSearch
+    people: list[PersonLead] = []
     if by_people:
         from ..app.people import search_people
 
-        res: LeadSearch | PeopleSearch = call(search_people, photo, req, as_json=as_json, ctx=ctx)
+        res = ranked = call(search_people, photo, req, as_json=as_json, ctx=ctx)
+        people = ranked.people
     else:
         res = call(searching.search, photo, req, as_json=as_json, ctx=ctx)
     sources = {} if as_json else run(lambda: _collection_sources(ctx))
-    emit(res, as_json, lambda r: _render_search(r, sources))
+    emit(res, as_json, lambda r: _render_search(r, people, sources))
 
 
-def _render_search(res: LeadSearch | PeopleSearch, sources: dict[str, str]) -> None:
+def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str, str]) -> None:
+    """Per probe face its threshold and a table of candidates; the people ranked (`--people`); the gallery."""
     out = _out()
     for f in res.faces:
         th = f.threshold
@@ -93,7 +91,7 @@ def _render_search(res: LeadSearch | PeopleSearch, sources: dict[str, str]) -> N
             out.print("  no faces in the searched collections")
             continue
         out.print(_matches_table(f.matches, sources))
-    for p in getattr(res, "people", []):
+    for p in people:
         out.print(
             f"person {p.person} {escape(p.name or '(unnamed)')}: score {p.score:.3f} (best face "
             f"{p.best_face.face_id}), {len(p.images)} photos"
