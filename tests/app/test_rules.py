@@ -284,8 +284,8 @@ def self_confirm(world: World, transport: str, user: str) -> str | None:
         Photo(world.probe.read_bytes(), "probe"),
         searching.SearchRequest(case_ref="CASE-2", purpose="TEST"),
     )
-    face_id = res["faces"][0]["matches"][0]["face_id"]
-    proposal = review.propose(world.ctx, actor, res["search_id"], face_id, "same marker")
+    face_id = res.faces[0].matches[0].face_id
+    proposal = review.propose(world.ctx, actor, res.search_id, face_id, "same marker")
     pid = proposal["id"]
     if transport == "cli":
         return cli(world, user, "review", "confirm", str(pid), "--note", "mine")

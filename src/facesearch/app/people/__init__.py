@@ -25,7 +25,7 @@ from .results import (
     Suggestions,
     TogetherResult,
 )
-from .searches import PeopleSearch, PersonMatch, search_people, together
+from .searches import PeopleSearch, PersonLead, search_people, together
 from .views import list_people, show_person, suggestions
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "Correction",
     "PeopleList",
     "PeopleSearch",
-    "PersonMatch",
+    "PersonLead",
     "PersonRef",
     "PersonSummary",
     "PersonView",

@@ -8,9 +8,10 @@ whatever the outcome (`together` is listed in case reports)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
+from pydantic import BaseModel
+
+from ...services.hiding import matching
 from ...services.people_upkeep import tidy
 from ...services.uploads import Photo
 from ...store import people as rows
@@ -18,69 +19,30 @@ from ...vocabulary import Action
 from ..auditing import record, refusal_recorded
 from ..context import Actor, Context
 from ..errors import NotFound
-from ..optout import matching, optout_threshold
+from ..optout import optout_threshold
 from ..optout import templates as optout_templates
 from ..policy import search_gate
 from ..roles import allowed
-from ..searching import SearchRequest, search
+from ..searching import Lead, LeadFace, SearchAnswer, SearchRequest, search
 from . import lookup
 from .results import ImageRef, TogetherPerson, TogetherResult
 
-# The search's answer and one of its candidates, as `searching.search` gives them. `_read_search` is the one
-# place that reads them; the rest of this module sees only what it returns.
-SearchAnswer = dict[str, Any]
-Candidate = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class PersonMatch:
+class PersonLead(BaseModel):
     """A person among a search's candidates: once, at their best face's score."""
 
     person: int
     name: str | None
     score: float
-    fmr: float | None
-    best_face: Candidate  # the search's candidate, as the search gave it
+    fmr: float
+    best_face: Lead  # the search's candidate, as the search gave it
     images: list[ImageRef]  # the person's photos in the searched collections
 
 
-@dataclass(frozen=True)
-class PeopleSearch:
+class PeopleSearch(SearchAnswer[LeadFace]):
     """A search, as `searching.search` answered it, and its candidates ranked as people."""
 
-    search: SearchAnswer
-    people: list[PersonMatch]
-
-
-@dataclass(frozen=True)
-class _Hit:
-    face_id: int
-    score: float
-    fmr: float | None
-    candidate: Candidate
-
-
-@dataclass(frozen=True)
-class _SearchRead:
-    hits: list[_Hit]  # every candidate of every probe face
-    collections: set[str]
-    case_ref: str
-    purpose: str
-    search_id: int
-
-
-def _read_search(result: SearchAnswer) -> _SearchRead:
-    return _SearchRead(
-        hits=[
-            _Hit(face_id=int(m["face_id"]), score=m["score"], fmr=m.get("fmr"), candidate=m)
-            for f in result["faces"]
-            for m in f.get("matches", [])
-        ],
-        collections=set(result.get("collections") or []),
-        case_ref=result["case_ref"],
-        purpose=result["purpose"],
-        search_id=result["search_id"],
-    )
+    people: list[PersonLead]
 
 
 def _opted_out_people(ctx: Context, model: str, people: Iterable[int], members: dict[int, list[int]]) -> set[int]:
@@ -185,32 +147,33 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
     each person once, at their best face's score, with that face and the person's photos in the searched
     collections. The photos shown beyond the candidates are logged as a view of the search's people."""
     result = search(ctx, actor, probe, req)
-    found = _read_search(result)
+    leads = [m for f in result.faces for m in f.matches]
+    searched = set(result.collections)
     store = ctx.store
     tidy(store)
-    owner = rows.persons_of(store, [h.face_id for h in found.hits])
-    best: dict[int, _Hit] = {}
-    for h in sorted(found.hits, key=lambda h: -h.score):
-        pid = owner.get(h.face_id)
+    owner = rows.persons_of(store, [m.face_id for m in leads])
+    best: dict[int, Lead] = {}
+    for m in sorted(leads, key=lambda m: -m.score):
+        pid = owner.get(m.face_id)
         if pid is not None and pid not in best:
-            best[int(pid)] = h
+            best[int(pid)] = m
     members = rows.members(store)
     info = store.face_details([f for pid in best for f in members.get(pid, [])])
     names = rows.names_of(store, best)
-    people: list[PersonMatch] = []
-    for pid, h in sorted(best.items(), key=lambda kv: -kv[1].score):
+    people: list[PersonLead] = []
+    for pid, m in sorted(best.items(), key=lambda kv: -kv[1].score):
         imgs = {
             info[f]["image_id"]: info[f]["path"]
             for f in members.get(pid, [])
-            if f in info and info[f]["collection"] in found.collections
+            if f in info and info[f]["collection"] in searched
         }
         people.append(
-            PersonMatch(
+            PersonLead(
                 person=pid,
                 name=names.get(pid),
-                score=h.score,
-                fmr=h.fmr,
-                best_face=h.candidate,
+                score=m.score,
+                fmr=m.fmr,
+                best_face=m,
                 images=[ImageRef(id=i, path=pth) for i, pth in sorted(imgs.items())],
             )
         )
@@ -219,14 +182,14 @@ def search_people(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) 
             ctx,
             actor,
             Action.PEOPLE_VIEW,
-            case_ref=found.case_ref,
-            purpose=found.purpose,
-            collections=sorted(found.collections),
+            case_ref=result.case_ref,
+            purpose=result.purpose,
+            collections=sorted(searched),
             results={
-                "search_id": found.search_id,
+                "search_id": result.search_id,
                 "people": [{"person": d.person, "image_ids": [i.id for i in d.images]} for d in people],
             },
             details={"view": "search_people"},
         )
         ctx.seen.add(actor.name, "image", [i.id for d in people for i in d.images])
-    return PeopleSearch(search=result, people=people)
+    return PeopleSearch(**dict(result), people=people)
