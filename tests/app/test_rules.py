@@ -104,7 +104,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
         res = ingest.ingest(ctx, olga, ingest.items_from_folder(gallery), "c", workers=1)
         assert res.faces == 6
         tokens = {
-            name: str(accounts.create_token(ctx, root, name)["token"])
+            name: accounts.create_token(ctx, root, name).token
             for name in ("adam", "olga", "eve", "fred", "aud")
         }
         ctx.store.close()

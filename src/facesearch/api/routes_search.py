@@ -12,7 +12,7 @@ from ..app.context import Actor
 from ..app.searching import SearchRequest
 from ..errors import FacesearchError
 from ..http.deps import Caller
-from ..http.uploads import read_photo
+from ..http.uploads import read_photo, takes_uploads
 from .common import Ctx, image_url, names, thumbnail_url
 from .search_models import DetectResult, SearchResult, VerifyResult
 
@@ -36,6 +36,7 @@ def _decorate(result: dict[str, Any]) -> None:
     response_model_exclude_unset=True,
     summary="Search the gallery with a probe photo",
 )
+@takes_uploads(1)
 def search(
     request: Request,
     ctx: Ctx,
@@ -83,6 +84,7 @@ def search(
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Compare two photos: same person?")
+@takes_uploads(2)
 def verify(
     ctx: Ctx,
     a: Annotated[UploadFile, File(description="First photo.")],
@@ -104,6 +106,7 @@ def verify(
 @router.post(
     "/detect", response_model=DetectResult, summary="Find the faces in a probe before searching (nothing is searched)"
 )
+@takes_uploads(1)
 def detect(
     ctx: Ctx,
     probe: Annotated[UploadFile, File()],

@@ -176,7 +176,7 @@ def _collection_sources(ctx: Any, actor: Any) -> dict[str, str]:
     from ..app.errors import Refused
 
     try:
-        return {c["name"]: c["source"] or "" for c in list_collections(ctx, actor)}
+        return {c.name: c.source or "" for c in list_collections(ctx, actor)}
     except Refused:
         return {}
 
