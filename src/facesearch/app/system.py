@@ -3,6 +3,7 @@ home have (and bringing it to this version's)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,8 @@ from ..store.guard import storage_errors
 from ..vocabulary import ROLES
 from .context import Actor, Context
 from .roles import allowed
+
+log = logging.getLogger("facesearch.server")
 
 
 class Me(BaseModel):
@@ -49,6 +52,18 @@ def whoami(ctx: Context, actor: Actor) -> Me:
 @allowed("admin")
 def read_metrics(ctx: Context, actor: Actor) -> None:
     """Prometheus metrics (request counts and latencies, searches by outcome) are for admins."""
+
+
+def open_indexes(ctx: Context) -> None:
+    """Open every collection's index now (the web service at start): a damaged or missing file is found and
+    rebuilt from the database before the first search needs it (services/indexes.py logs what it did). A
+    collection whose index cannot be opened is logged and left for its first search to report."""
+    for col in ctx.store.list_collections():
+        try:
+            with ctx.engine_lock:
+                ctx.engine.index(col)
+        except Exception:
+            log.exception("the index of collection %s could not be opened or rebuilt", col.name)
 
 
 # The schema is read and upgraded without opening the home as a `Context` (which would upgrade it first), so

@@ -24,7 +24,6 @@ from rich.text import Text
 
 from ..app.ingest import IngestResult, IngestSummary, items_from_folder, items_from_manifest
 from ..app.ingest import ingest as ingest_uc
-from ..config import Settings
 from ..pipeline.sources import Failure
 from .actor import call, open_context, run
 from .actor import fail as _fail
@@ -32,10 +31,6 @@ from .output import emit
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def ingest(

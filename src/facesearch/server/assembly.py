@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -15,14 +16,16 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..api import ROUTERS
-from ..app import recovery, retention
+from ..app import recovery, retention, system
 from ..app.context import Context, system_actor
 from ..config import Settings
 from ..http import problems
-from ..store import Store
 from ..web import pages, people_pages
 from .limits import BodyLimit, route_limits
 from .metrics import CallNext, Metrics
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 log = logging.getLogger("facesearch.server")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
@@ -66,14 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
     except Exception:  # recovery must not keep the service from starting; doctor reports what is left
         log.exception("recovery at start failed")
-    # Open every collection's index now: a damaged or missing file is found and rebuilt from the database
-    # before the first search needs it (services/indexes.py logs what it did).
-    for col in ctx.store.list_collections():
-        try:
-            with ctx.engine_lock:
-                ctx.engine.index(col)
-        except Exception:
-            log.exception("the index of collection %s could not be opened or rebuilt", col.name)
+    system.open_indexes(ctx)
     thread = None
     if ctx.settings.purge_interval_hours > 0:
         thread = threading.Thread(target=_purge_loop, args=(ctx, stop), name="purge", daemon=True)
@@ -87,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The web service of one deployment (`store`: an already open one, for tests and tools)."""
     ctx = Context.open(settings, store)
     settings = ctx.settings
     metrics = Metrics(ctx.jobs)
