@@ -21,7 +21,7 @@ from ..app.context import Context, system_actor
 from ..config import Settings
 from ..http import problems
 from ..web import pages, people_pages
-from .limits import BodyLimit, route_limits
+from .limits import BodyLimit, route_uploads
 from .metrics import CallNext, Metrics
 
 if TYPE_CHECKING:
@@ -119,5 +119,5 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(people_pages.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     # Bodies are bounded by what each route declares it takes (the routes are all in place now).
-    app.add_middleware(BodyLimit, limits=route_limits(app.routes, settings))
+    app.add_middleware(BodyLimit, routes=route_uploads(app.routes), settings=settings)
     return app

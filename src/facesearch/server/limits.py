@@ -28,31 +28,33 @@ def body_limit(uploads: Uploads, settings: Settings) -> int:
     return uploads.photos * settings.max_upload_bytes + MARGIN
 
 
-def route_limits(routes: Iterable[Any], settings: Settings, prefix: str = "") -> list[tuple[re.Pattern[str], int]]:
-    """(path pattern, limit) of every route that declares uploads, in routers included under others too."""
-    out: list[tuple[re.Pattern[str], int]] = []
+def route_uploads(routes: Iterable[Any], prefix: str = "") -> list[tuple[re.Pattern[str], Uploads]]:
+    """(path pattern, uploads) of every route that declares uploads, in routers included under others too."""
+    out: list[tuple[re.Pattern[str], Uploads]] = []
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI keeps an included router nested
         if included is not None:
-            out += route_limits(included.routes, settings, prefix + route.include_context.prefix)
+            out += route_uploads(included.routes, prefix + route.include_context.prefix)
             continue
         uploads = uploads_of(getattr(route, "endpoint", None))
         if uploads is not None:
-            out.append((compile_path(prefix + route.path)[0], body_limit(uploads, settings)))
+            out.append((compile_path(prefix + route.path)[0], uploads))
     return out
 
 
 class BodyLimit:
-    """Refuse request bodies over a per-route limit before they are buffered or spooled to disk."""
+    """Refuse request bodies over a per-route limit before they are buffered or spooled to disk. The limit is
+    worked out per request from the settings, so it follows them."""
 
-    def __init__(self, app: ASGIApp, limits: list[tuple[re.Pattern[str], int]]) -> None:
+    def __init__(self, app: ASGIApp, routes: list[tuple[re.Pattern[str], Uploads]], settings: Settings) -> None:
         self.app = app
-        self.limits = limits
+        self.routes = routes
+        self.settings = settings
 
     def limit(self, path: str) -> int:
-        for pattern, limit in self.limits:
+        for pattern, uploads in self.routes:
             if pattern.match(path):
-                return limit
+                return body_limit(uploads, self.settings)
         return DEFAULT_LIMIT
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
