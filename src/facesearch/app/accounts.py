@@ -218,7 +218,7 @@ def authenticate(ctx: Context, name: str, password: str) -> Account | None:
 
 
 # Who is asking (the web service's plumbing calls these for every request) ------------------------
-def account(ctx: Context, name: str) -> Account | None:
+def find_account(ctx: Context, name: str) -> Account | None:
     """The account of that name, if there is one (the command line's `--as NAME`)."""
     with storage_errors():
         user = rows.get_user(ctx.store, name)
