@@ -166,7 +166,7 @@ def test_ingest_refuses_unknown_and_undocumented_collections(kit: Kit) -> None:
         retention_days=30,
         keep=False,
     )
-    assert col["problems"] == [] and col["owner"] == "desk" and col["retention_days"] == 30
+    assert col.problems == [] and col.owner == "desk" and col.retention_days == 30
     assert collections.collection_problems(store.get_collection("ok")) == []
     res = ingest(ctx, OPERATOR, items, "ok")
     assert res.ingested == 1

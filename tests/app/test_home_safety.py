@@ -155,7 +155,7 @@ def test_a_full_home_gives_a_500_problem_without_data_from_the_api(
 
     ctx, probe = _world(tmp_path)
     accounts.add_user(ctx, ADMIN, "eve", "examiner", "correct horse battery")
-    token = str(accounts.create_token(ctx, ADMIN, "eve", "tests")["token"])
+    token = accounts.create_token(ctx, ADMIN, "eve", "tests").token
     ctx.store.close()
     _full_disk(monkeypatch)
     app = create_app(Settings(workers=1, model="synthetic"))

@@ -13,7 +13,7 @@ from ..app.context import Actor
 from ..app.searching import SearchRequest
 from ..errors import FacesearchError
 from ..http.deps import Caller
-from ..http.uploads import read_photo
+from ..http.uploads import read_photo, takes_uploads
 from .common import Ctx, names
 from .search_models import DetectResult, SearchResult, VerifyResult
 
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["search"])
     response_model=SearchResult,
     summary="Search the gallery with a probe photo",
 )
+@takes_uploads(1)
 def search(
     request: Request,
     ctx: Ctx,
@@ -71,6 +72,7 @@ def search(
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Compare two photos: same person?")
+@takes_uploads(2)
 def verify(
     ctx: Ctx,
     a: Annotated[UploadFile, File(description="First photo.")],
@@ -94,6 +96,7 @@ def verify(
 @router.post(
     "/detect", response_model=DetectResult, summary="Find the faces in a probe before searching (nothing is searched)"
 )
+@takes_uploads(1)
 def detect(
     ctx: Ctx,
     probe: Annotated[UploadFile, File()],

@@ -170,9 +170,7 @@ def _collection_sources(ctx: Context) -> dict[str, str]:
     from ..app.errors import Refused
 
     try:
-        return {
-            c["name"]: c["source"] or "" for c in list_collections(ctx, actor_for(ctx, default_role(searching.search)))
-        }
+        return {c.name: c.source or "" for c in list_collections(ctx, actor_for(ctx, default_role(searching.search)))}
     except Refused:
         return {}
 
