@@ -145,7 +145,7 @@ def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
     ctx = open_context()
     report = run(lambda: audit_uc.verify(ctx, actor_for(ctx, "auditor")))
     if as_json:
-        echo_json(report.as_dict())
+        echo_json(report)
     elif report.ok:
         typer.echo(f"ok: {report.entries} entries, chain intact; head {report.head_seq} {report.head_hash}")
     else:

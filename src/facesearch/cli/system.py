@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import Settings
-from .actor import actor_for, open_context, run
+from .actor import actor_for, call, open_context, run
 from .ingest import ingest
 from .search import _verify, search
 
@@ -138,7 +138,7 @@ def _demo_setup(name: str, pack: str) -> None:
                 model=pack,
             )
         )
-    if not any(p["code"] == DEMO_PURPOSE for p in purposes.active_purposes(ctx.store)):
+    if not any(p.code == DEMO_PURPOSE for p in call(purposes.active_purposes, ctx=ctx)):
         run(
             lambda: purposes.add_purpose(
                 ctx,

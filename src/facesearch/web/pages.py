@@ -20,7 +20,7 @@ from ..config import Settings
 from ..http.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Caller, any_user, client_ip, context, principal_of
 from ..http.problems import Problem
 from ..store.accounts import ROLES
-from ..store.audit import ACTIONS
+from ..vocabulary import ACTIONS
 from . import governance_pages
 from .rendering import HOME, NAV, error_page, render, templates
 
@@ -113,8 +113,8 @@ def search_page(
         "search.html",
         collections=collections.list_collections(ctx, actor),
         top_k=10,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -129,8 +129,8 @@ def verify_page(
         "verify.html",
         models=models,
         default_model=ctx.settings.model,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -173,10 +173,10 @@ def audit_page(
         "until": until or "",
     }
     error = None
-    entries: list[dict[str, Any]] = []
+    entries: list[audit.AuditRecord] = []
     total = 0
     try:
-        entries, total = audit.query(
+        found = audit.query(
             ctx,
             actor,
             user=filters["user"] or None,
@@ -187,6 +187,7 @@ def audit_page(
             limit=PAGE,
             offset=(page - 1) * PAGE,
         )
+        entries, total = found.entries, found.total
     except Invalid as exc:
         error = str(exc)
     chain = audit.verify(ctx, actor)
