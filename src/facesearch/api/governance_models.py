@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, computed_field
 
-from ..app.cases import CaseProbeFace, CaseSummary, DisclosedCandidate, DisclosedSearch, ModelLimitations, UsageRow
+from ..app.cases import (
+    CaseDisclosure,
+    CaseProbeFace,
+    CaseSummary,
+    DisclosedCandidate,
+    DisclosedSearch,
+    ModelLimitations,
+    UsageRow,
+)
 from ..app.doctor import DoctorReport
 from ..app.erasure import ErasureCounts
 from ..app.optout import OptOutInfo, OptOutPack, OptOutResult, OptOutReviewFace
@@ -111,3 +119,8 @@ class CaseReport(BaseModel):
     searches: list[CaseSearch]
     limitations: list[ModelLimitations]
     notice: str
+
+    @classmethod
+    def of(cls, report: CaseDisclosure) -> CaseReport:
+        """The API's view of a report: the keys each entry has, each candidate with its thumbnail's URL."""
+        return cls.model_validate(report.model_dump(exclude_unset=True))

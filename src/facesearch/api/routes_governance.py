@@ -300,4 +300,4 @@ def get_case_report(
         return HTMLResponse(
             render_case_html(done.report, done.thumbnails), headers={"Content-Security-Policy": REPORT_CSP}
         )
-    return CaseReport.model_validate(done.report.model_dump(exclude_unset=True))
+    return CaseReport.of(done.report)

@@ -391,7 +391,8 @@ def usage_report(ctx: Context, actor: Actor, by: str = "purpose") -> list[UsageR
     return [UsageRow.model_validate(g) for g in sorted(groups.values(), key=lambda g: str(g[by]))]
 
 
-@allowed("examiner", "auditor", "admin")
+# Auditors first: the role the command line acts with by default (`facesearch case report`).
+@allowed("auditor", "examiner", "admin")
 def case_report(ctx: Context, actor: Actor, case_ref: str, fmt: str = "json") -> CaseReportResult:
     """The disclosure report of a case, for the format asked for (json, or html: a self-contained, printable
     page, which transports draw from the report and its thumbnails). Auditors read every case; an examiner

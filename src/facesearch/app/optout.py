@@ -4,7 +4,7 @@ keep them out of later ingests (before anything is written) and hide any left ov
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -21,7 +21,6 @@ from ..store import optouts as registry
 from ..store.audit import OPTOUT_HIDE  # the name the search filter below still uses (legacy_names)
 from ..store.optouts import optouts_without_templates as optouts_without_templates
 from ..store.optouts import templates as templates
-from ..store.schema import Collection
 from ..vocabulary import Action
 from .auditing import record
 from .context import Actor, Context, system_actor
@@ -29,6 +28,9 @@ from .erasure import Erasure, ErasureCounts, erase_faces, kept_probe_files
 from .errors import NotFound
 from .roles import allowed
 from .wording import fmr_text
+
+if TYPE_CHECKING:
+    from ..store.schema import Collection
 
 
 class OptOutPack(ErasureCounts):

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ..store.governance_tables import Proposal
 
 STAMP = "investigative lead — not an identification"
-STATUSES = ("lead", "proposed", "confirmed", "rejected")
 # A candidate cannot be proposed again while its latest proposal is open or confirmed (a rejected one can).
 BLOCKING = ("proposed", "confirmed")
 

@@ -98,9 +98,11 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 # Opt-out and data-subject access ----------------------------------------------------------------
-def _as_recorded(result: BaseModel) -> dict[str, Any]:
-    """A result whose optional fields are set only where they apply, as JSON: those keys only, as the API
-    answers."""
+def _recorded(result: BaseModel | list[Any]) -> Any:
+    """A result whose optional fields are set only where they apply (or a list of them), as JSON with those
+    keys only, as the API answers."""
+    if isinstance(result, list):
+        return [_recorded(r) for r in result]
     return result.model_dump(mode="json", exclude_unset=True)
 
 
@@ -198,9 +200,10 @@ def subject_report(
     """Every image and collection where a face matches the person (strict threshold). A governed search: needs
     --reference, stops while searching is suspended, counts toward the search limits. Audit-logged."""
     res = call(subjects.subject_report, Photo.from_path(photo), reference, as_json=as_json)
-    if as_json:
-        echo_json(_as_recorded(res))
-        return
+    emit(_recorded(res), as_json, lambda _: _show_subject(res))
+
+
+def _show_subject(res: subjects.SubjectReport) -> None:
     typer.echo(
         f"{res.reference}: {len(res.matches)} matching face(s) in {res.images} image(s), collections: "
         f"{', '.join(res.collections) or 'none'}"
@@ -318,9 +321,10 @@ def purposes_report(
 ) -> None:
     """Per purpose (or case): how many searches, by whom, how many leads confirmed."""
     rows = call(cases.usage_report, by)
-    if as_json:
-        echo_json([_as_recorded(r) for r in rows])
-        return
+    emit(_recorded(rows), as_json, lambda _: _show_usage(rows, by))
+
+
+def _show_usage(rows: list[cases.UsageRow], by: str) -> None:
     for r in rows:
         users = ", ".join(f"{u} ({n})" for u, n in sorted(r.users.items()))
         typer.echo(
@@ -342,7 +346,7 @@ def case_report(
     text = (
         render_case_html(done.report, done.thumbnails)
         if done.format == "html"
-        else json.dumps(_as_recorded(done.report), indent=1, ensure_ascii=False)
+        else json.dumps(_recorded(done.report), indent=1, ensure_ascii=False)
     )
     if out:
         out.write_text(text, encoding="utf-8")
