@@ -51,12 +51,12 @@ Index("ix_audit_log_action_ts", AuditEntry.action, AuditEntry.ts)
 # Homes get them from migrations (0001_initial on SQLite, 0004_embeddings on PostgreSQL); these events keep
 # `Base.metadata.create_all` equivalent.
 APPEND_ONLY = "the audit log is append-only"
-AUDIT_TRIGGERS = {
+SQLITE_AUDIT_TRIGGERS = {
     name: f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {op} ON audit_log "
     f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
     for name, op in (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 }
-for _sql in AUDIT_TRIGGERS.values():
+for _sql in SQLITE_AUDIT_TRIGGERS.values():
     event.listen(AuditEntry.__table__, "after_create", DDL(_sql).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 
 PG_AUDIT_FUNCTION = (
@@ -91,9 +91,9 @@ def ensure_audit_triggers(engine: Engine) -> list[str]:
             present = set(
                 conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"))
             )
-            missing = [name for name in AUDIT_TRIGGERS if name not in present]
+            missing = [name for name in SQLITE_AUDIT_TRIGGERS if name not in present]
             for name in missing:
-                conn.execute(text(AUDIT_TRIGGERS[name]))
+                conn.execute(text(SQLITE_AUDIT_TRIGGERS[name]))
         return missing
     if engine.dialect.name != "postgresql":
         return []
