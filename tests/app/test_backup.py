@@ -25,6 +25,7 @@ from facesearch.config import Settings
 from facesearch.services.uploads import Photo
 from facesearch.store import audit
 from facesearch.store.schema import Image
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("root", "admin")
 OPERATOR = Actor("op", "operator")
@@ -63,7 +64,7 @@ def test_round_trip_into_an_empty_home(world: tuple[Context, Path], tmp_path: Pa
     expected = _search(ctx, probe)
     dest = tmp_path / ("b.tar" if kind == "tar" else "b")
     res = backup_uc.backup(ctx, ADMIN, dest)
-    assert res["audit"]["ok"] and res["faces"] == 11 and res["uploads"] == 2 and res["thumbnails_missing"] == 0
+    assert res.audit.ok and res.faces == 11 and res.uploads == 2 and res.thumbnails_missing == 0
     if kind == "tar":
         with tarfile.open(dest) as tar:
             names = set(tar.getnames())
@@ -74,19 +75,19 @@ def test_round_trip_into_an_empty_home(world: tuple[Context, Path], tmp_path: Pa
     assert {"facesearch.db", "backup.json", audit.KEY_FILE, audit.HEAD_FILE} <= names
     assert any(n.startswith("index/collection-") for n in names) and any(n.startswith("uploads/abc123/") for n in names)
     # The backup is logged in the home it copies, and the copy holds that entry.
-    assert audit.query(ctx.store, action=audit.BACKUP)[1] == 1
+    assert audit.query(ctx.store, action=Action.BACKUP.value)[1] == 1
     # Writes after the snapshot are not in it.
     _search(ctx, probe)
 
     new_home = tmp_path / "restored"
     out = backup_uc.restore(_settings(new_home), ADMIN, dest)
-    assert out["audit"]["ok"] and out["faces"] == 11
+    assert out.audit.ok and out.faces == 11
     again = Context.open(_settings(new_home))
     report = audit.verify_chain(again.store, again.audit.head_path)
     assert report.ok, report.problems
     entries, _ = audit.query(again.store, limit=3)
-    assert [e["action"] for e in entries[:2]] == [audit.RESTORE, audit.BACKUP]
-    assert doctor(again, OPERATOR)["ok"], doctor(again, OPERATOR)
+    assert [e["action"] for e in entries[:2]] == [Action.RESTORE.value, Action.BACKUP.value]
+    assert doctor(again, OPERATOR).ok, doctor(again, OPERATOR)
     assert _search(again, probe) == expected
     # Uploaded photos now live in (and are served from) the new home.
     with again.store.session() as s:

@@ -81,17 +81,17 @@ def test_a_home_is_private_and_doctor_reports_looser_modes(
         private.append(wal)
     assert len(private) > 12 and {_mode(p) for p in private} == {0o600}
     assert {_mode(d) for d in ctx.settings.thumbs_dir.rglob("*") if d.is_dir()} == {0o700}
-    assert doctor(ctx, OPERATOR)["counts"]["files_readable_by_others"] == 0
+    assert doctor(ctx, OPERATOR).counts["files_readable_by_others"] == 0
     # A home left readable by an older version: doctor reports every loose file, --fix tightens them.
     thumb = next(ctx.settings.thumbs_dir.rglob("*.jpg"))
     thumb.chmod(0o644)
     home.chmod(0o755)
     rep = doctor(ctx, OPERATOR)
-    assert not rep["ok"] and rep["counts"]["files_readable_by_others"] == 2
-    assert any(e.startswith(". 0755") for e in rep["examples"]["files_readable_by_others"])
-    assert doctor(ctx, OPERATOR, fix=True)["counts"]["files_readable_by_others"] == 2
+    assert not rep.ok and rep.counts["files_readable_by_others"] == 2
+    assert any(e.startswith(". 0755") for e in rep.examples["files_readable_by_others"])
+    assert doctor(ctx, OPERATOR, fix=True).counts["files_readable_by_others"] == 2
     assert _mode(thumb) == 0o600 and _mode(home) == 0o700
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
 
 def test_opening_a_home_tightens_what_an_older_version_left_open(synthetic_env: Path, loose_umask: None) -> None:
@@ -201,7 +201,7 @@ def test_a_damaged_index_file_is_rebuilt_from_the_database(
     caplog.clear()
     third = Context.open(Settings(workers=1, model="synthetic"))
     assert _search(third, probe) == expected and not caplog.records
-    assert doctor(third, OPERATOR)["ok"]
+    assert doctor(third, OPERATOR).ok
 
 
 def test_doctor_reports_an_unreadable_index_file(synthetic_env: Path, tmp_path: Path) -> None:
@@ -209,9 +209,9 @@ def test_doctor_reports_an_unreadable_index_file(synthetic_env: Path, tmp_path: 
     (index_file,) = ctx.settings.index_dir.glob("collection-*.faiss")
     index_file.write_bytes(b"garbage")
     rep = doctor(ctx, OPERATOR)
-    assert rep["counts"]["index_files_unreadable"] == 1 and rep["counts"]["rows_without_index_entry"] == 9
+    assert rep.counts["index_files_unreadable"] == 1 and rep.counts["rows_without_index_entry"] == 9
     doctor(ctx, OPERATOR, fix=True)
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
 
 def test_a_read_only_home_gives_one_line_when_it_is_opened(

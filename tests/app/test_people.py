@@ -19,7 +19,7 @@ from facesearch.app.errors import Conflict, Forbidden
 from facesearch.services import clustering
 from facesearch.services.uploads import Photo
 from facesearch.store import people as people_rows
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit.table import AuditEntry
 from facesearch.vocabulary import Action
 
 

@@ -18,7 +18,7 @@ from facesearch.app.context import Actor, Context
 from facesearch.app.errors import CaseRequired, Forbidden, PurposeNotAllowed
 from facesearch.cli import app as cli_app
 from facesearch.services.uploads import Photo
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit.table import AuditEntry
 from facesearch.vocabulary import Action
 
 ADMIN = Actor("boss", "admin")
@@ -57,10 +57,10 @@ def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> No
     results = json.loads(entry.results)
     assert entry.case_ref == "CASE-7" and entry.purpose == "TEST" and entry.actor == "ann"
     assert [(t["person"], t["photos"]) for t in results["together"]] == [(b, 3), (c, 2), (d, 1)]
-    report, _ = case_report(ctx, EXAMINER, "CASE-7")
-    assert report["summary"]["together"] == 3
-    assert [t["person"] for t in report["together"]] == [a, c, e]
-    assert [t["outcome"] for t in report["together"]] == ["ok", "ok", "no_candidates"]
+    report = case_report(ctx, EXAMINER, "CASE-7").report
+    assert report.summary.together == 3
+    assert [t.person for t in report.together] == [a, c, e]
+    assert [t.outcome for t in report.together] == ["ok", "ok", "no_candidates"]
 
 
 def test_together_goes_through_the_search_gate(world: tuple[Context, dict[str, Path]]) -> None:

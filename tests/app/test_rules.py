@@ -283,7 +283,7 @@ def self_confirm(world: World, transport: str, user: str) -> str | None:
     )
     face_id = res.faces[0].matches[0].face_id
     proposal = review.propose(world.ctx, actor, res.search_id, face_id, "same marker")
-    pid = proposal["id"]
+    pid = proposal.id
     if transport == "cli":
         return cli(world, user, "review", "confirm", str(pid), "--note", "mine")
     if transport == "api":

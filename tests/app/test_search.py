@@ -183,7 +183,7 @@ def test_synthetic_search_use_case_needs_case_and_purpose(
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref=None, purpose="TEST"))
     with pytest.raises(PurposeNotAllowed):
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref="C-1", purpose="UNLISTED"))
-    if not any(p["code"] == "TEST" for p in purposes.active_purposes(ctx.store)):
+    if not any(p.code == "TEST" for p in purposes.active_purposes(ctx, examiner)):
         purposes.add_purpose(ctx, Actor("root", "admin"), "TEST", "tests")
     res = searching.search(
         ctx,

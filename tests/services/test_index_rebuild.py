@@ -20,7 +20,7 @@ from facesearch.cli import app as cli_app
 from facesearch.config import Settings
 from facesearch.index import open_index
 from facesearch.store import audit
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit.table import AuditEntry
 
 OPERATOR = Actor("ops", "operator")
 ADMIN = Actor("boss", "admin")

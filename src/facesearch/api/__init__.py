@@ -11,6 +11,7 @@ from fastapi import APIRouter
 
 from . import (
     routes_admin,
+    routes_audit,
     routes_gallery,
     routes_governance,
     routes_ingest,
@@ -24,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     routes_gallery.router,
     routes_ingest.router,
     routes_admin.router,
+    routes_audit.router,
     routes_governance.router,
     routes_system.router,
     routes_people.router,

@@ -4,9 +4,7 @@ Field names are the API's contract; see the `api` package for the rules all resp
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from ..app.accounts import CreatedToken, TokenInfo, UserInfo
 
@@ -29,47 +27,3 @@ class NewTokenResult(CreatedToken):
 
 class Revoked(BaseModel):
     revoked: int
-
-
-# Audit log --------------------------------------------------------------------------------------
-class AuditEntry(BaseModel):
-    seq: int
-    ts: str
-    actor: str | None
-    role: str | None
-    action: str
-    outcome: str
-    ip: str | None
-    case_ref: str | None
-    purpose: str | None
-    collections: list[Any] | None
-    model: str | None
-    threshold: float | None
-    probe_sha256: str | None
-    results: Any = Field(description="What came back (free-form, depends on the action).")
-    details: Any = Field(description="Further detail (free-form, depends on the action).")
-    prev_hash: str
-    hash: str
-
-
-class AuditPage(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    entries: list[AuditEntry]
-
-
-class AuditExport(BaseModel):
-    exported_at: str
-    since: str | None
-    until: str | None
-    count: int
-    entries: list[AuditEntry]
-
-
-class ChainReport(BaseModel):
-    ok: bool
-    entries: int
-    head_seq: int
-    head_hash: str
-    problems: list[str]

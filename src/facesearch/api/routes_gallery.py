@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
@@ -115,5 +115,5 @@ def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.
 @router.delete(
     "/images/{image_id}", response_model=ImageErased, summary="Erase an image: rows, index entries, thumbnails"
 )
-def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> dict[str, Any]:
+def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> erasure.ImageErased:
     return erasure.delete_image(ctx, actor, image_id)

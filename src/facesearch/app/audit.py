@@ -4,16 +4,69 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from ..store import audit as log
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .errors import Invalid
 from .roles import allowed
 
 
+class AuditRecord(BaseModel):
+    """One entry of the audit log as read back: its fields (structured ones decoded) and its hash. (The
+    stored row is the store's `AuditEntry`.)"""
+
+    seq: int
+    ts: str
+    actor: str | None
+    role: str | None
+    action: str
+    outcome: str
+    ip: str | None
+    case_ref: str | None
+    purpose: str | None
+    collections: list[Any] | None
+    model: str | None
+    threshold: float | None
+    probe_sha256: str | None
+    results: Any = Field(description="What came back (free-form, depends on the action).")
+    details: Any = Field(description="Further detail (free-form, depends on the action).")
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    """Entries matching a query, newest first: `total` match in all, this page starts at `offset`."""
+
+    total: int
+    limit: int
+    offset: int
+    entries: list[AuditRecord]
+
+
+class ChainCheck(BaseModel):
+    """What a check of the chain found: whether it is intact, how many entries, its head, every problem."""
+
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]
+
+
 @allowed("auditor")
-def verify(ctx: Context, actor: Actor) -> log.ChainReport:
+def verify(ctx: Context, actor: Actor) -> ChainCheck:
     """Recompute every hash and link, and compare the head with its checkpoint."""
-    return log.verify_chain(ctx.store, ctx.audit.head_path)
+    report = log.verify_chain(ctx.store, ctx.audit.head_path)
+    return ChainCheck(
+        ok=report.ok,
+        entries=report.entries,
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
+        problems=report.problems,
+    )
 
 
 @allowed("auditor")
@@ -28,14 +81,15 @@ def query(
     until: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
+) -> AuditPage:
     """Entries matching the filters, newest first, and how many match in all."""
     try:
-        return log.query(
+        entries, total = log.query(
             ctx.store, user=user, case_ref=case_ref, action=action, since=since, until=until, limit=limit, offset=offset
         )
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
+    return AuditPage(total=total, limit=limit, offset=offset, entries=[AuditRecord.model_validate(e) for e in entries])
 
 
 @allowed("auditor")
@@ -58,11 +112,10 @@ def export(
         text = log.export(ctx.store, fmt, since=since, until=until, user=user, case_ref=case_ref, action=action)
     except ValueError as exc:
         raise Invalid(str(exc)) from exc
-    ctx.audit.record(
-        log.EXPORT,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
+    record(
+        ctx,
+        actor,
+        Action.EXPORT,
         case_ref=case_ref,
         details={
             "what": "audit",

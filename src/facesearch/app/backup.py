@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -27,15 +26,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, func, literal, select, update
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..config import Settings
 from ..index import open_index
 from ..services.indexes import reconcile
-from ..store import Store
+from ..store import Store, snapshot
 from ..store import audit as log
-from ..store.schema import Collection, Face, Image
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context, secure_home
 from .errors import Conflict, Invalid
 from .roles import allowed, require_role
@@ -47,6 +47,60 @@ DB_FILE = "facesearch.db"
 WHOLE = ("calibration", "probes")
 
 
+class AuditSeal(BaseModel):
+    """The audit log as a backup holds it: whether its chain verifies, its length and head, its problems."""
+
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]
+
+
+class BackupSummary(BaseModel):
+    """A backup written: where, how many files and bytes, what the snapshot holds, and its audit log."""
+
+    to: str
+    files: int
+    bytes: int
+    audit: AuditSeal
+    collections: int
+    images: int
+    faces: int
+    uploads: int
+    thumbnails_missing: int
+
+
+class RestoredAudit(BaseModel):
+    ok: bool
+    entries: int
+    problems: list[str]
+
+
+class RestoreSummary(BaseModel):
+    """A restore done: into which home, from which backup (of when), what it holds, and its audit log."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    home: str
+    source: str = Field(serialization_alias="from")
+    files: int
+    backup_created_at: str | None
+    collections: int | None
+    images: int | None
+    faces: int | None
+    indexes_rebuilt: int
+    audit: RestoredAudit
+
+
+class _Copied(BaseModel):
+    collections: int
+    images: int
+    faces: int
+    uploads: int
+    thumbnails_missing: int
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -56,14 +110,15 @@ def _sha256(path: Path) -> str:
 
 
 def _sqlite_path(url: str) -> Path:
-    if not url.startswith("sqlite:///"):
+    path = snapshot.sqlite_file(url)
+    if path is None:
         raise Invalid(
             "this home's database is not SQLite (FACESEARCH_DATABASE_URL), and `facesearch backup` "
             "takes SQLite homes only: copy audit.key and audit-head.json from the home first, then "
             "back the database up with `pg_dump --format=custom`, then copy thumbs/ and uploads/ "
             "(docs/scaling.md)"
         )
-    return Path(url.removeprefix("sqlite:///"))
+    return path
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -76,7 +131,7 @@ def _is_tar(dest: Path) -> bool:
 
 
 @allowed("admin")
-def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
+def backup(ctx: Context, actor: Actor, dest: Path) -> BackupSummary:
     """Write a snapshot of this home to `dest`: a new folder, or a `.tar` file. Logged before it is taken,
     so the backup holds its own entry."""
     settings = ctx.settings
@@ -92,7 +147,7 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
     home = settings.home.absolute()
     if dest == home or dest.is_relative_to(home):
         raise Invalid("the backup cannot be written inside the home it copies")
-    ctx.audit.record(log.BACKUP, actor=actor.name, role=actor.role, ip=actor.ip, details={"to": str(dest)})
+    record(ctx, actor, Action.BACKUP, details={"to": str(dest)})
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".facesearch-backup-", dir=parent) as tmp:
@@ -100,13 +155,13 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
         stage.mkdir()
         # The checkpoint as it is now, before the snapshot: the snapshot holds at least as many entries.
         live_head = log.read_head(home / log.HEAD_FILE)
-        _snapshot(db_path, stage / DB_FILE)
-        summary = _copy_files(settings, stage)
+        snapshot.copy_database(db_path, stage / DB_FILE)
+        copied = _copy_files(settings, stage)
         key = home / log.KEY_FILE
         if key.is_file():
             _copy(key, stage / log.KEY_FILE)
         audit = _seal_audit(stage, live_head)
-        files = {
+        files: dict[str, dict[str, Any]] = {
             p.relative_to(stage).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
             for p in sorted(stage.rglob("*"))
             if p.is_file()
@@ -117,8 +172,8 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
             "created_at": log.now_iso(),
             "home": str(home),
             "home_resolved": str(home.resolve()),
-            "audit": audit,
-            **summary,
+            "audit": audit.model_dump(),
+            **copied.model_dump(),
             "files": files,
         }
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -132,38 +187,22 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
             if dest.exists():
                 dest.rmdir()
             os.replace(stage, dest)
-    return {
-        "to": str(dest),
-        "files": len(files),
-        "bytes": sum(f["bytes"] for f in files.values()),
-        "audit": audit,
-        **summary,
-    }
+    return BackupSummary(
+        to=str(dest),
+        files=len(files),
+        bytes=sum(f["bytes"] for f in files.values()),
+        audit=audit,
+        **copied.model_dump(),
+    )
 
 
-def _snapshot(src: Path, dst: Path) -> None:
-    """SQLite's online backup API: a consistent copy while other connections read and write."""
-    source = sqlite3.connect(str(src), timeout=60)
-    target = sqlite3.connect(str(dst))
-    try:
-        source.backup(target)
-        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-    finally:
-        target.close()
-        source.close()
-
-
-def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
+def _copy_files(settings: Settings, stage: Path) -> _Copied:
     """Copy the files the snapshot's rows refer to, and the home's own folders; count what is missing."""
     home = settings.home
-    with _snapshot_store(stage / DB_FILE) as store, store.database.connect() as conn:
-        thumbs = [str(t) for t in conn.scalars(select(Face.thumbnail).where(Face.thumbnail.is_not(None)))]
-        paths = [str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))]
-        collection_ids = [int(c) for c in conn.scalars(select(Collection.id))]
-        images = int(conn.scalar(select(func.count(Image.id))) or 0)
-        faces = int(conn.scalar(select(func.count(Face.id))) or 0)
+    with snapshot.opened_copy(stage / DB_FILE) as store:
+        held = snapshot.contents(store)
     missing_thumbs = 0
-    for rel in thumbs:
+    for rel in held.thumbnails:
         src = settings.thumbs_dir / rel
         if src.is_file():
             _copy(src, stage / "thumbs" / rel)
@@ -171,14 +210,14 @@ def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
             missing_thumbs += 1
     uploads = 0
     roots = {(home / "uploads").absolute(), (home / "uploads").resolve()}
-    for p in paths:
+    for p in held.image_paths:
         path = Path(p)
         for root in roots:
             if path.is_relative_to(root) and path.is_file():
                 _copy(path, stage / "uploads" / path.relative_to(root))
                 uploads += 1
                 break
-    for cid in collection_ids:
+    for cid in held.collection_ids:
         index = settings.index_dir / f"collection-{cid}.faiss"
         if index.is_file():
             _copy(index, stage / "index" / index.name)
@@ -191,48 +230,37 @@ def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
             for f in root.rglob("*"):
                 if f.is_file() and not f.is_symlink():
                     _copy(f, stage / name / f.relative_to(root))
-    return {
-        "collections": len(collection_ids),
-        "images": images,
-        "faces": faces,
-        "uploads": uploads,
-        "thumbnails_missing": missing_thumbs,
-    }
+    return _Copied(
+        collections=len(held.collection_ids),
+        images=held.images,
+        faces=held.faces,
+        uploads=uploads,
+        thumbnails_missing=missing_thumbs,
+    )
 
 
-@contextmanager
-def _snapshot_store(path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{path}", auto_upgrade=False)
-    try:
-        yield store
-    finally:
-        store.close()
-        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            extra.unlink(missing_ok=True)
-
-
-def _seal_audit(stage: Path, live_head: tuple[int, str] | None) -> dict[str, Any]:
+def _seal_audit(stage: Path, live_head: tuple[int, str] | None) -> AuditSeal:
     """Check the snapshot's chain against the live checkpoint, then checkpoint the snapshot's own head."""
     head = stage / log.HEAD_FILE
     if live_head is not None:
         head.write_text(json.dumps({"seq": live_head[0], "hash": live_head[1]}))
-    with _snapshot_store(stage / DB_FILE) as store:
+    with snapshot.opened_copy(stage / DB_FILE) as store:
         report = log.verify_chain(store, head if live_head is not None else None, key_path=stage / log.KEY_FILE)
     if report.entries:
         head.write_text(json.dumps({"seq": report.head_seq, "hash": report.head_hash}))
     else:
         head.unlink(missing_ok=True)
-    return {
-        "ok": report.ok,
-        "entries": report.entries,
-        "head_seq": report.head_seq,
-        "head_hash": report.head_hash,
-        "problems": report.problems,
-    }
+    return AuditSeal(
+        ok=report.ok,
+        entries=report.entries,
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
+        problems=report.problems,
+    )
 
 
 # Restore ----------------------------------------------------------------------------------------------
-def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
+def restore(settings: Settings, actor: Actor, source: Path) -> RestoreSummary:
     """Restore a backup (folder or .tar) into the empty home of `settings`, check every file against the
     manifest first, relocate uploaded photos to this home, rebuild indexes from the rows, and log it in the
     restored audit log. Nothing is left in the home when any step fails."""
@@ -266,11 +294,10 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
                     index.save()
                     rebuilt += 1
             report = log.verify_chain(ctx.store, ctx.audit.head_path)
-            ctx.audit.record(
-                log.RESTORE,
-                actor=actor.name,
-                role=actor.role,
-                ip=actor.ip,
+            record(
+                ctx,
+                actor,
+                Action.RESTORE,
                 details={
                     "from": str(source),
                     "backup_created_at": manifest.get("created_at"),
@@ -282,17 +309,17 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
     except BaseException:
         _empty(home)
         raise
-    return {
-        "home": str(home),
-        "from": str(source),
-        "files": len(manifest["files"]),
-        "backup_created_at": manifest.get("created_at"),
-        "collections": manifest.get("collections"),
-        "images": manifest.get("images"),
-        "faces": manifest.get("faces"),
-        "indexes_rebuilt": rebuilt,
-        "audit": {"ok": report.ok, "entries": report.entries, "problems": report.problems},
-    }
+    return RestoreSummary(
+        home=str(home),
+        source=str(source),
+        files=len(manifest["files"]),
+        backup_created_at=manifest.get("created_at"),
+        collections=manifest.get("collections"),
+        images=manifest.get("images"),
+        faces=manifest.get("faces"),
+        indexes_rebuilt=rebuilt,
+        audit=RestoredAudit(ok=report.ok, entries=report.entries, problems=report.problems),
+    )
 
 
 @contextmanager
@@ -342,14 +369,8 @@ def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:
         new = str(home / "uploads")
         for old_home in {str(manifest.get("home") or ""), str(manifest.get("home_resolved") or "")} - {""}:
             old = str(Path(old_home) / "uploads")
-            if old == new:
-                continue
-            with store.database.begin() as conn:
-                conn.execute(
-                    update(Image)
-                    .where(func.substr(Image.path, 1, len(old) + 1) == old + os.sep)
-                    .values(path=literal(new, String).concat(func.substr(Image.path, len(old) + 1)))
-                )
+            if old != new:
+                snapshot.move_image_paths(store, old, new)
     finally:
         store.close()
 

@@ -17,8 +17,8 @@ from ..services.jobqueue import JobManager
 from ..services.seen import SeenCache
 from ..services.throttle import LoginThrottle
 from ..store import Store
-from ..store.accounts import ensure_audit_triggers
 from ..store.audit import HEAD_FILE, KEY_FILE, AuditLog
+from ..store.audit.table import ensure_audit_triggers
 from ..store.guard import storage_errors
 from ..vocabulary import SYSTEM_ROLE, Action
 

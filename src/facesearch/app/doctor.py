@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from pydantic import BaseModel, Field
 
 from ..index import open_index
 from ..services.indexes import reconcile
 from ..services.jobqueue import STAGING_LOCK, staging_in_use
-from ..store.audit import DOCTOR
-from ..store.schema import Face, Image
+from ..store.housekeeping import face_thumbnails, faces_without_image, image_paths
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .erasure import erase_faces
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
@@ -42,21 +43,31 @@ CHECKS = (
 )
 
 
+class DoctorReport(BaseModel):
+    """What a scan found: how many of each kind of problem, examples of each, and whether they were fixed."""
+
+    ok: bool
+    orphans: int
+    counts: dict[str, int]
+    examples: dict[str, list[Any]] = Field(description="Up to 20 examples of each kind of orphan found.")
+    fixed: bool
+    collections: int
+    faces: int
+
+
 @allowed("operator", "admin")
-def doctor(ctx: Context, actor: Actor, fix: bool = False) -> dict[str, Any]:
+def doctor(ctx: Context, actor: Actor, fix: bool = False) -> DoctorReport:
     """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged)."""
     with ctx.engine_lock:
         res = _scan(ctx, fix)
     if fix:
-        ctx.audit.record(
-            DOCTOR, actor=actor.name, role=actor.role, ip=actor.ip, results=res["counts"], details={"fix": True}
-        )
+        record(ctx, actor, Action.DOCTOR, results=res.counts, details={"fix": True})
         for c in ctx.store.list_collections():
             ctx.engine.forget_index(c.id)
     return res
 
 
-def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
+def _scan(ctx: Context, fix: bool) -> DoctorReport:
     settings, store = ctx.settings, ctx.store
     found: dict[str, list[Any]] = {k: [] for k in CHECKS}
     cols = store.collections_by_id()
@@ -86,13 +97,9 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 if fix:
                     f.unlink()
                     f.with_name(f.name + ".meta.json").unlink(missing_ok=True)
-    with store.database.connect() as conn:
-        thumbs = {str(t) for t in conn.scalars(select(Face.thumbnail))}
-        orphan_faces = [
-            int(x)
-            for x in conn.scalars(select(Face.id).outerjoin(Image, Image.id == Face.image_id).where(Image.id.is_(None)))
-        ]
-        paths = {str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))}
+    thumbs = face_thumbnails(store)
+    orphan_faces = faces_without_image(store)
+    paths = image_paths(store)
     found["faces_without_image"].extend(orphan_faces)
     if fix and orphan_faces:
         erase_faces(settings, store, orphan_faces)
@@ -128,15 +135,15 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 erase_faces(settings, store, hits)
     found["files_readable_by_others"].extend(loose_modes(settings.home, fix))
     counts = {k: len(v) for k, v in found.items()}
-    return {
-        "ok": not any(counts.values()),
-        "orphans": sum(counts.values()),
-        "counts": counts,
-        "examples": {k: v[:20] for k, v in found.items() if v},
-        "fixed": fix,
-        "collections": len(cols),
-        "faces": sum(store.face_id_stats(c)[0] for c in cols),
-    }
+    return DoctorReport(
+        ok=not any(counts.values()),
+        orphans=sum(counts.values()),
+        counts=counts,
+        examples={k: v[:20] for k, v in found.items() if v},
+        fixed=fix,
+        collections=len(cols),
+        faces=sum(store.face_id_stats(c)[0] for c in cols),
+    )
 
 
 def loose_modes(home: Path, fix: bool = False) -> list[str]:

@@ -131,7 +131,7 @@ def _demo_setup(name: str, pack: str) -> None:
             model=pack,
             ctx=ctx,
         )
-    if not any(p["code"] == DEMO_PURPOSE for p in call(purposes.list_purposes, include_retired=False, ctx=ctx)):
+    if not any(p.code == DEMO_PURPOSE for p in call(purposes.active_purposes, ctx=ctx)):
         call(
             purposes.add_purpose,
             DEMO_PURPOSE,

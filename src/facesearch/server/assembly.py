@@ -60,12 +60,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: Context = app.state.ctx
     try:
         done = recovery.recover(ctx)
-        if done["interrupted_runs"] or done["uploads_removed"]:
+        if done.interrupted_runs or done.uploads_removed:
             log.warning(
                 "recovered after an unclean stop: %s ingest run(s) closed as interrupted, %s abandoned "
                 "upload(s) removed",
-                len(done["interrupted_runs"]),
-                done["uploads_removed"],
+                len(done.interrupted_runs),
+                done.uploads_removed,
             )
     except Exception:  # recovery must not keep the service from starting; doctor reports what is left
         log.exception("recovery at start failed")

@@ -119,7 +119,7 @@ def governance_page(
         request,
         "governance.html",
         purposes=purposes.list_purposes(ctx, actor),
-        suspension=suspension.suspension(ctx.store),
+        suspension=suspension.current_suspension(ctx, actor),
         msg=msg,
     )
 
@@ -182,15 +182,14 @@ def privacy_optout(
         res = optout.add_optout(ctx, actor, chosen, reference)
     except FacesearchError as exc:
         return _privacy(request, ctx, actor, error=str(exc))
-    e = res["erased"]
     return _privacy(
         request,
         ctx,
         actor,
         optout_result=res,
-        done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
-        f"erased {e['faces']} face(s) and {e['images']} image(s); "
-        f"{len(res['to_review'])} face(s) to review.",
+        done=f"Opt-out {res.reference} registered from {res.photos} photo(s): "
+        f"erased {res.erased.faces} face(s) and {res.erased.images} image(s); "
+        f"{len(res.to_review)} face(s) to review.",
     )
 
 
@@ -223,11 +222,10 @@ def privacy_purge(
     request: Request, actor: Actor = Depends(Caller(retention.purge)), ctx: Context = Depends(context)
 ) -> Response:
     rep = retention.purge(ctx, actor)
-    e = rep["erased"]
     return _privacy(
         request,
         ctx,
         actor,
-        done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
-        f"{rep['expired_probes']} expired probe(s).",
+        done=f"Purge done: erased {rep.erased.images} image(s), {rep.erased.faces} face(s); "
+        f"{rep.expired_probes} expired probe(s).",
     )

@@ -112,8 +112,8 @@ def search_page(
         "search.html",
         collections=collections.list_collections(ctx, actor),
         top_k=10,
-        purposes=purposes.list_purposes(ctx, actor, include_retired=False),
-        suspension=suspension.search_status(ctx, actor)["suspension"],
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -128,8 +128,8 @@ def verify_page(
         "verify.html",
         models=models,
         default_model=ctx.settings.model,
-        purposes=purposes.list_purposes(ctx, actor, include_retired=False),
-        suspension=suspension.search_status(ctx, actor)["suspension"],
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -172,10 +172,10 @@ def audit_page(
         "until": until or "",
     }
     error = None
-    entries: list[dict[str, Any]] = []
+    entries: list[audit.AuditRecord] = []
     total = 0
     try:
-        entries, total = audit.query(
+        found = audit.query(
             ctx,
             actor,
             user=filters["user"] or None,
@@ -186,6 +186,7 @@ def audit_page(
             limit=PAGE,
             offset=(page - 1) * PAGE,
         )
+        entries, total = found.entries, found.total
     except Invalid as exc:
         error = str(exc)
     chain = audit.verify(ctx, actor)

@@ -123,8 +123,8 @@ def _person_page(
         person=person,
         photos=list(photos.values()),
         suggested=suggested,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
         may_together=actor.role in roles_of(people.together),
         **page,
     )
