@@ -26,6 +26,7 @@ from facesearch.server import create_app
 from facesearch.services.uploads import Photo
 from facesearch.store import audit
 from facesearch.store import db as store_db
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("root", "admin")
 OPERATOR = Actor("op", "operator")
@@ -96,7 +97,7 @@ def test_a_home_is_private_and_doctor_reports_looser_modes(
 
 def test_opening_a_home_tightens_what_an_older_version_left_open(synthetic_env: Path, loose_umask: None) -> None:
     home = synthetic_env
-    Context.open(Settings()).audit.record(audit.LOGIN, actor="ann")
+    Context.open(Settings()).audit.record(Action.LOGIN, actor="ann")
     for p in (home, home / "facesearch.db", home / audit.HEAD_FILE):
         p.chmod(0o755 if p.is_dir() else 0o644)
     os.umask(0o022)
@@ -124,7 +125,7 @@ def _pad_audit_free_pages_away(ctx: Context) -> None:
     for size in (2000, 500, 100, 1):
         with pytest.raises(audit.AuditWriteError, match="full"):
             for _ in range(500):
-                ctx.audit.record(audit.LOGIN, actor="filler", details={"pad": "x" * size})
+                ctx.audit.record(Action.LOGIN, actor="filler", details={"pad": "x" * size})
 
 
 def test_a_full_home_gives_one_line_and_no_candidates_on_the_command_line(

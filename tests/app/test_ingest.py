@@ -27,9 +27,10 @@ from facesearch.config import Settings
 from facesearch.errors import CollectionError
 from facesearch.index import open_index
 from facesearch.models import get_entry
-from facesearch.store.audit import INGEST, entry_dict, iter_entries
+from facesearch.store.audit import entry_dict, iter_entries
 from facesearch.store.schema import Face
 from facesearch.store.schema import Image as ImageRow
+from facesearch.vocabulary import Action
 
 OPERATOR = Actor("ops", "operator")
 REAL = [needs_lfw, needs_yunet]
@@ -75,7 +76,7 @@ def _bad_files(folder: Path, good: bytes) -> None:
 
 
 def _ingest_entries(ctx: Context) -> list[dict]:
-    return [entry_dict(e) for e in iter_entries(ctx.store) if e.action == INGEST]
+    return [entry_dict(e) for e in iter_entries(ctx.store) if e.action == Action.INGEST]
 
 
 @pytest.mark.parametrize("pack", PACKS)

@@ -32,7 +32,8 @@ from facesearch.pipeline import imaging
 from facesearch.services.engine import Engine
 from facesearch.services.search_results import FaceCandidates
 from facesearch.services.uploads import Photo
-from facesearch.store.audit import SEARCH, entry_dict, iter_entries
+from facesearch.store.audit import entry_dict, iter_entries
+from facesearch.vocabulary import Action
 
 REAL = [needs_lfw, needs_yunet]
 OPERATOR = Actor("ops", "operator")
@@ -178,7 +179,7 @@ def test_synthetic_search_use_case_needs_case_and_purpose(
     examiner = Actor("erin", "examiner")
     name, photos = next(iter(synthetic_galleries["held"].items()))
     probe = Photo.from_path(photos[0], ctx.settings)
-    before = sum(1 for e in iter_entries(ctx.store) if e.action == SEARCH)
+    before = sum(1 for e in iter_entries(ctx.store) if e.action == Action.SEARCH)
     with pytest.raises(CaseRequired):
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref=None, purpose="TEST"))
     with pytest.raises(PurposeNotAllowed):
@@ -196,7 +197,7 @@ def test_synthetic_search_use_case_needs_case_and_purpose(
     top = _check_ranked(res.faces[0], "synthetic", "markers-synthetic", 3)
     assert Path(top.image.path).parent.name == name and top.status == "lead"
     assert res.case_ref == "C-1" and res.probe.label == photos[0].name
-    entries = [entry_dict(e) for e in iter_entries(ctx.store) if e.action == SEARCH][before:]
+    entries = [entry_dict(e) for e in iter_entries(ctx.store) if e.action == Action.SEARCH][before:]
     assert [e["outcome"] for e in entries] == ["refused", "refused", "ok"]
     assert entries[-1]["seq"] == res.search_id and entries[-1]["case_ref"] == "C-1"
     assert entries[-1]["results"][0]["matches"][0]["face_id"] == top.face_id

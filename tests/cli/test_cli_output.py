@@ -21,7 +21,8 @@ from facesearch.cli import app
 from facesearch.cli.search import short_path
 from facesearch.config import Settings
 from facesearch.store import Store
-from facesearch.store.audit import INGEST, iter_entries
+from facesearch.store.audit import iter_entries
+from facesearch.vocabulary import Action
 
 runner = CliRunner()
 SOURCE = "Our press archive, scanned prints"
@@ -180,7 +181,7 @@ def test_ingest_of_nothing_says_so(tmp_path: Path, synthetic_env: Path) -> None:
     # Nothing was started: no ingest job, no audit entry.
     store = Store(Settings().resolved_database_url)
     assert store.recent_ingest_jobs() == []
-    assert [e for e in iter_entries(store) if e.action == INGEST] == []
+    assert [e for e in iter_entries(store) if e.action == Action.INGEST] == []
 
 
 def test_report_without_failures(tmp_path: Path, synthetic_env: Path) -> None:

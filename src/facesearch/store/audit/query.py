@@ -65,7 +65,7 @@ def _filtered(
     if case_ref:
         stmt = stmt.where(AuditEntry.case_ref == case_ref)
     if action:
-        stmt = stmt.where(AuditEntry.action == action)
+        stmt = stmt.where(AuditEntry.action == str(action))
     lo, hi = parse_when(since), parse_when(until, end=True)
     if lo:
         stmt = stmt.where(AuditEntry.ts >= lo)
@@ -154,7 +154,7 @@ def count_since(store: Store, actor: str, actions: Collection[str], since: str) 
             s.scalar(
                 select(func.count(AuditEntry.seq)).where(
                     AuditEntry.actor == actor,
-                    AuditEntry.action.in_(list(actions)),
+                    AuditEntry.action.in_([str(a) for a in actions]),
                     AuditEntry.ts >= since,
                     AuditEntry.outcome != "refused",
                 )
@@ -168,7 +168,7 @@ def case_entries(store: Store, case_ref: str, actions: Collection[str]) -> list[
     with store.session() as s:
         rows = s.scalars(
             select(AuditEntry)
-            .where(AuditEntry.case_ref == case_ref, AuditEntry.action.in_(list(actions)))
+            .where(AuditEntry.case_ref == case_ref, AuditEntry.action.in_([str(a) for a in actions]))
             .order_by(AuditEntry.seq)
         ).all()
     return [entry_dict(r) for r in rows]
@@ -183,7 +183,7 @@ def took_part(store: Store, case_ref: str, actor: str, actions: Collection[str])
                 .where(
                     AuditEntry.case_ref == case_ref,
                     AuditEntry.actor == actor,
-                    AuditEntry.action.in_(list(actions)),
+                    AuditEntry.action.in_([str(a) for a in actions]),
                     AuditEntry.outcome != "refused",
                 )
                 .limit(1)
@@ -197,7 +197,7 @@ def action_rows(store: Store, actions: Collection[str], by: str) -> list[tuple[i
     report counts. `by` is "purpose" or "case"."""
     key = AuditEntry.purpose if by == "purpose" else AuditEntry.case_ref
     stmt = select(AuditEntry.seq, key, AuditEntry.actor, AuditEntry.action, AuditEntry.outcome).where(
-        AuditEntry.action.in_(list(actions))
+        AuditEntry.action.in_([str(a) for a in actions])
     )
     with store.session() as s:
         return [(int(seq), k, who, action, outcome) for seq, k, who, action, outcome in s.execute(stmt).all()]
