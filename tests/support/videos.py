@@ -24,13 +24,13 @@ import numpy as np
 PEOPLE = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Appearance:
-    """An LFW photo on screen from `start` to `end` (seconds, end excluded). Its top-left corner is at (x, y),
-    fractions of the frame, moving by (dx, dy) fractions of the frame per second; its side is `size` times the
-    frame height (an LFW face is about 40% of its photo)."""
+    """An LFW photo (or any BGR image) on screen from `start` to `end` (seconds, end excluded). Its top-left
+    corner is at (x, y), fractions of the frame, moving by (dx, dy) fractions of the frame per second; its side
+    is `size` times the frame height (an LFW face is about 40% of its photo)."""
 
-    photo: Path
+    photo: Path | np.ndarray
     start: float
     end: float
     x: float = 0.3
@@ -43,7 +43,7 @@ class Appearance:
         return self.start <= t < self.end
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Clip:
     duration: float
     appearances: tuple[Appearance, ...] = ()
@@ -52,15 +52,19 @@ class Clip:
     fps: float = 10.0
     cuts: tuple[float, ...] = ()  # times at which a new shot (a new background) starts
     noise: int = 2  # sensor-like noise, grey levels
+    flat: bool = False  # one flat grey background for every shot (a static scene)
     seed: int = 0
-    photos: dict[Path, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    photos: dict[Path, np.ndarray] = field(default_factory=dict, repr=False)
 
     def shot(self, t: float) -> int:
         return sum(1 for c in self.cuts if c <= t + 1e-9)
 
     def frame(self, t: float, index: int) -> np.ndarray:
         """The upright BGR frame at time t."""
-        img = background(self.width, self.height, self.seed * 1000 + self.shot(t))
+        if self.flat:
+            img = np.full((self.height, self.width, 3), 60, np.uint8)
+        else:
+            img = background(self.width, self.height, self.seed * 1000 + self.shot(t))
         for a in self.appearances:
             if a.on_screen(t):
                 paste(img, self._photo(a.photo), a.x + a.dx * (t - a.start), a.y + a.dy * (t - a.start), a.size)
@@ -69,7 +73,9 @@ class Clip:
             img = np.clip(img.astype(np.int16) + rng.integers(-self.noise, self.noise + 1, img.shape), 0, 255)
         return img.astype(np.uint8)
 
-    def _photo(self, path: Path) -> np.ndarray:
+    def _photo(self, path: Path | np.ndarray) -> np.ndarray:
+        if isinstance(path, np.ndarray):
+            return path
         if path not in self.photos:
             image = cv2.imread(str(path))
             if image is None:
@@ -130,6 +136,8 @@ def write_clip(
             stream.options = {"preset": "veryfast" if bframes else "ultrafast", "crf": "20"}
             if not bframes:
                 stream.options = {**stream.options, "bf": "0"}
+        if codec == "libx265":
+            stream.options = {"x265-params": "log-level=error"}
         if times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
             stream.time_base = Fraction(1, 1000)
@@ -217,3 +225,9 @@ def unknown_codec(path: Path, clip: Clip) -> Path:
 def copy_as(src: Path, dst: Path) -> Path:
     shutil.copyfile(src, dst)
     return dst
+
+
+def texture(side: int, seed: int = 0) -> np.ndarray:
+    """A square of random blocks: something that moves visibly, and is not a face."""
+    rng = np.random.default_rng(seed)
+    return cv2.resize(rng.integers(0, 256, (8, 8, 3)).astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)

@@ -33,6 +33,7 @@ import heapq
 import math
 import os
 import stat
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -70,15 +71,26 @@ from .records import (
 # 1.5x the time of 2 at 1080p for no person found that 2 missed.
 DEFAULT_FPS = 2.0
 MAX_SIDE = 1920  # longest side frames are analysed at (4K and 8K are scaled down while converted)
-# Scene cuts: mean absolute difference of two consecutive frames' 64x36 luma thumbnails, each less its own
-# mean (so exposure changes and flashes count less), in units of full scale.
-CUT_THRESHOLD = 0.12
+# Scene cuts. A frame's signature is its Y, U and V planes shrunk to 64x36, 32x18 and 32x18, each less its own
+# mean (exposure changes count less); the score of a pair of decoded frames is the sum of the three planes'
+# mean absolute differences (full scale 1). A cut is a score of at least CUT_THRESHOLD that is also at least
+# CUT_RATIO times the mean of the previous CUT_WINDOW scores: a fast pan scores high frame after frame, a cut
+# once. Measured on 640x360 frames made from LFW photos (a hard case: every shot a similar head-and-shoulders
+# composition): cuts between two photos score 0.21 (1st percentile) to 0.29 (median); within a shot, noise
+# scores 0.003, exposure +30% 0.08, an object entering over 14% of the frame 0.12 at most, a pan of 3% of the
+# width between decoded frames 0.16 at most and of 6% (a whip pan) 0.26. With 0.2 and 3, 0.5% of those cuts
+# are missed and a whip pan of 12 frames yields 0.15 false cuts (1.8 without the ratio test).
+CUT_THRESHOLD = 0.2
+CUT_RATIO = 3.0
+CUT_WINDOW = 6
 MIN_CUT_GAP = 0.25  # seconds: a cut is sampled only if no frame was sampled this recently
-SIGNATURE = (64, 36)
+SIGNATURE_Y = (64, 36)
+SIGNATURE_C = (32, 18)
 MIN_FRAME_COST = 256 * 256  # pixels a frame costs the budget at least (tiny frames at a huge rate)
 MAX_READ_RETRIES = 3  # consecutive container read failures before the rest of the file is given up
 TEXT_MAX = 200  # metadata strings are capped at this length
-_FAST_SIGNATURE_FORMATS = ("yuv", "yuvj", "nv12", "nv21", "gray")
+# Planar 8-bit formats whose planes are read directly for the signature (no conversion).
+_PLANAR = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv440p"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Sampling:
     fps: float = DEFAULT_FPS
     cuts: bool = True
     cut_threshold: float = CUT_THRESHOLD
+    cut_ratio: float = CUT_RATIO
     min_cut_gap: float = MIN_CUT_GAP
     max_side: int = MAX_SIDE
     threads: int = 0  # decoder threads; 0: FFmpeg's choice from the number of cores
@@ -216,7 +229,8 @@ class VideoReader:
         self._next_due = 0.0 if self._resume is None else self._resume.time
         self._last_sample = -math.inf
         self._pending_cut = False
-        self._signature: np.ndarray | None = None
+        self._signature: list[np.ndarray] | None = None
+        self._scores: deque[float] = deque(maxlen=CUT_WINDOW)
         self._finished = False
         if self._resume is not None:
             self._seek(self._resume)
@@ -471,9 +485,12 @@ class VideoReader:
             return False
         sig = _signature(frame)
         previous, self._signature = self._signature, sig
-        if previous is None or previous.shape != sig.shape:
+        if previous is None or any(a.shape != b.shape for a, b in zip(previous, sig)):
             return False
-        return float(np.mean(np.abs(sig - previous))) >= self.sampling.cut_threshold
+        score = sum(float(np.mean(np.abs(a - b))) for a, b in zip(previous, sig))
+        recent = sum(self._scores) / len(self._scores) if self._scores else 0.0
+        self._scores.append(score)
+        return score >= self.sampling.cut_threshold and score >= self.sampling.cut_ratio * recent
 
     def _finish(self) -> None:
         if self._finished:
@@ -532,18 +549,26 @@ def _rotation(frame: Any) -> int:
     return int(round(angle / 90.0)) % 4 * 90
 
 
-def _signature(frame: Any) -> np.ndarray:
-    """A 64x36 luma thumbnail less its mean, in [-1, 1]: from the Y plane directly where there is one (8-bit
-    planar formats; no conversion), else through libswscale."""
-    fmt = frame.format
-    if fmt.name.startswith(_FAST_SIGNATURE_FORMATS) and fmt.components[0].bits == 8:
-        plane = frame.planes[0]
-        luma = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
-        small = cv2.resize(luma, SIGNATURE, interpolation=cv2.INTER_AREA)
+def _signature(frame: Any) -> list[np.ndarray]:
+    """The frame's Y, U and V planes shrunk to 64x36, 32x18 and 32x18, each less its mean, full scale 1.
+
+    Planar 8-bit frames are read in place: every few pixels (at least 8 per signature pixel remain in each
+    direction), then averaged over areas (0.2 ms a 1080p frame); other formats go through libswscale."""
+    planes: list[np.ndarray] = []
+    if frame.format.name in _PLANAR:
+        for k, size in enumerate((SIGNATURE_Y, SIGNATURE_C, SIGNATURE_C)):
+            p = frame.planes[k]
+            data = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width]
+            step = max(1, min(p.width // (8 * size[0]), p.height // (8 * size[1])))
+            planes.append(cv2.resize(np.ascontiguousarray(data[::step, ::step]), size, interpolation=cv2.INTER_AREA))
     else:
-        small = frame.to_ndarray(format="gray", width=SIGNATURE[0], height=SIGNATURE[1], interpolation="AREA")
-    sig = small.astype(np.float32) / 255.0
-    out: np.ndarray = sig - sig.mean()
+        yuv = frame.reformat(width=SIGNATURE_Y[0], height=SIGNATURE_Y[1], format="yuv444p", interpolation="AREA")
+        y, u, v = yuv.to_ndarray()
+        planes = [y, *(cv2.resize(c, SIGNATURE_C, interpolation=cv2.INTER_AREA) for c in (u, v))]
+    out = []
+    for plane in planes:
+        scaled = plane.astype(np.float32) / 255.0
+        out.append(scaled - scaled.mean())
     return out
 
 
