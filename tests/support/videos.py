@@ -28,7 +28,8 @@ PEOPLE = ("Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", 
 class Appearance:
     """An LFW photo (or any BGR image) on screen from `start` to `end` (seconds, end excluded). Its top-left
     corner is at (x, y), fractions of the frame, moving by (dx, dy) fractions of the frame per second; its side
-    is `size` times the frame height (an LFW face is about 40% of its photo)."""
+    is `size` times the frame height (an LFW face is about 40% of its photo). With `fade`, it fades in over
+    that many seconds before `start` and out after `end` (people walk in; they do not appear like a cut)."""
 
     photo: Path | np.ndarray
     start: float
@@ -38,9 +39,16 @@ class Appearance:
     size: float = 0.8
     dx: float = 0.0
     dy: float = 0.0
+    fade: float = 0.0
 
-    def on_screen(self, t: float) -> bool:
-        return self.start <= t < self.end
+    def opacity(self, t: float) -> float:
+        if self.start <= t < self.end:
+            return 1.0
+        if self.fade and self.start - self.fade < t < self.start:
+            return (t - (self.start - self.fade)) / self.fade
+        if self.fade and self.end <= t < self.end + self.fade:
+            return 1.0 - (t - self.end) / self.fade
+        return 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,8 +74,10 @@ class Clip:
         else:
             img = background(self.width, self.height, self.seed * 1000 + self.shot(t))
         for a in self.appearances:
-            if a.on_screen(t):
-                paste(img, self._photo(a.photo), a.x + a.dx * (t - a.start), a.y + a.dy * (t - a.start), a.size)
+            alpha = a.opacity(t)
+            if alpha > 0:
+                x, y = a.x + a.dx * (t - a.start), a.y + a.dy * (t - a.start)
+                paste(img, self._photo(a.photo), x, y, a.size, alpha)
         if self.noise:
             rng = np.random.default_rng([self.seed, index])
             img = np.clip(img.astype(np.int16) + rng.integers(-self.noise, self.noise + 1, img.shape), 0, 255)
@@ -91,14 +101,17 @@ def background(width: int, height: int, seed: int) -> np.ndarray:
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def paste(img: np.ndarray, photo: np.ndarray, x: float, y: float, size: float) -> None:
+def paste(img: np.ndarray, photo: np.ndarray, x: float, y: float, size: float, alpha: float = 1.0) -> None:
     h, w = img.shape[:2]
     side = max(8, round(size * h))
     scaled = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA if side < photo.shape[0] else cv2.INTER_CUBIC)
     left, top = round(x * w), round(y * h)
     x0, y0, x1, y1 = max(0, left), max(0, top), min(w, left + side), min(h, top + side)
     if x1 > x0 and y1 > y0:
-        img[y0:y1, x0:x1] = scaled[y0 - top : y1 - top, x0 - left : x1 - left]
+        patch = scaled[y0 - top : y1 - top, x0 - left : x1 - left]
+        if alpha < 1.0:
+            patch = (alpha * patch + (1 - alpha) * img[y0:y1, x0:x1]).astype(np.uint8)
+        img[y0:y1, x0:x1] = patch
 
 
 _STORE_ROTATION = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -175,11 +188,11 @@ def overwritten_copy(src: Path, dst: Path, start: float, length: float, seed: in
     return dst
 
 
-def no_frames(path: Path) -> Path:
-    """An MP4 with a video stream and not a single frame in it."""
+def no_frames(path: Path, fmt: str = "mp4") -> Path:
+    """A file with a video stream and not a single frame in it."""
     import av
 
-    out = av.open(str(path), "w", format="mp4")
+    out = av.open(str(path), "w", format=fmt)
     stream = out.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
     out.start_encoding()  # the header, with the stream in it, is written although no frame follows

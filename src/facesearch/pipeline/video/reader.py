@@ -199,6 +199,8 @@ class VideoReader:
         options = {"enable_drefs": "0", "use_absolute_path": "0"} if container.demuxer == "mov" else {}
         try:
             self._container = av.open(self._file, format=container.demuxer, options=options, metadata_errors="replace")
+        except av.error.EOFError as exc:
+            raise VideoError(NO_FRAMES, f"the {container.name} file ends before any frame") from exc
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise VideoError(CORRUPT_VIDEO, f"cannot be read as {container.name}: {exc}") from exc
         stream = self._pick_stream()

@@ -99,7 +99,7 @@ class VideoScan:
                     step = self._tracker.update(frame, faces)
                     yield from self._hand_over(step.closed)
                     if step.quiet and frame.pts is not None:
-                        self._checkpoint = Checkpoint(frame.time, frame.frame, frame.pts, self._tracker.next_id)
+                        self._checkpoint = Checkpoint(frame.time, frame.frame, frame.pts, step.next_id)
                 yield self._progress(batch[-1].time)
             yield from self._hand_over(self._tracker.finish())
             self._finish()

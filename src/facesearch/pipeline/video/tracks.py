@@ -6,7 +6,9 @@ A face joins the open track it agrees with on both counts:
   samples), and its size is within a factor `max_scale` (plus half of it per second) of the track's;
 - appearance: its embedding scores at least the pack's score at a false-match rate of 1% (`link_fmr`, from the
   pack's calibration table, so one rule fits every pack) against the track's latest face or its best one; or at
-  10% (`near_fmr`) when the two boxes overlap heavily (IoU >= 0.3: a blurred or turning face in the same place).
+  10% (`near_fmr`) when the track was seen on the previous sampled frame and the two boxes overlap heavily
+  (IoU >= 0.3: a blurred or turning face in the same place; after a gap, someone else in the same doorway is
+  likelier).
 Pairs are taken best first (appearance, then overlap); each track takes at most one face per frame and each
 face joins at most one track, so two faces visible on one frame are never one track. A face that joins none
 opens a new track. A track closes when it has not been seen for `max_gap` seconds, and every track closes at a
@@ -85,11 +87,12 @@ class _Open:
 
 @dataclass(frozen=True)
 class Step:
-    """What one sampled frame did: tracks it closed (before its faces were linked), and whether no track was
-    open when its faces came (a point a scan can resume from)."""
+    """What one sampled frame did: tracks it closed (before its faces were linked), whether no track was open
+    when its faces came (a point a scan can resume from), and the id its first new track got or would get."""
 
     closed: list[Track]
     quiet: bool
+    next_id: int
 
 
 class Tracker:
@@ -99,6 +102,7 @@ class Tracker:
         self.options = options
         self.thresholds = thresholds
         self.max_gap = options.max_gap if options.max_gap is not None else max(1.0, 2.5 / fps)
+        self._adjacent = 1.5 / fps  # at most this long after its last sighting, a track was on the previous sample
         self.next_id = next_id
         self.faces = 0
         self.below_quality = 0  # tracks dropped: no face at or above min_quality
@@ -106,9 +110,9 @@ class Tracker:
 
     def update(self, frame: SampledFrame, faces: FaceSet) -> Step:
         closed = self._expire(frame.time, frame.cut)
-        quiet = not self._open
+        step = Step(closed, not self._open, self.next_id)
         self._link(frame, faces)
-        return Step(closed, quiet)
+        return step
 
     def finish(self) -> list[Track]:
         """Close every open track (the end of the video)."""
@@ -185,7 +189,8 @@ class Tracker:
                     continue
                 sim = max(float(sims[j]), float(sims_best[j]))
                 iou = _iou(box, track.box)
-                if sim >= self.thresholds.link or (iou >= NEAR_IOU and sim >= self.thresholds.near):
+                near = dt <= self._adjacent and iou >= NEAR_IOU and sim >= self.thresholds.near
+                if sim >= self.thresholds.link or near:
                     pairs.append((sim + 0.25 * iou, i, j))
         pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
         return pairs
