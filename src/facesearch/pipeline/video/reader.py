@@ -88,6 +88,9 @@ SIGNATURE_Y = (64, 36)
 SIGNATURE_C = (32, 18)
 MIN_FRAME_COST = 256 * 256  # pixels a frame costs the budget at least (tiny frames at a huge rate)
 MAX_READ_RETRIES = 3  # consecutive container read failures before the rest of the file is given up
+# Packet timestamps waiting for their frame: a stream whose packets decode to nothing cannot grow this further
+# (the oldest are counted as frames that were there).
+MAX_PENDING = 4096
 TEXT_MAX = 200  # metadata strings are capped at this length
 # Planar 8-bit formats whose planes are read directly for the signature (no conversion).
 _PLANAR = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv440p"})
@@ -331,6 +334,9 @@ class VideoReader:
                         flushed = True
                     elif packet.pts is not None:
                         heapq.heappush(self._pending, int(packet.pts))
+                        if len(self._pending) > MAX_PENDING:
+                            self._step(heapq.heappop(self._pending))
+                            self._count += 1
                     else:
                         self._skip_ok = False  # no timestamps to number skipped frames by
                     self._set_skip(packet.pts)
