@@ -6,6 +6,7 @@ another photo of them. The tracker's rules alone, without a model, are at the en
 from __future__ import annotations
 
 import functools
+import threading
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from support.videos import PEOPLE, Appearance, Clip, truncated_copy, write_clip
 from facesearch.calibration.tables import load_table
 from facesearch.config import Settings
 from facesearch.models import load_pack
-from facesearch.models.base import ModelPack
+from facesearch.models.base import Detections, ModelPack, PackInfo
 from facesearch.pipeline.analysis import FaceSet, analyze
 from facesearch.pipeline.video import (
     ScanOptions,
@@ -385,3 +386,39 @@ def test_scan_options_follow_the_deployment() -> None:
     options = ScanOptions.from_settings(settings, batch_frames=2)
     assert options.limits.max_frame_pixels == 1000
     assert (options.min_face_px, options.tracking.min_quality, options.batch_frames) == (30, 0.4, 2)
+
+
+class _NoFaces:
+    """A pack that finds nothing: the scan's plumbing without a model."""
+
+    info = PackInfo("none", "1", 8, "finds no face", "none")
+
+    def detect(self, image: np.ndarray) -> Detections:
+        return Detections.empty()
+
+    def align(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+        return np.zeros((0, 8, 8, 3), np.uint8)
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        return np.zeros((0, 8), np.float32)
+
+
+def test_progress_is_in_video_seconds_and_an_abandoned_scan_stops(tmp_path: Path) -> None:
+    path = write_clip(tmp_path / "empty.mp4", Clip(6.0, flat=True))
+    scan = VideoScan(path, _NoFaces(), ScanOptions(batch_frames=2, prefetch=2))
+    items = list(scan)
+    assert all(isinstance(i, ScanProgress) for i in items)
+    seconds = [p.seconds for p in items]  # one report per batch (as many frames as are ready), then the end
+    assert seconds == sorted(seconds) and set(seconds) <= {i / 2 for i in range(12)} | {5.9} and seconds[-1] == 5.9
+    assert len(seconds) >= 7 and all(p.duration == 6.0 for p in items)
+    assert items[-1].frames_decoded == 60 and items[-1].frames_sampled == 12
+    assert scan.report.complete and scan.report.tracks == 0
+    before = threading.active_count()
+    scan = VideoScan(path, _NoFaces(), ScanOptions(batch_frames=1, prefetch=1))
+    running = iter(scan)
+    next(running)
+    assert threading.active_count() == before + 1  # the decoding thread, waiting on a full queue
+    running.close()  # the consumer stops early
+    assert threading.active_count() == before
+    with pytest.raises(RuntimeError):
+        _ = scan.report  # it never finished
