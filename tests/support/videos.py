@@ -63,25 +63,34 @@ class Clip:
     flat: bool = False  # one flat grey background for every shot (a static scene)
     seed: int = 0
     photos: dict[Path, np.ndarray] = field(default_factory=dict, repr=False)
+    cache: dict[object, np.ndarray] = field(default_factory=dict, repr=False)  # backgrounds and noise
 
     def shot(self, t: float) -> int:
         return sum(1 for c in self.cuts if c <= t + 1e-9)
 
     def frame(self, t: float, index: int) -> np.ndarray:
         """The upright BGR frame at time t."""
-        if self.flat:
-            img = np.full((self.height, self.width, 3), 60, np.uint8)
-        else:
-            img = background(self.width, self.height, self.seed * 1000 + self.shot(t))
+        shot = -1 if self.flat else self.shot(t)
+        if shot not in self.cache:
+            self.cache[shot] = (
+                np.full((self.height, self.width, 3), 60, np.uint8)
+                if self.flat
+                else background(self.width, self.height, self.seed * 1000 + shot)
+            )
+        img = self.cache[shot].copy()
         for a in self.appearances:
             alpha = a.opacity(t)
             if alpha > 0:
                 x, y = a.x + a.dx * (t - a.start), a.y + a.dy * (t - a.start)
                 paste(img, self._photo(a.photo), x, y, a.size, alpha)
         if self.noise:
-            rng = np.random.default_rng([self.seed, index])
-            img = np.clip(img.astype(np.int16) + rng.integers(-self.noise, self.noise + 1, img.shape), 0, 255)
-        return img.astype(np.uint8)
+            # Seven noise fields in turn: different on every frame an encoder can refer to, cheap to add.
+            key = ("noise", index % 7)
+            if key not in self.cache:
+                rng = np.random.default_rng([self.seed, index % 7])
+                self.cache[key] = rng.integers(-self.noise, self.noise + 1, img.shape).astype(np.int16)
+            img = np.clip(img.astype(np.int16) + self.cache[key], 0, 255).astype(np.uint8)
+        return img
 
     def _photo(self, path: Path | np.ndarray) -> np.ndarray:
         if isinstance(path, np.ndarray):

@@ -65,10 +65,10 @@ from .records import (
     VideoIssue,
 )
 
-# Frames sampled per second of video. Measured (docs/benchmarks.md, "Video"): decoding every frame costs the
-# same whatever is sampled, so going from 1 to 2 frames per second adds little time, and gives a person on
-# screen for 2 s at least four looks (the best face of four is much better than of two); 4 per second costs
-# 1.5x the time of 2 at 1080p for no person found that 2 missed.
+# Frames sampled per second of video. Measured (docs/benchmarks.md, "Video"): the decoding costs about the same
+# whatever is sampled, so at 1080p 2 per second costs 10 to 20% more than 1 and 4 per second 10 to 30% more
+# than 2, with the same people found on the benchmark's clips. 2 gives a person on screen for 2 s at least four
+# looks instead of two (real footage needs them: turned heads, blur) and keeps 1080p inside the speed goals.
 DEFAULT_FPS = 2.0
 MAX_SIDE = 1920  # longest side frames are analysed at (4K and 8K are scaled down while converted)
 # Scene cuts. A frame's signature is its Y, U and V planes shrunk to 64x36, 32x18 and 32x18, each less its own
