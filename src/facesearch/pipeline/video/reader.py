@@ -182,6 +182,10 @@ class VideoReader:
         self.decode_errors = 0
         self.seconds = 0.0  # time of the last decoded frame
         self._first_error: tuple[str, float | None] = ("", None)
+        self._read_errors = 0
+        self._first_read_error: tuple[str, float | None] = ("", None)
+        self._gave_up_reading = False
+        self._too_large = 0
         self._resume = resume
         self._file = open_regular(path)
         try:
@@ -268,9 +272,13 @@ class VideoReader:
         try:
             return next(self._raw)
         except StopIteration:
-            if self.decode_errors or self.issues:
-                detail = "; ".join(i.detail for i in self.issues) or f"{self.decode_errors} packets failed"
-                raise VideoError(CORRUPT_VIDEO, f"no frame decodes: {detail}") from None
+            if self.decode_errors or self._read_errors or self.issues:
+                details = [i.detail for i in self.issues]
+                details += [f"read error: {self._first_read_error[0]}"] if self._read_errors else []
+                details += (
+                    [f"{self.decode_errors} packets failed: {self._first_error[0]}"] if self.decode_errors else []
+                )
+                raise VideoError(CORRUPT_VIDEO, "no frame decodes: " + "; ".join(details)) from None
             raise VideoError(NO_FRAMES, "the video stream holds no frame") from None
 
     def _describe(self, container: formats.Container, stream: Any, first: Any) -> VideoInfo:
@@ -350,9 +358,11 @@ class VideoReader:
                 break
             except (av.error.FFmpegError, OSError) as exc:
                 retries += 1
-                if retries == 1:
-                    self.issues.append(VideoIssue(READ_ERROR, f"the container could not be read: {exc}", self._at()))
-                if retries >= MAX_READ_RETRIES:
+                self._read_errors += 1
+                if self._read_errors == 1:
+                    self._first_read_error = (str(exc), self._at())
+                if retries >= MAX_READ_RETRIES or self._read_errors >= self.limits.max_errors:
+                    self._gave_up_reading = True
                     break
         if not flushed:
             with contextlib.suppress(av.error.FFmpegError):
@@ -443,9 +453,11 @@ class VideoReader:
                 )
                 break
             if pixels > self.limits.max_frame_pixels:
-                self.issues.append(
-                    VideoIssue(FRAME_TOO_LARGE, f"{frame.width}x{frame.height} frame skipped", round(t, 3))
-                )
+                self._too_large += 1
+                if self._too_large == 1:
+                    self.issues.append(
+                        VideoIssue(FRAME_TOO_LARGE, f"{frame.width}x{frame.height} frames skipped", round(t, 3))
+                    )
                 continue
             cut = self._cut(frame)
             if resume is not None:
@@ -504,6 +516,12 @@ class VideoReader:
         if self._finished:
             return
         self._finished = True
+        if self._read_errors:
+            detail, at = self._first_read_error
+            end = "; the rest of the file was not read" if self._gave_up_reading else ""
+            self.issues.append(
+                VideoIssue(READ_ERROR, f"the container could not be read {self._read_errors} times ({detail}){end}", at)
+            )
         if self.decode_errors and not any(i.reason == CORRUPT_VIDEO for i in self.issues):
             detail, at = self._first_error
             text = f"{self.decode_errors} packets damaged or not decodable (first: {detail})"
