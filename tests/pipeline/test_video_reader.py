@@ -11,7 +11,7 @@ import pytest
 from support.videos import Appearance, Clip, texture, write_clip
 
 from facesearch.pipeline.video import Sampling, VideoError, VideoLimits, VideoReader
-from facesearch.pipeline.video.reader import recording
+from facesearch.pipeline.video.metadata import recording
 from facesearch.pipeline.video.records import DECODE_BUDGET, TOO_MANY_PIXELS
 
 

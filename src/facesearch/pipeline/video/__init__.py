@@ -3,8 +3,9 @@
 - `formats`: which files are videos, by their first bytes (MP4/MOV/M4V/3GP, Matroska/WebM, AVI, MPEG-TS/M2TS,
   MPEG-PS), and the demuxer and media type of each;
 - `reader`: safe decoding with PyAV (regular files only, the demuxer named, a frame-size limit the decoder
-  enforces, a decoded-pixel budget), rotation from phones, frame sampling at N per second plus scene cuts,
-  the metadata that identifies the recording, bad input reported without losing what decodes;
+  enforces, a decoded-pixel budget), rotation from phones, frame sampling at N per second plus scene cuts
+  (`cuts`), the metadata that identifies the recording (`metadata`), bad input reported without losing what
+  decodes;
 - `tracks`: faces of sampled frames linked into tracks by position and embedding, the best few kept;
 - `scan`: the three together, streaming tracks and progress in video seconds (`VideoScan`), or one complete
   `VideoAnalysis` (`analyse_video`);

@@ -9,7 +9,8 @@ Which frames: one every 1/fps seconds of the file's own timestamps (so a variabl
 in time), plus the first frame after each scene cut (a shot shorter than the sampling interval is still seen,
 and a cut tells the tracker that the faces before it are gone). Every frame must be decoded (each depends on
 the ones before), but frames no other frame depends on are skipped by the decoder unless one of them is about
-to be sampled (`skip_frame` NONREF): about half of the decoding of a stream with B-frames, and nothing lost.
+to be sampled (`skip_frame` NONREF): with x264's defaults 40% of the frames and 15 to 40% of the decoding
+time, and no sampled frame differs by a pixel.
 Only sampled frames are converted to BGR, scaled during the conversion to at most `max_side` pixels (detection
 runs at 640 anyway) and turned upright from the rotation phones store.
 
@@ -24,6 +25,9 @@ Bounded cost, whatever the file claims:
 - errors: a packet that does not decode is skipped and counted, a container that cannot be read further ends
   the scan at that point; both are reported with the time they happened. Only a file of which nothing at all
   decodes raises (`VideoError`).
+
+A little over 500 lines: opening, decoding, numbering, sampling and the checks above all act on the same
+decoder state, frame by frame; scene cuts (`cuts`) and metadata (`metadata`) live apart.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import heapq
 import math
 import os
 import stat
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +47,8 @@ import cv2
 import numpy as np
 
 from . import formats
+from .cuts import CUT_RATIO, CUT_THRESHOLD, CutDetector
+from .metadata import recording
 from .records import (
     CORRUPT_VIDEO,
     DECODE_BUDGET,
@@ -59,7 +64,6 @@ from .records import (
     UNREADABLE,
     UNSUPPORTED_CODEC,
     Checkpoint,
-    Recording,
     VideoError,
     VideoInfo,
     VideoIssue,
@@ -71,29 +75,12 @@ from .records import (
 # looks instead of two (real footage needs them: turned heads, blur) and keeps 1080p inside the speed goals.
 DEFAULT_FPS = 2.0
 MAX_SIDE = 1920  # longest side frames are analysed at (4K and 8K are scaled down while converted)
-# Scene cuts. A frame's signature is its Y, U and V planes shrunk to 64x36, 32x18 and 32x18, each less its own
-# mean (exposure changes count less); the score of a pair of decoded frames is the sum of the three planes'
-# mean absolute differences (full scale 1). A cut is a score of at least CUT_THRESHOLD that is also at least
-# CUT_RATIO times the mean of the previous CUT_WINDOW scores: a fast pan scores high frame after frame, a cut
-# once. Measured on 640x360 frames made from LFW photos (a hard case: every shot a similar head-and-shoulders
-# composition): cuts between two photos score 0.21 (1st percentile) to 0.29 (median); within a shot, noise
-# scores 0.003, exposure +30% 0.08, an object entering over 14% of the frame 0.12 at most, a pan of 3% of the
-# width between decoded frames 0.16 at most and of 6% (a whip pan) 0.26. With 0.2 and 3, 0.5% of those cuts
-# are missed and a whip pan of 12 frames yields 0.15 false cuts (1.8 without the ratio test).
-CUT_THRESHOLD = 0.2
-CUT_RATIO = 3.0
-CUT_WINDOW = 6
 MIN_CUT_GAP = 0.25  # seconds: a cut is sampled only if no frame was sampled this recently
-SIGNATURE_Y = (64, 36)
-SIGNATURE_C = (32, 18)
 MIN_FRAME_COST = 256 * 256  # pixels a frame costs the budget at least (tiny frames at a huge rate)
 MAX_READ_RETRIES = 3  # consecutive container read failures before the rest of the file is given up
 # Packet timestamps waiting for their frame: a stream whose packets decode to nothing cannot grow this further
 # (the oldest are counted as frames that were there).
 MAX_PENDING = 4096
-TEXT_MAX = 200  # metadata strings are capped at this length
-# Planar 8-bit formats whose planes are read directly for the signature (no conversion).
-_PLANAR = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv411p", "yuv440p"})
 
 
 @dataclass(frozen=True)
@@ -238,8 +225,7 @@ class VideoReader:
         self._next_due = 0.0 if self._resume is None else self._resume.time
         self._last_sample = -math.inf
         self._pending_cut = False
-        self._signature: list[np.ndarray] | None = None
-        self._scores: deque[float] = deque(maxlen=CUT_WINDOW)
+        self._cut_detector = CutDetector(self.sampling.cut_threshold, self.sampling.cut_ratio)
         self._finished = False
         if self._resume is not None:
             self._seek(self._resume)
@@ -501,16 +487,7 @@ class VideoReader:
 
     def _cut(self, frame: Any) -> bool:
         """Whether this frame starts a new shot (against the previous decoded frame)."""
-        if not self.sampling.cuts:
-            return False
-        sig = _signature(frame)
-        previous, self._signature = self._signature, sig
-        if previous is None or any(a.shape != b.shape for a, b in zip(previous, sig)):
-            return False
-        score = sum(float(np.mean(np.abs(a - b))) for a, b in zip(previous, sig))
-        recent = sum(self._scores) / len(self._scores) if self._scores else 0.0
-        self._scores.append(score)
-        return score >= self.sampling.cut_threshold and score >= self.sampling.cut_ratio * recent
+        return self.sampling.cuts and self._cut_detector.update(frame)
 
     def _finish(self) -> None:
         if self._finished:
@@ -573,72 +550,3 @@ def _rotation(frame: Any) -> int:
     except (AttributeError, TypeError, ValueError):
         return 0
     return int(round(angle / 90.0)) % 4 * 90
-
-
-def _signature(frame: Any) -> list[np.ndarray]:
-    """The frame's Y, U and V planes shrunk to 64x36, 32x18 and 32x18, each less its mean, full scale 1.
-
-    Planar 8-bit frames are read in place: every few pixels (at least 8 per signature pixel remain in each
-    direction), then averaged over areas (0.2 ms a 1080p frame); other formats go through libswscale."""
-    planes: list[np.ndarray] = []
-    if frame.format.name in _PLANAR:
-        for k, size in enumerate((SIGNATURE_Y, SIGNATURE_C, SIGNATURE_C)):
-            p = frame.planes[k]
-            data = np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : p.width]
-            step = max(1, min(p.width // (8 * size[0]), p.height // (8 * size[1])))
-            planes.append(cv2.resize(np.ascontiguousarray(data[::step, ::step]), size, interpolation=cv2.INTER_AREA))
-    else:
-        yuv = frame.reformat(width=SIGNATURE_Y[0], height=SIGNATURE_Y[1], format="yuv444p", interpolation="AREA")
-        y, u, v = yuv.to_ndarray()
-        planes = [y, *(cv2.resize(c, SIGNATURE_C, interpolation=cv2.INTER_AREA) for c in (u, v))]
-    out = []
-    for plane in planes:
-        scaled = plane.astype(np.float32) / 255.0
-        out.append(scaled - scaled.mean())
-    return out
-
-
-# Metadata --------------------------------------------------------------------------------------------
-_CREATION = ("com.apple.quicktime.creationdate", "creation_time", "date_recorded", "date", "datetimeoriginal")
-_MAKE = ("com.apple.quicktime.make", "com.android.manufacturer", "make", "manufacturer")
-_MODEL = ("com.apple.quicktime.model", "com.android.model", "model")
-_SOFTWARE = ("com.apple.quicktime.software", "com.android.version", "software")
-_ENCODER = ("encoder", "encoded_by")
-_TITLE = ("com.apple.quicktime.title", "title")
-# Timestamps writers put in when they know none (the Unix and QuickTime epochs).
-_UNSET_TIMES = ("1970-01-01T00:00:00", "1904-01-01T00:00:00")
-
-
-def recording(container_tags: dict[str, str], stream_tags: dict[str, str]) -> Recording:
-    """What identifies the recording, from the container's tags first, then the video stream's."""
-    tags: dict[str, str] = {}
-    for source in (stream_tags, container_tags):  # the container's win
-        for key, value in source.items():
-            tags[str(key).lower()] = str(value)
-
-    def first(keys: tuple[str, ...]) -> str | None:
-        for key in keys:
-            text = _clean(tags.get(key))
-            if text:
-                return text
-        return None
-
-    created = first(_CREATION)
-    if created and created.startswith(_UNSET_TIMES):
-        created = None
-    return Recording(
-        creation_time=created,
-        make=first(_MAKE),
-        model=first(_MODEL),
-        software=first(_SOFTWARE),
-        encoder=first(_ENCODER),
-        title=first(_TITLE),
-    )
-
-
-def _clean(value: str | None) -> str | None:
-    """Untrusted text from a file: control characters out, whitespace trimmed, length capped."""
-    if value is None:
-        return None
-    text = "".join(ch for ch in value if ch.isprintable()).strip()
-    return text[:TEXT_MAX] or None
