@@ -52,7 +52,7 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
     ctx = Context.open(settings)
     admin, operator = Actor("benchmark", "admin", via="cli"), Actor("benchmark", "operator", via="cli")
     accounts.add_user(ctx, admin, "load", "examiner", "Quartz-Meadow-Lantern-93")
-    token = str(accounts.create_token(ctx, admin, "load", "benchmark")["token"])
+    token = accounts.create_token(ctx, admin, "load", "benchmark").token
     names = sorted(d.name for d in data.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
     items, probes = [], []
     for name in names[:people]:
@@ -187,7 +187,7 @@ def serve_setup(home: Path, data: Path, people: int, per_person: int, model: str
     ctx = Context.open(Settings(home=home, model=model, workers=1))
     admin = Actor("benchmark", "admin", via="cli")
     accounts.add_user(ctx, admin, "load-ingest", "operator", "Quartz-Meadow-Lantern-93")
-    operator = str(accounts.create_token(ctx, admin, "load-ingest", "benchmark")["token"])
+    operator = accounts.create_token(ctx, admin, "load-ingest", "benchmark").token
     ctx.store.close()
     names = sorted(d.name for d in data.iterdir() if d.is_dir())
     in_gallery = {p.parent.name for p in probes}

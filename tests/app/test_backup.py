@@ -38,7 +38,7 @@ def _settings(home: Path) -> Settings:
 def _search(ctx: Context, probe: Path) -> list[tuple[int, float]]:
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=8)
     res = searching.search(ctx, EXAMINER, Photo.from_path(probe, ctx.settings), req)
-    return [(m["face_id"], round(m["score"], 5)) for f in res["faces"] for m in f["matches"]]
+    return [(m.face_id, round(m.score, 5)) for f in res.faces for m in f.matches]
 
 
 @pytest.fixture

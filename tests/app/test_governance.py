@@ -109,7 +109,7 @@ def _persons_in(result: dict) -> set[str]:
 def _search(ctx: Context, path: Path, top_k: int) -> dict:
     """A search as an examiner runs it: through the use case (the gate, the opt-out filter, the audit log)."""
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=top_k)
-    return searching.search(ctx, EXAMINER, Photo.from_path(path, ctx.settings), req)
+    return searching.search(ctx, EXAMINER, Photo.from_path(path, ctx.settings), req).model_dump()
 
 
 @dataclass
@@ -166,7 +166,7 @@ def test_ingest_refuses_unknown_and_undocumented_collections(kit: Kit) -> None:
         retention_days=30,
         keep=False,
     )
-    assert col["problems"] == [] and col["owner"] == "desk" and col["retention_days"] == 30
+    assert col.problems == [] and col.owner == "desk" and col.retention_days == 30
     assert collections.collection_problems(store.get_collection("ok")) == []
     res = ingest(ctx, OPERATOR, items, "ok")
     assert res.ingested == 1

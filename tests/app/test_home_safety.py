@@ -59,7 +59,7 @@ def _world(tmp_path: Path) -> tuple[Context, Path]:
 def _search(ctx: Context, probe: Path) -> list[tuple[int, float]]:
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=5)
     res = searching.search(ctx, EXAMINER, Photo.from_path(probe, ctx.settings), req)
-    return [(m["face_id"], round(m["score"], 5)) for f in res["faces"] for m in f["matches"]]
+    return [(m.face_id, round(m.score, 5)) for f in res.faces for m in f.matches]
 
 
 # 8: file modes ------------------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def test_a_full_home_gives_a_500_problem_without_data_from_the_api(
 
     ctx, probe = _world(tmp_path)
     accounts.add_user(ctx, ADMIN, "eve", "examiner", "correct horse battery")
-    token = str(accounts.create_token(ctx, ADMIN, "eve", "tests")["token"])
+    token = accounts.create_token(ctx, ADMIN, "eve", "tests").token
     ctx.store.close()
     _full_disk(monkeypatch)
     app = create_app(Settings(workers=1, model="synthetic"))

@@ -21,7 +21,8 @@ from support.synthetic import photo, write_gallery, write_photo
 
 from facesearch.app import collection as collections
 from facesearch.app.context import Actor, Context
-from facesearch.app.ingest import ingest, items_from_folder, items_from_manifest, write_report
+from facesearch.app.ingest import ingest, items_from_folder, items_from_manifest
+from facesearch.cli.ingest import write_report
 from facesearch.config import Settings
 from facesearch.errors import CollectionError
 from facesearch.index import open_index

@@ -103,10 +103,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
         write_gallery(gallery, [1, 2, 3], 2)
         res = ingest.ingest(ctx, olga, ingest.items_from_folder(gallery), "c", workers=1)
         assert res.faces == 6
-        tokens = {
-            name: str(accounts.create_token(ctx, root, name)["token"])
-            for name in ("adam", "olga", "eve", "fred", "aud")
-        }
+        tokens = {name: accounts.create_token(ctx, root, name).token for name in ("adam", "olga", "eve", "fred", "aud")}
         ctx.store.close()
     yield Template(root_dir / "home", write_photo(root_dir / "probe.jpg", [1], seed=99), tokens)
 
@@ -284,8 +281,8 @@ def self_confirm(world: World, transport: str, user: str) -> str | None:
         Photo(world.probe.read_bytes(), "probe"),
         searching.SearchRequest(case_ref="CASE-2", purpose="TEST"),
     )
-    face_id = res["faces"][0]["matches"][0]["face_id"]
-    proposal = review.propose(world.ctx, actor, res["search_id"], face_id, "same marker")
+    face_id = res.faces[0].matches[0].face_id
+    proposal = review.propose(world.ctx, actor, res.search_id, face_id, "same marker")
     pid = proposal["id"]
     if transport == "cli":
         return cli(world, user, "review", "confirm", str(pid), "--note", "mine")

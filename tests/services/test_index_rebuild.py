@@ -55,7 +55,7 @@ def test_rebuild_swaps_in_the_new_structure_and_searches_agree(synthetic_env: Pa
     before = _top(ctx, vecs)
     assert ctx.engine.index(col).kind == "flat"
     res = rebuild.rebuild(ctx, ADMIN, kind=kind)
-    assert res["collections"][0]["kind"] == kind and res["collections"][0]["faces"] == 60
+    assert res.collections[0].kind == kind and res.collections[0].faces == 60
     # The engine held the old index: it uses the new file from its next search.
     assert ctx.engine.index(col).kind == kind
     after = _top(ctx, vecs)

@@ -346,7 +346,7 @@ def test_application_flows_on_postgres(
         def found(probe: Path) -> list[tuple[str, int]]:
             req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=5)
             result = searching.search(ctx, examiner, Photo.from_path(probe, settings), req)
-            return [(m["image"]["metadata"]["person"], m["image"]["id"]) for m in result["faces"][0]["matches"]]
+            return [(m.image.metadata["person"], m.image.id) for m in result.faces[0].matches]
 
         hits = found(people["person_0011"][4])
         assert hits[0][0] == "person_0011"

@@ -129,7 +129,7 @@ class Env:
 
     def add_user(self, name: str, role: str) -> None:
         accounts.add_user(self.ctx, SETUP_ADMIN, name, role, PASSWORD)
-        self.tokens[name] = str(accounts.create_token(self.ctx, SETUP_ADMIN, name, "tests")["token"])
+        self.tokens[name] = accounts.create_token(self.ctx, SETUP_ADMIN, name, "tests").token
 
 
 def make_settings(home: Path, model: str = "synthetic", **extra: object) -> Settings:

@@ -6,39 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..app.accounts import CreatedToken, TokenInfo, UserInfo
 
 
-# Accounts ---------------------------------------------------------------------------------------
-class UserInfo(BaseModel):
-    name: str
-    role: str
-    disabled: bool
-    created_at: str | None
-
-
+# Accounts: the use cases' results (app/accounts.py), and the lists that carry them ---------------
 class UserList(BaseModel):
     users: list[UserInfo]
     roles: list[str]
-
-
-class TokenInfo(BaseModel):
-    id: int
-    user: str
-    label: str
-    prefix: str
-    created_at: str | None
-    revoked: bool
 
 
 class TokenList(BaseModel):
     tokens: list[TokenInfo]
 
 
-class NewTokenResult(BaseModel):
-    id: int
-    user: str
-    token: str = Field(description="The token itself, shown this once.")
+class NewTokenResult(CreatedToken):
+    """`create_token`'s answer, under the name clients know it by."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class Revoked(BaseModel):

@@ -1,6 +1,7 @@
 """Writing the audit log from a use case: one helper for an entry, one for a refusal.
 
-`record(ctx, actor, Action.X, ...)` writes who (the `Actor`: name, role, address), what and why; a failure
+`record(ctx, actor, Action.X, ...)` writes who (the `Actor`: name, role, address), what and why
+(`record_claim` writes an attempt by someone not signed in, under the name they gave); a failure
 to write raises `AuditWriteError` (a `StorageError`), and the action it records must not happen.
 `refusal_recorded(...)` wraps the part of a use case that may refuse: a `FacesearchError` raised inside is
 written as an entry with outcome `refused` and its reason, then raised again. Fields learnt while the use
@@ -49,6 +50,13 @@ def record(
         results=results,
         details=details,
     )
+    return int(entry["seq"])
+
+
+def record_claim(ctx: Context, claimed: str | None, ip: str | None, action: Action, *, outcome: str) -> int:
+    """Append an entry for someone who has not proved who they are (a failed sign-in): the name as given,
+    unconfirmed, and no role. Returns its sequence number."""
+    entry = ctx.audit.record(action, actor=claimed, ip=ip, outcome=outcome)
     return int(entry["seq"])
 
 

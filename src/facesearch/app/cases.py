@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..calibration.tables import load_table
+from ..calibration.wording import decision_text, fmr_text, threshold_text
 from ..config import Settings
 from ..errors import FacesearchError
 from ..store import Store
@@ -22,7 +23,6 @@ from .context import Actor, Context
 from .errors import Forbidden, Invalid
 from .review import STAMP, candidates_of, proposals_for, status_of
 from .roles import allowed
-from .wording import decision_text, fmr_text, threshold_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -4,12 +4,14 @@ model pack that built it. Nothing is ingested into a collection that lacks any o
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import CollectionError
 from ..models import get_entry
-from ..store.audit import COLLECTION_CREATE
 from ..store.schema import Collection
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .errors import Conflict, Invalid
 from .optout import optouts_without_templates
@@ -25,6 +27,49 @@ LEGAL_BASES = (
     "law_enforcement",
 )
 CREATE_HINT = "facesearch collections create {name} --source TEXT --legal-basis BASIS --retention-days N|--keep"
+
+
+class CollectionFields(BaseModel):
+    """A collection as documented: its model pack, provenance, owner and retention, and what it lacks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    model: str
+    model_version: str
+    created_at: str | None
+    source: str | None
+    legal_basis: str | None
+    legal_basis_note: str | None
+    owner: str | None
+    retention_days: int | None
+    keep_until_deleted: bool
+    description: str | None
+    problems: list[str] = Field(description="What the collection lacks before it may take photos.")
+
+    @classmethod
+    def of(cls, col: Collection) -> CollectionFields:
+        return cls(
+            name=col.name,
+            model=col.model,
+            model_version=col.model_version,
+            created_at=col.created_at.isoformat() if col.created_at else None,
+            source=col.source,
+            legal_basis=col.legal_basis,
+            legal_basis_note=col.legal_basis_note,
+            owner=col.owner,
+            retention_days=col.retention_days,
+            keep_until_deleted=bool(col.keep_until_deleted and col.retention_days is None),
+            description=col.description,
+            problems=collection_problems(col),
+        )
+
+
+class CollectionInfo(CollectionFields):
+    """A collection as listed: documented, and how many images and faces it holds."""
+
+    images: int
+    faces: int
 
 
 def collection_problems(col: Collection) -> list[str]:
@@ -71,7 +116,7 @@ def create_collection(
     model: str | None = None,
     legal_basis_note: str | None = None,
     description: str | None = None,
-) -> dict[str, Any]:
+) -> CollectionFields:
     """Create a documented collection. Refuses what ingest would refuse later, and a model pack that
     registered opt-outs have no templates for (future ingests could not honour those opt-outs)."""
     store = ctx.store
@@ -114,45 +159,20 @@ def create_collection(
         retention_days=retention_days,
         keep_until_deleted=retention_days is None,
     )
-    info = collection_dict(col)
-    ctx.audit.record(
-        COLLECTION_CREATE,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
-        collections=[col.name],
-        model=col.model,
-        details=info,
-    )
+    info = CollectionFields.of(col)
+    record(ctx, actor, Action.COLLECTION_CREATE, collections=[col.name], model=col.model, details=info.model_dump())
     return info
 
 
 @allowed("examiner", "operator", "admin")
-def list_collections(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_collections(ctx: Context, actor: Actor) -> list[CollectionInfo]:
     """Collections with their provenance, retention and size."""
     sizes = {c["name"]: c for c in ctx.store.stats()["collections"]}
     return [
-        {
-            **collection_dict(c),
-            "images": sizes.get(c.name, {}).get("images", 0),
-            "faces": sizes.get(c.name, {}).get("faces", 0),
-        }
+        CollectionInfo(
+            **CollectionFields.of(c).model_dump(),
+            images=sizes.get(c.name, {}).get("images", 0),
+            faces=sizes.get(c.name, {}).get("faces", 0),
+        )
         for c in ctx.store.list_collections()
     ]
-
-
-def collection_dict(col: Collection) -> dict[str, Any]:
-    return {
-        "name": col.name,
-        "model": col.model,
-        "model_version": col.model_version,
-        "created_at": col.created_at.isoformat() if col.created_at else None,
-        "source": col.source,
-        "legal_basis": col.legal_basis,
-        "legal_basis_note": col.legal_basis_note,
-        "owner": col.owner,
-        "retention_days": col.retention_days,
-        "keep_until_deleted": bool(col.keep_until_deleted and col.retention_days is None),
-        "description": col.description,
-        "problems": collection_problems(col),
-    }

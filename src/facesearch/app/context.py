@@ -18,9 +18,9 @@ from ..services.seen import SeenCache
 from ..services.throttle import LoginThrottle
 from ..store import Store
 from ..store.accounts import ensure_audit_triggers
-from ..store.audit import AUDIT_TRIGGERS, HEAD_FILE, KEY_FILE, AuditLog
+from ..store.audit import HEAD_FILE, KEY_FILE, AuditLog
 from ..store.guard import storage_errors
-from ..vocabulary import SYSTEM_ROLE
+from ..vocabulary import SYSTEM_ROLE, Action
 
 log = logging.getLogger("facesearch")
 
@@ -116,8 +116,14 @@ class Context:
                 "the audit log's append-only triggers were missing or disabled and have been restored: %s",
                 ", ".join(restored),
             )
+            # Written directly: the audit helper (app/auditing.py) is built on this module, not under it.
+            who = system_actor("open")
             ctx.audit.record(
-                AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning", details={"restored": restored}
+                Action.AUDIT_TRIGGERS,
+                actor=who.name,
+                role=who.role,
+                outcome="warning",
+                details={"restored": restored},
             )
         return ctx
 

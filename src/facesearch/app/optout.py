@@ -10,21 +10,24 @@ import numpy as np
 from sqlalchemy import func, select
 
 from ..calibration.tables import CalibrationTable, load_table
+from ..calibration.wording import fmr_text
 from ..config import Settings
 from ..errors import FacesearchError, ProbeError
 from ..models import get_entry, is_installed
 from ..pipeline import imaging
-from ..services.engine import Engine, HideFilter
+from ..services.engine import Engine
+from ..services.hiding import Hidden, HideFilter, matching
 from ..services.uploads import Photo, decode
 from ..store import NewImage, Store
-from ..store.audit import OPTOUT_ADD, OPTOUT_BLOCK, OPTOUT_ERASE, OPTOUT_HIDE
+from ..store.audit import OPTOUT_ADD, OPTOUT_BLOCK, OPTOUT_ERASE
 from ..store.governance_tables import OptOut, OptOutTemplate
 from ..store.schema import Collection
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context, system_actor
 from .erasure import Erasure, erase_faces, kept_probe_files
 from .errors import NotFound
 from .roles import allowed
-from .wording import fmr_text
 
 
 def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
@@ -72,12 +75,6 @@ def optouts_without_templates(store: Store, pack: str) -> int:
             or 0
         )
     return int(total) - int(covered)
-
-
-def matching(vectors: np.ndarray, tmpl: np.ndarray, threshold: float) -> np.ndarray:
-    if len(vectors) == 0 or len(tmpl) == 0:
-        return np.zeros(len(vectors), bool)
-    return np.asarray((np.asarray(vectors, np.float32) @ tmpl.T).max(axis=1) >= threshold)
 
 
 def drop_optout_faces(
@@ -128,38 +125,28 @@ def drop_optout_faces(
 
 
 def hide_opted_out(ctx: Context) -> HideFilter:
-    """The search filter: of the candidate ids, those that match an opt-out template (faces stored before the
-    opt-out, or by an older version). The engine denies them inside the index and searches again, so the
-    list keeps its length."""
+    """The search filter, built before the search: the opt-out templates of every pack in use, with each
+    pack's strict threshold. The engine compares its candidates with them in memory (faces stored before the
+    opt-out, or by an older version), denies the matching ones inside the index and searches again, so the
+    list keeps its length; `record_hidden` then logs what it hid."""
+    loaded = {pack: templates(ctx.store, pack) for pack in packs_in_use(ctx.store)}
+    kept = {pack: tmpl for pack, tmpl in loaded.items() if len(tmpl)}
+    return HideFilter(kept, {pack: optout_threshold(ctx.settings, pack)[0] for pack in kept})
 
-    def hide(pack: str, dim: int, ids: np.ndarray) -> set[int]:
-        return _hidden(ctx, pack, dim, ids)
 
-    return hide
-
-
-def _hidden(ctx: Context, pack: str, dim: int, ids: np.ndarray) -> set[int]:
-    settings, store = ctx.settings, ctx.store
-    tmpl = templates(store, pack)
-    valid = sorted({int(x) for x in ids.ravel() if x >= 0})
-    if not len(tmpl) or not valid:
-        return set()
-    vecs = store.embeddings(valid, dim)
-    threshold, _ = optout_threshold(settings, pack)
-    blocked = {fid for fid, hit in zip(valid, matching(vecs, tmpl, threshold)) if hit}
-    if blocked:
-        # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
-        # never shown to the searcher: the answer must not reveal that someone was hidden.
-        who = system_actor("search")
-        ctx.audit.record(
-            OPTOUT_HIDE,
-            actor=who.name,
-            role=who.role,
-            model=pack,
-            threshold=threshold,
-            results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)},
+def record_hidden(ctx: Context, hide: HideFilter, hidden: Sequence[Hidden]) -> None:
+    """One entry per round of a search that hid faces. Logged for the data-protection officer (these faces
+    should have been erased: `doctor --fix`), never shown to the searcher: the answer must not reveal that
+    someone was hidden."""
+    for h in hidden:
+        record(
+            ctx,
+            system_actor("search"),
+            Action.OPTOUT_HIDE,
+            model=h.pack,
+            threshold=hide.thresholds[h.pack],
+            results={"faces_hidden": len(h.face_ids), "face_ids": list(h.face_ids)},
         )
-    return blocked
 
 
 def gallery_matches(store: Store, pack: str, queries: np.ndarray, threshold: float) -> list[tuple[int, float]]:

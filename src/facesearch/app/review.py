@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..calibration.wording import fmr_text
 from ..store import Store
 from ..store.accounts import AuditEntry
 from ..store.audit import CONFIRM, EXPORT, PROPOSE, REJECT, SEARCH, VIEW_SEARCH, entry_dict
@@ -21,7 +22,6 @@ from .context import Actor, Context
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .purposes import iso
 from .roles import allowed
-from .wording import fmr_text
 
 STAMP = "investigative lead — not an identification"
 STATUSES = ("lead", "proposed", "confirmed", "rejected")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ..store.guard import storage_errors
-from ..vocabulary import ROLES
+from ..vocabulary import ROLES, SYSTEM_ROLE
 from .context import Actor, Context
 from .errors import Forbidden
 
@@ -23,7 +23,7 @@ def allowed(
     before it runs. Every use case a transport calls is declared so: the declaration is also where the CLI
     takes the role a command acts with, and the wrapper turns storage failures into `StorageError`."""
     for r in roles:
-        if r not in ROLES and r != "system":
+        if r not in ROLES and r != SYSTEM_ROLE:
             raise ValueError(f"unknown role {r!r}")
 
     def wrap(fn: Callable[Concatenate[Context, Actor, P], R]) -> Callable[Concatenate[Context, Actor, P], R]:

@@ -81,7 +81,7 @@ def actor_for(ctx: Context, default_role: str) -> Actor:
     if WHO.role is not None and WHO.role not in ROLES:
         fail(f"unknown role {WHO.role!r}; roles are: {', '.join(ROLES)}")
     if WHO.name:
-        user = accounts.get_user(ctx.store, WHO.name)
+        user = accounts.find_account(ctx, WHO.name)
         if user is not None:
             if user.disabled:
                 fail(f"account {user.name!r} is disabled", 4)

@@ -13,9 +13,9 @@ from ..app import cases, optout, purposes, retention, subjects, suspension
 from ..app import collection as collections
 from ..app import doctor as doctor_uc
 from ..services.uploads import Photo
-from .actor import actor_for, open_context, run
+from .actor import actor_for, call, open_context, run
 from .actor import fail as _fail
-from .output import echo_json
+from .output import echo_json, emit
 
 collections_app = typer.Typer(
     no_args_is_help=True, help="Collections with their source, legal basis, owner and retention."
@@ -50,47 +50,43 @@ def collections_create(
     as_json: bool = typer.Option(False, "--json", help="Print the new collection as JSON."),
 ) -> None:
     """Create a collection with its provenance; ingest refuses collections without it."""
-    ctx = open_context()
-    col = run(
-        lambda: collections.create_collection(
-            ctx,
-            actor_for(ctx, "operator"),
-            name,
-            source=source,
-            legal_basis=legal_basis,
-            owner=owner,
-            retention_days=retention_days,
-            keep=keep,
-            model=model,
-            legal_basis_note=legal_basis_note,
-            description=description,
-        ),
-        as_json,
+    col = call(
+        collections.create_collection,
+        name,
+        source=source,
+        legal_basis=legal_basis,
+        owner=owner,
+        retention_days=retention_days,
+        keep=keep,
+        model=model,
+        legal_basis_note=legal_basis_note,
+        description=description,
+        as_json=as_json,
     )
-    if as_json:
-        echo_json(col)
-        return
-    typer.echo(
-        f"collection {col['name']} created (model {col['model']}, legal basis {col['legal_basis']}, "
-        f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})"
-    )
+
+    def show(col: collections.CollectionFields) -> None:
+        typer.echo(
+            f"collection {col.name} created (model {col.model}, legal basis {col.legal_basis}, "
+            f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})"
+        )
+
+    emit(col, as_json, show)
+
+
+def _print_collections(rows: list[collections.CollectionInfo]) -> None:
+    for r in rows:
+        keep = "keep until deleted" if r.retention_days is None else f"{r.retention_days} days"
+        flag = f"  [lacks {', '.join(r.problems)}]" if r.problems else ""
+        typer.echo(
+            f"{r.name:<24} {r.model:<11} {r.legal_basis or '-':<21} {keep:<19} "
+            f"{r.images:>7} images  owner {r.owner or '-'}  source: {r.source or '-'}{flag}"
+        )
 
 
 @collections_app.command("list")
 def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Collections with their provenance, retention and size."""
-    ctx = open_context()
-    rows = run(lambda: collections.list_collections(ctx, actor_for(ctx, "operator")))
-    if as_json:
-        echo_json(rows)
-        return
-    for r in rows:
-        keep = "keep until deleted" if r["retention_days"] is None else f"{r['retention_days']} days"
-        flag = f"  [lacks {', '.join(r['problems'])}]" if r["problems"] else ""
-        typer.echo(
-            f"{r['name']:<24} {r['model']:<11} {r['legal_basis'] or '-':<21} {keep:<19} "
-            f"{r['images']:>7} images  owner {r['owner'] or '-'}  source: {r['source'] or '-'}{flag}"
-        )
+    emit(call(collections.list_collections), as_json, _print_collections)
 
 
 # Opt-out and data-subject access ----------------------------------------------------------------

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from .. import __version__
-from ..config import Settings
 from .actor import WHO
 
 app = typer.Typer(
@@ -17,9 +15,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.",
 )
-
-console = Console()
-err = Console(stderr=True)
 
 
 def _print_version(value: bool) -> None:
@@ -49,10 +44,6 @@ def root(
 ) -> None:
     """Every command acts as a user with a role, and obeys the same rules as the API."""
     WHO.name, WHO.role = as_, role
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def _register_areas() -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..app import collection as collections
+from ..app import gallery, purposes
 from ..config import Settings
-from .actor import actor_for, open_context, run
+from .actor import call, open_context
 from .ingest import ingest
+from .output import emit
 from .search import _verify, search
 
 console = Console()
@@ -24,23 +26,19 @@ def _settings() -> Settings:
 
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     """Images, faces, collections, models and index sizes."""
-    from ..app.gallery import stats as run_stats
+    emit(call(gallery.stats), as_json, _print_stats)
 
-    ctx = open_context()
-    data = run(lambda: run_stats(ctx, actor_for(ctx, "operator")))
-    index_bytes = data["index_bytes"]
-    if as_json:
-        print(json.dumps(data, indent=1))
-        return
+
+def _print_stats(data: gallery.GalleryStats) -> None:
     console.print(
-        f"home {data['home']}: {data['images']} images, {data['faces']} faces "
-        f"({data['images_without_faces']} images without a face), index {index_bytes / 1e6:.1f} MB"
+        f"home {data.home}: {data.images} images, {data.faces} faces "
+        f"({data.images_without_faces} images without a face), index {data.index_bytes / 1e6:.1f} MB"
     )
     t = Table()
     for c in ("collection", "model", "images", "faces", "created"):
         t.add_column(c)
-    for c in data["collections"]:
-        t.add_row(c["name"], c["model"], str(c["images"]), str(c["faces"]), c["created_at"] or "")
+    for col in data.collections:
+        t.add_row(col.name, col.model, str(col.images), str(col.faces), col.created_at or "")
     console.print(t)
 
 
@@ -119,33 +117,26 @@ DEMO_PURPOSE = "DEMO"
 def _demo_setup(name: str, pack: str) -> None:
     """Ingest takes only documented collections and searches need an allowed purpose: record the demo
     photos' provenance (as an operator) and a demonstration purpose (as an admin) first, both logged."""
-    from ..app import collection as collections
-    from ..app import purposes
-
     ctx = open_context()
-    if ctx.store.get_collection(name) is None:
-        run(
-            lambda: collections.create_collection(
-                ctx,
-                actor_for(ctx, "operator"),
-                name,
-                source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
-                legal_basis="legitimate_interests",
-                legal_basis_note="demonstration on public-domain photos",
-                owner="facesearch demo",
-                retention_days=None,
-                keep=True,
-                model=pack,
-            )
+    if not any(c.name == name for c in call(collections.list_collections, ctx=ctx)):
+        call(
+            collections.create_collection,
+            name,
+            source="public-domain portraits bundled with facesearch (demo/SOURCES.md)",
+            legal_basis="legitimate_interests",
+            legal_basis_note="demonstration on public-domain photos",
+            owner="facesearch demo",
+            retention_days=None,
+            keep=True,
+            model=pack,
+            ctx=ctx,
         )
-    if not any(p["code"] == DEMO_PURPOSE for p in purposes.active_purposes(ctx.store)):
-        run(
-            lambda: purposes.add_purpose(
-                ctx,
-                actor_for(ctx, "admin"),
-                DEMO_PURPOSE,
-                "demonstration of facesearch on its bundled public-domain photos",
-            )
+    if not any(p["code"] == DEMO_PURPOSE for p in call(purposes.list_purposes, include_retired=False, ctx=ctx)):
+        call(
+            purposes.add_purpose,
+            DEMO_PURPOSE,
+            "demonstration of facesearch on its bundled public-domain photos",
+            ctx=ctx,
         )
 
 

@@ -46,12 +46,12 @@ async def authenticate(request: Request) -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "Not authenticated", "use `Authorization: Bearer TOKEN`")
-        principal = accounts.token_principal(ctx.store, token.strip())
+        principal = accounts.token_principal(ctx, token.strip())
         if principal is None:
             raise Problem(401, "Not authenticated", "the API token is unknown or revoked")
     else:
         sid = request.cookies.get(SESSION_COOKIE, "")
-        principal = accounts.session_principal(ctx.store, sid) if sid else None
+        principal = accounts.session_principal(ctx, sid) if sid else None
     request.state.principal = principal
     return principal
 

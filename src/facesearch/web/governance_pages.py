@@ -92,7 +92,7 @@ def collection_new(
         )
     except FacesearchError as exc:
         return _redirect("/ingest", str(exc))
-    return _redirect("/ingest", f"Created collection {col['name']} (model pack {col['model']})")
+    return _redirect("/ingest", f"Created collection {col.name} (model pack {col.model})")
 
 
 # Case reports -----------------------------------------------------------------------------------

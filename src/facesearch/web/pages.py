@@ -19,8 +19,7 @@ from ..app.errors import Invalid, NotFound, Refused
 from ..config import Settings
 from ..http.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Caller, any_user, client_ip, context, principal_of
 from ..http.problems import Problem
-from ..store.accounts import ROLES
-from ..store.audit import ACTIONS
+from ..vocabulary import ACTIONS, ROLES
 from . import governance_pages
 from .rendering import HOME, NAV, error_page, render, templates
 
@@ -113,8 +112,8 @@ def search_page(
         "search.html",
         collections=collections.list_collections(ctx, actor),
         top_k=10,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.list_purposes(ctx, actor, include_retired=False),
+        suspension=suspension.search_status(ctx, actor)["suspension"],
     )
 
 
@@ -123,14 +122,14 @@ def verify_page(
     request: Request, actor: Actor = Depends(Caller(searching.verify)), ctx: Context = Depends(context)
 ) -> Response:
     cols = collections.list_collections(ctx, actor)
-    models = sorted({ctx.settings.model, *(c["model"] for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
+    models = sorted({ctx.settings.model, *(c.model for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
     return render(
         request,
         "verify.html",
         models=models,
         default_model=ctx.settings.model,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.list_purposes(ctx, actor, include_retired=False),
+        suspension=suspension.search_status(ctx, actor)["suspension"],
     )
 
 
@@ -263,7 +262,7 @@ def users_add(
         user = accounts.add_user(ctx, actor, name, role, password)
     except Refused as exc:
         return _users(request, ctx, actor, status=422, error=str(exc))
-    return RedirectResponse(f"/admin/users?created={user['name']}", status_code=303)
+    return RedirectResponse(f"/admin/users?created={user.name}", status_code=303)
 
 
 @router.post("/admin/users/{name}/{change}")

@@ -59,12 +59,14 @@ def people_page(
     actor: Actor = Depends(Caller(people.list_people, people.suggestions)),
     ctx: Context = Depends(context),
 ) -> Response:
-    listed = people.list_people(ctx, actor, min_faces=min_faces)["people"]
+    listed = people.list_people(ctx, actor, min_faces=min_faces).people
     cards = [
         {
-            **p,
-            "photos": len({f["image"]["id"] for f in p["faces"]}),
-            "cover": p["faces"][0]["face_id"] if p["faces"] else None,
+            "id": p.id,
+            "name": p.name,
+            "face_count": p.face_count,
+            "photos": len({f.image.id for f in p.faces}),
+            "cover": p.faces[0].face_id if p.faces else None,
         }
         for p in listed
     ]
@@ -72,7 +74,7 @@ def people_page(
         request,
         "people.html",
         people=cards,
-        suggestions=people.suggestions(ctx, actor)["suggestions"],
+        suggestions=people.suggestions(ctx, actor).suggestions,
         min_faces=min_faces,
         msg=msg,
         error=error,
@@ -91,7 +93,7 @@ def people_cluster(
         res = people.cluster(ctx, actor, full=full == "1")
     except FacesearchError as exc:
         return _redirect("/people", error=str(exc))
-    done = ", ".join(f"{p['model']}: {p['faces']} face(s) into {p['people']} people" for p in res["passes"])
+    done = ", ".join(f"{p.model}: {p.faces} face(s) into {p.people} people" for p in res.passes)
     what = "Full pass" if full == "1" else "New faces grouped"
     return _redirect("/people", msg=f"{what}: {done or 'nothing to do'}.")
 
@@ -102,15 +104,17 @@ def _person_page(
 ) -> Response:
     person = people.show_person(ctx, actor, person_id)
     photos: dict[int, dict[str, Any]] = {}
-    for f in person["faces"]:
-        img = f["image"]
-        file = PurePath(img["path"]).name if img["path"] else f"image {img['id']}"
-        photos.setdefault(img["id"], {**img, "file": file, "faces": 0})["faces"] += 1
+    for f in person.faces:
+        img = f.image
+        file = PurePath(img.path).name if img.path else f"image {img.id}"
+        photos.setdefault(
+            img.id, {"id": img.id, "path": img.path, "collection": img.collection, "file": file, "faces": 0}
+        )["faces"] += 1
     # Pairs within the pack's verify threshold ("may be the same person"), marked among the most alike.
     suggested = {
-        x["b"]["id"] if x["a"]["id"] == person_id else x["a"]["id"]
-        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS)["suggestions"]
-        if person_id in (x["a"]["id"], x["b"]["id"])
+        x.b.id if x.a.id == person_id else x.a.id
+        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS).suggestions
+        if person_id in (x.a.id, x.b.id)
     }
     return render(
         request,
@@ -159,7 +163,7 @@ def person_name(
         res = people.name_person(ctx, actor, person_id, name)
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    new, cid = res["correction"]["name"], res["correction"]["id"]
+    new, cid = res.correction.name, res.correction.id
     return _done(
         person_id,
         f"Named person {person_id} “{new}” (correction {cid})."
@@ -181,7 +185,7 @@ def person_merge(
         res = people.merge_people(ctx, actor, person_id, other_id)
     except FacesearchError as exc:
         return _refused(person_id, exc, back)
-    msg = f"Merged person {other_id} into person {person_id} (correction {res['correction']['id']})."
+    msg = f"Merged person {other_id} into person {person_id} (correction {res.correction.id})."
     return _redirect("/people", msg=msg, see=person_id) if back == "list" else _done(person_id, msg)
 
 
@@ -198,11 +202,10 @@ def person_split(
         res = people.split_person(ctx, actor, person_id, [_id(f, "face id") for f in face_ids])
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    new = res.get("new_person")
+    new = res.new_person
     return _done(
         person_id,
-        f"Split {len(res['correction']['faces'])} face(s) off into a new person {new} "
-        f"(correction {res['correction']['id']}).",
+        f"Split {len(res.correction.faces)} face(s) off into a new person {new} (correction {res.correction.id}).",
         see=new,
     )
 
@@ -218,10 +221,10 @@ def person_reject(
         res = people.reject_face(ctx, actor, person_id, face_id)
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    new = res.get("new_person")
+    new = res.new_person
     return _done(
         person_id,
-        f"Face {face_id} is not person {person_id}: it is person {new} for now (correction {res['correction']['id']}).",
+        f"Face {face_id} is not person {person_id}: it is person {new} for now (correction {res.correction.id}).",
         see=new,
     )
 
@@ -239,9 +242,7 @@ def person_move(
         res = people.move_face(ctx, actor, face_id, target)
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    return _done(
-        person_id, f"Moved face {face_id} to person {target} (correction {res['correction']['id']}).", see=target
-    )
+    return _done(person_id, f"Moved face {face_id} to person {target} (correction {res.correction.id}).", see=target)
 
 
 @router.post("/people/{person_id}/undo/{correction_id}")
@@ -255,7 +256,7 @@ def person_undo(
         res = people.undo(ctx, actor, correction_id)
     except FacesearchError as exc:
         return _refused(person_id, exc)
-    return _done(person_id, f"Undid correction {correction_id} ({res['correction']['kind']}).")
+    return _done(person_id, f"Undid correction {correction_id} ({res.correction.kind}).")
 
 
 @router.post("/people/{person_id}/together")
