@@ -71,8 +71,16 @@ class Settings(BaseSettings):
     min_detection_score: float = 0.6
     # Faces below this quality are not stored at ingest (0 keeps every detected face).
     ingest_min_quality: float = 0.0
-    # Probes below this quality are refused unless forced.
+    # Probes below this quality are refused unless forced, when one of their reasons is in
+    # probe_refuse_reasons (or they have none); below it with other reasons only, searched with a warning.
     probe_min_quality: float = 0.25
+    probe_refuse_reasons: list[str] = Field(
+        default_factory=lambda: ["BLURRY"],
+        description="Quality reasons that refuse a probe face below probe_min_quality (unless forced; a JSON "
+        "list). Measured (docs/accuracy.md, 'Quality gate by reason'): BLURRY faces below the bar are found at "
+        "rank 1 far less often than the rest, so they are refused; SMALL_FACE, EXTREME_POSE and LOW_CONFIDENCE "
+        "refusals predicted no such loss, so those faces are searched with a warning.",
+    )
 
     # Operating points.
     verify_fmr: float = 1e-3
