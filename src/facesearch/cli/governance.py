@@ -219,9 +219,15 @@ def doctor(
         "--fix",
         help="Repair what the rows allow: reconcile indexes, delete stray files, erase faces that match an opt-out.",
     ),
+    below_floor: bool = typer.Option(
+        False,
+        "--below-floor",
+        help="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY) that an older home "
+        "holds: people ignore them; they are listed, not erased, and not counted as problems.",
+    ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
-    res = call(doctor_uc.doctor, fix=fix)
+    res = call(doctor_uc.doctor, fix=fix, below_floor=below_floor)
 
     def show(res: doctor_uc.DoctorReport) -> None:
         typer.echo(
@@ -233,6 +239,15 @@ def doctor(
                 typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res.examples[k][:5]))}")
         if fix and not res.ok:
             typer.echo("repaired; run `facesearch doctor` again to confirm")
+        b = res.below_floor
+        if b is not None:
+            where = ", ".join(f"{n} in {c}" for c, n in sorted(b.per_collection.items())) or "none"
+            typer.echo(f"faces below the ingest floor {b.floor:g}: {b.faces} ({where}); {b.in_people} still in people")
+            for f in b.examples:
+                why = " ".join(f.quality_reasons) or "-"
+                typer.echo(f"  face {f.face_id}  quality {f.quality:.2f} {why}  {f.collection}: {f.path or f.image_id}")
+            if b.in_people:
+                typer.echo("  `facesearch people cluster` takes them out of the people they are in")
 
     emit(res, as_json, show)
     if not res.ok:
