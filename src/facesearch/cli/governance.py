@@ -93,6 +93,28 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     emit(call(collections.list_collections), as_json, _print_collections)
 
 
+@collections_app.command("delete")
+def collections_delete(
+    name: str = typer.Argument(..., help="Collection name."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a collection (admin): every image erased as retention erases it (rows, index entries,
+    thumbnails, uploaded copies, kept probes), then the collection, its ingest runs and its index. Refused
+    while a lead found in it awaits its second examiner. Logged."""
+    if not yes and not as_json and sys.stdin.isatty():
+        typer.confirm(f"Erase collection {name} and every photo and face in it?", abort=True)
+    res = call(collections.delete_collection, name, as_json=as_json)
+
+    def show(r: collections.CollectionDeleted) -> None:
+        typer.echo(
+            f"collection {r.collection} deleted: erased {r.images} image(s), {r.faces} face(s), "
+            f"{r.thumbnails} thumbnail(s), {r.uploads} uploaded file(s), {r.probes} kept probe(s)"
+        )
+
+    emit(res, as_json, show)
+
+
 # Opt-out and data-subject access ----------------------------------------------------------------
 def _recorded(result: BaseModel | list[Any]) -> Any:
     """A result whose optional fields are set only where they apply (or a list of them), as JSON with those

@@ -1,5 +1,6 @@
 """The rows' hold on files, read for erasure, retention and `doctor`: which files images and faces refer to,
-which images are past a cutoff, which faces lost their image, which faces are below the ingest floor."""
+which images are past a cutoff, which faces lost their image, which faces are below the ingest floor; and
+the rows of a collection deleted whole."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from .db import Store
 from .people_tables import PersonFace
-from .schema import Collection, Face, Image
+from .schema import Collection, CollectionCounter, Face, Image, IngestFailure, IngestJob
 
 
 def image_files(store: Store, image_ids: Sequence[int]) -> list[tuple[str, str | None]]:
@@ -32,6 +33,25 @@ def images_ingested_before(store: Store, collection_id: int, cutoff: datetime) -
                 select(Image.id).where(Image.collection_id == collection_id, Image.ingested_at < cutoff)
             )
         ]
+
+
+def collection_images(store: Store, collection_id: int) -> list[int]:
+    """Ids of every image of a collection: what deleting it erases."""
+    with store.database.connect() as conn:
+        return [int(x) for x in conn.scalars(select(Image.id).where(Image.collection_id == collection_id))]
+
+
+def drop_collection(store: Store, collection_id: int) -> None:
+    """Delete a collection's own rows once its images are erased (`collection_images`): its ingest runs with
+    their failures, its counters and the collection itself, in one transaction. Explicit deletes, not only the
+    foreign keys' cascades: a SQLite connection opened elsewhere may have foreign keys off."""
+    with store.database.begin() as conn:
+        jobs = select(IngestJob.id).where(IngestJob.collection_id == collection_id)
+        conn.execute(delete(IngestFailure).where(IngestFailure.job_id.in_(jobs)))
+        conn.execute(delete(Image).where(Image.collection_id == collection_id))  # none left unless one raced in
+        conn.execute(delete(IngestJob).where(IngestJob.collection_id == collection_id))
+        conn.execute(delete(CollectionCounter).where(CollectionCounter.collection_id == collection_id))
+        conn.execute(delete(Collection).where(Collection.id == collection_id))
 
 
 def face_thumbnails(store: Store) -> set[str]:
