@@ -14,6 +14,7 @@
     if (file.type && !file.type.startsWith("image/")) { rejectProbe(FS.notAPhoto(file.name)); return; }
     FS.showError(errBox, ""); FS.showError($("probe-note"), "");
     probeFile = file; chosen = 0; probeFaces = [];
+    $("force").checked = false;  // searching anyway is chosen per probe, never carried over to the next one
     if (probeUrl) URL.revokeObjectURL(probeUrl);
     probeUrl = URL.createObjectURL(file);
     $("drop-label").hidden = true; $("probe-view").hidden = false;
