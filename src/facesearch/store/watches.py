@@ -3,13 +3,14 @@ ingest checks have compared already. Every statement of the watch use cases is h
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import String, delete, func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
 from .db import Store
@@ -33,6 +34,20 @@ class Templates:
 
     watch_ids: np.ndarray
     vectors: np.ndarray
+
+
+class ActiveWatch(NamedTuple):
+    """What a check needs of an active watch, read without building an ORM object per watch (there may be
+    tens of thousands)."""
+
+    id: int
+    case_ref: str
+    purpose: str
+    owner: str
+    threshold: float | None
+    collections: list[str] | None
+    from_face_id: int
+    webhook_url: str | None
 
 
 @dataclass(frozen=True)
@@ -95,8 +110,37 @@ def list_watches(
         return list(s.scalars(stmt))
 
 
-def active_watches(store: Store) -> list[Watch]:
-    return list_watches(store, status="active")
+def active_watches(store: Store, now: datetime) -> list[ActiveWatch]:
+    """Every active watch whose end is after `now`, oldest first (one row per watch, no ORM objects)."""
+    cols = (
+        Watch.id,
+        Watch.case_ref,
+        Watch.purpose,
+        Watch.owner,
+        Watch.threshold,
+        # As text, decoded here only when set: the JSON type's own decoding of every row (most hold null) was
+        # most of the time this read took for 10,000 watches.
+        type_coerce(Watch.collections, String),
+        Watch.from_face_id,
+        Watch.webhook_url,
+    )
+    stmt = select(*cols).where(Watch.status == "active", Watch.until > now).order_by(Watch.id)
+    with store.database.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [ActiveWatch(int(i), c, p, o, t, _names(cs), int(f), h) for i, c, p, o, t, cs, f, h in rows]
+
+
+def _names(value: Any) -> list[str] | None:
+    """A watch's collections as stored: JSON text (SQLite), or already decoded (PostgreSQL's driver)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def due_watches(store: Store, now: datetime) -> list[Watch]:
+    """Active watches whose end has come (`until` at or before `now`): they expire."""
+    with store.session() as s:
+        return list(s.scalars(select(Watch).where(Watch.status == "active", Watch.until <= now).order_by(Watch.id)))
 
 
 def end_watch(store: Store, watch_id: int, status: str, by: str, reason: str, now: datetime) -> Watch | None:
@@ -136,26 +180,27 @@ def template_packs(store: Store, watch_ids: Sequence[int]) -> dict[int, list[str
     return out
 
 
+def active_templates(store: Store, model: str, dim: int) -> Templates:
+    """The templates of one pack of every active watch (one row per template), read in one join."""
+    stmt = (
+        select(WatchTemplate.watch_id, WatchTemplate.embedding)
+        .join(Watch, Watch.id == WatchTemplate.watch_id)
+        .where(Watch.status == "active", WatchTemplate.model == model, WatchTemplate.dim == dim)
+        .order_by(WatchTemplate.watch_id)
+    )
+    with store.database.connect() as conn:
+        rows = conn.execute(stmt).all()
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    if not rows:
+        return Templates(ids, np.zeros((0, dim), np.float32))
+    return Templates(ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim))
+
+
 def templates(store: Store, model: str, watch_ids: Sequence[int], dim: int) -> Templates:
     """The templates of one pack of these watches (one row per template)."""
-    ids: list[int] = []
-    blobs: list[bytes] = []
-    wanted = [int(w) for w in watch_ids]
-    with store.database.connect() as conn:
-        for i in range(0, len(wanted), CHUNK):
-            for wid, blob in conn.execute(
-                select(WatchTemplate.watch_id, WatchTemplate.embedding).where(
-                    WatchTemplate.model == model,
-                    WatchTemplate.dim == dim,
-                    WatchTemplate.watch_id.in_(wanted[i : i + CHUNK]),
-                )
-            ):
-                ids.append(int(wid))
-                blobs.append(blob)
-    vectors = (
-        np.frombuffer(b"".join(blobs), np.float32).reshape(len(ids), dim) if ids else np.zeros((0, dim), np.float32)
-    )
-    return Templates(np.asarray(ids, np.int64), vectors)
+    found = active_templates(store, model, dim)
+    keep = np.isin(found.watch_ids, np.asarray(list(watch_ids), np.int64))
+    return Templates(found.watch_ids[keep], found.vectors[keep])
 
 
 def max_face_id(store: Store) -> int:

@@ -35,7 +35,7 @@ from ...errors import FacesearchError
 from ...services.hiding import Hidden
 from ...store import watches as rows
 from ...store.schema import Collection
-from ...store.watch_tables import Watch
+from ...store.watches import ActiveWatch
 from ...vocabulary import Action
 from ..auditing import record
 from ..context import Context, system_actor
@@ -66,7 +66,7 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class _Found:
-    watch: Watch
+    watch: ActiveWatch
     face_id: int
     score: float
     threshold: float
@@ -74,13 +74,8 @@ class _Found:
     reason: str
 
 
-def _covering(ctx: Context, col: Collection) -> list[Watch]:
-    now = utc(ctx.now())
-    return [
-        w
-        for w in rows.active_watches(ctx.store)
-        if utc(w.until) > now and (w.collections is None or col.name in w.collections)
-    ]
+def _covering(active: list[ActiveWatch], col: Collection) -> list[ActiveWatch]:
+    return [w for w in active if w.collections is None or col.name in w.collections]
 
 
 def check_new_faces(ctx: Context, col: Collection) -> CheckResult:
@@ -88,11 +83,10 @@ def check_new_faces(ctx: Context, col: Collection) -> CheckResult:
     face at or above a watch's threshold becomes a hit (logged, then told to webhooks). See the module."""
     started = time.perf_counter()
     result = CheckResult(col.name)
-    end_lapsed(ctx)
-    watches = _covering(ctx, col)
+    watches = _covering(end_lapsed(ctx), col)
     if not watches:
         return result
-    tmpl = rows.templates(ctx.store, col.model, [w.id for w in watches], col.dim)
+    tmpl = rows.templates(ctx.store, col.model, [w.id for w in watches], col.dim)  # one join, no id list
     if not len(tmpl.watch_ids):
         return result
     by_id = {w.id: w for w in watches}
@@ -141,34 +135,41 @@ def check_new_faces(ctx: Context, col: Collection) -> CheckResult:
     return result
 
 
-def _thresholds(ctx: Context, col: Collection, ws: list[Watch], table: Any) -> tuple[np.ndarray, list[int], list[str]]:
-    """Each watch's threshold, the faces it covers in this pack, and where the threshold comes from."""
+def _thresholds(
+    ctx: Context, col: Collection, ws: list[ActiveWatch], table: Any
+) -> tuple[np.ndarray, list[int], list[str]]:
+    """Each watch's threshold, the faces it covers in this pack, and where the threshold comes from (worked
+    out once per set of collections and threshold, not per watch)."""
     sizes_of: dict[tuple[str, ...] | None, int] = {}
+    points: dict[tuple[tuple[str, ...] | None, float | None], tuple[float, str]] = {}
     values: list[float] = []
     sizes: list[int] = []
     reasons: list[str] = []
     for w in ws:
         key = None if w.collections is None else tuple(sorted(w.collections))
         if key not in sizes_of:
-            sizes_of[key] = ctx.store.gallery_size(
-                rows.collection_ids(ctx.store, list(key) if key else None, col.model)
-            )
+            ids = rows.collection_ids(ctx.store, list(key) if key else None, col.model)
+            sizes_of[key] = ctx.store.gallery_size(ids)
         n = sizes_of[key]
-        point = search_point(table, ctx.settings.search_fpir, n, w.threshold)
-        values.append(point.threshold)
+        if (key, w.threshold) not in points:
+            point = search_point(table, ctx.settings.search_fpir, n, w.threshold)
+            why = "set by the watch's --threshold" if w.threshold is not None else point.reason
+            points[(key, w.threshold)] = (point.threshold, why)
+        value, why = points[(key, w.threshold)]
+        values.append(value)
         sizes.append(n)
-        reasons.append("set by the watch's --threshold" if w.threshold is not None else point.reason)
+        reasons.append(why)
     return np.asarray(values, np.float32), sizes, reasons
 
 
-def _hits(ctx: Context, col: Collection, found: list[_Found], table: Any) -> list[tuple[int, Watch, HitNote]]:
+def _hits(ctx: Context, col: Collection, found: list[_Found], table: Any) -> list[tuple[int, ActiveWatch, HitNote]]:
     """Store and log each hit (a hit without its audit entry must not exist); returns the new ones."""
     if not found:
         return []
     sources = rows.face_sources(ctx.store, [f.face_id for f in found])
     who = system_actor("watch")
     now = utc(ctx.now())
-    made: list[tuple[int, Watch, HitNote]] = []
+    made: list[tuple[int, ActiveWatch, HitNote]] = []
     for f in sorted(found, key=lambda f: (f.watch.id, f.face_id)):
         source = sources.get(f.face_id)
         if source is None:  # erased since it was read

@@ -145,33 +145,39 @@ def _packs(ctx: Context, collections: list[str] | None) -> list[str]:
     return sorted(packs)
 
 
-def end_lapsed(ctx: Context) -> None:
+def end_lapsed(ctx: Context) -> list[rows.ActiveWatch]:
     """Housekeeping every watch read and check runs first: a watch past its `until` expires, a watch whose case
-    no longer has the authorisation its purpose requires stops. Each is logged, acted by the system."""
+    no longer has the authorisation its purpose requires stops. Each is logged, acted by the system. Returns
+    the watches still active."""
     now = utc(ctx.now())
-    active = rows.active_watches(ctx.store)
+    who = system_actor("watch")
+    for w in rows.due_watches(ctx.store, now):
+        _end(ctx, who, w.id, w.case_ref, w.purpose, w.owner, "expired", f"its end ({iso(w.until)}) passed")
+    active = rows.active_watches(ctx.store, now)
     if not active:
-        return
+        return []
     runnable = may_run(ctx, {(w.case_ref, purpose_code(w.purpose)) for w in active}, now)
-    for w in active:
-        if utc(w.until) <= now:
-            status, action, reason = "expired", Action.WATCH_EXPIRE, f"its end ({iso(w.until)}) passed"
-        elif (w.case_ref, purpose_code(w.purpose)) not in runnable:
-            status, action = "stopped", Action.WATCH_STOP
-            reason = "the authorisation of its case is no longer in force (its purpose requires one)"
+    kept: list[rows.ActiveWatch] = []
+    for a in active:
+        if (a.case_ref, purpose_code(a.purpose)) in runnable:
+            kept.append(a)
         else:
-            continue
-        who = system_actor("watch")
-        if rows.end_watch(ctx.store, w.id, status, who.name, reason, now) is not None:
-            record(
-                ctx,
-                who,
-                action,
-                case_ref=w.case_ref,
-                purpose=w.purpose,
-                results={"watch": w.id, "status": status},
-                details={"reason": reason, "owner": w.owner},
-            )
+            reason = "the authorisation of its case is no longer in force (its purpose requires one)"
+            _end(ctx, who, a.id, a.case_ref, a.purpose, a.owner, "stopped", reason)
+    return kept
+
+
+def _end(ctx: Context, who: Actor, watch_id: int, case: str, purpose: str, owner: str, status: str, why: str) -> None:
+    if rows.end_watch(ctx.store, watch_id, status, who.name, why, utc(ctx.now())) is not None:
+        record(
+            ctx,
+            who,
+            Action.WATCH_EXPIRE if status == "expired" else Action.WATCH_STOP,
+            case_ref=case,
+            purpose=purpose,
+            results={"watch": watch_id, "status": status},
+            details={"reason": why, "owner": owner},
+        )
 
 
 def _owned(ctx: Context, actor: Actor, watch_id: int) -> Watch:

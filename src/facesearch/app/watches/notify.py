@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...services.webhooks import deliver
-from ...store.watch_tables import Watch
+from ...store.watches import ActiveWatch
 from ...vocabulary import Action
 from ..auditing import record
 from ..context import Context, system_actor
@@ -52,14 +52,14 @@ def body(watch_id: int, notes: Sequence[HitNote], sent_at: str) -> bytes:
     ).encode()
 
 
-def notify(ctx: Context, found: Sequence[tuple[Watch, HitNote]]) -> threading.Thread | None:
+def notify(ctx: Context, found: Sequence[tuple[ActiveWatch, HitNote]]) -> threading.Thread | None:
     """Send the new hits of each watch to its webhook, in a thread (returned, already started; None when there
     is nothing to send). The thread is not a daemon: a command-line ingest waits for its deliveries."""
     secret = ctx.settings.watch_webhook_secret
     if secret is None or not found:
         return None
     grouped: dict[tuple[str, int], list[HitNote]] = defaultdict(list)
-    watches: dict[int, Watch] = {}
+    watches: dict[int, ActiveWatch] = {}
     for w, note in found:
         url = w.webhook_url or ctx.settings.watch_webhook_url
         if url:
