@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from support.service import EXTRA, PEOPLE, SETUP_ADMIN, SETUP_OPERATOR, Env, gallery_manifest, make_env
 from support.watching import day, days_ahead, manifest, webhook_receiver
 
-from facesearch.app import cases, optout, review, watches
+from facesearch.app import cases, optout, purposes, review, watches
 from facesearch.app.context import Actor, utc_now
 from facesearch.app.errors import Forbidden, Invalid, NotFound
 from facesearch.app.ingest import ingest, items_from_manifest
@@ -245,6 +245,8 @@ def test_webhooks_carry_ids_only_signed_and_retried(env: Env, tmp_path: Path, ca
         env.settings.watch_webhook_hosts = [f"{box.url}/hooks/"]
         with pytest.raises(Forbidden):
             _watch(env, webhook=f"{box.url}/elsewhere")
+        with pytest.raises(Forbidden):  # compared by host, not as text
+            _watch(env, webhook=box.url.replace("127.0.0.1", "127.0.0.1.example.test") + "/hooks/x")
         with pytest.raises(Invalid):
             _watch(env, webhook=f"http://user:pw@{box.url[7:]}/hooks/x")
         w = _watch(env, webhook=url)
@@ -278,3 +280,11 @@ def test_webhooks_carry_ids_only_signed_and_retried(env: Env, tmp_path: Path, ca
     assert "token=abc" not in exported and box.url not in exported
     assert "token=abc" not in caplog.text and entry["details"]["target"].startswith("sha256:")
     assert watches.show_watch(env.ctx, EXAMINER, w.id).model_dump_json().find("hooks") == -1
+
+
+def test_a_watch_stops_when_its_purpose_is_retired(env: Env, tmp_path: Path) -> None:
+    w = _watch(env, purpose="p")
+    purposes.retire_purpose(env.ctx, SETUP_ADMIN, "p")
+    _ingest(env, _new_photos(env, tmp_path, 2, 2))
+    shown = watches.show_watch(env.ctx, EXAMINER, w.id)
+    assert shown.status == "stopped" and shown.end_reason == "its purpose p was retired" and shown.hits == 0

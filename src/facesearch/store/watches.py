@@ -48,6 +48,7 @@ class ActiveWatch(NamedTuple):
     collections: list[str] | None
     from_face_id: int
     webhook_url: str | None
+    probe_sha256: str
 
 
 @dataclass(frozen=True)
@@ -123,11 +124,12 @@ def active_watches(store: Store, now: datetime) -> list[ActiveWatch]:
         type_coerce(Watch.collections, String),
         Watch.from_face_id,
         Watch.webhook_url,
+        Watch.probe_sha256,
     )
     stmt = select(*cols).where(Watch.status == "active", Watch.until > now).order_by(Watch.id)
     with store.database.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [ActiveWatch(int(i), c, p, o, t, _names(cs), int(f), h) for i, c, p, o, t, cs, f, h in rows]
+    return [ActiveWatch(int(i), c, p, o, t, _names(cs), int(f), h, q) for i, c, p, o, t, cs, f, h, q in rows]
 
 
 def _names(value: Any) -> list[str] | None:

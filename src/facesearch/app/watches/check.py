@@ -194,6 +194,7 @@ def _hits(ctx: Context, col: Collection, found: list[_Found], table: Any) -> lis
                 collections=[col.name],
                 model=col.model,
                 threshold=round(float(f.threshold), 6),
+                probe_sha256=f.watch.probe_sha256,
                 results={
                     "watch": f.watch.id,
                     "rank": 1,

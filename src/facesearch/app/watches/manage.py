@@ -20,6 +20,7 @@ from ...errors import ProbeError
 from ...models import get_entry, is_installed
 from ...pipeline.imaging import sha256_bytes
 from ...services.uploads import Photo, decode
+from ...store import purposes as purpose_rows
 from ...store import watches as rows
 from ...store.watch_tables import Watch
 from ...vocabulary import Action
@@ -146,9 +147,9 @@ def _packs(ctx: Context, collections: list[str] | None) -> list[str]:
 
 
 def end_lapsed(ctx: Context) -> list[rows.ActiveWatch]:
-    """Housekeeping every watch read and check runs first: a watch past its `until` expires, a watch whose case
-    no longer has the authorisation its purpose requires stops. Each is logged, acted by the system. Returns
-    the watches still active."""
+    """Housekeeping every watch read and check runs first: a watch past its `until` expires; a watch whose
+    purpose was retired, or whose case no longer has the authorisation its purpose requires, stops. Each is
+    logged, acted by the system. Returns the watches still active."""
     now = utc(ctx.now())
     who = system_actor("watch")
     for w in rows.due_watches(ctx.store, now):
@@ -157,13 +158,17 @@ def end_lapsed(ctx: Context) -> list[rows.ActiveWatch]:
     if not active:
         return []
     runnable = may_run(ctx, {(w.case_ref, purpose_code(w.purpose)) for w in active}, now)
+    allowed_now = {p.code for p in purpose_rows.list_purposes(ctx.store, include_retired=False)}
     kept: list[rows.ActiveWatch] = []
     for a in active:
-        if (a.case_ref, purpose_code(a.purpose)) in runnable:
-            kept.append(a)
-        else:
+        code = purpose_code(a.purpose)
+        if code not in allowed_now:
+            _end(ctx, who, a.id, a.case_ref, a.purpose, a.owner, "stopped", f"its purpose {code} was retired")
+        elif (a.case_ref, code) not in runnable:
             reason = "the authorisation of its case is no longer in force (its purpose requires one)"
             _end(ctx, who, a.id, a.case_ref, a.purpose, a.owner, "stopped", reason)
+        else:
+            kept.append(a)
     return kept
 
 
