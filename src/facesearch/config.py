@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # FPIR target of each 1:N operating point (docs/calibration.md says what each means in practice).
@@ -161,6 +161,32 @@ class Settings(BaseSettings):
     )
     search_daily_quota: int = Field(
         default=2000, description="Searches and verifies per user per UTC day through the API (0 = no limit)."
+    )
+
+    # Standing searches and reviews.
+    watch_max_days: int = Field(
+        default=90, description="Longest a standing search (watch) may run before it must be renewed (days)."
+    )
+    watch_webhook_url: str | None = Field(
+        default=None,
+        description="Webhook told of every watch hit (ids only, HMAC-signed with watch_webhook_secret); unset: none.",
+    )
+    watch_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of webhook bodies; no webhook is called without it."
+    )
+    watch_webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes a watch's own webhook may start with (a JSON list); empty: watches may not "
+        "name their own webhook, only the deployment's (watch_webhook_url) is called.",
+    )
+    watch_webhook_attempts: int = Field(default=5, description="Tries per webhook delivery, with backoff.")
+    watch_webhook_backoff_seconds: float = Field(
+        default=2.0, description="Wait before the second try of a webhook delivery; doubled for each next one."
+    )
+    blind_review: bool = Field(
+        default=False,
+        description="Reviewers of a proposal see the probe and the candidate, not the proposing examiner's "
+        "name and note, until they have decided.",
     )
 
     @model_validator(mode="after")

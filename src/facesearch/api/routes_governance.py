@@ -68,6 +68,10 @@ def resume(ctx: Ctx, actor: Actor = Depends(Caller(suspension.set_suspended))) -
 class NewPurpose(BaseModel):
     code: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1, max_length=2000)
+    requires_authorisation: bool = Field(default=False, description="Every use needs a live authorisation of its case.")
+    urgent_hours: int | None = Field(
+        default=None, ge=1, le=744, description="Hours a use may precede its case's authorisation (urgency)."
+    )
 
 
 @router.get("/purposes", response_model=PurposeList, summary="Allowed search purposes (and retired ones)")
@@ -77,7 +81,14 @@ def get_purposes(ctx: Ctx, actor: Actor = Depends(Caller(purposes.list_purposes)
 
 @router.post("/purposes", status_code=201, response_model=PurposeInfo, summary="Add an allowed search purpose (admin)")
 def post_purpose(body: NewPurpose, ctx: Ctx, actor: Actor = Depends(Caller(purposes.add_purpose))) -> PurposeInfo:
-    return purposes.add_purpose(ctx, actor, body.code, body.description)
+    return purposes.add_purpose(
+        ctx,
+        actor,
+        body.code,
+        body.description,
+        requires_authorisation=body.requires_authorisation,
+        urgent_hours=body.urgent_hours,
+    )
 
 
 @router.post(

@@ -5,7 +5,7 @@ A backup holds what a home needs to answer the same searches and prove the same 
   (one read transaction: every row as of one instant);
 - the files that snapshot refers to: face thumbnails (`thumbs/`), uploaded photos that became images
   (`uploads/`), index files of its collections (`index/`; a cache, reconciled with the rows on restore),
-  score tables (`calibration/`) and kept probes (`probes/`);
+  score tables (`calibration/`), kept probes (`probes/`) and authorisation documents (`authorisations/`);
 - the audit key (`audit.key`) and a checkpoint (`audit-head.json`) of the snapshot's newest entry;
 - `backup.json`: the manifest, with the SHA-256 of every file, checked before a restore touches anything.
 
@@ -44,7 +44,8 @@ MANIFEST = "backup.json"
 FORMAT = 1
 DB_FILE = "facesearch.db"
 # Folders copied whole (everything in them is the home's own); thumbs, uploads and index are filtered to rows.
-WHOLE = ("calibration", "probes")
+# `authorisations`: the documents of case authorisations, named by their hash (the rows name them).
+WHOLE = ("calibration", "probes", "authorisations")
 
 
 class AuditSeal(BaseModel):

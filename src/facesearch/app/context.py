@@ -27,7 +27,7 @@ log = logging.getLogger("facesearch")
 # What a home holds that is personal data or protects it: the process creates them 0600 (folders 0700),
 # and opening a home tightens these if they are looser. `doctor` checks every file (`--fix` tightens them).
 PRIVATE_UMASK = 0o077
-HOME_DIRS = ("index", "thumbs", "uploads", "probes", "calibration", "cache")
+HOME_DIRS = ("index", "thumbs", "uploads", "probes", "calibration", "cache", "authorisations")
 HOME_FILES = ("facesearch.db", "facesearch.db-wal", "facesearch.db-shm", HEAD_FILE, KEY_FILE)
 
 

@@ -1,5 +1,7 @@
 """What a search or verify needs before any face is compared: a case reference, an allowed purpose,
-searching not suspended, and the caller within their limits. Every entry point goes through here."""
+searching not suspended, the caller within their limits, and, under a purpose that requires one, a live
+authorisation of the case (or its urgent window open). Every entry point goes through here: searches,
+verifies, co-appearance searches and watches."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import timedelta
 
 from ..store.audit import count_since
 from ..vocabulary import Action
+from .authorisations import check_authorisation
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
 from .purposes import check_purpose
@@ -15,7 +18,13 @@ from .suspension import check_not_suspended
 CASE_MAX = 200
 PURPOSE_MAX = 1000
 # What the per-user limits count: everything that compares a photo with the gallery or another photo.
-COUNTED = (Action.SEARCH.value, Action.VERIFY.value, Action.SUBJECT_REPORT.value, Action.PEOPLE_TOGETHER.value)
+COUNTED = (
+    Action.SEARCH.value,
+    Action.VERIFY.value,
+    Action.SUBJECT_REPORT.value,
+    Action.PEOPLE_TOGETHER.value,
+    Action.WATCH_ADD.value,
+)
 
 
 def require_text(value: str | None, name: str, limit: int) -> str:
@@ -42,8 +51,10 @@ def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str |
     case = require_text(case_ref, "case reference", CASE_MAX)
     why = require_text(purpose, "purpose", PURPOSE_MAX)
     check_not_suspended(ctx)
-    check_purpose(ctx, purpose_code(why))
+    code = check_purpose(ctx, purpose_code(why))
     check_limits(ctx, actor)
+    # Last: an urgent use starts its case's urgent window, which an attempt refused for another reason must not.
+    check_authorisation(ctx, actor, case, code)
     return case, why
 
 

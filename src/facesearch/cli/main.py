@@ -47,8 +47,9 @@ def root(
 
 
 def _register_areas() -> None:
-    from . import accounts, backup, bench, db, eval, governance, index, models, people, review, search, system
+    from . import accounts, backup, bench, cases, db, eval, governance, index, models, people, review, search, system
     from . import ingest as ingest_area
+    from . import watch as watch_area
 
     for area in (
         ingest_area,
@@ -64,6 +65,8 @@ def _register_areas() -> None:
         backup,
         index,
         people,
+        watch_area,
+        cases,
     ):
         area.register(app)
 

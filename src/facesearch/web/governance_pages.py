@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from ..app import cases, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app import authorisations, cases, doctor, optout, purposes, retention, review, subjects, suspension
 from ..app import collection as collections
 from ..app.context import Actor, Context
 from ..app.errors import Refused
@@ -100,11 +100,15 @@ def collection_new(
 def cases_page(
     request: Request,
     ref: Annotated[str | None, Query(max_length=200)] = None,
+    msg: Annotated[str | None, Query(max_length=2000)] = None,
     actor: Actor = Depends(Caller(cases.case_report)),
+    ctx: Context = Depends(context),
 ) -> Response:
     if ref and ref.strip():
         return RedirectResponse(f"/api/v1/cases/{quote(ref.strip(), safe='')}/report?format=html", status_code=303)
-    return render(request, "cases.html")
+    # Admins record authorisations here and see the newest; the report of a case lists its own.
+    recent = authorisations.recent_authorisations(ctx, actor) if actor.role == "admin" else []
+    return render(request, "cases.html", authorisations=recent, msg=msg)
 
 
 # Purposes and the kill switch -------------------------------------------------------------------
@@ -151,6 +155,8 @@ def governance_act(
     code: Annotated[str, Form(max_length=64)] = "",
     description: Annotated[str, Form(max_length=2000)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
+    requires_authorisation: Annotated[bool, Form()] = False,
+    urgent_hours: Annotated[str, Form(max_length=5)] = "",
     actor: Actor = Depends(Caller(suspension.set_suspended, purposes.add_purpose, purposes.retire_purpose)),
     ctx: Context = Depends(context),
 ) -> Response:
@@ -162,7 +168,10 @@ def governance_act(
             suspension.set_suspended(ctx, actor, False)
             msg = "Searching resumed."
         elif action == "add-purpose":
-            purposes.add_purpose(ctx, actor, code, description)
+            hours = int(urgent_hours) if urgent_hours.strip().isdigit() else None
+            purposes.add_purpose(
+                ctx, actor, code, description, requires_authorisation=requires_authorisation, urgent_hours=hours
+            )
             msg = f"Purpose {code} added."
         elif action == "retire-purpose":
             purposes.retire_purpose(ctx, actor, code)

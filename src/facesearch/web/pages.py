@@ -20,7 +20,7 @@ from ..config import Settings
 from ..http.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Caller, any_user, client_ip, context, principal_of
 from ..http.problems import Problem
 from ..vocabulary import ACTIONS, ROLES
-from . import governance_pages
+from . import governance_pages, watch_pages
 from .rendering import HOME, NAV, error_page, render, templates
 
 __all__ = ["HOME", "NAV", "error_page", "render", "router", "templates"]
@@ -347,3 +347,4 @@ def docs_page(request: Request, actor: Actor = Depends(any_user)) -> Response:
 
 # The governance pages live in their own module and are served under this router.
 router.include_router(governance_pages.router)
+router.include_router(watch_pages.router)

@@ -10,7 +10,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
+from ..app import watches
 from ..app.accounts import Principal
+from ..errors import FacesearchError
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 templates.env.globals["version"] = __version__
@@ -24,11 +26,13 @@ NAV = [
     ("/ingest", "Ingest", "operator"),
     ("/privacy", "Data protection", "operator"),
     ("/people", "People", "examiner"),
+    ("/watches", "Watches", "examiner"),
     ("/people", "People", "operator"),
     ("/audit", "Audit log", "auditor"),
     ("/cases", "Case reports", "auditor"),
     ("/admin/users", "Users", "admin"),
     ("/admin/governance", "Governance", "admin"),
+    ("/cases", "Cases", "admin"),
     ("/docs", "API", None),
 ]
 
@@ -40,8 +44,27 @@ def render(
     navigation of their role and the session's CSRF token for the page's forms."""
     p: Principal | None = principal or getattr(request.state, "principal", None)
     nav = [(href, label) for href, label, role in NAV if p and (role is None or role == p.role)]
-    ctx = {"principal": p, "csrf": p.csrf_token if p else None, "nav": nav, "path": request.url.path, **context}
-    return templates.TemplateResponse(request, template, ctx, status_code=status)
+    page = {
+        "principal": p,
+        "csrf": p.csrf_token if p else None,
+        "nav": nav,
+        "path": request.url.path,
+        "unseen": unseen_hits(request, p),
+        **context,
+    }
+    return templates.TemplateResponse(request, template, page, status_code=status)
+
+
+def unseen_hits(request: Request, p: Principal | None) -> int | None:
+    """The examiner's unseen watch hits, for the header (None for other roles, or when it cannot be read: the
+    page itself must not fail for a count)."""
+    app_ctx = getattr(request.app.state, "ctx", None)
+    if p is None or p.role != "examiner" or app_ctx is None:
+        return None
+    try:
+        return watches.unseen_count(app_ctx, p.actor(None))
+    except FacesearchError:
+        return None
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
