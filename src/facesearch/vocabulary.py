@@ -47,6 +47,7 @@ class Action(str, Enum):
     VIEW_SEARCH = "view_search"
     AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgraded from 0.1.0 or 0.2.0)
     AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened
+    AUDIT_RESEAL = "audit_reseal"  # an admin went on after the log stopped matching its checkpoint
     BACKUP = "backup"
     RESTORE = "restore"
     INDEX_REBUILD = "index_rebuild"
@@ -55,6 +56,9 @@ class Action(str, Enum):
     PEOPLE_CORRECT = "people_correct"
     PEOPLE_UNDO = "people_undo"
     PEOPLE_TOGETHER = "people_together"  # a search: who appears with a person; gated, listed in case reports
+    ROLE_REFUSED = "role_refused"  # a caller refused for their role (a use case or a route they may not use)
+    DETECT = "detect"  # the faces of a probe found before a search: a probe upload, limited like a search
+    LIMITS_SET = "limits_set"  # an admin set the deployment's per-user search limits (kept in the home)
 
     def __str__(self) -> str:
         return self.value

@@ -9,7 +9,7 @@ import typer
 from ..app import backup as backup_uc
 from ..app.context import Actor
 from ..config import Settings
-from .actor import WHO, call, fail, os_user, run
+from .actor import WHO, call, cli_actor_name, fail, run
 from .output import emit
 
 
@@ -47,9 +47,9 @@ def restore(
     """Restore a backup into an empty home (FACESEARCH_HOME): every file is checked against the manifest
     first, indexes are reconciled with the rows, and the restore is logged in the restored audit log."""
     settings = Settings()
-    # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is a
-    # command-line name with a role, admin unless --role says otherwise (restore refuses any other).
-    actor = Actor(f"cli:{WHO.name or os_user()}", WHO.role or "admin", via="cli")
+    # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is the
+    # operating-system user with a role, admin unless --role says otherwise (restore refuses any other).
+    actor = Actor(cli_actor_name(), WHO.role or "admin", via="cli", claimed=WHO.name or None)
     res = run(lambda: backup_uc.restore(settings, actor, path), as_json)
     emit(res, as_json, _show_restore)
     if not res.audit.ok:

@@ -17,7 +17,7 @@ from fastapi import Request
 from ..app import accounts
 from ..app.accounts import Principal
 from ..app.context import Actor, Context
-from ..app.roles import roles_of
+from ..app.roles import record_role_refusal, roles_of
 from .problems import Problem
 
 SESSION_COOKIE = "fs_session"
@@ -93,11 +93,16 @@ class Caller:
         if principal is None:
             raise Problem(401, "Not authenticated", "sign in, or send `Authorization: Bearer TOKEN`")
         if self.roles and principal.role not in self.roles:
-            raise Problem(
-                403,
-                "Forbidden",
-                f"this needs the role {' or '.join(sorted(self.roles))}; you are signed in as {principal.role}",
+            detail = f"this needs the role {' or '.join(sorted(self.roles))}; you are signed in as {principal.role}"
+            # Logged like the use case's own refusal: probing what an account may do leaves a trace.
+            record_role_refusal(
+                context(request),
+                principal.actor(client_ip(request)),
+                self.roles,
+                f"{request.method} {request.url.path}",
+                detail,
             )
+            raise Problem(403, "Forbidden", detail)
         await check_csrf(request, principal)
         request.state.actor = principal.actor(client_ip(request))
         actor: Actor = request.state.actor
