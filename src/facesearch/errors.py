@@ -81,7 +81,7 @@ class FacesearchError(Exception):
         return KINDS[self.kind][2]
 
 
-TOO_LARGE_REASONS = ("FILE_TOO_LARGE", "TOO_MANY_PIXELS")
+TOO_LARGE_REASONS = ("FILE_TOO_LARGE", "TOO_MANY_PIXELS", "TOO_MUCH_MEMORY")
 
 
 class ImageError(FacesearchError):
