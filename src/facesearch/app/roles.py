@@ -59,11 +59,14 @@ def default_role(use_case: Callable[..., Any], fallback: str = "examiner") -> st
     return declared[0] if declared else fallback
 
 
+def role_refusal_text(actor: Actor, roles: frozenset[str] | tuple[str, ...]) -> str:
+    """Why `actor` is refused, in the words every entry point logs (so the entries compare across them)."""
+    return f"this needs the role {' or '.join(sorted(roles))}; {actor.name} acts as {actor.role}"
+
+
 def require_role(actor: Actor, roles: frozenset[str] | tuple[str, ...]) -> None:
     if roles and actor.role not in roles:
-        raise Forbidden(
-            f"this needs the role {' or '.join(sorted(roles))}; {actor.name} acts as {actor.role}", roles=sorted(roles)
-        )
+        raise Forbidden(role_refusal_text(actor, roles), roles=sorted(roles))
 
 
 def use_case_name(fn: Callable[..., Any]) -> str:

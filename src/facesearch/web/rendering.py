@@ -7,7 +7,7 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -68,7 +68,7 @@ def notice_url(user: str, path: str, msg: str | None = None, error: str | None =
     if query:
         query["sig"] = _notice_sig(user, path, msg, error)
     query.update({k: v for k, v in extra.items() if v is not None})
-    return f"{path}?{urlencode(query)}" if query else path
+    return f"{path}?{urlencode(query, quote_via=quote)}" if query else path
 
 
 def signed_notices(
