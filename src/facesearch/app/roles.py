@@ -8,15 +8,18 @@ someone probing what their account may do leaves a trace."""
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ..errors import StorageError
 from ..store.guard import storage_errors
 from ..vocabulary import ROLES, SYSTEM_ROLE, Action
 from .auditing import record
 from .context import Actor, Context
 from .errors import Forbidden
 
+log = logging.getLogger("facesearch")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -77,13 +80,17 @@ def use_case_name(fn: Callable[..., Any]) -> str:
 def record_role_refusal(
     ctx: Context, actor: Actor, roles: frozenset[str] | tuple[str, ...], what: str, reason: str
 ) -> None:
-    """The audit entry of a caller refused for their role: what they tried (a use case, or a transport's
-    method and path) and which roles it needs."""
-    with storage_errors():
-        record(
-            ctx,
-            actor,
-            Action.ROLE_REFUSED,
-            outcome="refused",
-            details={"attempted": what, "needs": sorted(roles), "reason": reason},
-        )
+    """The audit entry of a caller refused for their role: what they tried (the use cases) and which roles it
+    needs. The refusal stands even when the entry cannot be written (a full home, a log that no longer matches
+    its checkpoint): refusing is always safe, and the failure is in the process log."""
+    try:
+        with storage_errors():
+            record(
+                ctx,
+                actor,
+                Action.ROLE_REFUSED,
+                outcome="refused",
+                details={"attempted": what, "needs": sorted(roles), "reason": reason},
+            )
+    except StorageError as exc:
+        log.warning("a refusal for a role could not be logged: %s", exc)

@@ -120,7 +120,7 @@ class MilvusTarget:
 def parse_uri(uri: str) -> MilvusTarget:
     """Read `milvus://[user:password@]host[:port][/namespace][?options]` (see the module docstring)."""
     parts = urlsplit(uri)
-    if "@" in uri.partition("://")[2] and "@" not in parts.netloc:
+    if "@" in uri.partition("://")[2][len(parts.netloc) :]:
         # A password with an unencoded `/`, `#` or `?` ends the host part early: the rest of it would be read as
         # the namespace or the options (and shown in messages). Refuse without echoing any of it.
         raise MilvusIndexError(
