@@ -163,7 +163,7 @@ def _to_bgr(img: Image.Image) -> np.ndarray:
         scale = 255.0 / hi if hi > 255 else 1.0
         grey = np.empty((height, width), np.uint8)
         for top, bottom in _strips(height):
-            rows = np.asarray(img.crop((0, top, width, bottom)), dtype=np.float32)
+            rows = np.asarray(img.crop((0, top, width, bottom)), dtype=np.float64)
             grey[top:bottom] = np.clip(rows * scale, 0, 255)
         img.close()
         return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
