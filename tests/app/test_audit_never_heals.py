@@ -157,9 +157,17 @@ def test_dropped_triggers_are_restored_after_the_chain_is_checked(world) -> None
     ctx.store.close()
     again = Context.open(Settings(workers=1))
     entry = audit.query(again.store, action="audit_triggers")[0][0]
-    assert entry["outcome"] == "warning" and entry["details"]["chain_ok"] is True
-    assert entry["details"]["entries"] == entry["seq"] - 1
+    assert entry["outcome"] == "warning" and entry["details"] == {
+        "restored": ["audit_log_no_update", "audit_log_no_delete"]
+    }
     assert audit.verify_chain(again.store, _head(again)).ok
+    # An entry deleted from the middle while the triggers were gone: the entry says what verification found.
+    _drop_triggers(again)
+    _sql(again, "DELETE FROM audit_log WHERE seq = 2")
+    again.store.close()
+    third = Context.open(Settings(workers=1))
+    entry = audit.query(third.store, action="audit_triggers")[0][0]
+    assert entry["details"]["chain_ok"] is False and any("missing" in p for p in entry["details"]["problems"])
 
 
 @pytest.mark.parametrize("password", ["Zq9/Wk7", "Zq9#Wk7", "Zq9?Wk7", "Zq9@x/Wk7", "Zq9Wk7"])
