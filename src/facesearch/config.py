@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     # Safe decoding.
     max_file_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_decode_bytes: int = Field(
+        default=768 * 1024 * 1024,
+        description="Memory one image's decode may take, estimated from its header (size, bit depth, channels) "
+        "before any pixel is decoded: a 50-megapixel 8-bit colour photo fits.",
+    )
     # Detection runs on a copy whose longest side is at most this; crops come from the full image.
     detect_max_side: int = 640
     min_face_px: int = 20

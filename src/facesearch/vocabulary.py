@@ -48,6 +48,7 @@ class Action(str, Enum):
     VIEW_SEARCH = "view_search"
     AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgraded from 0.1.0 or 0.2.0)
     AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened
+    AUDIT_RESEAL = "audit_reseal"  # an admin went on after the log stopped matching its checkpoint
     BACKUP = "backup"
     RESTORE = "restore"
     INDEX_REBUILD = "index_rebuild"
@@ -66,6 +67,9 @@ class Action(str, Enum):
     WATCH_NOTIFY = "watch_notify"  # a webhook delivery's outcome (ids only; the target by fingerprint)
     CASE_AUTHORISE = "case_authorise"  # a judicial or administrative authorisation recorded for a case
     LEAD_ASSIGN = "lead_assign"  # a proposal assigned to a named reviewer
+    ROLE_REFUSED = "role_refused"  # a caller refused for their role (a use case or a route they may not use)
+    DETECT = "detect"  # the faces of a probe found before a search: a probe upload, limited like a search
+    LIMITS_SET = "limits_set"  # an admin set the deployment's per-user search limits (kept in the home)
 
     def __str__(self) -> str:
         return self.value

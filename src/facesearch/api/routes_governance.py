@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ..app import cases, optout, purposes, retention, review, subjects, suspension
+from ..app import cases, limits, optout, purposes, retention, review, subjects, suspension
 from ..app import doctor as doctor_uc
 from ..app.context import Actor
+from ..app.limits import SearchLimits
 from ..http.case_report import render_case_html
 from ..http.deps import Caller
 from ..http.uploads import read_photo
@@ -62,6 +63,22 @@ def suspend(body: Reason, ctx: Ctx, actor: Actor = Depends(Caller(suspension.set
 @router.post("/search/resume", response_model=Suspension, summary="Allow searching again (admin)")
 def resume(ctx: Ctx, actor: Actor = Depends(Caller(suspension.set_suspended))) -> Suspension:
     return suspension.set_suspended(ctx, actor, False)
+
+
+# Per-user limits ---------------------------------------------------------------------------------
+class NewLimits(BaseModel):
+    per_minute: int | None = Field(default=None, ge=0, le=limits.LIMIT_MAX)
+    per_day: int | None = Field(default=None, ge=0, le=limits.LIMIT_MAX)
+
+
+@router.get("/limits", response_model=SearchLimits, summary="The per-user search limits in force")
+def get_limits(ctx: Ctx, actor: Actor = Depends(Caller(limits.show_limits))) -> SearchLimits:
+    return limits.show_limits(ctx, actor)
+
+
+@router.put("/limits", response_model=SearchLimits, summary="Set the per-user search limits (admin; logged)")
+def put_limits(body: NewLimits, ctx: Ctx, actor: Actor = Depends(Caller(limits.set_limits))) -> SearchLimits:
+    return limits.set_limits(ctx, actor, body.per_minute, body.per_day)
 
 
 # Purposes --------------------------------------------------------------------------------------

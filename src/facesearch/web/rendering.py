@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -69,3 +73,33 @@ def unseen_hits(request: Request, p: Principal | None) -> int | None:
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
     return render(request, "error.html", status=status, title=title, detail=detail)
+
+
+# Notices after a redirect (`?msg=…&error=…`) are shown only when this process signed them for this user and
+# page: a link that puts its own text there ("sign in again at https://evil.example") shows nothing.
+_NOTICE_KEY = secrets.token_bytes(32)
+
+
+def _notice_sig(user: str, path: str, msg: str | None, error: str | None) -> str:
+    text = "\0".join((user, path, msg or "", error or ""))
+    return hmac.new(_NOTICE_KEY, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def notice_url(user: str, path: str, msg: str | None = None, error: str | None = None, **extra: Any) -> str:
+    """`path` with a signed notice for `user` (and any other query parameters)."""
+    query: dict[str, Any] = {k: v for k, v in (("msg", msg), ("error", error)) if v is not None}
+    if query:
+        query["sig"] = _notice_sig(user, path, msg, error)
+    query.update({k: v for k, v in extra.items() if v is not None})
+    return f"{path}?{urlencode(query, quote_via=quote)}" if query else path
+
+
+def signed_notices(
+    user: str, path: str, msg: str | None, error: str | None, sig: str | None
+) -> tuple[str | None, str | None]:
+    """The notices of a redirect if this process signed them for `user` and `path`; else none."""
+    if (msg is None and error is None) or not sig:
+        return None, None
+    if not hmac.compare_digest(sig, _notice_sig(user, path, msg, error)):
+        return None, None
+    return msg, error

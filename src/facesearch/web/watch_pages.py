@@ -5,9 +5,8 @@ cases as the API and the command line."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from ..app import authorisations, purposes, watches
@@ -16,14 +15,15 @@ from ..app.context import Actor, Context
 from ..errors import FacesearchError
 from ..http.deps import Caller, context
 from ..http.uploads import read_photo
-from .rendering import render
+from .rendering import notice_url, render, signed_notices
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def _redirect(path: str, msg: str) -> Response:
-    return RedirectResponse(f"{path}?msg={quote(msg)}", status_code=303)
+def _redirect(actor: Actor, path: str, msg: str) -> Response:
+    """Back to a page with a notice signed for this user and page (`rendering.notice_url`)."""
+    return RedirectResponse(notice_url(actor.name, path, msg), status_code=303)
 
 
 # Watches ----------------------------------------------------------------------------------------
@@ -31,9 +31,11 @@ def _redirect(path: str, msg: str) -> Response:
 def watches_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(watches.add_watch)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/watches", msg, None, sig)
     return render(
         request,
         "watches.html",
@@ -59,7 +61,9 @@ def watch_new(
     try:
         value = float(threshold) if threshold.strip() else None
     except ValueError:
-        return _redirect("/watches", "the threshold is a number between -1 and 1 (or empty: the search's decision)")
+        return _redirect(
+            actor, "/watches", "the threshold is a number between -1 and 1 (or empty: the search's decision)"
+        )
     req = watches.WatchRequest(
         case_ref=case_ref,
         purpose=purpose,
@@ -70,8 +74,8 @@ def watch_new(
     try:
         w = watches.add_watch(ctx, actor, read_photo(probe, ctx.settings, "probe"), req)
     except FacesearchError as exc:
-        return _redirect("/watches", str(exc))
-    return _redirect("/watches", f"Watch {w.id} added: case {w.case}, until {(w.until or '')[:10]}.")
+        return _redirect(actor, "/watches", str(exc))
+    return _redirect(actor, "/watches", f"Watch {w.id} added: case {w.case}, until {(w.until or '')[:10]}.")
 
 
 @router.post("/watches/{watch_id}/stop")
@@ -86,7 +90,7 @@ def watch_stop(
         msg = f"Watch {watch_id} stopped."
     except FacesearchError as exc:
         msg = str(exc)
-    return _redirect("/watches", msg)
+    return _redirect(actor, "/watches", msg)
 
 
 @router.post("/watches/{watch_id}/renew")
@@ -101,16 +105,18 @@ def watch_renew(
         msg = f"Watch {watch_id} renewed until {(w.until or '')[:10]}."
     except FacesearchError as exc:
         msg = str(exc)
-    return _redirect("/watches", msg)
+    return _redirect(actor, "/watches", msg)
 
 
 @router.get("/watches/hits")
 def hits_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(watches.hit_reviews)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/watches/hits", msg, None, sig)
     # Read before the hits are marked seen, so the page says which ones are new.
     unseen = watches.unseen_count(ctx, actor) if actor.role == "examiner" else 0
     reviews = watches.hit_reviews(ctx, actor)
@@ -131,7 +137,7 @@ def hit_propose(
         msg = f"Proposed (#{p.id}): a second examiner confirms or rejects it on the review page."
     except FacesearchError as exc:
         msg = str(exc)
-    return _redirect("/watches/hits", msg)
+    return _redirect(actor, "/watches/hits", msg)
 
 
 # Case authorisations ------------------------------------------------------------------------------
@@ -161,5 +167,5 @@ def case_authorise(
             document=doc,
         )
     except FacesearchError as exc:
-        return _redirect("/cases", str(exc))
-    return _redirect("/cases", f"Authorisation {a.id} of case {a.case_ref} recorded.")
+        return _redirect(actor, "/cases", str(exc))
+    return _redirect(actor, "/cases", f"Authorisation {a.id} of case {a.case_ref} recorded.")
