@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from ..app import collection as collections_uc
@@ -101,7 +101,7 @@ def get_image(
         }
     },
 )
-def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
+def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> Response:
     found = gallery.image_file(ctx, actor, image_id)
     disposition = "inline" if found.is_image else "attachment"
     headers = {
@@ -109,7 +109,7 @@ def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'{disposition}; filename="image-{image_id}.{found.extension}"',
     }
-    return FileResponse(found.path, media_type=found.media_type, headers=headers)
+    return Response(found.data, media_type=found.media_type, headers=headers)
 
 
 @router.get(
@@ -123,8 +123,8 @@ def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery
         }
     },
 )
-def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> FileResponse:
-    return FileResponse(gallery.face_thumbnail(ctx, actor, face_id), media_type="image/jpeg", headers=PRIVATE)
+def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> Response:
+    return Response(gallery.face_thumbnail(ctx, actor, face_id), media_type="image/jpeg", headers=PRIVATE)
 
 
 @router.delete(

@@ -4,12 +4,12 @@ to this user already was."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from ..pipeline.imaging import sniff_media_type
+from ..services.served_files import read_checked, read_thumbnail
 from ..vocabulary import Action
 from .auditing import record
 from .context import Actor, Context
@@ -48,10 +48,11 @@ class ImageView(BaseModel):
 
 
 class ImageFile(NamedTuple):
-    """An image file to serve: where it is, and its type as decoded from its first bytes (never from its
-    name): `media_type` is an image type a browser may show, or application/octet-stream for anything else."""
+    """An image file to serve: its bytes (read once from where they were checked, with the SHA-256 stored at
+    ingest), and its type as decoded from its first bytes (never from its name): `media_type` is an image type
+    a browser may show, or application/octet-stream for anything else."""
 
-    path: Path
+    data: bytes
     media_type: str
     extension: str
 
@@ -131,7 +132,8 @@ def view_image(
 
 @allowed("examiner", "operator")
 def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
-    """The image file and its type. Fetched without a logged search or view that showed it, this is the view."""
+    """The image file's bytes and type, served only from where they were checked. Fetched without a logged
+    search or view that showed it, this is the view."""
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
@@ -146,21 +148,17 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
             details={"via": "file"},
         )
         ctx.seen.add(actor.name, "image", [image_id])
-    path = Path(img.path) if img.path else None
-    if path is None or not path.is_file():
-        raise NotFound("the image file is no longer at its recorded path")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise NotFound("the image file cannot be read at its recorded path") from exc
-    media_type, extension = sniff_media_type(head)
-    return ImageFile(path, media_type, extension)
+    data = read_checked(ctx.settings, img.path, img.sha256, ctx.settings.max_file_bytes)
+    if data is None:  # one answer whatever the reason: nothing about what is at the path leaks
+        raise NotFound("the image file is no longer at its recorded path, or is not the file that was ingested")
+    media_type, extension = sniff_media_type(data[:16])
+    return ImageFile(data, media_type, extension)
 
 
 @allowed("examiner", "operator")
-def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> Path:
-    """The face's thumbnail file. Fetched without a logged search or view that showed the face, this is the view."""
+def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> bytes:
+    """The face's thumbnail (JPEG bytes, from `thumbs/` only). Fetched without a logged search or view that
+    showed the face, this is the view."""
     details = ctx.store.face_details([face_id]).get(face_id)
     if details is None:
         raise NotFound(f"no face with id {face_id}")
@@ -173,10 +171,10 @@ def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> Path:
             results={"face_id": face_id, "image_id": details["image_id"]},
         )
         ctx.seen.add(actor.name, "face", [face_id])
-    path = ctx.settings.thumbs_dir / details["thumbnail"]
-    if not path.is_file():
+    data = read_thumbnail(ctx.settings, details["thumbnail"])
+    if data is None:  # missing, a link, or a name pointing out of thumbs/
         raise NotFound("the thumbnail file is missing")
-    return Path(path)
+    return data
 
 
 @allowed("operator", "admin", "examiner", "auditor")

@@ -28,6 +28,9 @@ class Item:
     source_url: str | None = None
     meta: dict[str, Any] | None = None
     manifest_row: int | None = None
+    # The path was checked against the ingest roots (it is real, with no link in it): read it so that no
+    # component may be a link, or a folder swapped for one after the check would be followed out of the roots.
+    checked: bool = False
 
 
 def items_from_folder(root: Path) -> list[Item]:
@@ -76,7 +79,11 @@ def read_items(
     FILE_TOO_LARGE); a missing or unreadable file is handed to `failed` and left out."""
     for key, item in items:
         try:
-            data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
+            if item.checked:
+                present = os.path.lexists(item.path)
+                data = imaging.read_file(item.path, max_bytes, nofollow=True) if present else None
+            else:
+                data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
         except ImageError as exc:
             failed((str(item.path), exc.reason, exc.detail))
             continue

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection
 from ..records import NewImage
 from .base import CHUNK, StoreBase
 from .people_tables import PersonFace
-from .watch_tables import WatchHit
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, utcnow
+from .watch_tables import WatchHit
 
 
 class FaceRows(StoreBase):
