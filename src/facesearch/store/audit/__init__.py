@@ -30,6 +30,7 @@ from .query import (
     FORMULA_PREFIXES,
     action_rows,
     case_entries,
+    case_owner,
     count_since,
     csv_cell,
     entry_dict,
@@ -78,6 +79,7 @@ __all__ = [
     "read_key",
     "row_fields",
     "token_minter",
+    "case_owner",
     "took_part",
     "verify_chain",
 ]

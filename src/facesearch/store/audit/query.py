@@ -234,6 +234,22 @@ def took_part(store: Store, case_ref: str, actor: str, actions: Collection[str])
         )
 
 
+def case_owner(store: Store, case_ref: str, actions: Collection[str]) -> str | None:
+    """Who opened the case: the actor of its first entry of these actions that was not a refusal."""
+    with store.session() as s:
+        found = s.scalar(
+            select(AuditEntry.actor)
+            .where(
+                AuditEntry.case_ref == case_ref,
+                AuditEntry.action.in_([str(a) for a in actions]),
+                AuditEntry.outcome != "refused",
+            )
+            .order_by(AuditEntry.seq)
+            .limit(1)
+        )
+    return None if found is None else str(found)
+
+
 def action_rows(store: Store, actions: Collection[str], by: str) -> list[tuple[int, str | None, str | None, str, str]]:
     """(seq, purpose or case reference, actor, action, outcome) of every entry of these actions: what a usage
     report counts. `by` is "purpose" or "case"."""
