@@ -124,10 +124,11 @@ def _scan(ctx: Context, fix: bool, below_floor: bool = False) -> DoctorReport:
             where = getattr(index, "path", None)
             found["index_files_unreadable"].append(f"{where.name if where else col.name} ({load_error})")
         kept = getattr(index, "erased_vectors_kept", None)
+        scrub = getattr(index, "scrub_erased", None)
         if kept is not None and kept():  # an HNSW file written before removals overwrote the vectors
             found["index_erased_vectors_kept"].append(f"{col.name}: {kept()}")
-            if fix:
-                index.scrub_erased()
+            if fix and scrub is not None:
+                scrub()
                 index.save()
         in_index = index.ids()
         rows = store.face_ids(col.id)

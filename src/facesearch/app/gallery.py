@@ -1,6 +1,12 @@
 """The gallery as users see it: images with their faces, image files and face thumbnails, and the
 numbers of `stats`. Every look at a gallery image is logged, unless the search or view that showed it
-to this user already was."""
+to this user already was.
+
+An examiner looking up an image or a face by id that no search or view showed them is searching by other
+means: the lookup passes the search gate (case reference, allowed purpose, kill switch, limits) and is
+logged under its case. Operators manage the gallery (ingest, erasure, opt-out review) and look at what they
+manage without a case; each look is logged. Nobody is shown a face a search hides (an opt-out): it is not
+listed on its image, its thumbnail is not found, and an image with only such faces is not found."""
 
 from __future__ import annotations
 
@@ -11,9 +17,11 @@ from pydantic import BaseModel, ConfigDict
 from ..pipeline.imaging import sniff_media_type
 from ..services.served_files import read_checked, read_thumbnail
 from ..vocabulary import Action
-from .auditing import record
+from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import NotFound
+from .optout import opted_out_faces
+from .policy import search_gate
 from .roles import allowed
 
 
@@ -86,21 +94,51 @@ class GalleryStats(BaseModel):
 
 
 # Use cases --------------------------------------------------------------------------------------
+def _lookup_gate(
+    ctx: Context, actor: Actor, kind: str, ident: int, case_ref: str | None, purpose: str | None
+) -> tuple[str | None, str | None]:
+    """An examiner's lookup by id of what no gated search or view showed them: the search gate, a refusal
+    logged. Returns the (case, purpose) to log the lookup under (None, None when no gate was needed)."""
+    if actor.role != "examiner" or ctx.seen.seen(actor.name, kind, ident):
+        return case_ref, purpose
+    with refusal_recorded(
+        ctx, actor, Action.VIEW_MATCH, case_ref=case_ref, purpose=purpose, details={f"{kind}_id": ident}
+    ):
+        return search_gate(ctx, actor, case_ref, purpose)
+
+
+def _hidden_image(ctx: Context, image_id: int, face_ids: list[int], view: str) -> set[int]:
+    """The faces of an image a search hides; NotFound when every face of it is hidden."""
+    hidden = opted_out_faces(ctx, face_ids, view)
+    if face_ids and hidden >= set(face_ids):
+        raise NotFound(f"no image with id {image_id}")
+    return hidden
+
+
 @allowed("examiner", "operator")
 def view_image(
-    ctx: Context, actor: Actor, image_id: int, case_ref: str | None = None, search_id: int | None = None
+    ctx: Context,
+    actor: Actor,
+    image_id: int,
+    case_ref: str | None = None,
+    search_id: int | None = None,
+    purpose: str | None = None,
 ) -> ImageView:
     """An image with its faces and provenance (logged as a view of a match)."""
+    case_ref, purpose = _lookup_gate(ctx, actor, "image", image_id, case_ref, purpose)
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
     faces = ctx.store.image_faces(image_id)
+    hidden = _hidden_image(ctx, image_id, [f.id for f in faces], "image")
+    faces = [f for f in faces if f.id not in hidden]
     record(
         ctx,
         actor,
         Action.VIEW_MATCH,
         case_ref=case_ref,
+        purpose=purpose,
         collections=[collection],
         results={"image_id": image_id, "face_ids": [f.id for f in faces]},
         details={"search_id": search_id, "sha256": img.sha256},
@@ -131,18 +169,24 @@ def view_image(
 
 
 @allowed("examiner", "operator")
-def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
+def image_file(
+    ctx: Context, actor: Actor, image_id: int, *, case_ref: str | None = None, purpose: str | None = None
+) -> ImageFile:
     """The image file's bytes and type, served only from where they were checked. Fetched without a logged
     search or view that showed it, this is the view."""
+    gated = _lookup_gate(ctx, actor, "image", image_id, case_ref, purpose)
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
+    _hidden_image(ctx, image_id, [f.id for f in ctx.store.image_faces(image_id)], "image file")
     if not ctx.seen.seen(actor.name, "image", image_id):
         record(
             ctx,
             actor,
             Action.VIEW_MATCH,
+            case_ref=gated[0],
+            purpose=gated[1],
             collections=[collection],
             results={"image_id": image_id},
             details={"via": "file"},
@@ -156,17 +200,22 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
 
 
 @allowed("examiner", "operator")
-def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> bytes:
+def face_thumbnail(
+    ctx: Context, actor: Actor, face_id: int, *, case_ref: str | None = None, purpose: str | None = None
+) -> bytes:
     """The face's thumbnail (JPEG bytes, from `thumbs/` only). Fetched without a logged search or view that
     showed the face, this is the view."""
+    gated = _lookup_gate(ctx, actor, "face", face_id, case_ref, purpose)
     details = ctx.store.face_details([face_id]).get(face_id)
-    if details is None:
+    if details is None or opted_out_faces(ctx, [face_id], "thumbnail"):
         raise NotFound(f"no face with id {face_id}")
     if not ctx.seen.seen(actor.name, "face", face_id):
         record(
             ctx,
             actor,
             Action.VIEW_THUMBNAIL,
+            case_ref=gated[0],
+            purpose=gated[1],
             collections=[details["collection"]],
             results={"face_id": face_id, "image_id": details["image_id"]},
         )

@@ -187,6 +187,44 @@ def hide_opted_out(ctx: Context) -> HideFilter:
     return HideFilter(kept, {pack: optout_threshold(ctx.settings, pack)[0] for pack in kept})
 
 
+def opted_out_faces(ctx: Context, face_ids: Sequence[int], view: str) -> set[int]:
+    """Of these gallery faces, those a search would hide (matching an opt-out template at the strict
+    threshold of their pack): what browsing by person or by id never shows either. What it hid is logged
+    like a search's (`optout_hide`), never shown to the caller."""
+    store = ctx.store
+    cols = {c.name: c for c in store.list_collections()}
+    loaded = {pack: templates(store, pack) for pack in {c.model for c in cols.values()}}
+    if not face_ids or not any(len(t) for t in loaded.values()):
+        return set()  # no opt-out for any pack in use: nothing to compare
+    details = store.face_details([int(f) for f in face_ids])
+    by_col: dict[str, list[int]] = {}
+    for fid, d in details.items():
+        by_col.setdefault(d["collection"], []).append(int(fid))
+    hidden: set[int] = set()
+    for name, fids in by_col.items():
+        col = cols.get(name)
+        if col is None:
+            continue
+        tmpl = loaded[col.model]
+        if not len(tmpl):
+            continue
+        threshold, _ = optout_threshold(ctx.settings, col.model)
+        hit = matching(store.embeddings(fids, col.dim), tmpl, threshold)
+        found = [f for f, h in zip(fids, hit) if h]
+        if found:
+            hidden.update(found)
+            record(
+                ctx,
+                system_actor("people"),
+                Action.OPTOUT_HIDE,
+                model=col.model,
+                threshold=threshold,
+                results={"faces_hidden": len(found), "face_ids": found},
+                details={"view": view},
+            )
+    return hidden
+
+
 def record_hidden(ctx: Context, hide: HideFilter, hidden: Sequence[Hidden]) -> None:
     """One entry per round of a search that hid faces. Logged for the data-protection officer (these faces
     should have been erased: `doctor --fix`), never shown to the searcher: the answer must not reveal that

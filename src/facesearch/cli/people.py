@@ -78,22 +78,31 @@ class Listing:
 def list_(
     collection: str | None = typer.Option(None, "--collection", "-c"),
     min_faces: int = typer.Option(1, "--min-faces", min=1),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required: browsing people is a search)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="An allowed purpose code (required)."),
     as_json: bool = JSON,
 ) -> None:
-    """Every person, most faces first."""
+    """Every person, most faces first (a search: case reference and purpose required)."""
 
     def show(out: Listing) -> None:
         for p in out.people:
             photos = len({f.image.id for f in p.faces})
             typer.echo(f"{p.id:>6}  {p.name or '(unnamed)':<30} {len(p.faces)} faces, {photos} photos")
 
-    out = call(people.list_people, collection=collection, min_faces=min_faces, as_json=as_json)
+    out = call(
+        people.list_people, collection=collection, min_faces=min_faces, case_ref=case, purpose=purpose, as_json=as_json
+    )
     emit(Listing([Listed(id=p.id, name=p.name, faces=p.faces) for p in out.people]), as_json, show)
 
 
 @people_app.command("show")
-def show(person: str = PERSON, as_json: bool = JSON) -> None:
-    """A person's faces and photos, corrections, and the people most like them."""
+def show(
+    person: str = PERSON,
+    case: str | None = typer.Option(None, "--case", help="Case reference (required: browsing people is a search)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="An allowed purpose code (required)."),
+    as_json: bool = JSON,
+) -> None:
+    """A person's faces and photos, corrections, and the people most like them (case and purpose required)."""
 
     def render(out: people.PersonView) -> None:
         typer.echo(
@@ -111,7 +120,7 @@ def show(person: str = PERSON, as_json: bool = JSON) -> None:
 
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    emit(call(people.show_person, pid, as_json=as_json, ctx=ctx), as_json, render)
+    emit(call(people.show_person, pid, case_ref=case, purpose=purpose, as_json=as_json, ctx=ctx), as_json, render)
 
 
 @people_app.command("name")

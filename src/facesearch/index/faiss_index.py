@@ -605,26 +605,26 @@ def _new_index(kind: str, dim: int, nlist: int) -> faiss.Index:
     return ivf
 
 
-def _hnsw_positions(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+def _hnsw_positions(index: Any, ids: np.ndarray) -> np.ndarray:
     """The storage positions of these ids in an id-mapped HNSW index."""
     every = faiss.vector_to_array(index.id_map).astype(np.int64)
     return np.flatnonzero(np.isin(every, ids))
 
 
-def _hnsw_storage(index: faiss.Index) -> tuple[Any, np.ndarray]:
+def _hnsw_storage(index: Any) -> tuple[Any, np.ndarray]:
     """The HNSW structure and a writable view of its stored vectors (ntotal, dim)."""
-    inner = faiss.downcast_index(index.index)
-    storage = faiss.downcast_index(inner.storage)
+    inner: Any = faiss.downcast_index(index.index)
+    storage: Any = faiss.downcast_index(inner.storage)
     xb = faiss.rev_swig_ptr(storage.get_xb(), int(storage.ntotal) * int(index.d))
     return inner.hnsw, np.asarray(xb).reshape(-1, int(index.d))
 
 
-def _hnsw_vectors(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+def _hnsw_vectors(index: Any, ids: np.ndarray) -> np.ndarray:
     _, xb = _hnsw_storage(index)
     return np.asarray(xb[_hnsw_positions(index, ids)])
 
 
-def _hnsw_write_vectors(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray) -> None:
+def _hnsw_write_vectors(index: Any, ids: np.ndarray, vectors: np.ndarray) -> None:
     every = faiss.vector_to_array(index.id_map).astype(np.int64)
     where = {int(i): p for p, i in enumerate(every.tolist())}
     _, xb = _hnsw_storage(index)
@@ -633,7 +633,7 @@ def _hnsw_write_vectors(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray
             xb[where[int(i)]] = v
 
 
-def _hnsw_scrub(index: faiss.Index, ids: np.ndarray, dead: np.ndarray) -> None:
+def _hnsw_scrub(index: Any, ids: np.ndarray, dead: np.ndarray) -> None:
     """Overwrite the vectors of `ids` with zeros and their own neighbour lists (every level) with links to
     nodes drawn at random among those not in `dead`: the lists said whom the erased face resembled, random
     ones say nothing and keep the node from being a dead end for a search that reaches it through another
@@ -663,7 +663,7 @@ def _hnsw_scrub(index: faiss.Index, ids: np.ndarray, dead: np.ndarray) -> None:
             if level not in pools:
                 pools[level] = np.flatnonzero(alive & (levels > level))
             pool = pools[level]
-            pick = rng.choice(pool, size=min(int(stop - start), len(pool)), replace=False) if len(pool) else []
+            pick: Any = rng.choice(pool, size=min(int(stop - start), len(pool)), replace=False) if len(pool) else []
             links[start:stop] = -1
             links[start : start + len(pick)] = pick
 
