@@ -38,7 +38,7 @@ GATE_KINDS = ("case_required", "purpose_not_allowed", "suspended", "limit", "for
 def _browsing(request: Request, case_ref: str | None, purpose: str | None) -> tuple[str | None, str | None, bool]:
     """The case and purpose this browsing names: the query's, else the session cookie's; and whether the query
     gave new ones (then the cookie is set)."""
-    if (case_ref or "").strip() or (purpose or "").strip():
+    if case_ref is not None or purpose is not None:  # given (empty ones too: "Change" clears them)
         return (case_ref or "").strip() or None, (purpose or "").strip() or None, True
     kept = request.cookies.get(CASE_COOKIE, "")
     case, _, why = kept.partition("\n")
