@@ -20,6 +20,7 @@ from ..services.hiding import Hidden, HideFilter, matching
 from ..services.uploads import Photo, decode
 from ..store import NewImage, Store
 from ..store import optouts as registry
+from ..store import people as people_rows
 from ..store.optouts import optouts_without_templates as optouts_without_templates
 from ..store.optouts import templates as templates
 from ..store.schema import Collection
@@ -60,9 +61,15 @@ class OptOutReviewFace(BaseModel):
     model: str
     path: str | None
     source_url: str | None
-    score: float = Field(description="Best score against the opt-out photos.")
+    score: float = Field(description="Best score against the opt-out photos (or, `via` person, the erased faces).")
     fmr: float
     fmr_text: str
+    via: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="`person`: a face of the same person (by clustering) as an erased face, compared with the "
+        "erased faces and below the strict threshold: listed, never erased on the grouping alone.",
+    )
 
 
 class OptOutResult(BaseModel):
@@ -278,7 +285,10 @@ def _template(pack: str, vector: np.ndarray, dim: int | None = None) -> registry
 def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> OptOutResult:
     """Register a person's opt-out from their photos and erase every gallery face that matches any of them
     at the strict threshold. Faces between the looser review threshold and the strict one are returned as
-    `to_review` (not erased: an operator decides, `erase_face`). Each pack's answer says how likely a miss
+    `to_review` (not erased: an operator decides, `erase_face`). The opt-out reaches the person: the other
+    faces of the people (by clustering) of the erased faces are compared with the erased faces, erased at the
+    same strict threshold and otherwise listed in `to_review` (`via: person`), never erased on the grouping
+    alone (`person_reach`). Each pack's answer says how likely a miss
     is (the table's FNMR at the strict threshold). Templates are made with every pack that has
     collections, and the default pack."""
     settings, store = ctx.settings, ctx.store
@@ -322,6 +332,14 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             found = gallery_matches(store, pack, np.stack(vecs), looser)
             hits = [(fid, score) for fid, score in found if score >= threshold]
             review = _review_rows(store, table, pack, [(f, sc) for f, sc in found if sc < threshold])
+            reach, reach_review = person_reach(store, pack, [fid for fid, _ in hits], threshold)
+            hits.extend(reach)
+            reached = {fid for fid, _ in reach}
+            review = [r for r in review if r.face_id not in reached]
+            listed = {r.face_id for r in review}
+            review.extend(
+                r for r in _review_rows(store, table, pack, reach_review, via="person") if r.face_id not in listed
+            )
             done = erase_faces(settings, store, [fid for fid, _ in hits])
             done.probes += _erase_matching_probes(settings, ctx.engine, pack, np.stack(vecs), threshold)
             erased += done
@@ -347,6 +365,7 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
                     "face_ids": [fid for fid, _ in hits],
                     **done.as_dict(),
                     "to_review_face_ids": [r.face_id for r in review],
+                    "person_reach_face_ids": [fid for fid, _ in reach],
                 },
                 details={
                     "optout_id": optout_id,
@@ -368,8 +387,33 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
     )
 
 
+def person_reach(
+    store: Store, pack: str, erased: Sequence[int], threshold: float
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Opt-out reaches the person: the other faces of the people (by clustering) that the faces about to be
+    erased belong to, each compared with those erased faces. (face, score) at or above the strict threshold
+    are erased with them; the rest are listed for review, never erased for being grouped with them (a wrong
+    merge must not erase a stranger). One step only: a face erased this way does not reach further."""
+    if not erased:
+        return [], []
+    owner = people_rows.persons_of(store, erased)
+    if not owner:
+        return [], []
+    members = people_rows.members(store, pack)
+    gone = set(int(f) for f in erased)
+    others = sorted({f for pid in set(owner.values()) for f in members.get(pid, []) if f not in gone})
+    dim = people_rows.pack_dim(store, pack)
+    if not others or dim is None:
+        return [], []
+    against = store.embeddings(sorted(owner), dim)
+    best = (store.embeddings(others, dim) @ against.T).max(axis=1)
+    erase = [(f, float(b)) for f, b in zip(others, best) if b >= threshold]
+    review = [(f, float(b)) for f, b in zip(others, best) if b < threshold]
+    return erase, review
+
+
 def _review_rows(
-    store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]
+    store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]], via: str | None = None
 ) -> list[OptOutReviewFace]:
     """The faces an operator should look at, best score first: where they are and how strong the match is."""
     details = store.face_details([fid for fid, _ in found])
@@ -390,6 +434,7 @@ def _review_rows(
                 score=round(score, 6),
                 fmr=fmr,
                 fmr_text=fmr_text(fmr),
+                via=via,
             )
         )
     return rows
