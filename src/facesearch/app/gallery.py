@@ -4,8 +4,10 @@ to this user already was.
 
 An examiner looking up an image or a face by id that no search or view showed them is searching by other
 means: the lookup passes the search gate (case reference, allowed purpose, kill switch, limits) and is
-logged under its case. Operators manage the gallery (ingest, erasure, opt-out review) and look at what they
-manage without a case; each look is logged. Nobody is shown a face a search hides (an opt-out): it is not
+logged under its case. The candidate face of a proposal is the evidence of a two-person review that every
+examiner may decide: its thumbnail is served without a gate, logged under the proposal's case. Operators
+manage the gallery (ingest, erasure, opt-out review) and look at what they manage without a case; each look
+is logged. Nobody is shown a face a search hides (an opt-out): it is not
 listed on its image, its thumbnail is not found, and an image with only such faces is not found."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ..pipeline.imaging import sniff_media_type
 from ..services.served_files import read_checked, read_thumbnail
+from ..store.proposals import proposed_case
 from ..vocabulary import Action
 from .auditing import record, refusal_recorded
 from .context import Actor, Context
@@ -101,6 +104,8 @@ def _lookup_gate(
     logged. Returns the (case, purpose) to log the lookup under (None, None when no gate was needed)."""
     if actor.role != "examiner" or ctx.seen.seen(actor.name, kind, ident):
         return case_ref, purpose
+    if kind == "face" and (proposed := proposed_case(ctx.store, ident)) is not None:
+        return proposed or None, None  # a proposal's candidate: evidence every reviewer looks at, logged
     with refusal_recorded(
         ctx, actor, Action.VIEW_MATCH, case_ref=case_ref, purpose=purpose, details={f"{kind}_id": ident}
     ):
