@@ -300,7 +300,14 @@ class FaceRows(StoreBase):
         if self.database.dialect.name != "sqlite":
             return True
         with self.database.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            # A truncating checkpoint waits for readers: a short wait here, not the 60 s every statement gets,
+            # so an erasure is not held up by a long search (a later checkpoint finishes the job).
+            before = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+            conn.exec_driver_sql("PRAGMA busy_timeout=2000")
+            try:
+                busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={before}")
         return not busy or int(busy[0]) == 0
 
     def _delete_face_rows(self, conn: Connection, faces: Sequence[tuple[int, int]]) -> None:
