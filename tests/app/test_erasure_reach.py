@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from support.people import OPERATOR, _person_with, _world, groups
@@ -16,6 +17,7 @@ from facesearch.app import optout, people
 from facesearch.app.backup import backup
 from facesearch.app.context import Actor, Context
 from facesearch.app.doctor import doctor
+from facesearch.app.rebuild import rebuild
 from facesearch.services.uploads import Photo
 from facesearch.store import people as people_rows
 from facesearch.store.people_tables import Person
@@ -81,3 +83,27 @@ def test_doctor_flags_people_and_corrections_left_by_an_older_erasure(world: tup
     assert not any(k.name == NAME for k in people_rows.kept_corrections(ctx.store))
     after = doctor(ctx, OPERATOR)
     assert after.counts["people_without_faces"] == 0 and after.counts["corrections_naming_erased_faces"] == 0
+
+
+def test_hnsw_keeps_no_erased_vector_in_the_live_file_nor_the_backup(world: tuple[Context, dict[str, Path]]) -> None:
+    """Reproduction 5: `index rebuild --kind hnsw`, an opt-out, then read the erased ids' vectors back."""
+    ctx, paths = world
+    rebuild(ctx, ADMIN, kind="hnsw")
+    c = _person_with(ctx, paths, 3)
+    faces = sorted(groups(ctx)[c])
+    col = ctx.store.list_collections()[0]
+    vecs = ctx.store.embeddings(faces, col.dim)
+    _opt_out_c(ctx, paths)
+    live = ctx.settings.index_dir / f"collection-{col.id}.faiss"
+    out = backup(ctx, ADMIN, ctx.settings.home.parent / "bk-hnsw")
+    copied = Path(out.to) / "index" / live.name
+    for path in (live, copied):
+        index = faiss.read_index(str(path))
+        assert "HNSW" in type(faiss.downcast_index(index.index)).__name__
+        ids = faiss.vector_to_array(index.id_map)
+        for fid in faces:
+            if fid in ids:  # a tombstone: its node holds zeros
+                assert not np.any(index.reconstruct(int(fid)))
+        stored = np.stack([index.reconstruct(int(i)) for i in ids])
+        assert float((stored @ vecs.T).max()) < 0.999  # no stored vector is an erased one
+    assert doctor(ctx, OPERATOR).counts["index_erased_vectors_kept"] == 0
