@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..app.cases import CaseDisclosure
 from ..calibration.wording import fmr_text
+from ..services.search_results import clock
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -28,4 +29,5 @@ def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) ->
         thumbs={fid: "data:image/jpeg;base64," + base64.b64encode(data).decode() for fid, data in thumbnails.items()},
         unconfirmed=any(c["status"] != "confirmed" for c in candidates),
         fmr_text=fmr_text,
+        clock=clock,
     )

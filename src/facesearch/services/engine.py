@@ -25,7 +25,7 @@ from ..pipeline.analysis import FaceSet, analyze
 from ..pipeline.video.tracks import TrackOptions
 from ..store import Store
 from ..store.schema import Collection
-from ..store.videos import has_videos
+from ..store.videos import has_videos, track_mates
 from .clips import Clip, ClipCache, ClipFaces
 from .hiding import Hidden, HideFilter
 from .indexes import reconcile
@@ -342,6 +342,8 @@ class Engine:
                 return Ranked(scores, ids, tuple(hidden))
             valid = sorted({int(x) for x in ids[ids >= 0]})
             found = hide.hidden(pack, valid, self.store.embeddings(valid, dim)) if valid else set()
+            if found:  # a video's track is one person: hiding one of its faces hides them all
+                found = set(track_mates(self.store, found))
             if found:
                 hidden.append(Hidden(pack, tuple(sorted(found))))
             blocked = found - denied
