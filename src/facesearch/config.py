@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     probe_video_seconds: float = Field(
         default=120.0, gt=0, description="A probe clip is analysed up to this many seconds from its start."
     )
+    video_batch_tracks: int = Field(
+        default=32,
+        ge=1,
+        description="A video's tracks are committed this many at a time at most (and at least every few seconds), "
+        "each batch with the point a killed ingest resumes from.",
+    )
 
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
     batch_images: int = 32

@@ -49,7 +49,6 @@ from ..store import Store
 from ..store import videos as rows
 from ..store.schema import Collection
 
-TRACK_BATCH = 32  # tracks committed together at most
 COMMIT_SECONDS = 5.0  # wall time between commits while tracks (or a newer checkpoint) wait
 PROGRESS_SECONDS = 0.5  # wall time between progress reports inside one video
 HASH_CHUNK = 1 << 20
@@ -204,7 +203,7 @@ class VideoIngest:
             self.counts.now = VideoProgress(str(item.path), step.seconds, step.duration)
             self.counts.seconds = self.counts.done_seconds + max(0.0, step.seconds - start_seconds)
             now = time.monotonic()
-            due = len(pending) >= TRACK_BATCH or (
+            due = len(pending) >= self.settings.video_batch_tracks or (
                 now - last_commit >= COMMIT_SECONDS and (pending or step.checkpoint != committed_checkpoint)
             )
             if due:
