@@ -81,15 +81,14 @@ def get_image(
             "description": "The image or video file, as stored, with the type of its decoded format "
             "(never its name's): an image or video type shown inline, or "
             "application/octet-stream as a download for anything else. `Range: bytes=...` is answered with "
-            "206 and the part asked for (how a browser plays a video from a time).",
+            "206 Partial Content and the part asked for (how a browser plays a video from a time), 416 for a "
+            "range past the end.",
             "content": {
                 "image/*": {"schema": {"type": "string", "format": "binary"}},
                 "video/*": {"schema": {"type": "string", "format": "binary"}},
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        206: {"description": "The byte range asked for."},
-        416: {"description": "A range past the end of the file."},
     },
 )
 def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
@@ -106,6 +105,7 @@ def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery
 
 @router.get(
     "/faces/{face_id}/frame",
+    response_class=Response,
     summary="The video frame a face was seen on (JPEG; faces from videos only)",
     responses={
         200: {

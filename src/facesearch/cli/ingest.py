@@ -7,6 +7,7 @@ import csv
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,12 +45,15 @@ def ingest(
     model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
-    video_fps: float | None = typer.Option(
-        None,
-        "--video-fps",
-        help="Frames analysed per second of video, plus one after each scene cut (default FACESEARCH_VIDEO_FPS, 2).",
-    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    # Annotated, so that a direct call (the demo's) that leaves it out gets None, not Typer's option object.
+    video_fps: Annotated[
+        float | None,
+        typer.Option(
+            "--video-fps",
+            help="Frames analysed per second of video, and one after each scene cut (default FACESEARCH_VIDEO_FPS, 2).",
+        ),
+    ] = None,
 ) -> None:
     """Add photos and videos to a collection: detect every face, embed, index, keep a thumbnail and the
     provenance. Video files (MP4, MOV, MKV, WebM, AVI, MPEG-TS, told by their content) are sampled, their

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ...services.people_passes import ClusterPass
 from ...store.people_tables import PersonCorrection
@@ -160,38 +160,43 @@ class CorrectedIntoNewPerson(Corrected):
 # Searches by person ------------------------------------------------------------------------------------
 
 
-class TogetherMoment(BaseModel):
+@dataclass(frozen=True)
+class TogetherMoment:
     """A stretch of a video in which two people were on screen in the same frame: the video, and the times
     (seconds from its start) at which both tracks were being followed."""
-
-    model_config = ConfigDict(frozen=True)
 
     image: ImageRef
     start: float
     end: float
-    track: int = Field(description="The person searched's track in the video.")
-    other_track: int = Field(description="This person's track, seen in the same frame.")
+    track: Annotated[int, Field(description="The person searched's track in the video.")]
+    other_track: Annotated[int, Field(description="This person's track, seen in the same frame.")]
 
 
-class TogetherPerson(BaseModel):
+def _none(value: object) -> bool:
+    return value is None
+
+
+@dataclass(frozen=True)
+class TogetherPerson:
     """Someone who appears with the person searched: in the same photos, and (videos) in the same frame. The
     video keys are there only when there is something to say."""
 
-    model_config = ConfigDict(frozen=True)
-
     person: int
     name: str | None
-    photos: int = Field(description="Photos shared with the person searched.")
+    photos: Annotated[int, Field(description="Photos shared with the person searched.")]
     images: list[ImageRef]
-    videos: int | None = Field(
-        default=None,
-        exclude_if=lambda v: v is None,
-        description="Videos in which both were on screen in the same frame (co-appearance in a video counts only "
-        "so; being in the same video at other times does not).",
-    )
-    moments: list[TogetherMoment] | None = Field(
-        default=None, exclude_if=lambda v: v is None, description="When, in those videos, they were seen together."
-    )
+    videos: Annotated[
+        int | None,
+        Field(
+            exclude_if=_none,
+            description="Videos in which both were on screen in the same frame (co-appearance in a video counts "
+            "only so; being in the same video at other times does not).",
+        ),
+    ] = None
+    moments: Annotated[
+        list[TogetherMoment] | None,
+        Field(exclude_if=_none, description="When, in those videos, they were seen together."),
+    ] = None
 
 
 @dataclass(frozen=True)
