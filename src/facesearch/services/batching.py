@@ -43,7 +43,7 @@ from ..records import NewImage
 from ..store import Store
 from ..store.schema import Collection
 from .indexes import collection_lock, reconcile
-from .video_ingest import VideoCounts, VideoIngest
+from .video_ingest import VideoCounts, ingest_videos
 
 T = TypeVar("T")
 BatchMeta = dict[int, tuple[Item, str]]
@@ -278,7 +278,7 @@ def _run_locked(
                 pool.terminate()
                 pool.join()
                 pool = None
-            _ingest_videos(
+            ingest_videos(
                 store,
                 settings,
                 col,
@@ -495,41 +495,3 @@ def _commit_batch(
         vectors.extend(f.embedding for f in img.faces)
     if ids:
         index.add(np.asarray(ids, np.int64), np.stack(vectors))
-
-
-def _ingest_videos(
-    store: Store,
-    settings: Settings,
-    col: Collection,
-    job_id: int,
-    index: VectorIndex,
-    pack: ModelPack,
-    videos: list[Item],
-    result: IngestResult,
-    *,
-    screen: Screen | None,
-    fps: float | None,
-    progress: Callable[[], None] | None,
-) -> None:
-    """The run's video files, one at a time in this process (each is decoded in a thread of its own while the
-    pack analyses the frames before), counted into the run's result as they go."""
-    ingest = VideoIngest(store, settings, col, job_id, index, pack, fps=fps, screen=screen, progress=progress)
-    result.video = ingest.counts
-    for item in videos:
-        outcome = ingest.run(item)
-        result.failures.extend(outcome.failures)
-        result.opted_out_faces += outcome.opted_out_faces
-        if outcome.kind == "duplicate":
-            result.read_duplicates += 1
-        elif outcome.kind == "failed":
-            result.commit_failed += 1
-        elif outcome.kind == "opted_out":
-            result.opted_out_images += 1
-        else:
-            result.ingested += 1
-            ingest.counts.ingested += 1
-            result.faces += outcome.faces
-            if not outcome.faces:
-                result.no_face += 1
-        if progress is not None:
-            progress()

@@ -3,7 +3,10 @@ probe with each collection's pack, never across packs, and builds each answer on
 (`search_results`). The rules (who, why, what is hidden) are the use cases' business: they hand down the
 filter of faces not to show (`hiding.HideFilter`, compared in memory), and log what it hid, which the engine
 returns beside the answer. Faces from videos are answered one per track (its best-scoring face), with their
-time; a probe may be a clip, whose tracks are its faces (`clips`)."""
+time; a probe may be a clip, whose tracks are its faces (`clips`).
+
+A little over 500 lines: the held packs and indexes, the search with its hide rounds and per-track answers,
+and verify all act on the same held state; what an answer is made of lives in `search_results`."""
 
 from __future__ import annotations
 

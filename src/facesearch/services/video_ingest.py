@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,6 +80,20 @@ class VideoCounts:
 Screen = Callable[[list[NewImage], int], tuple[int, int]]
 
 
+class RunCounts(Protocol):
+    """The counts of the run the videos are part of (`batching.IngestResult`), which they add to."""
+
+    ingested: int
+    no_face: int
+    faces: int
+    read_duplicates: int
+    commit_failed: int
+    opted_out_faces: int
+    opted_out_images: int
+    failures: list[Failure]
+    video: VideoCounts
+
+
 @dataclass
 class Outcome:
     """How one video went, for the run's counts."""
@@ -106,13 +119,6 @@ def sha256_file(path: Path, max_bytes: int) -> str:
                 raise ImageError(imaging.TOO_LARGE_FILE, f"more than {max_bytes} bytes")
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
 
 
 class VideoIngest:
@@ -354,3 +360,41 @@ def _report_dict(report: Any) -> dict[str, Any]:
         "complete": report.complete,
         "issues": [{"reason": i.reason, "detail": i.detail, "at": i.at} for i in report.issues],
     }
+
+
+def ingest_videos(
+    store: Store,
+    settings: Settings,
+    col: Collection,
+    job_id: int,
+    index: VectorIndex,
+    pack: ModelPack,
+    videos: list[Item],
+    result: RunCounts,
+    *,
+    screen: Screen | None,
+    fps: float | None,
+    progress: Callable[[], None] | None,
+) -> None:
+    """The run's video files, one at a time in this process (each is decoded in a thread of its own while the
+    pack analyses the frames before), counted into the run's result as they go."""
+    ingest = VideoIngest(store, settings, col, job_id, index, pack, fps=fps, screen=screen, progress=progress)
+    result.video = ingest.counts
+    for item in videos:
+        outcome = ingest.run(item)
+        result.failures.extend(outcome.failures)
+        result.opted_out_faces += outcome.opted_out_faces
+        if outcome.kind == "duplicate":
+            result.read_duplicates += 1
+        elif outcome.kind == "failed":
+            result.commit_failed += 1
+        elif outcome.kind == "opted_out":
+            result.opted_out_images += 1
+        else:
+            result.ingested += 1
+            ingest.counts.ingested += 1
+            result.faces += outcome.faces
+            if not outcome.faces:
+                result.no_face += 1
+        if progress is not None:
+            progress()
