@@ -159,3 +159,42 @@ def test_a_clip_is_a_probe(served) -> None:  # type: ignore[no-untyped-def]
     assert r.json()["probe"]["video"]["faces"][1]["start"] == 0.5
     broken = _search(client, examiner, clip.read_bytes()[: len(clip.read_bytes()) // 20], "p.mkv")
     assert broken.status_code == 422 and broken.json()["reason"] in ("NO_FRAMES", "CORRUPT_VIDEO")
+
+
+def test_erasing_a_video_takes_its_tracks_faces_and_files(served) -> None:  # type: ignore[no-untyped-def]
+    env, client, _, _ = served
+    view = _video(client, env.headers("operator"))
+    thumbs = [env.ctx.settings.thumbs_dir / t for t in _thumbnails(env, view["id"])]
+    assert thumbs and all(t.is_file() for t in thumbs)
+    gone = client.delete(f"/api/v1/images/{view['id']}", headers=env.headers("operator"))
+    assert gone.status_code == 200 and gone.json()["faces"] == 6 and gone.json()["upload_removed"] is True
+    assert not any(t.exists() for t in thumbs) and not Path(view["path"]).exists()  # the uploaded copy too
+    assert client.get(f"/api/v1/images/{view['id']}", headers=env.headers("examiner")).status_code == 404
+
+
+def _thumbnails(env, image_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    return [f.thumbnail for f in env.ctx.store.image_faces(image_id)]
+
+
+def test_server_side_videos_outside_the_ingest_roots_are_refused(tmp_path: Path) -> None:
+    allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
+    (allowed / "videos").mkdir(parents=True)
+    elsewhere.mkdir()
+    outside = write_clip(elsewhere / "private.mp4", marker_clip(2.0, [(1, 0.0, 2.0, 0.2)]))
+    (allowed / "videos" / "link.mp4").symlink_to(outside)  # a link inside the roots to a video outside them
+    write_clip(allowed / "videos" / "inside.mp4", marker_clip(2.0, [(2, 0.0, 2.0, 0.2)]))
+    manifest = allowed / "list.csv"
+    manifest.write_text(f"path,source_url\n{outside},\nvideos/inside.mp4,\n")
+    with synthetic_packs():
+        env = make_env(tmp_path / "home", ("cctv",), photos=False, ingest_roots=[allowed])
+        with TestClient(env.app, base_url="https://testserver") as client:
+            h = env.headers("operator")
+            for form in ({"path": str(allowed / "videos")}, {"manifest": str(manifest)}):
+                r = client.post("/api/v1/ingest", headers=h, data={"collection": "cctv", **form})
+                assert r.status_code == 202, r.text
+                job = wait_job(client, r.json()["id"], h)
+                reasons = {Path(f["path"]).name: (f["reason"], f["detail"]) for f in job["failures"]}
+                # A folder's links are resolved before the check, a manifest's paths too: never read.
+                assert reasons == {"private.mp4": ("OUTSIDE_ROOTS", "outside the allowed roots")}
+            (col,) = client.get("/api/v1/collections", headers=h).json()["collections"]
+            assert col["images"] == 1  # inside.mp4, once

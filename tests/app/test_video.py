@@ -172,6 +172,18 @@ def test_a_clip_is_a_probe_whose_tracks_are_its_faces(world) -> None:  # type: i
         searching.search(ctx, EXAMINER, Photo.from_path(probe_clip), req(face=5))
 
 
+def test_a_probe_clip_is_looked_at_up_to_the_time_limit(world) -> None:  # type: ignore[no-untyped-def]
+    ctx, clip, photos = world
+    _ingest(ctx, [photos["alone"]])
+    long_clip = write_clip(
+        clip.parent.parent / "long.mkv", marker_clip(6.0, [(3, 0.0, 2.0, 0.05), (1, 4.0, 6.0, 0.5)]), fmt="matroska"
+    )
+    ctx.settings.probe_video_seconds = 3.0
+    found = searching.detect(ctx, EXAMINER, Photo.from_path(long_clip))
+    assert [f.video.start for f in found.faces if f.video] == [0.0]  # the second person comes after 3 s
+    assert found.video is not None and found.video.analysed_seconds == 3.0
+
+
 def test_people_a_track_is_one_person_and_tracks_seen_together_are_two(world) -> None:  # type: ignore[no-untyped-def]
     ctx, clip, photos = world
     _ingest(ctx, [clip, photos["together"]])

@@ -45,6 +45,7 @@ from .video_ingest import sha256_file
 CACHE_SECONDS = 600.0
 CACHE_ENTRIES = 4
 STALE_SECONDS = 3600.0  # a staged clip this old belongs to no running search
+PROBE_PIXELS_PER_SECOND = 1920 * 1080 * 30  # a probe clip's decoding budget, per second of the time limit
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,16 @@ class ClipFaces:
 
 
 def scan_options(settings: Settings) -> ScanOptions:
-    """How a probe clip is scanned: the deployment's sampling and limits, up to the probe time limit, every
-    face kept whatever its quality (the search's own quality bar decides), no thumbnails."""
+    """How a probe clip is scanned: the deployment's sampling, up to the probe time limit, every face kept
+    whatever its quality (the search's own quality bar decides), no thumbnails. Its decoding budget is fixed,
+    not grown with the file's size as an ingest's is: the probe time limit's worth of 1080p at 30 frames a
+    second, so a clip that claims a huge frame rate or never advances its clock stops there too."""
     base = ScanOptions.from_settings(settings)
+    budget = int(settings.probe_video_seconds * PROBE_PIXELS_PER_SECOND)
     return replace(
         base,
         sampling=Sampling(fps=settings.video_fps, until=settings.probe_video_seconds),
+        limits=replace(base.limits, min_budget_pixels=budget, pixels_per_byte=0),
         tracking=TrackOptions(thumbnails=False),
     )
 
@@ -108,11 +113,11 @@ class ClipCache:
 
     def __init__(self, entries: int = CACHE_ENTRIES, seconds: float = CACHE_SECONDS) -> None:
         self.entries, self.seconds = entries, seconds
-        self._held: OrderedDict[tuple[str, str], tuple[float, ClipFaces]] = OrderedDict()
+        self._held: OrderedDict[tuple[str, str, float, float], tuple[float, ClipFaces]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, pack: ModelPack, settings: Settings, clip: Clip) -> ClipFaces:
-        key = (clip.sha256, pack.info.name)
+        key = (clip.sha256, pack.info.name, settings.video_fps, settings.probe_video_seconds)
         now = time.monotonic()
         with self._lock:
             for k in [k for k, (at, _) in self._held.items() if now - at > self.seconds]:

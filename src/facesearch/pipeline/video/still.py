@@ -3,9 +3,10 @@ face was seen in), decoded with the reader's care.
 
 The file is opened by this process and checked (a regular file), its demuxer named from its signature, the
 frame size bounded by the decoder itself (`max_pixels`), rotation applied. Decoding starts at the keyframe at
-or before the time and goes forward to the frame shown at that time, at most `MAX_FRAMES` frames: a file
-whose keyframes are further apart than that (or that lies about its timestamps) gives the last frame
-decoded, never an unbounded decode. Frames are read, never written: nothing of the video is cached.
+or before the time and goes forward to the frame shown at that time, at most `MAX_FRAMES` frames and
+`MAX_PIXELS` pixels: a file whose keyframes are further apart than that (or that lies about its timestamps,
+or holds huge frames) gives the last frame decoded, never an unbounded decode. Frames are read, never
+written: nothing of the video is cached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .reader import _CV_ROTATE, VideoLimits, _rotation, open_regular
 from .records import CORRUPT_VIDEO, NO_FRAMES, NO_VIDEO_STREAM, NOT_A_VIDEO, TOO_MANY_PIXELS, VideoError
 
 MAX_FRAMES = 900  # frames decoded after the seek at most (30 s at 30 fps)
+MAX_PIXELS = 1920 * 1080 * 300  # and pixels: 10 s of 1080p at 30 frames a second, whatever the frame size
 MAX_SIDE = 1280  # the still is scaled down to this longest side
 
 
@@ -71,12 +73,13 @@ def _decode_at(av: Any, media: Any, seconds: float, limits: VideoLimits, max_sid
     except (av.error.FFmpegError, OSError):
         media.seek(0)
     chosen = None
-    decoded = 0
+    decoded = spent = 0
     try:
         for frame in media.decode(stream):
             decoded += 1
+            spent += int(frame.width) * int(frame.height)
             chosen = frame
-            if frame.pts is None or frame.pts >= target - slack or decoded >= MAX_FRAMES:
+            if frame.pts is None or frame.pts >= target - slack or decoded >= MAX_FRAMES or spent >= MAX_PIXELS:
                 break
     except av.error.FFmpegError as exc:
         if chosen is None:
