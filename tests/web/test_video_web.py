@@ -49,7 +49,7 @@ def video_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
         done = ingest(ctx, OPERATOR, [Item(street), Item(photo)], "cctv")
         assert done.video.ingested == 1 and done.faces == 7, done
         with served(app) as base:
-            yield base, root
+            yield base, root, ctx
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def browser():  # type: ignore[no-untyped-def]
 
 
 def test_search_with_a_clip_and_play_the_candidate_from_its_time(video_server, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    base, root = video_server
+    base, root, _ = video_server
     probe = write_clip(tmp_path / "probe.webm", marker_clip(3.0, [(3, 0.0, 1.0, 0.05), (2, 0.5, 3.0, 0.5)]), **WEBM)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     errors: list[str] = []
@@ -111,7 +111,7 @@ def test_search_with_a_clip_and_play_the_candidate_from_its_time(video_server, b
 
 
 def test_an_operator_uploads_a_video_to_an_ingest_job(video_server, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    base, root = video_server
+    base, root, _ = video_server
     clip = write_clip(tmp_path / "upload.webm", marker_clip(4.0, [(4, 0.5, 3.5, 0.2)]), **WEBM)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     errors: list[str] = []
@@ -125,3 +125,21 @@ def test_an_operator_uploads_a_video_to_an_ingest_job(video_server, browser, tmp
     counts = page.locator("#job-counts").inner_text()
     assert "Videos" in counts and "Tracks" in counts and "Video analysed" in counts
     assert not errors, errors
+
+
+def test_the_people_page_says_who_was_on_screen_in_the_same_frame(video_server, browser) -> None:  # type: ignore[no-untyped-def]
+    base, _, ctx = video_server
+    from facesearch.store import people as people_rows
+    from facesearch.store import videos
+
+    first_track = videos.faces_of_tracks(ctx.store, [1])[1]  # the first track stored: identity 1's
+    person = people_rows.persons_of(ctx.store, first_track)[first_track[0]]
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    _login(page, base, "examiner")
+    page.goto(f"{base}/people/{person}")
+    page.get_by_label("Case reference").fill("CASE-E2E-T")
+    page.get_by_label("Purpose").fill("e2e")
+    page.get_by_role("button", name="Find who appears with").click()
+    page.locator("#together").wait_for()
+    text = page.locator("#together").inner_text()
+    assert "On screen in the same frame in 1 video" in text and "street.webm" in text and "00:02.0–00:03.5" in text

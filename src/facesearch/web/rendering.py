@@ -11,9 +11,11 @@ from fastapi.templating import Jinja2Templates
 
 from .. import __version__
 from ..app.accounts import Principal
+from ..services.search_results import clock
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 templates.env.globals["version"] = __version__
+templates.env.globals["clock"] = clock  # a time in a video, as a player shows it
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
 NAV = [
