@@ -29,6 +29,7 @@ class Action(str, Enum):
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
     COLLECTION_CREATE = "collection_create"
+    COLLECTION_DELETE = "collection_delete"
     OPTOUT_ADD = "optout_add"
     OPTOUT_ERASE = "optout_erase"
     OPTOUT_BLOCK = "optout_block"

@@ -147,8 +147,14 @@ def post_subject_report(
 
 
 @router.get("/doctor", response_model=DoctorReport, summary="Scan for orphans in every direction")
-def get_doctor(ctx: Ctx, actor: Actor = Depends(Caller(doctor_uc.doctor))) -> DoctorReport:
-    return doctor_uc.doctor(ctx, actor)
+def get_doctor(
+    ctx: Ctx,
+    below_floor: Annotated[
+        bool, Query(description="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY).")
+    ] = False,
+    actor: Actor = Depends(Caller(doctor_uc.doctor)),
+) -> DoctorReport:
+    return doctor_uc.doctor(ctx, actor, below_floor=below_floor)
 
 
 class PurgeRequest(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any, Generic
 from pydantic import BaseModel, Field
 
 from ..errors import ModelNotFoundError
-from ..models import get_entry
+from ..models import get_entry, quality
 from ..pipeline.imaging import sha256_bytes
 from ..services.clips import Clip, Query, query, read_probe
 from ..services.search_results import (
@@ -29,6 +29,7 @@ from ..services.search_results import (
     GallerySearch,
     VideoTime,
     absent,
+    quality_warning,
 )
 from ..services.uploads import Photo, decode
 from ..vocabulary import Action
@@ -124,7 +125,13 @@ class DetectedFace(BaseModel):
     box: list[float]
     quality: float
     quality_reasons: list[str]
-    searchable: bool
+    searchable: bool = Field(
+        description="Searched without `force`: at or above the quality gate, or below it "
+        "with reasons only measured not to predict errors (then `quality_warning` says so)."
+    )
+    quality_warning: str | None = Field(
+        default=None, exclude_if=absent, description="Only for a face below the gate that would be searched."
+    )
     video: VideoTime | None = Field(
         default=None, exclude_if=absent, description="Only for a probe clip: this face is a track of it (its times)."
     )
@@ -328,8 +335,12 @@ def verify(
     model: str | None = None,
     threshold: float | None = None,
     force: bool = False,
+    face_a: int = 0,
+    face_b: int = 0,
 ) -> VerifyAnswer:
-    """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
+    """Are two photos of the same person? Face `face_a` of the first photo is compared with face `face_b` of
+    the second (0 = largest, the default; the answer lists every face found when a photo has several).
+    Audit-logged, with the faces compared."""
     logged, given = _logged_threshold(threshold)
     with refusal_recorded(
         ctx,
@@ -339,7 +350,7 @@ def verify(
         purpose=purpose,
         model=model,
         threshold=logged,
-        details={"second_sha256": None, **given},
+        details={"second_sha256": None, "faces": [face_a, face_b], **given},
     ) as attempt:
         check_model(model)  # before any file is read
         check_threshold(threshold)
@@ -350,7 +361,9 @@ def verify(
         case, why = search_gate(ctx, actor, case_ref, purpose)
         a, b = decode(ctx.settings, Photo(data[0], first.label)), decode(ctx.settings, Photo(data[1], second.label))
         with ctx.engine_lock:
-            result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
+            result = ctx.engine.verify(
+                a.image, b.image, model=model, threshold=threshold, force=force, face_a=face_a, face_b=face_b
+            )
     verify_id = record(
         ctx,
         actor,
@@ -366,19 +379,29 @@ def verify(
             "model_version": result.model_version,
             "threshold_reason": result.threshold_reason,
             "quality": [f.quality for f in result.faces],
+            "faces": [face_a, face_b],
+            "force": force,
         },
     )
     return VerifyAnswer(**dict(result), verify_id=verify_id, case_ref=case, purpose=why, probe_sha256=shas)
 
 
 @allowed("examiner")
-def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None) -> DetectAnswer:
-    """The faces of a probe, before searching (a clip's: its tracks, in order of appearance, with their times).
-    Not logged: nothing is compared with the gallery; the search that follows is."""
+def detect(
+    ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None, model: str | None = None
+) -> DetectAnswer:
+    """The faces of a probe, before searching (with the pack of the first of `collections`, default all) or
+    comparing (with `model`, default the deployment's pack); a clip's are its tracks, in order of appearance,
+    with their times. Not logged: nothing is compared with the gallery or another photo; the search or verify
+    that follows is."""
+    check_model(model)
     media = read_probe(ctx.settings, probe)
-    cols = {c.name: c for c in ctx.store.list_collections()}
-    chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
-    pack = chosen[0].model if chosen else ctx.settings.model
+    if model is not None:
+        pack = model
+    else:
+        cols = {c.name: c for c in ctx.store.list_collections()}
+        chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
+        pack = chosen[0].model if chosen else ctx.settings.model
     with query(ctx.settings, media) as q:
         with ctx.engine_lock:
             if isinstance(q.probe, Clip):
@@ -387,15 +410,23 @@ def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | No
             else:
                 fs, times = ctx.engine.analyze_probe(pack, q.probe), None
         clip_summary = _clip_summary(ctx, q, pack) if times is not None else None
-    faces = [
-        DetectedFace(
-            face=i,
-            box=[round(float(v), 1) for v in fs.boxes[i]],
-            quality=round(float(fs.quality[i]), 4),
-            quality_reasons=fs.reasons[i],
-            searchable=bool(fs.quality[i] >= ctx.settings.probe_min_quality),
-            video=times[i] if times is not None else None,
+    settings = ctx.settings
+    faces = []
+    for i in range(len(fs)):
+        qa, reasons = float(fs.quality[i]), fs.reasons[i]
+        verdict = quality.gate(qa, reasons, settings.probe_min_quality, settings.probe_refuse_reasons)
+        warning = None
+        if verdict.below and not verdict.refused:
+            warning = quality_warning(qa, reasons, settings.probe_min_quality, refused=False)
+        faces.append(
+            DetectedFace(
+                face=i,
+                box=[round(float(v), 1) for v in fs.boxes[i]],
+                quality=round(qa, 4),
+                quality_reasons=reasons,
+                searchable=not verdict.refused,
+                quality_warning=warning,
+                video=times[i] if times is not None else None,
+            )
         )
-        for i in range(len(fs))
-    ]
     return DetectAnswer(width=q.width, height=q.height, model=pack, faces=faces, video=clip_summary)

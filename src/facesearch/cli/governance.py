@@ -93,6 +93,28 @@ def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     emit(call(collections.list_collections), as_json, _print_collections)
 
 
+@collections_app.command("delete")
+def collections_delete(
+    name: str = typer.Argument(..., help="Collection name."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a collection (admin): every image erased as retention erases it (rows, index entries,
+    thumbnails, uploaded copies, kept probes), then the collection, its ingest runs and its index. Refused
+    while a lead found in it awaits its second examiner. Logged."""
+    if not yes and not as_json and sys.stdin.isatty():
+        typer.confirm(f"Erase collection {name} and every photo and face in it?", abort=True)
+    res = call(collections.delete_collection, name, as_json=as_json)
+
+    def show(r: collections.CollectionDeleted) -> None:
+        typer.echo(
+            f"collection {r.collection} deleted: erased {r.images} image(s), {r.faces} face(s), "
+            f"{r.thumbnails} thumbnail(s), {r.uploads} uploaded file(s), {r.probes} kept probe(s)"
+        )
+
+    emit(res, as_json, show)
+
+
 # Opt-out and data-subject access ----------------------------------------------------------------
 def _recorded(result: BaseModel | list[Any]) -> Any:
     """A result whose optional fields are set only where they apply (or a list of them), as JSON with those
@@ -219,9 +241,15 @@ def doctor(
         "--fix",
         help="Repair what the rows allow: reconcile indexes, delete stray files, erase faces that match an opt-out.",
     ),
+    below_floor: bool = typer.Option(
+        False,
+        "--below-floor",
+        help="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY) that an older home "
+        "holds: people ignore them; they are listed, not erased, and not counted as problems.",
+    ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
-    res = call(doctor_uc.doctor, fix=fix)
+    res = call(doctor_uc.doctor, fix=fix, below_floor=below_floor)
 
     def show(res: doctor_uc.DoctorReport) -> None:
         typer.echo(
@@ -233,6 +261,15 @@ def doctor(
                 typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res.examples[k][:5]))}")
         if fix and not res.ok:
             typer.echo("repaired; run `facesearch doctor` again to confirm")
+        b = res.below_floor
+        if b is not None:
+            where = ", ".join(f"{n} in {c}" for c, n in sorted(b.per_collection.items())) or "none"
+            typer.echo(f"faces below the ingest floor {b.floor:g}: {b.faces} ({where}); {b.in_people} still in people")
+            for f in b.examples:
+                why = " ".join(f.quality_reasons) or "-"
+                typer.echo(f"  face {f.face_id}  quality {f.quality:.2f} {why}  {f.collection}: {f.path or f.image_id}")
+            if b.in_people:
+                typer.echo("  `facesearch people cluster` takes them out of the people they are in")
 
     emit(res, as_json, show)
     if not res.ok:

@@ -1,6 +1,6 @@
 """Governance pages of the browser UI: review of proposed leads (examiners), case reports (examiners and
-auditors), collections with their provenance (operators), purposes and the kill switch (admins), data
-protection (operators). Plain server-side forms; no script needed."""
+auditors), collections with their provenance (operators), purposes, the kill switch and deleting a
+collection (admins), data protection (operators). Plain server-side forms; no script needed."""
 
 from __future__ import annotations
 
@@ -120,7 +120,28 @@ def governance_page(
         "governance.html",
         purposes=purposes.list_purposes(ctx, actor),
         suspension=suspension.current_suspension(ctx, actor),
+        collections=collections.list_collections(ctx, actor),
         msg=msg,
+    )
+
+
+@router.post("/admin/collections/{name}/delete")
+def collection_delete(
+    name: Annotated[str, Path(max_length=200)],
+    confirm: Annotated[str, Form(max_length=200)] = "",
+    actor: Actor = Depends(Caller(collections.delete_collection)),
+    ctx: Context = Depends(context),
+) -> Response:
+    """Delete a collection once its name is typed again (nothing is erased on a slip of the mouse)."""
+    if confirm.strip() != name:
+        return _redirect("/admin/governance", f"Type the collection's name, {name}, to delete it.")
+    try:
+        r = collections.delete_collection(ctx, actor, name)
+    except FacesearchError as exc:
+        return _redirect("/admin/governance", str(exc))
+    return _redirect(
+        "/admin/governance",
+        f"Collection {r.collection} deleted: erased {r.images} image(s) and {r.faces} face(s) with their thumbnails.",
     )
 
 
