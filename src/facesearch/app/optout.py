@@ -423,7 +423,7 @@ def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: 
             if is_video(path):
                 fs = engine.analyze_clip(pack, Clip(path, path.stem, path.name)).faces
             else:
-                image = imaging.decode_image(path.read_bytes(), settings.max_pixels)
+                image = imaging.decode_image(path.read_bytes(), settings.max_pixels, settings.max_decode_bytes)
                 fs = engine.analyze_probe(pack, image)
         except Exception:  # an unreadable kept probe is not evidence of anyone; leave it to retention
             continue

@@ -37,7 +37,7 @@ from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import Invalid
 from .optout import hide_opted_out, record_hidden
-from .policy import search_gate
+from .policy import check_limits, search_gate
 from .retention import keep_probe
 from .review import STAMP
 from .roles import allowed
@@ -392,24 +392,40 @@ def detect(
 ) -> DetectAnswer:
     """The faces of a probe, before searching (with the pack of the first of `collections`, default all) or
     comparing (with `model`, default the deployment's pack); a clip's are its tracks, in order of appearance,
-    with their times. Not logged: nothing is compared with the gallery or another photo; the search or verify
-    that follows is."""
+    with their times. Nothing is compared with the gallery or another photo, but a probe upload is decoded all
+    the same, so it is bounded and logged like one: the per-user limits hold (counted apart from searches, so
+    that choosing a face before each search does not halve the search quota) and every call is a `detect`
+    entry with the probe's hash, refusals included."""
     check_model(model)
-    media = read_probe(ctx.settings, probe)
-    if model is not None:
-        pack = model
-    else:
-        cols = {c.name: c for c in ctx.store.list_collections()}
-        chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
-        pack = chosen[0].model if chosen else ctx.settings.model
-    with query(ctx.settings, media) as q:
-        with ctx.engine_lock:
-            if isinstance(q.probe, Clip):
-                found = ctx.engine.analyze_clip(pack, q.probe)
-                fs, times = found.faces, found.times
-            else:
-                fs, times = ctx.engine.analyze_probe(pack, q.probe), None
-        clip_summary = _clip_summary(ctx, q, pack) if times is not None else None
+    with refusal_recorded(ctx, actor, Action.DETECT, collections=collections) as attempt:
+        media = read_probe(ctx.settings, probe)
+        sha = attempt.probe_sha256 = media.sha256
+        check_limits(ctx, actor, counted=(Action.DETECT.value,))
+        if model is not None:
+            pack = model
+        else:
+            cols = {c.name: c for c in ctx.store.list_collections()}
+            chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
+            pack = chosen[0].model if chosen else ctx.settings.model
+        attempt.model = pack
+        with query(ctx.settings, media) as q:
+            with ctx.engine_lock:
+                if isinstance(q.probe, Clip):
+                    found = ctx.engine.analyze_clip(pack, q.probe)
+                    fs, times = found.faces, found.times
+                else:
+                    fs, times = ctx.engine.analyze_probe(pack, q.probe), None
+            clip_summary = _clip_summary(ctx, q, pack) if times is not None else None
+    record(
+        ctx,
+        actor,
+        Action.DETECT,
+        outcome="ok" if len(fs) else "no_face",
+        collections=collections,
+        model=pack,
+        probe_sha256=sha,
+        details={"faces": len(fs)},
+    )
     settings = ctx.settings
     faces = []
     for i in range(len(fs)):
