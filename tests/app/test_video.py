@@ -2,7 +2,7 @@
 clips encoded here with known times: ingest (rows, times, tracks, metadata, by content not by name), search (one
 candidate per track with its time), search with a clip, people (a track is one person, tracks seen together are
 two, co-appearance in the same frame), governance (erasure, opt-out of whole tracks, retention, case report),
-and bad input reported without stopping the run."""
+watches (one hit per track), and bad input reported without stopping the run."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from support.videos import (
     unknown_codec,
     write_clip,
 )
+from support.watching import day
 
-from facesearch.app import erasure, optout, people, purposes, retention, searching
+from facesearch.app import erasure, optout, people, purposes, retention, searching, watches
 from facesearch.app.cases import case_report
 from facesearch.app.context import Actor, Context
 from facesearch.app.ingest import Item, ingest
@@ -329,3 +330,17 @@ def test_marker_clips_are_what_the_pack_sees(synthetic_env: Path) -> None:
     ref = marker_photo(1, seed=1)
     ref_emb = pack.embed(pack.align(ref, pack.detect(ref)))[0]
     assert float(np.dot(emb, ref_emb)) > 0.9
+
+
+def test_a_watch_hits_each_track_of_its_subject_once(world) -> None:  # type: ignore[no-untyped-def]
+    ctx, clip, photos = world
+    _ingest(ctx, list(photos.values()))
+    probe = write_photo(clip.parent.parent / "probe1.jpg", [1], seed=41, variant=2)
+    watches.add_watch(ctx, EXAMINER, Photo.from_path(probe), watches.WatchRequest("CASE-V", "TEST", day(5)))
+    _ingest(ctx, [clip])
+    hits = watches.list_hits(ctx, EXAMINER)
+    # Identity 1's two tracks (three faces kept each): one hit per track, not one per face.
+    assert [h.image.path for h in hits] == [str(clip)] * 2
+    assert sorted(videos.tracks_of_faces(ctx.store, [h.face_id for h in hits]).values()) == sorted(
+        t.id for t in _tracks(ctx) if t.track in (0, 2)
+    )
