@@ -1,18 +1,23 @@
-"""Files served only from where they were checked: the one way an image file or a face thumbnail leaves the
-home through a route (images, and any media served by id, use `read_checked`; thumbnails `read_thumbnail`).
+"""Files served only from where they were checked: the one way an image or video file, a video frame or a face
+thumbnail leaves the home through a route (`open_checked` for the files of images and videos, served whole or
+by byte ranges from the descriptor it returns; `read_thumbnail` for thumbnails).
 
 A stored path is not trusted: a file under an ingest root may have been swapped for a link to `/etc/shadow`,
 an ingest root itself for a link elsewhere, and someone who can write the database can point `images.path` or
 `faces.thumbnail` at the home's `audit.key`. So a file is opened without following a link in any component
 (`fsutil.open_beneath`), only where it may be (under an ingest root when roots are set, or under the home's
 `uploads/`; never elsewhere in the home), read once with a bound, and its SHA-256 compared with the hash stored
-at ingest before a byte of it is served: what is served is exactly what was hashed. A thumbnail is opened only
+at ingest before a byte of it is served. The hash is taken from the open descriptor that is then served, and
+remembered per file identity (device, inode, size, modification and change times: the change time cannot be
+set back by a user), so the byte ranges of a video are not hashed again on every request. A thumbnail is opened only
 beneath `thumbs/` (a name with `..` or an absolute path opens nothing)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -36,12 +41,15 @@ def _open_nofollow(path: Path) -> BinaryIO:
     return open_beneath(Path("/"), PurePosixPath(path.relative_to(path.anchor)))
 
 
-def read_checked(settings: Settings, stored_path: str | None, sha256: str | None, max_bytes: int) -> bytes | None:
-    """The bytes of a stored file, or None when it may not be served: missing, a link on the way, outside the
-    ingest roots and the home's uploads, elsewhere in the home, not a regular file, larger than `max_bytes`, or
-    not the file that was ingested (another SHA-256). The caller answers every None the same way, so the reply
-    says nothing about what is (or is not) at the path."""
-    if not stored_path or not sha256:
+_VERIFIED: OrderedDict[tuple[int, ...], str] = OrderedDict()
+_VERIFIED_LOCK = threading.Lock()
+_VERIFIED_MAX = 4096
+_CHUNK = 4 * 2**20
+
+
+def _open_where_allowed(settings: Settings, stored_path: str | None) -> BinaryIO | None:
+    """The stored path opened with no link followed, if it lies where a served file may lie; None otherwise."""
+    if not stored_path:
         return None
     path = Path(stored_path)
     if not path.is_absolute() or any(p in ("..", ".") for p in path.parts):
@@ -51,20 +59,72 @@ def read_checked(settings: Settings, stored_path: str | None, sha256: str | None
     upload_base = _under(path, uploads)
     if upload_base is None:
         if _under(path, homes) is not None:
-            return None  # the home's database, key, thumbnails, index files: never served as an image
+            return None  # the home's database, key, thumbnails, index files: never served as a gallery file
         if roots and _under(path, roots) is None:
             return None
     try:
         if upload_base is not None:
-            fh = open_beneath(upload_base, PurePosixPath(path.relative_to(upload_base)))
-        else:
-            fh = _open_nofollow(path)
-        with fh:
+            return open_beneath(upload_base, PurePosixPath(path.relative_to(upload_base)))
+        return _open_nofollow(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _sha256_of(fh: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fh.fileno(), _CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def open_checked(settings: Settings, stored_path: str | None, sha256: str | None) -> BinaryIO | None:
+    """The stored file, opened where it may be served and holding the bytes that were ingested (its SHA-256),
+    as a blocking descriptor to serve from (the caller closes it); None when it may not be served (missing, a
+    link on the way, outside the ingest roots and the home's uploads, elsewhere in the home, not a regular file,
+    other bytes). The caller answers every None the same way."""
+    if not sha256:
+        return None
+    fh = _open_where_allowed(settings, stored_path)
+    if fh is None:
+        return None
+    try:
+        st = os.fstat(fh.fileno())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with _VERIFIED_LOCK:
+            known = _VERIFIED.get(key)
+        if known is None:
+            known = _sha256_of(fh)
+            with _VERIFIED_LOCK:
+                _VERIFIED[key] = known
+                while len(_VERIFIED) > _VERIFIED_MAX:
+                    _VERIFIED.popitem(last=False)
+        if known != sha256.lower():
+            fh.close()
+            return None
+        os.set_blocking(fh.fileno(), True)
+        return fh
+    except OSError:
+        fh.close()
+        return None
+
+
+def read_checked(settings: Settings, stored_path: str | None, sha256: str | None, max_bytes: int) -> bytes | None:
+    """The bytes of a stored file (at most `max_bytes`), read once from where they were checked and compared
+    with the stored SHA-256; None when it may not be served (see `open_checked`) or is larger."""
+    if not sha256:
+        return None
+    fh = _open_where_allowed(settings, stored_path)
+    if fh is None:
+        return None
+    with fh:
+        try:
             if os.fstat(fh.fileno()).st_size > max_bytes:
                 return None
             data = fh.read(max_bytes + 1)
-    except (OSError, ValueError):
-        return None
+        except OSError:
+            return None
     if len(data) > max_bytes or hashlib.sha256(data).hexdigest() != sha256.lower():
         return None
     return data

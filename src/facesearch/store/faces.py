@@ -14,6 +14,7 @@ from ..records import NewImage
 from .base import CHUNK, StoreBase
 from .people_tables import PersonFace
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, utcnow
+from .video_tables import Video, VideoFace, VideoTrack
 from .watch_tables import WatchHit
 
 
@@ -261,6 +262,9 @@ class FaceRows(StoreBase):
                 select(Face.collection_id, Face.id, Face.thumbnail).where(Face.image_id.in_(ids))
             ).all()
             self._delete_face_rows(conn, [(int(c), int(f)) for c, f, _ in removed])
+            # A video's tracks and scan state go with it (explicitly, as the embeddings do).
+            conn.execute(delete(VideoTrack).where(VideoTrack.image_id.in_(ids)))
+            conn.execute(delete(Video).where(Video.image_id.in_(ids)))
             images = conn.execute(delete(Image).where(Image.id.in_(ids))).rowcount
         return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
 
@@ -282,6 +286,13 @@ class FaceRows(StoreBase):
                     .where(Face.image_id.in_(image_ids))
                     .group_by(Face.image_id)
                 ).all()
+            )
+            # A video's track whose every face went goes too: it would be times without a face.
+            conn.execute(
+                delete(VideoTrack).where(
+                    VideoTrack.image_id.in_(image_ids),
+                    ~select(VideoFace.face_id).where(VideoFace.track_id == VideoTrack.id).exists(),
+                )
             )
             emptied = []
             for image_id in image_ids:
@@ -311,13 +322,14 @@ class FaceRows(StoreBase):
         return not busy or int(busy[0]) == 0
 
     def _delete_face_rows(self, conn: Connection, faces: Sequence[tuple[int, int]]) -> None:
-        """Delete (collection id, face id) rows with their embeddings, their place in a person and their watch
-        hits, and count them off, in the caller's transaction. Those go explicitly, not only by the foreign
-        keys' cascade: a SQLite connection opened elsewhere may have foreign keys off."""
+        """Delete (collection id, face id) rows with their embeddings (and a video face's time), their place in
+        a person and their watch hits, and count them off, in the caller's transaction. Those go explicitly, not
+        only by the foreign keys' cascade: a SQLite connection opened elsewhere may have foreign keys off."""
         ids = [f for _, f in faces]
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
             conn.execute(delete(FaceEmbedding).where(FaceEmbedding.face_id.in_(chunk)))
+            conn.execute(delete(VideoFace).where(VideoFace.face_id.in_(chunk)))
             conn.execute(delete(PersonFace).where(PersonFace.face_id.in_(chunk)))
             conn.execute(delete(WatchHit).where(WatchHit.face_id.in_(chunk)))
             conn.execute(delete(Face).where(Face.id.in_(chunk)))
