@@ -4,7 +4,7 @@ result display, and the counts of `stats`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -108,6 +108,32 @@ class GalleryRows(StoreBase):
             }
             if embeddings:
                 out[int(r[0])]["embedding"] = r[13]
+        return out
+
+    def face_provenance(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Where each face's photo came from, for a disclosure report, keyed by face id: the image's path and
+        source URL, its collection and the collection's declared source, and when it was ingested (aware UTC;
+        SQLite gives a stored time back without its zone)."""
+        out: dict[int, dict[str, Any]] = {}
+        wanted = sorted({int(x) for x in face_ids})
+        query = (
+            select(Face.id, Image.path, Image.source_url, Collection.name, Collection.source, Image.ingested_at)
+            .join(Image, Image.id == Face.image_id)
+            .join(Collection, Collection.id == Face.collection_id)
+        )
+        with self.database.connect() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                for r in conn.execute(query.where(Face.id.in_(wanted[i : i + CHUNK]))).all():
+                    when = r[5]
+                    if when is not None and when.tzinfo is None:
+                        when = when.replace(tzinfo=timezone.utc)
+                    out[int(r[0])] = {
+                        "path": r[1],
+                        "source_url": r[2],
+                        "collection": r[3],
+                        "collection_source": r[4],
+                        "ingested_at": when.isoformat(timespec="seconds") if when is not None else None,
+                    }
         return out
 
     # Stats -------------------------------------------------------------------------------------
