@@ -219,3 +219,42 @@ def test_progress_columns_from_the_first_update() -> None:
     bar.update(task_id, completed=25)
     assert rate.render(task).plain == "2.5 images/s"
     assert eta.render(task).plain == "ETA 0:00:30"
+
+
+def test_search_table_fits_100_columns(tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At COLUMNS=100 (a terminal's width) the table fits: one line per candidate, every line at most 100
+    characters, the file name kept whole (paths are shortened from the left), the collection's source said
+    once below the table; a collection without source URLs has no empty "source URL" column. `--wide` shows
+    every column, paths whole."""
+    deep = tmp_path / ("an-archive-folder-with-a-long-name-" * 3) / "scans"
+    deep.mkdir(parents=True)
+    _, gallery = _home(deep)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    code, out, err = _run("search", str(probe), "--top", "4", *CASE)
+    assert code == 0, out + err
+    lines = out.splitlines()
+    rows = [line for line in lines if line.strip()[:1].isdigit() and ("above" in line or "below" in line)]
+    assert len(rows) == 4, out
+    assert all(len(line) <= 100 for line in rows), out
+    header = next(line for line in lines if "how rare" in line and "score" in line)
+    assert len(header) <= 100 and "source URL" in header and "collection source" not in header
+    for photo in gallery[1]:
+        assert sum(photo.name in r for r in rows) == 1, out  # the file name, whole, on its candidate's line
+    assert any("…" in r for r in rows) and str(gallery[1][0]) not in out  # shortened from the left
+    assert f"collection archive: source {SOURCE}" in out and out.count(SOURCE) == 1
+    assert "how rare: 1 in N different people score this high" in out and "1 in " in rows[0]
+
+    # A collection without source URLs: no "source URL" column at all.
+    plain = write_gallery(tmp_path / "plain", [3], 2)
+    assert _run("collections", "create", "plain", "--source", "s", "--legal-basis", "consent", "--keep")[0] == 0
+    assert _run("ingest", str(plain[3][0].parent.parent), "--collection", "plain")[0] == 0
+    code, out, err = _run("search", str(probe), "--top", "2", "-c", "plain", *CASE)
+    assert code == 0 and "source URL" not in out, out + err
+
+    monkeypatch.delenv("COLUMNS")  # piped without a width: the wide table's lines stay whole
+    code, out, err = _run("search", str(probe), "--top", "4", "--wide", *CASE)
+    assert code == 0 and "collection source" in out and "source URL" in out, out + err
+    for photo in gallery[1]:
+        assert photo.name in out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 ABOVE = "above threshold"
+WHO = " different people score this high"
 BELOW = "below threshold"
 # fmr_at returns the floor through a log10 round trip: equal within float error counts as the floor.
 _AT_FLOOR = 1 + 1e-6
@@ -42,13 +43,18 @@ def fmr_text(fmr: float, floor: float | None = None) -> str:
     table's `floor`, 'fewer than 1 in N ...' with N the floor's (rounded down, so the bound stays true)."""
     if at_floor(fmr, floor):
         n = one_in(floor or 0.0) or 1
-        return f"fewer than 1 in {_round2(n, down=True):,} different people score this high"
+        return f"fewer than 1 in {_round2(n, down=True):,}{WHO}"
     n = one_in(fmr)
     if n is None:
         return "fewer different people than the table can measure score this high"
     if n == 1:
-        return "most different people score this high"
-    return f"1 in {_round2(n):,} different people score this high"
+        return f"most{WHO}"
+    return f"1 in {_round2(n):,}{WHO}"
+
+
+def rate_of(text: str) -> str:
+    """The rate of an `fmr_text` without who it counts ('1 in 4,300'), for a column whose heading says who."""
+    return text.removesuffix(WHO)
 
 
 def fmr_number(fmr: float, floor: float | None = None) -> str:
