@@ -15,6 +15,7 @@ from .auditing import record
 from .context import Actor, Context
 from .errors import NotFound
 from .roles import allowed
+from .when import iso
 
 
 # Results ----------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def view_image(
         metadata=img.meta or {},
         width=img.width,
         height=img.height,
-        ingested_at=img.ingested_at.isoformat() if img.ingested_at else None,
+        ingested_at=iso(img.ingested_at),
         faces=[
             ImageFace(
                 face_id=f.id,

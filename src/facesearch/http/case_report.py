@@ -7,16 +7,30 @@ the browser's case page sends its readers) and the command line (`facesearch cas
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ..app.cases import CaseDisclosure
 from ..calibration.wording import fmr_number, fmr_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def breakable(text: str) -> Markup:
+    """A path or URL that a narrow page may wrap after each separator (/, \\, ?, &) rather than inside a word."""
+    parts = re.split(r"([/\\?&])", str(text))
+    return Markup("").join(escape(p) + (Markup("<wbr>") if p in SEPARATORS else Markup("")) for p in parts)
+
+
+SEPARATORS = frozenset("/\\?&")
+
+
+_env.filters["breakable"] = breakable
 
 
 def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) -> str:
