@@ -44,12 +44,12 @@ def fmr_text(fmr: float, floor: float | None = None) -> str:
     if at_floor(fmr, floor):
         n = one_in(floor or 0.0) or 1
         return f"fewer than 1 in {_round2(n, down=True):,}{WHO}"
-    n = one_in(fmr)
-    if n is None:
+    measured = one_in(fmr)
+    if measured is None:
         return "fewer different people than the table can measure score this high"
-    if n == 1:
+    if measured == 1:
         return f"most{WHO}"
-    return f"1 in {_round2(n):,}{WHO}"
+    return f"1 in {_round2(measured):,}{WHO}"
 
 
 def rate_of(text: str) -> str:
