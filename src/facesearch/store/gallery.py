@@ -164,4 +164,7 @@ class GalleryRows(StoreBase):
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """A stored time as ISO 8601 with its zone (SQLite gives it back without one: it is UTC)."""
+    if value is None:
+        return None
+    return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).isoformat()
