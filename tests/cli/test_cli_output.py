@@ -258,3 +258,48 @@ def test_search_table_fits_100_columns(tmp_path: Path, synthetic_env: Path, monk
     assert code == 0 and "collection source" in out and "source URL" in out, out + err
     for photo in gallery[1]:
         assert photo.name in out
+
+
+def test_case_report_carries_provenance_and_stays_off_the_terminal(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every candidate of the case report names its file, source URL, collection source and ingest time (with
+    its zone), in the JSON and the HTML; the HTML report (base64 photos) is refused at a terminal unless it
+    goes to --out, and is written there."""
+    from facesearch.cli import governance
+
+    _, gallery = _home(tmp_path)
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    assert _run("search", str(probe), "--top", "4", *CASE)[0] == 0
+    code, out, err = _run("case", "report", "C-1", "--format", "json")
+    assert code == 0, out + err
+    candidates = [c for s in json.loads(out)["searches"] for c in s["candidates"]]
+    assert len(candidates) == 4
+    for c in candidates:
+        assert Path(c["path"]).name.startswith("person_") and c["source_url"].startswith("https://example.org/")
+        assert c["collection_source"] == SOURCE and c["ingested_at"].endswith("+00:00")
+    code, html, err = _run("case", "report", "C-1")  # piped: the page itself
+    assert code == 0 and all(c["path"] in html.replace("<wbr>", "") for c in candidates), err
+    assert all(c["source_url"] in html.replace("<wbr>", "") for c in candidates) and SOURCE in html
+
+    monkeypatch.setattr(governance, "at_terminal", lambda: True)
+    code, out, err = _run("case", "report", "C-1")
+    assert code == 2 and "--out" in err and "<html" not in out
+    report = tmp_path / "case.html"
+    code, out, err = _run("case", "report", "C-1", "--out", str(report))
+    assert code == 0 and "<html" not in out and report.read_text().startswith("<!doctype html>")
+    assert _run("case", "report", "C-1", "--format", "json")[0] == 0  # JSON text is fine at a terminal
+
+
+def test_help_and_errors_read_as_text(tmp_path: Path, synthetic_env: Path) -> None:
+    """Help names values as click does (no `<bool>`, `<str>`, `{first}`); a missing case reference names the
+    option that gives it; a wrong path is said in words, not as Python's `[Errno 2]`."""
+    for command in (["--help"], ["verify", "--help"], ["search", "--help"], ["people", "together", "--help"]):
+        res = runner.invoke(app, command, env={"COLUMNS": "120"})
+        assert res.exit_code == 0 and not any(t in res.stdout for t in ("<bool>", "<str>", "{first}", "{probe}"))
+    assert "verify [OPTIONS] FIRST SECOND" in runner.invoke(app, ["verify", "--help"]).stdout
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    code, _, err = _run("search", str(probe), "--purpose", "TEST")
+    assert code == 4 and "--case REF" in err
+    code, _, err = _run("search", str(tmp_path / "missing.jpg"), *CASE)
+    assert code == 2 and "no such file or directory" in err and "Errno" not in err
