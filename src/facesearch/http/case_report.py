@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 from ..app.cases import CaseDisclosure
 from ..calibration.wording import fmr_number, fmr_text
+from ..services.search_results import clock
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -48,4 +49,5 @@ def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) ->
         urgent=sum("URGENT" in (u.get("authorisation") or "") for u in [*r["searches"], *(r.get("watches") or [])]),
         rate=lambda fmr, model: fmr_text(fmr, floors.get(model or "")),
         number=lambda fmr, model: fmr_number(fmr, floors.get(model or "")),
+        clock=clock,
     )
