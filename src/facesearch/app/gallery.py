@@ -38,6 +38,7 @@ from .errors import NotFound
 from .optout import opted_out_faces
 from .policy import search_gate
 from .roles import allowed
+from .when import iso
 
 # File extensions a downloaded video is given, by container (its name is never the file's own).
 VIDEO_EXTENSIONS = {"mp4": "mp4", "m4v": "m4v", "mov": "mov", "3gp": "3gp", "matroska": "mkv", "webm": "webm"}
@@ -208,7 +209,7 @@ def view_image(
         metadata=img.meta or {},
         width=img.width,
         height=img.height,
-        ingested_at=img.ingested_at.isoformat() if img.ingested_at else None,
+        ingested_at=iso(img.ingested_at),
         faces=[
             ImageFace(
                 face_id=f.id,

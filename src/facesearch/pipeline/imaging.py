@@ -87,7 +87,8 @@ def read_file(path: Path, max_bytes: int, *, nofollow: bool = False) -> bytes:
     except OSError as exc:
         if nofollow and exc.errno == errno.EINVAL:
             raise ImageError(NOT_A_FILE, "not a regular file") from exc
-        raise ImageError(UNREADABLE, str(exc)) from exc
+        # In words ("/x.jpg: no such file or directory"), not Python's "[Errno 2] No such file ...".
+        raise ImageError(UNREADABLE, f"{path}: {(exc.strerror or str(exc)).lower()}") from exc
     if len(data) > max_bytes:
         raise ImageError(TOO_LARGE_FILE, f"more than {max_bytes} bytes")
     return data
