@@ -289,12 +289,12 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings
-    from facesearch.services import batching
+    from facesearch.services import executor, local_pool
 
     if spec.get("first_batch"):  # A/B of growing batches (benchmarks/first_batch.py); the product's otherwise
-        batching.FIRST_BATCH = int(spec["first_batch"])
+        executor.FIRST_BATCH = int(spec["first_batch"])
     if "decode_ahead" in spec:  # A/B of decoding in the reader thread (benchmarks/compare.py)
-        batching.DECODE_AHEAD = bool(spec["decode_ahead"])
+        local_pool.DECODE_AHEAD = bool(spec["decode_ahead"])
 
     home = Path(spec["home"])
     overrides = {k: v for k, v in spec.get("settings", {}).items() if v is not None}

@@ -66,13 +66,25 @@ def ingest(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
 ) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
-    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit)."""
+    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit). `cluster`:
+    where the photos are analysed (None: the deployment's FACESEARCH_CLUSTER; "local": this machine)."""
     with refusal_recorded(ctx, actor, Action.INGEST, collections=[collection], model=model) as attempt:
         attempt.details["source"] = source
         result = run(
-            ctx, items, collection, model=model, workers=workers, progress=progress, source=source, settings=settings
+            ctx,
+            items,
+            collection,
+            model=model,
+            workers=workers,
+            progress=progress,
+            source=source,
+            settings=settings,
+            cluster=cluster,
+            cluster_workers=cluster_workers,
         )
     record(
         ctx,
@@ -81,9 +93,15 @@ def ingest(
         collections=[result.collection],
         model=result.model,
         results={"counts": result.counts(), "failures": len(result.failures)},
-        details={"ingest_job_id": result.job_id, "source": source},
+        details={"ingest_job_id": result.job_id, "source": source, **where_analysed(result)},
     )
     return result
+
+
+def where_analysed(result: IngestResult) -> dict[str, str]:
+    """For the audit entry of a run whose photos left this machine: the cluster that analysed them (a local
+    run's entry stays as it always was)."""
+    return {} if result.executor == "local" else {"cluster": result.executor}
 
 
 def run(
@@ -96,6 +114,8 @@ def run(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
 ) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
     settings = settings or ctx.settings
@@ -105,7 +125,16 @@ def run(
         return drop_optout_faces(ctx, col, images, None, job_id)
 
     result = ingest_batches(
-        ctx.store, settings, col, items, workers=workers, progress=progress, source=source, screen=screen
+        ctx.store,
+        settings,
+        col,
+        items,
+        workers=workers,
+        progress=progress,
+        source=source,
+        screen=screen,
+        cluster=cluster,
+        cluster_workers=cluster_workers,
     )
     if result.faces:
         from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact

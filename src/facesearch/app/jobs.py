@@ -28,7 +28,7 @@ from .auditing import record
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .errors import Forbidden, Invalid, NotFound
-from .ingest import run
+from .ingest import run, where_analysed
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -155,6 +155,8 @@ def start_job(
     total = len(items)
     items, outside = _within_roots(settings, items) if staging is None else (items, [])
 
+    cluster_detail: dict[str, str] = {}  # where the photos were analysed, when not here (settings.cluster)
+
     def finished(job: Job) -> None:
         record(
             ctx,
@@ -164,11 +166,18 @@ def start_job(
             model=model,
             outcome=job.status,
             results={"counts": job.counts, "failures": len(job.failures)},
-            details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source, "error": job.error},
+            details={
+                "job": job.id,
+                "ingest_job_id": job.ingest_job_id,
+                "source": job.source,
+                "error": job.error,
+                **cluster_detail,
+            },
         )
 
     def work(job: Job) -> None:
         def progress(res: IngestResult, _: int) -> None:
+            cluster_detail.update(where_analysed(res))
             job.ingest_job_id = res.job_id
             job.processed = res.processed + len(outside)
             counts = res.counts()
@@ -185,6 +194,8 @@ def start_job(
                 progress=progress,
                 source=source,
                 settings=settings,
+                # Uploads are staged in the home, which cluster nodes never see: they are analysed here.
+                cluster="local" if staging is not None else None,
             )
             progress(res, total)
         finally:
