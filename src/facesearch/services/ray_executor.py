@@ -47,6 +47,7 @@ INSTALL = "pip install 'facesearch[cluster]'"
 ACTOR_START_SECONDS = 180.0  # for every actor to load its pack; those not up by then are given up
 WAIT_SECONDS = 1.0  # between checks on actors starting while results are awaited
 MAX_ATTEMPTS = 3  # a batch whose actor was lost this many times fails its images instead
+log = logging.getLogger(__name__)
 WORKER_LOST = "WORKER_LOST"
 ANALYSIS_FAILED = "ANALYSIS_FAILED"
 
@@ -191,6 +192,11 @@ class RayExecutor:
         if not actor.alive:
             return
         actor.alive = False
+        log.warning(
+            "lost the ingest actor on node %s (%s): its batches go to other actors; a replacement is asked for",
+            actor.host,
+            actor.node[:12],
+        )
         self._kill(actor.handle)
         if not self._closed:
             self._spawn(float(max(1, actor.threads)), actor.threads, None)
@@ -199,7 +205,7 @@ class RayExecutor:
         try:
             self.ray.kill(handle, no_restart=True)
         except Exception:  # already gone with its node, or the connection is closing
-            logging.getLogger(__name__).debug("actor already gone", exc_info=True)
+            log.debug("actor already gone", exc_info=True)
 
     def _live(self) -> list[_Actor]:
         return [a for a in self.actors if a.alive]
