@@ -193,3 +193,26 @@ def test_cli_ingest_on_the_cluster(ray_cluster: RayCluster, gallery: Path, tmp_p
 
     summary = json.loads(done.stdout)  # stdout holds the one JSON document: Ray's log lines stay off it
     assert summary["ingested"] == 40 and summary["duplicates"] == 1 and summary["failed"] == 1
+
+
+def test_results_a_node_should_not_give_are_refused(
+    ray_cluster: RayCluster, gallery: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that answers for a file it was not sent: that batch's photos fail (CLUSTER_RESULT_REFUSED) and
+    none of it is stored; the thumbnails of the batches accepted are named by the driver, inside the home."""
+    from support.rogue_worker import RogueWorker
+
+    from facesearch.services.ray_executor import RayExecutor
+
+    ray_cluster.ensure_second()
+    monkeypatch.setattr(RayExecutor, "worker_class", RogueWorker)
+    result, ctx = _ingest(tmp_path / "home", gallery, ray_cluster.address)
+    refused = [f for f in result.failures if f[1] == "CLUSTER_RESULT_REFUSED"]
+    assert refused and all("not sent" in detail for _, _, detail in refused)
+    assert result.ingested == 40 - len(refused) + (1 if any(p.endswith("notes.jpg") for p, _, _ in refused) else 0)
+    with ctx.store.session() as s:
+        stored = {i.path for i in s.query(ImageRow).all()}
+        thumbs = [f.thumbnail for f in s.query(Face).all()]
+    assert not stored & {p for p, _, _ in refused}
+    assert thumbs and all(".." not in t and (ctx.settings.thumbs_dir / t).is_file() for t in thumbs)
+    assert not (tmp_path / "escaped.jpg").exists() and not (tmp_path / "home" / "escaped.jpg").exists()

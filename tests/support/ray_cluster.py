@@ -208,6 +208,9 @@ class RayCluster:
             stop_node(self.second)
             self.second = None
         stop_node(self.head)
+        keep = os.environ.get("FACESEARCH_TEST_RAY_LOGS")  # a folder to keep the cluster's logs in
+        if keep:
+            shutil.copytree(self.temp_dir, Path(keep) / self.temp_dir.name, ignore=shutil.ignore_patterns("sockets"))
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
@@ -232,8 +235,10 @@ def start_cluster() -> RayCluster:
         RAY_health_check_failure_threshold="3",
         FACESEARCH_TEST_PACKS="1",
         FACESEARCH_MODELS_DIR=str(MODELS),
-        # The workers import facesearch from this checkout, as the tests do.
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p),
+        # The workers import facesearch from this checkout, as the tests do (and `support`, for a rogue node).
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT / "src"), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")) if p
+        ),
     )
     env.pop("RAY_ADDRESS", None)
     head_log = temp_dir / "head.log"

@@ -39,7 +39,7 @@ class BadResult(ValueError):
 
 def check_prepared(sent: Sequence[int], got: Any) -> list[Prepared]:
     """The read-and-hash results of one batch: exactly one per key sent, a SHA-256 or a failure reason."""
-    if not isinstance(got, list) or len(got) != len(sent):
+    if not isinstance(got, list) or len(got) > len(sent):
         raise BadResult(f"expected {len(sent)} read results, got {_size(got)}")
     expected = set(sent)
     out: list[Prepared] = []
@@ -54,6 +54,7 @@ def check_prepared(sent: Sequence[int], got: Any) -> list[Prepared]:
             out.append((key, sha, "", ""))
         else:
             raise BadResult("a read result's hash is not a SHA-256")
+    _all_answered(expected)
     return out
 
 
@@ -62,7 +63,7 @@ def check_outcomes(
 ) -> list[ImageOutcome]:
     """The analysis of one batch (`tasks`: key -> thumbnail name prefix): exactly one outcome per key sent,
     rebuilt from checked values; thumbnails named here, from the prefix the driver chose."""
-    if not isinstance(got, list) or len(got) != len(tasks):
+    if not isinstance(got, list) or len(got) > len(tasks) + 1:  # one extra: which key it is says more
         raise BadResult(f"expected {len(tasks)} analysed images, got {_size(got)}")
     expected = set(tasks)
     out: list[ImageOutcome] = []
@@ -96,7 +97,13 @@ def check_outcomes(
             checked.faces.append(new)
             checked.thumbnails.append(jpeg)
         out.append(checked)
+    _all_answered(expected)
     return out
+
+
+def _all_answered(left: set[int]) -> None:
+    if left:
+        raise BadResult(f"no result for {len(left)} of the files sent")
 
 
 def _face(face: Any, dim: int, width: int, height: int, prefix: str) -> NewFace:

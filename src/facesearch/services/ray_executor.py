@@ -44,6 +44,7 @@ from .cluster_results import REFUSED, BadResult, check_outcomes, check_prepared
 from .executor import Analysed, BatchMeta, Reads, batch_limits
 
 INSTALL = "pip install 'facesearch[cluster]'"
+CONNECT_ATTEMPTS = 3
 ACTOR_START_SECONDS = 180.0  # for every actor to load its pack; those not up by then are given up
 WAIT_SECONDS = 1.0  # between checks on actors starting while results are awaited
 MAX_ATTEMPTS = 3  # a batch whose actor was lost this many times fails its images instead
@@ -90,6 +91,8 @@ class _Unit:
 class RayExecutor:
     """The actors of one Ray cluster, for one run."""
 
+    worker_class: type[ClusterWorker] = ClusterWorker  # what the actors run (the tests run a rogue one)
+
     def __init__(self, address: str, settings: Settings, pack: str, per_node: int | None = None) -> None:
         self.ray = import_ray()
         self.where = address
@@ -124,7 +127,7 @@ class RayExecutor:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
-        handle = ray.remote(ClusterWorker).options(**options).remote(self._config(threads))
+        handle = ray.remote(self.worker_class).options(**options).remote(self._config(threads))
         self._starting[handle.identity.remote()] = (handle, threads)
 
     def _start(self, per_node: int | None) -> None:
@@ -344,11 +347,18 @@ class RayExecutor:
 def _connect(ray: Any, address: str) -> None:
     """Connect this process as the run's driver: ray://HOST:PORT through the cluster's client server, or a
     cluster's own address when this process runs on one of its nodes. Ray's log lines stay out of stdout
-    (`--json` prints one document there)."""
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    except Exception as exc:  # Ray raises ConnectionError, TimeoutError, RuntimeError or ValueError here
-        raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_short(exc)}") from None
+    (`--json` prints one document there). A client server that fails to start this client's driver process
+    (it happens on a loaded head) is asked again, twice; an address that does not answer fails at once."""
+    for attempt in range(CONNECT_ATTEMPTS):
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            return
+        except ConnectionAbortedError as exc:
+            if attempt + 1 == CONNECT_ATTEMPTS:
+                raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_short(exc)}") from None
+            time.sleep(2.0 * (attempt + 1))
+        except Exception as exc:  # Ray raises ConnectionError, TimeoutError, RuntimeError or ValueError here
+            raise ClusterError(f"cannot connect to the Ray cluster at {address}: {_short(exc)}") from None
 
 
 def _is_task_error(ray: Any, exc: BaseException) -> bool:
