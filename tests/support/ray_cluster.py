@@ -156,6 +156,13 @@ class RayCluster:
 
         deadline = time.monotonic() + START_SECONDS
         alive = 0
+        host, port = self.address.removeprefix("ray://").rsplit(":", 1)
+        while time.monotonic() < deadline:  # the client server listens: a client now connects at once
+            try:
+                socket.create_connection((host, int(port)), timeout=1.0).close()
+                break
+            except OSError:
+                time.sleep(0.5)
         while True:
             try:
                 ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
