@@ -143,20 +143,28 @@ def ingest_batches(
 ) -> IngestResult:
     """Ingest `items` into `col`, recorded as one run; returns its counts. Never raises for a bad file.
     `cluster`: where to analyse (None: `settings.cluster`; unset or "local": this machine)."""
-    # Connect to a cluster (and start its actors) before anything is recorded: a cluster that cannot be used
-    # is an error of the request, not a failed run. Its time counts in the run's (the actors load the pack).
-    opening = time.monotonic()
-    executor = open_executor(settings, col.model, workers, cluster, cluster_workers)
-    opened = time.monotonic() - opening
-    try:
-        # One writer per collection at a time: each run holds the collection's index in memory and saves it
-        # whole, so two concurrent runs would each drop the other's entries (last writer wins).
-        with collection_lock(settings, col.id):
+    # One writer per collection at a time: each run holds the collection's index in memory and saves it
+    # whole, so two concurrent runs would each drop the other's entries (last writer wins).
+    with collection_lock(settings, col.id):
+        # A cluster is connected to (and its actors started) once the lock is ours, so a run that waits holds
+        # none of its CPUs, and before anything is recorded, so a cluster that cannot be used is an error of
+        # the request, not a failed run. Its time counts in the run's (the actors load the pack then).
+        opening = time.monotonic()
+        executor = open_executor(settings, col.model, workers, cluster, cluster_workers)
+        try:
             return _run_locked(
-                store, settings, col, items, executor, progress=progress, source=source, screen=screen, opened=opened
+                store,
+                settings,
+                col,
+                items,
+                executor,
+                progress=progress,
+                source=source,
+                screen=screen,
+                opened=time.monotonic() - opening,
             )
-    finally:
-        executor.close()
+        finally:
+            executor.close()
 
 
 def open_executor(
