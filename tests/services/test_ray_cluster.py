@@ -216,3 +216,20 @@ def test_results_a_node_should_not_give_are_refused(
     assert not stored & {p for p, _, _ in refused}
     assert thumbs and all(".." not in t and (ctx.settings.thumbs_dir / t).is_file() for t in thumbs)
     assert not (tmp_path / "escaped.jpg").exists() and not (tmp_path / "home" / "escaped.jpg").exists()
+
+
+def test_nodes_that_cannot_load_the_pack_stop_the_run_before_it_starts(
+    ray_cluster: RayCluster, gallery: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support.rogue_worker import PacklessWorker
+
+    from facesearch.errors import ClusterError
+    from facesearch.services.ray_executor import RayExecutor
+
+    monkeypatch.setattr(RayExecutor, "worker_class", PacklessWorker)
+    with pytest.raises(ClusterError, match="not installed on this node"):
+        _ingest(tmp_path / "home", gallery, ray_cluster.address)
+    ctx = Context.open(Settings(home=tmp_path / "home", models_dir=MODELS))
+    assert ctx.store.recent_ingest_jobs(5) == []  # no run was recorded
+    [entry] = [e for e in map(entry_dict, iter_entries(ctx.store)) if e["action"] == "ingest"]
+    assert entry["outcome"] == "refused" and "not installed on this node" in entry["details"]["reason"]

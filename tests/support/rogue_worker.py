@@ -19,3 +19,12 @@ class RogueWorker(ClusterWorker):
         if len(tasks) > 1:  # one batch in two answers for a file it never got
             outcomes.append(ImageOutcome(10**6, width=10, height=10))
         return outcomes
+
+
+class PacklessWorker(ClusterWorker):
+    """A node without the model pack's weights: its actor fails as it starts."""
+
+    def __init__(self, config: object) -> None:
+        from facesearch.errors import ModelNotFoundError
+
+        raise ModelNotFoundError("model pack 'yunet-reid' is not installed on this node (test)")

@@ -25,6 +25,7 @@ references, their results streamed back in the order of the files.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -45,7 +46,8 @@ from .executor import Analysed, BatchMeta, Reads, batch_limits
 
 INSTALL = "pip install 'facesearch[cluster]'"
 CONNECT_ATTEMPTS = 3
-ACTOR_START_SECONDS = 180.0  # for every actor to load its pack; those not up by then are given up
+ACTOR_START_SECONDS = 180.0  # for a first actor to load its pack
+START_GRACE = 20.0  # then for the others, before work starts without them
 WAIT_SECONDS = 1.0  # between checks on actors starting while results are awaited
 MAX_ATTEMPTS = 3  # a batch whose actor was lost this many times fails its images instead
 log = logging.getLogger(__name__)
@@ -102,6 +104,8 @@ class RayExecutor:
         self.analysed_by: dict[str, int] = {}
         self.actors: list[_Actor] = []
         self._starting: dict[Any, tuple[Any, int]] = {}  # identity call -> (actor handle, threads)
+        self._first_up = 0.0  # when the first actor was up
+        self._start_error = ""  # why the last actor that failed to start failed
         self._closed = False
         self._owns_connection = not self.ray.is_initialized()
         if self._owns_connection:
@@ -145,17 +149,16 @@ class RayExecutor:
                 count, each = max(1, int(cpus)), 1.0
             for _ in range(count):
                 self._spawn(each, max(1, int(each)), node["NodeID"], 1.0 if has_gpu else 0.0)
+        # Work starts when every actor is up, or START_GRACE seconds after the first one is; the others join
+        # as they come up (`_wait` collects them).
         deadline = time.monotonic() + ACTOR_START_SECONDS
         while self._starting and time.monotonic() < deadline:
-            self._collect_started(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-        for handle, _ in self._starting.values():  # never came up: resources taken, or a node too slow
-            self._kill(handle)
-        self._starting.clear()
+            self._collect_started(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            if self.actors:
+                deadline = min(deadline, self._first_up + START_GRACE)
         if not self.actors:
-            raise ClusterError(
-                f"no ingest actor started on the Ray cluster at {self.where} within {ACTOR_START_SECONDS:.0f} s "
-                "(are its CPUs taken by other work? `ray status` on the head shows them)"
-            )
+            why = f": {self._start_error}" if self._start_error else " (are its CPUs taken by other work?)"
+            raise ClusterError(f"no ingest actor started on the Ray cluster at {self.where}{why}")
 
     def _collect_started(self, timeout: float) -> None:
         """Add the actors whose identity came back (checked); drop those that failed to start."""
@@ -167,14 +170,13 @@ class RayExecutor:
             handle, threads = self._starting.pop(ref)
             try:
                 identity = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                if _is_task_error(ray, exc):  # the pack failed to load there: a setup problem, said at once
-                    self._kill(handle)
-                    raise ClusterError(f"an ingest actor could not start on the cluster: {_short(exc)}") from None
-                self._kill(handle)  # its node went away while it started
+            except ray.exceptions.RayError as exc:  # its pack failed to load, or its node went away
+                self._start_error = _short(exc)
+                self._kill(handle)
                 continue
             self._check_identity(identity, handle)
             self.actors.append(_Actor(handle, str(identity["node"]), str(identity["host"]), threads))
+            self._first_up = self._first_up or time.monotonic()
 
     def _check_identity(self, identity: Any, handle: Any) -> None:
         info = self.info
@@ -366,5 +368,7 @@ def _is_task_error(ray: Any, exc: BaseException) -> bool:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+    """One line for an error from the cluster: the innermost exception Ray's text names, else its last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", line)]
+    return f"{type(exc).__name__}: {(named or lines or [''])[-1]}"[:500]
