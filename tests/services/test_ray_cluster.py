@@ -233,3 +233,27 @@ def test_nodes_that_cannot_load_the_pack_stop_the_run_before_it_starts(
     assert ctx.store.recent_ingest_jobs(5) == []  # no run was recorded
     [entry] = [e for e in map(entry_dict, iter_entries(ctx.store)) if e["action"] == "ingest"]
     assert entry["outcome"] == "refused" and "not installed on this node" in entry["details"]["reason"]
+
+
+def test_runs_in_one_process_share_its_connection(ray_cluster: RayCluster, gallery: Path, tmp_path: Path) -> None:
+    """Ray allows one connection per process: a run that ends while another (an API job in another thread)
+    still uses the connection leaves it open, and a run naming another cluster meanwhile is refused."""
+    import ray
+
+    from facesearch.errors import ClusterError
+    from facesearch.services.ray_executor import _CONNECTION
+
+    few = tmp_path / "few"
+    few.mkdir()
+    for photo in sorted(gallery.rglob("*.jpg"))[:3]:
+        shutil.copy(photo, few / photo.name)
+    _CONNECTION.acquire(ray, ray_cluster.address)  # as a run still going on would hold it
+    try:
+        result, _ = _ingest(tmp_path / "home", few, ray_cluster.address)
+        assert result.ingested == 3 and result.executor == ray_cluster.address
+        assert ray.is_initialized()  # the other user's connection is still there
+        with pytest.raises(ClusterError, match="one cluster per process"):
+            _ingest(tmp_path / "other", few, "ray://127.0.0.1:1")
+    finally:
+        _CONNECTION.release(ray)
+    assert not ray.is_initialized()

@@ -52,6 +52,7 @@ class WorkerConfig:
     pack: str
     max_file_bytes: int
     max_pixels: int
+    max_decode_bytes: int
     detect_max_side: int
     min_face_px: int
     min_detection_score: float
@@ -68,6 +69,7 @@ class WorkerConfig:
             pack=pack,
             max_file_bytes=settings.max_file_bytes,
             max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.max_decode_bytes,
             detect_max_side=settings.detect_max_side,
             min_face_px=settings.min_face_px,
             min_detection_score=settings.min_detection_score,
@@ -84,6 +86,7 @@ class WorkerConfig:
         overrides: dict[str, Any] = {
             "max_file_bytes": self.max_file_bytes,
             "max_pixels": self.max_pixels,
+            "max_decode_bytes": self.max_decode_bytes,
             "detect_max_side": self.detect_max_side,
             "min_face_px": self.min_face_px,
             "min_detection_score": self.min_detection_score,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -107,9 +108,7 @@ class RayExecutor:
         self._first_up = 0.0  # when the first actor was up
         self._start_error = ""  # why the last actor that failed to start failed
         self._closed = False
-        self._owns_connection = not self.ray.is_initialized()
-        if self._owns_connection:
-            _connect(self.ray, address)
+        _CONNECTION.acquire(self.ray, address)
         try:
             self._start(per_node)
         except BaseException:
@@ -342,8 +341,41 @@ class RayExecutor:
         for handle in [a.handle for a in self.actors] + [h for h, _ in self._starting.values()]:
             self._kill(handle)
         self._starting.clear()
-        if self._owns_connection and self.ray.is_initialized():
-            self.ray.shutdown()
+        _CONNECTION.release(self.ray)
+
+
+class _Connection:
+    """This process's one connection to a cluster (Ray allows one per process), shared by the runs that use it
+    at the same time (the API's jobs run in threads) and closed when the last of them ends. A connection this
+    module did not open (an embedding program's) is used as it is and never closed here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._address: str | None = None  # the address this module connected to, while it holds a connection
+
+    def acquire(self, ray: Any, address: str) -> None:
+        with self._lock:
+            if self._users and self._address is not None and self._address != address:
+                raise ClusterError(
+                    f"this process is connected to the Ray cluster at {self._address} for another run; "
+                    f"a run on {address} must wait until it ends (one cluster per process)"
+                )
+            if not self._users and not ray.is_initialized():
+                _connect(ray, address)
+                self._address = address
+            self._users += 1
+
+    def release(self, ray: Any) -> None:
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if not self._users and self._address is not None:
+                self._address = None
+                if ray.is_initialized():
+                    ray.shutdown()
+
+
+_CONNECTION = _Connection()
 
 
 def _connect(ray: Any, address: str) -> None:
