@@ -1,4 +1,4 @@
-"""Ingest: files or a manifest into a documented collection, logged.
+"""Ingest: files or a manifest (photos and videos) into a documented collection, logged.
 
 The rules live here: a collection is created on purpose, with its provenance, never by an ingest; it takes
 faces of the model pack it was built with only; faces that match an opt-out are never stored; every run is
@@ -22,6 +22,7 @@ from ..vocabulary import Action
 from .auditing import record, refusal_recorded
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
+from .errors import Invalid
 from .optout import drop_optout_faces
 from .roles import allowed
 from .watches import DuringIngest
@@ -31,6 +32,7 @@ __all__ = [
     "IngestResult",
     "IngestSummary",
     "Item",
+    "check_video_fps",
     "ProgressFn",
     "ingest",
     "items_from_folder",
@@ -70,12 +72,15 @@ def ingest(
     settings: Settings | None = None,
     cluster: str | None = None,
     cluster_workers: int | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
     bad file. `settings` narrows the deployment's (uploads are read with the upload size limit). `cluster`:
-    where the photos are analysed (None: the deployment's FACESEARCH_CLUSTER; "local": this machine)."""
+    where the photos are analysed (None: the deployment's FACESEARCH_CLUSTER; "local": this machine). Video
+    files (by content) are sampled at `video_fps` frames per second (default FACESEARCH_VIDEO_FPS)."""
     with refusal_recorded(ctx, actor, Action.INGEST, collections=[collection], model=model) as attempt:
         attempt.details["source"] = source
+        check_video_fps(video_fps)
         result = run(
             ctx,
             items,
@@ -87,6 +92,7 @@ def ingest(
             settings=settings,
             cluster=cluster,
             cluster_workers=cluster_workers,
+            video_fps=video_fps,
         )
     record(
         ctx,
@@ -95,7 +101,12 @@ def ingest(
         collections=[result.collection],
         model=result.model,
         results={"counts": result.counts(), "failures": len(result.failures)},
-        details={"ingest_job_id": result.job_id, "source": source, **where_analysed(result)},
+        details={
+            "ingest_job_id": result.job_id,
+            "source": source,
+            **({"video_fps": video_fps or ctx.settings.video_fps} if result.video.found else {}),
+            **where_analysed(result),
+        },
     )
     return result
 
@@ -104,6 +115,12 @@ def where_analysed(result: IngestResult) -> dict[str, str]:
     """For the audit entry of a run whose photos left this machine: the cluster that analysed them (a local
     run's entry stays as it always was)."""
     return {} if result.executor == "local" else {"cluster": result.executor}
+
+
+def check_video_fps(value: float | None) -> None:
+    """Frames sampled per second of video: a positive number up to 60 (more than most videos have)."""
+    if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 60):
+        raise Invalid(f"the video sampling rate must be above 0 and at most 60 frames per second (got {value!r})")
 
 
 def run(
@@ -118,6 +135,7 @@ def run(
     settings: Settings | None = None,
     cluster: str | None = None,
     cluster_workers: int | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
     settings = settings or ctx.settings
@@ -138,6 +156,7 @@ def run(
         screen=screen,
         cluster=cluster,
         cluster_workers=cluster_workers,
+        video_fps=video_fps,
     )
     if result.faces:
         from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact

@@ -29,11 +29,13 @@ from ..errors import ImageError
 from ..models import get_entry, load_pack
 from . import imaging, worker
 from .sources import NOT_FOUND
+from .video.formats import HEAD_BYTES, is_video, sniff
 from .worker import ImageOutcome, Work
 
 CONCURRENCY = 3  # calls an actor runs at once: a prepare and two analyses (one decoding, one in the pack)
 KEEP_BYTES = 256 * 1024 * 1024  # file bytes kept between `prepare` and `analyse`; beyond it they are re-read
 OUTSIDE_ROOTS = "OUTSIDE_ROOTS"
+VIDEO = "VIDEO"  # a read result's "reason" for a video file: handed to the driver, which ingests videos
 FILE_CHANGED = "FILE_CHANGED"
 
 # (key, path) of a file to read: the key is the driver's, the path one every node can read.
@@ -136,12 +138,18 @@ class ClusterWorker:
 
     def prepare(self, refs: list[Ref]) -> list[Prepared]:
         """Read and hash each file (bounded in size, regular files only, under the roots when there are
-        roots); keep the bytes for `analyse`."""
+        roots); keep the bytes for `analyse`. A video file is answered as VIDEO, not hashed."""
         out: list[Prepared] = []
         for key, path in refs:
             data = self._read(Path(path))
             if isinstance(data, tuple):
-                out.append((key, None, *data))
+                # A video is told by its first bytes, as a local run tells it (`sources.read_items`): too large
+                # for a photo, or a photo-sized file that starts as a video does.
+                video = data[0] == imaging.TOO_LARGE_FILE and is_video(Path(path))
+                out.append((key, None, VIDEO, "") if video else (key, None, *data))
+                continue
+            if sniff(data[:HEAD_BYTES]) is not None:
+                out.append((key, None, VIDEO, ""))
                 continue
             sha = imaging.sha256_bytes(data)
             self._keep(key, sha, data)

@@ -12,6 +12,12 @@ order of the files and are committed here, in order; nodes of a cluster hand the
 faces and this process writes them, before the batch's transaction, as a local worker would. No rules live
 here: the use case (app/ingest.py) decides whether a run may happen, hands down what must be kept out of the
 rows (opt-outs: `screen`), and logs the outcome.
+
+Video files (told by their first bytes, by the local reader or by a cluster node) are set apart and ingested
+after the photos of the run, one at a time, on this machine, by `video_ingest` (streamed, committed per batch
+of tracks with the point a killed run resumes from); they are counted in the same result, and a run that met
+one reports its video counts too. (On a cluster, a video's segments as work units of their own are the next
+step: `executor.py` says where they would plug in.)
 """
 
 from __future__ import annotations
@@ -20,13 +26,16 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..errors import ClusterError
 from ..fsutil import clear_stale_temp, write_atomic
 from ..index import VectorIndex, open_index
+from ..models import load_pack
 from ..pipeline import worker
 from ..pipeline.sources import Failure, Item
 from ..records import NewImage
@@ -34,7 +43,8 @@ from ..store import Store
 from ..store.schema import Collection
 from .executor import Analysed, Executor
 from .indexes import collection_lock, reconcile
-from .local_pool import LocalExecutor
+from .local_pool import LocalExecutor, parallelism
+from .video_ingest import VideoCounts, ingest_videos
 
 INDEX_SAVE_SECONDS = 30.0
 LOCAL = ("", "local", "none")
@@ -66,6 +76,7 @@ class IngestResult:
     failures: list[Failure] = field(default_factory=list)
     executor: str = "local"  # where the analysis ran: "local" or the cluster's address
     analysed_by: dict[str, int] = field(default_factory=dict)  # images analysed per cluster node
+    video: VideoCounts = field(default_factory=VideoCounts)  # videos are counted in the fields above too
 
     @property
     def duplicates(self) -> int:
@@ -79,8 +90,9 @@ class IngestResult:
     def processed(self) -> int:
         return self.ingested + self.duplicates + self.failed + self.opted_out_images
 
-    def counts(self) -> dict[str, int]:
-        return {
+    def counts(self) -> dict[str, int | float]:
+        """The run's counts as its records keep them; the video counts only when the run met a video."""
+        out: dict[str, int | float] = {
             "ingested": self.ingested,
             "duplicates": self.duplicates,
             "no_face": self.no_face,
@@ -90,21 +102,45 @@ class IngestResult:
             "opted_out_faces": self.opted_out_faces,
             "opted_out_images": self.opted_out_images,
         }
+        if self.video.found:
+            out.update(
+                videos=self.video.ingested, video_tracks=self.video.tracks, video_seconds=round(self.video.seconds, 3)
+            )
+        return out
 
     def summary(self) -> IngestSummary:
+        v = self.video
         return IngestSummary(
             collection=self.collection,
             model=self.model,
             job=self.job_id,
-            **self.counts(),
+            ingested=self.ingested,
+            duplicates=self.duplicates,
+            no_face=self.no_face,
+            failed=self.failed,
+            faces=self.faces,
+            faces_below_quality=self.faces_below_quality,
+            opted_out_faces=self.opted_out_faces,
+            opted_out_images=self.opted_out_images,
             seconds=round(self.seconds, 2),
             images_per_second=round(self.processed / self.seconds, 2) if self.seconds else None,
+            videos=v.ingested if v.found else None,
+            video_tracks=v.tracks if v.found else None,
+            video_seconds=round(v.seconds, 3) if v.found else None,
+            video_speed=round(v.seconds / self.seconds, 2) if v.found and self.seconds else None,
         )
 
 
-@dataclass(frozen=True)
-class IngestSummary:
-    """What a finished run says to its user: the collection, the run's id, the counts and the speed."""
+def absent(value: Any) -> bool:
+    """A key left out of the summary rather than shown as null."""
+    return value is None
+
+
+class IngestSummary(BaseModel):
+    """What a finished run says to its user: the collection, the run's id, the counts and the speed. The video
+    counts are there only when the run met a video file."""
+
+    model_config = ConfigDict(frozen=True)
 
     collection: str
     model: str
@@ -119,6 +155,12 @@ class IngestSummary:
     opted_out_images: int
     seconds: float
     images_per_second: float | None
+    videos: int | None = Field(default=None, exclude_if=absent, description="Video files ingested (of `ingested`).")
+    video_tracks: int | None = Field(default=None, exclude_if=absent, description="Tracks stored from them.")
+    video_seconds: float | None = Field(default=None, exclude_if=absent, description="Video seconds analysed.")
+    video_speed: float | None = Field(
+        default=None, exclude_if=absent, description="Video seconds analysed per second of the run."
+    )
 
 
 # (result so far, files in the run) after every committed batch, and once more at the end.
@@ -140,9 +182,12 @@ def ingest_batches(
     screen: Screen | None = None,
     cluster: str | None = None,
     cluster_workers: int | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
     """Ingest `items` into `col`, recorded as one run; returns its counts. Never raises for a bad file.
-    `cluster`: where to analyse (None: `settings.cluster`; unset or "local": this machine)."""
+    `cluster`: where to analyse (None: `settings.cluster`; unset or "local": this machine). Video files among
+    them (by content) are ingested after the photos, one at a time, on this machine, sampled at `video_fps`
+    frames per second (default FACESEARCH_VIDEO_FPS; `services.video_ingest`)."""
     # One writer per collection at a time: each run holds the collection's index in memory and saves it
     # whole, so two concurrent runs would each drop the other's entries (last writer wins).
     with collection_lock(settings, col.id):
@@ -162,6 +207,7 @@ def ingest_batches(
                 source=source,
                 screen=screen,
                 opened=time.monotonic() - opening,
+                video_fps=video_fps,
             )
         finally:
             executor.close()
@@ -206,6 +252,7 @@ def _run_locked(
     source: str,
     screen: Screen | None,
     opened: float,  # seconds it took to open the executor
+    video_fps: float | None,
 ) -> IngestResult:
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
@@ -218,8 +265,9 @@ def _run_locked(
     result.analysed_by = executor.analysed_by  # filled in as batches come back
     total = len(items)
     status = "interrupted"
+    reads = _Reads(store, col.id, result)
     try:
-        for batch in executor.run(items, _Reads(store, col.id, result)):
+        for batch in executor.run(items, reads):
             _write_thumbnails(settings, batch)
             _commit_batch(store, batch, col, job_id, index, result, screen)
             if progress:
@@ -227,6 +275,25 @@ def _run_locked(
             if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
                 index.save()
                 last_save = time.monotonic()
+        if reads.videos:
+            # The photos are done: the worker processes (or the cluster's actors) go before the videos' memory
+            # comes; a pack loaded in this process is kept for them.
+            pack = executor.loaded_pack
+            threads = executor.threads if executor.where == "local" else parallelism(col.model, settings, None)[1]
+            executor.close()
+            ingest_videos(
+                store,
+                settings,
+                col,
+                job_id,
+                index,
+                pack or load_pack(col.model, settings, threads),
+                reads.videos,
+                result,
+                screen=screen,
+                fps=video_fps,
+                progress=(lambda: progress(result, total)) if progress else None,
+            )
         status = "done"
     finally:
         executor.close()
@@ -250,6 +317,7 @@ class _Reads:
         self.collection_id = collection_id
         self.result = result
         self.seen: set[str] = set()
+        self.videos: list[Item] = []  # set apart as they are met; ingested once the photos are
 
     def failed(self, failure: Failure) -> None:
         self.result.failures.append(failure)
@@ -269,6 +337,9 @@ class _Reads:
 
     def thumb_prefix(self, sha: str) -> str:
         return f"{self.collection_id}/{sha[:2]}/{sha}"
+
+    def video(self, item: Item) -> None:
+        self.videos.append(item)
 
 
 def _write_thumbnails(settings: Settings, batch: Analysed) -> None:

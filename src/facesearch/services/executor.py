@@ -12,9 +12,17 @@ bounded number of batches in flight, so memory stays flat whatever the size of t
 Either way the commit loop decides what is stored: the driver's side of reading (`Reads`) says which files
 failed and which contents are new (not in the collection, not seen earlier in the run), so de-duplication
 by content hash is decided against the database in one place, and one transaction per batch commits the
-result (`batching._commit_batch`). The video seam: a work unit is a batch of file references; a video file
-split into segments (time ranges of one file) would be another kind of unit with its own `prepare`/`analyse`
-pair on the worker and its own commit (tracks and their checkpoint), under the same in-flight bound.
+result (`batching._commit_batch`).
+
+Video files are told apart by their first bytes where a file is read (the local reader, or a node's
+`prepare`) and handed to the driver (`Reads.video`), which ingests them after the photos, one at a time, on
+this machine (`video_ingest`: a streamed scan, tracks committed with the checkpoint a killed run resumes
+from). The seam for running them on a cluster: a video split into segments (time ranges of one file, cut at
+keyframes) would be another kind of work unit, with its own `prepare` (hash, duration, the segments) and
+`analyse` (a segment's scan: its closed tracks, and the tracks still open at its end) on the worker, joined
+and committed here in the order of the segments (tracks that span a cut joined, the checkpoint moved to the
+segment's end), under the same in-flight bound. Not built: the scan's tracks and checkpoints assume one
+sequential pass today.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..models.base import ModelPack
 from ..pipeline.sources import Failure, Item
 from ..pipeline.worker import ImageOutcome
 
@@ -63,6 +72,11 @@ class Reads(Protocol):
         """Where an image's face thumbnails go, under the home's thumbnails folder (`<prefix>_<n>.jpg`)."""
         ...
 
+    def video(self, item: Item) -> None:
+        """A video file (by its first bytes): not analysed by the executor; the driver ingests it after the
+        photos of the run."""
+        ...
+
 
 class Executor(Protocol):
     """Runs the analysis of a run's files somewhere, yielding analysed batches in the order of the files."""
@@ -71,6 +85,7 @@ class Executor(Protocol):
     workers: int  # processes (or actors) analysing
     threads: int  # runtime threads in each
     analysed_by: dict[str, int]  # images analysed per node (empty for a local run)
+    loaded_pack: ModelPack | None  # a pack loaded in this process, once the run has loaded one (videos reuse it)
 
     def run(self, items: list[Item], reads: Reads) -> Iterator[Analysed]:
         """Yield every batch once; the next batch is asked for after the one before is committed."""

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..models import get_entry, load_pack
+from ..models.base import ModelPack
 from ..pipeline import imaging, worker
 from ..pipeline.sources import Failure, Item, read_items
 from ..pipeline.worker import Work
@@ -51,6 +52,7 @@ class LocalExecutor:
         self.pack = pack
         self.workers, self.threads = parallelism(pack, settings, workers)
         self.analysed_by: dict[str, int] = {}
+        self.loaded_pack: ModelPack | None = None
         self._throttle = _Throttle()
         self._pool: Pool | None = None
 
@@ -78,10 +80,10 @@ class LocalExecutor:
             # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
             decoded = ((meta, worker.decode_batch(settings, payload)) for meta, payload in batches)
             prefetched = _prefetch(decoded, throttle, depth=1)
-            pack = load_pack(self.pack, settings, self.threads)
+            pack = self.loaded_pack = load_pack(self.pack, settings, self.threads)
             outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
         else:
-            pack = load_pack(self.pack, settings, self.threads)
+            pack = self.loaded_pack = load_pack(self.pack, settings, self.threads)
             outcome_stream = (
                 (meta, worker.process_batch(pack, settings, payload)) for meta, payload in _prefetch(batches, throttle)
             )
@@ -177,7 +179,7 @@ def _batches(items: list[Item], size: int, settings: Settings, reads: Reads) -> 
     def failed(failure: Failure) -> None:
         reads.failed(failure)
 
-    reader = read_items(enumerate(items), settings.max_file_bytes, failed)
+    reader = read_items(enumerate(items), settings.max_file_bytes, failed, lambda _key, item: reads.video(item))
     limit = min(size, executor.FIRST_BATCH)
     meta: BatchMeta = {}
     payload: list[Work] = []  # a batch being filled; it may take images from several chunks

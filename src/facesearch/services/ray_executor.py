@@ -38,7 +38,8 @@ from .. import __version__
 from ..config import Settings
 from ..errors import ClusterError
 from ..models import get_entry
-from ..pipeline.cluster_worker import CONCURRENCY, ClusterWorker, Prepared, Task, WorkerConfig
+from ..models.base import ModelPack
+from ..pipeline.cluster_worker import CONCURRENCY, VIDEO, ClusterWorker, Prepared, Task, WorkerConfig
 from ..pipeline.sources import Item
 from ..pipeline.worker import ImageOutcome
 from . import executor
@@ -103,6 +104,7 @@ class RayExecutor:
         self.pack = pack
         self.info = get_entry(pack).info
         self.analysed_by: dict[str, int] = {}
+        self.loaded_pack: ModelPack | None = None  # the pack is loaded on the nodes, never here
         self.actors: list[_Actor] = []
         self._starting: dict[Any, tuple[Any, int]] = {}  # identity call -> (actor handle, threads)
         self._first_up = 0.0  # when the first actor was up
@@ -251,7 +253,9 @@ class RayExecutor:
         paths = dict(unit.refs)
         readable = []
         for key, sha, reason, detail in unit.prepared or []:
-            if sha is None:
+            if sha is None and reason == VIDEO:  # ingested by the driver after the photos
+                reads.video(paths[key])
+            elif sha is None:
                 reads.failed((str(paths[key].path), reason, detail))
             else:
                 readable.append((key, sha))
