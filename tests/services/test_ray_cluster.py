@@ -257,3 +257,24 @@ def test_runs_in_one_process_share_its_connection(ray_cluster: RayCluster, galle
     finally:
         _CONNECTION.release(ray)
     assert not ray.is_initialized()
+
+
+def test_a_video_among_the_photos_is_ingested_as_in_a_local_run(ray_cluster: RayCluster, tmp_path: Path) -> None:
+    """A node tells a video by its first bytes and hands it back; the driver ingests it after the photos, as a
+    local run does: the same photos, video, tracks and faces."""
+    from support.paths import lfw_person
+    from support.videos import Appearance, Clip, write_clip
+
+    ray_cluster.ensure_second()
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for photo in lfw_person("Tony_Blair")[:3]:
+        shutil.copy(photo, folder / photo.name)
+    # Named like a photo: it is told by its content.
+    write_clip(folder / "clip.jpg", Clip(3.0, (Appearance(lfw_person("Colin_Powell")[0], 0.0, 3.0),)), fmt="mp4")
+    local, local_ctx = _ingest(tmp_path / "local", folder, "local")
+    result, ctx = _ingest(tmp_path / "cluster", folder, ray_cluster.address)
+    assert local.video.ingested == 1 and local.video.tracks >= 1
+    assert result.counts() == local.counts() and result.ingested == 4
+    assert sum(result.analysed_by.values()) == 3  # the photos; the video was not analysed on a node
+    _assert_same(_state(ctx), _state(local_ctx))
