@@ -67,7 +67,7 @@ def users_add(
     """Create an account; asks for the password (twice) unless --password-stdin. (An admin's work.)"""
     password = _password(password_stdin, "Password: ", True)
     user = call(accounts.add_user, name, role, password)
-    typer.echo(f"user {user.name} ({user.role}) created")
+    typer.echo(f"User {user.name} ({user.role}) created.")  # as the Users page says it
 
 
 class ListedUser(BaseModel):
