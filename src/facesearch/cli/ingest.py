@@ -45,6 +45,16 @@ def ingest(
     model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Analyse on a Ray cluster: ray://HOST:PORT (its client server), auto (RAY_ADDRESS), or local "
+        "(this machine; the default unless FACESEARCH_CLUSTER says otherwise). Needs "
+        "pip install 'facesearch[cluster]'; docs/scaling.md.",
+    ),
+    cluster_workers: int | None = typer.Option(
+        None, "--cluster-workers", min=1, help="Actors per cluster node (default: from each node's CPUs)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     # Annotated, so that a direct call (the demo's) that leaves it out gets None, not Typer's option object.
     video_fps: Annotated[
@@ -90,6 +100,8 @@ def ingest(
             collection,
             model=model,
             workers=workers,
+            cluster=cluster,
+            cluster_workers=cluster_workers,
             progress=update,
             source=str(manifest or folder),
             video_fps=video_fps,

@@ -127,6 +127,8 @@ def _run_demo(pack: str, where: Path) -> None:
         model=pack,
         report=None,
         workers=1,
+        cluster="local",  # three photos: on this machine, whatever FACESEARCH_CLUSTER says
+        cluster_workers=None,
         as_json=False,
     )
     console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
