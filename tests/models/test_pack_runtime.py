@@ -1,0 +1,159 @@
+"""How the yunet-reid packs run: the compile cache under the home, bounded embedder batches, bounded detector
+networks, and the INT8 embedder shipped beside the FP16 one (its files pinned, its embeddings close to FP16's)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from support.paths import FR_IMAGES, ROOT, lfw_person, needs_lfw, needs_yunet
+
+from facesearch.config import Settings
+from facesearch.models import load_pack, registry, yunet
+from facesearch.models.yunet_reid import INFO, INFO_INT8, chunks
+
+DEMO = ROOT / "src" / "facesearch" / "demo"
+
+
+def _settings(home: Path) -> Settings:
+    return Settings(home=home, models_dir=home / "no-models")  # the weights shipped with the package
+
+
+def test_chunks_cover_every_face_with_four_batch_sizes() -> None:
+    for n in range(1, 300):
+        sizes = chunks(n)
+        assert sum(sizes) == n
+        assert set(sizes) <= {8, 4, 2, 1}
+        assert sizes == sorted(sizes, reverse=True) and sizes.count(4) <= 1 and sizes.count(2) <= 1
+
+
+def test_compile_cache_dir_is_private_and_optional(tmp_path: Path) -> None:
+    path = registry.compile_cache_dir(_settings(tmp_path / "home"))
+    assert path == tmp_path / "home" / "cache" / "openvino"
+    assert path is not None and path.is_dir() and (path.stat().st_mode & 0o077) == 0
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert registry.compile_cache_dir(_settings(blocked / "home")) is None  # no cache, no failure
+
+
+@needs_yunet
+def test_shipped_int8_files_are_pinned_small_and_licensed() -> None:
+    for rel, sha in INFO_INT8.files.items():
+        path = registry.SHIPPED_WEIGHTS / rel
+        assert path.is_file() and path.stat().st_size < 2 * 1024 * 1024, rel
+        assert registry.sha256_file(path) == sha, rel
+    licences = (registry.SHIPPED_WEIGHTS / "LICENSES.md").read_text()
+    assert all(sha in licences for sha in INFO_INT8.files.values())
+    assert "tools/quantize_reid.py" in licences
+
+
+@needs_yunet
+def test_a_second_process_loads_compiled_networks_from_the_cache(tmp_path: Path) -> None:
+    """The first load compiles and fills the home's cache; a fresh process loads from it and gives the same
+    faces and embeddings."""
+    home = tmp_path / "home"
+    image = cv2.imread(str(DEMO / "obama-east-room.jpg"))
+    pack = load_pack("yunet-reid", _settings(home), 1)
+    det = pack.detect(image)
+    first = pack.embed(pack.align(image, det))
+    blobs = sorted((home / "cache" / "openvino").glob("*.blob"))
+    assert len(blobs) >= 2  # the embedder and the detector's first bucket
+    script = (
+        "import sys, cv2, numpy as np\n"
+        "from pathlib import Path\n"
+        "from facesearch.config import Settings\n"
+        "from facesearch.models import load_pack\n"
+        "home = Path(sys.argv[1])\n"
+        "pack = load_pack('yunet-reid', Settings(home=home, models_dir=home / 'no-models'), 1)\n"
+        "image = cv2.imread(sys.argv[2])\n"
+        "np.save(sys.argv[3], pack.embed(pack.align(image, pack.detect(image))))\n"
+    )
+    out = tmp_path / "second.npy"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run(
+        [sys.executable, "-c", script, str(home), str(DEMO / "obama-east-room.jpg"), str(out)], check=True, env=env
+    )
+    assert sorted((home / "cache" / "openvino").glob("*.blob")) == blobs  # nothing compiled again
+    np.testing.assert_allclose(np.load(out), first, atol=1e-5)
+
+
+@needs_yunet
+def test_embedding_in_chunks_equals_one_face_at_a_time(tmp_path: Path) -> None:
+    pack = load_pack("yunet-reid", _settings(tmp_path / "home"), 1)
+    crops = []
+    for f in sorted(FR_IMAGES.glob("*.jpg")) + sorted(DEMO.glob("*.jpg")):
+        image = cv2.imread(str(f))
+        det = pack.detect(image)
+        if len(det):
+            crops.append(pack.align(image, det))
+    faces = np.concatenate(crops)
+    faces = np.concatenate([faces, faces[:, :, ::-1]])  # mirrored too: more faces than one batch
+    assert len(faces) > 8
+    together = pack.embed(faces)
+    alone = np.concatenate([pack.embed(faces[i : i + 1]) for i in range(len(faces))])
+    assert (together * alone).sum(axis=1).min() > 0.999
+
+
+@needs_yunet
+def test_detector_networks_stay_bounded_however_many_sizes(tmp_path: Path) -> None:
+    """Every bucket seen often: at most SHAPE_CACHE static networks and the dynamic one, none compiled twice."""
+    pack = load_pack("yunet-reid", _settings(tmp_path / "home"), 1)
+    detector = pack._detector  # type: ignore[attr-defined]
+    sides = yunet.SIDES[:6]
+    for _ in range(yunet.STATIC_AFTER):
+        for h in sides:
+            for w in sides:
+                detector.detect(np.zeros((h - 5, w - 3, 3), np.uint8))
+    assert detector.compiled == yunet.SHAPE_CACHE + 1
+    assert len(detector._requests) == yunet.SHAPE_CACHE
+
+
+@needs_lfw
+@needs_yunet
+def test_int8_embeddings_are_close_to_fp16_and_keep_identities_apart(tmp_path: Path) -> None:
+    """On real faces the INT8 embedder agrees with the FP16 one (cosine between the two embeddings of a face),
+    and keeps its verification decisions: same-person pairs above different-person pairs as FP16 does."""
+    settings = _settings(tmp_path / "home")
+    fp16, int8 = load_pack("yunet-reid", settings, 1), load_pack("yunet-reid-int8", settings, 1)
+    assert int8.info is INFO_INT8 and fp16.info is INFO
+    people = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"]
+    crops, labels = [], []
+    for k, name in enumerate(people):
+        for f in lfw_person(name)[:8]:
+            image = cv2.imread(str(f))
+            det = fp16.detect(image)
+            if len(det):
+                crops.append(fp16.align(image, det.take(np.array([0])))[0])
+                labels.append(k)
+    faces = np.stack(crops)
+    a, b = fp16.embed(faces), int8.embed(faces)
+    agreement = (a * b).sum(axis=1)
+    assert np.median(agreement) > 0.985 and agreement.min() > 0.9
+    same = np.equal.outer(labels, labels) & ~np.eye(len(labels), dtype=bool)
+    other = ~np.equal.outer(labels, labels)
+    for vectors in (a, b):
+        scores = vectors @ vectors.T
+        assert np.median(scores[same]) - np.median(scores[other]) > 0.4
+    # The INT8 scores of each pair stay near the FP16 ones (the calibration tables are per pack).
+    assert np.abs((b @ b.T) - (a @ a.T)).mean() < 0.03
+
+
+@needs_yunet
+def test_pull_of_the_int8_pack_takes_its_embedder_from_the_package(tmp_path: Path) -> None:
+    """The INT8 embedder has no official download (facesearch made it): `pull` uses the package's copy for it,
+    and downloads only what is missing elsewhere (here nothing: the detector is already in the models folder)."""
+    settings = _settings(tmp_path / "home")
+    entry = registry.get_entry("yunet-reid-int8")
+    local = [rel for rel in entry.info.files if rel not in entry.urls]
+    assert local and all(rel.startswith("omz_face_reid_0095_int8/") for rel in local)
+    for rel in entry.urls:
+        target = settings.resolved_models_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((registry.SHIPPED_WEIGHTS / rel).read_bytes())
+    written = registry.pull("yunet-reid-int8", settings)
+    assert {p.name for p in written} == {Path(rel).name for rel in entry.info.files}
+    assert all(registry.SHIPPED_WEIGHTS in p.parents for p in written if p.name.startswith("face-reid"))
