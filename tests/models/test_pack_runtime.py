@@ -103,7 +103,7 @@ def test_detector_networks_stay_bounded_however_many_sizes(tmp_path: Path) -> No
     """Every bucket seen often: at most SHAPE_CACHE static networks and the dynamic one, none compiled twice."""
     pack = load_pack("yunet-reid", _settings(tmp_path / "home"), 1)
     detector = pack._detector  # type: ignore[attr-defined]
-    sides = yunet.SIDES[:6]
+    sides = yunet.SIDES[:4]  # 16 buckets, more than SHAPE_CACHE
     for _ in range(yunet.STATIC_AFTER):
         for h in sides:
             for w in sides:
@@ -157,3 +157,19 @@ def test_pull_of_the_int8_pack_takes_its_embedder_from_the_package(tmp_path: Pat
     written = registry.pull("yunet-reid-int8", settings)
     assert {p.name for p in written} == {Path(rel).name for rel in entry.info.files}
     assert all(registry.SHIPPED_WEIGHTS in p.parents for p in written if p.name.startswith("face-reid"))
+
+
+@needs_yunet
+def test_a_damaged_cache_is_compiled_again(tmp_path: Path) -> None:
+    """A cut or overwritten blob in the cache (a crash while writing, a full disk) costs a compilation, not a
+    failure or different faces."""
+    home = tmp_path / "home"
+    image = cv2.imread(str(DEMO / "obama-east-room.jpg"))
+    pack = load_pack("yunet-reid", _settings(home), 1)
+    first = pack.embed(pack.align(image, pack.detect(image)))
+    blobs = list((home / "cache" / "openvino").glob("*.blob"))
+    for i, blob in enumerate(blobs):
+        blob.chmod(0o600)
+        blob.write_bytes(blob.read_bytes()[:1000] if i % 2 else os.urandom(50_000))
+    again = load_pack("yunet-reid", _settings(home), 1)
+    np.testing.assert_allclose(again.embed(again.align(image, again.detect(image))), first, atol=1e-5)
