@@ -1,5 +1,5 @@
-"""How the yunet-reid packs run: the compile cache under the home, bounded embedder batches, bounded detector
-networks, and the INT8 embedder shipped beside the FP16 one (its files pinned, its embeddings close to FP16's)."""
+"""How the yunet-reid pack runs: the compile cache under the home, bounded embedder batches, bounded detector
+networks."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from support.paths import FR_IMAGES, ROOT, lfw_person, needs_lfw, needs_yunet
+from support.paths import FR_IMAGES, ROOT, needs_yunet
 
 from facesearch.config import Settings
 from facesearch.models import load_pack, registry, yunet
-from facesearch.models.yunet_reid import INFO, INFO_INT8, chunks
+from facesearch.models.yunet_reid import chunks
 
 DEMO = ROOT / "src" / "facesearch" / "demo"
 
@@ -38,17 +38,6 @@ def test_compile_cache_dir_is_private_and_optional(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     assert registry.compile_cache_dir(_settings(blocked / "home")) is None  # no cache, no failure
-
-
-@needs_yunet
-def test_shipped_int8_files_are_pinned_small_and_licensed() -> None:
-    for rel, sha in INFO_INT8.files.items():
-        path = registry.SHIPPED_WEIGHTS / rel
-        assert path.is_file() and path.stat().st_size < 2 * 1024 * 1024, rel
-        assert registry.sha256_file(path) == sha, rel
-    licences = (registry.SHIPPED_WEIGHTS / "LICENSES.md").read_text()
-    assert all(sha in licences for sha in INFO_INT8.files.values())
-    assert "tools/quantize_reid.py" in licences
 
 
 @needs_yunet
@@ -110,53 +99,6 @@ def test_detector_networks_stay_bounded_however_many_sizes(tmp_path: Path) -> No
                 detector.detect(np.zeros((h - 5, w - 3, 3), np.uint8))
     assert detector.compiled == yunet.SHAPE_CACHE + 1
     assert len(detector._requests) == yunet.SHAPE_CACHE
-
-
-@needs_lfw
-@needs_yunet
-def test_int8_embeddings_are_close_to_fp16_and_keep_identities_apart(tmp_path: Path) -> None:
-    """On real faces the INT8 embedder agrees with the FP16 one (cosine between the two embeddings of a face),
-    and keeps its verification decisions: same-person pairs above different-person pairs as FP16 does."""
-    settings = _settings(tmp_path / "home")
-    fp16, int8 = load_pack("yunet-reid", settings, 1), load_pack("yunet-reid-int8", settings, 1)
-    assert int8.info is INFO_INT8 and fp16.info is INFO
-    people = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder"]
-    crops, labels = [], []
-    for k, name in enumerate(people):
-        for f in lfw_person(name)[:8]:
-            image = cv2.imread(str(f))
-            det = fp16.detect(image)
-            if len(det):
-                crops.append(fp16.align(image, det.take(np.array([0])))[0])
-                labels.append(k)
-    faces = np.stack(crops)
-    a, b = fp16.embed(faces), int8.embed(faces)
-    agreement = (a * b).sum(axis=1)
-    assert np.median(agreement) > 0.985 and agreement.min() > 0.9
-    same = np.equal.outer(labels, labels) & ~np.eye(len(labels), dtype=bool)
-    other = ~np.equal.outer(labels, labels)
-    for vectors in (a, b):
-        scores = vectors @ vectors.T
-        assert np.median(scores[same]) - np.median(scores[other]) > 0.4
-    # The INT8 scores of each pair stay near the FP16 ones (the calibration tables are per pack).
-    assert np.abs((b @ b.T) - (a @ a.T)).mean() < 0.03
-
-
-@needs_yunet
-def test_pull_of_the_int8_pack_takes_its_embedder_from_the_package(tmp_path: Path) -> None:
-    """The INT8 embedder has no official download (facesearch made it): `pull` uses the package's copy for it,
-    and downloads only what is missing elsewhere (here nothing: the detector is already in the models folder)."""
-    settings = _settings(tmp_path / "home")
-    entry = registry.get_entry("yunet-reid-int8")
-    local = [rel for rel in entry.info.files if rel not in entry.urls]
-    assert local and all(rel.startswith("omz_face_reid_0095_int8/") for rel in local)
-    for rel in entry.urls:
-        target = settings.resolved_models_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes((registry.SHIPPED_WEIGHTS / rel).read_bytes())
-    written = registry.pull("yunet-reid-int8", settings)
-    assert {p.name for p in written} == {Path(rel).name for rel in entry.info.files}
-    assert all(registry.SHIPPED_WEIGHTS in p.parents for p in written if p.name.startswith("face-reid"))
 
 
 @needs_yunet

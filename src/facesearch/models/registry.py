@@ -49,17 +49,6 @@ def _load_yunet_reid(settings: Settings, threads: int) -> ModelPack:
     )
 
 
-def _load_yunet_reid_int8(settings: Settings, threads: int) -> ModelPack:
-    return yunet_reid.YunetReidPack(
-        verified_weights("yunet-reid-int8", settings),
-        threads=threads,
-        detect_max_side=settings.detect_max_side,
-        min_score=settings.min_detection_score,
-        cache_dir=compile_cache_dir(settings),
-        info=yunet_reid.INFO_INT8,
-    )
-
-
 COMPILE_CACHE = ("cache", "openvino")
 
 
@@ -87,7 +76,6 @@ def _load_synthetic(settings: Settings, threads: int) -> ModelPack:
 _REAL_PACKS: dict[str, PackEntry] = {
     "dlib": PackEntry(dlib_pack.INFO, {}, _load_dlib),
     "yunet-reid": PackEntry(yunet_reid.INFO, yunet_reid.URLS, _load_yunet_reid),
-    "yunet-reid-int8": PackEntry(yunet_reid.INFO_INT8, yunet_reid.URLS_INT8, _load_yunet_reid_int8),
 }
 # Packs for tests only: not face models, never a default, invisible unless FACESEARCH_TEST_PACKS=1.
 TEST_PACKS_ENV = "FACESEARCH_TEST_PACKS"
@@ -223,15 +211,6 @@ def pull(name: str, settings: Settings, timeout: float = 60.0) -> list[Path]:
         if target.is_file() and sha256_file(target) == expected:
             written.append(target)
             continue
-        if rel not in entry.urls:  # made by facesearch (the INT8 embedder): no official download, only the package
-            shipped = SHIPPED_WEIGHTS / rel
-            if shipped.is_file() and sha256_file(shipped) == expected:
-                written.append(shipped)
-                continue
-            raise ModelNotFoundError(
-                f"{rel} of model pack {name!r} ships with the facesearch package only and is missing or damaged "
-                "there: reinstall facesearch"
-            )
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             tmp_path = Path(tmp.name)

@@ -1,9 +1,8 @@
-"""The `yunet-reid` packs: YuNet detector + ArcFace-template alignment + OMZ reid-0095, both on OpenVINO.
+"""The `yunet-reid` pack: YuNet detector + ArcFace-template alignment + OMZ reid-0095, both on OpenVINO.
 
-`yunet-reid` embeds with Intel's FP16 reid-0095 (run in bf16 or f32, as the CPU allows); `yunet-reid-int8`
-with the same network quantised to INT8 by NNCF (`tools/quantize_reid.py`: calibrated on photos outside every
-evaluation set), shipped with the package. Their embeddings are close but not identical, so they are two packs:
-a collection keeps the one it was built with. Accuracy and speed of both: docs/benchmarks.md.
+The embedder is Intel's FP16 reid-0095, run in bf16 or f32 as the CPU allows. An INT8 copy (NNCF post-training
+quantisation, `tools/quantize_reid.py`) was measured and is not used: it lost 0.15 point of LFW 10-fold accuracy
+where 0.1 is allowed, for about 0.4 CPU ms a face (docs/benchmarks.md).
 
 Compiled networks are kept in OpenVINO's compile cache when the pack is given a folder for it (the home's
 `cache/openvino`): a later process imports them in a third to a half of the time a compilation takes.
@@ -24,8 +23,6 @@ from .yunet import YunetDetector
 YUNET = "yunet_2023mar/face_detection_yunet_2023mar.onnx"
 REID_XML = "omz_face_reid_0095/face-reidentification-retail-0095.xml"
 REID_BIN = "omz_face_reid_0095/face-reidentification-retail-0095.bin"
-REID_INT8_XML = "omz_face_reid_0095_int8/face-reidentification-retail-0095.xml"
-REID_INT8_BIN = "omz_face_reid_0095_int8/face-reidentification-retail-0095.bin"
 
 INFO = PackInfo(
     name="yunet-reid",
@@ -48,21 +45,6 @@ URLS = {
     REID_BIN: "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1/"
     "face-reidentification-retail-0095/FP16/face-reidentification-retail-0095.bin",
 }
-INFO_INT8 = PackInfo(
-    name="yunet-reid-int8",
-    version="yunet-2023mar+omz-face-reidentification-retail-0095-int8-nncf2",
-    dim=256,
-    description="yunet-reid with reid-0095 quantised to INT8 (NNCF): the same faces, a faster embedder",
-    licence="MIT (YuNet), Apache-2.0 (OMZ; INT8 derived by facesearch)",
-    multithreaded=True,
-    files={
-        YUNET: INFO.files[YUNET],
-        REID_INT8_XML: "398a47c97a94c8ba73f22869969ec11605c23b39cb94827987e3b4619798285c",
-        REID_INT8_BIN: "e9e16ac46bf05a97a420a359169a59b53eccf018344afde5189ce08b2b927b09",
-    },
-)
-# The INT8 files ship with the package only (made by tools/quantize_reid.py); the detector is downloadable.
-URLS_INT8 = {YUNET: URLS[YUNET]}
 CROP_SIZE = 128
 EMBED_BATCH = 8  # faces per embedder call (a power of two; see `chunks`)
 
@@ -81,19 +63,16 @@ class YunetReidPack:
         min_score: float = 0.6,
         device: str = "CPU",
         cache_dir: Path | None = None,
-        info: PackInfo = INFO,
     ) -> None:
         import openvino as ov
 
         cv2.setNumThreads(threads)
-        self.info = info
         self._detect_max_side = detect_max_side
         core = ov.Core()
         if cache_dir is not None:
             core.set_property({"CACHE_DIR": str(cache_dir)})
         self._detector = YunetDetector(files[YUNET], core, threads, min_score)
-        xml, weights = (REID_INT8_XML, REID_INT8_BIN) if info is INFO_INT8 else (REID_XML, REID_BIN)
-        model = core.read_model(str(files[xml]), str(files[weights]))
+        model = core.read_model(str(files[REID_XML]), str(files[REID_BIN]))
         model.reshape([-1, 3, CROP_SIZE, CROP_SIZE])
         devices = core.available_devices
         chosen = device if device in devices else "CPU"
@@ -122,8 +101,8 @@ class YunetReidPack:
 
     def embed(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
-            return np.zeros((0, self.info.dim), np.float32)
-        out = np.empty((len(crops), self.info.dim), np.float32)
+            return np.zeros((0, INFO.dim), np.float32)
+        out = np.empty((len(crops), INFO.dim), np.float32)
         start = 0
         for size in chunks(len(crops)):
             blob = crops[start : start + size].transpose(0, 3, 1, 2).astype(np.float32)
