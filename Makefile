@@ -5,9 +5,9 @@ PATHS := src tests benchmarks evaluation
 
 .PHONY: setup lint format types fast full
 
-setup:  ## a virtualenv with the package (editable) and the test tools
+setup:  ## a virtualenv with the package (editable), the test tools and the optional dlib pack
 	python3 -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,dlib]'
 	$(BIN)/pip install -q --no-deps face-recognition==1.3.0
 
 lint:  ## ruff's rules and its formatting, checked (nothing is changed)

@@ -371,9 +371,9 @@ def test_decode_time_is_bounded(api, monkeypatch: pytest.MonkeyPatch) -> None:
     env, client = api
     real = imaging.decode_image
 
-    def slow(data: bytes, max_pixels: int):  # stands in for a pathological file
+    def slow(data: bytes, max_pixels: int, *bounds: int):  # stands in for a pathological file
         time.sleep(1.0)
-        return real(data, max_pixels)
+        return real(data, max_pixels, *bounds)
 
     monkeypatch.setattr(imaging, "decode_image", slow)
     old = env.settings.upload_decode_seconds

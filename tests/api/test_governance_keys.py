@@ -198,7 +198,8 @@ def test_governance_answers_keep_their_keys(synthetic_env: Path) -> None:
     runner = CliRunner()
 
     def cli(*args: str, user: str) -> Any:
-        r = runner.invoke(cli_app, ["--as", user, *args, "--json"])
+        # Each account proves who it is with its token (a name alone acts as cli:<os user>).
+        r = runner.invoke(cli_app, ["--as", user, *args, "--json"], env={"FACESEARCH_TOKEN": env.tokens[user]})
         assert r.exit_code in (0, 1), r.output
         return json.loads(r.stdout)
 
@@ -211,7 +212,11 @@ def test_governance_answers_keep_their_keys(synthetic_env: Path) -> None:
     assert _keys(subject) == SUBJECT and all(_keys(t) == {"score", "reason"} for t in subject["thresholds"].values())
     purged = cli("purge", "--now", "2099-01-01", user="operator")
     assert _keys(purged) == PURGE and [_keys(c) for c in purged["collections"]] == [PURGED]
-    case = runner.invoke(cli_app, ["--as", "auditor", "case", "report", "CASE-K", "--format", "json"])
+    case = runner.invoke(
+        cli_app,
+        ["--as", "auditor", "case", "report", "CASE-K", "--format", "json"],
+        env={"FACESEARCH_TOKEN": env.tokens["auditor"]},
+    )
     text = json.loads(case.stdout)
     assert _keys(text) == {*_keys(report), "together"} and _keys(text["summary"]) == {
         *_keys(report["summary"]),

@@ -147,7 +147,8 @@ def kind_of_problem(status: int, body: dict[str, Any]) -> str | None:
 
 
 def cli(world: World, user: str, *args: str) -> str | None:
-    r = CliRunner().invoke(cli_app, ["--as", user, *args, "--json"])
+    # The account proves who it is with its token, as on the API (a name alone acts as cli:<os user>).
+    r = CliRunner().invoke(cli_app, ["--as", user, *args, "--json"], env={"FACESEARCH_TOKEN": world.tokens[user]})
     if r.exit_code == 0:
         return None
     first = r.stdout.strip().splitlines()[0] if r.stdout.strip() else "{}"
@@ -223,7 +224,8 @@ def test_search_rules_are_the_same_everywhere(
     assert entries["cli"] == entries["api"] == entries["web"], entries
     logged = entries["api"]
     if expected == "forbidden":
-        assert logged == []  # refused before anything was looked at
+        # Refused before anything was looked at, and the refusal for the role is logged.
+        assert [e[:4] for e in logged] == [("role_refused", "refused", user, "auditor")] and logged[0][6]
     else:
         assert [e[:4] for e in logged] == [("search", "refused" if expected else "ok", user, "examiner")]
         if expected:

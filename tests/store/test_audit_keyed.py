@@ -104,8 +104,9 @@ def test_deleting_the_tail_together_with_the_checkpoint_is_caught(log: audit.Aud
     (home / audit.HEAD_FILE).unlink()
     report = audit.verify_chain(log.store, log.head_path)
     assert not report.ok and any("checkpoint" in p and "missing" in p for p in report.problems)
-    # An empty log without a checkpoint is a new home, not a failure.
-    assert audit.verify_chain(Store(f"sqlite:///{home / 'other.db'}"), home / "absent.json").ok
+    # An empty log without a checkpoint is a new home, not a failure (a new home has no audit key yet).
+    (home / "new").mkdir()
+    assert audit.verify_chain(Store(f"sqlite:///{home / 'new' / 'other.db'}"), home / "new" / "absent.json").ok
 
 
 def test_a_home_from_0_2_0_is_keyed_from_the_point_the_key_appears(home: Path) -> None:

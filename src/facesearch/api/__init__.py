@@ -18,6 +18,7 @@ from . import (
     routes_people,
     routes_search,
     routes_system,
+    routes_watches,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -29,6 +30,7 @@ ROUTERS: list[APIRouter] = [
     routes_governance.router,
     routes_system.router,
     routes_people.router,
+    routes_watches.router,
 ]
 
 __all__ = ["ROUTERS"]

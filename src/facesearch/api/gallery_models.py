@@ -9,11 +9,19 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from ..app import gallery
-from ..app.collection import CollectionFields, CollectionInfo
+from ..app.collection import CollectionDeleted, CollectionFields, CollectionInfo
 from ..models import get_entry
 from .common import file_url, thumbnail_url
 
-__all__ = ["CollectionFields", "CollectionInfo", "CollectionList", "CreatedCollection", "ImageErased", "ImageView"]
+__all__ = [
+    "CollectionDeleted",
+    "CollectionFields",
+    "CollectionInfo",
+    "CollectionList",
+    "CreatedCollection",
+    "ImageErased",
+    "ImageView",
+]
 
 
 # Gallery ----------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, computed_field
 
+from ..app.authorisations import AuthorisationInfo
+from ..app.case_watches import CaseWatch
 from ..app.cases import (
     CaseDisclosure,
     CaseProbeFace,
@@ -119,6 +121,8 @@ class CaseReport(BaseModel):
     searches: list[CaseSearch]
     limitations: list[ModelLimitations]
     notice: str
+    authorisations: list[AuthorisationInfo] | None = None  # only when the case has any
+    watches: list[CaseWatch] | None = None  # only when the case has any
 
     @classmethod
     def of(cls, report: CaseDisclosure) -> CaseReport:

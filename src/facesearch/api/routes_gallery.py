@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -14,7 +15,7 @@ from ..app.collection import LEGAL_BASES, CollectionFields
 from ..app.context import Actor
 from ..http.deps import Caller
 from .common import ID_MAX, Ctx, Id
-from .gallery_models import CollectionList, CreatedCollection, ImageErased, ImageView
+from .gallery_models import CollectionDeleted, CollectionList, CreatedCollection, ImageErased, ImageView
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -55,6 +56,20 @@ def create_collection(
         legal_basis_note=body.legal_basis_note,
         description=body.description,
     )
+
+
+@router.delete(
+    "/collections/{name}",
+    response_model=CollectionDeleted,
+    summary="Delete a collection: every image erased as retention erases it, then the collection (admin, logged)",
+    responses={409: {"description": "A lead found in it awaits its second examiner, or an ingest writes it."}},
+)
+def delete_collection(
+    name: Annotated[str, PathParam(max_length=200)],
+    ctx: Ctx,
+    actor: Actor = Depends(Caller(collections_uc.delete_collection)),
+) -> CollectionDeleted:
+    return collections_uc.delete_collection(ctx, actor, name)
 
 
 @router.get(

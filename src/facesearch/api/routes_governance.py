@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from ..app import cases, optout, purposes, retention, review, subjects, suspension
+from ..app import cases, limits, optout, purposes, retention, review, subjects, suspension
 from ..app import doctor as doctor_uc
 from ..app.context import Actor
+from ..app.limits import SearchLimits
 from ..http.case_report import render_case_html
 from ..http.deps import Caller
 from ..http.uploads import read_photo
@@ -64,10 +65,30 @@ def resume(ctx: Ctx, actor: Actor = Depends(Caller(suspension.set_suspended))) -
     return suspension.set_suspended(ctx, actor, False)
 
 
+# Per-user limits ---------------------------------------------------------------------------------
+class NewLimits(BaseModel):
+    per_minute: int | None = Field(default=None, ge=0, le=limits.LIMIT_MAX)
+    per_day: int | None = Field(default=None, ge=0, le=limits.LIMIT_MAX)
+
+
+@router.get("/limits", response_model=SearchLimits, summary="The per-user search limits in force")
+def get_limits(ctx: Ctx, actor: Actor = Depends(Caller(limits.show_limits))) -> SearchLimits:
+    return limits.show_limits(ctx, actor)
+
+
+@router.put("/limits", response_model=SearchLimits, summary="Set the per-user search limits (admin; logged)")
+def put_limits(body: NewLimits, ctx: Ctx, actor: Actor = Depends(Caller(limits.set_limits))) -> SearchLimits:
+    return limits.set_limits(ctx, actor, body.per_minute, body.per_day)
+
+
 # Purposes --------------------------------------------------------------------------------------
 class NewPurpose(BaseModel):
     code: str = Field(min_length=1, max_length=64)
     description: str = Field(min_length=1, max_length=2000)
+    requires_authorisation: bool = Field(default=False, description="Every use needs a live authorisation of its case.")
+    urgent_hours: int | None = Field(
+        default=None, ge=1, le=744, description="Hours a use may precede its case's authorisation (urgency)."
+    )
 
 
 @router.get("/purposes", response_model=PurposeList, summary="Allowed search purposes (and retired ones)")
@@ -77,7 +98,14 @@ def get_purposes(ctx: Ctx, actor: Actor = Depends(Caller(purposes.list_purposes)
 
 @router.post("/purposes", status_code=201, response_model=PurposeInfo, summary="Add an allowed search purpose (admin)")
 def post_purpose(body: NewPurpose, ctx: Ctx, actor: Actor = Depends(Caller(purposes.add_purpose))) -> PurposeInfo:
-    return purposes.add_purpose(ctx, actor, body.code, body.description)
+    return purposes.add_purpose(
+        ctx,
+        actor,
+        body.code,
+        body.description,
+        requires_authorisation=body.requires_authorisation,
+        urgent_hours=body.urgent_hours,
+    )
 
 
 @router.post(
@@ -147,8 +175,14 @@ def post_subject_report(
 
 
 @router.get("/doctor", response_model=DoctorReport, summary="Scan for orphans in every direction")
-def get_doctor(ctx: Ctx, actor: Actor = Depends(Caller(doctor_uc.doctor))) -> DoctorReport:
-    return doctor_uc.doctor(ctx, actor)
+def get_doctor(
+    ctx: Ctx,
+    below_floor: Annotated[
+        bool, Query(description="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY).")
+    ] = False,
+    actor: Actor = Depends(Caller(doctor_uc.doctor)),
+) -> DoctorReport:
+    return doctor_uc.doctor(ctx, actor, below_floor=below_floor)
 
 
 class PurgeRequest(BaseModel):

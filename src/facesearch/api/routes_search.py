@@ -82,13 +82,25 @@ def verify(
     model: Annotated[str | None, Form()] = None,
     threshold: Annotated[float | None, Form()] = None,
     force: Annotated[bool, Form()] = False,
+    face_a: Annotated[int, Form(ge=0, le=10_000, description="Which face of the first photo, 0 = largest.")] = 0,
+    face_b: Annotated[int, Form(ge=0, le=10_000, description="Which face of the second photo, 0 = largest.")] = 0,
     actor: Actor = Depends(Caller(searching.verify)),
 ) -> VerifyResult:
     first = read_photo(a, ctx.settings, "first photo")
     second = read_photo(b, ctx.settings, "second photo")
     return VerifyResult.of(
         searching.verify(
-            ctx, actor, first, second, case_ref=case_ref, purpose=purpose, model=model, threshold=threshold, force=force
+            ctx,
+            actor,
+            first,
+            second,
+            case_ref=case_ref,
+            purpose=purpose,
+            model=model,
+            threshold=threshold,
+            force=force,
+            face_a=face_a,
+            face_b=face_b,
         )
     )
 
@@ -101,6 +113,10 @@ def detect(
     ctx: Ctx,
     probe: Annotated[UploadFile, File()],
     collections: Annotated[list[str] | None, Form()] = None,
+    model: Annotated[
+        str | None, Form(description="Detect with this pack (a photo to compare); default: the collections' pack.")
+    ] = None,
     actor: Actor = Depends(Caller(searching.detect)),
 ) -> DetectResult:
-    return DetectResult.of(searching.detect(ctx, actor, read_photo(probe, ctx.settings, "probe"), names(collections)))
+    photo = read_photo(probe, ctx.settings, "probe")
+    return DetectResult.of(searching.detect(ctx, actor, photo, names(collections), model=model))

@@ -6,6 +6,11 @@ audit log and nothing else), so that no single account both runs searches and re
 
 The rows are read and written by `store/accounts.py`; what is decided here is who may, what a password must
 be, when a session or token stops counting, and what the audit log says about it.
+
+Sign-in guessing is throttled from the audit log (failed sign-ins for one name from one address), so a restart
+does not lift a lockout; an in-process counter also counts an attempt before its slow hash, so parallel guesses
+cannot slip past it. A token an admin made for another account is marked on every action taken with it
+(`token_minted_by` in the entry's details): the admin held it too.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from datetime import datetime, timedelta, timezone
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict, Field
+from zxcvbn import zxcvbn
 
 from ..store import accounts as rows
+from ..store.audit import login_failures, token_minter
 from ..store.guard import storage_errors
 from ..vocabulary import ROLES, Action
 from .auditing import record, record_claim
@@ -98,9 +105,10 @@ class Principal:
     via: str  # "session" or "token"
     csrf_token: str | None = None
     session_id_hash: str | None = None
+    minted_by: str | None = None  # a token made by someone else: who (see the module's docstring)
 
-    def actor(self, ip: str | None) -> Actor:
-        return Actor(self.name, self.role, ip=ip, via=self.via, user_id=self.user_id)
+    def actor(self, ip: str | None, via: str | None = None) -> Actor:
+        return Actor(self.name, self.role, ip=ip, via=via or self.via, user_id=self.user_id, minted_by=self.minted_by)
 
 
 @dataclass(frozen=True)
@@ -149,57 +157,26 @@ def check_role(role: str) -> str:
     return role
 
 
-# Passwords seen first in every list of leaked ones; a guesser tries these before anything else.
-COMMON_PASSWORDS = frozenset(
-    {
-        "123456789012",
-        "1234567890",
-        "12345678910",
-        "qwertyuiop",
-        "qwertyuiop123",
-        "1q2w3e4r5t",
-        "1qaz2wsx3edc",
-        "password123",
-        "password1234",
-        "passw0rd123",
-        "iloveyou123",
-        "administrator",
-        "admin12345",
-        "letmein123",
-        "welcome123",
-        "changeme123",
-        "abc1234567",
-        "football123",
-        "baseball123",
-        "monkey1234",
-        "dragon1234",
-        "sunshine123",
-        "princess123",
-        "trustno1234",
-        "0987654321",
-        "1111111111",
-        "0000000000",
-        "123123123123",
-        "aaaaaaaaaa",
-        "qazwsxedc123",
-        "superman123",
-        "michael123",
-        "password",
-        "facesearch",
-        "facesearch123",
-    }
-)
+# Below this zxcvbn score (0-4; 2 = about 10^8 guesses) a password falls to an offline guesser in minutes:
+# zxcvbn (MIT licence) matches the 30,000 most common leaked passwords, English words, names, keyboard walks,
+# sequences, repeats, dates and l33t substitutions, so `Qwerty123456`, `abcdefghij` and `1234567890a` are refused.
+MIN_PASSWORD_SCORE = 2
+# Words a guesser of this deployment tries first, besides the user's own name.
+_PRODUCT_WORDS = ("facesearch", "face", "search")
 
 
 def check_password(name: str, password: str) -> None:
-    """At least MIN_PASSWORD characters, not the user name, not a common password, not one repeated
-    character: the rules a password guesser would exploit first."""
+    """At least MIN_PASSWORD characters, not the user name, not one repeated character, and not guessable
+    (`MIN_PASSWORD_SCORE`): the rules a password guesser would exploit first."""
     if len(password) < MIN_PASSWORD:
         raise AuthError(f"the password must be at least {MIN_PASSWORD} characters")
     lowered = password.lower()
     if len(name) >= 3 and name.lower() in lowered:
         raise AuthError("the password must not contain the user name")
-    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+    # zxcvbn's cost grows with the length; the first 100 characters tell a guessable password apart.
+    if len(set(password)) < 4 or zxcvbn(password[:100], user_inputs=[name, *_PRODUCT_WORDS])["score"] < (
+        MIN_PASSWORD_SCORE
+    ):
         raise AuthError("that password is too common or too simple; choose a longer passphrase")
 
 
@@ -241,17 +218,21 @@ def session_principal(ctx: Context, sid: str) -> Principal | None:
 
 
 def token_principal(ctx: Context, token: str) -> Principal | None:
-    """The user an API token acts for, or None (unknown, revoked, or the account disabled)."""
+    """The user an API token acts for, or None (unknown, revoked, or the account disabled). A token someone
+    else made for the user carries who (`minted_by`; `unrecorded` when the log has no entry of its making:
+    a token written into the database by hand)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     with storage_errors():
         found = rows.token_with_user(ctx.store, sha256_hex(token))
-    if found is None:
-        return None
-    tok, user = found
-    if tok.revoked_at is not None or user.disabled:
-        return None
-    return Principal(user.id, user.name, user.role, "token")
+        if found is None:
+            return None
+        tok, user = found
+        if tok.revoked_at is not None or user.disabled:
+            return None
+        minter = token_minter(ctx.store, tok.id)
+    minted_by = None if minter == user.name else (minter or "unrecorded")
+    return Principal(user.id, user.name, user.role, "token", minted_by=minted_by)
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:
@@ -359,27 +340,68 @@ def list_tokens(ctx: Context, actor: Actor) -> list[TokenInfo]:
     ]
 
 
+# After this many failed sign-ins for one name from one address within the window, sign-in is refused until
+# the oldest of them leaves it.
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
+THROTTLED = "Too many failed attempts. Wait 15 minutes, or ask an administrator."
+
+
 def sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
     """Check a password, throttle guessing, start a session; every attempt is logged."""
     with storage_errors():
         return _sign_in(ctx, name.strip(), password, ip)
 
 
-def _sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
+def _locked_out(ctx: Context, name: str, ip: str | None) -> bool:
+    """Too many failed sign-ins for this name from this address lately, counted in the audit log (every
+    process sees them, and a restart forgets none)."""
+    since = (ctx.now() - LOCKOUT_WINDOW).isoformat(timespec="microseconds")
+    return login_failures(ctx.store, name, ip, since) >= LOCKOUT_FAILURES
+
+
+def check_sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
+    """The account if the password is right, after the lockout; every failure is logged (a success is logged
+    by the caller, which knows what the sign-in was for)."""
     key = (ip or "", name.lower())
     # Counted as a failure before the password is checked, so parallel guesses cannot all slip in while
     # the slow hash runs; a right password takes its attempt back.
-    if not ctx.login_throttle.attempt(key):
+    if not ctx.login_throttle.attempt(key) or _locked_out(ctx, name, ip):
         record_claim(ctx, name or None, ip, Action.LOGIN_FAILED, outcome="throttled")
-        return SignIn(
-            None, refusal="Too many failed attempts. Wait 15 minutes, or ask an administrator.", throttled=True
-        )
+        return SignIn(None, refusal=THROTTLED, throttled=True)
     found = authenticate(ctx, name, password) if name and password else None
     if found is None:
         # The attempted name is logged as given; it is not confirmed to exist.
         record_claim(ctx, name or None, ip, Action.LOGIN_FAILED, outcome="refused")
         return SignIn(None, refusal="Wrong user name or password.")
     ctx.login_throttle.clear(key)
+    return SignIn(found)
+
+
+def sign_in_command_line(ctx: Context, name: str, password: str) -> SignIn:
+    """A password typed at the command line's prompt: the same lockout as the sign-in page, every attempt
+    logged (a success as `login` with `via: cli`); no session is started."""
+    with storage_errors():
+        checked = check_sign_in(ctx, name.strip(), password, None)
+        found = checked.user
+        if found is not None:
+            record(
+                ctx, Actor(found.name, found.role, via="cli", user_id=found.id), Action.LOGIN, details={"via": "cli"}
+            )
+        return checked
+
+
+def token_refused(ctx: Context, claimed: str | None) -> None:
+    """The audit entry of a command line given a token that is unknown, revoked or of a disabled account."""
+    with storage_errors():
+        record_claim(ctx, claimed, None, Action.LOGIN_FAILED, outcome="refused")
+
+
+def _sign_in(ctx: Context, name: str, password: str, ip: str | None) -> SignIn:
+    checked = check_sign_in(ctx, name, password, ip)
+    found = checked.user
+    if found is None:
+        return checked
     sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     rows.insert_session(
         ctx.store, found.id, sha256_hex(sid), csrf, _now() + timedelta(hours=ctx.settings.session_hours), ip

@@ -59,6 +59,10 @@ class ChainCheck(BaseModel):
 @allowed("auditor")
 def verify(ctx: Context, actor: Actor) -> ChainCheck:
     """Recompute every hash and link, and compare the head with its checkpoint."""
+    return _check(ctx)
+
+
+def _check(ctx: Context) -> ChainCheck:
     report = log.verify_chain(ctx.store, ctx.audit.head_path)
     return ChainCheck(
         ok=report.ok,
@@ -67,6 +71,35 @@ def verify(ctx: Context, actor: Actor) -> ChainCheck:
         head_hash=report.head_hash,
         problems=report.problems,
     )
+
+
+@allowed("admin")
+def reseal(ctx: Context, actor: Actor, reason: str) -> ChainCheck:
+    """Go on after a break: the log no longer matches its checkpoint (entries deleted or rewritten, or the
+    checkpoint deleted), so nothing can be appended to it. This appends an `audit_reseal` entry that records
+    what `verify` found, who decided and why, and starts the checkpoint again at it. It heals nothing: `verify`
+    reports every reseal from then on (restoring a backup made before the break is the other way out)."""
+    why = reason.strip()
+    if not why:
+        raise Invalid("give the reason for going on (--reason): it is kept in the audit log", field="reason")
+    problem = ctx.audit.head_problem()
+    if problem is None:
+        raise Invalid("the audit log matches its checkpoint: there is nothing to reseal")
+    found = log.verify_chain(ctx.store, ctx.audit.head_path, max_problems=20)
+    checkpoint = log.read_head(ctx.audit.head_path) if ctx.audit.head_path is not None else None
+    ctx.audit.reseal(
+        actor=actor.name,
+        role=actor.role,
+        details={
+            "reason": why[:1000],
+            "problems": [problem, *(p for p in found.problems if p != problem)],
+            "entries": found.entries,
+            "checkpoint_was": list(checkpoint) if checkpoint else None,
+            **({"claimed_as": actor.claimed} if actor.claimed else {}),
+            **({"token_minted_by": actor.minted_by} if actor.minted_by else {}),
+        },
+    )
+    return _check(ctx)
 
 
 @allowed("auditor")

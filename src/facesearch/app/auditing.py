@@ -34,7 +34,15 @@ def record(
     results: Any = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Append one entry acted by `actor`; returns its sequence number (the id of a search, a verify)."""
+    """Append one entry acted by `actor`; returns its sequence number (the id of a search, a verify). A name
+    the actor claimed without proving it (`claimed_as`) and the maker of a token made for them by someone else
+    (`token_minted_by`) go into its details."""
+    if actor.claimed is not None or actor.minted_by is not None:
+        details = dict(details or {})
+        if actor.claimed is not None:
+            details["claimed_as"] = actor.claimed
+        if actor.minted_by is not None:
+            details["token_minted_by"] = actor.minted_by
     entry = ctx.audit.record(
         action,
         actor=actor.name,

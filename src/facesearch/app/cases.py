@@ -14,18 +14,20 @@ from ..calibration.tables import load_table
 from ..calibration.wording import decision_text, threshold_text
 from ..config import Settings
 from ..errors import FacesearchError
-from ..store.audit import action_rows, case_entries, took_part
+from ..store.audit import action_rows, case_entries
 from ..store.proposals import proposal_statuses
 from ..vocabulary import Action
 from .auditing import record
+from .authorisations import AuthorisationInfo
+from .case_access import TAKING_PART as TAKING_PART
+from .case_access import may_read_case
+from .case_watches import Bases, CaseWatch, authorisations_of, case_watches, hit_faces
 from .context import Actor, Context
 from .errors import Forbidden, Invalid
 from .review import STAMP, RecordedCandidate, candidates_of, proposals_for, status_of
 from .roles import allowed
 
 SEARCHES = (Action.SEARCH.value, Action.VERIFY.value)
-# What makes an examiner a participant of a case: a search, verify or co-appearance search that was not refused.
-TAKING_PART = (Action.SEARCH.value, Action.VERIFY.value, Action.PEOPLE_TOGETHER.value)
 NOTICE = (
     "Every candidate not confirmed by two different examiners is an investigative lead, not an "
     "identification. Searches that returned no candidate and refused searches are listed too."
@@ -101,6 +103,11 @@ class DisclosedSearch(BaseModel):
     verify: dict[str, Any] | None = Field(default=None, description="Verifies only: score, fmr, same_person.")
     quality: list[float] | None = Field(default=None, description="Verifies only.")
     model_version: str | None = Field(default=None, description="Verifies only.")
+    authorisation: str | None = Field(
+        default=None,
+        description="What it rested on, under a purpose that requires an authorisation (such uses only); an "
+        "urgent use without one recorded is flagged URGENT USE.",
+    )
 
 
 class TogetherSearch(BaseModel):
@@ -148,6 +155,12 @@ class CaseDisclosure(BaseModel):
     together: list[TogetherSearch]
     limitations: list[ModelLimitations]
     notice: str
+    authorisations: list[AuthorisationInfo] | None = Field(
+        default=None, description="The case's recorded authorisations (only when it has any)."
+    )
+    watches: list[CaseWatch] | None = Field(
+        default=None, description="The case's standing searches and their hits (only when it has any)."
+    )
 
 
 @dataclass(frozen=True)
@@ -202,16 +215,6 @@ def _together(ctx: Context, case_ref: str) -> list[TogetherSearch]:
     return out
 
 
-def may_read_case(ctx: Context, case_ref: str, actor: Actor) -> bool:
-    """Auditors and admins read every case; an examiner the cases they have searched in. A refused search or
-    verify makes no one a participant: anyone can be refused under any case reference."""
-    if actor.role in ("auditor", "admin"):
-        return True
-    if actor.role != "examiner":
-        return False
-    return took_part(ctx.store, case_ref, actor.name, TAKING_PART)
-
-
 def model_limitations(settings: Settings, pack: str, threshold: float | None) -> ModelLimitations:
     try:
         table = load_table(pack, settings.home / "calibration")
@@ -254,7 +257,9 @@ def _decision(m: dict[str, Any], face_threshold: float | None) -> str | None:
 def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
     entries = case_entries(ctx.store, case_ref, SEARCHES)
     hist = proposals_for(ctx, [e["seq"] for e in entries if e["action"] == Action.SEARCH.value])
-    existing = set(ctx.store.face_details(sorted({c["face_id"] for e in entries for c in candidates_of(e)})))
+    hits = hit_faces(ctx, case_ref)
+    existing = set(ctx.store.face_details(sorted({c["face_id"] for e in entries for c in candidates_of(e)} | {*hits})))
+    bases = Bases(ctx, case_ref)
     searches: list[DisclosedSearch] = []
     models: dict[str, float | None] = {}
     counts = dict.fromkeys(CaseSummary.model_fields, 0)
@@ -282,6 +287,8 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
         if e["outcome"] == "refused":
             counts["refused"] += 1
             item["refusal"] = d.get("reason")
+        if (grounds := bases.of(e)) is not None:
+            item["authorisation"] = grounds
         if e["action"] == Action.VERIFY.value:
             counts["verifies"] += 1
             item["verify"] = e.get("results")
@@ -329,6 +336,18 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
                 models.setdefault(pack, e["threshold"])
         searches.append(DisclosedSearch.model_validate(item))
     together = _together(ctx, case_ref)
+    watches = case_watches(ctx, case_ref, existing, bases)
+    for w in watches:
+        for pack in (w.model or "").split(","):
+            if pack:
+                models.setdefault(pack, None)
+    authorisations = authorisations_of(ctx, case_ref)
+    # Set only when the case has them, so a report without them has exactly the keys it always had.
+    extra: dict[str, Any] = {}
+    if authorisations:
+        extra["authorisations"] = authorisations
+    if watches:
+        extra["watches"] = watches
     return CaseDisclosure(
         case_ref=case_ref,
         generated_at=now,
@@ -338,12 +357,14 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
         together=together,
         limitations=[model_limitations(ctx.settings, p, t) for p, t in sorted(models.items())],
         notice=NOTICE,
+        **extra,
     )
 
 
 def _thumbnails(ctx: Context, report: CaseDisclosure) -> dict[int, bytes]:
     """The thumbnails of the report's candidates that are still on disk, by face id."""
     ids = [c.face_id for s in report.searches for c in s.candidates]
+    ids += [h.face_id for w in report.watches or [] for h in w.hits]
     out = {}
     for fid, d in ctx.store.face_details(ids).items():
         path = ctx.settings.thumbs_dir / d["thumbnail"]

@@ -1,19 +1,25 @@
 """Collections: a named set of photos with its provenance (source, legal basis, owner, retention) and the
-model pack that built it. Nothing is ingested into a collection that lacks any of these."""
+model pack that built it. Nothing is ingested into a collection that lacks any of these. Deleting one (admin)
+erases every image as retention does, then the collection, its ingest runs and its index."""
 
 from __future__ import annotations
 
 import re
+import shutil
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import CollectionError
 from ..models import get_entry
+from ..services.indexes import IndexBusy, collection_lock, drop_index
+from ..store.housekeeping import collection_images, drop_collection
+from ..store.proposals import open_in_collection
 from ..store.schema import Collection
 from ..vocabulary import Action
-from .auditing import record
+from .auditing import record, refusal_recorded
 from .context import Actor, Context
-from .errors import Conflict, Invalid
+from .erasure import ErasureCounts, erase_images
+from .errors import Conflict, Invalid, NotFound
 from .optout import optouts_without_templates
 from .roles import allowed
 
@@ -176,3 +182,55 @@ def list_collections(ctx: Context, actor: Actor) -> list[CollectionInfo]:
         )
         for c in ctx.store.list_collections()
     ]
+
+
+class CollectionDeleted(ErasureCounts):
+    """A collection deleted: what its erasure removed (as retention counts it), and what it was."""
+
+    collection: str
+    model: str
+
+
+@allowed("admin")
+def delete_collection(ctx: Context, actor: Actor, name: str) -> CollectionDeleted:
+    """Delete a collection: every image erased as retention erases (rows, index entries, thumbnails, uploaded
+    copies, kept probes), then its ingest runs, its counters, its index and the collection itself. Refused
+    while a lead found in it awaits its second examiner (an open case still needs it: decide the proposal
+    first) and while an ingest or rebuild writes it. Logged, refusals included."""
+    with refusal_recorded(ctx, actor, Action.COLLECTION_DELETE, collections=[name]) as attempt:
+        col = ctx.store.get_collection(name)
+        if col is None:
+            raise NotFound(f"no collection named {name!r}")
+        attempt.model = col.model
+        pending = open_in_collection(ctx.store, col.id)
+        if pending:
+            cases = sorted({ref or "(no case)" for _, ref in pending})
+            raise Conflict(
+                f"collection {name!r} holds {len(pending)} lead(s) awaiting a second examiner (case "
+                f"{', '.join(cases)}; proposal {', '.join(str(i) for i, _ in pending[:10])}): confirm or reject "
+                "them first (Review page, `facesearch review`)"
+            )
+        info = CollectionFields.of(col)
+        try:
+            with ctx.engine_lock, collection_lock(ctx.settings, col.id, wait=False):
+                erased = erase_images(ctx.settings, ctx.store, collection_images(ctx.store, col.id))
+                drop_collection(ctx.store, col.id)
+                drop_index(ctx.settings, col.id, col.dim)
+                ctx.engine.forget_index(col.id)
+                # Its thumbnails went one by one with its faces; the folders they were in go too.
+                shutil.rmtree(ctx.settings.thumbs_dir / str(col.id), ignore_errors=True)
+        except IndexBusy:
+            raise Conflict(
+                f"collection {name!r} is being written (an ingest or an index rebuild): try again when it ends"
+            ) from None
+    result = CollectionDeleted(collection=name, model=col.model, **erased.as_dict())
+    record(
+        ctx,
+        actor,
+        Action.COLLECTION_DELETE,
+        collections=[name],
+        model=col.model,
+        results={"erased": erased.as_dict()},
+        details=info.model_dump(),
+    )
+    return result

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from ..index import open_index
 from ..services.indexes import reconcile
 from ..services.jobqueue import STAGING_LOCK, staging_in_use
-from ..store.housekeeping import face_thumbnails, faces_without_image, image_paths
+from ..store.housekeeping import face_thumbnails, faces_below, faces_without_image, image_paths
 from ..vocabulary import Action
 from .auditing import record
 from .context import Actor, Context
@@ -26,6 +26,7 @@ from .recovery import process_alive
 from .roles import allowed
 
 _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
+BELOW_FLOOR_EXAMPLES = 50
 
 CHECKS = (
     "index_ids_without_row",
@@ -43,6 +44,27 @@ CHECKS = (
 )
 
 
+class FaceBelowFloor(BaseModel):
+    face_id: int
+    collection: str
+    image_id: int
+    path: str | None
+    quality: float
+    quality_reasons: list[str]
+
+
+class BelowFloor(BaseModel):
+    """Stored faces whose quality is below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY): a home ingested
+    before the floor, or under a lower one, holds them. No orphans (`ok` does not count them): people passes
+    ignore them and take them out of the people they are in; search still finds them."""
+
+    floor: float
+    faces: int
+    in_people: int = Field(description="Of them, faces still in a person (until the next `people cluster`).")
+    per_collection: dict[str, int]
+    examples: list[FaceBelowFloor] = Field(description=f"The {BELOW_FLOOR_EXAMPLES} poorest, poorest first.")
+
+
 class DoctorReport(BaseModel):
     """What a scan found: how many of each kind of problem, examples of each, and whether they were fixed."""
 
@@ -53,13 +75,17 @@ class DoctorReport(BaseModel):
     fixed: bool
     collections: int
     faces: int
+    below_floor: BelowFloor | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="Only when asked for (`below_floor`)."
+    )
 
 
 @allowed("operator", "admin")
-def doctor(ctx: Context, actor: Actor, fix: bool = False) -> DoctorReport:
-    """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged)."""
+def doctor(ctx: Context, actor: Actor, fix: bool = False, below_floor: bool = False) -> DoctorReport:
+    """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged).
+    With `below_floor`, also list the faces below the ingest floor (listed only: never erased here)."""
     with ctx.engine_lock:
-        res = _scan(ctx, fix)
+        res = _scan(ctx, fix, below_floor)
     if fix:
         record(ctx, actor, Action.DOCTOR, results=res.counts, details={"fix": True})
         for c in ctx.store.list_collections():
@@ -67,7 +93,19 @@ def doctor(ctx: Context, actor: Actor, fix: bool = False) -> DoctorReport:
     return res
 
 
-def _scan(ctx: Context, fix: bool) -> DoctorReport:
+def _below_floor(ctx: Context) -> BelowFloor:
+    floor = ctx.settings.ingest_min_quality
+    per, in_people, examples = faces_below(ctx.store, floor, BELOW_FLOOR_EXAMPLES)
+    return BelowFloor(
+        floor=floor,
+        faces=sum(per.values()),
+        in_people=in_people,
+        per_collection=per,
+        examples=[FaceBelowFloor(**e) for e in examples],
+    )
+
+
+def _scan(ctx: Context, fix: bool, below_floor: bool = False) -> DoctorReport:
     settings, store = ctx.settings, ctx.store
     found: dict[str, list[Any]] = {k: [] for k in CHECKS}
     cols = store.collections_by_id()
@@ -143,6 +181,7 @@ def _scan(ctx: Context, fix: bool) -> DoctorReport:
         fixed=fix,
         collections=len(cols),
         faces=sum(store.face_id_stats(c)[0] for c in cols),
+        below_floor=_below_floor(ctx) if below_floor else None,
     )
 
 

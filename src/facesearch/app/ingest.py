@@ -4,7 +4,8 @@ The rules live here: a collection is created on purpose, with its provenance, ne
 faces of the model pack it was built with only; faces that match an opt-out are never stored; every run is
 written to the audit log with its counts (or its refusal). The work itself, crash-safe and batched, is
 `services/batching.py`; the files come from `pipeline/sources.py`. After a run that stored faces, the
-collection's index grows into another structure if its size calls for it, and the new faces join people.
+collection's index grows into another structure if its size calls for it, the new faces join people, and
+they are compared with the active watches (during a long run too, between batches: `watches.DuringIngest`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .optout import drop_optout_faces
 from .roles import allowed
+from .watches import DuringIngest
 
 # The sources a use case takes, and the result it gives, for callers of this module.
 __all__ = [
@@ -104,8 +106,16 @@ def run(
     def screen(images: list[NewImage], job_id: int) -> tuple[int, int]:
         return drop_optout_faces(ctx, col, images, None, job_id)
 
+    watching = DuringIngest(ctx, col)
     result = ingest_batches(
-        ctx.store, settings, col, items, workers=workers, progress=progress, source=source, screen=screen
+        ctx.store,
+        settings,
+        col,
+        items,
+        workers=workers,
+        progress=watching.progress(progress),
+        source=source,
+        screen=screen,
     )
     if result.faces:
         from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact
@@ -114,4 +124,6 @@ def run(
         from .people import cluster_new  # new faces join or start people (incremental, cheap)
 
         cluster_new(ctx, col.name)
+    # After every run, even one that stored nothing: an earlier run killed before its check left faces behind.
+    watching.run()
     return result

@@ -410,7 +410,7 @@ def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: 
     n = 0
     for path in kept_probe_files(settings):
         try:
-            image = imaging.decode_image(path.read_bytes(), settings.max_pixels)
+            image = imaging.decode_image(path.read_bytes(), settings.max_pixels, settings.max_decode_bytes)
             fs = engine.analyze_probe(pack, image)
         except Exception:  # an unreadable kept probe is not evidence of anyone; leave it to retention
             continue

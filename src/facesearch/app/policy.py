@@ -1,5 +1,7 @@
 """What a search or verify needs before any face is compared: a case reference, an allowed purpose,
-searching not suspended, and the caller within their limits. Every entry point goes through here."""
+searching not suspended, the caller within their limits, and, under a purpose that requires one, a live
+authorisation of the case (or its urgent window open). Every entry point goes through here: searches,
+verifies, co-appearance searches and watches."""
 
 from __future__ import annotations
 
@@ -7,15 +9,23 @@ from datetime import timedelta
 
 from ..store.audit import count_since
 from ..vocabulary import Action
+from .authorisations import check_authorisation
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
+from .limits import limits_in_force
 from .purposes import check_purpose
 from .suspension import check_not_suspended
 
 CASE_MAX = 200
 PURPOSE_MAX = 1000
 # What the per-user limits count: everything that compares a photo with the gallery or another photo.
-COUNTED = (Action.SEARCH.value, Action.VERIFY.value, Action.SUBJECT_REPORT.value, Action.PEOPLE_TOGETHER.value)
+COUNTED = (
+    Action.SEARCH.value,
+    Action.VERIFY.value,
+    Action.SUBJECT_REPORT.value,
+    Action.PEOPLE_TOGETHER.value,
+    Action.WATCH_ADD.value,
+)
 
 
 def require_text(value: str | None, name: str, limit: int) -> str:
@@ -42,26 +52,29 @@ def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str |
     case = require_text(case_ref, "case reference", CASE_MAX)
     why = require_text(purpose, "purpose", PURPOSE_MAX)
     check_not_suspended(ctx)
-    check_purpose(ctx, purpose_code(why))
+    code = check_purpose(ctx, purpose_code(why))
     check_limits(ctx, actor)
+    # Last: an urgent use starts its case's urgent window, which an attempt refused for another reason must not.
+    check_authorisation(ctx, actor, case, code)
     return case, why
 
 
-def check_limits(ctx: Context, actor: Actor) -> None:
+def check_limits(ctx: Context, actor: Actor, counted: tuple[str, ...] = COUNTED) -> None:
     """Per-user searches per minute and per UTC day, counted in the audit log: every process (API workers,
     the CLI) sees the same count, and a restart resets nothing. Searches, verifies and subject reports (a
-    search for a data subject) count alike; refused attempts do not."""
-    per_minute, per_day = ctx.settings.search_rate_per_minute, ctx.settings.search_daily_quota
+    search for a data subject) count alike; refused attempts do not. The user is the one who proved who they
+    are (`actor.name`), and the limits are the deployment's, kept in the home (`limits`): neither a name
+    claimed on the command line nor the caller's environment lifts them."""
+    limits = limits_in_force(ctx)
+    per_minute, per_day = limits.per_minute, limits.per_day
     now = ctx.now()
     if per_minute > 0:
         since = (now - timedelta(seconds=60)).isoformat(timespec="microseconds")
-        if count_since(ctx.store, actor.name, COUNTED, since) >= per_minute:
+        if count_since(ctx.store, actor.name, counted, since) >= per_minute:
             raise LimitExceeded(
-                f"rate limit: at most {per_minute} searches per minute per user (FACESEARCH_SEARCH_RATE_PER_MINUTE)", 60
+                f"rate limit: at most {per_minute} searches per minute per user (facesearch limits)", 60
             )
     if per_day > 0:
         day = now.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="microseconds")
-        if count_since(ctx.store, actor.name, COUNTED, day) >= per_day:
-            raise LimitExceeded(
-                f"daily quota reached: {per_day} searches per user per day (FACESEARCH_SEARCH_DAILY_QUOTA)", 3600
-            )
+        if count_since(ctx.store, actor.name, counted, day) >= per_day:
+            raise LimitExceeded(f"daily quota reached: {per_day} searches per user per day (facesearch limits)", 3600)

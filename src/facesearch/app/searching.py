@@ -17,7 +17,7 @@ from typing import Any, Generic
 from pydantic import BaseModel, Field
 
 from ..errors import ModelNotFoundError
-from ..models import get_entry
+from ..models import get_entry, quality
 from ..pipeline.imaging import sha256_bytes
 from ..services.search_results import (
     Candidate,
@@ -26,6 +26,7 @@ from ..services.search_results import (
     FaceCandidates,
     GallerySearch,
     absent,
+    quality_warning,
 )
 from ..services.uploads import Photo, decode
 from ..vocabulary import Action
@@ -33,7 +34,7 @@ from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import Invalid
 from .optout import hide_opted_out, record_hidden
-from .policy import search_gate
+from .policy import check_limits, search_gate
 from .retention import keep_probe
 from .review import STAMP
 from .roles import allowed
@@ -103,7 +104,13 @@ class DetectedFace(BaseModel):
     box: list[float]
     quality: float
     quality_reasons: list[str]
-    searchable: bool
+    searchable: bool = Field(
+        description="Searched without `force`: at or above the quality gate, or below it "
+        "with reasons only measured not to predict errors (then `quality_warning` says so)."
+    )
+    quality_warning: str | None = Field(
+        default=None, exclude_if=absent, description="Only for a face below the gate that would be searched."
+    )
 
 
 class DetectAnswer(BaseModel):
@@ -278,8 +285,12 @@ def verify(
     model: str | None = None,
     threshold: float | None = None,
     force: bool = False,
+    face_a: int = 0,
+    face_b: int = 0,
 ) -> VerifyAnswer:
-    """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
+    """Are two photos of the same person? Face `face_a` of the first photo is compared with face `face_b` of
+    the second (0 = largest, the default; the answer lists every face found when a photo has several).
+    Audit-logged, with the faces compared."""
     logged, given = _logged_threshold(threshold)
     with refusal_recorded(
         ctx,
@@ -289,7 +300,7 @@ def verify(
         purpose=purpose,
         model=model,
         threshold=logged,
-        details={"second_sha256": None, **given},
+        details={"second_sha256": None, "faces": [face_a, face_b], **given},
     ) as attempt:
         check_model(model)  # before any file is read
         check_threshold(threshold)
@@ -300,7 +311,9 @@ def verify(
         case, why = search_gate(ctx, actor, case_ref, purpose)
         a, b = decode(ctx.settings, Photo(data[0], first.label)), decode(ctx.settings, Photo(data[1], second.label))
         with ctx.engine_lock:
-            result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
+            result = ctx.engine.verify(
+                a.image, b.image, model=model, threshold=threshold, force=force, face_a=face_a, face_b=face_b
+            )
     verify_id = record(
         ctx,
         actor,
@@ -316,30 +329,64 @@ def verify(
             "model_version": result.model_version,
             "threshold_reason": result.threshold_reason,
             "quality": [f.quality for f in result.faces],
+            "faces": [face_a, face_b],
+            "force": force,
         },
     )
     return VerifyAnswer(**dict(result), verify_id=verify_id, case_ref=case, purpose=why, probe_sha256=shas)
 
 
 @allowed("examiner")
-def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None) -> DetectAnswer:
-    """The faces of a probe, before searching. Not logged: nothing is compared with the gallery; the
-    search that follows is."""
-    decoded = decode(ctx.settings, probe)
-    cols = {c.name: c for c in ctx.store.list_collections()}
-    chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
-    pack = chosen[0].model if chosen else ctx.settings.model
-    with ctx.engine_lock:
-        fs = ctx.engine.analyze_probe(pack, decoded.image)
-    faces = [
-        DetectedFace(
-            face=i,
-            box=[round(float(v), 1) for v in fs.boxes[i]],
-            quality=round(float(fs.quality[i]), 4),
-            quality_reasons=fs.reasons[i],
-            searchable=bool(fs.quality[i] >= ctx.settings.probe_min_quality),
+def detect(
+    ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None, model: str | None = None
+) -> DetectAnswer:
+    """The faces of a probe, before searching (with the pack of the first of `collections`, default all) or
+    comparing (with `model`, default the deployment's pack). Nothing is compared with the gallery or another
+    photo, but a probe upload is decoded all the same, so it is bounded and logged like one: the per-user
+    limits hold (counted apart from searches, so that choosing a face before each search does not halve the
+    search quota) and every call is a `detect` entry with the probe's hash, refusals included."""
+    check_model(model)
+    with refusal_recorded(ctx, actor, Action.DETECT, collections=collections) as attempt:
+        data = probe.read(ctx.settings)
+        sha = attempt.probe_sha256 = sha256_bytes(data)
+        check_limits(ctx, actor, counted=(Action.DETECT.value,))
+        decoded = decode(ctx.settings, Photo(data, probe.label))
+        if model is not None:
+            pack = model
+        else:
+            cols = {c.name: c for c in ctx.store.list_collections()}
+            chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
+            pack = chosen[0].model if chosen else ctx.settings.model
+        attempt.model = pack
+        with ctx.engine_lock:
+            fs = ctx.engine.analyze_probe(pack, decoded.image)
+    record(
+        ctx,
+        actor,
+        Action.DETECT,
+        outcome="ok" if len(fs) else "no_face",
+        collections=collections,
+        model=pack,
+        probe_sha256=sha,
+        details={"faces": len(fs)},
+    )
+    settings = ctx.settings
+    faces = []
+    for i in range(len(fs)):
+        q, reasons = float(fs.quality[i]), fs.reasons[i]
+        verdict = quality.gate(q, reasons, settings.probe_min_quality, settings.probe_refuse_reasons)
+        warning = None
+        if verdict.below and not verdict.refused:
+            warning = quality_warning(q, reasons, settings.probe_min_quality, refused=False)
+        faces.append(
+            DetectedFace(
+                face=i,
+                box=[round(float(v), 1) for v in fs.boxes[i]],
+                quality=round(q, 4),
+                quality_reasons=reasons,
+                searchable=not verdict.refused,
+                quality_warning=warning,
+            )
         )
-        for i in range(len(fs))
-    ]
     width, height = decoded.size
     return DetectAnswer(width=width, height=height, model=pack, faces=faces)

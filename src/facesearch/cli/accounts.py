@@ -157,6 +157,17 @@ def _print_chain(report: Any) -> None:
             typer.echo(f"  {p}", err=True)
 
 
+@audit_app.command("reseal")
+def audit_reseal(
+    reason: str = typer.Option(..., "--reason", help="Why the deployment goes on (kept in the audit log)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """After a break (entries or the checkpoint deleted), let the log be written again: an `audit_reseal` entry
+    records what verify found and a new checkpoint starts there. `audit verify` keeps reporting it (admin)."""
+    report = call(audit_uc.reseal, reason, as_json=as_json)
+    emit(report, as_json, lambda r: typer.echo(f"resealed at entry {r.head_seq}; verify reports the break from now on"))
+
+
 @audit_app.command("export")
 def audit_export(
     since: str | None = typer.Option(None, "--since", help="Start date (YYYY-MM-DD) or ISO date-time."),

@@ -9,7 +9,7 @@ import typer
 from ..app import backup as backup_uc
 from ..app.context import Actor
 from ..config import Settings
-from .actor import WHO, call, fail, os_user, run
+from .actor import WHO, call, cli_actor_name, fail, run
 from .output import emit
 
 
@@ -18,7 +18,8 @@ def backup(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Snapshot this home while it runs: database (SQLite online backup), index files, thumbnails, uploads,
-    score tables, kept probes, the audit key and checkpoint, with a manifest of checksums. Logged."""
+    score tables, kept probes and the audit checkpoint, with a manifest of checksums. Logged. The audit key
+    is not in it: keep a copy of audit.key apart, and give it to `restore --key`."""
     emit(call(backup_uc.backup, path, as_json=as_json), as_json, _show_backup)
 
 
@@ -42,15 +43,22 @@ def _show_backup(res: backup_uc.BackupSummary) -> None:
 
 def restore(
     path: Path = typer.Argument(..., help="A backup folder or .tar written by `facesearch backup`."),
+    key: Path | None = typer.Option(
+        None, "--key", metavar="FILE", help="The audit key (audit.key) of the home the backup was made from."
+    ),
+    without_key: bool = typer.Option(
+        False, "--without-key", help="Restore without the audit key (lost): the restored log cannot be verified."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Restore a backup into an empty home (FACESEARCH_HOME): every file is checked against the manifest
-    first, indexes are reconciled with the rows, and the restore is logged in the restored audit log."""
+    first, indexes are reconciled with the rows, the audit log is verified with the key given apart (backups
+    do not hold it), and the restore is logged in the restored audit log."""
     settings = Settings()
-    # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is a
-    # command-line name with a role, admin unless --role says otherwise (restore refuses any other).
-    actor = Actor(f"cli:{WHO.name or os_user()}", WHO.role or "admin", via="cli")
-    res = run(lambda: backup_uc.restore(settings, actor, path), as_json)
+    # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is the
+    # operating-system user with a role, admin unless --role says otherwise (restore refuses any other).
+    actor = Actor(cli_actor_name(), WHO.role or "admin", via="cli", claimed=WHO.name or None)
+    res = run(lambda: backup_uc.restore(settings, actor, path, key, without_key), as_json)
     emit(res, as_json, _show_restore)
     if not res.audit.ok:
         fail("the restored audit log does not verify: " + "; ".join(res.audit.problems[:3]), 1, as_json)

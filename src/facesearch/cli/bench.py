@@ -370,6 +370,47 @@ def video_cmd(
     _show(bench.bench_video(opts), out, as_json, bench, "facesearch bench video")
 
 
+@bench_app.command("watches")
+def watches_cmd(
+    images: int = typer.Option(1000, "--images", "-n", help="Photos in the ingest (a fixed, seeded sample)."),
+    watches: str = typer.Option("1,100,10000", "--watches", help="Active watches per case, comma-separated."),
+    templates: int = typer.Option(200, "--templates", help="Photos of other people the watches' templates come from."),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="Checks per case (the median is reported)."),
+    end_to_end: bool = typer.Option(True, "--end-to-end/--check-only", help="Also ingest with the most watches on."),
+    model: str = typer.Option("yunet-reid", "--model", help="Model pack."),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights (default: ../shared/models)."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    seed: int = typer.Option(1234, "--seed", help="Seed of the photo sample."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Standing searches: what comparing a 1,000-photo ingest's new faces with 1, 100 and 10,000 active watches
+    costs, against the ingest itself (same run, same machine)."""
+    try:
+        counts = [int(x) for x in watches.split(",") if x.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(n < 1 for n in counts):
+        err.print("[red]error:[/red] --watches takes positive counts, comma-separated")
+        raise typer.Exit(2)
+    _harness()
+    bench = _load_beside_harness("watches")
+    opts = bench.WatchBenchOptions(
+        data=_data(data),
+        images=images,
+        watches=counts,
+        templates=templates,
+        repeat=repeat,
+        end_to_end=end_to_end,
+        model=model,
+        models_dir=_models_dir(models_dir),
+        seed=seed,
+        out=out,
+        log=_log(as_json),
+    )
+    _show(bench.bench_watches(opts), out, as_json, bench, "facesearch bench watches")
+
+
 @bench_app.command("large")
 def large_cmd(
     sizes: str = typer.Option("1,3,6,12", "--sizes", help="Megapixels, comma-separated."),

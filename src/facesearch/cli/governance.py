@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 
-from ..app import cases, optout, purposes, retention, subjects, suspension
+from ..app import authorisations, cases, optout, purposes, retention, subjects, suspension
 from ..app import collection as collections
 from ..app import doctor as doctor_uc
 from ..http.case_report import render_case_html
@@ -91,6 +91,28 @@ def _print_collections(rows: list[collections.CollectionInfo]) -> None:
 def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Collections with their provenance, retention and size."""
     emit(call(collections.list_collections), as_json, _print_collections)
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: str = typer.Argument(..., help="Collection name."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a collection (admin): every image erased as retention erases it (rows, index entries,
+    thumbnails, uploaded copies, kept probes), then the collection, its ingest runs and its index. Refused
+    while a lead found in it awaits its second examiner. Logged."""
+    if not yes and not as_json and sys.stdin.isatty():
+        typer.confirm(f"Erase collection {name} and every photo and face in it?", abort=True)
+    res = call(collections.delete_collection, name, as_json=as_json)
+
+    def show(r: collections.CollectionDeleted) -> None:
+        typer.echo(
+            f"collection {r.collection} deleted: erased {r.images} image(s), {r.faces} face(s), "
+            f"{r.thumbnails} thumbnail(s), {r.uploads} uploaded file(s), {r.probes} kept probe(s)"
+        )
+
+    emit(res, as_json, show)
 
 
 # Opt-out and data-subject access ----------------------------------------------------------------
@@ -219,9 +241,15 @@ def doctor(
         "--fix",
         help="Repair what the rows allow: reconcile indexes, delete stray files, erase faces that match an opt-out.",
     ),
+    below_floor: bool = typer.Option(
+        False,
+        "--below-floor",
+        help="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY) that an older home "
+        "holds: people ignore them; they are listed, not erased, and not counted as problems.",
+    ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
-    res = call(doctor_uc.doctor, fix=fix)
+    res = call(doctor_uc.doctor, fix=fix, below_floor=below_floor)
 
     def show(res: doctor_uc.DoctorReport) -> None:
         typer.echo(
@@ -233,6 +261,15 @@ def doctor(
                 typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res.examples[k][:5]))}")
         if fix and not res.ok:
             typer.echo("repaired; run `facesearch doctor` again to confirm")
+        b = res.below_floor
+        if b is not None:
+            where = ", ".join(f"{n} in {c}" for c, n in sorted(b.per_collection.items())) or "none"
+            typer.echo(f"faces below the ingest floor {b.floor:g}: {b.faces} ({where}); {b.in_people} still in people")
+            for f in b.examples:
+                why = " ".join(f.quality_reasons) or "-"
+                typer.echo(f"  face {f.face_id}  quality {f.quality:.2f} {why}  {f.collection}: {f.path or f.image_id}")
+            if b.in_people:
+                typer.echo("  `facesearch people cluster` takes them out of the people they are in")
 
     emit(res, as_json, show)
     if not res.ok:
@@ -283,10 +320,28 @@ def search_resume() -> None:
 def purposes_add(
     code: str = typer.Argument(..., help="Short code, e.g. LE-ART10."),
     description: str = typer.Option(..., "--description", help="What it is and the legal provision it rests on."),
+    requires_authorisation: bool = typer.Option(
+        False,
+        "--requires-authorisation",
+        help="Every use needs a live authorisation of its case (`facesearch cases authorise`).",
+    ),
+    urgent_hours: int | None = typer.Option(
+        None,
+        "--urgent-hours",
+        help="With --requires-authorisation: a case may use it this many hours before its authorisation is "
+        "recorded (flagged in reports until it is), e.g. 48.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON."),
 ) -> None:
     """Allow a search purpose."""
-    row = call(purposes.add_purpose, code, description, as_json=as_json)
+    row = call(
+        purposes.add_purpose,
+        code,
+        description,
+        requires_authorisation=requires_authorisation,
+        urgent_hours=urgent_hours,
+        as_json=as_json,
+    )
     emit(row, as_json, lambda _: typer.echo(f"purpose {code} added"))
 
 
@@ -301,7 +356,10 @@ def purposes_list(
 
 def _show_purposes(rows: list[purposes.PurposeInfo]) -> None:
     for r in rows:
-        typer.echo(f"{r.code:<20} {'active' if r.active else 'retired':<8} {r.description}")
+        rule = ""
+        if r.requires_authorisation:
+            rule = " [requires an authorisation" + (f"; urgent use {r.urgent_hours} h]" if r.urgent_hours else "]")
+        typer.echo(f"{r.code:<20} {'active' if r.active else 'retired':<8} {r.description}{rule}")
 
 
 @purposes_app.command("retire")
@@ -313,11 +371,34 @@ def purposes_retire(code: str = typer.Argument(...)) -> None:
 
 @purposes_app.command("report")
 def purposes_report(
-    by: str = typer.Option("purpose", "--by", help="purpose or case"), as_json: bool = typer.Option(False, "--json")
+    by: str = typer.Option("purpose", "--by", help="purpose or case"),
+    year: int | None = typer.Option(
+        None, "--year", help="The yearly report instead: uses per purpose in that year, with and without authorisation."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Per purpose (or case): how many searches, by whom, how many leads confirmed."""
+    """Per purpose (or case): how many searches, by whom, how many leads confirmed. With --year: every use of
+    each purpose in that calendar year (UTC), with and without an authorisation of its case."""
+    if year is not None:
+        report = call(authorisations.purpose_year_report, year, as_json=as_json)
+        emit(report, as_json, _show_year)
+        return
     rows = call(cases.usage_report, by)
     emit(_recorded(rows), as_json, lambda _: _show_usage(rows, by))
+
+
+def _show_year(report: authorisations.PurposeYearReport) -> None:
+    typer.echo(f"uses in {report.year} (UTC), per purpose:")
+    if not report.purposes:
+        typer.echo("  none")
+    for r in report.purposes:
+        rule = "requires an authorisation" if r.requires_authorisation else "no authorisation required"
+        typer.echo(
+            f"  {r.purpose:<20} {r.uses:>6} use(s) ({rule}): with an authorisation {r.with_authorisation}, "
+            f"without {r.without_authorisation} (urgent, awaiting one: {r.urgent_pending}); searches {r.searches}, "
+            f"verifies {r.verifies}, co-appearance {r.together}, watches {r.watches}, watch hits {r.watch_hits}; "
+            f"refused {r.refused}"
+        )
 
 
 def _show_usage(rows: list[cases.UsageRow], by: str) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import Settings
@@ -84,6 +85,8 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
                 r.licence,
             )
         console.print(t)
+        if any(r.name == "dlib" and not r.installed for r in rows):
+            console.print(escape("dlib: an optional extra, `pip install 'facesearch[dlib]'`"))
 
     emit(rows, as_json, show)
 

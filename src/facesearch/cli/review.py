@@ -17,10 +17,11 @@ def propose(
     face_id: int = typer.Argument(..., help="The candidate gallery face."),
     note: str = typer.Option(..., "--note", help="Why this candidate is the probe's person."),
     probe_face: int = typer.Option(0, "--probe-face", help="Which face of the probe (0 = largest)."),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="The examiner who alone may decide it."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Propose that a candidate is the probe's person; a different examiner must confirm it."""
-    out = call(review.propose, search_id, face_id, note, probe_face, as_json=as_json)
+    out = call(review.propose, search_id, face_id, note, probe_face, reviewer=reviewer, as_json=as_json)
     emit(
         out,
         as_json,
@@ -55,6 +56,17 @@ def reject(
     _decide(proposal_id, "rejected", note, as_json)
 
 
+@review_app.command("assign")
+def assign(
+    proposal_id: int = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--reviewer", help="The examiner who alone may decide it."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Assign your open proposal to a named reviewer (admins: any proposal). Logged."""
+    out = call(review.assign_reviewer, proposal_id, reviewer, as_json=as_json)
+    emit(out, as_json, lambda p: typer.echo(f"proposal {p.id} assigned to {p.assigned_to}"))
+
+
 @review_app.command("list")
 def list_(
     case_ref: str | None = typer.Option(None, "--case"),
@@ -69,7 +81,9 @@ def _show_proposals(rows: list[review.ProposalInfo]) -> None:
     for r in rows:
         typer.echo(
             f"{r.id:>5} search {r.search_id:>6} face {r.face_id:>7} {r.status:<10} "
-            f"{r.case_ref or '-':<20} by {r.proposed_by}" + (f", {r.status} by {r.decided_by}" if r.decided_by else "")
+            f"{r.case_ref or '-':<20} by {r.proposed_by}"
+            + (f", {r.status} by {r.decided_by}" if r.decided_by else "")
+            + (f", assigned to {r.assigned_to}" if r.assigned_to else "")
         )
 
 

@@ -84,6 +84,8 @@ def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str,
             f"{escape(' '.join(f.quality_reasons))}  model {escape(f.model)}"
         )
         out.print(f"  threshold {th.score:.3f} ({th.fmr_text}): {escape(th.reason)}")
+        if f.quality_warning:
+            out.print(f"  [yellow]note:[/yellow] {escape(f.quality_warning)}")
         if f.skipped:
             out.print(f"  [yellow]skipped:[/yellow] {escape(f.skipped)}")
             continue
@@ -181,14 +183,28 @@ def verify(
     model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    face_a: int = typer.Option(
+        0, "--face-a", min=0, help="Which face of the first photo to compare: 0 = largest (the default), 1 = next…"
+    ),
+    face_b: int = typer.Option(0, "--face-b", min=0, help="Which face of the second photo to compare (0 = largest)."),
     case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
     purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code (required)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Are two photos of the same person? The largest face of each is compared (audit-logged). Exit status:
-    0 same person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
+    """Are two photos of the same person? The largest face of each is compared unless --face-a / --face-b
+    choose others; every face found is listed, the compared ones marked (audit-logged). Exit status: 0 same
+    person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
     res = _verify(
-        first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose, as_json=as_json
+        first,
+        second,
+        model=model,
+        threshold=threshold,
+        force=force,
+        case=case,
+        purpose=purpose,
+        as_json=as_json,
+        face_a=face_a,
+        face_b=face_b,
     )
     raise typer.Exit(0 if res.same_person else 1)
 
@@ -203,6 +219,8 @@ def _verify(
     case: str | None,
     purpose: str | None,
     as_json: bool,
+    face_a: int = 0,
+    face_b: int = 0,
 ) -> VerifyAnswer:
     """`verify` without its exit status: compare, print, return the answer (the demo calls this)."""
     from ..app import searching
@@ -219,18 +237,44 @@ def _verify(
         model=model,
         threshold=threshold,
         force=force,
+        face_a=face_a,
+        face_b=face_b,
         as_json=as_json,
         ctx=ctx,
     )
-    emit(res, as_json, _render_verify)
+    emit(res, as_json, lambda r: _render_verify(r, (first, second)))
     return res
 
 
-def _render_verify(res: VerifyAnswer) -> None:
+def _render_verify(res: VerifyAnswer, photos: tuple[Path, Path]) -> None:
+    """The verdict in words, the threshold, then each photo's faces: every face found, the compared one marked
+    with its box (`*`), so a comparison of the wrong face is seen at once."""
     out = _out()
     verdict = "[green]same person[/green]" if res.same_person else "[red]different people[/red]"
     out.print(f"{verdict}: score {res.score:.3f}, {res.decision} {res.threshold:.3f}; {res.fmr_text}")
     out.print(f"threshold {res.threshold:.3f} ({escape(res.threshold_reason)}), model {escape(res.model)}")
+    for k, (label, flag) in enumerate((("first", "--face-a"), ("second", "--face-b"))):
+        compared = res.faces[k]
+        found = res.faces_found[k] if res.faces_found else []
+        count = f"{len(found)} faces" if len(found) > 1 else "1 face"
+        out.print(f"{label} photo {escape(short_path(str(photos[k])))}: {count}, compared face {compared.face}")
+        rows = [(f.face, f.box, f.quality, f.quality_reasons) for f in found] or [
+            (compared.face, compared.box, compared.quality, compared.quality_reasons)
+        ]
+        for face, box, q, reasons in rows:
+            mark = "*" if face == compared.face else " "
+            why = f" {' '.join(reasons)}" if reasons else ""
+            out.print(f"  {mark} face {face}  box {_box(box)}  quality {q:.2f}{escape(why)}")
+        if len(found) > 1:
+            out.print(f"    (compare another with {flag} N)")
+        if compared.quality_warning:
+            out.print(f"  [yellow]note:[/yellow] {escape(compared.quality_warning)}")
+
+
+def _box(box: list[float]) -> str:
+    """A face box as whole pixels: x1,y1 to x2,y2."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    return f"{x1},{y1}-{x2},{y2}"
 
 
 def register(app: typer.Typer) -> None:

@@ -23,9 +23,12 @@ def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) ->
     """The page of `report`; `thumbnails` (JPEG bytes by face id) are embedded where a candidate has one."""
     r = report.model_dump(exclude_unset=True)  # the keys each entry has: a refusal's reason, a verify's result
     candidates = [c for s in r["searches"] for c in s["candidates"]]
+    candidates += [h for w in r.get("watches") or [] for h in w["hits"]]
     return _env.get_template("case_report.html").render(
         r=r,
         thumbs={fid: "data:image/jpeg;base64," + base64.b64encode(data).decode() for fid, data in thumbnails.items()},
         unconfirmed=any(c["status"] != "confirmed" for c in candidates),
+        # Urgent uses without an authorisation recorded for them: flagged at the top as well as where they are.
+        urgent=sum("URGENT" in (u.get("authorisation") or "") for u in [*r["searches"], *(r.get("watches") or [])]),
         fmr_text=fmr_text,
     )

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import CollectionError, ProbeError
 from ..index import VectorIndex, open_index
 from ..index.topk import empty, merge
-from ..models import load_pack
+from ..models import load_pack, quality
 from ..models.base import ModelPack
 from ..pipeline.analysis import FaceSet, analyze
 from ..store import Store
@@ -30,12 +30,14 @@ from .search_results import (
     Comparison,
     EngineSearch,
     FaceCandidates,
+    FoundFace,
     MatchImage,
     ProbeFace,
     Searched,
     SearchThreshold,
     candidate,
     comparison,
+    quality_warning,
     search_threshold,
 )
 
@@ -168,7 +170,8 @@ class Engine:
             chosen = self._choose_faces(fs, face, all_faces)
             table = load_table(pack, self.settings.home / "calibration")
             point = search_point(table, self.settings.search_fpir, pack_size, threshold)
-            good = [i for i in chosen if force or fs.quality[i] >= self.settings.probe_min_quality]
+            verdicts = {i: self._gate(fs, i) for i in chosen}
+            good = [i for i in chosen if force or not verdicts[i].refused]
             if not good:
                 i = chosen[0]
                 raise ProbeError(
@@ -192,7 +195,7 @@ class Engine:
                 )
                 out_faces.append(
                     FaceCandidates[Candidate](
-                        **_probe_face(fs, i, pack, table.model_version),
+                        **self._probe_face(fs, i, pack, table.model_version, verdicts[i] if i in good else None),
                         threshold=shown,
                         gallery_size=pack_size,
                         collections=[c.name for c in pack_cols],
@@ -218,6 +221,23 @@ class Engine:
         if missing:
             raise CollectionError(f"unknown collection(s): {', '.join(missing)}; known: {', '.join(known) or 'none'}")
         return [known[n] for n in names]
+
+    def _gate(self, fs: FaceSet, i: int) -> quality.GateVerdict:
+        return quality.gate(
+            float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, self.settings.probe_refuse_reasons
+        )
+
+    def _probe_face(
+        self, fs: FaceSet, i: int, pack: str, version: str, verdict: quality.GateVerdict | None
+    ) -> dict[str, Any]:
+        """The fields of a probe face (`ProbeFace`); a face below the gate that was searched or compared all the
+        same (`verdict` of a face that was not is None) gets the words that go with it."""
+        warning = None
+        if verdict is not None and verdict.below:
+            warning = quality_warning(
+                float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, verdict.refused
+            )
+        return {**_probe_face(fs, i, pack, version), "quality_warning": warning}
 
     def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool) -> list[int]:
         if all_faces:
@@ -344,27 +364,39 @@ class Engine:
         model: str | None = None,
         threshold: float | None = None,
         force: bool = False,
+        face_a: int = 0,
+        face_b: int = 0,
     ) -> Comparison:
+        """Compare face `face_a` of the first photo with face `face_b` of the second (0 = largest, the default);
+        the answer lists every face found in each photo when either has more than one."""
         pack = model or self.settings.model
         table = load_table(pack, self.settings.home / "calibration")
-        faces = []
-        for label, img in (("first", image_a), ("second", image_b)):
+        sets: list[FaceSet] = []
+        verdicts: list[quality.GateVerdict] = []
+        for label, img, n, flag in (("first", image_a, face_a, "--face-a"), ("second", image_b, face_b, "--face-b")):
             fs = self.analyze_probe(pack, img)
             if len(fs) == 0:
                 raise ProbeError(f"no face found in the {label} photo (model pack {pack})")
-            if not force and fs.quality[0] < self.settings.probe_min_quality:
+            if not 0 <= n < len(fs):
+                raise ProbeError(
+                    f"{flag} {n} is out of range: the {label} photo has {len(fs)} face(s), numbered 0 to "
+                    f"{len(fs) - 1} from the largest"
+                )
+            verdict = self._gate(fs, n)
+            if verdict.refused and not force:
                 raise ProbeError(
                     f"the face in the {label} photo is too poor to compare (quality "
-                    f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
+                    f"{fs.quality[n]:.2f}: {', '.join(fs.reasons[n]) or 'low quality'}); "
                     "use --force to compare anyway",
-                    fs.reasons[0],
+                    fs.reasons[n],
                 )
-            faces.append(fs)
-        score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
+            sets.append(fs)
+            verdicts.append(verdict)
+        a, b = sets[0].embeddings[face_a : face_a + 1], sets[1].embeddings[face_b : face_b + 1]
+        score = float(a[0] @ b[0])
         point = verify_point(table, self.settings.verify_fmr, threshold)
         fair = self._fair(pack, "verify") if threshold is None else None
         if fair is not None:
-            a, b = faces[0].embeddings[:1], faces[1].embeddings[:1]
             fmr = float(fair.fmr(a, b, np.array([score]))[0])
             same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
             reason = point.reason + CALIBRATED_NOTE
@@ -372,6 +404,22 @@ class Engine:
         else:
             fmr, same, reason = float(table.fmr_at(score)), bool(score >= point.threshold), point.reason
             threshold_fmr = point.fmr
+        chosen = (face_a, face_b)
+        found = None
+        if any(len(fs) > 1 for fs in sets):
+            found = [
+                [
+                    FoundFace(
+                        face=j,
+                        box=[round(float(v), 1) for v in fs.boxes[j]],
+                        quality=round(float(fs.quality[j]), 4),
+                        quality_reasons=fs.reasons[j],
+                        compared=j == n,
+                    )
+                    for j in range(len(fs))
+                ]
+                for fs, n in zip(sets, chosen)
+            ]
         return comparison(
             score=round(score, 6),
             fmr=fmr,
@@ -381,7 +429,11 @@ class Engine:
             same=same,
             model=pack,
             model_version=table.model_version,
-            faces=[ProbeFace(**_probe_face(fs, 0, pack, table.model_version)) for fs in faces],
+            faces=[
+                ProbeFace(**self._probe_face(fs, n, pack, table.model_version, v))
+                for fs, n, v in zip(sets, chosen, verdicts)
+            ],
+            faces_found=found,
         )
 
 

@@ -85,6 +85,7 @@ class Job:
     failures: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     staging: Path | None = None
+    settled: bool = False  # its end is logged and its staging tidied: only then is it shown done or failed
 
     def status_now(self) -> JobStatus:
         """Where the job stands at this moment (a copy: the job goes on changing, the answer does not)."""
@@ -92,7 +93,7 @@ class Job:
         failures = list(self.failures)
         return JobStatus(
             id=self.id,
-            status=self.status,
+            status=self.status if self.settled or self.status in ("queued", "running") else "running",
             collection=self.collection,
             source=self.source,
             user=self.user,
@@ -182,10 +183,13 @@ class JobManager:
         try:
             on_finish(job)
         finally:
-            if job.staging is not None:
-                self._tidy_staging(job.staging)
-            if held is not None:
-                os.close(held)  # releases the lock
+            try:
+                if job.staging is not None:
+                    self._tidy_staging(job.staging)
+            finally:
+                job.settled = True
+                if held is not None:
+                    os.close(held)  # releases the lock
 
     def _tidy_staging(self, staging: Path) -> None:
         """Keep only the uploads that became images (they are the originals a result view shows); files

@@ -3,6 +3,9 @@
 - The incremental pass (after each ingest, and `people cluster`): faces that belong to no person join the
   person whose template they match best at or above the link threshold, else are clustered among
   themselves into new people. It reads only what the new faces need.
+- Both leave out faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY), and first take such faces out
+  of the people they are in: a home made before the floor (or with a lower one) holds blobs that became
+  people, and these go at its next pass.
 - The full pass (`people cluster --full`): every face of the pack is clustered again, with every active
   correction applied as constraints; each new group keeps the id (and name) of the old person it overlaps
   most, so ids and names stay put across passes.
@@ -86,7 +89,11 @@ def full_pass(
 ) -> ClusterPass:
     """Every face of these collections (all of the pack's) clustered again, every active correction applied."""
     started = time.perf_counter()
-    ids, emb, img, _ = rows.pack_faces(store, collections)
+    rows.release_below(store, model, settings.ingest_min_quality)
+    ids, emb, img, qual = rows.pack_faces(store, collections)
+    # Faces below the ingest floor belong to nobody (a home made before the floor holds some).
+    above = qual >= settings.ingest_min_quality
+    ids, emb, img = ids[above], emb[above], img[above]
     threshold, reason = link_threshold(settings, model, len(ids))
     cons, label_names = constraints(store, ids)
     labels = clustering.cluster(emb, img, threshold, constraints=cons)
@@ -132,8 +139,12 @@ def incremental_pass(
     """Faces of these collections that belong to no person join the best person (template) at or above the
     link threshold, else are clustered among themselves into new people."""
     started = time.perf_counter()
+    rows.release_below(store, model, settings.ingest_min_quality)
     tidy(store, model)
     new = rows.unassigned_faces(store, [c.id for c in collections])
+    if len(new):
+        # Faces below the ingest floor join nobody (a home made before the floor holds some).
+        new = new[rows.face_rows(store, new)[1] >= settings.ingest_min_quality]
     gallery = store.gallery_size([c.id for c in store.list_collections() if c.model == model])
     threshold, reason = link_threshold(settings, model, gallery)
     if not len(new):

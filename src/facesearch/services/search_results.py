@@ -84,6 +84,22 @@ class ProbeFace(BaseModel):
     quality_reasons: list[str]
     model: str
     model_version: str
+    quality_warning: str | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Only for a face below the quality gate that was searched or compared all the same (its "
+        "reasons were measured not to predict errors, or it was forced): what that means for its candidates.",
+    )
+
+
+class FoundFace(BaseModel):
+    """A face found in one photo of a comparison, numbered as `face_a` / `face_b` count them."""
+
+    face: int = Field(description="Face number in its photo, 0 = largest.")
+    box: list[float]
+    quality: float
+    quality_reasons: list[str]
+    compared: bool = Field(description="The face this photo was compared with.")
 
 
 M = TypeVar("M", bound=Candidate)
@@ -131,7 +147,7 @@ class Searched:
 
 
 class Comparison(BaseModel):
-    """Two photos' largest faces compared (1:1)."""
+    """A face of each of two photos compared (1:1): the largest of each unless the caller chose others."""
 
     score: float
     fmr: float = Field(description="False-match rate of the score: the share of different people who score this high.")
@@ -144,7 +160,13 @@ class Comparison(BaseModel):
     decision: str = Field(description="`above threshold` or `below threshold`.")
     model: str
     model_version: str
-    faces: list[ProbeFace]
+    faces: list[ProbeFace] = Field(description="The two faces compared: of the first photo, of the second.")
+    faces_found: list[list[FoundFace]] | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Every face found in each photo (first, second), largest first, the compared ones marked; "
+        "present when either photo has more than one face (with one face each, `faces` is every face found).",
+    )
 
 
 # Builders: what follows from the numbers is derived here, once -------------------------------------------
@@ -197,6 +219,7 @@ def comparison(
     model: str,
     model_version: str,
     faces: list[ProbeFace],
+    faces_found: list[list[FoundFace]] | None = None,
 ) -> Comparison:
     return Comparison(
         score=score,
@@ -211,4 +234,19 @@ def comparison(
         model=model,
         model_version=model_version,
         faces=faces,
+        faces_found=faces_found,
+    )
+
+
+def quality_warning(quality: float, reasons: list[str], bar: float, refused: bool) -> str:
+    """The words beside a face below the quality gate that was searched or compared all the same."""
+    why = f"quality {quality:.2f} is below {bar:g} ({', '.join(reasons) or 'low quality'})"
+    if refused:
+        return (
+            f"{why}, searched only because forced: faces refused for this were found at rank 1 far less often "
+            "than the rest (docs/accuracy.md); treat its candidates with extra care"
+        )
+    return (
+        f"{why}; searched all the same: faces flagged only for this were found at rank 1 about as often as the "
+        "rest (docs/accuracy.md), but check its candidates with that in mind"
     )

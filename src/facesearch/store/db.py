@@ -8,6 +8,8 @@ own modules of functions over the same `Store`."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,35 @@ from .faces import FaceRows
 from .gallery import GalleryRows
 from .ingest_runs import IngestRuns
 
+_BUSY_TIMEOUT_S = 60.0
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # The busy timeout first: switching a new file to WAL takes a lock, and two processes opening the same
     # new home at once would otherwise fail at once instead of waiting.
-    cur.execute("PRAGMA busy_timeout=60000")
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _switch_to_wal(cur: Any) -> None:
+    """SQLite answers "database is locked" to a journal-mode switch at once, without its busy handler, when
+    another connection holds the file mid-switch or mid-migration; so the switch is retried here until the
+    same deadline the busy timeout gives every other statement."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    pause = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 class Store(GalleryRows, FaceRows, IngestRuns):

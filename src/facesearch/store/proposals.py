@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from .db import Store
 from .governance_tables import Proposal
+from .schema import Face
 
 
 def get_proposal(store: Store, proposal_id: int) -> Proposal | None:
@@ -102,3 +103,16 @@ def proposal_statuses(store: Store) -> list[tuple[int, str]]:
     """(search id, status) of every proposal: what usage reports count."""
     with store.session() as s:
         return [(int(sid), str(st)) for sid, st in s.execute(select(Proposal.search_id, Proposal.status)).all()]
+
+
+def open_in_collection(store: Store, collection_id: int) -> list[tuple[int, str | None]]:
+    """(proposal id, case reference) of every proposal still awaiting its second examiner whose candidate is a
+    face of this collection: what an open case still needs of it."""
+    with store.session() as s:
+        rows = s.execute(
+            select(Proposal.id, Proposal.case_ref)
+            .join(Face, Face.id == Proposal.face_id)
+            .where(Face.collection_id == collection_id, Proposal.status == "proposed")
+            .order_by(Proposal.id)
+        ).all()
+    return [(int(i), ref) for i, ref in rows]

@@ -20,8 +20,8 @@ from ..config import Settings
 from ..http.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Caller, any_user, client_ip, context, principal_of
 from ..http.problems import Problem
 from ..vocabulary import ACTIONS, ROLES
-from . import governance_pages
-from .rendering import HOME, NAV, error_page, render, templates
+from . import governance_pages, watch_pages
+from .rendering import HOME, NAV, error_page, render, signed_notices, templates
 
 __all__ = ["HOME", "NAV", "error_page", "render", "router", "templates"]
 
@@ -137,9 +137,11 @@ def verify_page(
 def ingest_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(collections.create_collection, jobs.start_job)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/ingest", msg, None, sig)
     return render(
         request,
         "ingest.html",
@@ -228,15 +230,17 @@ def _users(
     error: str | None = None,
     created: str | None = None,
 ) -> Response:
+    users = accounts.list_users(ctx, actor)
     return render(
         request,
         "users.html",
         status=status,
-        users=accounts.list_users(ctx, actor),
+        users=users,
         roles=ROLES,
         tokens=accounts.list_tokens(ctx, actor),
         error=error,
-        created=created,
+        # Only the name of an account that exists: a link cannot put text of its own on the page.
+        created=created if created in {u.name for u in users} else None,
     )
 
 
@@ -347,3 +351,4 @@ def docs_page(request: Request, actor: Actor = Depends(any_user)) -> Response:
 
 # The governance pages live in their own module and are served under this router.
 router.include_router(governance_pages.router)
+router.include_router(watch_pages.router)

@@ -15,9 +15,9 @@ from ...store import Store
 from ...store import people as rows
 from ...store.people_tables import PersonCorrection
 from ...vocabulary import Action
-from ..auditing import record
+from ..auditing import record, refusal_recorded
 from ..context import Actor, Context
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..roles import allowed
 from .lookup import person
 from .results import Corrected, CorrectedIntoNewPerson, Correction
@@ -218,16 +218,20 @@ def reject_face(ctx: Context, actor: Actor, person_id: int, face_id: int) -> Cor
     return CorrectedIntoNewPerson(correction=Correction.of(c), people=changed, new_person=new)
 
 
-@allowed("examiner", "operator")
+@allowed("examiner", "operator", "admin")
 def undo(ctx: Context, actor: Actor, correction_id: int) -> Corrected:
     """Undo a correction: its constraint is dropped and the faces and names it changed are put back. A later
-    correction of the same faces must be undone first."""
+    correction of the same faces must be undone first. Only its author or an admin (who reviews corrections:
+    there is no other reviewer role) may undo it; anyone else is refused, and the refusal is logged."""
     store = ctx.store
     tidy(store)
     c = rows.get_correction(store, correction_id)
     later = rows.active_corrections_after(store, correction_id)
     if c is None:
         raise NotFound(f"no correction with id {correction_id}")
+    if actor.role != "admin" and c.actor != actor.name:
+        with refusal_recorded(ctx, actor, Action.PEOPLE_UNDO, details={"correction": c.id}):
+            raise Forbidden(f"correction {c.id} is {c.actor}'s: only its author or an admin may undo it")
     if c.undone_at is not None:
         raise Conflict(f"correction {c.id} was already undone by {c.undone_by}")
     mine = touched(c)

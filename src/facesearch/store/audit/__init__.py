@@ -34,9 +34,11 @@ from .query import (
     csv_cell,
     entry_dict,
     export,
+    login_failures,
     parse_when,
     query,
     read_entry,
+    token_minter,
     took_part,
 )
 from .table import AuditEntry, ensure_audit_triggers
@@ -67,6 +69,7 @@ __all__ = [
     "entry_hash",
     "export",
     "iter_entries",
+    "login_failures",
     "now_iso",
     "parse_when",
     "query",
@@ -74,6 +77,7 @@ __all__ = [
     "read_head",
     "read_key",
     "row_fields",
+    "token_minter",
     "took_part",
     "verify_chain",
 ]

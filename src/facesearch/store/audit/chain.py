@@ -7,6 +7,13 @@ of the next; someone who can write the database but not read the key cannot appe
 with a valid hash. Deleting the newest entries leaves a valid shorter chain, so the head (sequence number
 and hash) is also written to a checkpoint file beside the database (a missing checkpoint is a failure).
 
+The writer never heals what it finds: it appends nothing to a log whose checkpoint is missing (while the log
+has entries) or no longer matches it (the entry at the checkpoint's sequence number is gone or has another
+hash), and raises `AuditWriteError` instead, so the action does not happen and `verify` sees the log as it was
+left. A checkpoint is started only with a new log or a new key (a home from before keys, or a lost key, which
+leave their own evidence). An admin may decide to go on (`reseal`: an `audit_reseal` entry recording what
+verify found, and a new checkpoint at it); `verify` keeps reporting every reseal.
+
 Entries written before the home had a key (by 0.1.0 and 0.2.0) carry a plain SHA-256; the key file records
 the first entry under the key (`from_seq`), entries before it are checked by plain hash, and the keyed part
 is anchored to them by the link of its first entry. An `audit_key` entry marks that point in the log.
@@ -31,7 +38,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ...errors import StorageError
+from ...errors import StorageError, redact_value
 from ...fsutil import write_atomic
 from ..db import Store
 from ..guard import cause_of
@@ -160,6 +167,9 @@ class AuditLog:
         self.head_path = head_path
         self.key_path = key_path or (head_path.with_name(KEY_FILE) if head_path is not None else None)
         self._key: ChainKey | None = None
+        self._key_created = False  # this writer made the key file: the chain (and its checkpoint) start here
+        self._head_refused = False  # warned once that the checkpoint is missing or does not match the log
+        self._resealing = False  # an admin's reseal: the checkpoint starts again at its entry
         self._lock = threading.Lock()
 
     def record(
@@ -179,7 +189,9 @@ class AuditLog:
         results: Any = None,
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one entry; returns its stored fields (`seq` and `hash` included)."""
+        """Append one entry; returns its stored fields (`seq` and `hash` included). Credentials in its
+        structured fields (a refusal's reason naming a URI) are redacted first: an entry is never deleted."""
+        results, details = redact_value(results), redact_value(details)
         fields: dict[str, Any] = {
             "actor": actor,
             "role": role,
@@ -197,7 +209,59 @@ class AuditLog:
         }
         with self._lock:
             key = self._ensure_key()
+            self._check_head()
             return self._append_retrying(fields, key)
+
+    def reseal(self, *, actor: str, role: str, details: dict[str, Any]) -> dict[str, Any]:
+        """Append an `audit_reseal` entry even though the log no longer matches its checkpoint, and start the
+        checkpoint again at it: an admin's explicit, logged decision to go on after a break, which `verify`
+        keeps reporting (the use case is `app.audit.reseal`)."""
+        fields: dict[str, Any] = {
+            "actor": actor,
+            "role": role,
+            "action": Action.AUDIT_RESEAL.value,
+            "outcome": "warning",
+            "details": canonical_json(redact_value(details)),
+        }
+        with self._lock:
+            key = self._ensure_key()
+            self._resealing = True
+            try:
+                return self._append_retrying(fields, key)
+            finally:
+                self._resealing = False
+
+    def head_problem(self) -> str | None:
+        """Why the log cannot be appended to as it is (its checkpoint is missing while it has entries, or no
+        longer matches it), or None."""
+        if self.head_path is None:
+            return None
+        current = read_head(self.head_path)
+        try:
+            with self.store.session() as s:
+                tail = s.scalar(select(AuditEntry.seq).order_by(AuditEntry.seq.desc()).limit(1))
+        except Exception as exc:
+            raise AuditWriteError(f"the audit log cannot be read: {cause_of(exc)}") from exc
+        if current is None:
+            if tail is None or self._key_created:
+                return None  # a new log, or one whose key was just made (its own evidence: `audit_key`)
+            return f"the checkpoint {self.head_path.name} is missing or unreadable while the log has entries"
+        if tail is None or tail < current[0]:
+            return f"the checkpoint records entry {current[0]} but the log ends at {tail or 0} (newest entries deleted)"
+        if self._hash_at(current[0]) != current[1]:
+            return f"entry {current[0]} no longer has the hash its checkpoint records (deleted or rewritten)"
+        return None
+
+    def _check_head(self) -> None:
+        """Refuse to append to a log that does not match its checkpoint: an appended entry must never hide a
+        deletion (see the module's docstring). Nothing is appended; `verify` shows what happened, and an admin
+        decides (restore a backup, or `facesearch audit reseal`)."""
+        problem = self.head_problem()
+        if problem is not None:
+            raise AuditWriteError(
+                f"the audit log cannot be written: {problem}; run `facesearch audit verify`, then restore the "
+                "home from a backup or have an admin run `facesearch audit reseal`"
+            )
 
     def _append_retrying(self, fields: dict[str, Any], key: ChainKey | None) -> dict[str, Any]:
         for attempt in range(50):
@@ -233,6 +297,7 @@ class AuditLog:
                     tail = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
                 from_seq = tail.seq + 1 if tail is not None else 1
                 found = _create_key(self.key_path, from_seq)
+                self._key_created = found.from_seq == from_seq
                 if tail is not None and found.from_seq == from_seq:
                     lost = entry_hash(row_fields(tail)) != tail.hash
                     details: dict[str, Any] = {"from_seq": from_seq, "plain_until": from_seq - 1}
@@ -280,10 +345,39 @@ class AuditLog:
 
     def _write_head(self, seq: int, digest: str) -> None:
         """Advance the checkpoint. A failure raises: the entry is in the database, but the action it
-        records must not go ahead while its tail is unprotected."""
+        records must not go ahead while its tail is unprotected.
+
+        A missing (or unreadable) checkpoint is started again only by the writer that created the key (see
+        the module's docstring); a checkpoint whose own entry no longer has its hash (the tail was deleted or
+        rewritten) is left as it is. Either way `verify` keeps reporting it."""
         if self.head_path is None:
             return
         current = read_head(self.head_path)
-        if current and current[0] >= seq:
+        if self._resealing:
+            pass
+        elif current is None:
+            if not (self._key_created or (self.key_path is None and seq == 1)):
+                self._refuse_head(f"the checkpoint {self.head_path.name} is missing or unreadable")
+                return
+        elif current[0] >= seq:
+            return
+        elif self._hash_at(current[0]) != current[1]:
+            self._refuse_head(f"entry {current[0]} no longer has the hash its checkpoint records")
             return
         write_atomic(self.head_path, json.dumps({"seq": seq, "hash": digest}), make_parents=False)
+        self._key_created = False  # the checkpoint exists now: from here on its absence is a failure
+
+    def _hash_at(self, seq: int) -> str | None:
+        # Raised as AuditWriteError, never as a database error: the entry is committed, and the append loop
+        # retries database errors by appending again.
+        try:
+            with self.store.session() as s:
+                found = s.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
+        except Exception as exc:
+            raise AuditWriteError(f"the audit checkpoint cannot be checked: {cause_of(exc)}") from exc
+        return str(found) if found is not None else None
+
+    def _refuse_head(self, why: str) -> None:
+        if not self._head_refused:
+            self._head_refused = True
+            log.warning("%s; it is left as it is (`facesearch audit verify` reports it; restore it from a backup)", why)

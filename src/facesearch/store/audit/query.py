@@ -163,6 +163,48 @@ def count_since(store: Store, actor: str, actions: Collection[str], since: str) 
         )
 
 
+def login_failures(store: Store, name: str, ip: str | None, since: str) -> int:
+    """Failed sign-ins (refused, not throttled) for `name` (any case) from `ip` at or after `since`, and after
+    that name's last successful sign-in from that address: what the sign-in lockout counts."""
+    same_ip = AuditEntry.ip.is_(None) if ip is None else AuditEntry.ip == ip
+    who = func.lower(AuditEntry.actor) == name.lower()
+    with store.session() as s:
+        last_ok = s.scalar(
+            select(func.max(AuditEntry.seq)).where(
+                AuditEntry.action == "login", AuditEntry.ts >= since, AuditEntry.outcome == "ok", who, same_ip
+            )
+        )
+        return int(
+            s.scalar(
+                select(func.count(AuditEntry.seq)).where(
+                    AuditEntry.action == "login_failed",
+                    AuditEntry.ts >= since,
+                    AuditEntry.outcome == "refused",
+                    AuditEntry.seq > (last_ok or 0),
+                    who,
+                    same_ip,
+                )
+            )
+            or 0
+        )
+
+
+def token_minter(store: Store, token_id: int) -> str | None:
+    """Who made API token `token_id`, as its `token_create` entry says; None when no entry says so."""
+    with store.session() as s:
+        for actor, details in s.execute(
+            select(AuditEntry.actor, AuditEntry.details)
+            .where(AuditEntry.action == "token_create", AuditEntry.outcome == "ok")
+            .order_by(AuditEntry.seq.desc())
+        ):
+            try:
+                if details and int(json.loads(details).get("token_id", -1)) == token_id:
+                    return str(actor) if actor is not None else None
+            except (ValueError, TypeError, AttributeError):
+                continue
+    return None
+
+
 def case_entries(store: Store, case_ref: str, actions: Collection[str]) -> list[dict[str, Any]]:
     """The entries of these actions under a case reference, oldest first."""
     with store.session() as s:

@@ -3,6 +3,7 @@ was edited, removed or inserted reported (`facesearch audit verify`, backups, re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..db import Store
+from .actions import Action
 from .chain import GENESIS, KEY_FILE, AuditWriteError, ChainKey, entry_hash, read_head, read_key, row_fields
 from .table import AuditEntry
 
@@ -57,10 +59,20 @@ def verify_chain(
             key = read_key(key_path)
         except AuditWriteError as exc:
             problems.append(str(exc))
+    head = read_head(head_path) if head_path is not None else None
+    at_checkpoint: str | None = None  # the hash of the entry whose sequence number the checkpoint records
     prev_hash, expected_seq, count = GENESIS, 1, 0
     unverifiable: list[int] = []  # plain-checked entries whose hash is no plain hash: a lost key, or forged
     for row in iter_entries(store):
         count += 1
+        if head is not None and row.seq == head[0]:
+            at_checkpoint = row.hash
+        if row.action == Action.AUDIT_RESEAL.value:
+            # An admin went on after a break; the break stays a finding (the entries it lost are gone).
+            found = (json.loads(row.details) if row.details else {}).get("problems") or ["(none recorded)"]
+            problems.append(
+                f"entry {row.seq}: the log was resealed by {row.actor} at {row.ts} after a break: {found[0]}"
+            )
         if row.seq != expected_seq:
             problems.append(
                 f"entries {expected_seq}..{row.seq - 1} are missing (deleted)"
@@ -101,17 +113,28 @@ def verify_chain(
         )
     head_seq = expected_seq - 1
     if head_path is not None:
-        head = read_head(head_path)
         if head is None:
             if count:
                 problems.append(
                     f"the checkpoint {head_path.name} is missing or unreadable while the log has "
                     f"{count} entries (the newest entries may have been deleted with it)"
                 )
+            elif key is not None:
+                # A key is made with the first entry, and the checkpoint with it: a keyed home with neither
+                # entries nor checkpoint had its log emptied.
+                problems.append(
+                    f"the log is empty and the checkpoint {head_path.name} is missing, but the audit key "
+                    f"records entries from {key.from_seq} on (every entry deleted?)"
+                )
         elif head[0] > head_seq:
             problems.append(
                 f"the checkpoint records entry {head[0]} but the log ends at {head_seq} (newest entries deleted)"
             )
-        elif head[0] == head_seq and head[1] != prev_hash:
-            problems.append(f"entry {head_seq}: hash differs from the checkpoint")
+        elif at_checkpoint != head[1]:
+            # Compared at the checkpoint's own sequence number: entries appended after a deleted tail reach
+            # and pass it, but never with the hash it recorded.
+            problems.append(
+                f"entry {head[0]}: hash differs from the checkpoint (the entries from there on were deleted or "
+                "rewritten, and new ones appended)"
+            )
     return ChainReport(not problems, count, head_seq, prev_hash, problems)

@@ -36,7 +36,17 @@ from .reads import (
     templates,
     unassigned_faces,
 )
-from .upkeep import add_faces, new_person, regroup_pack, rename, set_person, set_templates, sweep, template_rows
+from .upkeep import (
+    add_faces,
+    new_person,
+    regroup_pack,
+    release_below,
+    rename,
+    set_person,
+    set_templates,
+    sweep,
+    template_rows,
+)
 
 __all__ = [
     "active_corrections_after",
@@ -63,6 +73,7 @@ __all__ = [
     "persons_of",
     "photos_of",
     "regroup_pack",
+    "release_below",
     "rename",
     "restore",
     "set_person",

@@ -39,6 +39,27 @@ def sweep(store: Store, model: str | None = None) -> tuple[int, list[tuple[int, 
     return len(gone), stale
 
 
+def release_below(store: Store, model: str, floor: float) -> int:
+    """Take the faces whose quality is below `floor` (the ingest floor) out of the people of one pack, in one
+    transaction; returns how many. Their people's templates are stale then, and a person left with no face is
+    removed by the next `sweep`. A home made before the floor holds such faces: blobs that became people."""
+    if floor <= 0:
+        return 0
+    with store.database.begin() as conn:
+        below = [
+            int(f)
+            for f in conn.scalars(
+                select(PersonFace.face_id)
+                .join(Face, Face.id == PersonFace.face_id)
+                .join(Person, Person.id == PersonFace.person_id)
+                .where(Person.model == model, Face.quality < floor)
+            )
+        ]
+        for i in range(0, len(below), IN_CHUNK):
+            conn.execute(delete(PersonFace).where(PersonFace.face_id.in_(below[i : i + IN_CHUNK])))
+    return len(below)
+
+
 def template_rows(store: Store, person_ids: Sequence[int]) -> list[tuple[int, int, float]]:
     """(person id, face id, face quality) of every face of these people."""
     pids = [int(p) for p in person_ids]
