@@ -6,6 +6,7 @@ import csv
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,12 +23,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..app.ingest import IngestResult, IngestSummary, items_from_folder, items_from_manifest
-from ..app.ingest import ingest as ingest_uc
-from ..pipeline.sources import Failure
 from .actor import call, open_context, run
 from .actor import fail as _fail
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app.ingest import IngestResult, IngestSummary
+    from ..pipeline.sources import Failure
 
 console = Console()
 err = Console(stderr=True)
@@ -45,6 +47,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
+    from ..app.ingest import ingest as ingest_uc
+    from ..app.ingest import items_from_folder, items_from_manifest
+
     if (folder is None) == (manifest is None):
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 
 T = TypeVar("T")
 
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values of a result: models and dataclasses by field, dates in ISO 8601, paths as text."""
+    from pydantic import BaseModel  # here, not at the top: `facesearch --help` imports no Pydantic
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
