@@ -51,6 +51,7 @@ def test_a_second_process_loads_compiled_networks_from_the_cache(tmp_path: Path)
     first = pack.embed(pack.align(image, det))
     blobs = sorted((home / "cache" / "openvino").glob("*.blob"))
     assert len(blobs) >= 2  # the embedder and the detector's first bucket
+    assert all(b.stat().st_mode & 0o077 == 0 for b in blobs)  # the runtime writes 0440; the home keeps 0600 or less
     script = (
         "import sys, cv2, numpy as np\n"
         "from pathlib import Path\n"

@@ -25,6 +25,7 @@ coordinates.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,9 @@ class YunetDetector:
 
     def _compile(self) -> Any:
         self.compiled += 1
-        return self._core.compile_model(self._model, "CPU", self._config).create_infer_request()
+        compiled = self._core.compile_model(self._model, "CPU", self._config)
+        keep_cache_private(self._core)
+        return compiled.create_infer_request()
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """(n, 15) float32 rows: x, y, w, h, five landmark (x, y) pairs, score; like FaceDetectorYN.detect."""
@@ -141,3 +144,21 @@ class YunetDetector:
         )
         idx = np.asarray(kept, np.int64).reshape(-1)
         return np.concatenate([all_boxes[idx], all_points[idx], all_scores[idx, None]], axis=1).astype(np.float32)
+
+
+def keep_cache_private(core: Any) -> None:
+    """Make the files OpenVINO just wrote to its compile cache (if it has one) readable by their owner only.
+
+    The runtime writes each compiled network 0440, group-readable whatever the umask; the folder is 0700, so
+    no one else could reach them, but the home keeps every file 0600 or tighter (`facesearch doctor` reports
+    any other). Called after each compilation: a few files at most, a few microseconds.
+    """
+    folder = core.get_property("CACHE_DIR")
+    if not folder:
+        return
+    try:
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o077:
+                os.chmod(entry.path, 0o400)
+    except OSError:
+        pass  # a cache that cannot be listed or changed is the runtime's to skip; the pack still works

@@ -18,7 +18,7 @@ import numpy as np
 
 from .align import align_faces
 from .base import Detections, PackInfo, downscale, l2_normalise
-from .yunet import YunetDetector
+from .yunet import YunetDetector, keep_cache_private
 
 YUNET = "yunet_2023mar/face_detection_yunet_2023mar.onnx"
 REID_XML = "omz_face_reid_0095/face-reidentification-retail-0095.xml"
@@ -78,6 +78,7 @@ class YunetReidPack:
         chosen = device if device in devices else "CPU"
         config = {"INFERENCE_NUM_THREADS": threads} if chosen == "CPU" else {}
         self._compiled = core.compile_model(model, chosen, config)
+        keep_cache_private(core)
         self._request = self._compiled.create_infer_request()
         self.device = chosen
 
