@@ -28,6 +28,7 @@ PROPOSAL = {
 }
 RECORDED = {"probe_face", "rank", "face_id", "image_id", "collection", "score", "fmr", "above_threshold"}
 REVIEWED = {"status", "stamp", "history"}
+PROVENANCE = {"path", "source_url", "collection_source", "ingested_at"}
 CASE_SEARCH = {
     *("search_id", "kind", "ts", "actor", "role", "purpose", "outcome", "probe_sha256", "collections", "model"),
     *("threshold", "threshold_fmr", "threshold_reason", "gallery_size", "candidates", "probe_faces"),
@@ -145,7 +146,7 @@ def test_governance_answers_keep_their_keys(synthetic_env: Path) -> None:
         assert _keys(verify) == CASE_SEARCH | {"verify", "quality", "model_version"}
         assert _keys(refused) == CASE_SEARCH | {"refusal", "no_candidates"}
         for c in ok["candidates"]:
-            assert _keys(c) == RECORDED | REVIEWED | {"erased", "thumbnail_url", "decision"}
+            assert _keys(c) == RECORDED | REVIEWED | PROVENANCE | {"erased", "thumbnail_url", "decision"}
         assert _keys(ok["probe_faces"][0]) == {
             "face",
             "quality",

@@ -4,7 +4,7 @@ words: tests/services/test_engine_answers.py)."""
 
 from __future__ import annotations
 
-from facesearch.calibration.wording import decision_text, fmr_text, threshold_text
+from facesearch.calibration.wording import decision_text, fmr_number, fmr_text, threshold_text
 
 
 def test_fmr_text_names_different_people_and_rounds() -> None:
@@ -19,3 +19,14 @@ def test_decision_in_words() -> None:
     assert threshold_text(0.5, 0.4) == decision_text(True) == "above threshold"
     assert threshold_text(0.4, 0.4) == "above threshold"  # at the threshold counts as reaching it
     assert threshold_text(0.39, 0.4) == decision_text(False) == "below threshold"
+
+
+def test_a_rate_at_the_tables_floor_reads_fewer_than() -> None:
+    """A score beyond the highest impostor score gets the table's floor: it reads as a bound, never as if
+    the floor had been measured, and the bound is rounded down so that it stays true."""
+    floor = 1 / 12_345_678
+    assert fmr_text(floor, floor) == "fewer than 1 in 12,000,000 different people score this high"
+    assert fmr_text(floor * (1 + 1e-9), floor).startswith("fewer than 1 in 12,000,000")
+    assert fmr_text(floor * 2, floor) == "1 in 6,200,000 different people score this high"
+    assert fmr_text(floor) == "1 in 12,000,000 different people score this high"  # no floor known: as measured
+    assert fmr_number(floor, floor) == "< 8.1e-08" and fmr_number(1e-4, floor) == "0.0001"

@@ -219,3 +219,87 @@ def test_progress_columns_from_the_first_update() -> None:
     bar.update(task_id, completed=25)
     assert rate.render(task).plain == "2.5 images/s"
     assert eta.render(task).plain == "ETA 0:00:30"
+
+
+def test_search_table_fits_100_columns(tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At COLUMNS=100 (a terminal's width) the table fits: one line per candidate, every line at most 100
+    characters, the file name kept whole (paths are shortened from the left), the collection's source said
+    once below the table; a collection without source URLs has no empty "source URL" column. `--wide` shows
+    every column, paths whole."""
+    deep = tmp_path / ("an-archive-folder-with-a-long-name-" * 3) / "scans"
+    deep.mkdir(parents=True)
+    _, gallery = _home(deep)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    code, out, err = _run("search", str(probe), "--top", "4", *CASE)
+    assert code == 0, out + err
+    lines = out.splitlines()
+    rows = [line for line in lines if line.strip()[:1].isdigit() and ("above" in line or "below" in line)]
+    assert len(rows) == 4, out
+    assert all(len(line) <= 100 for line in rows), out
+    header = next(line for line in lines if "how rare" in line and "score" in line)
+    assert len(header) <= 100 and "source URL" in header and "collection source" not in header
+    for photo in gallery[1]:
+        assert sum(photo.name in r for r in rows) == 1, out  # the file name, whole, on its candidate's line
+    assert any("…" in r for r in rows) and str(gallery[1][0]) not in out  # shortened from the left
+    assert f"collection archive: source {SOURCE}" in out and out.count(SOURCE) == 1
+    assert "how rare: 1 in N different people score this high" in out and "1 in " in rows[0]
+
+    # A collection without source URLs: no "source URL" column at all.
+    plain = write_gallery(tmp_path / "plain", [3], 2)
+    assert _run("collections", "create", "plain", "--source", "s", "--legal-basis", "consent", "--keep")[0] == 0
+    assert _run("ingest", str(plain[3][0].parent.parent), "--collection", "plain")[0] == 0
+    code, out, err = _run("search", str(probe), "--top", "2", "-c", "plain", *CASE)
+    assert code == 0 and "source URL" not in out, out + err
+
+    monkeypatch.delenv("COLUMNS")  # piped without a width: the wide table's lines stay whole
+    code, out, err = _run("search", str(probe), "--top", "4", "--wide", *CASE)
+    assert code == 0 and "collection source" in out and "source URL" in out, out + err
+    for photo in gallery[1]:
+        assert photo.name in out
+
+
+def test_case_report_carries_provenance_and_stays_off_the_terminal(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every candidate of the case report names its file, source URL, collection source and ingest time (with
+    its zone), in the JSON and the HTML; the HTML report (base64 photos) is refused at a terminal unless it
+    goes to --out, and is written there."""
+    from facesearch.cli import governance
+
+    _, gallery = _home(tmp_path)
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    assert _run("search", str(probe), "--top", "4", *CASE)[0] == 0
+    code, out, err = _run("case", "report", "C-1", "--format", "json")
+    assert code == 0, out + err
+    candidates = [c for s in json.loads(out)["searches"] for c in s["candidates"]]
+    assert len(candidates) == 4
+    for c in candidates:
+        assert Path(c["path"]).name.startswith("person_") and c["source_url"].startswith("https://example.org/")
+        assert c["collection_source"] == SOURCE and c["ingested_at"].endswith("+00:00")
+    code, html, err = _run("case", "report", "C-1")  # piped: the page itself
+    assert code == 0 and all(c["path"] in html.replace("<wbr>", "") for c in candidates), err
+    assert all(c["source_url"] in html.replace("<wbr>", "") for c in candidates) and SOURCE in html
+
+    monkeypatch.setattr(governance, "at_terminal", lambda: True)
+    code, out, err = _run("case", "report", "C-1")
+    assert code == 2 and "--out" in err and "<html" not in out
+    report = tmp_path / "case.html"
+    code, out, err = _run("case", "report", "C-1", "--out", str(report))
+    assert code == 0 and "<html" not in out and report.read_text().startswith("<!doctype html>")
+    assert _run("case", "report", "C-1", "--format", "json")[0] == 0  # JSON text is fine at a terminal
+
+
+def test_help_and_errors_read_as_text(tmp_path: Path, synthetic_env: Path) -> None:
+    """Help names values as click does (no `<bool>`, `<str>`, `{first}`); a missing case reference names the
+    option that gives it; a wrong path is said in words, not as Python's `[Errno 2]`."""
+    for command in (["--help"], ["verify", "--help"], ["search", "--help"], ["people", "together", "--help"]):
+        res = runner.invoke(app, command, env={"COLUMNS": "120"})
+        assert res.exit_code == 0 and not any(t in res.stdout for t in ("<bool>", "<str>", "{first}", "{probe}"))
+    assert "verify [OPTIONS] FIRST SECOND" in runner.invoke(app, ["verify", "--help"]).stdout
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    code, _, err = _run("search", str(probe), "--purpose", "TEST")
+    assert code == 4 and "--case REF" in err
+    code, _, err = _run("search", str(tmp_path / "missing.jpg"), *CASE)
+    assert code == 2 and "no such file or directory" in err and "Errno" not in err

@@ -19,6 +19,7 @@ from support.synthetic import write_gallery, write_photo
 from facesearch.app import collection as collections
 from facesearch.app.context import Actor, Context
 from facesearch.app.ingest import ingest, items_from_folder
+from facesearch.calibration.tables import load_table
 from facesearch.calibration.wording import decision_text, fmr_text
 from facesearch.config import Settings
 from facesearch.pipeline import imaging
@@ -100,14 +101,16 @@ def test_search_answers_are_worded_and_well_formed(gallery: dict[str, Any]) -> N
     found = engine.search(gallery["probe"], top_k=5)
     assert found.hidden == ()
     face = found.answer.faces[0]
-    assert face.threshold.fmr_text == fmr_text(face.threshold.fmr) and face.skipped is None
+    floor = load_table("synthetic").fmr_floor  # a rate at the table's floor reads "fewer than 1 in N"
+    assert face.threshold.fmr_text == fmr_text(face.threshold.fmr, floor) and face.skipped is None
     for m in face.matches:
-        assert m.fmr_text == fmr_text(m.fmr) and m.decision == decision_text(m.above_threshold)
+        assert m.fmr_text == fmr_text(m.fmr, floor) and m.decision == decision_text(m.above_threshold)
     assert Path(face.matches[0].image.path or "").parent.name == "person_0001"
     dumped = found.answer.model_dump(mode="json")
     assert "skipped" not in dumped["faces"][0] and "calibrated" not in dumped["faces"][0]["threshold"]
     same = engine.verify(gallery["probe"], gallery["probe"])
-    assert same.same_person and same.decision == "above threshold" and same.fmr_text == fmr_text(same.fmr)
+    assert same.same_person and same.decision == "above threshold" and same.fmr_text == fmr_text(same.fmr, floor)
+    assert same.fmr_text.startswith("fewer than 1 in ")  # a photo with itself: beyond the measured range
 
 
 def test_hidden_faces_are_denied_inside_the_search_and_reported_apart(gallery: dict[str, Any]) -> None:

@@ -176,6 +176,11 @@ def test_mixed_pack_search_shows_every_pack_in_words(server, browser, shots: Pat
         assert "different people" in face["threshold"]["fmr_text"]
         first_card = group.locator(".cand").first.inner_text()
         assert "above threshold" in first_card and top["fmr_text"] in first_card
+        # Each card names its file and the expected false matches, as the command line does.
+        assert Path(top["image"]["path"]).name in first_card and "expected false matches" in first_card
+    # The lead notice once for the search, not on every card.
+    assert "not an identification" in page.locator("#lead-notice").inner_text()
+    assert "not an identification" not in page.locator("#groups").inner_text()
     assert page.locator(".cand").count() == sum(len(f["matches"]) for f in body["faces"])
     text = _text(page)
     assert "different people score this high" in text and "below threshold" in text
@@ -187,6 +192,7 @@ def test_mixed_pack_search_shows_every_pack_in_words(server, browser, shots: Pat
     page.locator("#cmp-gallery img").wait_for()
     meta = page.locator("#match-meta").inner_text()
     assert body["faces"][1]["model"] in meta and "different people" in meta and "above threshold" in meta
+    assert re.search(r"Ingested\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", meta), meta  # a time with its zone
     _no_match_rate(page)
     page.screenshot(path=shots / "02-candidate.png")
     page.keyboard.press("Escape")
@@ -337,4 +343,57 @@ def test_phone_width_search_results(server, browser, shots: Path) -> None:
     assert page.locator(".group").count() == 2
     assert _scroll_width(page) <= PHONE["width"]
     page.screenshot(path=shots / "10-phone-results.png", full_page=True)
+    assert not errors, errors
+
+
+# Words split across two lines: for every word of letters in `selector`, whether its text spans more than one
+# line box (a mid-word break such as "peopl e"); a hash (no run of letters this long) may wrap anywhere.
+SPLIT_WORDS = """(selector) => {
+  const out = [];
+  for (const root of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/[A-Za-z_]{2,24}/g)) {
+        const r = document.createRange();
+        r.setStart(node, m.index); r.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].filter((b) => b.width > 0).map((b) => Math.round(b.top)));
+        if (lines.size > 1) out.push(m[0]);
+      }
+    }
+  }
+  return out;
+}"""
+
+
+def test_phone_width_verify_result_and_case_report(server, browser, shots: Path) -> None:
+    """At 375 px the verify result and the case report fit the screen (no horizontal scrolling, no table wider
+    than the page) and break no word in the middle."""
+    base, env = server
+    page, errors = _page(browser, base, "examiner", viewport=PHONE)
+    page.goto(f"{base}/verify")
+    page.set_input_files("#photo-a", str(env.photos["Hugo_Chavez"][0]))
+    page.set_input_files("#photo-b", str(env.photos["Hugo_Chavez"][4]))
+    page.locator("#view-a img").wait_for()
+    page.locator("#view-b img").wait_for()
+    page.get_by_label("Case reference").fill("CASE-SCREENS-PHONE")
+    page.get_by_label("Purpose").fill("e2e: phone")
+    with page.expect_response("**/api/v1/verify") as resp:
+        page.get_by_role("button", name="Compare").click()
+    assert resp.value.status == 200
+    page.locator("#verdict").wait_for()
+    assert _scroll_width(page) <= PHONE["width"]
+    assert page.evaluate(SPLIT_WORDS, "#verdict") == []
+    page.screenshot(path=shots / "11-phone-verify.png", full_page=True)
+
+    page.goto(f"{base}/search")
+    _search(page, env.photos["Colin_Powell"][4], "CASE-SCREENS-PHONE")
+    page.goto(f"{base}/cases?ref=CASE-SCREENS-PHONE")
+    page.get_by_role("heading", name=re.compile("Case disclosure report")).wait_for()
+    assert "collection source" in _text(page) and "ingested" in _text(page)
+    assert _scroll_width(page) <= PHONE["width"]
+    tables = "[...document.querySelectorAll('table')].map((t) => t.getBoundingClientRect().right)"
+    widest = page.evaluate(f"Math.max(...{tables})")
+    assert widest <= PHONE["width"]
+    assert page.evaluate(SPLIT_WORDS, "body") == []  # paths and URLs wrap after a separator
+    page.screenshot(path=shots / "12-phone-case-report.png", full_page=True)
     assert not errors, errors

@@ -5,6 +5,7 @@ Like the rest of the report they are read from the audit log, beside the authori
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -38,8 +39,25 @@ class WatchEvent(BaseModel):
     until: str | None = None
 
 
-class CaseWatchHit(BaseModel):
-    """A hit of a watch of the case: a lead, with its review history."""
+class Provenance(BaseModel):
+    """Where a candidate's photo came from, read from the gallery when the report is made (all None once the
+    face has been erased: the audit log keeps ids and scores, never paths)."""
+
+    path: str | None = Field(description="The image's path as ingested.")
+    source_url: str | None = Field(description="The image's source URL, where the ingest recorded one.")
+    collection_source: str | None = Field(description="Where the collection's photos come from, as declared.")
+    ingested_at: str | None = Field(description="When the image was ingested (ISO 8601, UTC offset).")
+
+
+def provenance(found: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A candidate's provenance fields (`Store.face_provenance`), every one set (None where unknown), so that
+    every candidate of the report carries the same keys."""
+    fields = Provenance.model_fields
+    return {k: (found or {}).get(k) for k in fields}
+
+
+class CaseWatchHit(Provenance):
+    """A hit of a watch of the case: a lead, with its review history and where its photo came from."""
 
     lead_id: int = Field(description="The hit's audit entry: what proposals on it refer to.")
     ts: str
@@ -100,9 +118,11 @@ class Bases:
         return basis(entry["ts"], self.rules[code], self.auths).text()
 
 
-def case_watches(ctx: Context, case_ref: str, existing: set[int], bases: Bases) -> list[CaseWatch]:
-    """The case's watches, oldest first, each with its events and hits. `existing`: the faces still in the
-    gallery (a hit of an erased face is marked so)."""
+def case_watches(
+    ctx: Context, case_ref: str, sources: Mapping[int, Mapping[str, Any]], bases: Bases
+) -> list[CaseWatch]:
+    """The case's watches, oldest first, each with its events and hits. `sources`: the provenance of the faces
+    still in the gallery (`Store.face_provenance`; a hit of an erased face is marked so)."""
     entries = case_entries(ctx.store, case_ref, WATCH_ACTIONS)
     hit_entries = [e for e in entries if e["action"] == Action.WATCH_HIT.value]
     history = proposals_for(ctx, [e["seq"] for e in hit_entries])
@@ -158,7 +178,8 @@ def case_watches(ctx: Context, case_ref: str, existing: set[int], bases: Bases) 
                     status=status,
                     stamp=None if status == "confirmed" else STAMP,
                     history=h,
-                    erased=results.get("face_id") not in existing,
+                    erased=results.get("face_id") not in sources,
+                    **provenance(sources.get(results.get("face_id", 0))),
                 )
             )
         else:

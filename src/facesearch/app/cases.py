@@ -21,7 +21,7 @@ from .auditing import record
 from .authorisations import AuthorisationInfo
 from .case_access import TAKING_PART as TAKING_PART
 from .case_access import may_read_case
-from .case_watches import Bases, CaseWatch, authorisations_of, case_watches, hit_faces
+from .case_watches import Bases, CaseWatch, Provenance, authorisations_of, case_watches, hit_faces, provenance
 from .context import Actor, Context
 from .errors import Forbidden, Invalid
 from .review import STAMP, RecordedCandidate, candidates_of, proposals_for, status_of
@@ -75,10 +75,10 @@ class CaseProbeFace(BaseModel):
     )
 
 
-class DisclosedCandidate(RecordedCandidate):
-    """A candidate of a search of the case, with its review history and what its score meant (a face from a
-    video also has `video`: the time and frame it was seen at, its track's start and end, as the search's audit
-    entry recorded them)."""
+class DisclosedCandidate(Provenance, RecordedCandidate):
+    """A candidate of a search of the case, with its review history, what its score meant and where its photo
+    came from (a face from a video also has `video`: the time and frame it was seen at, its track's start and
+    end, as the search's audit entry recorded them)."""
 
     erased: bool = Field(description="The face has been erased since (no thumbnail then).")
     decision: str | None = Field(description="Above or below the threshold, in words (None when unknown).")
@@ -263,7 +263,8 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
     entries = case_entries(ctx.store, case_ref, SEARCHES)
     hist = proposals_for(ctx, [e["seq"] for e in entries if e["action"] == Action.SEARCH.value])
     hits = hit_faces(ctx, case_ref)
-    existing = set(ctx.store.face_details(sorted({c["face_id"] for e in entries for c in candidates_of(e)} | {*hits})))
+    sources = ctx.store.face_provenance(sorted({c["face_id"] for e in entries for c in candidates_of(e)} | {*hits}))
+    existing = set(sources)
     bases = Bases(ctx, case_ref)
     searches: list[DisclosedSearch] = []
     models: dict[str, float | None] = {}
@@ -332,6 +333,7 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
                             "history": h,
                             "erased": m["face_id"] not in existing,
                             "decision": _decision(m, face_threshold),
+                            **provenance(sources.get(m["face_id"])),
                         }
                     )
             if item["outcome"] != "refused" and not item["candidates"]:
@@ -342,7 +344,7 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
                 models.setdefault(pack, e["threshold"])
         searches.append(DisclosedSearch.model_validate(item))
     together = _together(ctx, case_ref)
-    watches = case_watches(ctx, case_ref, existing, bases)
+    watches = case_watches(ctx, case_ref, sources, bases)
     for w in watches:
         for pack in (w.model or "").split(","):
             if pack:

@@ -22,6 +22,7 @@ from .erasure import ErasureCounts, erase_images
 from .errors import Conflict, Invalid, NotFound
 from .optout import optouts_without_templates
 from .roles import allowed
+from .when import iso
 
 LEGAL_BASES = (
     "consent",
@@ -59,7 +60,7 @@ class CollectionFields(BaseModel):
             name=col.name,
             model=col.model,
             model_version=col.model_version,
-            created_at=col.created_at.isoformat() if col.created_at else None,
+            created_at=iso(col.created_at),
             source=col.source,
             legal_basis=col.legal_basis,
             legal_basis_note=col.legal_basis_note,

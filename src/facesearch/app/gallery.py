@@ -23,6 +23,7 @@ from .auditing import record
 from .context import Actor, Context
 from .errors import NotFound
 from .roles import allowed
+from .when import iso
 
 # File extensions a downloaded video is given, by container (its name is never the file's own).
 VIDEO_EXTENSIONS = {"mp4": "mp4", "m4v": "m4v", "mov": "mov", "3gp": "3gp", "matroska": "mkv", "webm": "webm"}
@@ -161,7 +162,7 @@ def view_image(
         metadata=img.meta or {},
         width=img.width,
         height=img.height,
-        ingested_at=img.ingested_at.isoformat() if img.ingested_at else None,
+        ingested_at=iso(img.ingested_at),
         faces=[
             ImageFace(
                 face_id=f.id,

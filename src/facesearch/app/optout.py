@@ -358,7 +358,7 @@ def _review_rows(
                 source_url=d["source_url"],
                 score=round(score, 6),
                 fmr=fmr,
-                fmr_text=fmr_text(fmr),
+                fmr_text=fmr_text(fmr, table.fmr_floor),
             )
         )
     return rows

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..calibration.tables import load_table
 from ..calibration.wording import fmr_text
+from ..errors import FacesearchError
 from ..services.search_results import absent
 from ..store import authorisations as assignments
 from ..store import proposals as rows
@@ -349,15 +351,26 @@ def list_proposals(
     return infos(ctx, actor, rows.list_proposals(ctx.store, case_ref, status, limit=1000))
 
 
+def _floor(ctx: Context, model: str | None) -> float | None:
+    """The lowest rate the calibration of a search's one pack measured (None for several packs or none)."""
+    if not model or "," in model:
+        return None
+    try:
+        return load_table(model, ctx.settings.home / "calibration").fmr_floor
+    except FacesearchError:
+        return None
+
+
 def search_view(ctx: Context, actor: Actor, search_id: int) -> PastSearch:
     """A past search as its audit entry recorded it, with the review status of every candidate."""
     e = readable_search(ctx, actor, search_id)
     hist = proposals_for(ctx, [search_id], actor)
     cands = []
+    floor = _floor(ctx, e["model"])
     for c in candidates_of(e):
         h = hist.get((search_id, c["probe_face"], c["face_id"]), [])
         status = status_of(h)
-        words = {"fmr_text": fmr_text(c["fmr"])} if isinstance(c.get("fmr"), (int, float)) else {}
+        words = {"fmr_text": fmr_text(c["fmr"], floor)} if isinstance(c.get("fmr"), (int, float)) else {}
         cands.append(
             RecordedCandidate.model_validate(
                 {**c, **words, "status": status, "stamp": None if status == "confirmed" else STAMP, "history": h}

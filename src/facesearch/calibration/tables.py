@@ -197,10 +197,10 @@ def verify_point(table: CalibrationTable, target_fmr: float, override: float | N
     if override is not None:
         return OperatingPoint(override, float(table.fmr_at(override)), "set by --threshold")
     t = table.threshold_for_fmr(target_fmr)
+    # The reason says where the threshold comes from without a second rate: the line that shows it already
+    # gives the one rate at the threshold (all pairs), which the worst-group policy may set below the target.
     return OperatingPoint(
-        t,
-        float(table.fmr_at(t)),
-        f"FMR target {target_fmr:g} (FACESEARCH_VERIFY_FMR) on {table.dataset}{_policy(table)}",
+        t, float(table.fmr_at(t)), f"chosen for FACESEARCH_VERIFY_FMR on {table.dataset}{_policy(table)}"
     )
 
 
@@ -218,9 +218,9 @@ def search_point(
     target = target_fpir / n
     t = table.threshold_for_fmr(target)
     reason = (
-        f"FPIR target {target_fpir:g} (FACESEARCH_SEARCH_FPIR) / gallery of {n} faces = FMR {target:.2g}"
-        f"{_policy(table)}"
+        f"chosen for FACESEARCH_SEARCH_FPIR {target_fpir:g} (false candidates per search) over a gallery of "
+        f"{n} faces on {table.dataset}{_policy(table)}"
     )
     if target < table.fmr_floor:
-        reason += f"; clamped to the lowest FMR measured ({table.fmr_floor:.2g})"
+        reason += "; the highest threshold the calibration can resolve"
     return OperatingPoint(t, float(table.fmr_at(t)), reason)

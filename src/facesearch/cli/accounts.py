@@ -70,7 +70,7 @@ def users_add(
 
     password = _password(password_stdin, "Password: ", True)
     user = call(accounts.add_user, name, role, password)
-    typer.echo(f"user {user.name} ({user.role}) created")
+    typer.echo(f"User {user.name} ({user.role}) created.")  # as the Users page says it
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,10 @@ def fail(message: str, code: int = 2, as_json: bool = False, **extra: Any) -> No
     raise typer.Exit(code)
 
 
+# The option that gives a field a refusal names, so that the command line's message says what to type.
+FLAGS = {"case reference": "--case REF", "purpose": "--purpose CODE"}
+
+
 def run(fn: Callable[[], T], as_json: bool = False) -> T:
     """Call a use case; show a failure the way every command does, with the exit code of its kind
     (`facesearch.errors.KINDS`): 2 bad input, 3 the probe cannot be searched, 4 refused by the rules (role,
@@ -197,6 +201,8 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
         return fn()
     except FacesearchError as exc:
         message = storage_message(exc) or (f"cannot read the image: {exc}" if isinstance(exc, ImageError) else str(exc))
+        if exc.kind == "case_required" and (flag := FLAGS.get(str(exc.extra.get("field")))):
+            message += f" (give it with {flag})"
         fail(message, exc.exit_code, as_json, kind=exc.kind, **exc.extra)
     except OSError as exc:
         # A read-only or full home: one line, no traceback (a traceback can show what was being written).

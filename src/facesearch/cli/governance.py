@@ -448,13 +448,21 @@ def _show_usage(rows: list[cases.UsageRow], by: str) -> None:
 def case_report(
     case_ref: str = typer.Argument(..., metavar="CASE-REF"),
     fmt: str = typer.Option("html", "--format", help="html or json."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="File to write (default: standard output; an HTML report is refused at a terminal)."
+    ),
 ) -> None:
     """The disclosure report of a case: every search and verify, every candidate, the review history and
-    the model's known limitations. Logged."""
+    the model's known limitations. Logged. The HTML report embeds its photos, so it is written to --out or to
+    a pipe or file (`> report.html`), never printed to a terminal."""
     from ..app import cases
     from ..http.case_report import render_case_html
 
+    if out is None and fmt == "html" and at_terminal():
+        _fail(
+            "the HTML report embeds its photos and is not for a terminal: give --out FILE (or redirect it: "
+            "> case.html), or --format json"
+        )
     done = call(cases.case_report, case_ref, fmt)
     text = (
         render_case_html(done.report, done.thumbnails)
@@ -466,6 +474,11 @@ def case_report(
         typer.echo(f"wrote {out}", err=True)
     else:
         sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+def at_terminal() -> bool:
+    """Whether standard output is a terminal (where a report full of base64 photos is of no use)."""
+    return sys.stdout.isatty()
 
 
 def register(app: typer.Typer) -> None:

@@ -9,8 +9,10 @@ import typer
 
 from .. import __version__
 from .actor import WHO
+from .helpstyle import TidyGroup
 
 app = typer.Typer(
+    cls=TidyGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -78,3 +78,8 @@ def emit(result: T, as_json: bool, render: Callable[[T], None], indent: int | No
         echo_json(result, indent)
     else:
         render(result)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 face', '3 faces' ('1 person', '2 people' with `words`): a count as a sentence says it."""
+    return f"{n} {word if n == 1 else words or word + 's'}"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from .actor import call, open_context
-from .output import emit
+from .output import emit, plural
 
 if TYPE_CHECKING:
     from ..app import people
@@ -59,9 +59,17 @@ def cluster(
 
     def show(out: people.ClusterResult) -> None:
         for p in out.passes:
+            if p.full:
+                done = f"{plural(p.faces, 'face')} grouped into {plural(p.people, 'person', 'people')}"
+            elif not p.faces:
+                done = "every face is in a person already (--full groups them all again)"
+            else:
+                done = (
+                    f"{plural(p.faces, 'face')} in no person yet: {p.assigned} joined a person, "
+                    f"{plural(p.started, 'new person', 'new people')}"
+                )
             typer.echo(
-                f"{p.model}: {p.faces} faces -> {p.people} people ({p.started} new) in "
-                f"{p.seconds:.1f} s; link threshold {p.threshold:.3f} ({p.threshold_reason})"
+                f"{p.model}: {done} in {p.seconds:.1f} s; link threshold {p.threshold:.3f} ({p.threshold_reason})"
             )
 
     emit(call(people.cluster, collection=collection, full=full, as_json=as_json), as_json, show)
@@ -94,7 +102,8 @@ def list_(
     def show(out: Listing) -> None:
         for p in out.people:
             photos = len({f.image.id for f in p.faces})
-            typer.echo(f"{p.id:>6}  {p.name or '(unnamed)':<30} {len(p.faces)} faces, {photos} photos")
+            counts = f"{plural(len(p.faces), 'face')}, {plural(photos, 'photo')}"
+            typer.echo(f"{p.id:>6}  {p.name or '(unnamed)':<30} {counts}")
 
     out = call(people.list_people, collection=collection, min_faces=min_faces, as_json=as_json)
     emit(Listing([Listed(id=p.id, name=p.name, faces=p.faces) for p in out.people]), as_json, show)
@@ -107,7 +116,8 @@ def show(person: str = PERSON, as_json: bool = JSON) -> None:
 
     def render(out: people.PersonView) -> None:
         typer.echo(
-            f"person {out.id} {out.name or '(unnamed)'} ({out.model}): {out.face_count} faces in {out.photos} photos"
+            f"person {out.id} {out.name or '(unnamed)'} ({out.model}): {plural(out.face_count, 'face')} in "
+            f"{plural(out.photos, 'photo')}"
         )
         for f in out.faces:
             typer.echo(f"  face {f.face_id}  quality {f.quality:.2f}  image {f.image.id} {f.image.path}")
@@ -225,12 +235,12 @@ def together(
 
     def show(_: Together) -> None:
         typer.echo(
-            f"person {out.person} {out.name or ''}: {out.photos} photos searched "
+            f"person {out.person} {out.name or ''}: {plural(out.photos, 'photo')} searched "
             f"(search {out.together_id}, case {out.case_ref})"
         )
         for t in out.together:
             typer.echo(
-                f"  person {t.person} {t.name or '(unnamed)'}: {t.photos} shared photos: "
+                f"  person {t.person} {t.name or '(unnamed)'}: {plural(t.photos, 'shared photo')}: "
                 + ", ".join(str(i.path or i.id) for i in t.images)
             )
             if t.videos:

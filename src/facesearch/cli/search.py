@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..calibration.wording import WHO, rate_of
 from .actor import actor_for, call, open_context, run
 from .output import emit
 
@@ -45,9 +46,17 @@ def search(
         "--people",
         help="Also rank people: each person once, at their best face's score, with that face and their photos.",
     ),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="Every column of the table (collection source, source URL), each path whole, rows wrapped as needed.",
+    ),
 ) -> None:
     """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged). A match
-    from a video shows its time: `file.mp4 @ 00:07.5 (00:07.2–00:09.0)` (seen at, and the track's span)."""
+    from a video shows its time: `file.mp4 @ 00:07.5 (00:07.2–00:09.0)` (seen at, and the track's span).
+
+    In a terminal the table fits its width, one line per candidate (empty columns left out, paths shortened
+    from the left); --wide shows every column. Piped, every column is shown on one line per candidate."""
     from ..app import searching
     from ..services.uploads import Photo
 
@@ -73,12 +82,13 @@ def search(
     else:
         res = call(searching.search, photo, req, as_json=as_json, ctx=ctx)
     sources = {} if as_json else run(lambda: _collection_sources(ctx))
-    emit(res, as_json, lambda r: _render_search(r, people, sources))
+    emit(res, as_json, lambda r: _render_search(r, people, sources, wide))
 
 
-def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str, str]) -> None:
+def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str, str], wide: bool = False) -> None:
     """Per probe face its threshold and a table of candidates; the people ranked (`--people`); the gallery."""
     out = _out()
+    compact = not wide and _width_known()
     for f in res.faces:
         th = f.threshold
         where = f"track {f.video.track} at {f.video.moment()} " if f.video is not None else ""
@@ -95,7 +105,15 @@ def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str,
         if not f.matches:
             out.print("  no faces in the searched collections")
             continue
-        out.print(_matches_table(f.matches, sources))
+        if compact:
+            out.print(_compact_table(f.matches, out.width))
+        else:
+            out.print(_matches_table(f.matches, sources))
+    if compact:
+        out.print(f"how rare: 1 in N{WHO} (<: fewer than); exp. false: how many such scores chance alone would give")
+        for name in sorted({m.collection for f in res.faces for m in f.matches}):
+            if sources.get(name):
+                out.print(f"collection {escape(name)}: source {escape(sources[name])}")
     for p in people:
         out.print(
             f"person {p.person} {escape(p.name or '(unnamed)')}: score {p.score:.3f} (best face "
@@ -108,11 +126,12 @@ def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str,
     out.print(f"search {res.search_id} (case {escape(str(res.case_ref))}); each candidate: {escape(res.stamp)}")
 
 
+RARE = "how rare is this score"
 SEARCH_COLUMNS = (
     "#",
     "score",
     "decision",
-    "how rare is this score",
+    RARE,
     "expected false",
     "collection",
     "collection source",
@@ -145,6 +164,58 @@ def _matches_table(matches: list[Lead], sources: dict[str, str]) -> Table:
     return t
 
 
+def _compact_table(matches: list[Lead], width: int) -> Table:
+    """The table as a terminal of `width` columns shows it: one line per candidate, short cells ("above",
+    "<1 in 310,000": the legend below the table gives the words), no column that would be empty (source URL),
+    the collection's source below the table rather than on every row, and the image's path (and URL)
+    shortened from the left so that the file name stays."""
+    rows = [
+        [
+            str(m.rank),
+            f"{m.score:.3f}",
+            "above" if m.above_threshold else "below",
+            rate_of(m.fmr_text).replace("fewer than ", "<"),
+            f"{m.expected_false_matches:.2g}",
+            m.collection,
+            short_path(m.image.path) + (f" @ {m.video.moment()}" if m.video is not None else ""),
+            m.image.source_url or "",
+        ]
+        for m in matches
+    ]
+    heads = ["#", "score", "threshold", "how rare", "exp. false", "collection", "image", "source URL"]
+    keep = [i for i, h in enumerate(heads) if i < 7 or any(r[i] for r in rows)]
+    need = {i: max(len(heads[i]), *(len(r[i]) for r in rows)) for i in keep}
+    # What the table takes besides its paths and URLs (the other columns, the gaps) is measured, not guessed.
+    wheres = [i for i in keep if i >= 6]
+    frame = Console(width=10_000).measure(_table(matches, rows, heads, keep, dict.fromkeys(wheres, 0))).maximum
+    room = max(width - frame - 1, 12 * len(wheres))
+    spans = {6: room}
+    if 7 in keep:  # a URL as well: the path takes what it needs, the URL the rest (at least a third)
+        spans[7] = min(need[7], max(room // 3, room - need[6]))
+        spans[6] = room - spans[7]
+    return _table(matches, rows, heads, keep, spans)
+
+
+def _table(
+    matches: list[Lead], rows: list[list[str]], heads: list[str], keep: list[int], spans: dict[int, int]
+) -> Table:
+    """The compact table, the path and URL columns cut from the left to `spans` characters."""
+    t = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for i in keep:
+        t.add_column(left_cut(heads[i], spans.get(i)), no_wrap=True, justify="right" if i == 0 else "left")
+    for m, r in zip(matches, rows):
+        style = "green" if m.above_threshold else "dim"
+        t.add_row(*(Text(left_cut(r[i], spans.get(i)), style=style if i in (1, 2) else "") for i in keep))
+    return t
+
+
+def left_cut(text: str, limit: int | None) -> str:
+    """`text` in at most `limit` characters (None: all of it), shortened from the left ('…son/photo.jpg')."""
+    if limit is None or len(text) <= limit:
+        return text
+    return "…" + text[len(text) - limit + 1 :] if limit > 1 else text[:limit]
+
+
 def short_path(path: str | None, limit: int = 60) -> str:
     """An image's path as a table shows it: relative to the current directory when that is shorter, else the
     whole path when it is short enough, else its last two parts after an ellipsis (`--json` has it whole)."""
@@ -163,8 +234,24 @@ def short_path(path: str | None, limit: int = 60) -> str:
 
 def _out() -> Console:
     """Standard output; when it is not a terminal (a pipe, a log) as wide as the lines are, so that no path,
-    URL or decision is wrapped or cut. Colour follows rich's rules (none in a pipe, none with NO_COLOR)."""
-    return console if console.is_terminal else Console(width=1000)
+    URL or decision is wrapped or cut, unless COLUMNS gives a width. Colour follows rich's rules (none in a
+    pipe, none with NO_COLOR)."""
+    if console.is_terminal:
+        return console
+    return Console(width=_columns() or 1000)
+
+
+def _columns() -> int | None:
+    """The width COLUMNS asks for, if it is set to a number."""
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 40)
+    except ValueError:
+        return None
+
+
+def _width_known() -> bool:
+    """Whether the output has a width to fit (a terminal, or COLUMNS set): the compact table then."""
+    return console.is_terminal or _columns() is not None
 
 
 def _collection_sources(ctx: Context) -> dict[str, str]:
@@ -256,7 +343,10 @@ def _render_verify(res: VerifyAnswer, photos: tuple[Path, Path]) -> None:
     out = _out()
     verdict = "[green]same person[/green]" if res.same_person else "[red]different people[/red]"
     out.print(f"{verdict}: score {res.score:.3f}, {res.decision} {res.threshold:.3f}; {res.fmr_text}")
-    out.print(f"threshold {res.threshold:.3f} ({escape(res.threshold_reason)}), model {escape(res.model)}")
+    out.print(
+        f"threshold {res.threshold:.3f} ({res.threshold_fmr_text}): {escape(res.threshold_reason)}; "
+        f"model {escape(res.model)}"
+    )
     for k, (label, flag) in enumerate((("first", "--face-a"), ("second", "--face-b"))):
         compared = res.faces[k]
         found = res.faces_found[k] if res.faces_found else []

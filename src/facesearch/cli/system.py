@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .actor import call, open_context
 from .ingest import ingest
-from .output import emit
+from .output import emit, plural
 from .search import _verify, search
 
 if TYPE_CHECKING:
@@ -41,9 +41,10 @@ def stats(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 def _print_stats(data: gallery.GalleryStats) -> None:
-    console.print(
-        f"home {data.home}: {data.images} images, {data.faces} faces "
-        f"({data.images_without_faces} images without a face), index {data.index_bytes / 1e6:.1f} MB"
+    # One line, never wrapped inside a figure ("0.0 / MB"): echoed, not laid out by rich.
+    typer.echo(
+        f"home {data.home}: {plural(data.images, 'image')}, {plural(data.faces, 'face')} "
+        f"({plural(data.images_without_faces, 'image')} without a face); indexes {data.index_bytes / 1e6:.1f} MB"
     )
     t = Table()
     for c in ("collection", "model", "images", "faces", "created"):

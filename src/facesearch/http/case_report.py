@@ -7,17 +7,31 @@ the browser's case page sends its readers) and the command line (`facesearch cas
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ..app.cases import CaseDisclosure
-from ..calibration.wording import fmr_text
+from ..calibration.wording import fmr_number, fmr_text
 from ..services.search_results import clock
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def breakable(text: str) -> Markup:
+    """A path or URL that a narrow page may wrap after each separator (/, \\, ?, &) rather than inside a word."""
+    parts = re.split(r"([/\\?&])", str(text))
+    return Markup("").join(escape(p) + (Markup("<wbr>") if p in SEPARATORS else Markup("")) for p in parts)
+
+
+SEPARATORS = frozenset("/\\?&")
+
+
+_env.filters["breakable"] = breakable
 
 
 def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) -> str:
@@ -25,12 +39,15 @@ def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) ->
     r = report.model_dump(exclude_unset=True)  # the keys each entry has: a refusal's reason, a verify's result
     candidates = [c for s in r["searches"] for c in s["candidates"]]
     candidates += [h for w in r.get("watches") or [] for h in w["hits"]]
+    # The lowest rate each pack's calibration measured: a rate at it reads "fewer than 1 in N".
+    floors = {m["model"]: m.get("lowest_measurable_fmr") for m in r["limitations"]}
     return _env.get_template("case_report.html").render(
         r=r,
         thumbs={fid: "data:image/jpeg;base64," + base64.b64encode(data).decode() for fid, data in thumbnails.items()},
         unconfirmed=any(c["status"] != "confirmed" for c in candidates),
         # Urgent uses without an authorisation recorded for them: flagged at the top as well as where they are.
         urgent=sum("URGENT" in (u.get("authorisation") or "") for u in [*r["searches"], *(r.get("watches") or [])]),
-        fmr_text=fmr_text,
+        rate=lambda fmr, model: fmr_text(fmr, floors.get(model or "")),
+        number=lambda fmr, model: fmr_number(fmr, floors.get(model or "")),
         clock=clock,
     )

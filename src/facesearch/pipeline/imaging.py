@@ -78,7 +78,8 @@ def read_file(path: Path, max_bytes: int) -> bytes:
                 raise ImageError(TOO_LARGE_FILE, f"{st.st_size} bytes > limit {max_bytes}")
             data = fh.read(max_bytes + 1)
     except OSError as exc:
-        raise ImageError(UNREADABLE, str(exc)) from exc
+        # In words ("/x.jpg: no such file or directory"), not Python's "[Errno 2] No such file ...".
+        raise ImageError(UNREADABLE, f"{path}: {(exc.strerror or str(exc)).lower()}") from exc
     if len(data) > max_bytes:
         raise ImageError(TOO_LARGE_FILE, f"more than {max_bytes} bytes")
     return data

@@ -210,7 +210,7 @@ class Engine:
             )
             hidden.extend(ranking.hidden)
             fair = self._fair(pack, "all") if target is not None else None
-            shown = _threshold_shown(point, fair, target)
+            shown = _threshold_shown(point, fair, target, table.fmr_floor)
             for i in chosen:
                 skipped = (
                     None if i in good else f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
@@ -329,9 +329,10 @@ class Engine:
             above = fair.decide(fmr, target_fmr)
         else:
             fmr, above = table.fmr_at(scores), scores >= threshold
+        floor = fair.fmr_floor if fair is not None and target_fmr is not None else table.fmr_floor
         candidates = [
             [
-                _candidate(details[fid], s, f, gallery_size, a, rank)
+                _candidate(details[fid], s, f, gallery_size, a, rank, floor)
                 for rank, (s, fid, f, a) in enumerate(_per_track(scores[q], ids[q], fmr[q], above[q], details, k), 1)
             ]
             for q in range(len(queries))
@@ -433,9 +434,10 @@ class Engine:
             same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
             reason = point.reason + CALIBRATED_NOTE
             threshold_fmr = float(max(10 ** fair.decision_level(self.settings.verify_fmr), fair.fmr_floor))
+            floor = fair.fmr_floor
         else:
             fmr, same, reason = float(table.fmr_at(score)), bool(score >= point.threshold), point.reason
-            threshold_fmr = point.fmr
+            threshold_fmr, floor = point.fmr, table.fmr_floor
         chosen = (face_a, face_b)
         found = None
         if any(len(fs) > 1 for fs in sets):
@@ -466,6 +468,7 @@ class Engine:
                 for fs, n, v in zip(sets, chosen, verdicts)
             ],
             faces_found=found,
+            floor=floor,
         )
 
 
@@ -546,14 +549,16 @@ def _sorted_by_area(fs: FaceSet) -> FaceSet:
     )
 
 
-def _threshold_shown(point: OperatingPoint, fair: FairCalibration | None, target: float | None) -> SearchThreshold:
+def _threshold_shown(
+    point: OperatingPoint, fair: FairCalibration | None, target: float | None, floor: float
+) -> SearchThreshold:
     """The operating point as the answer shows it: with a fair calibration, the false-match rate each candidate
     is decided against (its threshold score stays the table's, indicative)."""
     score = round(point.threshold, 6)
     if fair is not None and target is not None:
         fmr = float(max(10 ** fair.decision_level(target), fair.fmr_floor))
-        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True)
-    return search_threshold(score, point.fmr, point.reason)
+        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True, floor=fair.fmr_floor)
+    return search_threshold(score, point.fmr, point.reason, floor=floor)
 
 
 def _probe_face(fs: FaceSet, i: int, pack: str, version: str, times: list[VideoTime] | None = None) -> dict[str, Any]:
@@ -571,9 +576,12 @@ def _probe_face(fs: FaceSet, i: int, pack: str, version: str, times: list[VideoT
     }
 
 
-def _candidate(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> Candidate:
-    """A candidate from its row's details (`Store.face_details`)."""
+def _candidate(
+    d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int, floor: float
+) -> Candidate:
+    """A candidate from its row's details (`Store.face_details`); `floor`: the calibration's lowest rate."""
     return candidate(
+        floor=floor,
         rank=rank,
         score=round(score, 6),
         fmr=fmr,

@@ -206,9 +206,12 @@ class Comparison(BaseModel):
 
 
 # Builders: what follows from the numbers is derived here, once -------------------------------------------
-def search_threshold(score: float, fmr: float, reason: str, *, calibrated: bool = False) -> SearchThreshold:
+def search_threshold(
+    score: float, fmr: float, reason: str, *, calibrated: bool = False, floor: float | None = None
+) -> SearchThreshold:
+    """`floor`: the lowest rate the calibration measured (a rate at it reads "fewer than 1 in N")."""
     return SearchThreshold(
-        score=score, fmr=fmr, reason=reason, calibrated=True if calibrated else None, fmr_text=fmr_text(fmr)
+        score=score, fmr=fmr, reason=reason, calibrated=True if calibrated else None, fmr_text=fmr_text(fmr, floor)
     )
 
 
@@ -225,9 +228,11 @@ def candidate(
     quality: float,
     thumbnail: str,
     image: MatchImage,
+    floor: float | None = None,
     video: VideoTime | None = None,
 ) -> Candidate:
-    """A candidate; `gallery_size`: the faces its probe face was compared with (chance's share of them)."""
+    """A candidate; `gallery_size`: the faces its probe face was compared with (chance's share of them);
+    `floor`: the lowest rate the calibration measured."""
     return Candidate(
         rank=rank,
         score=score,
@@ -241,7 +246,7 @@ def candidate(
         thumbnail=thumbnail,
         image=image,
         video=video,
-        fmr_text=fmr_text(fmr),
+        fmr_text=fmr_text(fmr, floor),
         decision=decision_text(above),
     )
 
@@ -258,14 +263,16 @@ def comparison(
     model_version: str,
     faces: list[ProbeFace],
     faces_found: list[list[FoundFace]] | None = None,
+    floor: float | None = None,
 ) -> Comparison:
+    """`floor`: the lowest rate the calibration measured (a rate at it reads "fewer than 1 in N")."""
     return Comparison(
         score=score,
         fmr=fmr,
-        fmr_text=fmr_text(fmr),
+        fmr_text=fmr_text(fmr, floor),
         threshold=threshold,
         threshold_fmr=threshold_fmr,
-        threshold_fmr_text=fmr_text(threshold_fmr),
+        threshold_fmr_text=fmr_text(threshold_fmr, floor),
         threshold_reason=reason,
         same_person=same,
         decision=decision_text(same),

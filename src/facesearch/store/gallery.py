@@ -4,7 +4,7 @@ result display, and the counts of `stats`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -123,6 +123,32 @@ class GalleryRows(StoreBase):
                 out[int(r[0])]["embedding"] = r[18]
         return out
 
+    def face_provenance(self, face_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Where each face's photo came from, for a disclosure report, keyed by face id: the image's path and
+        source URL, its collection and the collection's declared source, and when it was ingested (aware UTC;
+        SQLite gives a stored time back without its zone)."""
+        out: dict[int, dict[str, Any]] = {}
+        wanted = sorted({int(x) for x in face_ids})
+        query = (
+            select(Face.id, Image.path, Image.source_url, Collection.name, Collection.source, Image.ingested_at)
+            .join(Image, Image.id == Face.image_id)
+            .join(Collection, Collection.id == Face.collection_id)
+        )
+        with self.database.connect() as conn:
+            for i in range(0, len(wanted), CHUNK):
+                for r in conn.execute(query.where(Face.id.in_(wanted[i : i + CHUNK]))).all():
+                    when = r[5]
+                    if when is not None and when.tzinfo is None:
+                        when = when.replace(tzinfo=timezone.utc)
+                    out[int(r[0])] = {
+                        "path": r[1],
+                        "source_url": r[2],
+                        "collection": r[3],
+                        "collection_source": r[4],
+                        "ingested_at": when.isoformat(timespec="seconds") if when is not None else None,
+                    }
+        return out
+
     # Stats -------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Images, faces, images without a face, and per collection (by name) its pack, images and faces."""
@@ -151,4 +177,7 @@ class GalleryRows(StoreBase):
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """A stored time as ISO 8601 with its zone (SQLite gives it back without one: it is UTC)."""
+    if value is None:
+        return None
+    return (value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value).isoformat()

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from ..app import authorisations, cases, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app import authorisations, case_access, cases, doctor, optout, purposes, retention, review, subjects, suspension
 from ..app import collection as collections
 from ..app.context import Actor, Context
 from ..app.errors import Refused
@@ -115,7 +115,7 @@ def cases_page(
         return RedirectResponse(f"/api/v1/cases/{quote(ref.strip(), safe='')}/report?format=html", status_code=303)
     # Admins record authorisations here and see the newest; the report of a case lists its own.
     recent = authorisations.recent_authorisations(ctx, actor) if actor.role == "admin" else []
-    return render(request, "cases.html", authorisations=recent, msg=msg)
+    return render(request, "cases.html", authorisations=recent, msg=msg, cases=case_access.list_cases(ctx, actor))
 
 
 # Purposes and the kill switch -------------------------------------------------------------------

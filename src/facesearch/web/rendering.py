@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,8 +20,23 @@ from ..app.accounts import Principal
 from ..errors import FacesearchError
 from ..services.search_results import clock
 
+
+def when(value: str | None, empty: str = "") -> str:
+    """A stored time as pages show it: '2026-05-01 09:30:12 UTC', always with its zone (a stored time without
+    one is UTC); `empty` for none, and a value that is not a time as it is."""
+    if not value:
+        return empty
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 templates.env.globals["version"] = __version__
+templates.env.filters["when"] = when
 templates.env.globals["clock"] = clock  # a time in a video, as a player shows it
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}

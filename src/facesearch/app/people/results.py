@@ -13,6 +13,7 @@ from pydantic import Field
 
 from ...services.people_passes import ClusterPass
 from ...store.people_tables import PersonCorrection
+from ..when import iso
 
 # Clustering -------------------------------------------------------------------------------------------
 
@@ -84,10 +85,10 @@ class Correction:
             id=c.id,
             kind=c.kind,
             actor=c.actor,
-            at=c.created_at.isoformat() if c.created_at else None,
+            at=iso(c.created_at),
             name=c.name,
             faces=[int(f) for f in c.faces],
-            undone_at=c.undone_at.isoformat() if c.undone_at else None,
+            undone_at=iso(c.undone_at),
             undone_by=c.undone_by,
         )
 

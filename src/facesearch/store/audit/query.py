@@ -234,6 +234,29 @@ def took_part(store: Store, case_ref: str, actor: str, actions: Collection[str])
         )
 
 
+def case_refs(
+    store: Store, actions: Collection[str], actor: str | None = None, limit: int = 500
+) -> list[tuple[str, str, int]]:
+    """(case reference, time of its latest entry, entries) of the cases with an entry of these actions that was
+    not a refusal (only `actor`'s entries when given), the most recently used first, at most `limit`."""
+    last = func.max(AuditEntry.ts)
+    stmt = (
+        select(AuditEntry.case_ref, last, func.count(AuditEntry.seq))
+        .where(
+            AuditEntry.case_ref.is_not(None),
+            AuditEntry.action.in_([str(a) for a in actions]),
+            AuditEntry.outcome != "refused",
+        )
+        .group_by(AuditEntry.case_ref)
+        .order_by(last.desc())
+        .limit(limit)
+    )
+    if actor is not None:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    with store.session() as s:
+        return [(str(c), str(t), int(n)) for c, t, n in s.execute(stmt)]
+
+
 def action_rows(store: Store, actions: Collection[str], by: str) -> list[tuple[int, str | None, str | None, str, str]]:
     """(seq, purpose or case reference, actor, action, outcome) of every entry of these actions: what a usage
     report counts. `by` is "purpose" or "case"."""

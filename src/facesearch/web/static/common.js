@@ -85,6 +85,14 @@ const FS = (() => {
 
   /* 1234567 -> "1,234,567". */
   function num(n) { return Number(n).toLocaleString("en-US"); }
+  /* A stored time as pages show it, always with its zone: "2026-05-01 09:30:12 UTC" (as the server's pages). */
+  function when(iso) {
+    if (!iso) return "—";
+    const t = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : iso + "Z");
+    return isNaN(t) ? String(iso) : t.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  }
+  /* The file name of a path (either slash). */
+  function fileName(path) { return path ? String(path).split(/[\\/]/).pop() : ""; }
 
   function showError(node, message) { node.textContent = message; node.hidden = !message; }
 
@@ -98,5 +106,5 @@ const FS = (() => {
   /* A face's moment in its video: 00:07.5 (00:07.2–00:09.0). */
   function moment(v) { return `${clock(v.time)} (${clock(v.start)}–${clock(v.end)})`; }
 
-  return { api, el, boxedImage, preview, notAPhoto, isImageProblem, num, showError, csrf, clock, moment };
+  return { api, el, boxedImage, preview, notAPhoto, isImageProblem, num, when, fileName, showError, csrf, clock, moment };
 })();

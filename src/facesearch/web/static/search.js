@@ -167,6 +167,10 @@
     const probeFacesSearched = new Set(res.faces.map((f) => f.face));
     $("results-meta").textContent = `Case ${res.case_ref} · ${FS.num(res.gallery_size)} faces in ${res.collections.join(", ")} · ` +
       `${packs.size} model pack${packs.size === 1 ? "" : "s"} · search #${res.search_id}`;
+    // The lead notice once per search, not on every card: every candidate below is a lead until confirmed.
+    const notice = $("lead-notice");
+    notice.textContent = res.stamp ? `Every candidate: ${res.stamp}.` : "";
+    notice.hidden = !res.stamp;
     const empty = $("results-empty");
     const total = res.faces.reduce((n, f) => n + (f.matches || []).length, 0);
     if (!total && res.faces.every((f) => !f.skipped)) {
@@ -210,15 +214,22 @@
           FS.el("div", { class: "cand-top" }, FS.el("span", { class: "rank", text: "#" + m.rank }), FS.el("span", { class: "score", text: m.score.toFixed(3) })),
           FS.el("div", { class: "decision-line" }, FS.el("span", { class: "badge " + (m.above_threshold ? "ok" : "below"), text: (m.above_threshold ? "▲ " : "▽ ") + decision })),
           FS.el("div", { class: "small fmr", title: "False-match rate: the share of different people whose faces score this high against the probe", text: m.fmr_text }),
+          FS.el("div", { class: "small", title: "Expected false matches: how many scores this high chance alone gives a search of this gallery", text: `expected false matches ${fmtExpected(m.expected_false_matches)}` }),
+          FS.el("div", { class: "small file-name", title: m.image && m.image.path || "", text: FS.fileName(m.image && m.image.path) || "no file name" }),
           FS.el("div", { class: "small muted", text: m.collection }),
-          m.video ? FS.el("div", { class: "small video-time", title: "Seen at (the track's start–end)", text: "▶ " + FS.moment(m.video) }) : "",
-          FS.el("div", { class: "small lead-status status-" + (m.status || "lead"), text: (m.status || "lead") + (m.stamp ? " · " + m.stamp : "") }),
+          m.video ? FS.el("div", { class: "small video-time", title: "Seen at (the track's start–end)", text: "▶ " + FS.moment(m.video) }) : null,
+          // A new search's candidates are all leads (the notice above says so once); a card says its status
+          // only when it is something else.
+          m.status && m.status !== "lead" ? FS.el("div", { class: "small lead-status status-" + m.status, text: m.status }) : null,
           FS.el("div", { class: "small" }, src)));
       grid.append(card);
     });
     section.append(grid);
     return section;
   }
+
+  /* Expected false matches as the command line shows them (2 significant figures). */
+  function fmtExpected(x) { return x === undefined || x === null ? "—" : Number(x.toPrecision(2)).toString(); }
 
   async function openMatch(m, face) {
     const dlg = $("match");
@@ -249,13 +260,13 @@
         rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
           ["Model pack", face.model], ["Collection", img.collection], ["Seen at", FS.moment(m.video)],
           ["Frame", String(m.video.frame)], ["Track", String(m.video.track)],
-          ["Video id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
+          ["Video id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", FS.when(img.ingested_at)]];
       } else {
         FS.boxedImage($("cmp-gallery"), img.file_url, [{ box: m.box, active: true }], "Gallery image with the matched face boxed");
         $("cmp-cap").textContent = `Gallery image ${img.id} · ${img.collection}`;
         rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
           ["Model pack", face.model], ["Collection", img.collection],
-          ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
+          ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", FS.when(img.ingested_at)]];
       }
       rows.forEach(([k, v]) => meta.append(FS.el("dt", { text: k }), FS.el("dd", { text: v })));
       meta.append(FS.el("dt", { text: "Source" }), FS.el("dd", {}, img.source_url ? FS.el("a", { href: img.source_url, target: "_blank", rel: "noopener noreferrer", text: img.source_url }) : "—"));
