@@ -497,10 +497,19 @@ def _case_search(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _case_prototype(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare prototype of the same models (benchmarks/prototype.py), for the ingest-against-prototype A/B."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prototype import case_prototype
+
+    return case_prototype(spec)
+
+
 CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ingest": _case_ingest,
     "face_recognition": _case_face_recognition,
     "search": _case_search,
+    "prototype": _case_prototype,
 }
 
 

@@ -7,7 +7,7 @@ import csv
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,12 +25,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..app.ingest import IngestResult, IngestSummary, items_from_folder, items_from_manifest
-from ..app.ingest import ingest as ingest_uc
-from ..pipeline.sources import Failure
 from .actor import call, open_context, run
 from .actor import fail as _fail
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app.ingest import IngestResult, IngestSummary
+    from ..pipeline.sources import Failure
 
 console = Console()
 err = Console(stderr=True)
@@ -68,6 +69,9 @@ def ingest(
     """Add photos and videos to a collection: detect every face, embed, index, keep a thumbnail and the
     provenance. Video files (MP4, MOV, MKV, WebM, AVI, MPEG-TS, told by their content) are sampled, their
     faces linked into tracks, and each track's best faces kept with their time."""
+    from ..app.ingest import ingest as ingest_uc
+    from ..app.ingest import items_from_folder, items_from_manifest
+
     if (folder is None) == (manifest is None):
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
