@@ -6,8 +6,11 @@ chosen so that two photos of one person score a cosine of about 0.6 and two peop
 of about 0.08), like real face embeddings. Genuine probes are further held-out samples of enrolled people.
 
 Everything is generated in chunks from (seed, chunk) so that 10M x 256 never sits in memory: each chunk
-is made once, scored exactly against the probes (the ground truth and the brute-force baseline, NumPy's
+is made, scored exactly against the probes (the ground truth and the brute-force baseline, NumPy's
 matrix product plus argpartition: what DeepFace or face_recognition do), and handed to the index build.
+For ivfpq the chunks are made again for a second build, the 0.3.0 structure (sqrt(n) lists, one thread per
+query), searched with the same probes in the same run: the baseline of every figure. Latencies are the
+medians of `repeat` timed passes over the probes.
 
 Loaded by `facesearch.cli.bench` from the source checkout, like `benchmarks/harness.py`.
 """
@@ -60,6 +63,11 @@ class SearchBenchOptions:
     hnsw_max: int | None = None
     milvus_uri: str | None = None
     workdir: Path | None = None
+    # Also build and search the 0.3.0 structure of the same kind in the same run (ivfpq: sqrt(n) lists, one
+    # thread per query), the baseline every figure is compared with.
+    baseline: bool = True
+    # Timed passes over the probes; latency figures are the medians of the passes' percentiles.
+    repeat: int = 3
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
@@ -137,7 +145,6 @@ class Exact:
         self.genuine: list[float] = []
         self.impostor: list[float] = []
         self.allowed_count = 0
-        self.stream_s = 0.0
 
     def update(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         for i in range(self.timed):  # one probe at a time over the whole chunk, as a peer library does
@@ -257,21 +264,67 @@ def _loaded_bytes(path: Path, dim: int) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def _timed_searches(search: Callable[..., Any], probes: np.ndarray, **kw: Any) -> tuple[np.ndarray, list[float], float]:
-    """Each probe alone (latency), then all at once (throughput); returns the one-by-one ids too."""
+def _timed_searches(
+    search: Callable[..., Any], probes: np.ndarray, repeat: int = 1, **kw: Any
+) -> tuple[np.ndarray, list[list[float]], float]:
+    """Each probe alone (latency), `repeat` passes over all of them, then all at once (throughput); returns
+    the one-by-one ids of the first pass and each pass's times."""
     found = np.full((len(probes), K), -1, np.int64)
-    times = []
+    passes: list[list[float]] = []
     for i in range(min(20, len(probes))):  # warm caches and pages
         search(probes[i : i + 1], K, **kw)
-    for i in range(len(probes)):
-        t = time.perf_counter()
-        _, ids = search(probes[i : i + 1], K, **kw)
-        times.append(time.perf_counter() - t)
-        found[i, : ids.shape[1]] = ids[0, :K]
+    for r in range(max(1, repeat)):
+        times = []
+        for i in range(len(probes)):
+            t = time.perf_counter()
+            _, ids = search(probes[i : i + 1], K, **kw)
+            times.append(time.perf_counter() - t)
+            if r == 0:
+                found[i, : ids.shape[1]] = ids[0, :K]
+        passes.append(times)
     t = time.perf_counter()
     search(probes, K, **kw)
     qps = len(probes) / (time.perf_counter() - t)
-    return found, times, qps
+    return found, passes, qps
+
+
+def median_latencies(passes: list[list[float]]) -> dict[str, Any]:
+    """Latency figures of each pass, and their medians (the figures reported)."""
+    each = [latencies(p) for p in passes]
+    if not each or not each[0]:
+        return {}
+    out: dict[str, Any] = {key: round(statistics.median(e[key] for e in each), 3) for key in each[0] if key != "n"}
+    out["n"] = each[0]["n"]
+    out["passes"] = len(each)
+    out["p99_each"] = [e["p99"] for e in each]
+    return out
+
+
+def baseline_nlist(n: int) -> int:
+    """The lists 0.3.0 gave an IVF index of n vectors: ~sqrt(n) as a power of two, at least 39 per list."""
+    nlist = 2 ** max(0, round(math.log2(max(math.sqrt(max(n, 1)), 1))))
+    while nlist > 1 and nlist * 39 > n:
+        nlist //= 2
+    return int(max(1, nlist))
+
+
+class _Stream:
+    """The gallery's chunks, made again on each pass (the first also scored exactly); `seconds` is the time
+    spent making and scoring them, which is not the index's."""
+
+    def __init__(self, gal: Gallery, exact: Exact | None, log: Callable[[str], None]) -> None:
+        self.gal, self.exact, self.log, self.seconds = gal, exact, log, 0.0
+
+    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self.seconds = 0.0
+        for c in range(self.gal.n_chunks()):
+            t = time.perf_counter()
+            ids, vecs = self.gal.chunk_data(c)
+            if self.exact is not None:
+                self.exact.update(ids, vecs)
+            self.seconds += time.perf_counter() - t
+            self.log(f"chunk {c + 1}/{self.gal.n_chunks()}: {ids[-1] + 1} faces")
+            yield ids, vecs
 
 
 # The benchmark -----------------------------------------------------------------------------------
@@ -289,24 +342,33 @@ def bench_index_search(opts: SearchBenchOptions) -> dict[str, Any]:
     log = opts.log
     peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    def stream() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        # Time spent here (making the data, scoring it exactly) is not the index's: build_s leaves it out.
-        for c in range(gal.n_chunks()):
-            t = time.perf_counter()
-            ids, vecs = gal.chunk_data(c)
-            exact.update(ids, vecs)
-            exact.stream_s += time.perf_counter() - t
-            log(f"chunk {c + 1}/{gal.n_chunks()}: {ids[-1] + 1} faces")
-            yield ids, vecs
-
+    stream = _Stream(gal, exact, log)
+    load_before = os.getloadavg()
     tmp = tempfile.TemporaryDirectory(prefix="facesearch-bench-index-", dir=opts.workdir)
     try:
         if opts.backend == "milvus":
             result = _run_milvus(opts, Path(tmp.name), stream, exact, probes, own, log)
         else:
-            result = _run_faiss(opts, kind, Path(tmp.name), stream, exact, probes, own, log)
+            result = _run_faiss(opts, kind, Path(tmp.name) / "new", stream, exact, probes, own, log)
+            if opts.baseline and kind == "ivfpq":
+                log("the 0.3.0 structure, same data")
+                base = _run_faiss(
+                    opts,
+                    kind,
+                    Path(tmp.name) / "0.3.0",
+                    _Stream(gal, None, log),
+                    exact,
+                    probes,
+                    own,
+                    log,
+                    nlist=baseline_nlist(opts.size),
+                    threads=1,
+                )
+                result["baseline"] = {"structure": "0.3.0: sqrt(n) lists, one thread per query", **base}
     finally:
         tmp.cleanup()
+    result["load_before"] = [round(x, 2) for x in load_before]
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["peak_rss_mb_before"] = round(peak0 / 1024, 1)
     result["impostor_cosine"] = {
@@ -335,6 +397,8 @@ def bench_index_search(opts: SearchBenchOptions) -> dict[str, Any]:
         "flat_max": flat_max,
         "hnsw_max": hnsw_max,
         "threads": _threads(),
+        "baseline": bool(opts.baseline and opts.backend == "faiss" and kind == "ivfpq"),
+        "repeat": opts.repeat,
     }
     report = {"benchmark": "search-index", **harness.environment(settings), "result": result}
     report["goals"] = goals(report)
@@ -345,19 +409,25 @@ def _run_faiss(
     opts: SearchBenchOptions,
     kind: str,
     work: Path,
-    stream: Callable[[], Iterator[Any]],
+    stream: _Stream,
     exact: Exact,
     probes: np.ndarray,
     own: list[np.ndarray],
     log: Callable[[str], None],
+    *,
+    nlist: int | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    from facesearch.index.faiss_index import FaissIndex, build_faiss, meta_path
+    from facesearch.index.faiss_build import build_faiss
+    from facesearch.index.faiss_files import meta_path
+    from facesearch.index.faiss_index import FaissIndex
 
+    work.mkdir(parents=True, exist_ok=True)
     path = work / "collection-1.faiss"
     t = time.perf_counter()
-    built = build_faiss(path, opts.dim, kind, stream(), count=opts.size, recall=opts.recall)
+    built = build_faiss(path, opts.dim, kind, stream(), count=opts.size, recall=opts.recall, nlist=nlist)
     built.swap_into(path)
-    build_s = time.perf_counter() - t - exact.stream_s
+    build_s = time.perf_counter() - t - stream.seconds
     params = built.params
     del built
     gc.collect()
@@ -372,10 +442,13 @@ def _run_faiss(
     mem = _loaded_bytes(path, opts.dim)
     index = FaissIndex(path, opts.dim, mmap=False)
     assert index.load_error is None, index.load_error
+    if threads is not None:
+        index.threads = threads
     return {
         "kind": index.kind,
         "faces": len(index),
         "params": params,
+        "threads": index.threads,
         "build_s": round(build_s, 2),
         "open_s": round(open_s, 3),
         "bytes_per_face_memory": round(mem / opts.size, 1),
@@ -388,12 +461,12 @@ def _searched(
     search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact, probes: np.ndarray, own: list[np.ndarray]
 ) -> dict[str, Any]:
     """The figures of one index's searches, and with --filter the same with only that fraction allowed."""
-    found, times, qps = _timed_searches(search, probes)
+    found, times, qps = _timed_searches(search, probes, opts.repeat)
     out = _figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes))
     if opts.filter is not None:
         ids_all = np.arange(opts.size, dtype=np.int64)
         allow = ids_all[allowed_mask(ids_all, opts.filter, opts.seed)]
-        ffound, ftimes, fqps = _timed_searches(search, probes, allow=allow)
+        ffound, ftimes, fqps = _timed_searches(search, probes, opts.repeat, allow=allow)
         frac, seed = opts.filter, opts.seed
         out["filter"] = {
             "fraction": frac,
@@ -415,7 +488,7 @@ def _searched(
 
 def _figures(
     found: np.ndarray,
-    times: list[float],
+    times: list[list[float]],
     qps: float,
     truth: np.ndarray,
     own: list[np.ndarray],
@@ -424,7 +497,7 @@ def _figures(
     exact_batch_s: float | None,
     nq: int,
 ) -> dict[str, Any]:
-    lat = latencies(times)
+    lat = median_latencies(times)
     ex = latencies(exact_single)
     return {
         "latency_ms": lat,
@@ -441,7 +514,7 @@ def _figures(
 def _run_milvus(
     opts: SearchBenchOptions,
     work: Path,
-    stream: Callable[[], Iterator[Any]],
+    stream: _Stream,
     exact: Exact,
     probes: np.ndarray,
     own: list[np.ndarray],
@@ -454,7 +527,7 @@ def _run_milvus(
     with contextlib.ExitStack() as stack:
         uri = opts.milvus_uri
         if uri is None:  # an embedded Milvus standalone for the run (PyPI `milvus`), data in the temp folder
-            uri = stack.enter_context(milvus_index.embedded_server(work / "milvus"))
+            uri = stack.enter_context(_milvus_server().embedded_server(work / "milvus"))
             log(f"embedded Milvus at {uri}")
         index = milvus_index.MilvusIndex.open(_bench_namespace(uri), 1, opts.dim)
         stack.callback(index.close)
@@ -463,7 +536,7 @@ def _run_milvus(
         for ids, vecs in stream():
             index.add(ids, vecs)
         index.wait_indexed(timeout=3600)
-        build_s = time.perf_counter() - t - exact.stream_s
+        build_s = time.perf_counter() - t - stream.seconds
         log(f"loaded and indexed {opts.size} faces in Milvus in {build_s:.1f} s")
         return {
             "kind": index.kind,
@@ -487,12 +560,14 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
     r, n = report["result"], report["settings"]["size"]
     out: list[dict[str, Any]] = []
     lat, rec = r["latency_ms"].get("p99"), r["recall_at_10"]
+    base = r.get("baseline")
+    than = f" (0.3.0 structure, same run: p99 {base['latency_ms'].get('p99')} ms, recall@10 {base['recall_at_10']})"
     if n >= 1_000_000:
         limit = GOALS["p99_ms_10m"] if n >= 10_000_000 else GOALS["p99_ms_1m"]
         out.append(
             {
                 "goal": f"p99 <= {limit:g} ms at recall@10 >= {GOALS['recall_at_10']}",
-                "measured": f"p99 {lat} ms, recall@10 {rec}",
+                "measured": f"p99 {lat} ms, recall@10 {rec}" + (than if base else ""),
                 "met": bool(lat is not None and lat <= limit and rec >= GOALS["recall_at_10"]),
             }
         )
@@ -538,15 +613,15 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "x p99",
     ]
 
-    def row(name: str, x: dict[str, Any]) -> list[str]:
+    def row(name: str, x: dict[str, Any], b: dict[str, Any] = r) -> list[str]:
         e = x["exact_numpy"]["latency_ms"]
         return [
             name,
-            str(r["kind"]),
-            _fmt(r["faces"]),
-            _fmt(r.get("build_s")),
-            _fmt(r.get("bytes_per_face_memory")),
-            _fmt(r.get("bytes_per_face_disk")),
+            str(b["kind"]),
+            _fmt(b["faces"]),
+            _fmt(b.get("build_s")),
+            _fmt(b.get("bytes_per_face_memory")),
+            _fmt(b.get("bytes_per_face_disk")),
             _fmt(x["latency_ms"].get("p50")),
             _fmt(x["latency_ms"].get("p99")),
             _fmt(x["batch_qps"]),
@@ -561,6 +636,11 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     rows = [row("all", r)]
     if r.get("filter"):
         rows.append(row(f"filter {r['filter']['fraction']:g}", r["filter"]))
+    base = r.get("baseline")
+    if base:
+        rows.append(row("0.3.0 all", base, base))
+        if base.get("filter"):
+            rows.append(row(f"0.3.0 filter {base['filter']['fraction']:g}", base["filter"], base))
     return head, rows
 
 
@@ -620,6 +700,22 @@ def _harness() -> Any:
     return module
 
 
+def _milvus_server() -> Any:
+    """The embedded Milvus server the tests use (tests/support/milvus_server.py of this checkout): the runtime
+    package never starts a server, so the benchmark borrows the tests' launcher."""
+    name = "facesearch_benchmarks_milvus_server"
+    path = Path(__file__).resolve().parent.parent / "tests" / "support" / "milvus_server.py"
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def _setting(name: str, default: int) -> int:
     try:
         from facesearch.config import Settings
@@ -648,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--spectrum", type=float, default=SPECTRUM_POWER)
     p.add_argument("--per-identity", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3, help="timed passes over the probes (medians reported)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the 0.3.0 structure (ivfpq)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     a = p.parse_args(argv)
     report = bench_index_search(
@@ -661,6 +759,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=a.seed,
             spectrum=a.spectrum,
             per_identity=a.per_identity,
+            repeat=a.repeat,
+            baseline=not a.no_baseline,
             log=lambda m: print(m, file=sys.stderr),
         )
     )

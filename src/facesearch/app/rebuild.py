@@ -107,7 +107,7 @@ def _collection(ctx: Context, name: str) -> Collection:
 def _rebuild_one(
     ctx: Context, col: Collection, kind: str, recall: float, progress: RebuildProgress | None
 ) -> dict[str, Any]:
-    from ..index.faiss_index import build_faiss
+    from ..index.faiss_build import build_faiss
 
     settings, store = ctx.settings, ctx.store
     path = settings.index_dir / f"collection-{col.id}.faiss"

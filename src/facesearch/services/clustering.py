@@ -1,7 +1,8 @@
 """Faces into people: arrays in, arrays out, no database.
 
-A k-nearest-neighbour graph over the embeddings (exact inner product through FAISS) keeps the links whose
-similarity reaches the link threshold; links join faces strongest first (union-find), and a join is refused
+A k-nearest-neighbour graph over the embeddings (`index.knn_graph`: exact inner product through FAISS while
+the gallery is small, an inverted file on every core above that) keeps the links whose similarity reaches
+the link threshold; links join faces strongest first (union-find), and a join is refused
 when it would put two faces of one image in one person, or break a cannot-link constraint. Must-link groups
 are joined first. A join between two groups of faces also needs density: enough of the links between them
 must be strong, so one lucky look-alike pair cannot chain two people together.
@@ -21,9 +22,6 @@ from ..calibration.tables import CalibrationTable
 
 # Neighbours per face in the graph; a person with more faces still connects through chains of neighbours.
 DEFAULT_K = 20
-# Above this many faces the graph comes from an HNSW index (approximate, but links well above chance are
-# found all the same); below it the exact flat index is fast enough.
-HNSW_FROM = 200_000
 # Share of the strong cross links two groups of faces need (of the smaller group's faces) to join: on LFW
 # (yunet-reid) it keeps pairwise precision above 0.999 where single links (0) give 0.996 at the same recall.
 DEFAULT_DENSITY = 0.7
@@ -70,37 +68,13 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 
 def knn(emb: np.ndarray, k: int = DEFAULT_K, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, neighbour rows), each (n, k), self excluded; -1 rows where fewer neighbours exist."""
-    import faiss
+    """(similarities, neighbour rows), each (n, k), self excluded; -1 rows where fewer neighbours exist.
 
-    emb = np.ascontiguousarray(emb, np.float32)
-    n, dim = emb.shape
-    if threads:
-        faiss.omp_set_num_threads(threads)
-    kk = min(k + 1, n)
-    if n == 0:
-        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-    index: faiss.Index
-    if n >= HNSW_FROM:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.add(emb)
-        index.hnsw.efSearch = max(64, 2 * kk)
-    else:
-        index = faiss.IndexFlatIP(dim)
-        index.add(emb)
-    sims, idx = index.search(emb, kk)
-    # Drop one entry per row: the row itself, or, where ties or an approximate index left it out, the last.
-    drop = idx == np.arange(n)[:, None]
-    drop[drop.sum(1) == 0, -1] = True
-    keep = ~drop
-    s = sims[keep].reshape(n, kk - 1)
-    i = idx[keep].reshape(n, kk - 1)
-    out_s = np.full((n, k), -np.inf, np.float32)
-    out_i = np.full((n, k), -1, np.int64)
-    out_s[:, : kk - 1], out_i[:, : kk - 1] = s, i
-    out_s[out_i < 0] = -np.inf
-    return out_s, out_i
+    Exact up to `knn_graph.APPROX_FROM` faces, approximate above (links well above chance are found all the
+    same: BCubed F1 on LFW within 0.001 of the exact graph's, docs/scaling.md)."""
+    from ..index.knn_graph import knn_graph  # FAISS is loaded only when faces are clustered
+
+    return knn_graph(emb, k, threads=threads)
 
 
 def edges(sims: np.ndarray, idx: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
