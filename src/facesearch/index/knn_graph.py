@@ -3,15 +3,16 @@
 Exact below APPROX_FROM vectors: a flat inner-product search of the set against itself, in batches, on every
 core. The exact search costs n^2 inner products: 100k faces take minutes on two cores, 1M would take hours.
 
-Above it, approximate and batched by cell. k-means cuts the set into cells (~4 sqrt(n), as the IVF index);
-an IVF search would look for a vector's neighbours in the KNN_PROBE cells whose centres are nearest it. Here
-the vectors of one cell are searched together, by one matrix product, against every cell that any of them
-would probe: a superset of each one's own cells, so the recall is at least an IVF search's with as many
-probes, and the work is done in large matrix products rather than one vector at a time. Cells are shared
-out between threads, one per core. Every neighbour found carries its exact similarity; what the
-approximation can cost is a neighbour in a cell not searched, and the neighbours clustering links
-(similarity at or above the link threshold, far above chance) sit in a vector's own cell or the next few.
-Measurements (time at 1M faces, links found, BCubed F1 on LFW against the exact graph): docs/scaling.md.
+Above it, approximate: an IVF search of every vector, batched by cell. k-means cuts the set into cells
+(~4 sqrt(n), as the IVF index); each vector is searched in the KNN_PROBE cells whose centres are nearest it
+(its own first), exactly as an IVF search with that many probes would, but turned around: for each cell,
+every vector that probes it is scored against the cell's vectors in one matrix product, and each vector
+keeps a running best k over the cells it probes. The work is the IVF search's (n * KNN_PROBE * cell size
+inner products), done in large matrix products rather than one vector at a time; the vectors are split
+between threads, one per core. Every neighbour found carries its exact similarity; what the approximation
+can cost is a neighbour in a cell not probed, and the neighbours clustering links (similarity at or above
+the link threshold, far above chance) sit in a vector's own cell or the next few. Measurements (time at 1M
+faces, links found, BCubed F1 on LFW against the exact graph): docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def _by_cells(
 
     n, dim = emb.shape
     nlist = K.ivf_nlist(n)
+    probe = min(probe, nlist)
     faiss.omp_set_num_threads(threads)
     rng = np.random.default_rng(0)
     sample = emb[np.sort(rng.choice(n, min(n, K.IVF_TRAIN_PER_LIST * nlist, K.IVF_TRAIN_MAX), replace=False))]
@@ -93,45 +95,63 @@ def _by_cells(
     centres = faiss.IndexFlatIP(dim)
     centres.add(km.centroids)
     # Each vector's `probe` nearest centres (its own cell first), in batches.
-    near = np.empty((n, min(probe, nlist)), np.int32)
+    near = np.empty((n, probe), np.int32)
     for start in range(0, n, BATCH):
-        near[start : start + BATCH] = centres.search(emb[start : start + BATCH], near.shape[1])[1]
-    home = near[:, 0]
-    order = np.argsort(home, kind="stable")
-    ends = np.cumsum(np.bincount(home, minlength=nlist))
-    begins = ends - np.bincount(home, minlength=nlist)
-    # One thread per core, each running whole cells; FAISS itself on one thread inside each.
-    faiss.omp_set_num_threads(1)
+        near[start : start + BATCH] = centres.search(emb[start : start + BATCH], probe)[1]
+    home = near[:, 0].astype(np.int64)
+    members = np.argsort(home, kind="stable")
+    m_end = np.cumsum(np.bincount(home, minlength=nlist))
+    m_begin = m_end - np.bincount(home, minlength=nlist)
+    del home
+    out_s[:] = -np.inf
+    out_i[:] = -1
+    best_s = np.full((n, kk), -np.inf, np.float32)
+    best_i = np.full((n, kk), -1, np.int64)
+    faiss.omp_set_num_threads(1)  # one thread per core below, FAISS on one thread inside each
     done = 0
     lock = threading.Lock()
 
-    def cell(c: int) -> None:
+    def part(t: int) -> None:
+        """Vectors t, t + threads, ...: every cell they probe, in cell order."""
         nonlocal done
-        rows = order[begins[c] : ends[c]]
-        if len(rows) == 0:
-            return
-        # Every cell any of these vectors would probe: a search of each vector's own `probe` cells, and more.
-        cells = np.unique(near[rows])
-        pool = np.concatenate([order[begins[j] : ends[j]] for j in cells if j >= 0])
-        take = min(kk, len(pool))
-        sims, idx = faiss.knn(emb[rows], emb[pool], take, metric=faiss.METRIC_INNER_PRODUCT)
-        got = np.where(idx >= 0, pool[np.maximum(idx, 0)], -1)
-        s = np.full((len(rows), kk), -np.inf, np.float32)
-        i = np.full((len(rows), kk), -1, np.int64)
-        s[:, :take], i[:, :take] = sims, got
-        ks, ki = out_s[rows], out_i[rows]
-        _drop_self(s, i, rows, ks, ki)
-        out_s[rows], out_i[rows] = ks, ki
-        if progress is not None:
-            with lock:
-                done += len(rows)
-                progress(done, n)
+        rows = np.arange(t, n, threads, dtype=np.int64)
+        cells = near[rows].reshape(-1)
+        order = np.argsort(cells, kind="stable")
+        askers = rows[order // probe]  # the vector of each (vector, probed cell) pair, by cell
+        q_end = np.cumsum(np.bincount(cells, minlength=nlist))
+        q_begin = q_end - np.bincount(cells, minlength=nlist)
+        del cells, order
+        for c in range(nlist):
+            who = askers[q_begin[c] : q_end[c]]
+            pool = members[m_begin[c] : m_end[c]]
+            if len(who) == 0 or len(pool) == 0:
+                continue
+            take = min(kk, len(pool))
+            sims, idx = faiss.knn(emb[who], emb[pool], take, metric=faiss.METRIC_INNER_PRODUCT)
+            both_s = np.concatenate([best_s[who], sims], axis=1)
+            both_i = np.concatenate([best_i[who], pool[idx]], axis=1)
+            keep = np.argpartition(-both_s, kk - 1, axis=1)[:, :kk]
+            best_s[who] = np.take_along_axis(both_s, keep, axis=1)
+            best_i[who] = np.take_along_axis(both_i, keep, axis=1)
+            if progress is not None:
+                with lock:
+                    done += len(who)  # (vector, cell) pairs: probe of them per vector
+                    if c % 64 == 63:
+                        progress(done // probe, n)
 
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool_:
-            list(pool_.map(cell, range(nlist)))
+            list(pool_.map(part, range(threads)))
     finally:
         faiss.omp_set_num_threads(threads)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    best_s = np.take_along_axis(best_s, order, axis=1)
+    best_i = np.take_along_axis(best_i, order, axis=1)
+    for start in range(0, n, BATCH):
+        stop = min(n, start + BATCH)
+        _drop_self(best_s[start:stop], best_i[start:stop], np.arange(start, stop), out_s[start:stop], out_i[start:stop])
+    if progress is not None:
+        progress(n, n)
 
 
 def _drop_self(sims: np.ndarray, idx: np.ndarray, rows: np.ndarray, out_s: np.ndarray, out_i: np.ndarray) -> None:
