@@ -70,8 +70,9 @@ def normalise(x: np.ndarray) -> np.ndarray:
 def knn(emb: np.ndarray, k: int = DEFAULT_K, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, neighbour rows), each (n, k), self excluded; -1 rows where fewer neighbours exist.
 
-    Exact up to `knn_graph.APPROX_FROM` faces, approximate above (links well above chance are found all the
-    same: BCubed F1 on LFW within 0.001 of the exact graph's, docs/scaling.md)."""
+    Exact below `knn_graph.APPROX_FROM` faces, approximate above, where the exact graph's n^2 cost would take
+    hours: links well above chance are found all the same (LFW clustered through the approximate graph has
+    the exact graph's BCubed F1, docs/scaling.md)."""
     from ..index.knn_graph import knn_graph  # FAISS is loaded only when faces are clustered
 
     return knn_graph(emb, k, threads=threads)
