@@ -251,6 +251,7 @@ def test_one_query_splits_its_lists_between_threads_and_finds_the_same(
     index.threads = 1
     one = [index.search(q[None], 10) for q in QUERIES]
     monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 0)  # every query big enough to split
+    monkeypatch.setattr(fi.os, "getloadavg", lambda: (0.2, 0.2, 0.2))  # a quiet machine
     index.threads = 2
     ivf = faiss.extract_index_ivf(index._index)
     for q, (scores, found) in zip(QUERIES, one, strict=True):
@@ -265,6 +266,12 @@ def test_one_query_splits_its_lists_between_threads_and_finds_the_same(
     monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 10**9)
     index.search(QUERIES[:1], 10)
     assert faiss.omp_get_max_threads() == 1
+    # A machine without a core to spare: one thread, whatever the scan.
+    monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 0)
+    monkeypatch.setattr(fi.os, "getloadavg", lambda: (12.0, 12.0, 12.0))
+    _, busy = index.search(QUERIES[:1], 10)
+    assert faiss.omp_get_max_threads() == 1 and ivf.parallel_mode == 0
+    assert set(busy[0].tolist()) == set(one[0][1][0].tolist())
 
 
 def test_saves_go_through_the_atomic_write_and_leave_no_temporary(tmp_path: Path) -> None:

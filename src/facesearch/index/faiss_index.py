@@ -8,12 +8,15 @@ are built and tuned by `faiss_build.build_faiss`.
 
 One query uses both cores where that pays: an IVF search that scans many lists splits them between the
 threads (FAISS's parallel mode over inverted lists); a batch of queries splits the queries. Small scans stay
-on one thread, where waking a second costs more than it saves.
+on one thread, where waking a second costs more than it saves, and so does every search while the machine
+has no core to spare: a parallel search waits for its slowest thread, and on a machine busy with other work
+that thread waits for a time slice (1M faces at load 12-16: p50 55 ms on two threads, ~5 ms on one).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -285,13 +288,14 @@ class FaissIndex:
     def _use_threads(self, nq: int, scanned: int) -> None:
         """Threads for this search (FAISS's setting is per process; every search sets it): a single IVF query
         that scans many codes splits its lists between the cores; a batch that scans much splits its
-        queries; anything smaller runs on one thread."""
+        queries; anything smaller, and anything while the machine has no core to spare, runs on one thread."""
         threads, mode = 1, _OVER_QUERIES
-        if self.threads > 1:
-            if self.kind == "ivfpq" and nq == 1 and scanned >= PARALLEL_LIST_MIN:
-                threads, mode = self.threads, _OVER_LISTS
-            elif nq * scanned >= PARALLEL_SCAN_MIN and (nq > 1 or self.kind == "flat"):
-                threads = self.threads
+        if self.kind == "ivfpq" and nq == 1 and scanned >= PARALLEL_LIST_MIN:
+            threads, mode = self.threads, _OVER_LISTS
+        elif nq * scanned >= PARALLEL_SCAN_MIN and (nq > 1 or self.kind == "flat"):
+            threads = self.threads
+        if threads > 1 and not _cores_free(threads):
+            threads, mode = 1, _OVER_QUERIES
         if self.kind == "ivfpq":
             faiss.extract_index_ivf(self._index).parallel_mode = mode
         faiss.omp_set_num_threads(threads)
@@ -338,6 +342,15 @@ class FaissIndex:
         faiss.omp_set_num_threads(1)
         sims = queries @ vecs.T
         return top_k(sims, allowed, k)
+
+
+def _cores_free(threads: int) -> bool:
+    """Whether the machine has the cores for a parallel search: its 1-minute load average, which counts this
+    process's own threads too, is below the threads wanted plus a half."""
+    try:
+        return os.getloadavg()[0] < threads + 0.5
+    except OSError:  # no load average on this platform
+        return True
 
 
 def _empty(dim: int) -> faiss.Index:
