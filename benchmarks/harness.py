@@ -285,16 +285,16 @@ def run_case(spec: dict[str, Any], timeout: float | None = None) -> dict[str, An
 
 def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     """Ingest the given images with one pack into a fresh FACESEARCH_HOME, through the ingest use case."""
-    from facesearch.app import ingest as ingest_module
     from facesearch.app.collection import create_collection
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings
+    from facesearch.services import batching
 
     if spec.get("first_batch"):  # A/B of growing batches (benchmarks/first_batch.py); the product's otherwise
-        ingest_module.FIRST_BATCH = int(spec["first_batch"])
+        batching.FIRST_BATCH = int(spec["first_batch"])
     if "decode_ahead" in spec:  # A/B of decoding in the reader thread (benchmarks/compare.py)
-        ingest_module.DECODE_AHEAD = bool(spec["decode_ahead"])
+        batching.DECODE_AHEAD = bool(spec["decode_ahead"])
 
     home = Path(spec["home"])
     overrides = {k: v for k, v in spec.get("settings", {}).items() if v is not None}

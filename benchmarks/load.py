@@ -42,7 +42,7 @@ def free_port() -> int:
 def build_gallery(home: Path, people: int, per_person: int, model: str, data: Path = LFW) -> tuple[str, list[Path]]:
     """Ingest `people` identities of `data` (LFW layout: one folder per person; per_person photos each);
     returns (token, held-out probe photos)."""
-    from facesearch.app import accounts, purposes
+    from facesearch.app import accounts, limits, purposes
     from facesearch.app.collection import create_collection
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
@@ -52,7 +52,7 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
     ctx = Context.open(settings)
     admin, operator = Actor("benchmark", "admin", via="cli"), Actor("benchmark", "operator", via="cli")
     accounts.add_user(ctx, admin, "load", "examiner", "Quartz-Meadow-Lantern-93")
-    token = str(accounts.create_token(ctx, admin, "load", "benchmark")["token"])
+    token = accounts.create_token(ctx, admin, "load", "benchmark").token
     names = sorted(d.name for d in data.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) > per_person)
     items, probes = [], []
     for name in names[:people]:
@@ -72,6 +72,8 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
         model=model,
     )
     purposes.add_purpose(ctx, admin, "LOAD", "load check")
+    # The check measures throughput; per-user limits (kept in the home) would turn most requests into 429s.
+    limits.set_limits(ctx, admin, 0, 0)
     t = time.perf_counter()
     res = ingest(ctx, operator, items, "load", workers=1, source="load check")
     print(f"gallery: {res.ingested} images, {res.faces} faces in {time.perf_counter() - t:.1f}s", file=sys.stderr)
@@ -82,8 +84,6 @@ def build_gallery(home: Path, people: int, per_person: int, model: str, data: Pa
 def start_server(home: Path, port: int, model: str) -> subprocess.Popen:
     env = dict(os.environ, FACESEARCH_HOME=str(home), FACESEARCH_MODEL=model)
     env.setdefault("FACESEARCH_MODELS_DIR", str(SHARED / "models"))
-    # The check measures throughput; per-user limits would turn most requests into 429s.
-    env.update(FACESEARCH_SEARCH_RATE_PER_MINUTE="0", FACESEARCH_SEARCH_DAILY_QUOTA="0")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -187,7 +187,7 @@ def serve_setup(home: Path, data: Path, people: int, per_person: int, model: str
     ctx = Context.open(Settings(home=home, model=model, workers=1))
     admin = Actor("benchmark", "admin", via="cli")
     accounts.add_user(ctx, admin, "load-ingest", "operator", "Quartz-Meadow-Lantern-93")
-    operator = str(accounts.create_token(ctx, admin, "load-ingest", "benchmark")["token"])
+    operator = accounts.create_token(ctx, admin, "load-ingest", "benchmark").token
     ctx.store.close()
     names = sorted(d.name for d in data.iterdir() if d.is_dir())
     in_gallery = {p.parent.name for p in probes}

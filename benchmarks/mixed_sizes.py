@@ -89,8 +89,12 @@ def _feather(side: int) -> np.ndarray:
     return np.minimum(ramp[:, None], ramp[None, :])[..., None]
 
 
-def make_photo(sources: list[Path], width: int, height: int, rng: random.Random) -> tuple[np.ndarray, int]:
-    """One scene of width x height with 1 to 4 pasted LFW photos; returns it and how many were pasted."""
+def make_photo(
+    sources: list[Path], width: int, height: int, rng: random.Random, tiles: list[dict[str, Any]] | None = None
+) -> tuple[np.ndarray, int]:
+    """One scene of width x height with 1 to 4 pasted LFW photos; returns it and how many were pasted. `tiles`,
+    when given, receives each pasted photo's place in the upright scene and its source file (the same random
+    draws either way, so the same seed writes the same photos)."""
     bg_src = cv2.imread(str(rng.choice(sources)), cv2.IMREAD_COLOR)
     canvas = _background(bg_src, width, height, rng).astype(np.float32)
     short = min(width, height)
@@ -105,13 +109,16 @@ def make_photo(sources: list[Path], width: int, height: int, rng: random.Random)
         x, y = rng.randint(0, width - side), rng.randint(0, height - side)
         if any(x < px + ps and px < x + side and y < py + ps and py < y + side for px, py, ps in placed):
             continue
-        tile = cv2.imread(str(rng.choice(sources)), cv2.IMREAD_COLOR)
+        source = rng.choice(sources)
+        tile = cv2.imread(str(source), cv2.IMREAD_COLOR)
         interp = cv2.INTER_AREA if side < tile.shape[0] else cv2.INTER_CUBIC
         tile = cv2.resize(tile, (side, side), interpolation=interp).astype(np.float32)
         alpha = _feather(side)
         region = canvas[y : y + side, x : x + side]
         canvas[y : y + side, x : x + side] = alpha * tile + (1 - alpha) * region
         placed.append((x, y, side))
+        if tiles is not None:
+            tiles.append({"x": x, "y": y, "side": side, "source": str(source)})
     return np.clip(canvas, 0, 255).astype(np.uint8), len(placed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,11 @@ def write_accuracy_md(results: list[tuple[str, str, Path, dict[str, Any]]], out:
                 f"| {pack} | {k} | {refused} | {_pct(x['rank1'])} | "
                 f"{_pct(x['tpir_at_fpir']['0.01'].get('tpir'))} | {_rate(x['fpir_at_threshold'])} |"
             )
+    gate_report = out / "accuracy" / "gate" / "report.json"
+    if gate_report.is_file():  # written by `facesearch eval gate`
+        from evaluation.gate import docs_section
+
+        lines += ["", docs_section(json.loads(gate_report.read_text()))]
     lines += [
         "",
         "## Groups (LFW)",

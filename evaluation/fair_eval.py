@@ -24,10 +24,6 @@ def unit_threshold(fair: FairCalibration, target_fmr: float) -> float:
     return float(to_unit(np.asarray(max(fair.decision_level(target_fmr), float(np.log10(fair.fmr_floor))))))
 
 
-def unit_to_fmr(value: float) -> float:
-    return float(10.0 ** (-(value + 1.0) * DECADES / 2))
-
-
 def pair_transform(fair: FairCalibration, emb: np.ndarray) -> PairTransform:
     """Calibrated values of image pairs of one embedded set; each face's centroid similarities are computed
     once, the pair's cluster from them (cheap even for the 87 million pairs of LFW)."""

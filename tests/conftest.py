@@ -1,4 +1,5 @@
-"""Shared fixtures: where ../shared is, and isolated FACESEARCH_HOME per test."""
+"""Shared fixtures (an isolated FACESEARCH_HOME per test) and the `slow` mark: tests that need real models,
+data sets (../shared), PostgreSQL, Milvus or a browser, which `make fast` leaves out."""
 
 from __future__ import annotations
 
@@ -34,3 +35,18 @@ def synthetic_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FACESEARCH_TEST_PACKS", "1")
     monkeypatch.setenv("FACESEARCH_MODEL", "synthetic")
     return home
+
+
+# Fixtures that start a real server: a test that uses one is `slow`.
+SERVER_FIXTURES = {"milvus_uri", "pg_server", "pg_url"}
+
+
+BENCHMARKS = Path(__file__).parent / "benchmarks"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs_real = any(m.kwargs.get("real") for m in item.iter_markers("skipif"))
+        benchmark = Path(str(item.fspath)).is_relative_to(BENCHMARKS)  # the benchmarks' smoke runs
+        if needs_real or benchmark or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # FPIR target of each 1:N operating point (docs/calibration.md says what each means in practice).
@@ -65,14 +65,34 @@ class Settings(BaseSettings):
     # Safe decoding.
     max_file_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_decode_bytes: int = Field(
+        default=768 * 1024 * 1024,
+        description="Memory one image's decode may take, estimated from its header (size, bit depth, channels) "
+        "before any pixel is decoded: a 50-megapixel 8-bit colour photo fits.",
+    )
     # Detection runs on a copy whose longest side is at most this; crops come from the full image.
     detect_max_side: int = 640
     min_face_px: int = 20
     min_detection_score: float = 0.6
-    # Faces below this quality are not stored at ingest (0 keeps every detected face).
-    ingest_min_quality: float = 0.0
-    # Probes below this quality are refused unless forced.
+    ingest_min_quality: float = Field(
+        default=0.15,
+        description="Faces below this quality are not stored at ingest (counted as faces_below_quality); people "
+        "passes ignore older faces below it and `doctor --below-floor` lists them (0 keeps every detected face). "
+        "Measured (docs/accuracy.md, 'Ingest quality floor'): the highest floor that drops at most 0.5% of the "
+        "labelled faces of natural photos (0.3% on LFW and on mixed-size photos), while half the unusable "
+        "detections (blurred backdrop faces, a painting) and the degraded faces found at rank 1 only half the "
+        "time fall below it.",
+    )
+    # Probes below this quality are refused unless forced, when one of their reasons is in
+    # probe_refuse_reasons (or they have none); below it with other reasons only, searched with a warning.
     probe_min_quality: float = 0.25
+    probe_refuse_reasons: list[str] = Field(
+        default_factory=lambda: ["BLURRY"],
+        description="Quality reasons that refuse a probe face below probe_min_quality (unless forced; a JSON "
+        "list). Measured (docs/accuracy.md, 'Quality gate by reason'): BLURRY faces below the bar are found at "
+        "rank 1 far less often than the rest, so they are refused; SMALL_FACE, EXTREME_POSE and LOW_CONFIDENCE "
+        "refusals predicted no such loss, so those faces are searched with a warning.",
+    )
 
     # Operating points.
     verify_fmr: float = 1e-3
@@ -146,6 +166,32 @@ class Settings(BaseSettings):
     )
     search_daily_quota: int = Field(
         default=2000, description="Searches and verifies per user per UTC day through the API (0 = no limit)."
+    )
+
+    # Standing searches and reviews.
+    watch_max_days: int = Field(
+        default=90, description="Longest a standing search (watch) may run before it must be renewed (days)."
+    )
+    watch_webhook_url: str | None = Field(
+        default=None,
+        description="Webhook told of every watch hit (ids only, HMAC-signed with watch_webhook_secret); unset: none.",
+    )
+    watch_webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of webhook bodies; no webhook is called without it."
+    )
+    watch_webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes a watch's own webhook may start with (a JSON list); empty: watches may not "
+        "name their own webhook, only the deployment's (watch_webhook_url) is called.",
+    )
+    watch_webhook_attempts: int = Field(default=5, description="Tries per webhook delivery, with backoff.")
+    watch_webhook_backoff_seconds: float = Field(
+        default=2.0, description="Wait before the second try of a webhook delivery; doubled for each next one."
+    )
+    blind_review: bool = Field(
+        default=False,
+        description="Reviewers of a proposal see the probe and the candidate, not the proposing examiner's "
+        "name and note, until they have decided.",
     )
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ problem documents, the web pages, the command line). Each message says what went
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # kind -> (HTTP status, title, CLI exit code). Exit codes: 2 bad input, 3 the probe cannot be searched,
@@ -28,15 +29,44 @@ KINDS: dict[str, tuple[int, str, int]] = {
 }
 
 
+# Credentials a message or an audit entry can carry: the user information of a URI (everything between
+# `scheme://` and the last `@` before a space or quote, so a password with an unencoded `/`, `#`, `?` or `@` is
+# covered too) and the value of a `token=`/`password=`/`secret=` option.
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s\"'<>]*@")
+_SECRET_OPTIONS = re.compile(r"(?P<key>\b(?:token|password|passwd|secret|api_key)=)[^\s\"'<>&]+", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """`text` without the credentials a URI or an option in it carries: what every error message and every
+    audit entry goes through before anyone sees or stores it (an audit entry can never be deleted)."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _URI_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+    return _SECRET_OPTIONS.sub(lambda m: f"{m.group('key')}{REDACTED}", text)
+
+
+def redact_value(value: Any) -> Any:
+    """`redact` applied to every string inside a JSON-like value (dicts, lists), keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_value(k): redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(v) for v in value]
+    return value
+
+
 class FacesearchError(Exception):
     """Base class for errors reported to the user without a traceback. `extra`: structured detail for clients
-    (problem documents and `--json` errors carry it)."""
+    (problem documents and `--json` errors carry it). The message and `extra` are redacted (`redact`) when the
+    error is made, so no entry point can show or log a credential that reached one."""
 
     kind = "refused"
 
     def __init__(self, message: str = "", **extra: Any) -> None:
-        self.extra: dict[str, Any] = extra
-        super().__init__(message)
+        self.extra: dict[str, Any] = redact_value(extra)
+        super().__init__(redact(message))
 
     @property
     def status(self) -> int:
@@ -51,7 +81,7 @@ class FacesearchError(Exception):
         return KINDS[self.kind][2]
 
 
-TOO_LARGE_REASONS = ("FILE_TOO_LARGE", "TOO_MANY_PIXELS")
+TOO_LARGE_REASONS = ("FILE_TOO_LARGE", "TOO_MANY_PIXELS", "TOO_MUCH_MEMORY")
 
 
 class ImageError(FacesearchError):

@@ -29,6 +29,7 @@ class Action(str, Enum):
     TOKEN_CREATE = "token_create"
     TOKEN_REVOKE = "token_revoke"
     COLLECTION_CREATE = "collection_create"
+    COLLECTION_DELETE = "collection_delete"
     OPTOUT_ADD = "optout_add"
     OPTOUT_ERASE = "optout_erase"
     OPTOUT_BLOCK = "optout_block"
@@ -47,6 +48,7 @@ class Action(str, Enum):
     VIEW_SEARCH = "view_search"
     AUDIT_KEY = "audit_key"  # the chain is keyed from this entry on (a home upgraded from 0.1.0 or 0.2.0)
     AUDIT_TRIGGERS = "audit_triggers"  # the append-only triggers were missing when the home was opened
+    AUDIT_RESEAL = "audit_reseal"  # an admin went on after the log stopped matching its checkpoint
     BACKUP = "backup"
     RESTORE = "restore"
     INDEX_REBUILD = "index_rebuild"
@@ -55,6 +57,19 @@ class Action(str, Enum):
     PEOPLE_CORRECT = "people_correct"
     PEOPLE_UNDO = "people_undo"
     PEOPLE_TOGETHER = "people_together"  # a search: who appears with a person; gated, listed in case reports
+    WATCH_ADD = "watch_add"  # a standing search registered: gated like a search, counted by the limits
+    WATCH_RENEW = "watch_renew"
+    WATCH_STOP = "watch_stop"  # stopped by a person, or by the system when the case's authorisation lapsed
+    WATCH_EXPIRE = "watch_expire"  # its --until passed
+    WATCH_HIT = "watch_hit"  # a new face at or above a watch's threshold: a lead under the watch's case
+    WATCH_CHECK = "watch_check"  # an ingest's check that could not run (searching suspended)
+    WATCH_VIEW = "watch_view"  # hits shown to someone
+    WATCH_NOTIFY = "watch_notify"  # a webhook delivery's outcome (ids only; the target by fingerprint)
+    CASE_AUTHORISE = "case_authorise"  # a judicial or administrative authorisation recorded for a case
+    LEAD_ASSIGN = "lead_assign"  # a proposal assigned to a named reviewer
+    ROLE_REFUSED = "role_refused"  # a caller refused for their role (a use case or a route they may not use)
+    DETECT = "detect"  # the faces of a probe found before a search: a probe upload, limited like a search
+    LIMITS_SET = "limits_set"  # an admin set the deployment's per-user search limits (kept in the home)
 
     def __str__(self) -> str:
         return self.value

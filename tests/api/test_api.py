@@ -23,6 +23,7 @@ from support.service import (
     synthetic_packs,
     wait_job,
 )
+from support.synthetic import write_photo
 
 from facesearch.app.ingest import ingest, items_from_manifest
 from facesearch.store import audit
@@ -194,6 +195,67 @@ def test_view_image_is_audited_and_detect_finds_faces(api) -> None:
     assert len(d["faces"]) >= 1 and d["faces"][0]["searchable"] and d["width"] == 480  # generated at 480x360
 
 
+# The keys of each answer, as clients rely on them (a face's `skipped` only when it was not searched).
+SEARCH_KEYS = {"case_ref", "collections", "faces", "gallery_size", "probe", "probe_sha256", "purpose", "search_id"}
+SEARCH_KEYS |= {"seconds", "stamp"}
+PROBE_FACE_KEYS = {
+    "box",
+    "detection_score",
+    "face",
+    "landmarks",
+    "model",
+    "model_version",
+    "quality",
+    "quality_reasons",
+}
+SEARCHED_FACE_KEYS = PROBE_FACE_KEYS | {"collections", "gallery_size", "matches", "threshold"}
+THRESHOLD_KEYS = {"fmr", "fmr_text", "reason", "score"}
+MATCH_KEYS = {"above_threshold", "box", "collection", "decision", "expected_false_matches", "face_id", "fmr"}
+MATCH_KEYS |= {"fmr_text", "image", "quality", "rank", "score", "stamp", "status"}
+IMAGE_KEYS = {"id", "metadata", "path", "sha256", "source_url"}
+VERIFY_KEYS = {"case_ref", "decision", "faces", "fmr", "fmr_text", "model", "model_version", "probe_sha256"}
+VERIFY_KEYS |= {"purpose", "same_person", "score", "threshold", "threshold_fmr", "threshold_fmr_text"}
+VERIFY_KEYS |= {"threshold_reason", "verify_id"}
+
+
+def test_search_verify_and_detect_answers_keep_their_keys(api, tmp_path: Path) -> None:
+    """The JSON answers' keys, pinned: the API's match adds links and copies (`image_id`, `source_url`,
+    `thumbnail_url`, `image_url`) and never shows the server's thumbnail path or the probe's file."""
+    env, client = api
+    # Two faces, the second of quality 0.80: below a bar of 0.9, so it is listed as skipped.
+    two = write_photo(tmp_path / "two.jpg", [1, 2], seed=75, size=(640, 360), variant=3)
+    old = env.settings.probe_min_quality
+    env.settings.probe_min_quality = 0.9
+    try:
+        r = _search(env, client, two, top_k="2", all_faces="true")
+    finally:
+        env.settings.probe_min_quality = old
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == SEARCH_KEYS and set(body["probe"]) == {"height", "label", "sha256", "width"}
+    searched, skipped = body["faces"]
+    assert set(searched) == SEARCHED_FACE_KEYS and set(skipped) == SEARCHED_FACE_KEYS | {"skipped"}
+    assert skipped["matches"] == [] and skipped["skipped"].startswith("quality 0.80 below 0.9")
+    assert set(searched["threshold"]) == set(skipped["threshold"]) == THRESHOLD_KEYS
+    m = searched["matches"][0]
+    assert set(m) == MATCH_KEYS | {"image_id", "source_url", "thumbnail_url", "image_url"}
+    assert set(m["image"]) == IMAGE_KEYS
+    assert (m["image_id"], m["source_url"]) == (m["image"]["id"], m["image"]["source_url"])
+    assert m["thumbnail_url"] == f"/api/v1/faces/{m['face_id']}/thumbnail"
+    assert m["image_url"] == f"/api/v1/images/{m['image_id']}"
+    a, b = env.person("Colin_Powell")[5:7]
+    r = client.post(
+        "/api/v1/verify",
+        files={"a": (a.name, a.read_bytes()), "b": (b.name, b.read_bytes())},
+        data={"case_ref": "CASE-V", "purpose": "compare"},
+        headers=env.headers("examiner"),
+    )
+    assert set(r.json()) == VERIFY_KEYS and all(set(f) == PROBE_FACE_KEYS for f in r.json()["faces"])
+    d = client.post("/api/v1/detect", files=_probe(two), headers=env.headers("examiner")).json()
+    assert set(d) == {"faces", "height", "model", "width"}
+    assert set(d["faces"][0]) == {"box", "face", "quality", "quality_reasons", "searchable"}
+
+
 def test_collections_ingest_upload_and_delete(api) -> None:
     env, client = api
     op = env.headers("operator")
@@ -309,9 +371,9 @@ def test_decode_time_is_bounded(api, monkeypatch: pytest.MonkeyPatch) -> None:
     env, client = api
     real = imaging.decode_image
 
-    def slow(data: bytes, max_pixels: int):  # stands in for a pathological file
+    def slow(data: bytes, max_pixels: int, *bounds: int):  # stands in for a pathological file
         time.sleep(1.0)
-        return real(data, max_pixels)
+        return real(data, max_pixels, *bounds)
 
     monkeypatch.setattr(imaging, "decode_image", slow)
     old = env.settings.upload_decode_seconds

@@ -17,6 +17,7 @@ from facesearch.app.errors import Forbidden, NotFound
 from facesearch.cli import app as cli_app
 from facesearch.config import Settings
 from facesearch.store import Store, audit
+from facesearch.store import accounts as account_rows
 
 ADMIN = Actor("root", "admin")
 
@@ -41,12 +42,12 @@ def _login(client: TestClient, name: str, password: str):
 
 def test_passwords_are_argon2_and_checked(ctx: Context) -> None:
     store = ctx.store
-    assert accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase")["role"] == "examiner"
-    user = accounts.get_user(store, "ann")
+    assert accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase").role == "examiner"
+    user = account_rows.get_user(store, "ann")
     assert user.password_hash.startswith("$argon2id$") and "a long passphrase" not in user.password_hash
-    assert accounts.authenticate(store, "ann", "a long passphrase").name == "ann"
-    assert accounts.authenticate(store, "ann", "wrong password!") is None
-    assert accounts.authenticate(store, "nobody", "a long passphrase") is None
+    assert accounts.authenticate(ctx, "ann", "a long passphrase").name == "ann"
+    assert accounts.authenticate(ctx, "ann", "wrong password!") is None
+    assert accounts.authenticate(ctx, "nobody", "a long passphrase") is None
     with pytest.raises(accounts.AuthError, match="at least"):
         accounts.add_user(ctx, ADMIN, "bob", "examiner", "short")
     with pytest.raises(accounts.AuthError, match="unknown role"):
@@ -57,26 +58,26 @@ def test_passwords_are_argon2_and_checked(ctx: Context) -> None:
     with pytest.raises(Forbidden):
         accounts.add_user(ctx, Actor("ann", "examiner"), "eve", "admin", "a long passphrase")
     accounts.change_user(ctx, ADMIN, "ann", disabled=True)
-    assert accounts.authenticate(store, "ann", "a long passphrase") is None
+    assert accounts.authenticate(ctx, "ann", "a long passphrase") is None
 
 
 def test_tokens_are_stored_hashed_and_revocable(ctx: Context) -> None:
     store = ctx.store
     accounts.add_user(ctx, ADMIN, "ann", "examiner", "a long passphrase")
     made = accounts.create_token(ctx, ADMIN, "ann", "script")
-    tid, token = made["id"], made["token"]
+    tid, token = made.id, made.token
     assert token.startswith("fs_") and len(token) > 40
     with store.database.connect() as conn:
         stored = conn.execute(text("SELECT token_hash, prefix FROM api_tokens")).one()
     assert token not in stored[0] and stored[0] == accounts.sha256_hex(token)
-    assert accounts.token_principal(store, token).name == "ann"
+    assert accounts.token_principal(ctx, token).name == "ann"
     assert accounts.revoke_token(ctx, ADMIN, str(tid)) == 1
-    assert accounts.token_principal(store, token) is None
+    assert accounts.token_principal(ctx, token) is None
     # Revoking what is already revoked is refused (not found), not a silent 0.
     with pytest.raises(NotFound):
         accounts.revoke_token(ctx, ADMIN, str(tid))
-    t2 = accounts.create_token(ctx, ADMIN, "ann")["token"]
-    assert accounts.revoke_token(ctx, ADMIN, "user:ann") == 1 and accounts.token_principal(store, t2) is None
+    t2 = accounts.create_token(ctx, ADMIN, "ann").token
+    assert accounts.revoke_token(ctx, ADMIN, "user:ann") == 1 and accounts.token_principal(ctx, t2) is None
     # Neither the token nor its hash is written to the audit log.
     for e in audit.query(store, limit=100)[0]:
         assert token not in str(e) and accounts.sha256_hex(token) not in str(e)
@@ -145,9 +146,10 @@ def test_cli_users_and_tokens(tmp_path: Path) -> None:
     token = r.stdout.strip().splitlines()[-1]
     assert token.startswith("fs_")
     store = Store(f"sqlite:///{tmp_path / 'home' / 'facesearch.db'}")
-    assert accounts.token_principal(store, token).name == "ann"
+    ctx = Context.open(Settings(home=tmp_path / "home"), store)
+    assert accounts.token_principal(ctx, token).name == "ann"
     assert runner.invoke(cli_app, ["tokens", "revoke", token], env=env).exit_code == 0
-    assert accounts.token_principal(store, token) is None
+    assert accounts.token_principal(ctx, token) is None
     assert runner.invoke(cli_app, ["tokens", "revoke", "999"], env=env).exit_code == 2
     entries = audit.query(store)[0]
     assert [e["action"] for e in entries] == ["token_revoke", "token_create", "user_add"]
@@ -161,4 +163,4 @@ def test_cli_users_and_tokens(tmp_path: Path) -> None:
         input="a long passphrase\n",
         env={**env, "FACESEARCH_ROLE": "examiner"},
     )
-    assert r.exit_code == 4 and accounts.get_user(store, "eve") is None
+    assert r.exit_code == 4 and account_rows.get_user(store, "eve") is None

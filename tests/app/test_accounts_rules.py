@@ -44,10 +44,10 @@ def test_a_new_password_ends_the_other_sessions(ctx: Context) -> None:
     first = accounts.sign_in(ctx, "ann", "a long passphrase", "10.0.0.1")
     second = accounts.sign_in(ctx, "ann", "a long passphrase", "10.0.0.2")
     assert first.session_id and second.session_id
-    assert accounts.session_principal(ctx.store, first.session_id) is not None
+    assert accounts.session_principal(ctx, first.session_id) is not None
     accounts.change_user(ctx, ADMIN, "ann", password="another long passphrase")
-    assert accounts.session_principal(ctx.store, first.session_id) is None
-    assert accounts.session_principal(ctx.store, second.session_id) is None
+    assert accounts.session_principal(ctx, first.session_id) is None
+    assert accounts.session_principal(ctx, second.session_id) is None
     entry = audit.query(ctx.store, action="user_change", limit=1)[0][0]
     assert entry["details"] == {"user": "ann", "password_reset": True, "sessions_ended": 2}
     assert accounts.sign_in(ctx, "ann", "another long passphrase", "10.0.0.1").session_id
@@ -61,9 +61,9 @@ def test_parallel_guesses_are_counted_before_the_password_is_checked(
     real = accounts.authenticate
     barrier = threading.Barrier(30)
 
-    def slow_check(store, name, password):  # type: ignore[no-untyped-def]
+    def slow_check(ctx, name, password):  # type: ignore[no-untyped-def]
         checked.append(password)
-        return real(store, name, password)
+        return real(ctx, name, password)
 
     monkeypatch.setattr(accounts, "authenticate", slow_check)
 

@@ -25,6 +25,7 @@ from facesearch.config import Settings
 from facesearch.services.uploads import Photo
 from facesearch.store import audit
 from facesearch.store.schema import Image
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("root", "admin")
 OPERATOR = Actor("op", "operator")
@@ -38,7 +39,7 @@ def _settings(home: Path) -> Settings:
 def _search(ctx: Context, probe: Path) -> list[tuple[int, float]]:
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=8)
     res = searching.search(ctx, EXAMINER, Photo.from_path(probe, ctx.settings), req)
-    return [(m["face_id"], round(m["score"], 5)) for f in res["faces"] for m in f["matches"]]
+    return [(m.face_id, round(m.score, 5)) for f in res.faces for m in f.matches]
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_round_trip_into_an_empty_home(world: tuple[Context, Path], tmp_path: Pa
     expected = _search(ctx, probe)
     dest = tmp_path / ("b.tar" if kind == "tar" else "b")
     res = backup_uc.backup(ctx, ADMIN, dest)
-    assert res["audit"]["ok"] and res["faces"] == 11 and res["uploads"] == 2 and res["thumbnails_missing"] == 0
+    assert res.audit.ok and res.faces == 11 and res.uploads == 2 and res.thumbnails_missing == 0
     if kind == "tar":
         with tarfile.open(dest) as tar:
             names = set(tar.getnames())
@@ -71,22 +72,23 @@ def test_round_trip_into_an_empty_home(world: tuple[Context, Path], tmp_path: Pa
     else:
         names = {p.relative_to(dest).as_posix() for p in dest.rglob("*")}
         assert stat.S_IMODE(dest.stat().st_mode) == 0o700
-    assert {"facesearch.db", "backup.json", audit.KEY_FILE, audit.HEAD_FILE} <= names
+    assert {"facesearch.db", "backup.json", audit.HEAD_FILE} <= names
+    assert audit.KEY_FILE not in names  # the key is kept apart: restore takes it separately
     assert any(n.startswith("index/collection-") for n in names) and any(n.startswith("uploads/abc123/") for n in names)
     # The backup is logged in the home it copies, and the copy holds that entry.
-    assert audit.query(ctx.store, action=audit.BACKUP)[1] == 1
+    assert audit.query(ctx.store, action=Action.BACKUP.value)[1] == 1
     # Writes after the snapshot are not in it.
     _search(ctx, probe)
 
     new_home = tmp_path / "restored"
-    out = backup_uc.restore(_settings(new_home), ADMIN, dest)
-    assert out["audit"]["ok"] and out["faces"] == 11
+    out = backup_uc.restore(_settings(new_home), ADMIN, dest, key=ctx.settings.home / audit.KEY_FILE)
+    assert out.audit.ok and out.faces == 11
     again = Context.open(_settings(new_home))
     report = audit.verify_chain(again.store, again.audit.head_path)
     assert report.ok, report.problems
     entries, _ = audit.query(again.store, limit=3)
-    assert [e["action"] for e in entries[:2]] == [audit.RESTORE, audit.BACKUP]
-    assert doctor(again, OPERATOR)["ok"], doctor(again, OPERATOR)
+    assert [e["action"] for e in entries[:2]] == [Action.RESTORE.value, Action.BACKUP.value]
+    assert doctor(again, OPERATOR).ok, doctor(again, OPERATOR)
     assert _search(again, probe) == expected
     # Uploaded photos now live in (and are served from) the new home.
     with again.store.session() as s:
@@ -140,7 +142,7 @@ def test_cli_backup_restore_then_verify_and_doctor(
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["faces"] == 11
     monkeypatch.setenv("FACESEARCH_HOME", str(tmp_path / "new"))
-    r = runner.invoke(cli_app, ["restore", str(tar)])
+    r = runner.invoke(cli_app, ["restore", str(tar), "--key", str(ctx.settings.home / audit.KEY_FILE)])
     assert r.exit_code == 0, r.output
     assert "restored" in r.output and "audit log verified" in r.output
     assert runner.invoke(cli_app, ["audit", "verify"]).exit_code == 0

@@ -51,4 +51,4 @@ def test_concurrent_cli_ingests_keep_the_index_whole(synthetic_env: Path, tmp_pa
     assert sorted(index.ids().tolist()) == sorted(ctx.store.face_ids(col.id).tolist())
     assert len(index.ids()) == 80
     report = doctor.doctor(ctx, Actor("olga", "operator"))
-    assert report["ok"], report
+    assert report.ok, report

@@ -25,7 +25,8 @@ from facesearch.index import FaissIndex
 from facesearch.models.synthetic import INFO as SYNTHETIC
 from facesearch.models.yunet_reid import INFO as YUNET_REID
 from facesearch.store import Store
-from facesearch.store.audit import HEAD_FILE, INGEST, entry_dict, iter_entries, verify_chain
+from facesearch.store.audit import HEAD_FILE, entry_dict, iter_entries, verify_chain
+from facesearch.vocabulary import Action
 
 PACKS = [
     pytest.param("synthetic", id="synthetic"),
@@ -115,7 +116,7 @@ def _ingest_entries(home: Path) -> list[dict]:
     store = Store(f"sqlite:///{home / 'facesearch.db'}")
     report = verify_chain(store, home / HEAD_FILE)
     assert report.ok, report.problems  # a kill -9 leaves the audit chain whole
-    return [entry_dict(e) for e in iter_entries(store) if e.action == INGEST]
+    return [entry_dict(e) for e in iter_entries(store) if e.action == Action.INGEST]
 
 
 @pytest.mark.parametrize("pack", PACKS)

@@ -109,7 +109,7 @@ def _persons_in(result: dict) -> set[str]:
 def _search(ctx: Context, path: Path, top_k: int) -> dict:
     """A search as an examiner runs it: through the use case (the gate, the opt-out filter, the audit log)."""
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=top_k)
-    return searching.search(ctx, EXAMINER, Photo.from_path(path, ctx.settings), req)
+    return searching.search(ctx, EXAMINER, Photo.from_path(path, ctx.settings), req).model_dump()
 
 
 @dataclass
@@ -166,7 +166,7 @@ def test_ingest_refuses_unknown_and_undocumented_collections(kit: Kit) -> None:
         retention_days=30,
         keep=False,
     )
-    assert col["problems"] == [] and col["owner"] == "desk" and col["retention_days"] == 30
+    assert col.problems == [] and col.owner == "desk" and col.retention_days == 30
     assert collections.collection_problems(store.get_collection("ok")) == []
     res = ingest(ctx, OPERATOR, items, "ok")
     assert res.ingested == 1
@@ -192,12 +192,12 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery, m
     submitted = [Photo.from_path(p, settings) for p in photos[PER : PER + 2]]
     res = optout.add_optout(ctx, OPERATOR, submitted, "DSR-2026-17")
     # (1) every gallery face of the person is erased, with its image (no other face on it) and thumbnail.
-    assert res["erased"]["faces"] == PER and res["erased"]["images"] == PER
-    assert res["erased"]["thumbnails"] == PER
+    assert res.erased.faces == PER and res.erased.images == PER
+    assert res.erased.thumbnails == PER
     assert len({f.name for f in settings.thumbs_dir.rglob("*.jpg")}) == len(thumbs_before) - PER
     assert store.stats()["images"] == PER * 3
     report = doctor(ctx, OPERATOR)
-    assert report["ok"], report
+    assert report.ok, report
     # A search with another photo of them returns nothing of theirs; others are still found.
     after = _search(ctx, probe_other, top_k=20)
     assert kit.person not in _persons_in(after)
@@ -208,7 +208,7 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery, m
     assert again.opted_out_images == PER and again.opted_out_faces == PER and again.ingested == 0
     assert again.duplicates == PER * 3
     assert store.stats()["images"] == PER * 3
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
     # (3) faces stored anyway (an older version without the check) are never returned by a search.
     monkeypatch.setattr("facesearch.app.ingest.drop_optout_faces", lambda *a, **k: (0, 0))
@@ -220,9 +220,9 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery, m
     assert len(hidden["faces"][0]["matches"]) == store.stats()["faces"] - PER
     # doctor sees them and --fix erases them.
     report = doctor(ctx, OPERATOR)
-    assert not report["ok"] and report["counts"]["faces_matching_optout"] == PER
+    assert not report.ok and report.counts["faces_matching_optout"] == PER
     doctor(ctx, OPERATOR, fix=True)
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
     # Each step is in the audit log; the photos themselves are not (only their SHA-256).
     actions = [e["action"] for e in audit.query(store, limit=50)[0]]
@@ -233,7 +233,7 @@ def test_optout_erases_blocks_reingest_and_hides_from_search(gallery: Gallery, m
     # What the searcher saw never said that someone was hidden; the hiding is logged as the system's.
     hide = audit.query(store, action="optout_hide")[0][0]
     assert hide["actor"] == "system:search" and hide["results"]["faces_hidden"] == PER
-    assert optout.list_optouts(ctx, OPERATOR)[0]["templates"] == 2
+    assert optout.list_optouts(ctx, OPERATOR)[0].templates == 2
 
 
 @synthetic_only
@@ -246,20 +246,20 @@ def test_optout_keeps_other_peoples_faces_on_a_shared_photo(kit: Kit, tmp_path: 
     res = ingest(ctx, OPERATOR, [Item(together), Item(alone)], "press")
     assert res.ingested == 2 and res.faces == 3
     out = optout.add_optout(ctx, OPERATOR, [Photo.from_path(kit.photos(kit.person)[PER], ctx.settings)], "DSR-2")
-    assert out["erased"]["faces"] == 2 and out["erased"]["images"] == 1
+    assert out.erased.faces == 2 and out.erased.images == 1
     with ctx.store.session() as s:
         left = s.query(Image).one()
     assert left.path == str(together) and left.face_count == 1
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
 
 def test_subject_report_lists_images_and_is_audited(gallery: Gallery) -> None:
     kit, ctx = gallery.kit, gallery.ctx
     photo = Photo.from_path(kit.photos(kit.person)[PER + 1], ctx.settings)
     rep = subject_report(ctx, Actor("operator1", "operator"), photo, "DSR-1")
-    assert rep["collections"] == ["press"]
-    paths = {Path(m["path"]).parent.name for m in rep["matches"]}
-    assert paths == {kit.person} and rep["images"] >= PER - 1
+    assert rep.collections == ["press"]
+    paths = {Path(m.path).parent.name for m in rep.matches}
+    assert paths == {kit.person} and rep.images >= PER - 1
     entry = audit.query(ctx.store, action="subject_report")[0][0]
     assert entry["probe_sha256"] == sha256_bytes(photo.read(ctx.settings)) and entry["actor"] == "operator1"
     assert entry["case_ref"] == "DSR-1" and entry["outcome"] == "ok"
@@ -275,17 +275,17 @@ def test_erase_images_leaves_no_orphans_and_doctor_finds_planted_ones(gallery: G
         ids = [i for (i,) in s.query(Image.id).limit(4)]
     done = erase_images(settings, store, ids)
     assert done.images == 4 and done.faces == done.thumbnails >= 4
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
     # Plant one orphan of each kind doctor can see without a crash.
     stray = settings.thumbs_dir / "1" / "zz" / "stray_0.jpg"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_bytes(b"x")
     (settings.index_dir / "collection-99.faiss").write_bytes(b"")
     rep = doctor(ctx, OPERATOR)
-    assert rep["counts"]["thumbnails_without_face"] == 1 and rep["counts"]["index_files_without_collection"] == 1
-    assert rep["orphans"] == 2
+    assert rep.counts["thumbnails_without_face"] == 1 and rep.counts["index_files_without_collection"] == 1
+    assert rep.orphans == 2
     doctor(ctx, OPERATOR, fix=True)
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
     assert audit.query(store, action="doctor")[0][0]["results"]["thumbnails_without_face"] == 1
 
 
@@ -302,14 +302,14 @@ def test_purge_erases_expired_images_with_a_moved_clock(kit: Kit) -> None:
     ingest(ctx, OPERATOR, [Item(p) for p in photos[2:4]], "forever")
     now = datetime.now(timezone.utc)
     nothing = purge(ctx, OPERATOR, now + timedelta(days=29))
-    assert nothing["erased"]["images"] == 0 and store.stats()["images"] == 4
+    assert nothing.erased.images == 0 and store.stats()["images"] == 4
     # Without `now`, the purge goes by the context's clock (what the scheduled purge uses).
     later = kit.context(store=store, clock=lambda: now + timedelta(days=31))
     done = purge(later, OPERATOR)
-    assert done["erased"]["images"] == 2 and done["erased"]["thumbnails"] == done["erased"]["faces"] >= 2
+    assert done.erased.images == 2 and done.erased.thumbnails == done.erased.faces >= 2
     stats = {c["name"]: c["images"] for c in store.stats()["collections"]}
     assert stats == {"short": 0, "forever": 2}
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
     entries = audit.query(store, action="purge")[0]
     assert len(entries) == 2 and entries[0]["results"]["erased"]["images"] == 2
     # The audit log itself cannot be deleted by the app: the database refuses it.

@@ -26,6 +26,7 @@ from facesearch.server import create_app
 from facesearch.services.uploads import Photo
 from facesearch.store import audit
 from facesearch.store import db as store_db
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("root", "admin")
 OPERATOR = Actor("op", "operator")
@@ -59,7 +60,7 @@ def _world(tmp_path: Path) -> tuple[Context, Path]:
 def _search(ctx: Context, probe: Path) -> list[tuple[int, float]]:
     req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=5)
     res = searching.search(ctx, EXAMINER, Photo.from_path(probe, ctx.settings), req)
-    return [(m["face_id"], round(m["score"], 5)) for f in res["faces"] for m in f["matches"]]
+    return [(m.face_id, round(m.score, 5)) for f in res.faces for m in f.matches]
 
 
 # 8: file modes ------------------------------------------------------------------------------------------
@@ -81,22 +82,22 @@ def test_a_home_is_private_and_doctor_reports_looser_modes(
         private.append(wal)
     assert len(private) > 12 and {_mode(p) for p in private} == {0o600}
     assert {_mode(d) for d in ctx.settings.thumbs_dir.rglob("*") if d.is_dir()} == {0o700}
-    assert doctor(ctx, OPERATOR)["counts"]["files_readable_by_others"] == 0
+    assert doctor(ctx, OPERATOR).counts["files_readable_by_others"] == 0
     # A home left readable by an older version: doctor reports every loose file, --fix tightens them.
     thumb = next(ctx.settings.thumbs_dir.rglob("*.jpg"))
     thumb.chmod(0o644)
     home.chmod(0o755)
     rep = doctor(ctx, OPERATOR)
-    assert not rep["ok"] and rep["counts"]["files_readable_by_others"] == 2
-    assert any(e.startswith(". 0755") for e in rep["examples"]["files_readable_by_others"])
-    assert doctor(ctx, OPERATOR, fix=True)["counts"]["files_readable_by_others"] == 2
+    assert not rep.ok and rep.counts["files_readable_by_others"] == 2
+    assert any(e.startswith(". 0755") for e in rep.examples["files_readable_by_others"])
+    assert doctor(ctx, OPERATOR, fix=True).counts["files_readable_by_others"] == 2
     assert _mode(thumb) == 0o600 and _mode(home) == 0o700
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
 
 def test_opening_a_home_tightens_what_an_older_version_left_open(synthetic_env: Path, loose_umask: None) -> None:
     home = synthetic_env
-    Context.open(Settings()).audit.record(audit.LOGIN, actor="ann")
+    Context.open(Settings()).audit.record(Action.LOGIN, actor="ann")
     for p in (home, home / "facesearch.db", home / audit.HEAD_FILE):
         p.chmod(0o755 if p.is_dir() else 0o644)
     os.umask(0o022)
@@ -124,7 +125,7 @@ def _pad_audit_free_pages_away(ctx: Context) -> None:
     for size in (2000, 500, 100, 1):
         with pytest.raises(audit.AuditWriteError, match="full"):
             for _ in range(500):
-                ctx.audit.record(audit.LOGIN, actor="filler", details={"pad": "x" * size})
+                ctx.audit.record(Action.LOGIN, actor="filler", details={"pad": "x" * size})
 
 
 def test_a_full_home_gives_one_line_and_no_candidates_on_the_command_line(
@@ -155,7 +156,7 @@ def test_a_full_home_gives_a_500_problem_without_data_from_the_api(
 
     ctx, probe = _world(tmp_path)
     accounts.add_user(ctx, ADMIN, "eve", "examiner", "correct horse battery")
-    token = str(accounts.create_token(ctx, ADMIN, "eve", "tests")["token"])
+    token = accounts.create_token(ctx, ADMIN, "eve", "tests").token
     ctx.store.close()
     _full_disk(monkeypatch)
     app = create_app(Settings(workers=1, model="synthetic"))
@@ -201,7 +202,7 @@ def test_a_damaged_index_file_is_rebuilt_from_the_database(
     caplog.clear()
     third = Context.open(Settings(workers=1, model="synthetic"))
     assert _search(third, probe) == expected and not caplog.records
-    assert doctor(third, OPERATOR)["ok"]
+    assert doctor(third, OPERATOR).ok
 
 
 def test_doctor_reports_an_unreadable_index_file(synthetic_env: Path, tmp_path: Path) -> None:
@@ -209,9 +210,9 @@ def test_doctor_reports_an_unreadable_index_file(synthetic_env: Path, tmp_path: 
     (index_file,) = ctx.settings.index_dir.glob("collection-*.faiss")
     index_file.write_bytes(b"garbage")
     rep = doctor(ctx, OPERATOR)
-    assert rep["counts"]["index_files_unreadable"] == 1 and rep["counts"]["rows_without_index_entry"] == 9
+    assert rep.counts["index_files_unreadable"] == 1 and rep.counts["rows_without_index_entry"] == 9
     doctor(ctx, OPERATOR, fix=True)
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert doctor(ctx, OPERATOR).ok
 
 
 def test_a_read_only_home_gives_one_line_when_it_is_opened(

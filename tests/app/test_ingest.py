@@ -21,14 +21,16 @@ from support.synthetic import photo, write_gallery, write_photo
 
 from facesearch.app import collection as collections
 from facesearch.app.context import Actor, Context
-from facesearch.app.ingest import ingest, items_from_folder, items_from_manifest, write_report
+from facesearch.app.ingest import ingest, items_from_folder, items_from_manifest
+from facesearch.cli.ingest import write_report
 from facesearch.config import Settings
 from facesearch.errors import CollectionError
 from facesearch.index import open_index
 from facesearch.models import get_entry
-from facesearch.store.audit import INGEST, entry_dict, iter_entries
+from facesearch.store.audit import entry_dict, iter_entries
 from facesearch.store.schema import Face
 from facesearch.store.schema import Image as ImageRow
+from facesearch.vocabulary import Action
 
 OPERATOR = Actor("ops", "operator")
 REAL = [needs_lfw, needs_yunet]
@@ -74,7 +76,7 @@ def _bad_files(folder: Path, good: bytes) -> None:
 
 
 def _ingest_entries(ctx: Context) -> list[dict]:
-    return [entry_dict(e) for e in iter_entries(ctx.store) if e.action == INGEST]
+    return [entry_dict(e) for e in iter_entries(ctx.store) if e.action == Action.INGEST]
 
 
 @pytest.mark.parametrize("pack", PACKS)

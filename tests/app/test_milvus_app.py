@@ -58,10 +58,10 @@ def test_reconcile_and_doctor_restore_a_lost_milvus_collection(ctx: Context) -> 
     index.remove(lost)  # as if the server lost them
     index.save()
     report = doctor.doctor(ctx, OPERATOR)
-    assert report["counts"]["rows_without_index_entry"] == 5
+    assert report.counts["rows_without_index_entry"] == 5
     doctor.doctor(ctx, OPERATOR, fix=True)
     assert len(open_index(ctx.settings, col.id, col.dim)) == 24
-    assert doctor.doctor(ctx, OPERATOR)["ok"]
+    assert doctor.doctor(ctx, OPERATOR).ok
 
 
 def test_rebuild_refuses_a_milvus_index(ctx: Context) -> None:

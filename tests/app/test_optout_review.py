@@ -93,40 +93,40 @@ def test_one_photo_erases_the_clear_match_and_lists_the_other_to_review(world: t
     face_b = _face_of(ctx, photos["b"])
     res = optout.add_optout(ctx, OPERATOR, [Photo.from_path(photos["optout_a"], ctx.settings)], "DSR-1")
     # What it erased: the clear match only.
-    assert res["erased"]["faces"] == 1 and res["erased"]["images"] == 1
+    assert res.erased.faces == 1 and res.erased.images == 1
     # What it did not: the second photo of the person, shown for a person to decide, still in the gallery.
-    assert [r["face_id"] for r in res["to_review"]] == [face_b]
-    row = res["to_review"][0]
-    assert row["image_id"] and row["collection"] == "press" and row["path"] == str(photos["b"])
-    assert row["model"] == "synthetic" and 0 < row["score"] < res["packs"]["synthetic"]["threshold"]
-    assert row["fmr_text"].endswith("different people score this high") and row["fmr"] > 0
+    assert [r.face_id for r in res.to_review] == [face_b]
+    row = res.to_review[0]
+    assert row.image_id and row.collection == "press" and row.path == str(photos["b"])
+    assert row.model == "synthetic" and 0 < row.score < res.packs["synthetic"].threshold
+    assert row.fmr_text.endswith("different people score this high") and row.fmr > 0
     assert ctx.store.face_details([face_b])
     # How likely a miss is, per pack, in words.
-    pack = res["packs"]["synthetic"]
-    assert pack["to_review"] == 1 and pack["review_threshold"] < pack["threshold"]
-    assert pack["miss_text"].endswith(
+    pack = res.packs["synthetic"]
+    assert pack.to_review == 1 and pack.review_threshold < pack.threshold
+    assert pack.miss_text.endswith(
         "of photos of the same person score below this threshold and are not erased automatically"
     )
-    assert 0 <= pack["miss_rate"] <= 1
+    assert 0 <= pack.miss_rate <= 1
     # The review list is in the audit entry of the erasure (the ids, not the photos).
     entry = audit.query(ctx.store, action="optout_erase")[0][0]
     assert entry["results"]["to_review_face_ids"] == [face_b]
-    assert entry["details"]["miss_rate"] == pytest.approx(pack["miss_rate"], abs=1e-6)
+    assert entry["details"]["miss_rate"] == pytest.approx(pack.miss_rate, abs=1e-6)
 
     # The operator decides: erase it, as this opt-out's. Other roles may not; an unknown face is refused.
     with pytest.raises(Forbidden):
-        optout.erase_face(ctx, Actor("eve", "examiner"), face_b, res["optout_id"])
+        optout.erase_face(ctx, Actor("eve", "examiner"), face_b, res.optout_id)
     with pytest.raises(NotFound):
         optout.erase_face(ctx, OPERATOR, 999_999)
     with pytest.raises(NotFound):
         optout.erase_face(ctx, OPERATOR, face_b, 999)
-    done = optout.erase_face(ctx, OPERATOR, face_b, res["optout_id"])
-    assert done["erased"]["faces"] == 1 and done["erased"]["images"] == 1 and done["template_added"]
+    done = optout.erase_face(ctx, OPERATOR, face_b, res.optout_id)
+    assert done.erased.faces == 1 and done.erased.images == 1 and done.template_added
     assert not ctx.store.face_details([face_b])
     entry = audit.query(ctx.store, action="optout_erase")[0][0]
     assert entry["actor"] == "op" and entry["results"]["face_ids"] == [face_b]
-    assert entry["details"]["decided_by"] == "operator review" and entry["details"]["optout_id"] == res["optout_id"]
-    assert doctor(ctx, OPERATOR)["ok"]
+    assert entry["details"]["decided_by"] == "operator review" and entry["details"]["optout_id"] == res.optout_id
+    assert doctor(ctx, OPERATOR).ok
     # Its template joined the opt-out, so the same photo ingested again is kept out.
     again = ingest(ctx, OPERATOR, [Item(photos["b"])], "press")
     assert again.ingested == 0 and again.opted_out_faces == 1
@@ -139,8 +139,8 @@ def test_two_photos_find_both_gallery_faces_of_the_person(
 ) -> None:
     ctx, photos = world
     res = optout.add_optout(ctx, OPERATOR, [Photo.from_path(photos[k], ctx.settings) for k in shown], "DSR-2")
-    assert res["erased"]["faces"] == erased and len(res["to_review"]) == to_review
-    assert res["photos"] == len(shown)
+    assert res.erased.faces == erased and len(res.to_review) == to_review
+    assert res.photos == len(shown)
     left = {d["path"] for d in ctx.store.face_details(list(range(1, 10))).values()}
     assert str(photos["other"]) in left  # someone else is never touched
     assert (str(photos["b"]) in left) == (erased == 1)
@@ -152,8 +152,8 @@ def test_review_band_can_be_closed(world: tuple[Context, dict[str, Path]], monke
     ctx, photos = world
     ctx.settings.optout_review_fmr = ctx.settings.optout_fmr
     res = optout.add_optout(ctx, OPERATOR, [Photo.from_path(photos["optout_a"], ctx.settings)], "DSR-3")
-    pack = res["packs"]["synthetic"]
-    assert pack["review_threshold"] == pack["threshold"] and res["to_review"] == []
+    pack = res.packs["synthetic"]
+    assert pack.review_threshold == pack.threshold and res.to_review == []
 
 
 def test_miss_text_wording() -> None:

@@ -4,6 +4,7 @@ opt-out reaching people; the schema."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ from facesearch.app.erasure import erase_images
 from facesearch.app.errors import Conflict, Forbidden
 from facesearch.services import clustering
 from facesearch.services.uploads import Photo
-from facesearch.store import audit
-from facesearch.store.accounts import AuditEntry
+from facesearch.store import people as people_rows
+from facesearch.store.audit.table import AuditEntry
+from facesearch.vocabulary import Action
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def test_ingest_clusters_people_exactly(world: tuple[Context, dict[str, Path]]) 
     ctx, paths = world
     t = truth(ctx, paths)
     assert as_identities(ctx, t) == EXPECTED
-    listed = people.list_people(ctx, EXAMINER)["people"]
+    listed = asdict(people.list_people(ctx, EXAMINER))["people"]
     assert [len(p["faces"]) for p in listed] == [4, 3, 2, 2, 1]
     assert set(listed[0]) >= {"id", "name", "faces"} and set(listed[0]["faces"][0]) == {"face_id", "image"}
     assert set(listed[0]["faces"][0]["image"]) == {"id", "path"}
@@ -71,27 +73,27 @@ def test_corrections_survive_full_pass_undo_and_audit(world: tuple[Context, dict
     split = people.split_person(ctx, EXAMINER, a, a_faces[:1])
     people.cluster(ctx, OPERATOR, full=True)
     g = groups(ctx)
-    assert people._person(ctx.store, a).name == "Alice"
+    assert people_rows.get_person(ctx.store, a).name == "Alice"
     assert g[a] == set(a_faces[1:])  # the split holds
-    assert g[split["new_person"]] == {a_faces[0]}
+    assert g[split.new_person] == {a_faces[0]}
     assert sorted(t[f] for f in g[e]) == [4, 5, 5]  # the merge holds
     # Every correction is in the audit log with who made it.
     with ctx.store.session() as s:
-        rows = s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_CORRECT).all()
+        rows = s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_CORRECT).all()
     assert [r.actor for r in rows] == ["ann"] * 3
     # Undo: the later correction of the same faces first.
     with pytest.raises(Conflict, match="later corrections"):
-        people.undo(ctx, EXAMINER, merged["correction"]["id"] - 1)  # the name, touched by the split after it
-    people.undo(ctx, EXAMINER, split["correction"]["id"])
+        people.undo(ctx, EXAMINER, merged.correction.id - 1)  # the name, touched by the split after it
+    people.undo(ctx, EXAMINER, split.correction.id)
     assert groups(ctx)[a] == set(a_faces)
-    people.undo(ctx, EXAMINER, merged["correction"]["id"])
+    people.undo(ctx, EXAMINER, merged.correction.id)
     assert sorted(t[f] for f in groups(ctx)[e]) == [5, 5] and sorted(t[f] for f in groups(ctx)[d]) == [4]
     people.cluster(ctx, OPERATOR, full=True)
     assert as_identities(ctx, t) == EXPECTED
     with pytest.raises(Conflict, match="already undone"):
-        people.undo(ctx, EXAMINER, split["correction"]["id"])
+        people.undo(ctx, EXAMINER, split.correction.id)
     with ctx.store.session() as s:
-        assert s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_UNDO).count() == 2
+        assert s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_UNDO).count() == 2
 
 
 def test_reject_and_move_are_kept(world: tuple[Context, dict[str, Path]]) -> None:
@@ -102,7 +104,7 @@ def test_reject_and_move_are_kept(world: tuple[Context, dict[str, Path]]) -> Non
     rej = people.reject_face(ctx, EXAMINER, a, face)
     people.cluster(ctx, OPERATOR, full=True)
     assert face not in groups(ctx)[a] and len(groups(ctx)[a]) == 3
-    people.undo(ctx, EXAMINER, rej["correction"]["id"])
+    people.undo(ctx, EXAMINER, rej.correction.id)
     people.cluster(ctx, OPERATOR, full=True)
     assert face in groups(ctx)[a]
     # Move a face of C that shares no photo with D... onto E (one face each photo): kept by a full pass.
@@ -125,18 +127,18 @@ def test_erasure_and_optout_reach_people(world: tuple[Context, dict[str, Path]])
     ctx, paths = world
     d = _person_with(ctx, paths, 4)
     c = _person_with(ctx, paths, 3)
-    before = {p: bytes(people._person(ctx.store, p).template or b"") for p in (c,)}
+    before = {p: bytes(people_rows.get_person(ctx.store, p).template or b"") for p in (c,)}
     # D's only photo is p4: erasing it removes D (and a face of A and of B).
     img = ctx.store.face_details(sorted(groups(ctx)[d]))[sorted(groups(ctx)[d])[0]]["image_id"]
     erase_images(ctx.settings, ctx.store, [img])
-    ids = {p["id"] for p in people.list_people(ctx, EXAMINER)["people"]}
+    ids = {p.id for p in people.list_people(ctx, EXAMINER).people}
     assert d not in ids and len(ids) == 4
     # Opt-out of C: their faces leave every cluster; the template of whoever is left is remade.
     optout.add_optout(
         ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "c.jpg", [3], seed=50), ctx.settings)], "DSR-9"
     )
-    listed = people.list_people(ctx, EXAMINER)["people"]
-    assert c not in {p["id"] for p in listed} and before
+    listed = people.list_people(ctx, EXAMINER).people
+    assert c not in {p.id for p in listed} and before
     a = _person_with(ctx, paths, 1)
-    p = people._person(ctx.store, a)
+    p = people_rows.get_person(ctx.store, a)
     assert p.template_faces == len(groups(ctx)[a]) == 3

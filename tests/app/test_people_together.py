@@ -4,6 +4,7 @@ the audit entry with what was returned, the case report, opted-out people never 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ from facesearch.app.context import Actor, Context
 from facesearch.app.errors import CaseRequired, Forbidden, PurposeNotAllowed
 from facesearch.cli import app as cli_app
 from facesearch.services.uploads import Photo
-from facesearch.store import audit
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit.table import AuditEntry
+from facesearch.vocabulary import Action
 
 ADMIN = Actor("boss", "admin")
 
@@ -32,13 +33,13 @@ def world(synthetic_env: Path, tmp_path: Path) -> tuple[Context, dict[str, Path]
 
 def _entries(ctx: Context) -> list[AuditEntry]:
     with ctx.store.session() as s:
-        return list(s.query(AuditEntry).filter(AuditEntry.action == audit.PEOPLE_TOGETHER).order_by(AuditEntry.seq))
+        return list(s.query(AuditEntry).filter(AuditEntry.action == Action.PEOPLE_TOGETHER).order_by(AuditEntry.seq))
 
 
 def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> None:
     ctx, paths = world
     a, b, c, d = (_person_with(ctx, paths, i) for i in (1, 2, 3, 4))
-    out = people.together(ctx, EXAMINER, a, case_ref="CASE-7", purpose="TEST")
+    out = asdict(people.together(ctx, EXAMINER, a, case_ref="CASE-7", purpose="TEST"))
     # A is in p1 [1,2,3], p2 [1,2], p3 [1,3], p4 [1,2,4]: with B in 3 photos, C in 2, D in 1; never E.
     got = [(t["person"], t["photos"], sorted(i["path"] for i in t["images"])) for t in out["together"]]
     assert got == [
@@ -47,19 +48,19 @@ def test_together_counts_are_exact(world: tuple[Context, dict[str, Path]]) -> No
         (d, 1, [str(paths["p4"])]),
     ]
     assert out["photos"] == 4 and out["person"] == a
-    c_out = people.together(ctx, EXAMINER, c, case_ref="CASE-7", purpose="TEST")
+    c_out = asdict(people.together(ctx, EXAMINER, c, case_ref="CASE-7", purpose="TEST"))
     assert [(t["person"], t["photos"]) for t in c_out["together"]] == [(a, 2), (b, 1)]
     e = _person_with(ctx, paths, 5)
-    assert people.together(ctx, EXAMINER, e, case_ref="CASE-7", purpose="TEST")["together"] == []
+    assert people.together(ctx, EXAMINER, e, case_ref="CASE-7", purpose="TEST").together == []
     # The audit entry holds what was returned; the case report lists the together-searches.
     entry = _entries(ctx)[0]
     results = json.loads(entry.results)
     assert entry.case_ref == "CASE-7" and entry.purpose == "TEST" and entry.actor == "ann"
     assert [(t["person"], t["photos"]) for t in results["together"]] == [(b, 3), (c, 2), (d, 1)]
-    report, _ = case_report(ctx, EXAMINER, "CASE-7")
-    assert report["summary"]["together"] == 3
-    assert [t["person"] for t in report["together"]] == [a, c, e]
-    assert [t["outcome"] for t in report["together"]] == ["ok", "ok", "no_candidates"]
+    report = case_report(ctx, EXAMINER, "CASE-7").report
+    assert report.summary.together == 3
+    assert [t.person for t in report.together] == [a, c, e]
+    assert [t.outcome for t in report.together] == ["ok", "ok", "no_candidates"]
 
 
 def test_together_goes_through_the_search_gate(world: tuple[Context, dict[str, Path]]) -> None:
@@ -81,7 +82,7 @@ def test_opted_out_people_are_never_returned(world: tuple[Context, dict[str, Pat
         ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "b.jpg", [2], seed=77), ctx.settings)], "DSR-2"
     )
     out = people.together(ctx, EXAMINER, a, case_ref="CASE-2", purpose="TEST")
-    assert b not in {t["person"] for t in out["together"]} and len(out["together"]) == 2
+    assert b not in {t.person for t in out.together} and len(out.together) == 2
 
 
 def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,3 +121,20 @@ def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monk
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "show", "Alice", "--json"])
     assert json.loads(res.output)["id"] == a
+    shown = json.loads(res.output)
+    assert set(shown) == {"id", "name", "model", "face_count", "photos", "faces", "corrections", "similar"}
+    # A correction's JSON: the correction and the people it changed (and the new person of a split).
+    as_ann = ["--as", "ann", "--role", "examiner", "people"]
+    named = json.loads(runner.invoke(cli_app, [*as_ann, "name", "Alice", "Ann", "--json"]).output)
+    assert set(named) == {"correction", "people"} and named["people"] == [a]
+    assert set(named["correction"]) == {"id", "kind", "actor", "at", "name", "faces", "undone_at", "undone_by"}
+    face = str(shown["faces"][0]["face_id"])
+    split = json.loads(runner.invoke(cli_app, [*as_ann, "split", "Ann", face, "--json"]).output)
+    assert set(split) == {"correction", "people", "new_person"}
+    for done in (split, named):
+        res = runner.invoke(cli_app, [*as_ann, "undo", str(done["correction"]["id"]), "--json"])
+        assert res.exit_code == 0, res.output
+        assert set(json.loads(res.output)) == {"correction", "people"}
+    res = runner.invoke(cli_app, ["--as", "op", "people", "cluster", "--json"])
+    assert res.exit_code == 0, res.output
+    assert set(json.loads(res.output)) == {"passes"}

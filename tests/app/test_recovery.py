@@ -69,13 +69,13 @@ def test_recover_closes_dead_runs_and_removes_abandoned_uploads(home: Path) -> N
         again = recovery.recover(ctx)
     finally:
         os.close(held)
-    assert report == {"interrupted_runs": [dead_run], "uploads_removed": 2}
+    assert report == recovery.Recovery(interrupted_runs=[dead_run], uploads_removed=2)
     assert _status(ctx, dead_run) == "interrupted" and _status(ctx, live_run) == "running"
     assert not abandoned.exists()
     assert (live / "00000_photo.jpg").is_file()
     entry = audit.query(ctx.store, action="ingest", limit=1)[0][0]
     assert entry["outcome"] == "recovered" and entry["actor"] == "system:recovery"
-    assert again == {"interrupted_runs": [], "uploads_removed": 0}  # nothing twice
+    assert again == recovery.Recovery(interrupted_runs=[], uploads_removed=0)  # nothing twice
 
 
 def test_the_service_recovers_when_it_starts(home: Path) -> None:

@@ -103,10 +103,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
         write_gallery(gallery, [1, 2, 3], 2)
         res = ingest.ingest(ctx, olga, ingest.items_from_folder(gallery), "c", workers=1)
         assert res.faces == 6
-        tokens = {
-            name: str(accounts.create_token(ctx, root, name)["token"])
-            for name in ("adam", "olga", "eve", "fred", "aud")
-        }
+        tokens = {name: accounts.create_token(ctx, root, name).token for name in ("adam", "olga", "eve", "fred", "aud")}
         ctx.store.close()
     yield Template(root_dir / "home", write_photo(root_dir / "probe.jpg", [1], seed=99), tokens)
 
@@ -150,7 +147,8 @@ def kind_of_problem(status: int, body: dict[str, Any]) -> str | None:
 
 
 def cli(world: World, user: str, *args: str) -> str | None:
-    r = CliRunner().invoke(cli_app, ["--as", user, *args, "--json"])
+    # The account proves who it is with its token, as on the API (a name alone acts as cli:<os user>).
+    r = CliRunner().invoke(cli_app, ["--as", user, *args, "--json"], env={"FACESEARCH_TOKEN": world.tokens[user]})
     if r.exit_code == 0:
         return None
     first = r.stdout.strip().splitlines()[0] if r.stdout.strip() else "{}"
@@ -226,7 +224,8 @@ def test_search_rules_are_the_same_everywhere(
     assert entries["cli"] == entries["api"] == entries["web"], entries
     logged = entries["api"]
     if expected == "forbidden":
-        assert logged == []  # refused before anything was looked at
+        # Refused before anything was looked at, and the refusal for the role is logged.
+        assert [e[:4] for e in logged] == [("role_refused", "refused", user, "auditor")] and logged[0][6]
     else:
         assert [e[:4] for e in logged] == [("search", "refused" if expected else "ok", user, "examiner")]
         if expected:
@@ -284,9 +283,9 @@ def self_confirm(world: World, transport: str, user: str) -> str | None:
         Photo(world.probe.read_bytes(), "probe"),
         searching.SearchRequest(case_ref="CASE-2", purpose="TEST"),
     )
-    face_id = res["faces"][0]["matches"][0]["face_id"]
-    proposal = review.propose(world.ctx, actor, res["search_id"], face_id, "same marker")
-    pid = proposal["id"]
+    face_id = res.faces[0].matches[0].face_id
+    proposal = review.propose(world.ctx, actor, res.search_id, face_id, "same marker")
+    pid = proposal.id
     if transport == "cli":
         return cli(world, user, "review", "confirm", str(pid), "--note", "mine")
     if transport == "api":

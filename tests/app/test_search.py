@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -29,8 +30,10 @@ from facesearch.config import Settings
 from facesearch.errors import CollectionError, ProbeError
 from facesearch.pipeline import imaging
 from facesearch.services.engine import Engine
+from facesearch.services.search_results import FaceCandidates
 from facesearch.services.uploads import Photo
-from facesearch.store.audit import SEARCH, entry_dict, iter_entries
+from facesearch.store.audit import entry_dict, iter_entries
+from facesearch.vocabulary import Action
 
 REAL = [needs_lfw, needs_yunet]
 OPERATOR = Actor("ops", "operator")
@@ -85,25 +88,25 @@ def synthetic_engine(synthetic_galleries: dict, monkeypatch: pytest.MonkeyPatch)
     return Engine(synthetic_galleries["settings"], synthetic_galleries["store"])
 
 
-def _check_ranked(face: dict, pack: str, collection: str, k: int) -> dict:
+def _check_ranked(face: FaceCandidates[Any], pack: str, collection: str, k: int) -> Any:
     """One probe face's answer is well formed; returns its top match."""
-    assert face["model"] == pack and len(face["matches"]) == k
-    top = face["matches"][0]
-    assert top["image"]["path"] and top["collection"] == collection
-    assert [m["rank"] for m in face["matches"]] == list(range(1, k + 1))
-    scores = [m["score"] for m in face["matches"]]
+    assert face.model == pack and len(face.matches) == k
+    top = face.matches[0]
+    assert top.image.path and top.collection == collection
+    assert [m.rank for m in face.matches] == list(range(1, k + 1))
+    scores = [m.score for m in face.matches]
     assert scores == sorted(scores, reverse=True)
-    fmrs = [m["fmr"] for m in face["matches"]]
+    fmrs = [m.fmr for m in face.matches]
     assert all(0 < f <= 1 for f in fmrs)
-    if face["threshold"].get("calibrated"):
+    if face.threshold.calibrated:
         # Calibrated per pair of face clusters: a lower score may mean a rarer score for those two faces, so
         # the rates need not follow the ranking; the decision follows each candidate's own rate.
         target = (
-            max(fmrs[i] for i, m in enumerate(face["matches"]) if m["above_threshold"])
-            if any(m["above_threshold"] for m in face["matches"])
+            max(fmrs[i] for i, m in enumerate(face.matches) if m.above_threshold)
+            if any(m.above_threshold for m in face.matches)
             else 0.0
         )
-        assert all(m["above_threshold"] == (m["fmr"] <= target) for m in face["matches"])
+        assert all(m.above_threshold == (m.fmr <= target) for m in face.matches)
     else:
         assert fmrs == sorted(fmrs)
     return top
@@ -116,26 +119,26 @@ def test_synthetic_held_out_photos_find_their_identity_first(
     """Ranking, scores and false-match rates, per collection (the markers are easy: this is plumbing)."""
     held: dict[str, list[Path]] = synthetic_galleries["held"]
     for name, photos in held.items():
-        res = synthetic_engine.search(_load(photos[0]), top_k=5, collections=[f"markers-{pack}"])
-        assert res["collections"] == [f"markers-{pack}"] and res["gallery_size"] == 60
-        top = _check_ranked(res["faces"][0], pack, f"markers-{pack}", 5)
-        assert Path(top["image"]["path"]).parent.name == name
-        assert top["above_threshold"] and top["score"] >= res["faces"][0]["threshold"]["score"]
+        res = synthetic_engine.search(_load(photos[0]), top_k=5, collections=[f"markers-{pack}"]).answer
+        assert res.collections == [f"markers-{pack}"] and res.gallery_size == 60
+        top = _check_ranked(res.faces[0], pack, f"markers-{pack}", 5)
+        assert Path(top.image.path).parent.name == name
+        assert top.above_threshold and top.score >= res.faces[0].threshold.score
         # The next identity's photos are below the threshold.
-        assert not res["faces"][0]["matches"][3]["above_threshold"]
+        assert not res.faces[0].matches[3].above_threshold
 
 
 def test_synthetic_search_all_collections_never_mixes_packs(
     synthetic_galleries: dict, synthetic_engine: Engine
 ) -> None:
     name, photos = next(iter(synthetic_galleries["held"].items()))
-    res = synthetic_engine.search(_load(photos[0]), top_k=3)
-    assert {f["model"] for f in res["faces"]} == set(SYNTHETIC_PACKS)
-    for f in res["faces"]:
-        assert {m["collection"] for m in f["matches"]} == {f"markers-{f['model']}"}
-        assert Path(f["matches"][0]["image"]["path"]).parent.name == name
-        assert f["matches"][0]["above_threshold"]
-    assert res["gallery_size"] == synthetic_galleries["store"].stats()["faces"] == 120
+    res = synthetic_engine.search(_load(photos[0]), top_k=3).answer
+    assert {f.model for f in res.faces} == set(SYNTHETIC_PACKS)
+    for f in res.faces:
+        assert {m.collection for m in f.matches} == {f"markers-{f.model}"}
+        assert Path(f.matches[0].image.path).parent.name == name
+        assert f.matches[0].above_threshold
+    assert res.gallery_size == synthetic_galleries["store"].stats()["faces"] == 120
 
 
 def test_synthetic_probe_without_a_face_is_an_error_with_a_reason(synthetic_engine: Engine) -> None:
@@ -152,9 +155,9 @@ def test_synthetic_poor_probe_is_refused_unless_forced(synthetic_galleries: dict
     with pytest.raises(ProbeError) as exc:
         synthetic_engine.search(blurred, collections=["markers-synthetic"])
     assert "BLURRY" in exc.value.reasons and "--force" in str(exc.value)
-    forced = synthetic_engine.search(blurred, collections=["markers-synthetic"], force=True)
-    assert forced["faces"][0]["matches"]
-    assert Path(forced["faces"][0]["matches"][0]["image"]["path"]).parent.name == "person_0001"
+    forced = synthetic_engine.search(blurred, collections=["markers-synthetic"], force=True).answer
+    assert forced.faces[0].matches
+    assert Path(forced.faces[0].matches[0].image.path).parent.name == "person_0001"
 
 
 def test_synthetic_unknown_collection_is_an_error(synthetic_engine: Engine) -> None:
@@ -176,12 +179,12 @@ def test_synthetic_search_use_case_needs_case_and_purpose(
     examiner = Actor("erin", "examiner")
     name, photos = next(iter(synthetic_galleries["held"].items()))
     probe = Photo.from_path(photos[0], ctx.settings)
-    before = sum(1 for e in iter_entries(ctx.store) if e.action == SEARCH)
+    before = sum(1 for e in iter_entries(ctx.store) if e.action == Action.SEARCH)
     with pytest.raises(CaseRequired):
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref=None, purpose="TEST"))
     with pytest.raises(PurposeNotAllowed):
         searching.search(ctx, examiner, probe, searching.SearchRequest(case_ref="C-1", purpose="UNLISTED"))
-    if not any(p["code"] == "TEST" for p in purposes.active_purposes(ctx.store)):
+    if not any(p.code == "TEST" for p in purposes.active_purposes(ctx, examiner)):
         purposes.add_purpose(ctx, Actor("root", "admin"), "TEST", "tests")
     res = searching.search(
         ctx,
@@ -191,13 +194,13 @@ def test_synthetic_search_use_case_needs_case_and_purpose(
             case_ref="C-1", purpose="TEST: search tests", top_k=3, collections=["markers-synthetic"]
         ),
     )
-    top = _check_ranked(res["faces"][0], "synthetic", "markers-synthetic", 3)
-    assert Path(top["image"]["path"]).parent.name == name and top["status"] == "lead"
-    assert res["case_ref"] == "C-1" and res["probe"]["label"] == photos[0].name
-    entries = [entry_dict(e) for e in iter_entries(ctx.store) if e.action == SEARCH][before:]
+    top = _check_ranked(res.faces[0], "synthetic", "markers-synthetic", 3)
+    assert Path(top.image.path).parent.name == name and top.status == "lead"
+    assert res.case_ref == "C-1" and res.probe.label == photos[0].name
+    entries = [entry_dict(e) for e in iter_entries(ctx.store) if e.action == Action.SEARCH][before:]
     assert [e["outcome"] for e in entries] == ["refused", "refused", "ok"]
-    assert entries[-1]["seq"] == res["search_id"] and entries[-1]["case_ref"] == "C-1"
-    assert entries[-1]["results"][0]["matches"][0]["face_id"] == top["face_id"]
+    assert entries[-1]["seq"] == res.search_id and entries[-1]["case_ref"] == "C-1"
+    assert entries[-1]["results"][0]["matches"][0]["face_id"] == top.face_id
 
 
 @pytest.mark.parametrize(
@@ -218,11 +221,11 @@ def test_verify_same_and_different(tmp_path: Path, synthetic_env: Path, pack: st
         other = lfw_person("Tony_Blair")[0]
     same = engine.verify(_load(a), _load(b), model=pack)
     diff = engine.verify(_load(a), _load(other), model=pack)
-    assert same["same_person"] is True and diff["same_person"] is False
-    assert same["score"] > same["threshold"] > diff["score"]
-    assert diff["fmr"] > same["fmr"]
-    assert {"score", "fmr", "threshold", "same_person"} <= set(same)
-    assert same["model"] == pack
+    assert same.same_person is True and diff.same_person is False
+    assert same.score > same.threshold > diff.score
+    assert diff.fmr > same.fmr
+    assert {"score", "fmr", "threshold", "same_person"} <= set(same.model_dump())
+    assert same.model == pack
 
 
 # Real packs on LFW ---------------------------------------------------------------------------------
@@ -248,9 +251,9 @@ def test_held_out_photos_find_their_person_first(galleries: dict, pack: str) -> 
     held: dict[str, list[Path]] = galleries["held"]
     correct = 0
     for name, photos in held.items():
-        res = engine.search(_load(photos[0]), top_k=5, collections=[f"lfw-{pack}"], force=True)
-        top = _check_ranked(res["faces"][0], pack, f"lfw-{pack}", 5)
-        correct += Path(top["image"]["path"]).parent.name == name
+        res = engine.search(_load(photos[0]), top_k=5, collections=[f"lfw-{pack}"], force=True).answer
+        top = _check_ranked(res.faces[0], pack, f"lfw-{pack}", 5)
+        correct += Path(top.image.path).parent.name == name
     assert correct == len(held), f"{pack}: {correct}/{len(held)} held-out photos found their person first"
 
 
@@ -259,12 +262,12 @@ def test_held_out_photos_find_their_person_first(galleries: dict, pack: str) -> 
 def test_search_all_collections_never_mixes_packs(galleries: dict) -> None:
     engine = Engine(galleries["settings"], galleries["store"])
     name, photos = next(iter(galleries["held"].items()))
-    res = engine.search(_load(photos[0]), top_k=3)
-    assert {f["model"] for f in res["faces"]} == {"yunet-reid", "dlib"}
-    for f in res["faces"]:
-        assert {m["collection"] for m in f["matches"]} == {f"lfw-{f['model']}"}
-        assert Path(f["matches"][0]["image"]["path"]).parent.name == name
-    assert res["gallery_size"] == galleries["store"].stats()["faces"] >= 120
+    res = engine.search(_load(photos[0]), top_k=3).answer
+    assert {f.model for f in res.faces} == {"yunet-reid", "dlib"}
+    for f in res.faces:
+        assert {m.collection for m in f.matches} == {f"lfw-{f.model}"}
+        assert Path(f.matches[0].image.path).parent.name == name
+    assert res.gallery_size == galleries["store"].stats()["faces"] >= 120
 
 
 @needs_lfw
@@ -287,5 +290,5 @@ def test_poor_probe_is_refused_unless_forced(galleries: dict) -> None:
     with pytest.raises(ProbeError) as exc:
         engine.search(blurred, collections=["lfw-yunet-reid"])
     assert "BLURRY" in exc.value.reasons
-    forced = engine.search(blurred, collections=["lfw-yunet-reid"], force=True)
-    assert forced["faces"][0]["matches"]
+    forced = engine.search(blurred, collections=["lfw-yunet-reid"], force=True).answer
+    assert forced.faces[0].matches

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from facesearch.cli import app
 from facesearch.config import Settings
 from facesearch.store import Store
-from facesearch.store.audit import SEARCH, VERIFY, entry_dict, iter_entries
+from facesearch.store.audit import entry_dict, iter_entries
+from facesearch.vocabulary import Action
 
 runner = CliRunner()
 PACKS = [
@@ -81,7 +82,7 @@ def test_ingest_search_verify_stats_json(
     assert code == 4 and json.loads(out)["kind"] == "case_required", out
     code, out = _run("search", str(photos[0]), "--top", "3", "--case", "C-0", "--purpose", "TEST", "--json")
     assert code == 4 and json.loads(out)["kind"] == "purpose_not_allowed", out  # not on the allowed list yet
-    refused = _entries(SEARCH)
+    refused = _entries(Action.SEARCH)
     assert [e["outcome"] for e in refused] == ["refused"] * 3
     assert all(e["actor"].startswith("cli:") and e["role"] == "examiner" and not e["results"] for e in refused)
     assert refused[1]["case_ref"] == "C-0" and refused[2]["purpose"] == "TEST"
@@ -102,7 +103,7 @@ def test_ingest_search_verify_stats_json(
     assert code == 0 and "archive" in out and "threshold" in out and "C-2" in out
 
     # Every search is in the audit log, refusals included, with what it returned.
-    entries = _entries(SEARCH)
+    entries = _entries(Action.SEARCH)
     assert [e["outcome"] for e in entries] == ["refused"] * 3 + ["ok", "ok"]
     assert [e["case_ref"] for e in entries[3:]] == ["C-1", "C-2"]
     assert all(e["actor"].startswith("cli:") for e in entries)
@@ -119,7 +120,7 @@ def test_ingest_search_verify_stats_json(
     code, out = _run("verify", str(photos[0]), str(photos[1]), "--case", "C-1", "--purpose", "TEST", "--json")
     v = json.loads(out)
     assert code == 0 and {"score", "fmr", "threshold", "same_person"} <= set(v) and v["same_person"] is True
-    assert [e["outcome"] for e in _entries(VERIFY)] == ["refused", "ok"]
+    assert [e["outcome"] for e in _entries(Action.VERIFY)] == ["refused", "ok"]
 
     code, out = _run("stats", "--json")
     s = json.loads(out)

@@ -21,7 +21,8 @@ from facesearch.cli import app
 from facesearch.cli.search import short_path
 from facesearch.config import Settings
 from facesearch.store import Store
-from facesearch.store.audit import INGEST, iter_entries
+from facesearch.store.audit import iter_entries
+from facesearch.vocabulary import Action
 
 runner = CliRunner()
 SOURCE = "Our press archive, scanned prints"
@@ -82,6 +83,52 @@ def test_search_table_shows_provenance_and_words(
     assert {"fmr", "above_threshold", "expected_false_matches"} <= set(m) and "collection_source" not in m
 
 
+def test_search_and_verify_json_keep_their_keys(
+    tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--json` keys, pinned: the use case's answer as it is (a match's `thumbnail` path, the probe's `path`, a
+    face's `skipped` only when it was not searched), `people` with `--people`."""
+    _home(tmp_path)
+    # Two faces, the second of quality 0.80: below a bar of 0.9, so it is listed as skipped.
+    two = write_photo(tmp_path / "two.jpg", [1, 2], seed=75, size=(640, 360), variant=3)
+    monkeypatch.setenv("FACESEARCH_PROBE_MIN_QUALITY", "0.9")
+    code, out, err = _run("search", str(two), "--top", "2", "--all-faces", *CASE, "--json")
+    assert code == 0, out + err
+    res = json.loads(out)
+    top = {"case_ref", "collections", "faces", "gallery_size", "probe", "probe_sha256", "purpose", "search_id"}
+    assert set(res) == top | {"seconds", "stamp"}
+    assert res["probe"] == {**res["probe"], "path": str(two), "label": "two.jpg"}
+    assert set(res["probe"]) == {"height", "label", "path", "sha256", "width"}
+    face = {"box", "detection_score", "face", "landmarks", "model", "model_version", "quality", "quality_reasons"}
+    searched, skipped = res["faces"]
+    assert set(searched) == face | {"collections", "gallery_size", "matches", "threshold"}
+    assert set(skipped) == set(searched) | {"skipped"} and skipped["matches"] == []
+    assert set(searched["threshold"]) == {"fmr", "fmr_text", "reason", "score"}
+    match = {"above_threshold", "box", "collection", "decision", "expected_false_matches", "face_id", "fmr"}
+    match |= {"fmr_text", "image", "quality", "rank", "score", "stamp", "status", "thumbnail"}
+    assert set(searched["matches"][0]) == match
+    assert set(searched["matches"][0]["image"]) == {"id", "metadata", "path", "sha256", "source_url"}
+    monkeypatch.delenv("FACESEARCH_PROBE_MIN_QUALITY")
+
+    probe = write_photo(tmp_path / "probe.jpg", [1], seed=900, variant=4)
+    code, out, err = _run("search", str(probe), "--top", "2", *CASE, "--json", "--people")
+    assert code == 0, out + err
+    res = json.loads(out)
+    assert set(res) == top | {"seconds", "stamp", "people"} and res["people"]
+    person = res["people"][0]
+    assert set(person) == {"best_face", "fmr", "images", "name", "person", "score"}
+    assert set(person["best_face"]) == match and set(person["images"][0]) == {"id", "path"}
+
+    a, b = (write_photo(tmp_path / f"a{k}.jpg", [0], seed=10 + k, variant=k) for k in range(2))
+    code, out, err = _run("verify", str(a), str(b), *CASE, "--json")
+    assert code == 0, out + err
+    res = json.loads(out)
+    verify = {"case_ref", "decision", "faces", "fmr", "fmr_text", "model", "model_version", "probe_sha256"}
+    verify |= {"purpose", "same_person", "score", "threshold", "threshold_fmr", "threshold_fmr_text"}
+    assert set(res) == verify | {"threshold_reason", "verify_id"}
+    assert all(set(f) == face for f in res["faces"]) and len(res["probe_sha256"]) == 2
+
+
 def test_short_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert short_path(str(tmp_path / "a" / "b.jpg")) == str(Path("a", "b.jpg"))
@@ -134,7 +181,7 @@ def test_ingest_of_nothing_says_so(tmp_path: Path, synthetic_env: Path) -> None:
     # Nothing was started: no ingest job, no audit entry.
     store = Store(Settings().resolved_database_url)
     assert store.recent_ingest_jobs() == []
-    assert [e for e in iter_entries(store) if e.action == INGEST] == []
+    assert [e for e in iter_entries(store) if e.action == Action.INGEST] == []
 
 
 def test_report_without_failures(tmp_path: Path, synthetic_env: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -153,11 +154,23 @@ def test_missing_everywhere_says_how_to_install(
         load_pack("yunet-reid", settings, 1)
 
 
-def test_demo_runs_on_the_shipped_pack(empty_models: Path) -> None:
+def test_demo_runs_on_the_shipped_pack(empty_models: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["demo"])
     assert res.exit_code == 0, res.output
     assert "model yunet-reid" in res.stdout and "demo-yunet-reid" in res.stdout
     assert "same person" in res.stdout and "different people" in res.stdout
+    # In a home of its own, removed at the end: the working home gets no demo collection, purpose or faces.
+    used = re.search(r"ran in a temporary home \((.+)\), now removed; your home was not touched", res.stdout)
+    assert used and not Path(used.group(1)).exists(), res.stdout
     res = runner.invoke(app, ["collections", "list", "--json"])
+    assert json.loads(res.stdout) == []
+    assert "DEMO" not in runner.invoke(app, ["purposes", "list"]).stdout
+    # Kept where asked, and looked at there.
+    kept = tmp_path / "demo-home"
+    res = runner.invoke(app, ["demo", "--home", str(kept)])
+    assert res.exit_code == 0 and f"kept in {kept}" in res.stdout, res.output
+    res = runner.invoke(app, ["collections", "list", "--json"], env={"FACESEARCH_HOME": str(kept)})
     cols = {c["name"]: c for c in json.loads(res.stdout)}
-    assert cols["demo-yunet-reid"]["model"] == "yunet-reid"
+    assert cols["demo-yunet-reid"]["model"] == "yunet-reid" and cols["demo-yunet-reid"]["images"] == 3
+    assert runner.invoke(app, ["demo", "--home", str(kept)]).exit_code == 2  # never into an existing folder
+    assert json.loads(runner.invoke(app, ["collections", "list", "--json"]).stdout) == []

@@ -59,7 +59,8 @@ FUZZ = settings(
 
 
 # Pillow warns about the damage it skips over (corrupt EXIF, short tags); only exceptions count here.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# Time-bounded fuzzing runs for a minute or two: left out of `make fast`.
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.slow]
 
 
 class Hang(Exception):

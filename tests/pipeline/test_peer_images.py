@@ -37,5 +37,5 @@ def test_obama_vs_obama_and_biden(home: Path, pack: str) -> None:
     engine = Engine(Settings())
     obama = _img("obama.jpg")
     for other in ("obama2.jpg", "obama3.jpg"):
-        assert engine.verify(obama, _img(other), model=pack)["same_person"], other
-    assert not engine.verify(obama, _img("biden.jpg"), model=pack)["same_person"]
+        assert engine.verify(obama, _img(other), model=pack).same_person, other
+    assert not engine.verify(obama, _img("biden.jpg"), model=pack).same_person

@@ -53,21 +53,21 @@ def test_threshold_of_each_pack_uses_that_packs_faces(tmp_path: Path, monkeypatc
     probe = write_photo(tmp_path / "probe.jpg", [1], seed=999, variant=3)
     image = imaging.load_image(probe, 10**8, 10**8)[0]
 
-    res = Engine(settings, ctx.store).search(image, top_k=3)
+    res = Engine(settings, ctx.store).search(image, top_k=3).answer
 
-    assert res["gallery_size"] == sum(sizes.values()) == 64  # the top level is still every face searched
-    assert {f["model"] for f in res["faces"]} == set(sizes)
-    for face in res["faces"]:
-        pack = face["model"]
+    assert res.gallery_size == sum(sizes.values()) == 64  # the top level is still every face searched
+    assert {f.model for f in res.faces} == set(sizes)
+    for face in res.faces:
+        pack = face.model
         table = load_table(pack, settings.home / "calibration")
         own = search_point(table, settings.search_fpir, sizes[pack])
-        assert face["gallery_size"] == sizes[pack]
-        assert face["collections"] == [f"col-{pack}"]
-        assert face["threshold"]["score"] == pytest.approx(own.threshold)
-        assert str(sizes[pack]) + " faces" in face["threshold"]["reason"]
-        for m in face["matches"]:
-            assert m["expected_false_matches"] == pytest.approx(m["fmr"] * sizes[pack])
-            assert m["above_threshold"] == (m["score"] >= own.threshold)
+        assert face.gallery_size == sizes[pack]
+        assert face.collections == [f"col-{pack}"]
+        assert face.threshold.score == pytest.approx(own.threshold)
+        assert str(sizes[pack]) + " faces" in face.threshold.reason
+        for m in face.matches:
+            assert m.expected_false_matches == pytest.approx(m.fmr * sizes[pack])
+            assert m.above_threshold == (m.score >= own.threshold)
     # The counts differ enough that the old way (every face searched) would have moved the small pack's bar.
     small = load_table("synthetic", settings.home / "calibration")
     fpir = settings.search_fpir

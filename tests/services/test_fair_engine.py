@@ -48,16 +48,16 @@ def test_verify_uses_the_calibration_only_when_turned_on(tmp_path: Path, people:
     for a, b in ((people[0], people[0]), (people[0], people[1])):
         res = engine.verify(_photo(a, 0), _photo(b, 1))
         if mode == "off":
-            assert res["fmr"] == pytest.approx(float(table.fmr_at(res["score"])))
-            assert res["same_person"] == (res["score"] >= res["threshold"])
-            assert CALIBRATED_NOTE not in res["threshold_reason"]
+            assert res.fmr == pytest.approx(float(table.fmr_at(res.score)))
+            assert res.same_person == (res.score >= res.threshold)
+            assert CALIBRATED_NOTE not in res.threshold_reason
         else:
-            assert CALIBRATED_NOTE in res["threshold_reason"]
-            assert res["same_person"] == (res["fmr"] <= res["threshold_fmr"] * (1 + 1e-9))
-            assert res["fmr"] >= fair.fmr_floor
+            assert CALIBRATED_NOTE in res.threshold_reason
+            assert res.same_person == (res.fmr <= res.threshold_fmr * (1 + 1e-9))
+            assert res.fmr >= fair.fmr_floor
     # A threshold given by the user is a raw score and keeps its meaning.
     res = engine.verify(_photo(people[0], 0), _photo(people[0], 1), threshold=0.99)
-    assert res["same_person"] is False and CALIBRATED_NOTE not in res["threshold_reason"]
+    assert res.same_person is False and CALIBRATED_NOTE not in res.threshold_reason
 
 
 def test_search_with_calibration_all_decides_each_candidate_on_its_own_rate(tmp_path: Path, people: list[str]) -> None:
@@ -76,14 +76,14 @@ def test_search_with_calibration_all_decides_each_candidate_on_its_own_rate(tmp_
     held = make_gallery(tmp_path / "photos", people, 3)
     assert ingest(ctx, OPERATOR, items_from_folder(tmp_path / "photos"), "g").ingested == 18
     engine = Engine(settings, ctx.store)
-    res = engine.search(_load(held[people[2]][0]), top_k=8, force=True)
-    face = res["faces"][0]
-    assert face["threshold"]["calibrated"] is True and CALIBRATED_NOTE in face["threshold"]["reason"]
-    level = face["threshold"]["fmr"]
-    for m in face["matches"]:
-        assert m["above_threshold"] == (m["fmr"] <= level * (1 + 1e-9))
-        assert m["expected_false_matches"] == pytest.approx(m["fmr"] * res["gallery_size"])
-    scores = [m["score"] for m in face["matches"]]
+    res = engine.search(_load(held[people[2]][0]), top_k=8, force=True).answer
+    face = res.faces[0]
+    assert face.threshold.calibrated is True and CALIBRATED_NOTE in face.threshold.reason
+    level = face.threshold.fmr
+    for m in face.matches:
+        assert m.above_threshold == (m.fmr <= level * (1 + 1e-9))
+        assert m.expected_false_matches == pytest.approx(m.fmr * res.gallery_size)
+    scores = [m.score for m in face.matches]
     assert scores == sorted(scores, reverse=True)  # ranked by the model's score, as shown
-    top = face["matches"][0]
-    assert people[2] in top["image"]["path"]
+    top = face.matches[0]
+    assert people[2] in top.image.path

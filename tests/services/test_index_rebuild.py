@@ -19,8 +19,8 @@ from facesearch.app.ingest import ingest, items_from_folder
 from facesearch.cli import app as cli_app
 from facesearch.config import Settings
 from facesearch.index import open_index
-from facesearch.store import audit
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit.table import AuditEntry
+from facesearch.vocabulary import Action
 
 OPERATOR = Actor("ops", "operator")
 ADMIN = Actor("boss", "admin")
@@ -44,7 +44,7 @@ def _top(ctx: Context, queries: np.ndarray) -> np.ndarray:
 
 def _entries(ctx: Context) -> list[AuditEntry]:
     with ctx.store.session() as s:
-        return list(s.query(AuditEntry).filter(AuditEntry.action == audit.INDEX_REBUILD).order_by(AuditEntry.seq))
+        return list(s.query(AuditEntry).filter(AuditEntry.action == Action.INDEX_REBUILD).order_by(AuditEntry.seq))
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "flat"])
@@ -55,7 +55,7 @@ def test_rebuild_swaps_in_the_new_structure_and_searches_agree(synthetic_env: Pa
     before = _top(ctx, vecs)
     assert ctx.engine.index(col).kind == "flat"
     res = rebuild.rebuild(ctx, ADMIN, kind=kind)
-    assert res["collections"][0]["kind"] == kind and res["collections"][0]["faces"] == 60
+    assert res.collections[0].kind == kind and res.collections[0].faces == 60
     # The engine held the old index: it uses the new file from its next search.
     assert ctx.engine.index(col).kind == kind
     after = _top(ctx, vecs)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from facesearch.cli import app as cli_app
 from facesearch.store import Store, audit
+from facesearch.vocabulary import Action
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def log(home: Path) -> audit.AuditLog:
     log = audit.AuditLog(store, home / "audit-head.json")
     for i in range(6):
         log.record(
-            audit.SEARCH,
+            Action.SEARCH,
             actor="ann",
             role="examiner",
             ip="10.0.0.5",
@@ -82,7 +83,7 @@ def test_edited_entry_is_detected(log: audit.AuditLog, home: Path) -> None:
 
 def test_edited_entry_with_recomputed_hash_breaks_the_next_link(log: audit.AuditLog, home: Path) -> None:
     with log.store.session() as s:
-        from facesearch.store.accounts import AuditEntry
+        from facesearch.store.audit import AuditEntry
 
         row = s.get(AuditEntry, 4)
         fields = {k: getattr(row, k) for k in audit.FIELDS}
@@ -111,8 +112,8 @@ def test_deleting_the_newest_entries_is_caught_by_the_checkpoint(log: audit.Audi
 
 def test_appends_continue_the_chain_across_instances(log: audit.AuditLog) -> None:
     other = audit.AuditLog(log.store, log.head_path)
-    other.record(audit.LOGIN, actor="bob", ip="127.0.0.1")
-    log.record(audit.LOGOUT, actor="bob", ip="127.0.0.1")
+    other.record(Action.LOGIN, actor="bob", ip="127.0.0.1")
+    log.record(Action.LOGOUT, actor="bob", ip="127.0.0.1")
     assert audit.verify_chain(log.store, log.head_path).ok
     assert audit.query(log.store)[1] == 8
 

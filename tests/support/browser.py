@@ -25,6 +25,7 @@ ARGS = [
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="/usr/bin/chromium is not installed (apt-get install -y chromium); the browser tests need it",
+    real=True,
 )
 
 

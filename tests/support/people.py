@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
-from facesearch.app import people
 from facesearch.app.context import Actor, Context
 from facesearch.app.ingest import Item, ingest
 from facesearch.config import Settings
+from facesearch.store import people as people_rows
 from support.helpers import create_collection
 from support.service import SETUP_OPERATOR, Env, make_env
 from support.synthetic import write_photo
@@ -84,7 +84,7 @@ def _order(ctx: Context, face_ids: list[int], identities: list[int]) -> list[int
 
 
 def groups(ctx: Context) -> dict[int, set[int]]:
-    return {pid: set(fs) for pid, fs in people._members(ctx.store).items()}
+    return {pid: set(fs) for pid, fs in people_rows.members(ctx.store).items()}
 
 
 def _person_with(ctx: Context, paths: dict[str, Path], identity: int) -> int:

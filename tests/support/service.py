@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from facesearch.app import accounts, purposes
+from facesearch.app import accounts, limits, purposes
 from facesearch.app import collection as collections_uc
 from facesearch.app.context import Actor, Context
 from facesearch.config import Settings
@@ -129,7 +129,7 @@ class Env:
 
     def add_user(self, name: str, role: str) -> None:
         accounts.add_user(self.ctx, SETUP_ADMIN, name, role, PASSWORD)
-        self.tokens[name] = str(accounts.create_token(self.ctx, SETUP_ADMIN, name, "tests")["token"])
+        self.tokens[name] = accounts.create_token(self.ctx, SETUP_ADMIN, name, "tests").token
 
 
 def make_settings(home: Path, model: str = "synthetic", **extra: object) -> Settings:
@@ -164,6 +164,16 @@ def make_env(
             retention_days=None,
             keep=True,
             owner="tests",
+        )
+    # Per-user limits live in the home: a service asked for no limit (0) gets it there, as an admin sets it
+    # (a process's own settings may only make the limits stricter).
+    lifted = {k: 0 for k in ("search_rate_per_minute", "search_daily_quota") if extra.get(k) == 0}
+    if lifted:
+        limits.set_limits(
+            env.ctx,
+            SETUP_ADMIN,
+            0 if "search_rate_per_minute" in lifted else None,
+            0 if "search_daily_quota" in lifted else None,
         )
     for role in ROLES:
         env.add_user(role, role)

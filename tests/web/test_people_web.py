@@ -152,18 +152,20 @@ def test_corrections_posted_as_forms(web: Web) -> None:
     # A had four faces: two split off, one moved, one rejected. Its page is gone; the grid says why.
     assert "has no faces left" in _alert(html, "ok") and a not in groups(web.ctx)
 
-    # Undo: a later correction of the same faces first, so newest first (the operator undoes some).
+    # Undo: a later correction of the same faces first, so newest first; only by the correction's author (or
+    # an admin): the operator is refused.
     made = [int(i) for i in re.findall(r"\(correction (\d+)\)", " ".join(messages))]
     assert len(made) == 5
-    blocked = _follow(web, "operator", web.post("operator", f"/people/{new}/undo/{made[0]}"))
+    blocked = _follow(web, "examiner", web.post("examiner", f"/people/{new}/undo/{made[0]}"))
     assert "later corrections" in _alert(blocked, "error")
-    for n, cid in enumerate(reversed(made)):
-        role = "operator" if n % 2 else "examiner"
-        html = _follow(web, role, web.post(role, f"/people/{new}/undo/{cid}"))
+    refused = _follow(web, "operator", web.post("operator", f"/people/{new}/undo/{made[-1]}"))
+    assert "only its author or an admin" in _alert(refused, "error")
+    for cid in reversed(made):
+        html = _follow(web, "examiner", web.post("examiner", f"/people/{new}/undo/{cid}"))
         assert f"Undid correction {cid}" in _alert(html, "ok")
     assert sorted(map(sorted, groups(web.ctx).values())) == sorted(map(sorted, before.values()))
     html = web.sessions["examiner"].get(f"/people/{a}").text
-    assert '<h1 id="person-h">Person' in html and "undone by operator" in html and "Undo<" not in html
+    assert '<h1 id="person-h">Person' in html and "undone by examiner" in html and "Undo<" not in html
 
 
 def _undo_ids(web: Web, person: int) -> list[int]:

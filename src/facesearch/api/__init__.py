@@ -11,12 +11,14 @@ from fastapi import APIRouter
 
 from . import (
     routes_admin,
+    routes_audit,
     routes_gallery,
     routes_governance,
     routes_ingest,
     routes_people,
     routes_search,
     routes_system,
+    routes_watches,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -24,9 +26,11 @@ ROUTERS: list[APIRouter] = [
     routes_gallery.router,
     routes_ingest.router,
     routes_admin.router,
+    routes_audit.router,
     routes_governance.router,
     routes_system.router,
     routes_people.router,
+    routes_watches.router,
 ]
 
 __all__ = ["ROUTERS"]

@@ -1,64 +1,62 @@
 """Response models of the JSON API: collections and images.
 
+The collection and image models are the use cases' results (app/collection.py, app/gallery.py); the API
+adds the links a client follows (`file_url`, `thumbnail_url`) and a new collection's embedding dimension.
 Field names are the API's contract; see the `api` package for the rules all response models follow."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, computed_field
 
-from pydantic import BaseModel, Field
+from ..app import gallery
+from ..app.collection import CollectionDeleted, CollectionFields, CollectionInfo
+from ..models import get_entry
+from .common import file_url, thumbnail_url
+
+__all__ = [
+    "CollectionDeleted",
+    "CollectionFields",
+    "CollectionInfo",
+    "CollectionList",
+    "CreatedCollection",
+    "ImageErased",
+    "ImageView",
+]
 
 
 # Gallery ----------------------------------------------------------------------------------------
-class CollectionFields(BaseModel):
-    name: str
-    model: str
-    model_version: str
-    created_at: str | None
-    source: str | None
-    legal_basis: str | None
-    legal_basis_note: str | None
-    owner: str | None
-    retention_days: int | None
-    keep_until_deleted: bool
-    description: str | None
-    problems: list[str] = Field(description="What the collection lacks before it may take photos.")
-
-
-class CollectionInfo(CollectionFields):
-    images: int
-    faces: int
-
-
 class CollectionList(BaseModel):
     collections: list[CollectionInfo]
 
 
 class CreatedCollection(CollectionFields):
-    dim: int = Field(description="Embedding dimension of the collection's model pack.")
+    model_config = ConfigDict(from_attributes=True)
+
+    @computed_field(description="Embedding dimension of the collection's model pack.")  # type: ignore[prop-decorator]
+    @property
+    def dim(self) -> int:
+        # The pack's: the collection was just created with it.
+        return get_entry(self.model).info.dim
 
 
-class ImageFace(BaseModel):
-    face_id: int
-    face: int
-    box: list[float]
-    quality: float
-    detection_score: float
-    thumbnail_url: str
+class ImageFace(gallery.ImageFace):
+    model_config = ConfigDict(from_attributes=True)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail_url(self) -> str:
+        return thumbnail_url(self.face_id)
 
 
-class ImageView(BaseModel):
-    id: int
-    collection: str
-    sha256: str
-    path: str | None
-    source_url: str | None
-    metadata: dict[str, Any]
-    width: int
-    height: int
-    ingested_at: str | None
-    file_url: str
-    faces: list[ImageFace]
+class ImageView(gallery.ImageView):
+    model_config = ConfigDict(from_attributes=True)
+
+    faces: list[ImageFace]  # type: ignore[assignment]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def file_url(self) -> str:
+        return file_url(self.id)
 
 
 class ImageErased(BaseModel):

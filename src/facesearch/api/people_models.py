@@ -1,74 +1,40 @@
-"""Response and request models of the people routes (`routes_people`)."""
+"""Response and request models of the people routes (`routes_people`).
+
+The answers are the people use cases' own result types (`app.people.results`), so the API says what the
+use cases return and nothing is copied by hand; `CorrectionResult` is the one answer shared by every
+correction, so its `new_person` is there (null) for the corrections that make nobody new."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, Field
+from ..app.people import ClusterResult, PeopleList, PersonView, Suggestions, TogetherResult
+from ..app.people.results import Correction
 
-
-class ImageRef(BaseModel):
-    id: int
-    path: str | None = None
-
-
-class PersonFaceRef(BaseModel):
-    face_id: int
-    image: ImageRef
-
-
-class PersonSummary(BaseModel):
-    id: int
-    name: str | None = None
-    model: str | None = None
-    face_count: int | None = None
-    faces: list[PersonFaceRef]
-
-
-class PeopleList(BaseModel):
-    people: list[PersonSummary]
-
-
-class PersonView(BaseModel):
-    id: int
-    name: str | None = None
-    model: str
-    face_count: int
-    photos: int
-    faces: list[dict[str, Any]]
-    corrections: list[dict[str, Any]]
-    similar: list[dict[str, Any]]
-
-
-class TogetherPerson(BaseModel):
-    person: int
-    name: str | None = None
-    photos: int = Field(description="Photos shared with the person searched.")
-    images: list[ImageRef]
-
-
-class TogetherResult(BaseModel):
-    person: int
-    name: str | None = None
-    together: list[TogetherPerson]
-    photos: int
-    together_id: int = Field(description="The audit entry of this search.")
-    case_ref: str
-    purpose: str
+__all__ = [
+    "ClusterRequest",
+    "ClusterResult",
+    "CorrectionResult",
+    "MergeRequest",
+    "MoveRequest",
+    "NameRequest",
+    "PeopleList",
+    "PersonView",
+    "SplitRequest",
+    "Suggestions",
+    "TogetherRequest",
+    "TogetherResult",
+]
 
 
 class CorrectionResult(BaseModel):
-    correction: dict[str, Any]
+    """A correction made or undone (`app.people.Corrected`), with the new person of a split or a reject."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    correction: Correction
     people: list[int]
     new_person: int | None = None
-
-
-class ClusterResult(BaseModel):
-    passes: list[dict[str, Any]]
-
-
-class Suggestions(BaseModel):
-    suggestions: list[dict[str, Any]]
 
 
 class ClusterRequest(BaseModel):

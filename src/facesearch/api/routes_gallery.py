@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from ..app import collection as collections_uc
 from ..app import erasure, gallery
-from ..app.collection import LEGAL_BASES
+from ..app.collection import LEGAL_BASES, CollectionFields
 from ..app.context import Actor
 from ..http.deps import Caller
-from ..models import get_entry
-from .common import ID_MAX, Ctx, Id, file_url, thumbnail_url
-from .gallery_models import CollectionList, CreatedCollection, ImageErased, ImageView
+from .common import ID_MAX, Ctx, Id
+from .gallery_models import CollectionDeleted, CollectionList, CreatedCollection, ImageErased, ImageView
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
 PRIVATE = {"Cache-Control": "private, no-store"}
@@ -35,15 +35,15 @@ class NewCollection(BaseModel):
 
 
 @router.get("/collections", response_model=CollectionList, summary="Collections with their model pack and size")
-def list_collections(ctx: Ctx, actor: Actor = Depends(Caller(collections_uc.list_collections))) -> dict[str, Any]:
-    return {"collections": collections_uc.list_collections(ctx, actor)}
+def list_collections(ctx: Ctx, actor: Actor = Depends(Caller(collections_uc.list_collections))) -> CollectionList:
+    return CollectionList(collections=collections_uc.list_collections(ctx, actor))
 
 
 @router.post("/collections", status_code=201, response_model=CreatedCollection, summary="Create a collection")
 def create_collection(
     body: NewCollection, ctx: Ctx, actor: Actor = Depends(Caller(collections_uc.create_collection))
-) -> dict[str, Any]:
-    info = collections_uc.create_collection(
+) -> CollectionFields:
+    return collections_uc.create_collection(
         ctx,
         actor,
         body.name,
@@ -56,8 +56,20 @@ def create_collection(
         legal_basis_note=body.legal_basis_note,
         description=body.description,
     )
-    # The embedding dimension is the pack's (the collection was just created with it).
-    return {**info, "dim": get_entry(info["model"]).info.dim}
+
+
+@router.delete(
+    "/collections/{name}",
+    response_model=CollectionDeleted,
+    summary="Delete a collection: every image erased as retention erases it, then the collection (admin, logged)",
+    responses={409: {"description": "A lead found in it awaits its second examiner, or an ingest writes it."}},
+)
+def delete_collection(
+    name: Annotated[str, PathParam(max_length=200)],
+    ctx: Ctx,
+    actor: Actor = Depends(Caller(collections_uc.delete_collection)),
+) -> CollectionDeleted:
+    return collections_uc.delete_collection(ctx, actor, name)
 
 
 @router.get(
@@ -69,10 +81,8 @@ def get_image(
     case_ref: Annotated[str | None, Query(max_length=200)] = None,
     search_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     actor: Actor = Depends(Caller(gallery.view_image)),
-) -> dict[str, Any]:
-    view = gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id)
-    faces = [{**f, "thumbnail_url": thumbnail_url(f["face_id"])} for f in view["faces"]]
-    return {**view, "file_url": file_url(view["id"]), "faces": faces}
+) -> gallery.ImageView:
+    return gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id)
 
 
 @router.get(
@@ -120,5 +130,5 @@ def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.
 @router.delete(
     "/images/{image_id}", response_model=ImageErased, summary="Erase an image: rows, index entries, thumbnails"
 )
-def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> dict[str, Any]:
+def delete_image(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(erasure.delete_image))) -> erasure.ImageErased:
     return erasure.delete_image(ctx, actor, image_id)

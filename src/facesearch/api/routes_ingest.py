@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 
@@ -11,9 +11,9 @@ from ..app.context import Actor
 from ..errors import CollectionError
 from ..http.deps import Caller
 from ..http.problems import Problem
-from ..http.uploads import upload_of
-from .common import Ctx, status_url
-from .ingest_models import IngestRunList, JobList, JobStarted, JobStatus
+from ..http.uploads import takes_uploads, upload_of
+from .common import Ctx
+from .ingest_models import IngestRunList, JobList, JobStarted, JobStatus, JobSummary
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
     response_model=JobStarted,
     summary="Start an ingest job (server-side path or uploaded files)",
 )
+@takes_uploads(batch=True)
 def start_ingest(
     ctx: Ctx,
     collection: Annotated[str, Form(min_length=1, max_length=200)],
@@ -32,28 +33,25 @@ def start_ingest(
     files: Annotated[list[UploadFile] | None, File(description="Photos to upload.")] = None,
     model: Annotated[str | None, Form()] = None,
     actor: Actor = Depends(Caller(jobs.start_job)),
-) -> dict[str, Any]:
+) -> JobStatus:
     uploads = [upload_of(f) for f in files or [] if f.filename]  # a browser sends an empty part for no file
     try:
         job = jobs.start_job(ctx, actor, collection, path=path, manifest=manifest, files=uploads, model=model)
     except CollectionError as exc:  # point API clients at the route that creates a collection
         raise Problem(422, "Collection problem", f"{exc} (or POST /api/v1/collections)") from exc
-    return {"job_id": job.id, "status_url": status_url(job.id), **job.as_dict()}
+    return job
 
 
 @router.get("/jobs", response_model=JobList, summary="Ingest jobs started by this server process")
-def list_jobs(ctx: Ctx, actor: Actor = Depends(Caller(jobs.list_jobs))) -> dict[str, Any]:
-    listed = []
-    for j in jobs.list_jobs(ctx, actor):
-        d = j.as_dict()
-        d.pop("failures")  # listed per job at /jobs/{id}
-        listed.append(d)
-    return {"jobs": listed}
+def list_jobs(ctx: Ctx, actor: Actor = Depends(Caller(jobs.list_jobs))) -> JobList:
+    # Summaries only (a JobList serialises each as a JobSummary): failures are listed per job at /jobs/{id}.
+    summaries: list[JobSummary] = list(jobs.list_jobs(ctx, actor))
+    return JobList(jobs=summaries)
 
 
 @router.get("/jobs/{job_id}", response_model=JobStatus, summary="Progress and failures of an ingest job")
-def get_job(job_id: str, ctx: Ctx, actor: Actor = Depends(Caller(jobs.get_job))) -> dict[str, Any]:
-    return jobs.get_job(ctx, actor, job_id).as_dict()
+def get_job(job_id: str, ctx: Ctx, actor: Actor = Depends(Caller(jobs.get_job))) -> JobStatus:
+    return jobs.get_job(ctx, actor, job_id)
 
 
 @router.get(
@@ -63,5 +61,5 @@ def get_job(job_id: str, ctx: Ctx, actor: Actor = Depends(Caller(jobs.get_job)))
 )
 def list_runs(
     ctx: Ctx, limit: Annotated[int, Query(ge=1, le=500)] = 20, actor: Actor = Depends(Caller(jobs.list_runs))
-) -> dict[str, Any]:
-    return {"runs": jobs.list_runs(ctx, actor, limit)}
+) -> IngestRunList:
+    return IngestRunList(runs=jobs.list_runs(ctx, actor, limit))

@@ -1,9 +1,10 @@
 """Search, verify and probe detection: the examiner's routes. The use cases check the case reference,
-purpose, kill switch and limits and write the audit log; these routes add the URLs and the metrics."""
+purpose, kill switch and limits and write the audit log; these routes count the searches, and their response
+models (`search_models`) add the URLs."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
@@ -12,30 +13,19 @@ from ..app.context import Actor
 from ..app.searching import SearchRequest
 from ..errors import FacesearchError
 from ..http.deps import Caller
-from ..http.uploads import read_photo
-from .common import Ctx, image_url, names, thumbnail_url
+from ..http.uploads import read_photo, takes_uploads
+from .common import Ctx, names
 from .search_models import DetectResult, SearchResult, VerifyResult
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
 
-def _decorate(result: dict[str, Any]) -> None:
-    """Links and copies for clients on every match; the server-side thumbnail path is not theirs."""
-    for f in result["faces"]:
-        for m in f.get("matches", []):
-            m["image_id"] = m["image"]["id"]
-            m["source_url"] = m["image"]["source_url"]
-            m["thumbnail_url"] = thumbnail_url(m["face_id"])
-            m["image_url"] = image_url(m["image_id"])
-            m.pop("thumbnail", None)
-
-
 @router.post(
     "/search",
     response_model=SearchResult,
-    response_model_exclude_unset=True,
     summary="Search the gallery with a probe photo",
 )
+@takes_uploads(1)
 def search(
     request: Request,
     ctx: Ctx,
@@ -56,7 +46,7 @@ def search(
     all_faces: Annotated[bool, Form()] = False,
     force: Annotated[bool, Form(description="Search a probe face below the quality bar.")] = False,
     actor: Actor = Depends(Caller(searching.search)),
-) -> dict[str, Any]:
+) -> SearchResult:
     photo = read_photo(probe, ctx.settings, "probe")
     req = SearchRequest(
         case_ref=case_ref,
@@ -77,12 +67,12 @@ def search(
         raise
     if metrics is not None:
         metrics.searches.labels("ok").inc()
-        metrics.search_seconds.observe(result["seconds"])
-    _decorate(result)
-    return result
+        metrics.search_seconds.observe(result.seconds)
+    return SearchResult.of(result)
 
 
 @router.post("/verify", response_model=VerifyResult, summary="Compare two photos: same person?")
+@takes_uploads(2)
 def verify(
     ctx: Ctx,
     a: Annotated[UploadFile, File(description="First photo.")],
@@ -92,22 +82,41 @@ def verify(
     model: Annotated[str | None, Form()] = None,
     threshold: Annotated[float | None, Form()] = None,
     force: Annotated[bool, Form()] = False,
+    face_a: Annotated[int, Form(ge=0, le=10_000, description="Which face of the first photo, 0 = largest.")] = 0,
+    face_b: Annotated[int, Form(ge=0, le=10_000, description="Which face of the second photo, 0 = largest.")] = 0,
     actor: Actor = Depends(Caller(searching.verify)),
-) -> dict[str, Any]:
+) -> VerifyResult:
     first = read_photo(a, ctx.settings, "first photo")
     second = read_photo(b, ctx.settings, "second photo")
-    return searching.verify(
-        ctx, actor, first, second, case_ref=case_ref, purpose=purpose, model=model, threshold=threshold, force=force
+    return VerifyResult.of(
+        searching.verify(
+            ctx,
+            actor,
+            first,
+            second,
+            case_ref=case_ref,
+            purpose=purpose,
+            model=model,
+            threshold=threshold,
+            force=force,
+            face_a=face_a,
+            face_b=face_b,
+        )
     )
 
 
 @router.post(
     "/detect", response_model=DetectResult, summary="Find the faces in a probe before searching (nothing is searched)"
 )
+@takes_uploads(1)
 def detect(
     ctx: Ctx,
     probe: Annotated[UploadFile, File()],
     collections: Annotated[list[str] | None, Form()] = None,
+    model: Annotated[
+        str | None, Form(description="Detect with this pack (a photo to compare); default: the collections' pack.")
+    ] = None,
     actor: Actor = Depends(Caller(searching.detect)),
-) -> dict[str, Any]:
-    return searching.detect(ctx, actor, read_photo(probe, ctx.settings, "probe"), names(collections))
+) -> DetectResult:
+    photo = read_photo(probe, ctx.settings, "probe")
+    return DetectResult.of(searching.detect(ctx, actor, photo, names(collections), model=model))

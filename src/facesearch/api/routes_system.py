@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,12 +17,12 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/api/v1/health", response_model=Health, summary="Liveness (public: reveals nothing but 'ok')")
-def health() -> dict[str, Any]:
-    return {"status": "ok", "version": __version__}
+def health() -> Health:
+    return Health(status="ok", version=__version__)
 
 
 @router.get("/api/v1/me", response_model=Me, summary="Who am I")
-def me(ctx: Ctx, actor: Actor = Depends(Caller(system.whoami))) -> dict[str, Any]:
+def me(ctx: Ctx, actor: Actor = Depends(Caller(system.whoami))) -> Me:
     return system.whoami(ctx, actor)
 
 

@@ -1,144 +1,85 @@
 """Response models of the JSON API: search, verify and probe detection.
 
-Field names are the API's contract; see the `api` package for the rules all response models follow."""
+Each derives from the use case's answer (`app.searching`), which holds the engine's (`services.search_results`):
+the API adds the links a client follows and copies a match's image id and source URL to the top of the match,
+as computed fields, and leaves out what is the server's alone (a match's thumbnail path, the probe's file) or
+not part of the API's answer (`calibrated`). Field names are the API's contract; see the `api` package for the
+rules all response models follow."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field, computed_field
 
-from pydantic import BaseModel, Field
+from ..app.searching import DetectAnswer, DetectedFace, Lead, ProbeSummary, SearchAnswer, VerifyAnswer
+from ..services.search_results import FaceCandidates, MatchImage, ProbeFace, SearchThreshold
+from .common import image_url, thumbnail_url
 
-
-# Search, verify, detect -------------------------------------------------------------------------
-class ThresholdPoint(BaseModel):
-    score: float = Field(description="Score threshold.")
-    fmr: float = Field(description="False-match rate at the threshold.")
-    fmr_text: str | None = Field(
-        default=None, description="The false-match rate in words: '1 in 4,300,000 different people score this high'."
-    )
-    reason: str = Field(description="Where the threshold comes from.")
-
-
-class MatchImage(BaseModel):
-    id: int
-    path: str | None
-    source_url: str | None
-    sha256: str
-    metadata: dict[str, Any]
+__all__ = [
+    "DetectResult",
+    "DetectedFace",
+    "MatchImage",
+    "ProbeFace",
+    "ProbeInfo",
+    "SearchMatch",
+    "SearchResult",
+    "SearchedFace",
+    "ThresholdPoint",
+    "VerifyResult",
+]
 
 
-class SearchMatch(BaseModel):
-    rank: int
-    score: float
-    fmr: float = Field(
-        description="False-match rate of this score: the share of different people who score "
-        "this high. Not the chance that the candidate is the probe's person."
-    )
-    fmr_text: str = Field(
-        description="The false-match rate in words: '1 in 4,300,000 different people score this high'."
-    )
-    expected_false_matches: float = Field(
-        description="fmr x the faces of this pack that the probe was compared "
-        "with: how many such scores chance alone would give."
-    )
-    above_threshold: bool
-    decision: str = Field(description="`above threshold` or `below threshold`, the same test as `above_threshold`.")
-    face_id: int
-    image_id: int
-    collection: str
-    source_url: str | None
-    box: list[float]
-    quality: float
-    thumbnail_url: str
-    image_url: str
-    image: MatchImage
-    status: str = Field(description="Review status: `lead` for a new search.")
-    stamp: str | None = Field(description="The lead stamp; null only once confirmed by two examiners.")
+class ThresholdPoint(SearchThreshold):
+    calibrated: bool | None = Field(default=None, exclude=True)
 
 
-class ProbeFace(BaseModel):
-    """A face found in a probe photo, as the engine describes it for a search or a verify."""
+class SearchMatch(Lead):
+    thumbnail: str = Field(exclude=True, description="Server-side: the API links to the thumbnail instead.")
 
-    face: int = Field(description="Probe face number, 0 = largest.")
-    box: list[float]
-    landmarks: list[list[float]]
-    detection_score: float
-    quality: float
-    quality_reasons: list[str]
-    model: str
-    model_version: str
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def image_id(self) -> int:
+        return self.image.id
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def source_url(self) -> str | None:
+        return self.image.source_url
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail_url(self) -> str:
+        return thumbnail_url(self.face_id)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def image_url(self) -> str:
+        return image_url(self.image.id)
 
 
-class SearchedFace(ProbeFace):
+class SearchedFace(FaceCandidates[SearchMatch]):
     threshold: ThresholdPoint
-    gallery_size: int | None = Field(
-        default=None,
-        description="Faces this probe face was compared with: those of "
-        "the collections built with this model pack (the threshold is set for them).",
-    )
-    collections: list[str] | None = Field(default=None, description="The collections searched with this pack.")
-    skipped: str | None = Field(default=None, description="Why this face was not searched (only when it was not).")
-    matches: list[SearchMatch]
 
 
-class ProbeInfo(BaseModel):
-    label: str
-    sha256: str
-    width: int
-    height: int
+class ProbeInfo(ProbeSummary):
+    path: str | None = Field(default=None, exclude=True)
 
 
-class SearchResult(BaseModel):
-    search_id: int = Field(description="Sequence number of the search's audit entry.")
-    case_ref: str
-    purpose: str
-    probe_sha256: str
-    stamp: str
-    gallery_size: int = Field(
-        description="Faces in all the collections searched (each pack's probe is compared "
-        "only with its own pack's faces: see each face's `gallery_size`)."
-    )
-    collections: list[str]
-    faces: list[SearchedFace] = Field(
-        description="One entry per model pack searched (and per probe face with `all_faces`)."
-    )
-    seconds: float = Field(description="Time spent in the search engine.")
+class SearchResult(SearchAnswer[SearchedFace]):
     probe: ProbeInfo
 
-
-class VerifiedFace(ProbeFace):
-    pass
-
-
-class VerifyResult(BaseModel):
-    verify_id: int = Field(description="Sequence number of the verify's audit entry.")
-    case_ref: str
-    purpose: str
-    probe_sha256: list[str] = Field(description="SHA-256 of the first and the second photo.")
-    score: float
-    fmr: float = Field(description="False-match rate of the score: the share of different people who score this high.")
-    fmr_text: str = Field(description="The false-match rate in words.")
-    threshold: float
-    threshold_fmr: float
-    threshold_fmr_text: str | None = None
-    threshold_reason: str
-    same_person: bool = Field(description="Score at or above the threshold.")
-    decision: str = Field(description="`above threshold` or `below threshold`.")
-    model: str
-    model_version: str
-    faces: list[VerifiedFace]
+    @classmethod
+    def of(cls, answer: SearchAnswer[FaceCandidates[Lead]]) -> SearchResult:
+        """The use case's answer as the API gives it (its fields read as they are, links added)."""
+        return cls.model_validate(answer, from_attributes=True)
 
 
-class DetectedFace(BaseModel):
-    face: int
-    box: list[float]
-    quality: float
-    quality_reasons: list[str]
-    searchable: bool
+class VerifyResult(VerifyAnswer):
+    @classmethod
+    def of(cls, answer: VerifyAnswer) -> VerifyResult:
+        return cls.model_validate(answer, from_attributes=True)
 
 
-class DetectResult(BaseModel):
-    width: int
-    height: int
-    model: str
-    faces: list[DetectedFace]
+class DetectResult(DetectAnswer):
+    @classmethod
+    def of(cls, answer: DetectAnswer) -> DetectResult:
+        return cls.model_validate(answer, from_attributes=True)

@@ -1,4 +1,4 @@
-"""Response models of the JSON API: health and who is asking.
+"""Response models of the JSON API: health and who is asking (`Me`: app/system.py's result).
 
 Field names are the API's contract; see the `api` package for the rules all response models follow."""
 
@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ..app.system import Me
+
+__all__ = ["Health", "Me"]
+
 
 # System -----------------------------------------------------------------------------------------
 class Health(BaseModel):
     status: str = Field(description="Always `ok`.")
     version: str
-
-
-class Me(BaseModel):
-    name: str
-    role: str
-    via: str = Field(description="How the caller signed in: `session` or `token`.")

@@ -1,6 +1,7 @@
 """Writing the audit log from a use case: one helper for an entry, one for a refusal.
 
-`record(ctx, actor, Action.X, ...)` writes who (the `Actor`: name, role, address), what and why; a failure
+`record(ctx, actor, Action.X, ...)` writes who (the `Actor`: name, role, address), what and why
+(`record_claim` writes an attempt by someone not signed in, under the name they gave); a failure
 to write raises `AuditWriteError` (a `StorageError`), and the action it records must not happen.
 `refusal_recorded(...)` wraps the part of a use case that may refuse: a `FacesearchError` raised inside is
 written as an entry with outcome `refused` and its reason, then raised again. Fields learnt while the use
@@ -33,7 +34,15 @@ def record(
     results: Any = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Append one entry acted by `actor`; returns its sequence number (the id of a search, a verify)."""
+    """Append one entry acted by `actor`; returns its sequence number (the id of a search, a verify). A name
+    the actor claimed without proving it (`claimed_as`) and the maker of a token made for them by someone else
+    (`token_minted_by`) go into its details."""
+    if actor.claimed is not None or actor.minted_by is not None:
+        details = dict(details or {})
+        if actor.claimed is not None:
+            details["claimed_as"] = actor.claimed
+        if actor.minted_by is not None:
+            details["token_minted_by"] = actor.minted_by
     entry = ctx.audit.record(
         action,
         actor=actor.name,
@@ -49,6 +58,13 @@ def record(
         results=results,
         details=details,
     )
+    return int(entry["seq"])
+
+
+def record_claim(ctx: Context, claimed: str | None, ip: str | None, action: Action, *, outcome: str) -> int:
+    """Append an entry for someone who has not proved who they are (a failed sign-in): the name as given,
+    unconfirmed, and no role. Returns its sequence number."""
+    entry = ctx.audit.record(action, actor=claimed, ip=ip, outcome=outcome)
     return int(entry["seq"])
 
 

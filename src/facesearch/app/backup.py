@@ -5,9 +5,15 @@ A backup holds what a home needs to answer the same searches and prove the same 
   (one read transaction: every row as of one instant);
 - the files that snapshot refers to: face thumbnails (`thumbs/`), uploaded photos that became images
   (`uploads/`), index files of its collections (`index/`; a cache, reconciled with the rows on restore),
-  score tables (`calibration/`) and kept probes (`probes/`);
-- the audit key (`audit.key`) and a checkpoint (`audit-head.json`) of the snapshot's newest entry;
+  score tables (`calibration/`), kept probes (`probes/`) and authorisation documents (`authorisations/`);
+- a checkpoint (`audit-head.json`) of the snapshot's newest entry;
 - `backup.json`: the manifest, with the SHA-256 of every file, checked before a restore touches anything.
+
+The audit key (`audit.key`) is not in it: whoever holds a backup could otherwise rewrite the backup's log and
+re-key it consistently (its manifest is only checksums). A restore takes the key separately (`--key FILE`, the
+home's key kept apart from its backups), and the restored log is verified with it: a backup forged with a key
+of its own fails `audit verify`. Files are copied only from the home's own folders, never through a symbolic
+link (`fsutil.open_beneath`).
 
 Photos ingested from folders outside the home are not in it and not in the backup. Model weights are not
 either (reinstall them). A PostgreSQL database is backed up with pg_dump, not here.
@@ -19,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -27,15 +32,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, func, literal, select, update
+from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..config import Settings
+from ..fsutil import open_beneath, write_atomic
 from ..index import open_index
 from ..services.indexes import reconcile
-from ..store import Store
+from ..store import Store, snapshot
 from ..store import audit as log
-from ..store.schema import Collection, Face, Image
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context, secure_home
 from .errors import Conflict, Invalid
 from .roles import allowed, require_role
@@ -44,7 +51,62 @@ MANIFEST = "backup.json"
 FORMAT = 1
 DB_FILE = "facesearch.db"
 # Folders copied whole (everything in them is the home's own); thumbs, uploads and index are filtered to rows.
-WHOLE = ("calibration", "probes")
+# `authorisations`: the documents of case authorisations, named by their hash (the rows name them).
+WHOLE = ("calibration", "probes", "authorisations")
+
+
+class AuditSeal(BaseModel):
+    """The audit log as a backup holds it: whether its chain verifies, its length and head, its problems."""
+
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]
+
+
+class BackupSummary(BaseModel):
+    """A backup written: where, how many files and bytes, what the snapshot holds, and its audit log."""
+
+    to: str
+    files: int
+    bytes: int
+    audit: AuditSeal
+    collections: int
+    images: int
+    faces: int
+    uploads: int
+    thumbnails_missing: int
+
+
+class RestoredAudit(BaseModel):
+    ok: bool
+    entries: int
+    problems: list[str]
+
+
+class RestoreSummary(BaseModel):
+    """A restore done: into which home, from which backup (of when), what it holds, and its audit log."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    home: str
+    source: str = Field(serialization_alias="from")
+    files: int
+    backup_created_at: str | None
+    collections: int | None
+    images: int | None
+    faces: int | None
+    indexes_rebuilt: int
+    audit: RestoredAudit
+
+
+class _Copied(BaseModel):
+    collections: int
+    images: int
+    faces: int
+    uploads: int
+    thumbnails_missing: int
 
 
 def _sha256(path: Path) -> str:
@@ -56,19 +118,37 @@ def _sha256(path: Path) -> str:
 
 
 def _sqlite_path(url: str) -> Path:
-    if not url.startswith("sqlite:///"):
+    path = snapshot.sqlite_file(url)
+    if path is None:
         raise Invalid(
             "this home's database is not SQLite (FACESEARCH_DATABASE_URL), and `facesearch backup` "
             "takes SQLite homes only: copy audit.key and audit-head.json from the home first, then "
             "back the database up with `pg_dump --format=custom`, then copy thumbs/ and uploads/ "
             "(docs/scaling.md)"
         )
-    return Path(url.removeprefix("sqlite:///"))
+    return path
 
 
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
+def _copy_beneath(root: Path, rel: str | Path, dst: Path) -> bool:
+    """Copy the regular file `root/rel` to `dst` without following a link on the way; False (nothing copied)
+    when it is absent, a link, or not a regular file."""
+    try:
+        src = open_beneath(root, Path(rel).as_posix())
+    except OSError:
+        return False
+    with src:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(dst, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return True
+
+
+def _files_beneath(root: Path) -> Iterator[Path]:
+    """The regular files under `root`, relative to it, never entering a folder that is a symbolic link."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in files:
+            yield Path(folder, name).relative_to(root)
 
 
 def _is_tar(dest: Path) -> bool:
@@ -76,7 +156,7 @@ def _is_tar(dest: Path) -> bool:
 
 
 @allowed("admin")
-def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
+def backup(ctx: Context, actor: Actor, dest: Path) -> BackupSummary:
     """Write a snapshot of this home to `dest`: a new folder, or a `.tar` file. Logged before it is taken,
     so the backup holds its own entry."""
     settings = ctx.settings
@@ -92,7 +172,7 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
     home = settings.home.absolute()
     if dest == home or dest.is_relative_to(home):
         raise Invalid("the backup cannot be written inside the home it copies")
-    ctx.audit.record(log.BACKUP, actor=actor.name, role=actor.role, ip=actor.ip, details={"to": str(dest)})
+    record(ctx, actor, Action.BACKUP, details={"to": str(dest)})
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".facesearch-backup-", dir=parent) as tmp:
@@ -100,13 +180,11 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
         stage.mkdir()
         # The checkpoint as it is now, before the snapshot: the snapshot holds at least as many entries.
         live_head = log.read_head(home / log.HEAD_FILE)
-        _snapshot(db_path, stage / DB_FILE)
-        summary = _copy_files(settings, stage)
-        key = home / log.KEY_FILE
-        if key.is_file():
-            _copy(key, stage / log.KEY_FILE)
-        audit = _seal_audit(stage, live_head)
-        files = {
+        snapshot.copy_database(db_path, stage / DB_FILE)
+        copied = _copy_files(settings, stage)
+        # The snapshot's chain is checked with the live key, which stays behind (see the module's docstring).
+        audit = _seal_audit(stage, live_head, home / log.KEY_FILE)
+        files: dict[str, dict[str, Any]] = {
             p.relative_to(stage).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
             for p in sorted(stage.rglob("*"))
             if p.is_file()
@@ -117,8 +195,9 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
             "created_at": log.now_iso(),
             "home": str(home),
             "home_resolved": str(home.resolve()),
-            "audit": audit,
-            **summary,
+            "audit": audit.model_dump(),
+            "audit_key": "kept apart: restore with --key FILE",
+            **copied.model_dump(),
             "files": files,
         }
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -132,111 +211,89 @@ def backup(ctx: Context, actor: Actor, dest: Path) -> dict[str, Any]:
             if dest.exists():
                 dest.rmdir()
             os.replace(stage, dest)
-    return {
-        "to": str(dest),
-        "files": len(files),
-        "bytes": sum(f["bytes"] for f in files.values()),
-        "audit": audit,
-        **summary,
-    }
+    return BackupSummary(
+        to=str(dest),
+        files=len(files),
+        bytes=sum(f["bytes"] for f in files.values()),
+        audit=audit,
+        **copied.model_dump(),
+    )
 
 
-def _snapshot(src: Path, dst: Path) -> None:
-    """SQLite's online backup API: a consistent copy while other connections read and write."""
-    source = sqlite3.connect(str(src), timeout=60)
-    target = sqlite3.connect(str(dst))
-    try:
-        source.backup(target)
-        target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-    finally:
-        target.close()
-        source.close()
-
-
-def _copy_files(settings: Settings, stage: Path) -> dict[str, Any]:
+def _copy_files(settings: Settings, stage: Path) -> _Copied:
     """Copy the files the snapshot's rows refer to, and the home's own folders; count what is missing."""
     home = settings.home
-    with _snapshot_store(stage / DB_FILE) as store, store.database.connect() as conn:
-        thumbs = [str(t) for t in conn.scalars(select(Face.thumbnail).where(Face.thumbnail.is_not(None)))]
-        paths = [str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))]
-        collection_ids = [int(c) for c in conn.scalars(select(Collection.id))]
-        images = int(conn.scalar(select(func.count(Image.id))) or 0)
-        faces = int(conn.scalar(select(func.count(Face.id))) or 0)
+    with snapshot.opened_copy(stage / DB_FILE) as store:
+        held = snapshot.contents(store)
+    # Every file is read beneath the home's own folders without following a link: a thumbnail name or an upload
+    # path in the database, or a folder swapped for a link to /etc, copies nothing from outside the home.
     missing_thumbs = 0
-    for rel in thumbs:
-        src = settings.thumbs_dir / rel
-        if src.is_file():
-            _copy(src, stage / "thumbs" / rel)
-        else:
+    for rel in held.thumbnails:
+        if not _copy_beneath(settings.thumbs_dir, rel, stage / "thumbs" / rel):
             missing_thumbs += 1
     uploads = 0
     roots = {(home / "uploads").absolute(), (home / "uploads").resolve()}
-    for p in paths:
+    for p in held.image_paths:
         path = Path(p)
         for root in roots:
-            if path.is_relative_to(root) and path.is_file():
-                _copy(path, stage / "uploads" / path.relative_to(root))
-                uploads += 1
+            if path.is_relative_to(root):
+                inside = path.relative_to(root)
+                if _copy_beneath(root, inside, stage / "uploads" / inside):
+                    uploads += 1
                 break
-    for cid in collection_ids:
-        index = settings.index_dir / f"collection-{cid}.faiss"
-        if index.is_file():
-            _copy(index, stage / "index" / index.name)
-            sidecar = index.with_name(index.name + ".meta.json")  # tuned search parameters, tombstones
-            if sidecar.is_file():
-                _copy(sidecar, stage / "index" / sidecar.name)
+    for cid in held.collection_ids:
+        name = f"collection-{cid}.faiss"
+        if _copy_beneath(settings.index_dir, name, stage / "index" / name):
+            sidecar = name + ".meta.json"  # tuned search parameters, tombstones
+            _copy_beneath(settings.index_dir, sidecar, stage / "index" / sidecar)
     for name in WHOLE:
         root = home / name
-        if root.is_dir():
-            for f in root.rglob("*"):
-                if f.is_file() and not f.is_symlink():
-                    _copy(f, stage / name / f.relative_to(root))
-    return {
-        "collections": len(collection_ids),
-        "images": images,
-        "faces": faces,
-        "uploads": uploads,
-        "thumbnails_missing": missing_thumbs,
-    }
+        if root.is_dir() and not root.is_symlink():
+            for found in _files_beneath(root):
+                _copy_beneath(root, found, stage / name / found)
+    return _Copied(
+        collections=len(held.collection_ids),
+        images=held.images,
+        faces=held.faces,
+        uploads=uploads,
+        thumbnails_missing=missing_thumbs,
+    )
 
 
-@contextmanager
-def _snapshot_store(path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{path}", auto_upgrade=False)
-    try:
-        yield store
-    finally:
-        store.close()
-        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            extra.unlink(missing_ok=True)
-
-
-def _seal_audit(stage: Path, live_head: tuple[int, str] | None) -> dict[str, Any]:
-    """Check the snapshot's chain against the live checkpoint, then checkpoint the snapshot's own head."""
+def _seal_audit(stage: Path, live_head: tuple[int, str] | None, key_path: Path) -> AuditSeal:
+    """Check the snapshot's chain (with the live key) against the live checkpoint, then checkpoint the
+    snapshot's own head."""
     head = stage / log.HEAD_FILE
     if live_head is not None:
         head.write_text(json.dumps({"seq": live_head[0], "hash": live_head[1]}))
-    with _snapshot_store(stage / DB_FILE) as store:
-        report = log.verify_chain(store, head if live_head is not None else None, key_path=stage / log.KEY_FILE)
+    with snapshot.opened_copy(stage / DB_FILE) as store:
+        report = log.verify_chain(store, head if live_head is not None else None, key_path=key_path)
     if report.entries:
         head.write_text(json.dumps({"seq": report.head_seq, "hash": report.head_hash}))
     else:
         head.unlink(missing_ok=True)
-    return {
-        "ok": report.ok,
-        "entries": report.entries,
-        "head_seq": report.head_seq,
-        "head_hash": report.head_hash,
-        "problems": report.problems,
-    }
+    return AuditSeal(
+        ok=report.ok,
+        entries=report.entries,
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
+        problems=report.problems,
+    )
 
 
 # Restore ----------------------------------------------------------------------------------------------
-def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
+def restore(
+    settings: Settings, actor: Actor, source: Path, key: Path | None = None, without_key: bool = False
+) -> RestoreSummary:
     """Restore a backup (folder or .tar) into the empty home of `settings`, check every file against the
     manifest first, relocate uploaded photos to this home, rebuild indexes from the rows, and log it in the
-    restored audit log. Nothing is left in the home when any step fails."""
+    restored audit log. Nothing is left in the home when any step fails.
+
+    `key`: the audit key of the home the backup was made from (backups do not hold it); the restored log is
+    verified with it. `without_key`: restore all the same when the key is lost; a new key is started and the
+    entries written with the old one are reported as unverifiable."""
     require_role(actor, ("admin",))
+    chain_key = _given_key(key, without_key)
     home = settings.home.expanduser().absolute()
     if settings.database_url and settings.database_url != f"sqlite:///{home / DB_FILE}":
         raise Invalid(
@@ -251,10 +308,19 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
     try:
         with _unpacked(source, home) as folder:
             manifest = _checked_manifest(folder)
+            if chain_key is None and not without_key and manifest.get("audit", {}).get("entries"):
+                raise Invalid(
+                    "the audit key is not in backups: give the key of the home this backup was made from with "
+                    "--key FILE (its audit.key, kept apart from the backups); --without-key restores without "
+                    "it, and the restored log then cannot be verified"
+                )
             for rel in manifest["files"]:
-                dst = home / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(folder / rel, dst)
+                if rel == log.KEY_FILE:
+                    continue  # a key inside a backup (one made before keys were kept apart) is never trusted
+                if not _copy_beneath(folder, rel, home / rel):
+                    raise Invalid(f"the backup is damaged: {rel} cannot be read as a file of the backup")
+        if chain_key is not None:
+            write_atomic(home / log.KEY_FILE, chain_key)
         _relocate_uploads(home, manifest)
         ctx = Context.open(settings.model_copy(update={"home": home, "database_url": None}))
         try:
@@ -266,11 +332,10 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
                     index.save()
                     rebuilt += 1
             report = log.verify_chain(ctx.store, ctx.audit.head_path)
-            ctx.audit.record(
-                log.RESTORE,
-                actor=actor.name,
-                role=actor.role,
-                ip=actor.ip,
+            record(
+                ctx,
+                actor,
+                Action.RESTORE,
                 details={
                     "from": str(source),
                     "backup_created_at": manifest.get("created_at"),
@@ -282,17 +347,33 @@ def restore(settings: Settings, actor: Actor, source: Path) -> dict[str, Any]:
     except BaseException:
         _empty(home)
         raise
-    return {
-        "home": str(home),
-        "from": str(source),
-        "files": len(manifest["files"]),
-        "backup_created_at": manifest.get("created_at"),
-        "collections": manifest.get("collections"),
-        "images": manifest.get("images"),
-        "faces": manifest.get("faces"),
-        "indexes_rebuilt": rebuilt,
-        "audit": {"ok": report.ok, "entries": report.entries, "problems": report.problems},
-    }
+    return RestoreSummary(
+        home=str(home),
+        source=str(source),
+        files=len(manifest["files"]),
+        backup_created_at=manifest.get("created_at"),
+        collections=manifest.get("collections"),
+        images=manifest.get("images"),
+        faces=manifest.get("faces"),
+        indexes_rebuilt=rebuilt,
+        audit=RestoredAudit(ok=report.ok, entries=report.entries, problems=report.problems),
+    )
+
+
+def _given_key(key: Path | None, without_key: bool) -> str | None:
+    """The audit key file's text, checked to be one; None when none was given."""
+    if key is None:
+        return None
+    if without_key:
+        raise Invalid("give either --key FILE or --without-key, not both")
+    try:
+        text = key.read_text()
+        found = log.read_key(key)
+    except (OSError, log.AuditWriteError) as exc:
+        raise Invalid(f"{key} is not a readable audit key: {exc}") from None
+    if found is None:
+        raise Invalid(f"{key} does not exist")
+    return text
 
 
 @contextmanager
@@ -303,9 +384,12 @@ def _unpacked(source: Path, home: Path) -> Iterator[Path]:
     if not tarfile.is_tarfile(source):
         raise Invalid(f"{source} is neither a backup folder nor a .tar file")
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=home) as tmp:
-        with tarfile.open(source) as tar:
-            # Regular files and folders only, inside the target: no links, devices or absolute paths.
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(source) as tar:
+                # Regular files and folders only, inside the target: no links, devices or absolute paths.
+                tar.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise Invalid(f"{source} is refused: {exc} (a backup holds only regular files and folders)") from None
         yield Path(tmp)
 
 
@@ -318,21 +402,28 @@ def _checked_manifest(folder: Path) -> dict[str, Any]:
         raise Invalid(f"{MANIFEST}: unknown backup format {manifest.get('format')!r}")
     bad = []
     for rel, meta in manifest["files"].items():
-        path = folder / rel
-        if (
-            Path(rel).is_absolute()
-            or ".." in Path(rel).parts
-            or not path.is_file()
-            or path.is_symlink()
-            or path.stat().st_size != meta.get("bytes")
-            or _sha256(path) != meta.get("sha256")
-        ):
-            bad.append(rel)
+        if not isinstance(rel, str) or not isinstance(meta, dict) or not _intact(folder, rel, meta):
+            bad.append(str(rel))
     if bad:
         raise Invalid(f"the backup is damaged: {len(bad)} file(s) missing or changed, e.g. {', '.join(bad[:3])}")
     if DB_FILE not in manifest["files"]:
         raise Invalid("the backup holds no database")
     return dict(manifest)
+
+
+def _intact(folder: Path, rel: str, meta: dict[str, Any]) -> bool:
+    """The backup's file `rel` is a regular file beneath `folder` (no link on the way) with the manifest's size
+    and SHA-256."""
+    try:
+        fh = open_beneath(folder, rel)
+    except OSError:
+        return False
+    h, size = hashlib.sha256(), 0
+    with fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return size == meta.get("bytes") and h.hexdigest() == meta.get("sha256")
 
 
 def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:
@@ -342,14 +433,8 @@ def _relocate_uploads(home: Path, manifest: dict[str, Any]) -> None:
         new = str(home / "uploads")
         for old_home in {str(manifest.get("home") or ""), str(manifest.get("home_resolved") or "")} - {""}:
             old = str(Path(old_home) / "uploads")
-            if old == new:
-                continue
-            with store.database.begin() as conn:
-                conn.execute(
-                    update(Image)
-                    .where(func.substr(Image.path, 1, len(old) + 1) == old + os.sep)
-                    .values(path=literal(new, String).concat(func.substr(Image.path, len(old) + 1)))
-                )
+            if old != new:
+                snapshot.move_image_paths(store, old, new)
     finally:
         store.close()
 

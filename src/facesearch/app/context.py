@@ -17,17 +17,17 @@ from ..services.jobqueue import JobManager
 from ..services.seen import SeenCache
 from ..services.throttle import LoginThrottle
 from ..store import Store
-from ..store.accounts import ensure_audit_triggers
-from ..store.audit import AUDIT_TRIGGERS, HEAD_FILE, KEY_FILE, AuditLog
+from ..store.audit import HEAD_FILE, KEY_FILE, AuditLog, AuditWriteError, verify_chain
+from ..store.audit.table import ensure_audit_triggers
 from ..store.guard import storage_errors
-from ..vocabulary import SYSTEM_ROLE
+from ..vocabulary import SYSTEM_ROLE, Action
 
 log = logging.getLogger("facesearch")
 
 # What a home holds that is personal data or protects it: the process creates them 0600 (folders 0700),
 # and opening a home tightens these if they are looser. `doctor` checks every file (`--fix` tightens them).
 PRIVATE_UMASK = 0o077
-HOME_DIRS = ("index", "thumbs", "uploads", "probes", "calibration", "cache")
+HOME_DIRS = ("index", "thumbs", "uploads", "probes", "calibration", "cache", "authorisations")
 HOME_FILES = ("facesearch.db", "facesearch.db-wal", "facesearch.db-shm", HEAD_FILE, KEY_FILE)
 
 
@@ -55,13 +55,19 @@ def secure_home(home: Path) -> None:
 
 @dataclass(frozen=True)
 class Actor:
-    """The person (or process) a use case acts for: name, role, and where the request came from."""
+    """The person (or process) a use case acts for: name, role, and where the request came from.
+
+    `name` is always who proved it (an account with its credential, or `cli:<operating-system user>`); a name
+    claimed without proof is kept apart in `claimed`, and a token someone else made for the account names them
+    in `minted_by`. Every audit entry of the actor carries both (`app.auditing.record`)."""
 
     name: str
     role: str
     ip: str | None = None
     via: str = "cli"  # cli, session, token, system
     user_id: int | None = None
+    claimed: str | None = None
+    minted_by: str | None = None
 
 
 def system_actor(task: str) -> Actor:
@@ -108,17 +114,35 @@ class Context:
             clock=clock,
         )
         # Someone with the database file (or a PostgreSQL superuser) can drop or disable the append-only
-        # triggers; put them back, and say so in the log itself (the chain already shows whether anything
-        # was changed while they were gone).
+        # triggers; put them back, and say so in the log itself. The chain is checked before that entry is
+        # written, and its findings go into the entry: nothing is appended before what was there has been
+        # seen (and the writer never starts a missing checkpoint again, nor moves one that no longer matches).
         restored = ensure_audit_triggers(store.database)
         if restored:
+            found = verify_chain(store, ctx.audit.head_path, max_problems=10)
             log.warning(
-                "the audit log's append-only triggers were missing or disabled and have been restored: %s",
+                "the audit log's append-only triggers were missing or disabled and have been restored: %s; "
+                "the chain %s",
                 ", ".join(restored),
+                "verifies" if found.ok else "does NOT verify: " + "; ".join(found.problems[:3]),
             )
-            ctx.audit.record(
-                AUDIT_TRIGGERS, actor="system:open", role="system", outcome="warning", details={"restored": restored}
-            )
+            # Written directly: the audit helper (app/auditing.py) is built on this module, not under it.
+            who = system_actor("open")
+            try:
+                ctx.audit.record(
+                    Action.AUDIT_TRIGGERS,
+                    actor=who.name,
+                    role=who.role,
+                    outcome="warning",
+                    # What verification found, when it found anything.
+                    details={"restored": restored}
+                    if found.ok
+                    else {"restored": restored, "chain_ok": False, "problems": found.problems},
+                )
+            except AuditWriteError as exc:
+                # A log that no longer matches its checkpoint takes no entry; the home still opens, so that
+                # `audit verify` can show why and an admin can decide.
+                log.warning("%s", exc)
         return ctx
 
     def now(self) -> datetime:

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from pydantic import BaseModel, Field
 
 from ..index import open_index
 from ..services.indexes import reconcile
 from ..services.jobqueue import STAGING_LOCK, staging_in_use
-from ..store.audit import DOCTOR
-from ..store.schema import Face, Image
+from ..store.housekeeping import face_thumbnails, faces_below, faces_without_image, image_paths
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .erasure import erase_faces
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
@@ -25,6 +26,7 @@ from .recovery import process_alive
 from .roles import allowed
 
 _INDEX_FILE = re.compile(r"^collection-(\d+)\.faiss$")
+BELOW_FLOOR_EXAMPLES = 50
 
 CHECKS = (
     "index_ids_without_row",
@@ -42,21 +44,68 @@ CHECKS = (
 )
 
 
+class FaceBelowFloor(BaseModel):
+    face_id: int
+    collection: str
+    image_id: int
+    path: str | None
+    quality: float
+    quality_reasons: list[str]
+
+
+class BelowFloor(BaseModel):
+    """Stored faces whose quality is below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY): a home ingested
+    before the floor, or under a lower one, holds them. No orphans (`ok` does not count them): people passes
+    ignore them and take them out of the people they are in; search still finds them."""
+
+    floor: float
+    faces: int
+    in_people: int = Field(description="Of them, faces still in a person (until the next `people cluster`).")
+    per_collection: dict[str, int]
+    examples: list[FaceBelowFloor] = Field(description=f"The {BELOW_FLOOR_EXAMPLES} poorest, poorest first.")
+
+
+class DoctorReport(BaseModel):
+    """What a scan found: how many of each kind of problem, examples of each, and whether they were fixed."""
+
+    ok: bool
+    orphans: int
+    counts: dict[str, int]
+    examples: dict[str, list[Any]] = Field(description="Up to 20 examples of each kind of orphan found.")
+    fixed: bool
+    collections: int
+    faces: int
+    below_floor: BelowFloor | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="Only when asked for (`below_floor`)."
+    )
+
+
 @allowed("operator", "admin")
-def doctor(ctx: Context, actor: Actor, fix: bool = False) -> dict[str, Any]:
-    """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged)."""
+def doctor(ctx: Context, actor: Actor, fix: bool = False, below_floor: bool = False) -> DoctorReport:
+    """Scan for orphans in every direction; with fix, repair what can be repaired from the rows (logged).
+    With `below_floor`, also list the faces below the ingest floor (listed only: never erased here)."""
     with ctx.engine_lock:
-        res = _scan(ctx, fix)
+        res = _scan(ctx, fix, below_floor)
     if fix:
-        ctx.audit.record(
-            DOCTOR, actor=actor.name, role=actor.role, ip=actor.ip, results=res["counts"], details={"fix": True}
-        )
+        record(ctx, actor, Action.DOCTOR, results=res.counts, details={"fix": True})
         for c in ctx.store.list_collections():
             ctx.engine.forget_index(c.id)
     return res
 
 
-def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
+def _below_floor(ctx: Context) -> BelowFloor:
+    floor = ctx.settings.ingest_min_quality
+    per, in_people, examples = faces_below(ctx.store, floor, BELOW_FLOOR_EXAMPLES)
+    return BelowFloor(
+        floor=floor,
+        faces=sum(per.values()),
+        in_people=in_people,
+        per_collection=per,
+        examples=[FaceBelowFloor(**e) for e in examples],
+    )
+
+
+def _scan(ctx: Context, fix: bool, below_floor: bool = False) -> DoctorReport:
     settings, store = ctx.settings, ctx.store
     found: dict[str, list[Any]] = {k: [] for k in CHECKS}
     cols = store.collections_by_id()
@@ -86,13 +135,9 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 if fix:
                     f.unlink()
                     f.with_name(f.name + ".meta.json").unlink(missing_ok=True)
-    with store.database.connect() as conn:
-        thumbs = {str(t) for t in conn.scalars(select(Face.thumbnail))}
-        orphan_faces = [
-            int(x)
-            for x in conn.scalars(select(Face.id).outerjoin(Image, Image.id == Face.image_id).where(Image.id.is_(None)))
-        ]
-        paths = {str(p) for p in conn.scalars(select(Image.path).where(Image.path.is_not(None)))}
+    thumbs = face_thumbnails(store)
+    orphan_faces = faces_without_image(store)
+    paths = image_paths(store)
     found["faces_without_image"].extend(orphan_faces)
     if fix and orphan_faces:
         erase_faces(settings, store, orphan_faces)
@@ -128,15 +173,16 @@ def _scan(ctx: Context, fix: bool) -> dict[str, Any]:
                 erase_faces(settings, store, hits)
     found["files_readable_by_others"].extend(loose_modes(settings.home, fix))
     counts = {k: len(v) for k, v in found.items()}
-    return {
-        "ok": not any(counts.values()),
-        "orphans": sum(counts.values()),
-        "counts": counts,
-        "examples": {k: v[:20] for k, v in found.items() if v},
-        "fixed": fix,
-        "collections": len(cols),
-        "faces": sum(store.face_id_stats(c)[0] for c in cols),
-    }
+    return DoctorReport(
+        ok=not any(counts.values()),
+        orphans=sum(counts.values()),
+        counts=counts,
+        examples={k: v[:20] for k, v in found.items() if v},
+        fixed=fix,
+        collections=len(cols),
+        faces=sum(store.face_id_stats(c)[0] for c in cols),
+        below_floor=_below_floor(ctx) if below_floor else None,
+    )
 
 
 def loose_modes(home: Path, fix: bool = False) -> list[str]:

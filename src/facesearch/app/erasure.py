@@ -11,16 +11,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from pydantic import BaseModel
 
 from ..config import Settings
 from ..index import open_index
 from ..store import Store
-from ..store.audit import DELETE
-from ..store.schema import Image
+from ..store.housekeeping import image_files
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .errors import NotFound
 from .roles import allowed
@@ -28,8 +28,20 @@ from .roles import allowed
 _CHUNK = 500
 
 
+class ErasureCounts(BaseModel):
+    """What an erasure removed: image and face rows, thumbnails, uploaded copies, kept probes."""
+
+    images: int
+    faces: int
+    thumbnails: int
+    uploads: int
+    probes: int
+
+
 @dataclass
 class Erasure:
+    """The running count of an erasure (added up over chunks and collections)."""
+
     images: int
     faces: int
     thumbnails: int
@@ -42,7 +54,21 @@ class Erasure:
         return self
 
     def as_dict(self) -> dict[str, int]:
+        """The counts as an audit entry records them."""
         return asdict(self)
+
+    def counts(self) -> ErasureCounts:
+        return ErasureCounts(**self.as_dict())
+
+
+class ImageErased(BaseModel):
+    """One image erased: how many of its rows and files went, and whether the uploaded copy was among them."""
+
+    image_id: int
+    images: int
+    faces: int
+    thumbnails: int
+    upload_removed: bool
 
 
 def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterable[list[int]]:
@@ -70,8 +96,7 @@ def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> 
     file (if the API received it) and a kept probe with the same bytes."""
     total = Erasure(0, 0, 0)
     for chunk in _chunks(list(image_ids)):
-        with store.session() as s:
-            files = s.execute(select(Image.sha256, Image.path).where(Image.id.in_(chunk))).all()
+        files = image_files(store, chunk)
         images, removed = store.delete_images(chunk)
         total += Erasure(images, len(removed), 0)
         total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _ in removed], [t for _, _, t in removed])
@@ -130,7 +155,7 @@ def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Er
 
 
 @allowed("operator")
-def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
+def delete_image(ctx: Context, actor: Actor, image_id: int) -> ImageErased:
     """Erase one image and every trace of it; files uploaded through the API are copies this service
     owns and go too, files ingested from a server-side folder belong to that folder's owner and stay."""
     row = ctx.store.image_with_collection(image_id)
@@ -140,11 +165,10 @@ def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
     with ctx.engine_lock:
         erased = erase_images(ctx.settings, ctx.store, [image_id])
     upload_removed = erased.uploads > 0
-    ctx.audit.record(
-        DELETE,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
+    record(
+        ctx,
+        actor,
+        Action.DELETE,
         collections=[collection],
         results={"image_id": image_id, "faces": erased.faces},
         details={
@@ -154,10 +178,10 @@ def delete_image(ctx: Context, actor: Actor, image_id: int) -> dict[str, Any]:
             "upload_removed": upload_removed,
         },
     )
-    return {
-        "image_id": image_id,
-        "images": erased.images,
-        "faces": erased.faces,
-        "thumbnails": erased.thumbnails,
-        "upload_removed": upload_removed,
-    }
+    return ImageErased(
+        image_id=image_id,
+        images=erased.images,
+        faces=erased.faces,
+        thumbnails=erased.thumbnails,
+        upload_removed=upload_removed,
+    )

@@ -1,160 +1,47 @@
-"""Ingest: files or a manifest -> safe decode -> faces -> thumbnails, rows and index entries.
+"""Ingest: files or a manifest into a documented collection, logged.
 
-Crash safety: the database is the source of truth and is written once per batch, in one transaction,
-after the batch's thumbnails are on disk under deterministic names. The vector index is a cache of the
-database, saved periodically and reconciled on open. A run killed at any point and run again therefore
-ends in the same state as one clean run: committed images are recognised by their content hash and
-skipped, uncommitted ones are processed again and overwrite their own thumbnails.
+The rules live here: a collection is created on purpose, with its provenance, never by an ingest; it takes
+faces of the model pack it was built with only; faces that match an opt-out are never stored; every run is
+written to the audit log with its counts (or its refusal). The work itself, crash-safe and batched, is
+`services/batching.py`; the files come from `pipeline/sources.py`. After a run that stored faces, the
+collection's index grows into another structure if its size calls for it, the new faces join people, and
+they are compared with the active watches (during a long run too, between batches: `watches.DuringIngest`).
 """
 
 from __future__ import annotations
 
-import csv
-import multiprocessing as mp
-import os
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from queue import Full, Queue
-from typing import Any, TypeVar
-
-import numpy as np
-
 from ..config import Settings
-from ..errors import CollectionError, FacesearchError, ImageError
-from ..fsutil import clear_stale_temp
+from ..errors import CollectionError
 from ..index import open_index
-from ..models import get_entry, load_pack
-from ..pipeline import imaging, worker
-from ..pipeline.worker import Work
-from ..services.indexes import collection_lock, reconcile
-from ..store import NewImage, Store
-from ..store.audit import INGEST
+from ..pipeline.sources import Item, items_from_folder, items_from_manifest
+from ..records import NewImage
+from ..services.batching import IngestResult, IngestSummary, ProgressFn, ingest_batches
+from ..store import Store
 from ..store.schema import Collection
+from ..vocabulary import Action
+from .auditing import record, refusal_recorded
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .optout import drop_optout_faces
 from .roles import allowed
+from .watches import DuringIngest
 
-T = TypeVar("T")
-NOT_FOUND = "FILE_NOT_FOUND"
-BatchMeta = dict[int, tuple["Item", str]]
-BATCH_MAX_BYTES = 64 * 1024 * 1024  # of encoded files read ahead at once
-# Decoded per batch: 2 photos of 12 megapixels, or 380 of LFW's size. In one process a batch is decoded ahead
-# while the one before is analysed, so up to three batches are in memory at once (about 216 MB of pixels).
-BATCH_MAX_PIXELS = 24_000_000
-DECODE_AHEAD = True  # decode in the reader thread (one process only); benchmarks switch it off to compare
-# A run's first batches are small and grow (1, 2, 4, ... batch_images), so the first images are committed,
-# and progress reported, within a second or so of the start instead of after a whole batch.
-FIRST_BATCH = 1
-NO_FACE = "no_face"
-INDEX_SAVE_SECONDS = 30.0
-
-
-@dataclass
-class Item:
-    """One file to ingest, with its provenance."""
-
-    path: Path
-    source_url: str | None = None
-    meta: dict[str, Any] | None = None
-    manifest_row: int | None = None
+# The sources a use case takes, and the result it gives, for callers of this module.
+__all__ = [
+    "IngestResult",
+    "IngestSummary",
+    "Item",
+    "ProgressFn",
+    "ingest",
+    "items_from_folder",
+    "items_from_manifest",
+    "resolve_collection",
+    "run",
+]
 
 
-@dataclass
-class IngestResult:
-    collection: str
-    model: str
-    job_id: int
-    ingested: int = 0
-    no_face: int = 0
-    # Written by the pipeline's consumer; the file reader (a feeder thread when workers run) has its own.
-    commit_duplicates: int = 0
-    commit_failed: int = 0
-    read_duplicates: int = 0
-    read_failed: int = 0
-    faces: int = 0
-    faces_below_quality: int = 0
-    # Faces (and images with no other face) not stored because they match an opt-out template.
-    opted_out_faces: int = 0
-    opted_out_images: int = 0
-    seconds: float = 0.0
-    workers: int = 1  # processes that ran the pipeline (1: in this process)
-    threads: int = 1  # runtime threads per process
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-
-    @property
-    def duplicates(self) -> int:
-        return self.commit_duplicates + self.read_duplicates
-
-    @property
-    def failed(self) -> int:
-        return self.commit_failed + self.read_failed
-
-    @property
-    def processed(self) -> int:
-        return self.ingested + self.duplicates + self.failed + self.opted_out_images
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "ingested": self.ingested,
-            "duplicates": self.duplicates,
-            "no_face": self.no_face,
-            "failed": self.failed,
-            "faces": self.faces,
-            "faces_below_quality": self.faces_below_quality,
-            "opted_out_faces": self.opted_out_faces,
-            "opted_out_images": self.opted_out_images,
-        }
-
-
-ProgressFn = Callable[[IngestResult, int], None]
-
-
-# Inputs ----------------------------------------------------------------------------------------
-def items_from_folder(root: Path) -> list[Item]:
-    if not root.exists():
-        raise FacesearchError(f"{root} does not exist")
-    if root.is_file():
-        return [Item(root.resolve())]
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        files.extend(Path(dirpath, f).resolve() for f in sorted(filenames) if not f.startswith("."))
-    return [Item(p) for p in files]
-
-
-def items_from_manifest(manifest: Path) -> list[Item]:
-    """CSV with a header: path, source_url, then any metadata columns. Paths are relative to the manifest."""
-    if not manifest.is_file():
-        raise FacesearchError(f"manifest {manifest} does not exist")
-    with manifest.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        fields = [f.strip() for f in (reader.fieldnames or [])]
-        if "path" not in fields:
-            raise FacesearchError(
-                f"manifest {manifest} needs a header row with a 'path' column (path,source_url[,metadata columns])"
-            )
-        items = []
-        for row_number, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            raw = row.pop("path", "")
-            if not raw:
-                continue
-            path = Path(raw).expanduser()
-            if not path.is_absolute():
-                path = manifest.parent / path
-            source_url = row.pop("source_url", "") or None
-            meta = {k: v for k, v in row.items() if k and v}
-            items.append(Item(path.resolve(), source_url, meta or None, row_number))
-    return items
-
-
-# Driver ----------------------------------------------------------------------------------------
-def resolve_collection(store: Store, name: str, model: str | None, settings: Settings) -> Collection:
+def resolve_collection(store: Store, name: str, model: str | None) -> Collection:
+    """The documented collection `name`, which must have been built with `model` when one is given."""
     col = store.get_collection(name)
     if col is not None:
         if model and model != col.model:
@@ -167,23 +54,6 @@ def resolve_collection(store: Store, name: str, model: str | None, settings: Set
         return col
     # Collections are created on purpose, with their provenance, never as a side effect.
     raise missing_collection_error(name)
-
-
-def _read_items(
-    items: Iterable[tuple[int, Item]], max_bytes: int, result: IngestResult
-) -> Iterator[tuple[int, Item, bytes | None, str]]:
-    for key, item in items:
-        try:
-            data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
-        except ImageError as exc:
-            result.failures.append((str(item.path), exc.reason, exc.detail))
-            result.read_failed += 1
-            continue
-        if data is None:
-            result.failures.append((str(item.path), NOT_FOUND, "no such file"))
-            result.read_failed += 1
-            continue
-        yield key, item, data, imaging.sha256_bytes(data)
 
 
 @allowed("operator")
@@ -201,27 +71,15 @@ def ingest(
 ) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
     bad file. `settings` narrows the deployment's (uploads are read with the upload size limit)."""
-    try:
+    with refusal_recorded(ctx, actor, Action.INGEST, collections=[collection], model=model) as attempt:
+        attempt.details["source"] = source
         result = run(
             ctx, items, collection, model=model, workers=workers, progress=progress, source=source, settings=settings
         )
-    except FacesearchError as exc:
-        ctx.audit.record(
-            INGEST,
-            actor=actor.name,
-            role=actor.role,
-            ip=actor.ip,
-            collections=[collection],
-            model=model,
-            outcome="refused",
-            details={"source": source, "reason": str(exc)},
-        )
-        raise
-    ctx.audit.record(
-        INGEST,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
+    record(
+        ctx,
+        actor,
+        Action.INGEST,
         collections=[result.collection],
         model=result.model,
         results={"counts": result.counts(), "failures": len(result.failures)},
@@ -243,12 +101,22 @@ def run(
 ) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
     settings = settings or ctx.settings
-    store = ctx.store
-    col = resolve_collection(store, collection, model, settings)
-    # One writer per collection at a time: each run holds the collection's index in memory and saves it
-    # whole, so two concurrent runs would each drop the other's entries (last writer wins).
-    with collection_lock(settings, col.id):
-        result = _run_locked(ctx, items, col, workers=workers, progress=progress, source=source, settings=settings)
+    col = resolve_collection(ctx.store, collection, model)
+
+    def screen(images: list[NewImage], job_id: int) -> tuple[int, int]:
+        return drop_optout_faces(ctx, col, images, None, job_id)
+
+    watching = DuringIngest(ctx, col)
+    result = ingest_batches(
+        ctx.store,
+        settings,
+        col,
+        items,
+        workers=workers,
+        progress=watching.progress(progress),
+        source=source,
+        screen=screen,
+    )
     if result.faces:
         from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact
 
@@ -256,271 +124,6 @@ def run(
         from .people import cluster_new  # new faces join or start people (incremental, cheap)
 
         cluster_new(ctx, col.name)
+    # After every run, even one that stored nothing: an earlier run killed before its check left faces behind.
+    watching.run()
     return result
-
-
-def _run_locked(
-    ctx: Context,
-    items: list[Item],
-    col: Collection,
-    *,
-    workers: int | None,
-    progress: ProgressFn | None,
-    source: str,
-    settings: Settings,
-) -> IngestResult:
-    store = ctx.store
-    job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
-    result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
-    clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
-    index = open_index(settings, col.id, col.dim)
-    reconcile(index, store, col.id)
-    started = time.monotonic()
-    last_save = started
-    workers, threads = _parallelism(col.model, settings, workers)
-    result.workers, result.threads = workers, threads
-    batch_size = max(1, settings.batch_images)
-    seen: set[str] = set()
-    total = len(items)
-    pool = None
-    throttle = _Throttle()
-    status = "interrupted"
-    try:
-        batches = _batches(items, batch_size, settings, store, col.id, seen, result)
-        outcome_stream: Iterator[tuple[BatchMeta, list[worker.ImageOutcome]]]
-        if workers > 1 and total > batch_size:
-            spawn = mp.get_context("spawn")
-            pool = spawn.Pool(workers, initializer=worker.init, initargs=(col.model, settings))
-            # The pool's feeder thread would read every file ahead; keep a few batches in flight only.
-            throttle.limit = 2 * workers + 1
-            # Workers get only bytes (their imports stay light); each batch's metadata waits here, in order.
-            pending: deque[BatchMeta] = deque()
-
-            def payloads() -> Iterator[list[Work]]:
-                for meta, payload in throttle.gate(batches):
-                    pending.append(meta)
-                    yield payload
-
-            outcome_stream = ((pending.popleft(), out) for out in pool.imap(worker.run, payloads(), chunksize=1))
-        elif DECODE_AHEAD:
-            # Files are read, hashed and decoded in a thread while the pack works on the batch before (the
-            # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
-            decoded = ((meta, worker.decode_batch(settings, payload)) for meta, payload in batches)
-            prefetched = _prefetch(decoded, throttle, depth=1)
-            pack = load_pack(col.model, settings, threads)
-            outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
-        else:
-            pack = load_pack(col.model, settings, threads)
-            outcome_stream = (
-                (meta, worker.process_batch(pack, settings, payload)) for meta, payload in _prefetch(batches, throttle)
-            )
-        for meta, outcomes in outcome_stream:
-            throttle.release()
-            _commit_batch(ctx, meta, outcomes, col, job_id, index, result)
-            if progress:
-                progress(result, total)
-            if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
-                index.save()
-                last_save = time.monotonic()
-        status = "done"
-    finally:
-        throttle.stop()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        index.save()
-        # Again at the end: workers of a run killed just before this one started may have still been
-        # dying then (their half-written thumbnails were kept as a live writer's).
-        clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
-        result.seconds = time.monotonic() - started
-        store.record_failures(job_id, result.failures)
-        store.finish_job(job_id, status, result.counts())
-        if progress:
-            progress(result, total)
-    return result
-
-
-def _parallelism(pack: str, settings: Settings, workers: int | None) -> tuple[int, int]:
-    """(worker processes, threads per process) for a pack.
-
-    Packs whose runtimes use several cores themselves (OpenVINO) are fastest in one process with a thread
-    per core: on 2 cores, 145 images/s against 112 for two single-threaded worker processes, and no start-up.
-    Single-threaded runtimes (dlib) need processes. An explicit --workers or FACESEARCH_WORKERS wins.
-    """
-    if workers is None and "workers" not in settings.model_fields_set and get_entry(pack).info.multithreaded:
-        return 1, max(1, os.cpu_count() or 1)
-    return max(1, workers or settings.workers), settings.threads_per_worker
-
-
-def _prefetch(source: Iterator[T], throttle: _Throttle, depth: int = 2) -> Iterator[T]:
-    """Run a producer in a thread, a few items ahead of its consumer."""
-    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
-
-    def put(entry: tuple[bool, Any]) -> bool:
-        while not throttle.stopped:  # the consumer may be gone: never block for good
-            try:
-                queue.put(entry, timeout=0.2)
-                return True
-            except Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put((True, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((False, exc))
-            return
-        put((False, None))
-
-    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
-    thread.start()
-    while True:
-        ok, value = queue.get()
-        if not ok:
-            if value is not None:
-                raise value
-            return
-        yield value
-
-
-class _Throttle:
-    """Bounds how many batches a producer may have handed out and not yet had consumed."""
-
-    def __init__(self) -> None:
-        self.limit = 0
-        self._cond = threading.Condition()
-        self._in_flight = 0
-        self._stopped = False
-
-    def gate(self, source: Iterator[T]) -> Iterator[T]:
-        for item in source:
-            with self._cond:
-                while self._in_flight >= self.limit and not self._stopped:
-                    self._cond.wait(0.5)
-                if self._stopped:
-                    return
-                self._in_flight += 1
-            yield item
-
-    def release(self) -> None:
-        with self._cond:
-            self._in_flight = max(0, self._in_flight - 1)
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
-
-def _batches(
-    items: list[Item],
-    size: int,
-    settings: Settings,
-    store: Store,
-    collection_id: int,
-    seen: set[str],
-    result: IngestResult,
-) -> Iterator[tuple[BatchMeta, list[Work]]]:
-    """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
-
-    Reads are bounded in bytes and batches in decoded pixels as well as in files: 32 photos of 12 megapixels
-    are 1.1 GB decoded, so big photos travel in smaller batches. Batches start at FIRST_BATCH images and
-    double up to `size`, so that the first commits (and progress reports) come early; at steady state every
-    batch is full (growing costs nothing there: tests/test_ingest_progress.py, docs/benchmarks.md).
-    """
-    reader = _read_items(enumerate(items), settings.max_file_bytes, result)
-    limit = min(size, FIRST_BATCH)
-    meta: BatchMeta = {}
-    payload: list[Work] = []  # a batch being filled; it may take images from several chunks
-    payload_pixels = 0
-    while True:
-        chunk: list[tuple[int, Item, bytes | None, str]] = []
-        chunk_bytes = 0
-        for entry in reader:
-            chunk.append(entry)
-            chunk_bytes += len(entry[2] or b"")
-            if len(chunk) >= 4 * limit or chunk_bytes >= BATCH_MAX_BYTES:
-                break
-        if not chunk:
-            if payload:
-                yield meta, payload
-            return
-        known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
-        for key, item, data, sha in chunk:
-            if sha in known or sha in seen:
-                result.read_duplicates += 1
-                continue
-            seen.add(sha)
-            meta[key] = (item, sha)
-            payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
-            payload_pixels += imaging.pixel_count(data or b"")
-            if len(payload) >= limit or payload_pixels >= BATCH_MAX_PIXELS:
-                yield meta, payload
-                meta, payload, payload_pixels = {}, [], 0
-                limit = min(size, 2 * limit)
-
-
-def _commit_batch(
-    ctx: Context,
-    meta: BatchMeta,
-    outcomes: list[worker.ImageOutcome],
-    col: Collection,
-    job_id: int,
-    index: Any,
-    result: IngestResult,
-) -> None:
-    new_images: list[NewImage] = []
-    for outcome in outcomes:
-        item, sha = meta[outcome.key]
-        if outcome.error:
-            result.commit_failed += 1
-            result.failures.append((str(item.path), outcome.error[0], outcome.error[1]))
-            continue
-        result.faces_below_quality += outcome.below_quality
-        new_images.append(
-            NewImage(
-                sha,
-                str(item.path),
-                item.source_url,
-                item.meta,
-                outcome.width,
-                outcome.height,
-                item.manifest_row,
-                outcome.faces,
-            )
-        )
-    # Opt-out check before anything reaches the rows or the index.
-    drop_optout_faces(ctx, col, new_images, result, job_id)
-    if not new_images:
-        return
-    inserted = ctx.store.add_images(col.id, job_id, new_images)
-    ids: list[int] = []
-    vectors: list[np.ndarray] = []
-    for img, (image_id, face_ids) in zip(new_images, inserted):
-        if image_id is None:
-            result.commit_duplicates += 1
-            continue
-        result.ingested += 1
-        if not face_ids:
-            result.no_face += 1
-        result.faces += len(face_ids)
-        ids.extend(face_ids)
-        vectors.extend(f.embedding for f in img.faces)
-    if ids:
-        index.add(np.asarray(ids, np.int64), np.stack(vectors))
-
-
-def write_report(path: Path, failures: list[tuple[str, str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "reason", "detail"])
-        writer.writerows(failures)

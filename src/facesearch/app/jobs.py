@@ -15,21 +15,41 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..config import Settings
 from ..errors import FacesearchError
 from ..models import PACKS, is_installed
-from ..services.jobqueue import Job
-from ..store.audit import INGEST
+from ..pipeline.sources import Item, items_from_folder, items_from_manifest
+from ..services.batching import IngestResult
+from ..services.jobqueue import Job, JobStatus
+from ..vocabulary import Action
+from .auditing import record
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .errors import Forbidden, Invalid, NotFound
-from .ingest import IngestResult, Item, items_from_folder, items_from_manifest, run
+from .ingest import run
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 OUTSIDE_ROOTS = "OUTSIDE_ROOTS"
 OUTSIDE_DETAIL = "outside the allowed roots"
 Failure = tuple[str, str, str]
+
+
+class IngestRun(BaseModel):
+    """An ingest run as the database recorded it, whoever started it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int = Field(description="The run's id in the database (a job's `ingest_job_id`).")
+    collection: str
+    source: str = Field(description="`path:…`, `manifest:…` or `upload:N files`.")
+    model: str
+    status: str = Field(description="running, done or failed (a run whose process died stays `running`).")
+    counts: dict[str, Any]
+    started: str | None
+    finished: str | None
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,7 @@ def start_job(
     manifest: str | None = None,
     files: list[Upload] | None = None,
     model: str | None = None,
-) -> Job:
+) -> JobStatus:
     """Start an ingest job from a server-side folder or manifest, or from uploaded files. A collection
     that does not exist or lacks its provenance is refused at once, not as a failed job."""
     files = files or []
@@ -136,11 +156,10 @@ def start_job(
     items, outside = _within_roots(settings, items) if staging is None else (items, [])
 
     def finished(job: Job) -> None:
-        ctx.audit.record(
-            INGEST,
-            actor=actor.name,
-            role=actor.role,
-            ip=actor.ip,
+        record(
+            ctx,
+            actor,
+            Action.INGEST,
             collections=[job.collection],
             model=model,
             outcome=job.status,
@@ -175,40 +194,40 @@ def start_job(
             ctx.store.finish_job(res.job_id, "done", job.counts)
 
     def started(job: Job) -> None:  # logged before the job runs: an action that cannot be logged does not happen
-        ctx.audit.record(
-            INGEST,
-            actor=actor.name,
-            role=actor.role,
-            ip=actor.ip,
+        record(
+            ctx,
+            actor,
+            Action.INGEST,
             collections=[job.collection],
             model=model,
             outcome="started",
             details={"job": job.id, "source": source, "files": total},
         )
 
-    return ctx.jobs.start(name, source, actor.name, total, staging, work, finished, before=started)
+    return ctx.jobs.start(name, source, actor.name, total, staging, work, finished, before=started).status_now()
 
 
 @allowed("operator")
-def list_jobs(ctx: Context, actor: Actor) -> list[Job]:
-    return ctx.jobs.all()
+def list_jobs(ctx: Context, actor: Actor) -> list[JobStatus]:
+    """The jobs of this server process, newest first."""
+    return [job.status_now() for job in ctx.jobs.all()]
 
 
 @allowed("operator")
-def get_job(ctx: Context, actor: Actor, job_id: str) -> Job:
+def get_job(ctx: Context, actor: Actor, job_id: str) -> JobStatus:
     job = ctx.jobs.get(job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r} in this server process")
-    return job
+    return job.status_now()
 
 
 @allowed("operator")
-def list_runs(ctx: Context, actor: Actor, limit: int = 20) -> list[dict[str, Any]]:
+def list_runs(ctx: Context, actor: Actor, limit: int = 20) -> list[IngestRun]:
     """The newest ingest runs recorded in the database, whoever started them: this server, another one, or
     `facesearch ingest` on the command line. Newest first."""
     if not 1 <= limit <= 500:
         raise Invalid("limit must be between 1 and 500")
-    return ctx.store.recent_ingest_jobs(limit)
+    return [IngestRun.model_validate(r, from_attributes=True) for r in ctx.store.recent_ingest_jobs(limit)]
 
 
 def installed_packs(settings: Settings) -> list[str]:

@@ -4,27 +4,104 @@ keep them out of later ingests (before anything is written) and hide any left ov
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import func, select
+from pydantic import BaseModel, Field
 
 from ..calibration.tables import CalibrationTable, load_table
+from ..calibration.wording import fmr_text
 from ..config import Settings
 from ..errors import FacesearchError, ProbeError
 from ..models import get_entry, is_installed
 from ..pipeline import imaging
-from ..services.engine import Engine, HideFilter
+from ..services.engine import Engine
+from ..services.hiding import Hidden, HideFilter, matching
 from ..services.uploads import Photo, decode
 from ..store import NewImage, Store
-from ..store.audit import OPTOUT_ADD, OPTOUT_BLOCK, OPTOUT_ERASE, OPTOUT_HIDE
-from ..store.governance_tables import OptOut, OptOutTemplate
+from ..store import optouts as registry
+from ..store.optouts import optouts_without_templates as optouts_without_templates
+from ..store.optouts import templates as templates
 from ..store.schema import Collection
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context, system_actor
-from .erasure import Erasure, erase_faces, kept_probe_files
+from .erasure import Erasure, ErasureCounts, erase_faces, kept_probe_files
 from .errors import NotFound
 from .roles import allowed
-from .wording import fmr_text
+
+if TYPE_CHECKING:
+    from ..store.schema import Collection
+
+
+class OptOutPack(ErasureCounts):
+    """One model pack's part of an opt-out: the thresholds it used, what it erased, how likely a miss is."""
+
+    threshold: float = Field(description="Strict threshold: faces at or above it were erased.")
+    threshold_reason: str
+    review_threshold: float = Field(
+        description="Looser threshold: faces from it up to the strict one are listed in `to_review`, not erased."
+    )
+    review_threshold_reason: str
+    to_review: int = Field(description="How many faces of this pack are listed in `to_review`.")
+    miss_rate: float = Field(
+        description="The pack table's false non-match rate at the strict threshold: the "
+        "share of photos of the same person that score below it."
+    )
+    miss_text: str = Field(description="`miss_rate` in words.")
+
+
+class OptOutReviewFace(BaseModel):
+    """A gallery face that may be the opted-out person's (between the review and the strict threshold)."""
+
+    face_id: int
+    image_id: int
+    collection: str
+    model: str
+    path: str | None
+    source_url: str | None
+    score: float = Field(description="Best score against the opt-out photos.")
+    fmr: float
+    fmr_text: str
+
+
+class OptOutResult(BaseModel):
+    """A registered opt-out: what it erased now, per pack and in all, and the faces left for an operator."""
+
+    optout_id: int
+    reference: str
+    photos: int
+    packs: dict[str, OptOutPack] = Field(
+        description="Per model pack: thresholds used, what was erased, how likely a miss is."
+    )
+    erased: ErasureCounts
+    to_review: list[OptOutReviewFace] = Field(
+        description="Faces between the review and the strict threshold, "
+        "best first: NOT erased; an operator decides (`facesearch optout "
+        "erase-face`, or DELETE /api/v1/images/{id})."
+    )
+
+
+class OptOutFaceErased(BaseModel):
+    """One face an operator erased as an opted-out person's, and whether its template joined the opt-out."""
+
+    face_id: int
+    image_id: int
+    collection: str
+    optout_id: int | None
+    template_added: bool
+    erased: ErasureCounts
+
+
+class OptOutInfo(BaseModel):
+    """A registered opt-out as listed: its reference and counts, never its templates."""
+
+    id: int
+    reference: str
+    photos: int
+    templates: int
+    created_at: str | None
+    created_by: str | None
 
 
 def optout_threshold(settings: Settings, pack: str) -> tuple[float, str]:
@@ -52,32 +129,6 @@ def miss_text(fnmr: float) -> str:
     if fnmr < 0.0005:
         share = "fewer than 0.1%"
     return f"{share} of photos of the same person score below this threshold and are not erased automatically"
-
-
-def templates(store: Store, pack: str) -> np.ndarray:
-    with store.database.connect() as conn:
-        rows = conn.execute(
-            select(OptOutTemplate.embedding, OptOutTemplate.dim).where(OptOutTemplate.model == pack)
-        ).all()
-    if not rows:
-        return np.zeros((0, 0), np.float32)
-    return np.stack([np.frombuffer(r[0], np.float32) for r in rows])
-
-
-def optouts_without_templates(store: Store, pack: str) -> int:
-    with store.database.connect() as conn:
-        total = conn.scalar(select(func.count(OptOut.id))) or 0
-        covered = (
-            conn.scalar(select(func.count(func.distinct(OptOutTemplate.optout_id))).where(OptOutTemplate.model == pack))
-            or 0
-        )
-    return int(total) - int(covered)
-
-
-def matching(vectors: np.ndarray, tmpl: np.ndarray, threshold: float) -> np.ndarray:
-    if len(vectors) == 0 or len(tmpl) == 0:
-        return np.zeros(len(vectors), bool)
-    return np.asarray((np.asarray(vectors, np.float32) @ tmpl.T).max(axis=1) >= threshold)
 
 
 def drop_optout_faces(
@@ -113,11 +164,10 @@ def drop_optout_faces(
         result.opted_out_faces += faces_dropped
         result.opted_out_images += dropped_images
     if faces_dropped:
-        who = system_actor("ingest")
-        ctx.audit.record(
-            OPTOUT_BLOCK,
-            actor=who.name,
-            role=who.role,
+        record(
+            ctx,
+            system_actor("ingest"),
+            Action.OPTOUT_BLOCK,
             collections=[col.name],
             model=col.model,
             threshold=threshold,
@@ -128,38 +178,28 @@ def drop_optout_faces(
 
 
 def hide_opted_out(ctx: Context) -> HideFilter:
-    """The search filter: of the candidate ids, those that match an opt-out template (faces stored before the
-    opt-out, or by an older version). The engine denies them inside the index and searches again, so the
-    list keeps its length."""
+    """The search filter, built before the search: the opt-out templates of every pack in use, with each
+    pack's strict threshold. The engine compares its candidates with them in memory (faces stored before the
+    opt-out, or by an older version), denies the matching ones inside the index and searches again, so the
+    list keeps its length; `record_hidden` then logs what it hid."""
+    loaded = {pack: templates(ctx.store, pack) for pack in packs_in_use(ctx.store)}
+    kept = {pack: tmpl for pack, tmpl in loaded.items() if len(tmpl)}
+    return HideFilter(kept, {pack: optout_threshold(ctx.settings, pack)[0] for pack in kept})
 
-    def hide(pack: str, dim: int, ids: np.ndarray) -> set[int]:
-        return _hidden(ctx, pack, dim, ids)
 
-    return hide
-
-
-def _hidden(ctx: Context, pack: str, dim: int, ids: np.ndarray) -> set[int]:
-    settings, store = ctx.settings, ctx.store
-    tmpl = templates(store, pack)
-    valid = sorted({int(x) for x in ids.ravel() if x >= 0})
-    if not len(tmpl) or not valid:
-        return set()
-    vecs = store.embeddings(valid, dim)
-    threshold, _ = optout_threshold(settings, pack)
-    blocked = {fid for fid, hit in zip(valid, matching(vecs, tmpl, threshold)) if hit}
-    if blocked:
-        # Logged for the data-protection officer (these faces should have been erased: `doctor --fix`),
-        # never shown to the searcher: the answer must not reveal that someone was hidden.
-        who = system_actor("search")
-        ctx.audit.record(
-            OPTOUT_HIDE,
-            actor=who.name,
-            role=who.role,
-            model=pack,
-            threshold=threshold,
-            results={"faces_hidden": len(blocked), "face_ids": sorted(blocked)},
+def record_hidden(ctx: Context, hide: HideFilter, hidden: Sequence[Hidden]) -> None:
+    """One entry per round of a search that hid faces. Logged for the data-protection officer (these faces
+    should have been erased: `doctor --fix`), never shown to the searcher: the answer must not reveal that
+    someone was hidden."""
+    for h in hidden:
+        record(
+            ctx,
+            system_actor("search"),
+            Action.OPTOUT_HIDE,
+            model=h.pack,
+            threshold=hide.thresholds[h.pack],
+            results={"faces_hidden": len(h.face_ids), "face_ids": list(h.face_ids)},
         )
-    return blocked
 
 
 def gallery_matches(store: Store, pack: str, queries: np.ndarray, threshold: float) -> list[tuple[int, float]]:
@@ -191,8 +231,13 @@ def embed_largest(engine: Engine, pack: str, image: np.ndarray, label: str) -> n
     return np.asarray(fs.embeddings[0], np.float32)  # the largest face: the photo is of this person
 
 
+def _template(pack: str, vector: np.ndarray, dim: int | None = None) -> registry.Template:
+    info = get_entry(pack).info
+    return registry.Template(pack, info.version, info.dim if dim is None else dim, vector)
+
+
 @allowed("operator", "admin")
-def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> dict[str, Any]:
+def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> OptOutResult:
     """Register a person's opt-out from their photos and erase every gallery face that matches any of them
     at the strict threshold. Faces between the looser review threshold and the strict one are returned as
     `to_review` (not erased: an operator decides, `erase_face`). Each pack's answer says how likely a miss
@@ -212,27 +257,13 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
     with ctx.engine_lock:
         for pack in packs:  # every photo is checked with every pack before anything is written
             made[pack] = [embed_largest(ctx.engine, pack, d.image, d.label) for d in loaded]
-    with store.session.begin() as s:
-        row = OptOut(reference=reference, created_by=actor.name, photos=len(photos))
-        s.add(row)
-        s.flush()
-        optout_id = row.id
-        for pack, vecs in made.items():
-            info = get_entry(pack).info
-            for v in vecs:
-                s.add(
-                    OptOutTemplate(
-                        optout_id=optout_id,
-                        model=pack,
-                        model_version=info.version,
-                        dim=info.dim,
-                        embedding=np.asarray(v, np.float32).tobytes(),
-                    )
-                )
-    common: dict[str, Any] = {"actor": actor.name, "role": actor.role, "ip": actor.ip}
-    ctx.audit.record(
-        OPTOUT_ADD,
-        **common,
+    optout_id = registry.add_optout(
+        store, reference, actor.name, len(photos), [_template(pack, v) for pack, vecs in made.items() for v in vecs]
+    )
+    record(
+        ctx,
+        actor,
+        Action.OPTOUT_ADD,
         details={
             "optout_id": optout_id,
             "reference": reference,
@@ -243,8 +274,8 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
         },
     )
     erased = Erasure(0, 0, 0)
-    per_pack: dict[str, Any] = {}
-    to_review: list[dict[str, Any]] = []
+    per_pack: dict[str, OptOutPack] = {}
+    to_review: list[OptOutReviewFace] = []
     with ctx.engine_lock:  # never erase under a running search
         for pack, vecs in made.items():
             table = load_table(pack, settings.home / "calibration")
@@ -258,25 +289,26 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             erased += done
             to_review.extend(review)
             fnmr = table.fnmr_at(threshold)
-            per_pack[pack] = {
-                "threshold": round(threshold, 6),
-                "threshold_reason": reason,
+            per_pack[pack] = OptOutPack(
+                threshold=round(threshold, 6),
+                threshold_reason=reason,
                 **done.as_dict(),
-                "review_threshold": round(looser, 6),
-                "review_threshold_reason": looser_reason,
-                "to_review": len(review),
-                "miss_rate": round(fnmr, 6),
-                "miss_text": miss_text(fnmr),
-            }
-            ctx.audit.record(
-                OPTOUT_ERASE,
-                **common,
+                review_threshold=round(looser, 6),
+                review_threshold_reason=looser_reason,
+                to_review=len(review),
+                miss_rate=round(fnmr, 6),
+                miss_text=miss_text(fnmr),
+            )
+            record(
+                ctx,
+                actor,
+                Action.OPTOUT_ERASE,
                 model=pack,
                 threshold=threshold,
                 results={
                     "face_ids": [fid for fid, _ in hits],
                     **done.as_dict(),
-                    "to_review_face_ids": [r["face_id"] for r in review],
+                    "to_review_face_ids": [r.face_id for r in review],
                 },
                 details={
                     "optout_id": optout_id,
@@ -288,45 +320,45 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             )
         for c in store.list_collections():  # cached indexes pick up the erasure
             ctx.engine.forget_index(c.id)
-    return {
-        "optout_id": optout_id,
-        "reference": reference,
-        "photos": len(photos),
-        "packs": per_pack,
-        "erased": erased.as_dict(),
-        "to_review": to_review,
-    }
+    return OptOutResult(
+        optout_id=optout_id,
+        reference=reference,
+        photos=len(photos),
+        packs=per_pack,
+        erased=erased.counts(),
+        to_review=to_review,
+    )
 
 
 def _review_rows(
     store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]
-) -> list[dict[str, Any]]:
+) -> list[OptOutReviewFace]:
     """The faces an operator should look at, best score first: where they are and how strong the match is."""
     details = store.face_details([fid for fid, _ in found])
-    rows: list[dict[str, Any]] = []
+    rows: list[OptOutReviewFace] = []
     for fid, score in sorted(found, key=lambda h: -h[1]):
         d = details.get(fid)
         if d is None:
             continue
         fmr = float(table.fmr_at(score))
         rows.append(
-            {
-                "face_id": fid,
-                "image_id": d["image_id"],
-                "collection": d["collection"],
-                "model": pack,
-                "path": d["path"],
-                "source_url": d["source_url"],
-                "score": round(score, 6),
-                "fmr": fmr,
-                "fmr_text": fmr_text(fmr),
-            }
+            OptOutReviewFace(
+                face_id=fid,
+                image_id=d["image_id"],
+                collection=d["collection"],
+                model=pack,
+                path=d["path"],
+                source_url=d["source_url"],
+                score=round(score, 6),
+                fmr=fmr,
+                fmr_text=fmr_text(fmr),
+            )
         )
     return rows
 
 
 @allowed("operator", "admin")
-def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None = None) -> dict[str, Any]:
+def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None = None) -> OptOutFaceErased:
     """Erase one gallery face an operator judged to be an opted-out person's (a face the opt-out listed to
     review). The image goes too when no other face is left on it. With `optout_id`, the face's template is
     added to that opt-out, so a later ingest of the same photo keeps it out and searches hide it.
@@ -338,33 +370,20 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
     col = next((c for c in store.list_collections() if c.name == details["collection"]), None)
     reference = None
     if optout_id is not None:
-        with store.session() as s:
-            row = s.get(OptOut, optout_id)
-            reference = row.reference if row is not None else None
-        if row is None:
+        reference = registry.optout_reference(store, optout_id)
+        if reference is None:
             raise NotFound(f"no opt-out with id {optout_id}")
     with ctx.engine_lock:
         if optout_id is not None and col is not None:
             vec = store.embeddings([face_id], col.dim)[0]
-            info = get_entry(col.model).info
-            with store.session.begin() as s:
-                s.add(
-                    OptOutTemplate(
-                        optout_id=optout_id,
-                        model=col.model,
-                        model_version=info.version,
-                        dim=col.dim,
-                        embedding=np.asarray(vec, np.float32).tobytes(),
-                    )
-                )
+            registry.add_template(store, optout_id, _template(col.model, vec, dim=col.dim))
         done = erase_faces(ctx.settings, store, [face_id])
         if col is not None:
             ctx.engine.forget_index(col.id)
-    ctx.audit.record(
-        OPTOUT_ERASE,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
+    record(
+        ctx,
+        actor,
+        Action.OPTOUT_ERASE,
         collections=[details["collection"]],
         model=col.model if col else None,
         results={"face_ids": [face_id], **done.as_dict()},
@@ -376,14 +395,14 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
             "template_added": optout_id is not None,
         },
     )
-    return {
-        "face_id": face_id,
-        "image_id": details["image_id"],
-        "collection": details["collection"],
-        "optout_id": optout_id,
-        "template_added": optout_id is not None and col is not None,
-        "erased": done.as_dict(),
-    }
+    return OptOutFaceErased(
+        face_id=face_id,
+        image_id=details["image_id"],
+        collection=details["collection"],
+        optout_id=optout_id,
+        template_added=optout_id is not None and col is not None,
+        erased=done.counts(),
+    )
 
 
 def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray, threshold: float) -> int:
@@ -391,7 +410,7 @@ def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: 
     n = 0
     for path in kept_probe_files(settings):
         try:
-            image = imaging.decode_image(path.read_bytes(), settings.max_pixels)
+            image = imaging.decode_image(path.read_bytes(), settings.max_pixels, settings.max_decode_bytes)
             fs = engine.analyze_probe(pack, image)
         except Exception:  # an unreadable kept probe is not evidence of anyone; leave it to retention
             continue
@@ -402,23 +421,16 @@ def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: 
 
 
 @allowed("operator", "admin")
-def list_optouts(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+def list_optouts(ctx: Context, actor: Actor) -> list[OptOutInfo]:
     """References and counts only, never templates."""
-    with ctx.store.session() as s:
-        rows = s.execute(
-            select(OptOut, func.count(OptOutTemplate.id))
-            .join(OptOutTemplate, OptOutTemplate.optout_id == OptOut.id, isouter=True)
-            .group_by(OptOut.id)
-            .order_by(OptOut.id)
-        ).all()
     return [
-        {
-            "id": o.id,
-            "reference": o.reference,
-            "photos": o.photos,
-            "templates": int(n),
-            "created_at": o.created_at.isoformat() if o.created_at else None,
-            "created_by": o.created_by,
-        }
-        for o, n in rows
+        OptOutInfo(
+            id=o.id,
+            reference=o.reference,
+            photos=o.photos,
+            templates=o.templates,
+            created_at=o.created_at.isoformat() if o.created_at else None,
+            created_by=o.created_by,
+        )
+        for o in registry.list_optouts(ctx.store)
     ]

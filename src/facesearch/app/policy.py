@@ -1,23 +1,31 @@
 """What a search or verify needs before any face is compared: a case reference, an allowed purpose,
-searching not suspended, and the caller within their limits. Every entry point goes through here."""
+searching not suspended, the caller within their limits, and, under a purpose that requires one, a live
+authorisation of the case (or its urgent window open). Every entry point goes through here: searches,
+verifies, co-appearance searches and watches."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
-
-from ..store.accounts import AuditEntry
-from ..store.audit import PEOPLE_TOGETHER, SEARCH, SUBJECT_REPORT, VERIFY
+from ..store.audit import count_since
+from ..vocabulary import Action
+from .authorisations import check_authorisation
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
+from .limits import limits_in_force
 from .purposes import check_purpose
 from .suspension import check_not_suspended
 
 CASE_MAX = 200
 PURPOSE_MAX = 1000
 # What the per-user limits count: everything that compares a photo with the gallery or another photo.
-COUNTED = (SEARCH, VERIFY, SUBJECT_REPORT, PEOPLE_TOGETHER)
+COUNTED = (
+    Action.SEARCH.value,
+    Action.VERIFY.value,
+    Action.SUBJECT_REPORT.value,
+    Action.PEOPLE_TOGETHER.value,
+    Action.WATCH_ADD.value,
+)
 
 
 def require_text(value: str | None, name: str, limit: int) -> str:
@@ -39,45 +47,34 @@ def purpose_code(purpose: str) -> str:
 
 
 def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str | None) -> tuple[str, str]:
-    """Everything a search or verify needs before a face is compared; returns the cleaned (case, purpose)."""
+    """Everything a search or verify needs before a face is compared; returns the cleaned (case, purpose).
+    The caller records a refusal (`auditing.refusal_recorded`)."""
     case = require_text(case_ref, "case reference", CASE_MAX)
     why = require_text(purpose, "purpose", PURPOSE_MAX)
-    check_not_suspended(ctx.store)
-    check_purpose(ctx.store, purpose_code(why))
+    check_not_suspended(ctx)
+    code = check_purpose(ctx, purpose_code(why))
     check_limits(ctx, actor)
+    # Last: an urgent use starts its case's urgent window, which an attempt refused for another reason must not.
+    check_authorisation(ctx, actor, case, code)
     return case, why
 
 
-def check_limits(ctx: Context, actor: Actor) -> None:
+def check_limits(ctx: Context, actor: Actor, counted: tuple[str, ...] = COUNTED) -> None:
     """Per-user searches per minute and per UTC day, counted in the audit log: every process (API workers,
     the CLI) sees the same count, and a restart resets nothing. Searches, verifies and subject reports (a
-    search for a data subject) count alike; refused attempts do not."""
-    per_minute, per_day = ctx.settings.search_rate_per_minute, ctx.settings.search_daily_quota
+    search for a data subject) count alike; refused attempts do not. The user is the one who proved who they
+    are (`actor.name`), and the limits are the deployment's, kept in the home (`limits`): neither a name
+    claimed on the command line nor the caller's environment lifts them."""
+    limits = limits_in_force(ctx)
+    per_minute, per_day = limits.per_minute, limits.per_day
     now = ctx.now()
-
-    def count(since: str) -> int:
-        with ctx.store.session() as s:
-            return int(
-                s.scalar(
-                    select(func.count(AuditEntry.seq)).where(
-                        AuditEntry.actor == actor.name,
-                        AuditEntry.action.in_(COUNTED),
-                        AuditEntry.ts >= since,
-                        AuditEntry.outcome != "refused",
-                    )
-                )
-                or 0
-            )
-
     if per_minute > 0:
-        n = count((now - timedelta(seconds=60)).isoformat(timespec="microseconds"))
-        if n >= per_minute:
+        since = (now - timedelta(seconds=60)).isoformat(timespec="microseconds")
+        if count_since(ctx.store, actor.name, counted, since) >= per_minute:
             raise LimitExceeded(
-                f"rate limit: at most {per_minute} searches per minute per user (FACESEARCH_SEARCH_RATE_PER_MINUTE)", 60
+                f"rate limit: at most {per_minute} searches per minute per user (facesearch limits)", 60
             )
     if per_day > 0:
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        if count(day.isoformat(timespec="microseconds")) >= per_day:
-            raise LimitExceeded(
-                f"daily quota reached: {per_day} searches per user per day (FACESEARCH_SEARCH_DAILY_QUOTA)", 3600
-            )
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="microseconds")
+        if count_since(ctx.store, actor.name, counted, day) >= per_day:
+            raise LimitExceeded(f"daily quota reached: {per_day} searches per user per day (facesearch limits)", 3600)

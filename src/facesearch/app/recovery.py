@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from dataclasses import dataclass
 
 from ..services.jobqueue import STAGING_LOCK, staging_in_use
-from ..store.audit import INGEST
+from ..vocabulary import Action
+from .auditing import record
 from .context import Context, system_actor
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a recovery did: the ingest runs it closed as interrupted, and how many abandoned uploads it removed."""
+
+    interrupted_runs: list[int]
+    uploads_removed: int
 
 
 def process_alive(owner: str | None) -> bool:
@@ -32,7 +41,7 @@ def process_alive(owner: str | None) -> bool:
     return True
 
 
-def recover(ctx: Context) -> dict[str, Any]:
+def recover(ctx: Context) -> Recovery:
     """Close dead runs and tidy abandoned uploads; logged when anything was done."""
     dead = [job_id for job_id, owner in ctx.store.running_jobs() if not process_alive(owner)]
     ctx.store.mark_interrupted(dead)
@@ -50,8 +59,7 @@ def recover(ctx: Context) -> dict[str, Any]:
                     f.unlink(missing_ok=True)
             if not any(staging.iterdir()):
                 staging.rmdir()
-    report = {"interrupted_runs": dead, "uploads_removed": removed}
     if dead or removed:
-        who = system_actor("recovery")
-        ctx.audit.record(INGEST, actor=who.name, role=who.role, outcome="recovered", results=report)
-    return report
+        results = {"interrupted_runs": dead, "uploads_removed": removed}
+        record(ctx, system_actor("recovery"), Action.INGEST, outcome="recovered", results=results)
+    return Recovery(dead, removed)

@@ -5,19 +5,37 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from sqlalchemy import select
+from pydantic import BaseModel
 
 from ..config import Settings
 from ..fsutil import write_atomic
-from ..store.audit import PURGE
-from ..store.schema import Image
+from ..store.housekeeping import images_ingested_before
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
-from .erasure import Erasure, erase_images
+from .erasure import Erasure, ErasureCounts, erase_images
 from .roles import allowed
 
 _last_probe_purge = 0.0
+
+
+class PurgedCollection(ErasureCounts):
+    """One collection with a retention period: its cutoff, and the images older than it that were erased."""
+
+    collection: str
+    retention_days: int
+    cutoff: str
+    image_ids: list[int]
+
+
+class PurgeReport(BaseModel):
+    """A purge run: as of when, per collection with a retention period, in all, and expired kept probes."""
+
+    now: str
+    collections: list[PurgedCollection]
+    erased: ErasureCounts
+    expired_probes: int
 
 
 def _utc(value: datetime | None) -> datetime:
@@ -55,48 +73,44 @@ def purge_kept_probes(settings: Settings, now: datetime | None = None) -> int:
 
 
 @allowed("operator", "admin", "system")
-def purge(ctx: Context, actor: Actor, now: datetime | None = None) -> dict[str, Any]:
+def purge(ctx: Context, actor: Actor, now: datetime | None = None) -> PurgeReport:
     """Erase every image older than its collection's retention period (by ingest time), as thoroughly as
     any other erasure, and kept probes past theirs. One audit entry per run, listing each collection.
     `now` (default: the context's clock) lets an operator purge as of another time."""
     settings, store = ctx.settings, ctx.store
     now = _utc(now or ctx.now())
-    per: list[dict[str, Any]] = []
+    per: list[PurgedCollection] = []
     total = Erasure(0, 0, 0)
     for col in store.list_collections():
         if col.retention_days is None:  # keep until deleted
             continue
         cutoff = now - timedelta(days=col.retention_days)
-        with store.database.connect() as conn:
-            ids = [
-                int(x)
-                for x in conn.scalars(select(Image.id).where(Image.collection_id == col.id, Image.ingested_at < cutoff))
-            ]
+        ids = images_ingested_before(store, col.id, cutoff)
         with ctx.engine_lock:  # never erase under a running search
             done = erase_images(settings, store, ids) if ids else Erasure(0, 0, 0)
         total += done
         per.append(
-            {
-                "collection": col.name,
-                "retention_days": col.retention_days,
-                "cutoff": cutoff.isoformat(),
-                "image_ids": ids,
+            PurgedCollection(
+                collection=col.name,
+                retention_days=col.retention_days,
+                cutoff=cutoff.isoformat(),
+                image_ids=ids,
                 **done.as_dict(),
-            }
+            )
         )
     probes = purge_kept_probes(settings, now)
-    report = {"now": now.isoformat(), "collections": per, "erased": total.as_dict(), "expired_probes": probes}
-    ctx.audit.record(
-        PURGE,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
-        collections=[p["collection"] for p in per if p["images"]],
+    report = PurgeReport(now=now.isoformat(), collections=per, erased=total.counts(), expired_probes=probes)
+    purged = [p for p in per if p.images]
+    record(
+        ctx,
+        actor,
+        Action.PURGE,
+        collections=[p.collection for p in purged],
         results={
             "erased": total.as_dict(),
             "expired_probes": probes,
-            "per_collection": [dict(p) for p in per if p["images"]],
+            "per_collection": [p.model_dump() for p in purged],
         },
-        details={"now": report["now"]},
+        details={"now": report.now},
     )
     return report

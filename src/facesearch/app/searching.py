@@ -1,27 +1,43 @@
 """Search (1:N), verify (1:1) and probe detection: the examiner's use cases. A search or verify passes the
-gate first (case reference, allowed purpose, kill switch, limits), hides opted-out faces inside the
-engine's search, and is written to the audit log whatever its outcome, refusals included."""
+gate first (case reference, allowed purpose, kill switch, limits), hands the engine the filter of opted-out
+faces (logging what it hid once the engine returns), and is written to the audit log whatever its outcome,
+refusals included.
+
+The engine's answer is complete and worded (`services.search_results`); a use case adds what the rules add
+(the audit entry's id, the case reference and purpose, every candidate a lead, the probe) by building its own
+answer around it (`SearchAnswer`, `VerifyAnswer`), never by editing the engine's."""
 
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 
-from ..errors import FacesearchError, ModelNotFoundError
-from ..models import get_entry
+from pydantic import BaseModel, Field
+
+from ..errors import ModelNotFoundError
+from ..models import get_entry, quality
 from ..pipeline.imaging import sha256_bytes
+from ..services.search_results import (
+    Candidate,
+    Comparison,
+    F,
+    FaceCandidates,
+    GallerySearch,
+    absent,
+    quality_warning,
+)
 from ..services.uploads import Photo, decode
-from ..store.audit import SEARCH, VERIFY
+from ..vocabulary import Action
+from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import Invalid
-from .optout import hide_opted_out
-from .policy import search_gate
+from .optout import hide_opted_out, record_hidden
+from .policy import check_limits, search_gate
 from .retention import keep_probe
 from .review import STAMP
 from .roles import allowed
-from .wording import word_search, word_verify
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,75 @@ class SearchRequest:
     force: bool = False
 
 
+# Answers ---------------------------------------------------------------------------------------------
+class Lead(Candidate):
+    """A candidate of a search made for a case: a lead, stamped as one, until two examiners confirm it."""
+
+    status: str = Field(description="Review status: `lead` for a new search.")
+    stamp: str | None = Field(description="The lead stamp; null only once confirmed by two examiners.")
+
+
+LeadFace = FaceCandidates[Lead]
+
+
+class ProbeSummary(BaseModel):
+    """The probe as received: what it was called, its hash and size."""
+
+    label: str
+    sha256: str
+    width: int
+    height: int
+    path: str | None = Field(
+        default=None, exclude_if=absent, description="The probe's file, when the caller named one (command line)."
+    )
+
+
+class SearchAnswer(GallerySearch[F], Generic[F]):
+    """A search as the examiner gets it: the engine's answer with its leads, and what the rules add."""
+
+    search_id: int = Field(description="Sequence number of the search's audit entry.")
+    case_ref: str
+    purpose: str
+    probe_sha256: str
+    stamp: str
+    seconds: float = Field(description="Time spent in the search engine.")
+    probe: ProbeSummary
+
+
+LeadSearch = SearchAnswer[LeadFace]
+
+
+class VerifyAnswer(Comparison):
+    """A comparison as the examiner gets it: the engine's, and what the rules add."""
+
+    verify_id: int = Field(description="Sequence number of the verify's audit entry.")
+    case_ref: str
+    purpose: str
+    probe_sha256: list[str] = Field(description="SHA-256 of the first and the second photo.")
+
+
+class DetectedFace(BaseModel):
+    face: int
+    box: list[float]
+    quality: float
+    quality_reasons: list[str]
+    searchable: bool = Field(
+        description="Searched without `force`: at or above the quality gate, or below it "
+        "with reasons only measured not to predict errors (then `quality_warning` says so)."
+    )
+    quality_warning: str | None = Field(
+        default=None, exclude_if=absent, description="Only for a face below the gate that would be searched."
+    )
+
+
+class DetectAnswer(BaseModel):
+    width: int
+    height: int
+    model: str
+    faces: list[DetectedFace]
+
+
+# Checks ----------------------------------------------------------------------------------------------
 def check_threshold(value: float | None) -> float | None:
     """A threshold given by the caller is a similarity score: a finite number in [-1, 1]."""
     if value is None:
@@ -63,58 +148,69 @@ def _logged_threshold(value: float | None) -> tuple[float | None, dict[str, Any]
     return None, {"threshold_given": repr(value)}
 
 
-def summary(result: dict[str, Any]) -> list[dict[str, Any]]:
+def summary(result: GallerySearch[Any]) -> list[dict[str, Any]]:
     """What the audit log keeps of a search answer: per probe face, every candidate's ids and scores."""
     return [
         {
-            "face": f["face"],
-            "box": f["box"],
-            "quality": f["quality"],
-            "quality_reasons": f["quality_reasons"],
-            "model": f["model"],
-            "model_version": f["model_version"],
-            "skipped": f.get("skipped"),
-            "threshold": (f.get("threshold") or {}).get("score"),
+            "face": f.face,
+            "box": f.box,
+            "quality": f.quality,
+            "quality_reasons": f.quality_reasons,
+            "model": f.model,
+            "model_version": f.model_version,
+            "skipped": f.skipped,
+            "threshold": f.threshold.score,
             "matches": [
                 {
-                    "rank": m["rank"],
-                    "face_id": m["face_id"],
-                    "image_id": m["image"]["id"],
-                    "collection": m["collection"],
-                    "score": m["score"],
-                    "fmr": m["fmr"],
-                    "above_threshold": m["above_threshold"],
+                    "rank": m.rank,
+                    "face_id": m.face_id,
+                    "image_id": m.image.id,
+                    "collection": m.collection,
+                    "score": m.score,
+                    "fmr": m.fmr,
+                    "above_threshold": m.above_threshold,
                 }
-                for m in f.get("matches", [])
+                for m in f.matches
             ],
         }
-        for f in result["faces"]
+        for f in result.faces
     ]
 
 
+def _leads(face: FaceCandidates[Candidate]) -> LeadFace:
+    """A probe face's candidates as a new search's leads (all of them: none is confirmed yet)."""
+    leads = [Lead(**dict(m), status="lead", stamp=STAMP) for m in face.matches]
+    return LeadFace(**{**dict(face), "matches": leads})
+
+
+# Use cases -------------------------------------------------------------------------------------------
 @allowed("examiner")
-def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict[str, Any]:
+def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> LeadSearch:
     """Find the probe's face in the gallery. The answer carries `search_id` (its audit entry), and every
     candidate is a lead, stamped as one, until two examiners confirm it."""
-    common: dict[str, Any] = {
-        "actor": actor.name,
-        "role": actor.role,
-        "ip": actor.ip,
-        "case_ref": req.case_ref,
-        "purpose": req.purpose,
-        "probe_sha256": None,
-        "collections": req.collections,
-    }
-    try:
+    logged, given = _logged_threshold(req.threshold)
+    with refusal_recorded(
+        ctx,
+        actor,
+        Action.SEARCH,
+        case_ref=req.case_ref,
+        purpose=req.purpose,
+        collections=req.collections,
+        threshold=logged,
+        details={"top_k": req.top_k, **given},
+    ) as attempt:
         check_threshold(req.threshold)
         data = probe.read(ctx.settings)
-        sha = common["probe_sha256"] = sha256_bytes(data)
+        sha = attempt.probe_sha256 = sha256_bytes(data)
         case_ref, purpose = search_gate(ctx, actor, req.case_ref, req.purpose)
         decoded = decode(ctx.settings, Photo(data, probe.label))
         keep_probe(ctx.settings, data, sha, ctx.now())
         started = time.perf_counter()
         with ctx.engine_lock:
-            result = ctx.engine.search(
+            # Read under the lock, like the gallery: an opt-out whose templates are stored is in the filter,
+            # even while its erasure still waits for this lock.
+            hide = hide_opted_out(ctx)
+            found = ctx.engine.search(
                 decoded.image,
                 top_k=req.top_k,
                 collections=req.collections,
@@ -122,57 +218,59 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> dict
                 all_faces=req.all_faces,
                 threshold=req.threshold,
                 force=req.force,
-                hide=hide_opted_out(ctx),
+                hide=hide,
             )
         seconds = time.perf_counter() - started
-    except FacesearchError as exc:
-        logged, given = _logged_threshold(req.threshold)
-        ctx.audit.record(
-            SEARCH,
-            outcome="refused",
-            threshold=logged,
-            details={"reason": str(exc), "top_k": req.top_k, **given},
-            **common,
-        )
-        raise
-    faces = result["faces"]
-    first = faces[0] if faces else {}
-    entry = ctx.audit.record(
-        SEARCH,
-        outcome="ok" if any(f.get("matches") for f in faces) else "no_candidates",
-        model=",".join(sorted({f["model"] for f in faces})) or None,
-        threshold=first.get("threshold", {}).get("score") if first else req.threshold,
+        record_hidden(ctx, hide, found.hidden)
+    result = found.answer
+    faces = result.faces
+    first = faces[0] if faces else None
+    search_id = record(
+        ctx,
+        actor,
+        Action.SEARCH,
+        outcome="ok" if any(f.matches for f in faces) else "no_candidates",
+        case_ref=case_ref,
+        purpose=purpose,
+        collections=result.collections,
+        model=",".join(sorted({f.model for f in faces})) or None,
+        threshold=first.threshold.score if first else req.threshold,
+        probe_sha256=sha,
         results=summary(result),
         details={
             "top_k": req.top_k,
-            "gallery_size": result["gallery_size"],
-            "searched": result["collections"],
-            "threshold": first.get("threshold"),
+            "gallery_size": result.gallery_size,
+            "searched": result.collections,
+            # The operating point as decided, without its words.
+            "threshold": first.threshold.model_dump(exclude={"fmr_text"}) if first else None,
             "face": req.face,
             "all_faces": req.all_faces,
             "force": req.force,
             "seconds": round(seconds, 4),
         },
-        **{**common, "case_ref": case_ref, "purpose": purpose, "collections": result["collections"]},
     )
-    matches = [m for f in faces for m in f.get("matches", [])]
-    ctx.seen.add(actor.name, "face", [m["face_id"] for m in matches])
-    ctx.seen.add(actor.name, "image", [m["image"]["id"] for m in matches])
-    for m in matches:  # a new search's candidates are all leads
-        m["status"], m["stamp"] = "lead", STAMP
+    matches = [m for f in faces for m in f.matches]
+    ctx.seen.add(actor.name, "face", [m.face_id for m in matches])
+    ctx.seen.add(actor.name, "image", [m.image.id for m in matches])
     width, height = decoded.size
-    result.update(
-        {
-            "search_id": entry["seq"],
-            "case_ref": case_ref,
-            "purpose": purpose,
-            "probe_sha256": sha,
-            "stamp": STAMP,
-            "seconds": round(seconds, 4),
-            "probe": {"label": probe.label, "sha256": sha, "width": width, "height": height},
-        }
+    return LeadSearch(
+        gallery_size=result.gallery_size,
+        collections=result.collections,
+        faces=[_leads(f) for f in faces],
+        search_id=search_id,
+        case_ref=case_ref,
+        purpose=purpose,
+        probe_sha256=sha,
+        stamp=STAMP,
+        seconds=round(seconds, 4),
+        probe=ProbeSummary(
+            label=probe.label,
+            sha256=sha,
+            width=width,
+            height=height,
+            path=str(probe.path) if probe.path is not None else None,
+        ),
     )
-    return word_search(result)
 
 
 @allowed("examiner")
@@ -187,74 +285,108 @@ def verify(
     model: str | None = None,
     threshold: float | None = None,
     force: bool = False,
-) -> dict[str, Any]:
-    """Are two photos of the same person? The largest face of each is compared. Audit-logged."""
-    shas: list[str | None] = [None, None]
-    common: dict[str, Any] = {
-        "actor": actor.name,
-        "role": actor.role,
-        "ip": actor.ip,
-        "case_ref": case_ref,
-        "purpose": purpose,
-        "probe_sha256": None,
-    }
-    try:
+    face_a: int = 0,
+    face_b: int = 0,
+) -> VerifyAnswer:
+    """Are two photos of the same person? Face `face_a` of the first photo is compared with face `face_b` of
+    the second (0 = largest, the default; the answer lists every face found when a photo has several).
+    Audit-logged, with the faces compared."""
+    logged, given = _logged_threshold(threshold)
+    with refusal_recorded(
+        ctx,
+        actor,
+        Action.VERIFY,
+        case_ref=case_ref,
+        purpose=purpose,
+        model=model,
+        threshold=logged,
+        details={"second_sha256": None, "faces": [face_a, face_b], **given},
+    ) as attempt:
         check_model(model)  # before any file is read
         check_threshold(threshold)
         data = [first.read(ctx.settings), second.read(ctx.settings)]
         shas = [sha256_bytes(d) for d in data]
-        common["probe_sha256"] = shas[0]
+        attempt.probe_sha256 = shas[0]
+        attempt.details["second_sha256"] = shas[1]
         case, why = search_gate(ctx, actor, case_ref, purpose)
         a, b = decode(ctx.settings, Photo(data[0], first.label)), decode(ctx.settings, Photo(data[1], second.label))
         with ctx.engine_lock:
-            result = ctx.engine.verify(a.image, b.image, model=model, threshold=threshold, force=force)
-    except FacesearchError as exc:
-        logged, given = _logged_threshold(threshold)
-        ctx.audit.record(
-            VERIFY,
-            outcome="refused",
-            model=model,
-            threshold=logged,
-            details={"reason": str(exc), "second_sha256": shas[1], **given},
-            **common,
-        )
-        raise
-    entry = ctx.audit.record(
-        VERIFY,
-        model=result["model"],
-        threshold=result["threshold"],
-        results={"score": result["score"], "fmr": result["fmr"], "same_person": result["same_person"]},
+            result = ctx.engine.verify(
+                a.image, b.image, model=model, threshold=threshold, force=force, face_a=face_a, face_b=face_b
+            )
+    verify_id = record(
+        ctx,
+        actor,
+        Action.VERIFY,
+        case_ref=case,
+        purpose=why,
+        model=result.model,
+        threshold=result.threshold,
+        probe_sha256=shas[0],
+        results={"score": result.score, "fmr": result.fmr, "same_person": result.same_person},
         details={
             "second_sha256": shas[1],
-            "model_version": result["model_version"],
-            "threshold_reason": result["threshold_reason"],
-            "quality": [f["quality"] for f in result["faces"]],
+            "model_version": result.model_version,
+            "threshold_reason": result.threshold_reason,
+            "quality": [f.quality for f in result.faces],
+            "faces": [face_a, face_b],
+            "force": force,
         },
-        **{**common, "case_ref": case, "purpose": why},
     )
-    result.update({"verify_id": entry["seq"], "case_ref": case, "purpose": why, "probe_sha256": shas})
-    return word_verify(result)
+    return VerifyAnswer(**dict(result), verify_id=verify_id, case_ref=case, purpose=why, probe_sha256=shas)
 
 
 @allowed("examiner")
-def detect(ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None) -> dict[str, Any]:
-    """The faces of a probe, before searching. Not logged: nothing is compared with the gallery; the
-    search that follows is."""
-    decoded = decode(ctx.settings, probe)
-    cols = {c.name: c for c in ctx.store.list_collections()}
-    chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
-    pack = chosen[0].model if chosen else ctx.settings.model
-    with ctx.engine_lock:
-        fs = ctx.engine.analyze_probe(pack, decoded.image)
-    faces = [
-        {
-            "face": i,
-            "box": [round(float(v), 1) for v in fs.boxes[i]],
-            "quality": round(float(fs.quality[i]), 4),
-            "quality_reasons": fs.reasons[i],
-            "searchable": bool(fs.quality[i] >= ctx.settings.probe_min_quality),
-        }
-        for i in range(len(fs))
-    ]
+def detect(
+    ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None, model: str | None = None
+) -> DetectAnswer:
+    """The faces of a probe, before searching (with the pack of the first of `collections`, default all) or
+    comparing (with `model`, default the deployment's pack). Nothing is compared with the gallery or another
+    photo, but a probe upload is decoded all the same, so it is bounded and logged like one: the per-user
+    limits hold (counted apart from searches, so that choosing a face before each search does not halve the
+    search quota) and every call is a `detect` entry with the probe's hash, refusals included."""
+    check_model(model)
+    with refusal_recorded(ctx, actor, Action.DETECT, collections=collections) as attempt:
+        data = probe.read(ctx.settings)
+        sha = attempt.probe_sha256 = sha256_bytes(data)
+        check_limits(ctx, actor, counted=(Action.DETECT.value,))
+        decoded = decode(ctx.settings, Photo(data, probe.label))
+        if model is not None:
+            pack = model
+        else:
+            cols = {c.name: c for c in ctx.store.list_collections()}
+            chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
+            pack = chosen[0].model if chosen else ctx.settings.model
+        attempt.model = pack
+        with ctx.engine_lock:
+            fs = ctx.engine.analyze_probe(pack, decoded.image)
+    record(
+        ctx,
+        actor,
+        Action.DETECT,
+        outcome="ok" if len(fs) else "no_face",
+        collections=collections,
+        model=pack,
+        probe_sha256=sha,
+        details={"faces": len(fs)},
+    )
+    settings = ctx.settings
+    faces = []
+    for i in range(len(fs)):
+        q, reasons = float(fs.quality[i]), fs.reasons[i]
+        verdict = quality.gate(q, reasons, settings.probe_min_quality, settings.probe_refuse_reasons)
+        warning = None
+        if verdict.below and not verdict.refused:
+            warning = quality_warning(q, reasons, settings.probe_min_quality, refused=False)
+        faces.append(
+            DetectedFace(
+                face=i,
+                box=[round(float(v), 1) for v in fs.boxes[i]],
+                quality=round(q, 4),
+                quality_reasons=reasons,
+                searchable=not verdict.refused,
+                quality_warning=warning,
+            )
+        )
     width, height = decoded.size
-    return {"width": width, "height": height, "model": pack, "faces": faces}
+    return DetectAnswer(width=width, height=height, model=pack, faces=faces)

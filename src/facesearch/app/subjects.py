@@ -8,13 +8,14 @@ included."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel, Field
 
 from ..calibration.tables import load_table
-from ..errors import FacesearchError, ProbeError
+from ..errors import ProbeError
 from ..pipeline.imaging import sha256_bytes
 from ..services.uploads import Photo, decode
-from ..store.audit import SUBJECT_REPORT
+from ..vocabulary import Action
+from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import CaseRequired
 from .optout import embed_largest, gallery_matches, optout_threshold, packs_in_use
@@ -25,6 +26,42 @@ from .suspension import check_not_suspended
 # What the audit entry of a subject report gives as its purpose: answering a data-subject access request
 # is the one purpose a subject report has (the admin-managed purpose list governs searches and verifies).
 PURPOSE = "data-subject access request"
+
+
+class SubjectThreshold(BaseModel):
+    """The strict threshold one pack used (`score`, `reason`), or, alone, why the pack found no face."""
+
+    score: float | None = None
+    reason: str | None = None
+    error: str | None = Field(default=None, description="Set (alone) when no face was found with this pack.")
+
+
+class SubjectMatch(BaseModel):
+    """A gallery face that matches the person: where it is and how strong the match is."""
+
+    face_id: int
+    score: float
+    fmr: float
+    model: str
+    collection: str
+    image_id: int
+    path: str | None
+    source_url: str | None
+    box: list[float]
+
+
+class SubjectReport(BaseModel):
+    """Every image and collection holding a face of the person. Thresholds carry only the keys that apply
+    (read them with `model_dump(exclude_unset=True)`, as the API and the command line answer)."""
+
+    reference: str = Field(
+        description="The data-subject request's reference, as logged (the audit entry's case reference)."
+    )
+    probe_sha256: str
+    thresholds: dict[str, SubjectThreshold]
+    matches: list[SubjectMatch]
+    images: int
+    collections: list[str]
 
 
 def require_reference(reference: str | None) -> str:
@@ -41,56 +78,49 @@ def require_reference(reference: str | None) -> str:
 
 
 @allowed("operator")
-def subject_report(ctx: Context, actor: Actor, photo: Photo, reference: str | None) -> dict[str, Any]:
+def subject_report(ctx: Context, actor: Actor, photo: Photo, reference: str | None) -> SubjectReport:
     """Every image and collection holding a face that matches the photo at the strict opt-out
     threshold: what an operator needs to answer an access request. Needs the request's reference; refused
     while searching is suspended or over the caller's search limits; audit-logged whatever its outcome."""
-    common: dict[str, Any] = {
-        "actor": actor.name,
-        "role": actor.role,
-        "ip": actor.ip,
-        "case_ref": reference,
-        "purpose": PURPOSE,
-        "probe_sha256": None,
-    }
-    try:
+    with refusal_recorded(ctx, actor, Action.SUBJECT_REPORT, case_ref=reference, purpose=PURPOSE) as attempt:
         data = photo.read(ctx.settings)
-        common["probe_sha256"] = sha256_bytes(data)
-        common["case_ref"] = require_reference(reference)
-        check_not_suspended(ctx.store)
+        attempt.probe_sha256 = sha256_bytes(data)
+        attempt.case_ref = require_reference(reference)
+        check_not_suspended(ctx)
         check_limits(ctx, actor)
-        report = _report(ctx, Photo(data, photo.label))
-    except FacesearchError as exc:
-        ctx.audit.record(SUBJECT_REPORT, outcome="refused", details={"reason": str(exc)}, **common)
-        raise
-    ctx.audit.record(
-        SUBJECT_REPORT,
-        outcome="ok" if report["matches"] else "no_candidates",
-        collections=report["collections"],
+        report = _report(ctx, Photo(data, photo.label), attempt.case_ref)
+    record(
+        ctx,
+        actor,
+        Action.SUBJECT_REPORT,
+        outcome="ok" if report.matches else "no_candidates",
+        case_ref=report.reference,
+        purpose=PURPOSE,
+        collections=report.collections,
+        probe_sha256=attempt.probe_sha256,
         results={
-            "face_ids": [m["face_id"] for m in report["matches"]],
-            "image_ids": sorted({m["image_id"] for m in report["matches"]}),
+            "face_ids": [m.face_id for m in report.matches],
+            "image_ids": sorted({m.image_id for m in report.matches}),
         },
-        details={"thresholds": report["thresholds"]},
-        **common,
+        details={"thresholds": {k: v.model_dump(exclude_unset=True) for k, v in report.thresholds.items()}},
     )
-    return {**report, "reference": common["case_ref"]}
+    return report
 
 
-def _report(ctx: Context, photo: Photo) -> dict[str, Any]:
+def _report(ctx: Context, photo: Photo, reference: str) -> SubjectReport:
     settings, store = ctx.settings, ctx.store
     decoded = decode(settings, photo)
-    matches: list[dict[str, Any]] = []
-    thresholds: dict[str, Any] = {}
+    matches: list[SubjectMatch] = []
+    thresholds: dict[str, SubjectThreshold] = {}
     for pack in packs_in_use(store):
         try:
             with ctx.engine_lock:
                 q = embed_largest(ctx.engine, pack, decoded.image, "the photo")
         except ProbeError:
-            thresholds[pack] = {"error": "no face found with this pack"}
+            thresholds[pack] = SubjectThreshold(error="no face found with this pack")
             continue
         threshold, reason = optout_threshold(settings, pack)
-        thresholds[pack] = {"score": round(threshold, 6), "reason": reason}
+        thresholds[pack] = SubjectThreshold(score=round(threshold, 6), reason=reason)
         table = load_table(pack, settings.home / "calibration")
         hits = gallery_matches(store, pack, q[None, :], threshold)
         details = store.face_details([fid for fid, _ in hits])
@@ -99,26 +129,25 @@ def _report(ctx: Context, photo: Photo) -> dict[str, Any]:
             if d is None:
                 continue
             matches.append(
-                {
-                    "face_id": fid,
-                    "score": round(score, 6),
-                    "fmr": float(table.fmr_at(score)),
-                    "model": pack,
-                    "collection": d["collection"],
-                    "image_id": d["image_id"],
-                    "path": d["path"],
-                    "source_url": d["source_url"],
-                    "box": d["box"],
-                }
+                SubjectMatch(
+                    face_id=fid,
+                    score=round(score, 6),
+                    fmr=float(table.fmr_at(score)),
+                    model=pack,
+                    collection=d["collection"],
+                    image_id=d["image_id"],
+                    path=d["path"],
+                    source_url=d["source_url"],
+                    box=d["box"],
+                )
             )
-    if thresholds and all("error" in v for v in thresholds.values()):
+    if thresholds and all(t.error is not None for t in thresholds.values()):
         raise ProbeError("no face found in the photo with any model pack")
-    images = sorted({m["image_id"] for m in matches})
-    names: list[str] = sorted({m["collection"] for m in matches})
-    return {
-        "probe_sha256": decoded.sha256,
-        "thresholds": thresholds,
-        "matches": matches,
-        "images": len(images),
-        "collections": names,
-    }
+    return SubjectReport(
+        reference=reference,
+        probe_sha256=decoded.sha256,
+        thresholds=thresholds,
+        matches=matches,
+        images=len({m.image_id for m in matches}),
+        collections=sorted({m.collection for m in matches}),
+    )

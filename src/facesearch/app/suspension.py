@@ -3,11 +3,11 @@ every process (the flag lives in the database)."""
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import BaseModel
 
-from ..store import Store
-from ..store.audit import SEARCH_RESUME, SEARCH_SUSPEND
-from ..store.governance_tables import SystemFlag
+from ..store.flags import read_flag, write_flag
+from ..vocabulary import Action
+from .auditing import record
 from .context import Actor, Context
 from .errors import Suspended
 from .roles import allowed
@@ -15,43 +15,57 @@ from .roles import allowed
 SUSPEND_KEY = "search_suspended"
 
 
-def suspension(store: Store) -> dict[str, Any] | None:
-    with store.session() as s:
-        row = s.get(SystemFlag, SUSPEND_KEY)
-    if row is None or not row.value or not row.value.get("suspended"):
+class Suspension(BaseModel):
+    """The kill switch as last set: on or off, by whom, when (ISO 8601) and why."""
+
+    suspended: bool
+    by: str | None
+    at: str | None
+    reason: str | None
+
+
+class SearchStatus(BaseModel):
+    suspended: bool
+    suspension: Suspension | None
+
+
+def _suspension(ctx: Context) -> Suspension | None:
+    value = read_flag(ctx.store, SUSPEND_KEY)
+    if not value or not value.get("suspended"):
         return None
-    return dict(row.value)
+    return Suspension.model_validate(value)
 
 
-def check_not_suspended(store: Store) -> None:
-    st = suspension(store)
+def check_not_suspended(ctx: Context) -> None:
+    """Refuse (Suspended) while searching is suspended; the refusal carries who suspended it, when and why."""
+    st = _suspension(ctx)
     if st:
         raise Suspended(
-            f"searching is suspended (by {st.get('by')} at {st.get('at')}"
-            f"{': ' + st['reason'] if st.get('reason') else ''}); an admin resumes it "
+            f"searching is suspended (by {st.by} at {st.at}"
+            f"{': ' + st.reason if st.reason else ''}); an admin resumes it "
             "with `facesearch search-resume`",
-            suspension=st,
+            suspension=st.model_dump(),
         )
 
 
+@allowed()
+def current_suspension(ctx: Context, actor: Actor) -> Suspension | None:
+    """The suspension in force, or None: what the search, verify and people pages show (to anyone signed
+    in, as those pages are)."""
+    return _suspension(ctx)
+
+
 @allowed("admin")
-def set_suspended(ctx: Context, actor: Actor, suspended: bool, reason: str = "") -> dict[str, Any]:
+def set_suspended(ctx: Context, actor: Actor, suspended: bool, reason: str = "") -> Suspension:
     now = ctx.now()
-    value = {"suspended": suspended, "by": actor.name, "at": now.isoformat(timespec="seconds"), "reason": reason}
-    with ctx.store.session.begin() as s:
-        s.merge(SystemFlag(key=SUSPEND_KEY, value=value, updated_at=now, updated_by=actor.name))
-    ctx.audit.record(
-        SEARCH_SUSPEND if suspended else SEARCH_RESUME,
-        actor=actor.name,
-        role=actor.role,
-        ip=actor.ip,
-        details={"reason": reason},
-    )
+    value = Suspension(suspended=suspended, by=actor.name, at=now.isoformat(timespec="seconds"), reason=reason)
+    write_flag(ctx.store, SUSPEND_KEY, value.model_dump(), now, actor.name)
+    record(ctx, actor, Action.SEARCH_SUSPEND if suspended else Action.SEARCH_RESUME, details={"reason": reason})
     return value
 
 
 @allowed("examiner", "admin")
-def search_status(ctx: Context, actor: Actor) -> dict[str, Any]:
+def search_status(ctx: Context, actor: Actor) -> SearchStatus:
     """Whether searching is suspended, and by whom, when and why."""
-    st = suspension(ctx.store)
-    return {"suspended": bool(st), "suspension": st}
+    st = _suspension(ctx)
+    return SearchStatus(suspended=bool(st), suspension=st)

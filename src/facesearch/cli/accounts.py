@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 
 from ..app import accounts
 from ..app import audit as audit_uc
 from ..config import Settings
-from .actor import actor_for, fail, open_context, run
-from .output import echo_json
+from .actor import call, fail
+from .output import emit
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: admin, operator, examiner, auditor.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts (Authorization: Bearer TOKEN).")
@@ -65,36 +66,41 @@ def users_add(
 ) -> None:
     """Create an account; asks for the password (twice) unless --password-stdin. (An admin's work.)"""
     password = _password(password_stdin, "Password: ", True)
-    ctx = open_context()
-    user = run(lambda: accounts.add_user(ctx, actor_for(ctx, "admin"), name, role, password))
-    typer.echo(f"user {user['name']} ({user['role']}) created")
+    user = call(accounts.add_user, name, role, password)
+    typer.echo(f"user {user.name} ({user.role}) created")
+
+
+class ListedUser(BaseModel):
+    """An account as `users list` shows it (and prints it with --json): no dates."""
+
+    name: str
+    role: str
+    disabled: bool
+
+
+def _print_users(users: list[ListedUser]) -> None:
+    for u in users:
+        typer.echo(f"{u.name:<24} {u.role:<10} {'disabled' if u.disabled else 'active'}")
 
 
 @users_app.command("list")
 def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List accounts."""
-    ctx = open_context()
-    rows = run(lambda: accounts.list_users(ctx, actor_for(ctx, "admin")))
-    if as_json:
-        echo_json([{k: r[k] for k in ("name", "role", "disabled")} for r in rows])
-        return
-    for r in rows:
-        typer.echo(f"{r['name']:<24} {r['role']:<10} {'disabled' if r['disabled'] else 'active'}")
+    users = [ListedUser.model_validate(u, from_attributes=True) for u in call(accounts.list_users)]
+    emit(users, as_json, _print_users)
 
 
 @users_app.command("disable")
 def users_disable(name: str = typer.Argument(...)) -> None:
     """Disable an account: ends its sessions and revokes its tokens."""
-    ctx = open_context()
-    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, disabled=True))
+    call(accounts.change_user, name, disabled=True)
     typer.echo(f"user {name} disabled")
 
 
 @users_app.command("enable")
 def users_enable(name: str = typer.Argument(...)) -> None:
     """Enable a disabled account again (its old tokens stay revoked)."""
-    ctx = open_context()
-    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, disabled=False))
+    call(accounts.change_user, name, disabled=False)
     typer.echo(f"user {name} enabled")
 
 
@@ -104,8 +110,7 @@ def users_passwd(
 ) -> None:
     """Set a new password for an account."""
     password = _password(password_stdin, "New password: ", False)
-    ctx = open_context()
-    run(lambda: accounts.change_user(ctx, actor_for(ctx, "admin"), name, password=password))
+    call(accounts.change_user, name, password=password)
     typer.echo(f"password of {name} changed")
 
 
@@ -115,45 +120,52 @@ def tokens_create(
     label: str = typer.Option("", "--label", help="What the token is for."),
 ) -> None:
     """Create an API token for a user and print it (shown once; only its hash is stored)."""
-    ctx = open_context()
-    made = run(lambda: accounts.create_token(ctx, actor_for(ctx, "admin"), name, label))
-    typer.echo(f"token id {made['id']} for {name} (revoke with `facesearch tokens revoke {made['id']}`):", err=True)
-    typer.echo(str(made["token"]))
+    made = call(accounts.create_token, name, label)
+    typer.echo(f"token id {made.id} for {name} (revoke with `facesearch tokens revoke {made.id}`):", err=True)
+    typer.echo(made.token)
 
 
 @tokens_app.command("revoke")
 def tokens_revoke(key: str = typer.Argument(..., help="Token id, the token itself, or user:NAME for all.")) -> None:
     """Revoke API tokens."""
-    ctx = open_context()
-    n = run(lambda: accounts.revoke_token(ctx, actor_for(ctx, "admin"), key))
+    n = call(accounts.revoke_token, key)
     typer.echo(f"{n} token(s) revoked")
 
 
 @tokens_app.command("list")
 def tokens_list() -> None:
     """List tokens (id, user, label, prefix, status), never the tokens themselves."""
-    ctx = open_context()
-    for t in run(lambda: accounts.list_tokens(ctx, actor_for(ctx, "admin"))):
-        typer.echo(
-            f"{t['id']:>5}  {t['user']:<20} {t['prefix']}…  {'revoked' if t['revoked'] else 'active':<8} {t['label']}"
-        )
+    for t in call(accounts.list_tokens):
+        typer.echo(f"{t.id:>5}  {t.user:<20} {t.prefix}…  {'revoked' if t.revoked else 'active':<8} {t.label}")
 
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, inserted or deleted."""
-    ctx = open_context()
-    report = run(lambda: audit_uc.verify(ctx, actor_for(ctx, "auditor")))
-    if as_json:
-        echo_json(report.as_dict())
-    elif report.ok:
+    report = call(audit_uc.verify)
+    emit(report, as_json, _print_chain)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_chain(report: Any) -> None:
+    if report.ok:
         typer.echo(f"ok: {report.entries} entries, chain intact; head {report.head_seq} {report.head_hash}")
     else:
         typer.echo(f"TAMPERED: {len(report.problems)} problem(s) in {report.entries} entries", err=True)
         for p in report.problems:
             typer.echo(f"  {p}", err=True)
-    if not report.ok:
-        raise typer.Exit(1)
+
+
+@audit_app.command("reseal")
+def audit_reseal(
+    reason: str = typer.Option(..., "--reason", help="Why the deployment goes on (kept in the audit log)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """After a break (entries or the checkpoint deleted), let the log be written again: an `audit_reseal` entry
+    records what verify found and a new checkpoint starts there. `audit verify` keeps reporting it (admin)."""
+    report = call(audit_uc.reseal, reason, as_json=as_json)
+    emit(report, as_json, lambda r: typer.echo(f"resealed at entry {r.head_seq}; verify reports the break from now on"))
 
 
 @audit_app.command("export")
@@ -166,18 +178,8 @@ def audit_export(
     case_ref: str | None = typer.Option(None, "--case"),
 ) -> None:
     """Write audit entries in a date range as CSV or JSON, with their hashes (the export is logged)."""
-    ctx = open_context()
-    text = run(
-        lambda: audit_uc.export(
-            ctx,
-            actor_for(ctx, "auditor"),
-            fmt,
-            since=since,
-            until=until,
-            user=user,
-            case_ref=case_ref,
-            destination=str(out or "-"),
-        )
+    text = call(
+        audit_uc.export, fmt, since=since, until=until, user=user, case_ref=case_ref, destination=str(out or "-")
     )
     if out:
         out.write_text(text, encoding="utf-8")

@@ -20,7 +20,9 @@ from rich.table import Table
 
 from .checkout import CheckoutNotFound, harness_path, load_harness
 
-bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: ingest throughput, search latency, large photos.")
+bench_app = typer.Typer(
+    no_args_is_help=True, help="Benchmarks: ingest throughput, search latency, large photos, video."
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -306,6 +308,107 @@ def _load_beside_harness(name: str) -> ModuleType:
         sys.modules.pop(module_name, None)
         raise
     return module
+
+
+@bench_app.command("video")
+def video_cmd(
+    sizes: str = typer.Option("360,720,1080", "--sizes", help="Clip heights, comma-separated: 360, 720, 1080."),
+    encodings: str = typer.Option(
+        "b,p",
+        "--encodings",
+        help="b: x264's defaults (B-frames, as web video); p: P-frames only (as phones and CCTV), at the largest "
+        "size only.",
+    ),
+    seconds: float = typer.Option(20.0, "--seconds", min=1.0, help="Length of each clip."),
+    fps: float | None = typer.Option(None, "--fps", help="Frames sampled per second (default: facesearch's)."),
+    baseline: str = typer.Option("face_recognition", "--baseline", help="face_recognition, or none."),
+    baseline_seconds: float = typer.Option(
+        6.0, "--baseline-seconds", min=0.5, help="Video seconds the baseline analyses (seconds per frame at 1080p)."
+    ),
+    repeat: int = typer.Option(1, "--repeat", min=1, help="Run every case this many times (interleaved)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="The pack's threads (default: FACESEARCH_THREADS_PER_WORKER)."
+    ),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    seed: int = typer.Option(1234, "--seed", help="Seed of the clips (who walks across, when)."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP + " Clips are cached below it."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Video: frames analysed per second and seconds of video per second (x real time) for 360p, 720p and 1080p
+    H.264 clips made from LFW, at the default sampling, against face_recognition's way (its
+    facerec_from_video_file.py example at the same sampling) in the same run."""
+    if baseline.lower() not in ("face_recognition", "none", ""):
+        err.print("[red]error:[/red] --baseline is face_recognition or none")
+        raise typer.Exit(2)
+    try:
+        size_list = sorted({int(s) for s in sizes.split(",") if s.strip()})
+    except ValueError:
+        size_list = []
+    if not size_list or any(s not in (360, 720, 1080) for s in size_list):
+        err.print("[red]error:[/red] --sizes takes 360, 720 and/or 1080, comma-separated")
+        raise typer.Exit(2)
+    encoding_list = [e.strip() for e in encodings.split(",") if e.strip()]
+    if not encoding_list or any(e not in ("b", "p") for e in encoding_list):
+        err.print("[red]error:[/red] --encodings takes b and/or p")
+        raise typer.Exit(2)
+    _harness()
+    bench = _load_beside_harness("video")
+    opts = bench.VideoBenchOptions(
+        data=_data(data),
+        sizes=size_list,
+        encodings=encoding_list,
+        seconds=seconds,
+        fps=fps,
+        baseline=None if baseline.lower() in ("none", "") else baseline,
+        baseline_seconds=baseline_seconds,
+        repeat=repeat,
+        threads=threads,
+        seed=seed,
+        out=out,
+        log=_log(as_json),
+    )
+    _show(bench.bench_video(opts), out, as_json, bench, "facesearch bench video")
+
+
+@bench_app.command("watches")
+def watches_cmd(
+    images: int = typer.Option(1000, "--images", "-n", help="Photos in the ingest (a fixed, seeded sample)."),
+    watches: str = typer.Option("1,100,10000", "--watches", help="Active watches per case, comma-separated."),
+    templates: int = typer.Option(200, "--templates", help="Photos of other people the watches' templates come from."),
+    repeat: int = typer.Option(3, "--repeat", min=1, help="Checks per case (the median is reported)."),
+    end_to_end: bool = typer.Option(True, "--end-to-end/--check-only", help="Also ingest with the most watches on."),
+    model: str = typer.Option("yunet-reid", "--model", help="Model pack."),
+    models_dir: Path | None = typer.Option(None, "--models-dir", help="Model weights (default: ../shared/models)."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    seed: int = typer.Option(1234, "--seed", help="Seed of the photo sample."),
+    out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Standing searches: what comparing a 1,000-photo ingest's new faces with 1, 100 and 10,000 active watches
+    costs, against the ingest itself (same run, same machine)."""
+    try:
+        counts = [int(x) for x in watches.split(",") if x.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(n < 1 for n in counts):
+        err.print("[red]error:[/red] --watches takes positive counts, comma-separated")
+        raise typer.Exit(2)
+    _harness()
+    bench = _load_beside_harness("watches")
+    opts = bench.WatchBenchOptions(
+        data=_data(data),
+        images=images,
+        watches=counts,
+        templates=templates,
+        repeat=repeat,
+        end_to_end=end_to_end,
+        model=model,
+        models_dir=_models_dir(models_dir),
+        seed=seed,
+        out=out,
+        log=_log(as_json),
+    )
+    _show(bench.bench_watches(opts), out, as_json, bench, "facesearch bench watches")
 
 
 @bench_app.command("large")

@@ -377,3 +377,58 @@ def eval_clusters(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(r, indent=1))
     console.print_json(json.dumps(r))
+
+
+@eval_app.command("gate")
+def eval_gate(
+    lfw: Path = typer.Option(..., "--lfw", help="LFW root (deepfunneled/): the gallery, and the lfw and mixed sets."),
+    att: Path | None = typer.Option(None, "--att", help="AT&T/ORL root (s1..s40): head turns."),
+    peers: Path | None = typer.Option(
+        None, "--peers", help="../shared/datasets/peers/face_recognition: the real photos of the wild set."
+    ),
+    model: str | None = MODEL,
+    out: Path = typer.Option(Path("docs/accuracy/gate"), "--out", help="Where report.json and report.md go."),
+    cache: Path | None = CACHE,
+    seed: int = SEED,
+    mixed: int = typer.Option(600, "--mixed", help="Mixed-size photos to make (benchmarks/mixed_sizes.py)."),
+    mixed_seed: int = typer.Option(1234, "--mixed-seed", help="Seed of the mixed-size photos."),
+    degraded: int = typer.Option(600, "--degraded", help="LFW mated probes degraded in each way."),
+) -> None:
+    """The probe quality gate reason by reason (share refused, rank-1 of the refused probes searched anyway,
+    beside the accepted ones; which reasons refuse and which warn), and the ingest quality floor."""
+    import json
+    from importlib import resources
+
+    from evaluation.gate import markdown, run_gate
+
+    from ..config import Settings
+
+    if not (lfw / "deepfunneled").is_dir():
+        _fail(f"{lfw} is not an LFW folder (deepfunneled/)")
+    settings = Settings()
+    demo = Path(str(resources.files("facesearch") / "demo"))
+    bar, update = _progress()
+    with bar:
+        r = run_gate(
+            lfw,
+            att,
+            peers,
+            demo,
+            model or settings.model,
+            settings,
+            cache or settings.home / "cache",
+            seed=seed,
+            mixed_count=mixed,
+            mixed_seed=mixed_seed,
+            degraded=degraded,
+            progress=update,
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(r, indent=1) + "\n")
+    (out / "report.md").write_text(markdown(r))
+    refused = [code for code, d in r["decision"].items() if d["refuse"]]
+    console.print(
+        f"refuse: {', '.join(refused) or 'none'}; warn: "
+        f"{', '.join(c for c in r['decision'] if c not in refused)}; ingest floor {r['floor_chosen']:g}"
+    )
+    console.print(f"report: {out / 'report.md'}")

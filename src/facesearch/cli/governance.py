@@ -3,19 +3,23 @@ purge, the kill switch, purposes and case reports. Each calls one use case, whic
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import BaseModel
 
-from ..app import cases, optout, purposes, retention, subjects, suspension
+from ..app import authorisations, cases, optout, purposes, retention, subjects, suspension
 from ..app import collection as collections
 from ..app import doctor as doctor_uc
+from ..http.case_report import render_case_html
 from ..services.uploads import Photo
-from .actor import actor_for, open_context, run
+from .actor import call
 from .actor import fail as _fail
-from .output import echo_json
+from .output import emit
 
 collections_app = typer.Typer(
     no_args_is_help=True, help="Collections with their source, legal basis, owner and retention."
@@ -50,50 +54,76 @@ def collections_create(
     as_json: bool = typer.Option(False, "--json", help="Print the new collection as JSON."),
 ) -> None:
     """Create a collection with its provenance; ingest refuses collections without it."""
-    ctx = open_context()
-    col = run(
-        lambda: collections.create_collection(
-            ctx,
-            actor_for(ctx, "operator"),
-            name,
-            source=source,
-            legal_basis=legal_basis,
-            owner=owner,
-            retention_days=retention_days,
-            keep=keep,
-            model=model,
-            legal_basis_note=legal_basis_note,
-            description=description,
-        ),
-        as_json,
+    col = call(
+        collections.create_collection,
+        name,
+        source=source,
+        legal_basis=legal_basis,
+        owner=owner,
+        retention_days=retention_days,
+        keep=keep,
+        model=model,
+        legal_basis_note=legal_basis_note,
+        description=description,
+        as_json=as_json,
     )
-    if as_json:
-        echo_json(col)
-        return
-    typer.echo(
-        f"collection {col['name']} created (model {col['model']}, legal basis {col['legal_basis']}, "
-        f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})"
-    )
+
+    def show(col: collections.CollectionFields) -> None:
+        typer.echo(
+            f"collection {col.name} created (model {col.model}, legal basis {col.legal_basis}, "
+            f"{'kept until deleted' if retention_days is None else f'retention {retention_days} days'})"
+        )
+
+    emit(col, as_json, show)
+
+
+def _print_collections(rows: list[collections.CollectionInfo]) -> None:
+    for r in rows:
+        keep = "keep until deleted" if r.retention_days is None else f"{r.retention_days} days"
+        flag = f"  [lacks {', '.join(r.problems)}]" if r.problems else ""
+        typer.echo(
+            f"{r.name:<24} {r.model:<11} {r.legal_basis or '-':<21} {keep:<19} "
+            f"{r.images:>7} images  owner {r.owner or '-'}  source: {r.source or '-'}{flag}"
+        )
 
 
 @collections_app.command("list")
 def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Collections with their provenance, retention and size."""
-    ctx = open_context()
-    rows = run(lambda: collections.list_collections(ctx, actor_for(ctx, "operator")))
-    if as_json:
-        echo_json(rows)
-        return
-    for r in rows:
-        keep = "keep until deleted" if r["retention_days"] is None else f"{r['retention_days']} days"
-        flag = f"  [lacks {', '.join(r['problems'])}]" if r["problems"] else ""
+    emit(call(collections.list_collections), as_json, _print_collections)
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: str = typer.Argument(..., help="Collection name."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a collection (admin): every image erased as retention erases it (rows, index entries,
+    thumbnails, uploaded copies, kept probes), then the collection, its ingest runs and its index. Refused
+    while a lead found in it awaits its second examiner. Logged."""
+    if not yes and not as_json and sys.stdin.isatty():
+        typer.confirm(f"Erase collection {name} and every photo and face in it?", abort=True)
+    res = call(collections.delete_collection, name, as_json=as_json)
+
+    def show(r: collections.CollectionDeleted) -> None:
         typer.echo(
-            f"{r['name']:<24} {r['model']:<11} {r['legal_basis'] or '-':<21} {keep:<19} "
-            f"{r['images']:>7} images  owner {r['owner'] or '-'}  source: {r['source'] or '-'}{flag}"
+            f"collection {r.collection} deleted: erased {r.images} image(s), {r.faces} face(s), "
+            f"{r.thumbnails} thumbnail(s), {r.uploads} uploaded file(s), {r.probes} kept probe(s)"
         )
+
+    emit(res, as_json, show)
 
 
 # Opt-out and data-subject access ----------------------------------------------------------------
+def _recorded(result: BaseModel | list[Any]) -> Any:
+    """A result whose optional fields are set only where they apply (or a list of them), as JSON with those
+    keys only, as the API answers."""
+    if isinstance(result, list):
+        return [_recorded(r) for r in result]
+    return result.model_dump(mode="json", exclude_unset=True)
+
+
 @optout_app.command("add")
 def optout_add(
     photos: list[Path] = typer.Argument(..., help="One or more photos of the person."),
@@ -102,43 +132,36 @@ def optout_add(
 ) -> None:
     """Register an opt-out: erase every matching gallery face now, keep matching faces out of future
     ingests and searches. The photos are not kept; only their face templates."""
-    ctx = open_context()
-    res = run(
-        lambda: optout.add_optout(
-            ctx, actor_for(ctx, "operator"), [Photo.from_path(p, ctx.settings) for p in photos], reference
-        )
-    )
-    if as_json:
-        echo_json(res)
-        return
-    e = res["erased"]
+    res = call(optout.add_optout, [Photo.from_path(p) for p in photos], reference)
+    emit(res, as_json, _show_optout)
+
+
+def _show_optout(res: optout.OptOutResult) -> None:
+    e = res.erased
     typer.echo(
-        f"opt-out {res['optout_id']} ({res['reference']}) registered from {res['photos']} photo(s): "
-        f"erased {e['faces']} face(s), {e['images']} image(s), {e['thumbnails']} thumbnail(s), "
-        f"{e['uploads']} uploaded file(s), {e['probes']} kept probe(s)"
+        f"opt-out {res.optout_id} ({res.reference}) registered from {res.photos} photo(s): "
+        f"erased {e.faces} face(s), {e.images} image(s), {e.thumbnails} thumbnail(s), "
+        f"{e.uploads} uploaded file(s), {e.probes} kept probe(s)"
     )
-    for pack, info in res["packs"].items():
+    for pack, info in res.packs.items():
+        typer.echo(f"  {pack}: erased {info.faces} face(s) at or above {info.threshold} ({info.threshold_reason})")
         typer.echo(
-            f"  {pack}: erased {info['faces']} face(s) at or above {info['threshold']} ({info['threshold_reason']})"
-        )
-        typer.echo(
-            f"    chance of a miss: {info['miss_text']}; more photos of the person "
+            f"    chance of a miss: {info.miss_text}; more photos of the person "
             "(other angles, ages, lighting) catch more"
         )
         typer.echo(
-            f"    {info['to_review']} face(s) to review between {info['review_threshold']} and "
-            f"{info['threshold']} ({info['review_threshold_reason']})"
+            f"    {info.to_review} face(s) to review between {info.review_threshold} and "
+            f"{info.threshold} ({info.review_threshold_reason})"
         )
-    review = res["to_review"]
-    if review:
+    if res.to_review:
         typer.echo(
-            f"NOT erased, to review ({len(review)}): faces that may be the same person; look at each and "
-            f"erase it with `facesearch optout erase-face FACE_ID --optout {res['optout_id']}`"
+            f"NOT erased, to review ({len(res.to_review)}): faces that may be the same person; look at each and "
+            f"erase it with `facesearch optout erase-face FACE_ID --optout {res.optout_id}`"
         )
-        for r in review:
+        for r in res.to_review:
             typer.echo(
-                f"  face {r['face_id']:>7}  image {r['image_id']:>7}  {r['collection']:<16} "
-                f"score {r['score']:.3f} ({r['fmr_text']})  {r['path'] or r['source_url'] or ''}"
+                f"  face {r.face_id:>7}  image {r.image_id:>7}  {r.collection:<16} "
+                f"score {r.score:.3f} ({r.fmr_text})  {r.path or r.source_url or ''}"
             )
     else:
         typer.echo("nothing to review: no other face scored between the review and the erase threshold")
@@ -156,31 +179,29 @@ def optout_erase_face(
 ) -> None:
     """Erase one gallery face you judged to be an opted-out person's (and its image if no other face is left
     on it). Audit-logged."""
-    ctx = open_context()
-    res = run(lambda: optout.erase_face(ctx, actor_for(ctx, "operator"), face_id, optout_id))
-    if as_json:
-        echo_json(res)
-        return
-    e = res["erased"]
+    emit(call(optout.erase_face, face_id, optout_id), as_json, _show_erased_face)
+
+
+def _show_erased_face(res: optout.OptOutFaceErased) -> None:
+    e = res.erased
     typer.echo(
-        f"face {res['face_id']} (image {res['image_id']}, {res['collection']}) erased: {e['faces']} face(s), "
-        f"{e['images']} image(s), {e['thumbnails']} thumbnail(s), {e['uploads']} uploaded file(s)"
-        + (f"; template added to opt-out {res['optout_id']}" if res["template_added"] else "")
+        f"face {res.face_id} (image {res.image_id}, {res.collection}) erased: {e.faces} face(s), "
+        f"{e.images} image(s), {e.thumbnails} thumbnail(s), {e.uploads} uploaded file(s)"
+        + (f"; template added to opt-out {res.optout_id}" if res.template_added else "")
     )
 
 
 @optout_app.command("list")
 def optout_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Registered opt-outs: reference, photos, templates (never the templates themselves)."""
-    ctx = open_context()
-    rows = run(lambda: optout.list_optouts(ctx, actor_for(ctx, "operator")))
-    if as_json:
-        echo_json(rows)
-        return
+    emit(call(optout.list_optouts), as_json, _show_optouts)
+
+
+def _show_optouts(rows: list[optout.OptOutInfo]) -> None:
     for r in rows:
         typer.echo(
-            f"{r['id']:>5}  {r['reference']:<30} {r['photos']} photo(s) {r['templates']} template(s) "
-            f"{r['created_at']} by {r['created_by']}"
+            f"{r.id:>5}  {r.reference:<30} {r.photos} photo(s) {r.templates} template(s) "
+            f"{r.created_at} by {r.created_by}"
         )
 
 
@@ -196,24 +217,19 @@ def subject_report(
 ) -> None:
     """Every image and collection where a face matches the person (strict threshold). A governed search: needs
     --reference, stops while searching is suspended, counts toward the search limits. Audit-logged."""
-    ctx = open_context()
-    res = run(
-        lambda: subjects.subject_report(
-            ctx, actor_for(ctx, "operator"), Photo.from_path(photo, ctx.settings), reference
-        ),
-        as_json,
-    )
-    if as_json:
-        echo_json(res)
-        return
+    res = call(subjects.subject_report, Photo.from_path(photo), reference, as_json=as_json)
+    emit(_recorded(res), as_json, lambda _: _show_subject(res))
+
+
+def _show_subject(res: subjects.SubjectReport) -> None:
     typer.echo(
-        f"{res['reference']}: {len(res['matches'])} matching face(s) in {res['images']} image(s), collections: "
-        f"{', '.join(res['collections']) or 'none'}"
+        f"{res.reference}: {len(res.matches)} matching face(s) in {res.images} image(s), collections: "
+        f"{', '.join(res.collections) or 'none'}"
     )
-    for m in res["matches"]:
+    for m in res.matches:
         typer.echo(
-            f"  {m['collection']:<20} image {m['image_id']:>7} face {m['face_id']:>7} score {m['score']:.3f}"
-            f"  {m['path'] or ''} {m['source_url'] or ''}"
+            f"  {m.collection:<20} image {m.image_id:>7} face {m.face_id:>7} score {m.score:.3f}"
+            f"  {m.path or ''} {m.source_url or ''}"
         )
 
 
@@ -225,23 +241,38 @@ def doctor(
         "--fix",
         help="Repair what the rows allow: reconcile indexes, delete stray files, erase faces that match an opt-out.",
     ),
+    below_floor: bool = typer.Option(
+        False,
+        "--below-floor",
+        help="Also list the faces below the ingest floor (FACESEARCH_INGEST_MIN_QUALITY) that an older home "
+        "holds: people ignore them; they are listed, not erased, and not counted as problems.",
+    ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
-    ctx = open_context()
-    res = run(lambda: doctor_uc.doctor(ctx, actor_for(ctx, "operator"), fix=fix))
-    if as_json:
-        echo_json(res)
-    else:
+    res = call(doctor_uc.doctor, fix=fix, below_floor=below_floor)
+
+    def show(res: doctor_uc.DoctorReport) -> None:
         typer.echo(
-            f"{res['collections']} collection(s), {res['faces']} face(s): "
-            + ("no orphans" if res["ok"] else f"{res['orphans']} problem(s)")
+            f"{res.collections} collection(s), {res.faces} face(s): "
+            + ("no orphans" if res.ok else f"{res.orphans} problem(s)")
         )
-        for k, n in res["counts"].items():
+        for k, n in res.counts.items():
             if n:
-                typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res['examples'][k][:5]))}")
-        if fix and not res["ok"]:
+                typer.echo(f"  {k.replace('_', ' ')}: {n}  e.g. {', '.join(map(str, res.examples[k][:5]))}")
+        if fix and not res.ok:
             typer.echo("repaired; run `facesearch doctor` again to confirm")
-    if not res["ok"]:
+        b = res.below_floor
+        if b is not None:
+            where = ", ".join(f"{n} in {c}" for c, n in sorted(b.per_collection.items())) or "none"
+            typer.echo(f"faces below the ingest floor {b.floor:g}: {b.faces} ({where}); {b.in_people} still in people")
+            for f in b.examples:
+                why = " ".join(f.quality_reasons) or "-"
+                typer.echo(f"  face {f.face_id}  quality {f.quality:.2f} {why}  {f.collection}: {f.path or f.image_id}")
+            if b.in_people:
+                typer.echo("  `facesearch people cluster` takes them out of the people they are in")
+
+    emit(res, as_json, show)
+    if not res.ok:
         raise typer.Exit(1)
 
 
@@ -258,34 +289,29 @@ def purge(
             _fail(f"--now is not an ISO date-time: {now!r}")
         if when is not None and when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
-    ctx = open_context()
-    res = run(lambda: retention.purge(ctx, actor_for(ctx, "operator"), when))
-    if as_json:
-        echo_json(res)
-        return
-    e = res["erased"]
+    emit(call(retention.purge, when), as_json, _show_purge)
+
+
+def _show_purge(res: retention.PurgeReport) -> None:
+    e = res.erased
     typer.echo(
-        f"purge at {res['now']}: erased {e['images']} image(s), {e['faces']} face(s), "
-        f"{e['thumbnails']} thumbnail(s); {res['expired_probes']} expired probe(s)"
+        f"purge at {res.now}: erased {e.images} image(s), {e.faces} face(s), "
+        f"{e.thumbnails} thumbnail(s); {res.expired_probes} expired probe(s)"
     )
-    for c in res["collections"]:
-        typer.echo(
-            f"  {c['collection']}: retention {c['retention_days']} days, cutoff {c['cutoff']}: {c['images']} image(s)"
-        )
+    for c in res.collections:
+        typer.echo(f"  {c.collection}: retention {c.retention_days} days, cutoff {c.cutoff}: {c.images} image(s)")
 
 
 # Kill switch ------------------------------------------------------------------------------------
 def search_suspend(reason: str = typer.Option("", "--reason", help="Why (kept in the audit log).")) -> None:
     """Suspend all searching and verifying at once (API, UI and CLI). Logged."""
-    ctx = open_context()
-    run(lambda: suspension.set_suspended(ctx, actor_for(ctx, "admin"), True, reason))
+    call(suspension.set_suspended, True, reason)
     typer.echo("searching suspended; resume with `facesearch search-resume`")
 
 
 def search_resume() -> None:
     """Allow searching again. Logged."""
-    ctx = open_context()
-    run(lambda: suspension.set_suspended(ctx, actor_for(ctx, "admin"), False))
+    call(suspension.set_suspended, False)
     typer.echo("searching resumed")
 
 
@@ -294,15 +320,29 @@ def search_resume() -> None:
 def purposes_add(
     code: str = typer.Argument(..., help="Short code, e.g. LE-ART10."),
     description: str = typer.Option(..., "--description", help="What it is and the legal provision it rests on."),
+    requires_authorisation: bool = typer.Option(
+        False,
+        "--requires-authorisation",
+        help="Every use needs a live authorisation of its case (`facesearch cases authorise`).",
+    ),
+    urgent_hours: int | None = typer.Option(
+        None,
+        "--urgent-hours",
+        help="With --requires-authorisation: a case may use it this many hours before its authorisation is "
+        "recorded (flagged in reports until it is), e.g. 48.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON."),
 ) -> None:
     """Allow a search purpose."""
-    ctx = open_context()
-    row = run(lambda: purposes.add_purpose(ctx, actor_for(ctx, "admin"), code, description), as_json)
-    if as_json:
-        echo_json(row)
-        return
-    typer.echo(f"purpose {code} added")
+    row = call(
+        purposes.add_purpose,
+        code,
+        description,
+        requires_authorisation=requires_authorisation,
+        urgent_hours=urgent_hours,
+        as_json=as_json,
+    )
+    emit(row, as_json, lambda _: typer.echo(f"purpose {code} added"))
 
 
 @purposes_app.command("list")
@@ -311,38 +351,62 @@ def purposes_list(
     all_: bool = typer.Option(True, "--all/--active", help="Include retired purposes."),
 ) -> None:
     """Allowed (and retired) search purposes."""
-    ctx = open_context()
-    rows = run(lambda: purposes.list_purposes(ctx, actor_for(ctx, "admin"), include_retired=all_))
-    if as_json:
-        echo_json(rows)
-        return
+    emit(call(purposes.list_purposes, include_retired=all_), as_json, _show_purposes)
+
+
+def _show_purposes(rows: list[purposes.PurposeInfo]) -> None:
     for r in rows:
-        typer.echo(f"{r['code']:<20} {'active' if r['active'] else 'retired':<8} {r['description']}")
+        rule = ""
+        if r.requires_authorisation:
+            rule = " [requires an authorisation" + (f"; urgent use {r.urgent_hours} h]" if r.urgent_hours else "]")
+        typer.echo(f"{r.code:<20} {'active' if r.active else 'retired':<8} {r.description}{rule}")
 
 
 @purposes_app.command("retire")
 def purposes_retire(code: str = typer.Argument(...)) -> None:
     """Refuse a purpose for new searches (it stays in the audit log and the reports)."""
-    ctx = open_context()
-    run(lambda: purposes.retire_purpose(ctx, actor_for(ctx, "admin"), code))
+    call(purposes.retire_purpose, code)
     typer.echo(f"purpose {code} retired")
 
 
 @purposes_app.command("report")
 def purposes_report(
-    by: str = typer.Option("purpose", "--by", help="purpose or case"), as_json: bool = typer.Option(False, "--json")
+    by: str = typer.Option("purpose", "--by", help="purpose or case"),
+    year: int | None = typer.Option(
+        None, "--year", help="The yearly report instead: uses per purpose in that year, with and without authorisation."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Per purpose (or case): how many searches, by whom, how many leads confirmed."""
-    ctx = open_context()
-    rows = run(lambda: cases.usage_report(ctx, actor_for(ctx, "auditor"), by))
-    if as_json:
-        echo_json(rows)
+    """Per purpose (or case): how many searches, by whom, how many leads confirmed. With --year: every use of
+    each purpose in that calendar year (UTC), with and without an authorisation of its case."""
+    if year is not None:
+        report = call(authorisations.purpose_year_report, year, as_json=as_json)
+        emit(report, as_json, _show_year)
         return
-    for r in rows:
-        users = ", ".join(f"{u} ({n})" for u, n in sorted(r["users"].items()))
+    rows = call(cases.usage_report, by)
+    emit(_recorded(rows), as_json, lambda _: _show_usage(rows, by))
+
+
+def _show_year(report: authorisations.PurposeYearReport) -> None:
+    typer.echo(f"uses in {report.year} (UTC), per purpose:")
+    if not report.purposes:
+        typer.echo("  none")
+    for r in report.purposes:
+        rule = "requires an authorisation" if r.requires_authorisation else "no authorisation required"
         typer.echo(
-            f"{r[by]:<24} searches {r['searches']:>5} verifies {r['verifies']:>4} no-candidates "
-            f"{r['no_candidates']:>4} confirmed {r['confirmed']:>3} rejected {r['rejected']:>3}  by {users}"
+            f"  {r.purpose:<20} {r.uses:>6} use(s) ({rule}): with an authorisation {r.with_authorisation}, "
+            f"without {r.without_authorisation} (urgent, awaiting one: {r.urgent_pending}); searches {r.searches}, "
+            f"verifies {r.verifies}, co-appearance {r.together}, watches {r.watches}, watch hits {r.watch_hits}; "
+            f"refused {r.refused}"
+        )
+
+
+def _show_usage(rows: list[cases.UsageRow], by: str) -> None:
+    for r in rows:
+        users = ", ".join(f"{u} ({n})" for u, n in sorted(r.users.items()))
+        typer.echo(
+            f"{getattr(r, by):<24} searches {r.searches:>5} verifies {r.verifies:>4} no-candidates "
+            f"{r.no_candidates:>4} confirmed {r.confirmed:>3} rejected {r.rejected:>3}  by {users}"
         )
 
 
@@ -355,8 +419,12 @@ def case_report(
 ) -> None:
     """The disclosure report of a case: every search and verify, every candidate, the review history and
     the model's known limitations. Logged."""
-    ctx = open_context()
-    _, text = run(lambda: cases.case_report(ctx, actor_for(ctx, "auditor"), case_ref, fmt))
+    done = call(cases.case_report, case_ref, fmt)
+    text = (
+        render_case_html(done.report, done.thumbnails)
+        if done.format == "html"
+        else json.dumps(_recorded(done.report), indent=1, ensure_ascii=False)
+    )
     if out:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)

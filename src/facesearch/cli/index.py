@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ..app import rebuild as rebuild_uc
-from .actor import actor_for, open_context, run
-from .output import echo_json
+from .actor import call
+from .output import emit
 
 index_app = typer.Typer(no_args_is_help=True, help="Vector indexes: rebuild as exact, HNSW or IVF.")
 err = Console(stderr=True)
@@ -34,7 +34,6 @@ def rebuild(
 
     Deleted faces still held by the old index are reclaimed. Ingests into the collection wait meanwhile.
     """
-    ctx = open_context()
     show = not as_json and (sys.stderr.isatty() or os.environ.get("FACESEARCH_PROGRESS") == "1")
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -51,17 +50,14 @@ def rebuild(
                 tasks[name] = bar.add_task(f"rebuild {name}", total=total)
             bar.update(tasks[name], completed=done)
 
-        res = run(
-            lambda: rebuild_uc.rebuild(
-                ctx, actor_for(ctx, "admin"), collection=collection, kind=kind, recall=recall, progress=progress
-            )
-        )
-    if as_json:
-        echo_json(res)
-        return
-    for c in res["collections"]:
-        typer.echo(f"{c['collection']}: {c['kind']} index of {c['faces']} faces in {c['seconds']:.1f} s")
-    if not res["collections"]:
+        res = call(rebuild_uc.rebuild, collection=collection, kind=kind, recall=recall, progress=progress)
+    emit(res, as_json, _print_rebuilt)
+
+
+def _print_rebuilt(res: rebuild_uc.RebuildResult) -> None:
+    for c in res.collections:
+        typer.echo(f"{c.collection}: {c.kind} index of {c.faces} faces in {c.seconds:.1f} s")
+    if not res.collections:
         typer.echo("no collections")
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import csv
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,16 +22,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..config import Settings
-from .actor import actor_for, open_context, run
+from ..app.ingest import IngestResult, IngestSummary, items_from_folder, items_from_manifest
+from ..app.ingest import ingest as ingest_uc
+from ..pipeline.sources import Failure
+from .actor import call, open_context, run
 from .actor import fail as _fail
+from .output import emit
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def ingest(
@@ -47,13 +45,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
-    from ..app.ingest import ingest as run_ingest
-    from ..app.ingest import items_from_folder, items_from_manifest, write_report
-
     if (folder is None) == (manifest is None):
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
-    actor = actor_for(ctx, "operator")
     items = run(
         lambda: items_from_manifest(manifest) if manifest else items_from_folder(folder),  # type: ignore[arg-type]
         as_json,
@@ -61,44 +55,33 @@ def ingest(
     if not items:  # said before anything starts: no job, no audit entry, nothing to report
         _fail(f"no images listed in {manifest}" if manifest else f"no images found in {folder}", 2, as_json)
 
-    def go() -> Any:
-        with _ingest_progress(disable=as_json or not err.is_terminal and not _force_progress()) as bar:
-            task = bar.add_task(f"ingest -> {collection}", total=len(items), faces=0)
+    with _ingest_progress(disable=as_json or not err.is_terminal and not _force_progress()) as bar:
+        task = bar.add_task(f"ingest -> {collection}", total=len(items), faces=0)
 
-            def update(res: Any, total: int) -> None:
-                bar.update(task, completed=res.processed, total=total, faces=res.faces)
+        def update(res: IngestResult, total: int) -> None:
+            bar.update(task, completed=res.processed, total=total, faces=res.faces)
 
-            return run_ingest(
-                ctx,
-                actor,
-                items,
-                collection,
-                model=model,
-                workers=workers,
-                progress=update,
-                source=str(manifest or folder),
-            )
-
-    result = run(go, as_json)
+        result = call(
+            ingest_uc,
+            items,
+            collection,
+            model=model,
+            workers=workers,
+            progress=update,
+            source=str(manifest or folder),
+            as_json=as_json,
+            ctx=ctx,
+        )
     if report:
         write_report(report, result.failures)
-    summary = {
-        "collection": result.collection,
-        "model": result.model,
-        "job": result.job_id,
-        **result.counts(),
-        "seconds": round(result.seconds, 2),
-        "images_per_second": round(result.processed / result.seconds, 2) if result.seconds else None,
-    }
-    if as_json:
-        print(json.dumps(summary))
-    else:
-        t = Table(title=f"Ingest into '{result.collection}' ({result.model})", show_header=False)
+
+    def show(summary: IngestSummary) -> None:
+        t = Table(title=f"Ingest into '{summary.collection}' ({summary.model})", show_header=False)
         for key in ("ingested", "duplicates", "no_face", "failed", "faces"):
-            t.add_row(key.replace("_", "-"), str(summary[key]))
-        if result.faces_below_quality:
-            t.add_row("faces below quality floor", str(result.faces_below_quality))
-        t.add_row("time", f"{result.seconds:.1f} s ({summary['images_per_second']} images/s)")
+            t.add_row(key.replace("_", "-"), str(getattr(summary, key)))
+        if summary.faces_below_quality:
+            t.add_row("faces below quality floor", str(summary.faces_below_quality))
+        t.add_row("time", f"{result.seconds:.1f} s ({summary.images_per_second} images/s)")
         console.print(t)
         shown = result.failures[:10]
         for path, reason, detail in shown:
@@ -108,12 +91,23 @@ def ingest(
                 f"  ... and {len(result.failures) - len(shown)} more"
                 + ("" if report else " (use --report FILE for the full list)")
             )
+
+    emit(result.summary(), as_json, show, indent=None)
     if report:  # on stderr, so that --json stays one JSON document on stdout
         if result.failures:
             n = len(result.failures)
             err.print(f"{n} failure{'' if n == 1 else 's'} written to {escape(str(report))}")
         else:
             err.print(f"no failures; {escape(str(report))} holds only the header row")
+
+
+def write_report(path: Path, failures: list[Failure]) -> None:
+    """Every failure of a run, with its reason, as CSV (`--report`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "reason", "detail"])
+        writer.writerows(failures)
 
 
 class _Rate(ProgressColumn):
@@ -156,7 +150,6 @@ def _ingest_progress(disable: bool) -> Progress:
 
 
 def _force_progress() -> bool:
-
     return os.environ.get("FACESEARCH_PROGRESS") == "1"
 
 

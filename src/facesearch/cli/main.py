@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from .. import __version__
-from ..config import Settings
 from .actor import WHO
 
 app = typer.Typer(
@@ -17,9 +16,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Self-hosted face search: ingest photo collections, search them by face, verify two photos.",
 )
-
-console = Console()
-err = Console(stderr=True)
 
 
 def _print_version(value: bool) -> None:
@@ -38,26 +34,46 @@ def root(
         "--as",
         envvar="FACESEARCH_ACTOR",
         metavar="NAME",
-        help="Act as this user (a registered account acts with its own role).",
+        help="Act as this account: proven by its token (FACESEARCH_TOKEN, --token-file) or its password, asked "
+        "for at a terminal. Without proof the command acts as cli:<your user>, and NAME is logged as claimed.",
     ),
     role: str | None = typer.Option(
         None,
         "--role",
         envvar="FACESEARCH_ROLE",
-        help="Role of a name that is not an account (default: the role the command is made for).",
+        help="Role of cli:<your user> (default: the role the command is made for); an account has its own.",
+    ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        envvar="FACESEARCH_TOKEN_FILE",
+        metavar="FILE",
+        help="A file holding an API token: act as its account (or set FACESEARCH_TOKEN).",
     ),
 ) -> None:
     """Every command acts as a user with a role, and obeys the same rules as the API."""
-    WHO.name, WHO.role = as_, role
-
-
-def _settings() -> Settings:
-    return Settings()
+    WHO.reset(as_, role, token_file)
 
 
 def _register_areas() -> None:
-    from . import accounts, backup, bench, db, eval, governance, index, models, people, review, search, system
+    from . import (
+        accounts,
+        backup,
+        bench,
+        cases,
+        db,
+        eval,
+        governance,
+        index,
+        limits,
+        models,
+        people,
+        review,
+        search,
+        system,
+    )
     from . import ingest as ingest_area
+    from . import watch as watch_area
 
     for area in (
         ingest_area,
@@ -73,6 +89,9 @@ def _register_areas() -> None:
         backup,
         index,
         people,
+        watch_area,
+        cases,
+        limits,
     ):
         area.register(app)
 

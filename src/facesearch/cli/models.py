@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from dataclasses import dataclass
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import Settings
 from .actor import run
+from .output import emit
 
 models_app = typer.Typer(no_args_is_help=True, help="Face model packs: which exist, which are installed.")
 console = Console()
@@ -19,6 +20,20 @@ err = Console(stderr=True)
 
 def _settings() -> Settings:
     return Settings()
+
+
+@dataclass(frozen=True)
+class PackRow:
+    """A model pack as `models list` shows it."""
+
+    name: str
+    installed: bool
+    default: bool
+    weights: str  # package, models_dir, package+models_dir, pip, none needed or missing
+    dim: int
+    version: str
+    description: str
+    licence: str
 
 
 @models_app.command("list")
@@ -38,39 +53,42 @@ def models_list(as_json: bool = typer.Option(False, "--json")) -> None:
         roots = {"package" if SHIPPED_WEIGHTS in p.parents else "models_dir" for p in found if p is not None}
         return "+".join(sorted(roots))
 
-    rows: list[dict[str, Any]] = [
-        {
-            "name": n,
-            "installed": is_installed(n, settings),
-            "default": n == settings.model,
-            "weights": where(n),
-            "dim": e.info.dim,
-            "version": e.info.version,
-            "description": e.info.description,
-            "licence": e.info.licence,
-        }
+    rows = [
+        PackRow(
+            name=n,
+            installed=is_installed(n, settings),
+            default=n == settings.model,
+            weights=where(n),
+            dim=e.info.dim,
+            version=e.info.version,
+            description=e.info.description,
+            licence=e.info.licence,
+        )
         for n, e in PACKS.items()
     ]
-    if as_json:
-        print(json.dumps(rows, indent=1))
-        return
-    t = Table(
-        title=f"Model packs (weights from FACESEARCH_MODELS_DIR {settings.resolved_models_dir}, "
-        "else shipped with the package)"
-    )
-    for c in ("name", "installed", "default", "weights", "dim", "description", "licence"):
-        t.add_column(c)
-    for r in rows:
-        t.add_row(
-            r["name"],
-            "yes" if r["installed"] else "[red]no[/red]",
-            "*" if r["default"] else "",
-            r["weights"],
-            str(r["dim"]),
-            r["description"],
-            r["licence"],
+
+    def show(rows: list[PackRow]) -> None:
+        t = Table(
+            title=f"Model packs (weights from FACESEARCH_MODELS_DIR {settings.resolved_models_dir}, "
+            "else shipped with the package)"
         )
-    console.print(t)
+        for c in ("name", "installed", "default", "weights", "dim", "description", "licence"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(
+                r.name,
+                "yes" if r.installed else "[red]no[/red]",
+                "*" if r.default else "",
+                r.weights,
+                str(r.dim),
+                r.description,
+                r.licence,
+            )
+        console.print(t)
+        if any(r.name == "dlib" and not r.installed for r in rows):
+            console.print(escape("dlib: an optional extra, `pip install 'facesearch[dlib]'`"))
+
+    emit(rows, as_json, show)
 
 
 @models_app.command("pull")

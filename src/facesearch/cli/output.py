@@ -42,9 +42,9 @@ def echo_json(value: Any, indent: int | None = 1) -> None:
     typer.echo(json.dumps(jsonable(value), indent=indent, ensure_ascii=False, default=str))
 
 
-def emit(result: T, as_json: bool, render: Callable[[T], None]) -> None:
-    """Print `result` as JSON when asked, else with the command's `render`."""
+def emit(result: T, as_json: bool, render: Callable[[T], None], indent: int | None = 1) -> None:
+    """Print `result` as JSON when asked (`indent=None`: on one line), else with the command's `render`."""
     if as_json:
-        echo_json(result)
+        echo_json(result, indent)
     else:
         render(result)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import typer
 
 from ..app import people
-from .actor import actor_for, open_context, run
-from .output import echo_json
+from ..app.context import Context
+from ..app.people.results import PersonFaceRef, TogetherPerson
+from .actor import call, open_context
+from .output import emit
 
 people_app = typer.Typer(
     no_args_is_help=True,
@@ -19,19 +21,16 @@ PERSON = typer.Argument(..., help="A person: id, or exact name.")
 JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
-def _person(ctx: Any, text: str, as_json: bool) -> int:
-    return run(lambda: people.resolve_person(ctx.store, text), as_json)
+def _person(ctx: Context, text: str, as_json: bool) -> int:
+    return call(people.resolve_person, text, as_json=as_json, ctx=ctx).id
 
 
-def _done(out: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        echo_json(out)
-        return
-    c = out["correction"]
-    extra = f"; new person {out['new_person']}" if "new_person" in out else ""
+def _print_correction(out: people.Corrected) -> None:
+    c = out.correction
+    extra = f"; new person {out.new_person}" if isinstance(out, people.CorrectedIntoNewPerson) else ""
     typer.echo(
-        f"correction {c['id']} ({c['kind']}) by {c['actor']}: people {', '.join(map(str, out['people']))}"
-        f"{extra}; `facesearch people undo {c['id']}` reverts it"
+        f"correction {c.id} ({c.kind}) by {c.actor}: people {', '.join(map(str, out.people))}"
+        f"{extra}; `facesearch people undo {c.id}` reverts it"
     )
 
 
@@ -49,16 +48,30 @@ def cluster(
     as_json: bool = JSON,
 ) -> None:
     """Group faces into people (threshold from the pack's calibration table)."""
-    ctx = open_context()
-    out = run(lambda: people.cluster(ctx, actor_for(ctx, "operator"), collection=collection, full=full), as_json)
-    if as_json:
-        echo_json(out)
-        return
-    for p in out["passes"]:
-        typer.echo(
-            f"{p['model']}: {p['faces']} faces -> {p['people']} people ({p['started']} new) in "
-            f"{p['seconds']:.1f} s; link threshold {p['threshold']:.3f} ({p['threshold_reason']})"
-        )
+
+    def show(out: people.ClusterResult) -> None:
+        for p in out.passes:
+            typer.echo(
+                f"{p.model}: {p.faces} faces -> {p.people} people ({p.started} new) in "
+                f"{p.seconds:.1f} s; link threshold {p.threshold:.3f} ({p.threshold_reason})"
+            )
+
+    emit(call(people.cluster, collection=collection, full=full, as_json=as_json), as_json, show)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A person as `people list --json` shows them: id, name and faces (the API's list adds the pack and the
+    face count)."""
+
+    id: int
+    name: str | None
+    faces: list[PersonFaceRef]
+
+
+@dataclass(frozen=True)
+class Listing:
+    people: list[Listed]
 
 
 @people_app.command("list")
@@ -68,40 +81,37 @@ def list_(
     as_json: bool = JSON,
 ) -> None:
     """Every person, most faces first."""
-    ctx = open_context()
-    out = run(
-        lambda: people.list_people(ctx, actor_for(ctx, "examiner"), collection=collection, min_faces=min_faces), as_json
-    )
-    if as_json:
-        echo_json({"people": [{"id": p["id"], "name": p["name"], "faces": p["faces"]} for p in out["people"]]})
-        return
-    for p in out["people"]:
-        photos = len({f["image"]["id"] for f in p["faces"]})
-        typer.echo(f"{p['id']:>6}  {p['name'] or '(unnamed)':<30} {len(p['faces'])} faces, {photos} photos")
+
+    def show(out: Listing) -> None:
+        for p in out.people:
+            photos = len({f.image.id for f in p.faces})
+            typer.echo(f"{p.id:>6}  {p.name or '(unnamed)':<30} {len(p.faces)} faces, {photos} photos")
+
+    out = call(people.list_people, collection=collection, min_faces=min_faces, as_json=as_json)
+    emit(Listing([Listed(id=p.id, name=p.name, faces=p.faces) for p in out.people]), as_json, show)
 
 
 @people_app.command("show")
 def show(person: str = PERSON, as_json: bool = JSON) -> None:
     """A person's faces and photos, corrections, and the people most like them."""
+
+    def render(out: people.PersonView) -> None:
+        typer.echo(
+            f"person {out.id} {out.name or '(unnamed)'} ({out.model}): {out.face_count} faces in {out.photos} photos"
+        )
+        for f in out.faces:
+            typer.echo(f"  face {f.face_id}  quality {f.quality:.2f}  image {f.image.id} {f.image.path}")
+        for c in out.corrections:
+            typer.echo(
+                f"  correction {c.id} {c.kind} by {c.actor} at {c.at}"
+                + (f" (undone by {c.undone_by})" if c.undone_at else "")
+            )
+        for s in out.similar:
+            typer.echo(f"  similar: person {s.person} {s.name or ''} score {s.score:.3f}")
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    out = run(lambda: people.show_person(ctx, actor_for(ctx, "examiner"), pid), as_json)
-    if as_json:
-        echo_json(out)
-        return
-    typer.echo(
-        f"person {out['id']} {out['name'] or '(unnamed)'} ({out['model']}): {out['face_count']} faces in "
-        f"{out['photos']} photos"
-    )
-    for f in out["faces"]:
-        typer.echo(f"  face {f['face_id']}  quality {f['quality']:.2f}  image {f['image']['id']} {f['image']['path']}")
-    for c in out["corrections"]:
-        typer.echo(
-            f"  correction {c['id']} {c['kind']} by {c['actor']} at {c['at']}"
-            + (f" (undone by {c['undone_by']})" if c["undone_at"] else "")
-        )
-    for s in out["similar"]:
-        typer.echo(f"  similar: person {s['person']} {s['name'] or ''} score {s['score']:.3f}")
+    emit(call(people.show_person, pid, as_json=as_json, ctx=ctx), as_json, render)
 
 
 @people_app.command("name")
@@ -113,7 +123,7 @@ def name(
     """Name a person."""
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    _done(run(lambda: people.name_person(ctx, actor_for(ctx, "examiner"), pid, new_name), as_json), as_json)
+    emit(call(people.name_person, pid, new_name, as_json=as_json, ctx=ctx), as_json, _print_correction)
 
 
 @people_app.command("merge")
@@ -123,7 +133,7 @@ def merge(
     """Merge OTHER into PERSON."""
     ctx = open_context()
     pid, oid = _person(ctx, person, as_json), _person(ctx, other, as_json)
-    _done(run(lambda: people.merge_people(ctx, actor_for(ctx, "examiner"), pid, oid), as_json), as_json)
+    emit(call(people.merge_people, pid, oid, as_json=as_json, ctx=ctx), as_json, _print_correction)
 
 
 @people_app.command("split")
@@ -135,7 +145,7 @@ def split(
     """Split these faces off into a new person."""
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    _done(run(lambda: people.split_person(ctx, actor_for(ctx, "examiner"), pid, faces), as_json), as_json)
+    emit(call(people.split_person, pid, faces, as_json=as_json, ctx=ctx), as_json, _print_correction)
 
 
 @people_app.command("move")
@@ -143,7 +153,7 @@ def move(face: int = typer.Argument(..., help="Face id."), person: str = PERSON,
     """Move a face to PERSON."""
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    _done(run(lambda: people.move_face(ctx, actor_for(ctx, "examiner"), face, pid), as_json), as_json)
+    emit(call(people.move_face, face, pid, as_json=as_json, ctx=ctx), as_json, _print_correction)
 
 
 @people_app.command("reject")
@@ -151,18 +161,26 @@ def reject(person: str = PERSON, face: int = typer.Argument(..., help="Face id."
     """Mark a face as not this person."""
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    _done(run(lambda: people.reject_face(ctx, actor_for(ctx, "examiner"), pid, face), as_json), as_json)
+    emit(call(people.reject_face, pid, face, as_json=as_json, ctx=ctx), as_json, _print_correction)
 
 
 @people_app.command("undo")
 def undo(correction: int = typer.Argument(..., help="Correction id."), as_json: bool = JSON) -> None:
     """Undo a correction."""
-    ctx = open_context()
-    out = run(lambda: people.undo(ctx, actor_for(ctx, "examiner"), correction), as_json)
-    if as_json:
-        echo_json(out)
-    else:
-        typer.echo(f"correction {correction} undone; people {', '.join(map(str, out['people']))}")
+
+    def show(out: people.Corrected) -> None:
+        typer.echo(f"correction {correction} undone; people {', '.join(map(str, out.people))}")
+
+    emit(call(people.undo, correction, as_json=as_json), as_json, show)
+
+
+@dataclass(frozen=True)
+class Together:
+    """What `people together --json` shows: the person searched and who appears with them (the API's answer
+    adds the name, the photos searched, the audit entry, case reference and purpose)."""
+
+    person: int
+    together: list[TogetherPerson]
 
 
 @people_app.command("together")
@@ -175,24 +193,23 @@ def together(
 ) -> None:
     """The people who appear in the same photos as PERSON (a search: gated and audit-logged)."""
     ctx = open_context()
-    actor = actor_for(ctx, "examiner")
     pid = _person(ctx, person, as_json)
-    out = run(
-        lambda: people.together(ctx, actor, pid, case_ref=case, purpose=purpose, collections=collection or None),
-        as_json,
+    out = call(
+        people.together, pid, case_ref=case, purpose=purpose, collections=collection or None, as_json=as_json, ctx=ctx
     )
-    if as_json:
-        echo_json({"person": out["person"], "together": out["together"]})
-        return
-    typer.echo(
-        f"person {out['person']} {out['name'] or ''}: {out['photos']} photos searched "
-        f"(search {out['together_id']}, case {out['case_ref']})"
-    )
-    for t in out["together"]:
+
+    def show(_: Together) -> None:
         typer.echo(
-            f"  person {t['person']} {t['name'] or '(unnamed)'}: {t['photos']} shared photos: "
-            + ", ".join(str(i["path"] or i["id"]) for i in t["images"])
+            f"person {out.person} {out.name or ''}: {out.photos} photos searched "
+            f"(search {out.together_id}, case {out.case_ref})"
         )
+        for t in out.together:
+            typer.echo(
+                f"  person {t.person} {t.name or '(unnamed)'}: {t.photos} shared photos: "
+                + ", ".join(str(i.path or i.id) for i in t.images)
+            )
+
+    emit(Together(person=out.person, together=out.together), as_json, show)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,16 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..app.wording import fmr_text, threshold_text
-from ..config import Settings
-from .actor import actor_for, open_context, run
+from ..app.context import Context
+from ..app.roles import default_role
+from .actor import actor_for, call, open_context, run
+from .output import emit
+
+if TYPE_CHECKING:
+    from ..app.people import PersonLead
+    from ..app.searching import Lead, LeadSearch, VerifyAnswer
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    return Settings()
 
 
 def search(
@@ -51,62 +50,59 @@ def search(
     from ..services.uploads import Photo
 
     ctx = open_context()
-    actor = actor_for(ctx, "examiner")
+    req = searching.SearchRequest(
+        case_ref=case,
+        purpose=purpose,
+        top_k=top,
+        collections=collection or None,
+        face=face,
+        all_faces=all_faces,
+        threshold=threshold,
+        force=force,
+    )
+    photo = Photo.from_path(probe, ctx.settings)
+    res: LeadSearch
+    people: list[PersonLead] = []
+    if by_people:
+        from ..app.people import search_people
 
-    def go() -> tuple[dict[str, Any], dict[str, str]]:
-        photo = Photo.from_path(probe, ctx.settings)
-        req = searching.SearchRequest(
-            case_ref=case,
-            purpose=purpose,
-            top_k=top,
-            collections=collection or None,
-            face=face,
-            all_faces=all_faces,
-            threshold=threshold,
-            force=force,
-        )
-        if by_people:
-            from ..app.people import search_people
+        res = ranked = call(search_people, photo, req, as_json=as_json, ctx=ctx)
+        people = ranked.people
+    else:
+        res = call(searching.search, photo, req, as_json=as_json, ctx=ctx)
+    sources = {} if as_json else run(lambda: _collection_sources(ctx))
+    emit(res, as_json, lambda r: _render_search(r, people, sources))
 
-            res = search_people(ctx, actor, photo, req)
-        else:
-            res = searching.search(ctx, actor, photo, req)
-        res["probe"]["path"] = str(probe)
-        return res, ({} if as_json else _collection_sources(ctx, actor))
 
-    res, sources = run(go, as_json)
-    if as_json:
-        print(json.dumps(res, indent=1))
-        return
+def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str, str]) -> None:
+    """Per probe face its threshold and a table of candidates; the people ranked (`--people`); the gallery."""
     out = _out()
-    for f in res["faces"]:
-        th = f["threshold"]
+    for f in res.faces:
+        th = f.threshold
         out.print(
-            f"[bold]Probe face {f['face']}[/bold] box {f['box']} quality {f['quality']:.2f} "
-            f"{escape(' '.join(f['quality_reasons']))}  model {escape(f['model'])}"
+            f"[bold]Probe face {f.face}[/bold] box {f.box} quality {f.quality:.2f} "
+            f"{escape(' '.join(f.quality_reasons))}  model {escape(f.model)}"
         )
-        out.print(
-            f"  threshold {th['score']:.3f} ({th.get('fmr_text') or fmr_text(th['fmr'])}): {escape(th['reason'])}"
-        )
-        if f.get("skipped"):
-            out.print(f"  [yellow]skipped:[/yellow] {escape(f['skipped'])}")
+        out.print(f"  threshold {th.score:.3f} ({th.fmr_text}): {escape(th.reason)}")
+        if f.quality_warning:
+            out.print(f"  [yellow]note:[/yellow] {escape(f.quality_warning)}")
+        if f.skipped:
+            out.print(f"  [yellow]skipped:[/yellow] {escape(f.skipped)}")
             continue
-        if not f["matches"]:
+        if not f.matches:
             out.print("  no faces in the searched collections")
             continue
-        out.print(_matches_table(f["matches"], th["score"], sources))
-    for p in res.get("people", []):
+        out.print(_matches_table(f.matches, sources))
+    for p in people:
         out.print(
-            f"person {p['person']} {escape(p['name'] or '(unnamed)')}: score {p['score']:.3f} (best face "
-            f"{p['best_face']['face_id']}), {len(p['images'])} photos"
+            f"person {p.person} {escape(p.name or '(unnamed)')}: score {p.score:.3f} (best face "
+            f"{p.best_face.face_id}), {len(p.images)} photos"
         )
     out.print(
-        f"gallery: {res['gallery_size']} faces in {escape(', '.join(res['collections']))}; a score at or "
+        f"gallery: {res.gallery_size} faces in {escape(', '.join(res.collections))}; a score at or "
         "above the threshold reads 'above threshold' (green)"
     )
-    out.print(
-        f"search {res['search_id']} (case {escape(str(res['case_ref']))}); each candidate: {escape(res['stamp'])}"
-    )
+    out.print(f"search {res.search_id} (case {escape(str(res.case_ref))}); each candidate: {escape(res.stamp)}")
 
 
 SEARCH_COLUMNS = (
@@ -122,7 +118,7 @@ SEARCH_COLUMNS = (
 )
 
 
-def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dict[str, str]) -> Table:
+def _matches_table(matches: list[Lead], sources: dict[str, str]) -> Table:
     """One row per candidate: the score and what it means in words (the decision does not rest on colour),
     then where it came from: collection, the collection's declared source, the image's path and URL."""
     t = Table()
@@ -130,20 +126,18 @@ def _matches_table(matches: list[dict[str, Any]], threshold: float, sources: dic
         # Never cut short: in a narrow terminal cells wrap (words) or fold (paths, URLs) onto more lines.
         t.add_column(col, overflow="fold", no_wrap=col in ("#", "score"), justify="right" if col == "#" else "left")
     for m in matches:
-        # The answer's own words when it carries them (its decision is the unrounded `above_threshold`).
-        decision = m.get("decision") or threshold_text(m["score"], threshold)
-        style = "green" if m["above_threshold"] else "dim"
-        image = m["image"]
+        # The answer's own words (its decision is the unrounded `above_threshold`).
+        style = "green" if m.above_threshold else "dim"
         t.add_row(
-            str(m["rank"]),
-            Text(f"{m['score']:.3f}", style=style),
-            Text(decision, style=style),
-            m.get("fmr_text") or fmr_text(m["fmr"]),
-            f"{m['expected_false_matches']:.2g}",
-            Text(m["collection"]),
-            Text(sources.get(m["collection"], "")),
-            Text(short_path(image.get("path"))),
-            Text(image.get("source_url") or ""),
+            str(m.rank),
+            Text(f"{m.score:.3f}", style=style),
+            Text(m.decision, style=style),
+            m.fmr_text,
+            f"{m.expected_false_matches:.2g}",
+            Text(m.collection),
+            Text(sources.get(m.collection, "")),
+            Text(short_path(m.image.path)),
+            Text(m.image.source_url or ""),
         )
     return t
 
@@ -170,13 +164,15 @@ def _out() -> Console:
     return console if console.is_terminal else Console(width=1000)
 
 
-def _collection_sources(ctx: Any, actor: Any) -> dict[str, str]:
-    """Each collection's declared source, for the table; empty when the actor may not list collections."""
+def _collection_sources(ctx: Context) -> dict[str, str]:
+    """Each collection's declared source, for the table; empty when the command's actor (the search's) may
+    not list collections."""
+    from ..app import searching
     from ..app.collection import list_collections
     from ..app.errors import Refused
 
     try:
-        return {c["name"]: c["source"] or "" for c in list_collections(ctx, actor)}
+        return {c.name: c.source or "" for c in list_collections(ctx, actor_for(ctx, default_role(searching.search)))}
     except Refused:
         return {}
 
@@ -187,16 +183,30 @@ def verify(
     model: str | None = typer.Option(None, "--model", help="Model pack (default FACESEARCH_MODEL)."),
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Compare even faces below the quality gate."),
+    face_a: int = typer.Option(
+        0, "--face-a", min=0, help="Which face of the first photo to compare: 0 = largest (the default), 1 = next…"
+    ),
+    face_b: int = typer.Option(0, "--face-b", min=0, help="Which face of the second photo to compare (0 = largest)."),
     case: str | None = typer.Option(None, "--case", help="Case reference (required, as for the API)."),
     purpose: str | None = typer.Option(None, "--purpose", help="Purpose: an allowed purpose code (required)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Are two photos of the same person? The largest face of each is compared (audit-logged). Exit status:
-    0 same person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
+    """Are two photos of the same person? The largest face of each is compared unless --face-a / --face-b
+    choose others; every face found is listed, the compared ones marked (audit-logged). Exit status: 0 same
+    person, 1 different people; 2 bad input, 3 no usable face, 4 refused by the rules."""
     res = _verify(
-        first, second, model=model, threshold=threshold, force=force, case=case, purpose=purpose, as_json=as_json
+        first,
+        second,
+        model=model,
+        threshold=threshold,
+        force=force,
+        case=case,
+        purpose=purpose,
+        as_json=as_json,
+        face_a=face_a,
+        face_b=face_b,
     )
-    raise typer.Exit(0 if res["same_person"] else 1)
+    raise typer.Exit(0 if res.same_person else 1)
 
 
 def _verify(
@@ -209,35 +219,62 @@ def _verify(
     case: str | None,
     purpose: str | None,
     as_json: bool,
-) -> dict[str, Any]:
+    face_a: int = 0,
+    face_b: int = 0,
+) -> VerifyAnswer:
     """`verify` without its exit status: compare, print, return the answer (the demo calls this)."""
     from ..app import searching
     from ..services.uploads import Photo
 
     ctx = open_context()
-    actor = actor_for(ctx, "examiner")
-
-    def go() -> dict[str, Any]:
-        a, b = Photo.from_path(first, ctx.settings), Photo.from_path(second, ctx.settings)
-        return searching.verify(
-            ctx, actor, a, b, case_ref=case, purpose=purpose, model=model, threshold=threshold, force=force
-        )
-
-    res = run(go, as_json)
-    if as_json:
-        print(json.dumps(res, indent=1))
-        return res
-    out = _out()
-    verdict = "[green]same person[/green]" if res["same_person"] else "[red]different people[/red]"
-    decision = res.get("decision") or threshold_text(res["score"], res["threshold"])
-    out.print(
-        f"{verdict}: score {res['score']:.3f}, {decision} {res['threshold']:.3f}; "
-        f"{res.get('fmr_text') or fmr_text(res['fmr'])}"
+    a, b = Photo.from_path(first, ctx.settings), Photo.from_path(second, ctx.settings)
+    res = call(
+        searching.verify,
+        a,
+        b,
+        case_ref=case,
+        purpose=purpose,
+        model=model,
+        threshold=threshold,
+        force=force,
+        face_a=face_a,
+        face_b=face_b,
+        as_json=as_json,
+        ctx=ctx,
     )
-    out.print(
-        f"threshold {res['threshold']:.3f} ({escape(str(res['threshold_reason']))}), model {escape(res['model'])}"
-    )
+    emit(res, as_json, lambda r: _render_verify(r, (first, second)))
     return res
+
+
+def _render_verify(res: VerifyAnswer, photos: tuple[Path, Path]) -> None:
+    """The verdict in words, the threshold, then each photo's faces: every face found, the compared one marked
+    with its box (`*`), so a comparison of the wrong face is seen at once."""
+    out = _out()
+    verdict = "[green]same person[/green]" if res.same_person else "[red]different people[/red]"
+    out.print(f"{verdict}: score {res.score:.3f}, {res.decision} {res.threshold:.3f}; {res.fmr_text}")
+    out.print(f"threshold {res.threshold:.3f} ({escape(res.threshold_reason)}), model {escape(res.model)}")
+    for k, (label, flag) in enumerate((("first", "--face-a"), ("second", "--face-b"))):
+        compared = res.faces[k]
+        found = res.faces_found[k] if res.faces_found else []
+        count = f"{len(found)} faces" if len(found) > 1 else "1 face"
+        out.print(f"{label} photo {escape(short_path(str(photos[k])))}: {count}, compared face {compared.face}")
+        rows = [(f.face, f.box, f.quality, f.quality_reasons) for f in found] or [
+            (compared.face, compared.box, compared.quality, compared.quality_reasons)
+        ]
+        for face, box, q, reasons in rows:
+            mark = "*" if face == compared.face else " "
+            why = f" {' '.join(reasons)}" if reasons else ""
+            out.print(f"  {mark} face {face}  box {_box(box)}  quality {q:.2f}{escape(why)}")
+        if len(found) > 1:
+            out.print(f"    (compare another with {flag} N)")
+        if compared.quality_warning:
+            out.print(f"  [yellow]note:[/yellow] {escape(compared.quality_warning)}")
+
+
+def _box(box: list[float]) -> str:
+    """A face box as whole pixels: x1,y1 to x2,y2."""
+    x1, y1, x2, y2 = (round(v) for v in box)
+    return f"{x1},{y1}-{x2},{y2}"
 
 
 def register(app: typer.Typer) -> None:

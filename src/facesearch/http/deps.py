@@ -17,7 +17,7 @@ from fastapi import Request
 from ..app import accounts
 from ..app.accounts import Principal
 from ..app.context import Actor, Context
-from ..app.roles import roles_of
+from ..app.roles import record_role_refusal, role_refusal_text, roles_of, use_case_name
 from .problems import Problem
 
 SESSION_COOKIE = "fs_session"
@@ -46,12 +46,12 @@ async def authenticate(request: Request) -> Principal | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Problem(401, "Not authenticated", "use `Authorization: Bearer TOKEN`")
-        principal = accounts.token_principal(ctx.store, token.strip())
+        principal = accounts.token_principal(ctx, token.strip())
         if principal is None:
             raise Problem(401, "Not authenticated", "the API token is unknown or revoked")
     else:
         sid = request.cookies.get(SESSION_COOKIE, "")
-        principal = accounts.session_principal(ctx.store, sid) if sid else None
+        principal = accounts.session_principal(ctx, sid) if sid else None
     request.state.principal = principal
     return principal
 
@@ -81,6 +81,7 @@ class Caller:
 
     def __init__(self, *use_cases: Callable[..., Any]) -> None:
         roles: set[str] = set()
+        self.attempted = ", ".join(use_case_name(uc) for uc in use_cases)
         for uc in use_cases:
             declared = roles_of(uc)
             if not declared:
@@ -93,6 +94,12 @@ class Caller:
         if principal is None:
             raise Problem(401, "Not authenticated", "sign in, or send `Authorization: Bearer TOKEN`")
         if self.roles and principal.role not in self.roles:
+            # Logged like the use case's own refusal (the same words), so probing what an account may do leaves
+            # the same trace whatever the entry point.
+            refused = principal.actor(client_ip(request))
+            record_role_refusal(
+                context(request), refused, self.roles, self.attempted, role_refusal_text(refused, self.roles)
+            )
             raise Problem(
                 403,
                 "Forbidden",

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import numpy as np
 
-from ..errors import FacesearchError
+from ..errors import FacesearchError, redact
 from .topk import empty, merge, top_k
 
 log = logging.getLogger("facesearch.index")
@@ -114,6 +114,13 @@ class MilvusTarget:
 def parse_uri(uri: str) -> MilvusTarget:
     """Read `milvus://[user:password@]host[:port][/namespace][?options]` (see the module docstring)."""
     parts = urlsplit(uri)
+    if "@" in uri.partition("://")[2][len(parts.netloc) :]:
+        # A password with an unencoded `/`, `#` or `?` ends the host part early: the rest of it would be read as
+        # the namespace or the options (and shown in messages). Refuse without echoing any of it.
+        raise MilvusIndexError(
+            f"the user information of the Milvus URI {_strip(uri)} holds an unencoded '/', '#' or '?': "
+            "percent-encode the password (%2F, %23, %3F)"
+        )
     public_host = parts.hostname or ""
     try:
         port = parts.port or DEFAULT_PORT
@@ -167,11 +174,9 @@ def parse_uri(uri: str) -> MilvusTarget:
 
 
 def _strip(uri: str) -> str:
-    """The URI without user, password and token, for messages."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = "&".join(f"{k}={quote(v)}" for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token")
-    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    """The URI without user, password and token, for messages: `errors.redact`, which also covers a password
+    with an unencoded `/`, `#` or `?` that the URI parser would take for the path, fragment or query."""
+    return redact(uri)
 
 
 def _why(exc: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""The `dlib` pack: HOG detector, 5-point shape predictor, ResNet 128-d. Weights ship with pip packages."""
+"""The `dlib` pack: HOG detector, 5-point shape predictor, ResNet 128-d. An optional extra: its weights ship
+with pip packages (`face-recognition-models`, ~100 MB) that the default install leaves out."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ INFO = PackInfo(
     dim=128,
     description="dlib HOG detector + 5-point shape predictor + ResNet-29 128-d (LFW 99.38% published)",
     licence="Boost (dlib), public domain (weights)",
+)
+INSTALL_HINT = (
+    "the dlib pack is an optional extra, not installed here: `pip install 'facesearch[dlib]'` (prebuilt dlib and "
+    "its weights, about 100 MB); the default pack, yunet-reid, ships with facesearch"
 )
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -59,8 +64,8 @@ class DlibPack:
         try:
             import dlib
             import face_recognition_models as frm
-        except ImportError as exc:  # pragma: no cover - both are hard dependencies
-            raise ModelNotFoundError("the dlib pack needs `pip install dlib-bin face-recognition-models`") from exc
+        except ImportError as exc:
+            raise ModelNotFoundError(INSTALL_HINT) from exc
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())

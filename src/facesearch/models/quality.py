@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import cv2
@@ -108,3 +109,22 @@ def from_components(landmarks: np.ndarray, det_scores: np.ndarray, sharp_raw: np
     ]
     f32 = np.float32
     return Quality(score.astype(f32), size.astype(f32), sharp, pose.astype(f32), conf, reasons)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """What the probe quality gate says about one face: searched or refused, and whether it is below the bar."""
+
+    refused: bool  # refused unless forced
+    below: bool  # quality under the bar (searched only with a warning, or forced)
+
+
+def gate(quality: float, reasons: list[str], min_quality: float, refusing: Collection[str]) -> GateVerdict:
+    """The probe gate. A face at or above `min_quality` passes. Below it, a face is refused when one of its
+    reasons is `refusing` (FACESEARCH_PROBE_REFUSE_REASONS: the reasons whose refused probes were measured to be
+    found at rank 1 clearly less often, docs/accuracy.md "Quality gate by reason"), or when it has no reason
+    at all (a low score alone: nothing measured excuses it); a face whose every reason is measured not to
+    predict errors (a three-quarter pose, say) is searched, with a warning."""
+    if quality >= min_quality:
+        return GateVerdict(refused=False, below=False)
+    return GateVerdict(refused=not reasons or any(r in refusing for r in reasons), below=True)

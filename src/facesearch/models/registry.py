@@ -178,9 +178,7 @@ def pull(name: str, settings: Settings, timeout: float = 60.0) -> list[Path]:
     if name in _TEST_PACKS:
         return []  # no weights
     if not entry.urls:
-        raise ModelNotFoundError(
-            f"model pack {name!r} is installed with pip, not pulled: `pip install dlib-bin face-recognition-models`"
-        )
+        raise ModelNotFoundError(f"model pack {name!r} is installed with pip, not pulled: {dlib_pack.INSTALL_HINT}")
     written = []
     for rel, expected in entry.info.files.items():
         target = settings.resolved_models_dir / rel

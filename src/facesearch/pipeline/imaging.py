@@ -1,4 +1,10 @@
-"""Safe image decoding: bounded size, bombs refused, EXIF orientation applied, any mode to 8-bit BGR."""
+"""Safe image decoding: bounded size, bombs refused, EXIF orientation applied, any mode to 8-bit BGR.
+
+Decoding is bounded three ways before a pixel is decoded: bytes (the caller's file limit), pixels
+(`max_pixels`) and memory (`max_bytes`): the memory a decode takes is estimated from the header's size, bit
+depth and channels (`decode_cost`), so a small file that declares a large 16-bit or many-channel image is
+refused for what it would cost. The conversion to 8-bit BGR works in strips, never on a float copy of the
+whole image."""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -29,6 +36,14 @@ TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
 CORRUPT = "CORRUPT_IMAGE"
 UNREADABLE = "UNREADABLE_FILE"
 NOT_A_FILE = "NOT_A_FILE"
+TOO_MUCH_MEMORY = "TOO_MUCH_MEMORY"
+
+# Memory a decode may take by default: a 50-megapixel 8-bit colour image (the default pixel limit) fits.
+MAX_DECODE_BYTES = 768 * 1024 * 1024
+# Bytes per pixel Pillow holds a decoded image in, by mode (every other mode: 4).
+_STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Rows converted at a time: bounds the working memory of a conversion whatever the image's size.
+_STRIP_ROWS = 256
 
 # Image formats a browser may be handed, by their magic bytes: (media type, file extension). Anything else is
 # served as a download (application/octet-stream), never rendered.
@@ -69,11 +84,21 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+def decode_cost(width: int, height: int, mode: str, fmt: str) -> int:
+    """Bytes a decode of an image of this size, mode and format takes at its peak (an upper bound): the image as
+    Pillow holds it, one more copy of it (orientation, a mode change) and the 3-channel result twice (the
+    converted array and its BGR copy); JPEG in colour or grey is decoded by OpenCV straight to BGR."""
+    pixels = width * height
+    if fmt == "JPEG" and mode in ("RGB", "L"):
+        return pixels * 7
+    return pixels * (2 * _STORED.get(mode, 4) + 6)
+
+
+def decode_image(data: bytes, max_pixels: int, max_bytes: int = MAX_DECODE_BYTES) -> np.ndarray:
     """Decode bytes to an upright HxWx3 uint8 BGR array, refusing anything unsafe or broken.
 
-    The pixel limit is checked from the header before any pixel is decoded, so a decompression
-    bomb costs nothing.
+    The pixel limit and the memory limit (`decode_cost`: size, bit depth and channels) are checked from the
+    header before any pixel is decoded, so a decompression bomb costs nothing.
     """
     if not data:
         raise ImageError(EMPTY, "file is empty")
@@ -89,6 +114,13 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                 raise ImageError(CORRUPT, "zero-sized image")
             if width * height > max_pixels:
                 raise ImageError(TOO_MANY_PIXELS, f"{width}x{height} exceeds {max_pixels} pixels")
+            cost = decode_cost(width, height, img.mode, fmt)
+            if cost > max_bytes:
+                raise ImageError(
+                    TOO_MUCH_MEMORY,
+                    f"{width}x{height} {img.mode} would take {cost // 2**20} MiB to decode "
+                    f"(limit {max_bytes // 2**20} MiB, FACESEARCH_MAX_DECODE_BYTES)",
+                )
             if fmt == "JPEG" and img.mode in ("RGB", "L") and _has_jpeg_end(data):
                 # libjpeg-turbo through OpenCV decodes 3-4x faster than Pillow and applies EXIF orientation
                 # itself; a truncated file (no end marker) goes to Pillow, which refuses it.
@@ -115,28 +147,55 @@ def _has_jpeg_end(data: bytes) -> bool:
     return data.rfind(b"\xff\xd9", max(0, len(data) - 4096)) >= 0
 
 
+def _strips(height: int) -> Iterator[tuple[int, int]]:
+    for top in range(0, height, _STRIP_ROWS):
+        yield top, min(height, top + _STRIP_ROWS)
+
+
 def _to_bgr(img: Image.Image) -> np.ndarray:
+    """Any mode to 8-bit BGR, within `decode_cost`: deep grey scaled in strips, transparency on white in
+    strips, and Pillow's own image released as soon as its pixels are copied out."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = float(arr.max()) if arr.size else 0.0
+    width, height = img.size
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        lo_hi = img.getextrema()
+        hi = float(lo_hi[1]) if isinstance(lo_hi, tuple) and isinstance(lo_hi[1], (int, float)) else 0.0
         scale = 255.0 / hi if hi > 255 else 1.0
-        grey = np.clip(arr * scale, 0, 255).astype(np.uint8)
-        rgb = np.stack([grey] * 3, axis=-1)
-    else:
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            # Transparent pixels become white, not black: faces stay visible on cut-outs.
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, rgba)
-        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+        grey = np.empty((height, width), np.uint8)
+        for top, bottom in _strips(height):
+            rows = np.asarray(img.crop((0, top, width, bottom)), dtype=np.float64)
+            grey[top:bottom] = np.clip(rows * scale, 0, 255)
+        img.close()
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img if mode == "RGBA" else img.convert("RGBA")
+        # Transparent pixels become white, not black: faces stay visible on cut-outs.
+        bgr = np.empty((height, width, 3), np.uint8)
+        for top, bottom in _strips(height):
+            rows = np.asarray(rgba.crop((0, top, width, bottom)), dtype=np.uint16)
+            alpha = rows[:, :, 3:4]
+            bgr[top:bottom] = ((rows[:, :, 2::-1] * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+        rgba.close()
+        img.close()
+        return bgr
+    if mode == "L":
+        grey = np.asarray(img)
+        img.close()
+        return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    rgb_img = img if mode == "RGB" else img.convert("RGB")
+    if rgb_img is not img:
+        img.close()
+    rgb = np.asarray(rgb_img)
+    rgb_img.close()
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def load_image(path: Path, max_bytes: int, max_pixels: int) -> tuple[np.ndarray, str]:
+def load_image(
+    path: Path, max_bytes: int, max_pixels: int, max_decode_bytes: int = MAX_DECODE_BYTES
+) -> tuple[np.ndarray, str]:
     """Read and decode a file; returns (BGR image, sha256 of the bytes)."""
     data = read_file(path, max_bytes)
-    return decode_image(data, max_pixels), sha256_bytes(data)
+    return decode_image(data, max_pixels, max_decode_bytes), sha256_bytes(data)
 
 
 def sniff_media_type(head: bytes) -> tuple[str, str]:

@@ -66,7 +66,7 @@ def decode_batch(settings: Settings, batch: list[Work]) -> Decoded:
     for key, data, thumb_prefix in batch:
         outcome = ImageOutcome(key)
         try:
-            image = imaging.decode_image(data, settings.max_pixels)
+            image = imaging.decode_image(data, settings.max_pixels, settings.max_decode_bytes)
         except ImageError as exc:
             outcome.error = (exc.reason, exc.detail)
         else:

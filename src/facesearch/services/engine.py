@@ -1,32 +1,46 @@
 """The search engine: loaded packs and indexes; 1:N search and 1:1 verify as mechanisms. It embeds the
-probe with each collection's pack, never across packs. The rules (who, why, what is hidden) are the use
-cases' business: they call this with the filter that hides opted-out faces."""
+probe with each collection's pack, never across packs, and builds each answer once, complete and worded
+(`search_results`). The rules (who, why, what is hidden) are the use cases' business: they hand down the
+filter of faces not to show (`hiding.HideFilter`, compared in memory), and log what it hid, which the engine
+returns beside the answer."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..calibration.fair import FairCalibration, load_fair
-from ..calibration.tables import CalibrationTable, load_table, search_point, verify_point
+from ..calibration.tables import CalibrationTable, OperatingPoint, load_table, search_point, verify_point
 from ..config import Settings
 from ..errors import CollectionError, ProbeError
 from ..index import VectorIndex, open_index
 from ..index.topk import empty, merge
-from ..models import load_pack
+from ..models import load_pack, quality
 from ..models.base import ModelPack
 from ..pipeline.analysis import FaceSet, analyze
 from ..store import Store
 from ..store.schema import Collection
+from .hiding import Hidden, HideFilter
 from .indexes import reconcile
+from .search_results import (
+    Candidate,
+    Comparison,
+    EngineSearch,
+    FaceCandidates,
+    FoundFace,
+    MatchImage,
+    ProbeFace,
+    Searched,
+    SearchThreshold,
+    candidate,
+    comparison,
+    quality_warning,
+    search_threshold,
+)
 
-# (pack, dim, candidate ids) -> the ids among them that must not be shown. The engine then searches again
-# with those ids denied inside the index, so k results still come back when k eligible faces exist.
-HideFilter = Callable[[str, int, np.ndarray], set[int]]
 # Said beside a threshold when the decisions were made on calibrated false-match rates.
 CALIBRATED_NOTE = (
     "; each candidate is decided on its false-match rate calibrated for both faces' clusters "
@@ -35,6 +49,22 @@ CALIBRATED_NOTE = (
 )
 # Searches again at most this often per query batch; each round denies every face found so far.
 HIDE_ROUNDS = 4
+
+
+class Ranked(NamedTuple):
+    """Top-k of embedded probes: scores and ids (id -1 as padding), and the faces the hide filter kept out,
+    round by round."""
+
+    scores: np.ndarray
+    ids: np.ndarray
+    hidden: tuple[Hidden, ...] = ()
+
+
+class Ranking(NamedTuple):
+    """The displayable candidates of each embedded probe, and the faces the hide filter kept out."""
+
+    candidates: list[list[Candidate]]
+    hidden: tuple[Hidden, ...] = ()
 
 
 @dataclass
@@ -55,7 +85,8 @@ class Engine:
         self.store = store or Store(settings.resolved_database_url)
         self._packs: dict[str, ModelPack] = {}
         self._indexes: dict[int, _Open] = {}
-        # Faces a hide filter refused, per pack: denied inside the index from then on.
+        # Faces a hide filter refused, per pack: denied inside the index from then on. Learnt only from a
+        # search that returned (so the use case logged them): a failed search finds and reports them again.
         self._denied: dict[str, set[int]] = {}
 
     def load(self, pack: str) -> ModelPack:
@@ -115,7 +146,9 @@ class Engine:
         threshold: float | None = None,
         force: bool = False,
         hide: HideFilter | None = None,
-    ) -> dict[str, Any]:
+    ) -> Searched:
+        """The probe's faces searched in the collections (default all), each pack's probe only among that
+        pack's faces; `hide` keeps faces out of the answer, and the answer comes with what it kept out."""
         cols = self._collections(collections)
         by_pack: dict[str, list[Collection]] = {}
         for c in cols:
@@ -124,7 +157,8 @@ class Engine:
         # matches are computed over those, not over every collection searched.
         pack_sizes = {pack: self.gallery_size(pack_cols) for pack, pack_cols in by_pack.items()}
         gallery_size = sum(pack_sizes.values())
-        out_faces: list[dict[str, Any]] = []
+        out_faces: list[FaceCandidates[Candidate]] = []
+        hidden: list[Hidden] = []
         for pack, pack_cols in by_pack.items():
             pack_size = pack_sizes[pack]
             fs = self.analyze_probe(pack, image)
@@ -136,7 +170,8 @@ class Engine:
             chosen = self._choose_faces(fs, face, all_faces)
             table = load_table(pack, self.settings.home / "calibration")
             point = search_point(table, self.settings.search_fpir, pack_size, threshold)
-            good = [i for i in chosen if force or fs.quality[i] >= self.settings.probe_min_quality]
+            verdicts = {i: self._gate(fs, i) for i in chosen}
+            good = [i for i in chosen if force or not verdicts[i].refused]
             if not good:
                 i = chosen[0]
                 raise ProbeError(
@@ -148,26 +183,29 @@ class Engine:
             queries = fs.embeddings[good]
             target = None if threshold is not None else self.settings.search_fpir / max(pack_size, 1)
             checked = [self._indexes[c.id].index for c in pack_cols]  # made current by gallery_size above
-            ranked = self.matches(
+            ranking = self._ranking(
                 pack_cols, queries, top_k, table, point.threshold, pack_size, hide, target, indexes=checked
             )
-            shown = point.as_dict()
+            hidden.extend(ranking.hidden)
             fair = self._fair(pack, "all") if target is not None else None
-            if fair is not None and target is not None:
-                shown["fmr"] = max(10 ** fair.decision_level(target), fair.fmr_floor)
-                shown["reason"] += CALIBRATED_NOTE
-                shown["calibrated"] = True
+            shown = _threshold_shown(point, fair, target)
             for i in chosen:
-                entry = _face_entry(fs, i, pack, table.model_version, shown)
-                entry["gallery_size"] = pack_size
-                entry["collections"] = [c.name for c in pack_cols]
-                if i not in good:
-                    entry["skipped"] = f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
-                    entry["matches"] = []
-                else:
-                    entry["matches"] = ranked[good.index(i)]
-                out_faces.append(entry)
-        return {"gallery_size": gallery_size, "collections": [c.name for c in cols], "faces": out_faces}
+                skipped = (
+                    None if i in good else f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
+                )
+                out_faces.append(
+                    FaceCandidates[Candidate](
+                        **self._probe_face(fs, i, pack, table.model_version, verdicts[i] if i in good else None),
+                        threshold=shown,
+                        gallery_size=pack_size,
+                        collections=[c.name for c in pack_cols],
+                        skipped=skipped,
+                        matches=[] if skipped is not None else ranking.candidates[good.index(i)],
+                    )
+                )
+        answer = EngineSearch(gallery_size=gallery_size, collections=[c.name for c in cols], faces=out_faces)
+        self._remember(hidden)
+        return Searched(answer, tuple(hidden))
 
     def _collections(self, names: list[str] | None) -> list[Collection]:
         all_cols = self.store.list_collections()
@@ -183,6 +221,23 @@ class Engine:
         if missing:
             raise CollectionError(f"unknown collection(s): {', '.join(missing)}; known: {', '.join(known) or 'none'}")
         return [known[n] for n in names]
+
+    def _gate(self, fs: FaceSet, i: int) -> quality.GateVerdict:
+        return quality.gate(
+            float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, self.settings.probe_refuse_reasons
+        )
+
+    def _probe_face(
+        self, fs: FaceSet, i: int, pack: str, version: str, verdict: quality.GateVerdict | None
+    ) -> dict[str, Any]:
+        """The fields of a probe face (`ProbeFace`); a face below the gate that was searched or compared all the
+        same (`verdict` of a face that was not is None) gets the words that go with it."""
+        warning = None
+        if verdict is not None and verdict.below:
+            warning = quality_warning(
+                float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, verdict.refused
+            )
+        return {**_probe_face(fs, i, pack, version), "quality_warning": warning}
 
     def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool) -> list[int]:
         if all_faces:
@@ -207,8 +262,8 @@ class Engine:
         hide: HideFilter | None = None,
         target_fmr: float | None = None,
         indexes: list[VectorIndex] | None = None,
-    ) -> list[list[dict[str, Any]]]:
-        """The ranked, displayable matches of each embedded probe: index search, then one database read for
+    ) -> Ranking:
+        """The ranked, displayable candidates of each embedded probe: index search, then one database read for
         the candidates' provenance (and their embeddings, when calibrated). This and the counters read by
         `index` are all the per-query work.
 
@@ -217,7 +272,23 @@ class Engine:
         people); otherwise from the pack's score table and `threshold`. The score shown is always the model's.
         `indexes`: the collections' indexes when the caller has just made them current (`index`).
         """
-        scores, ids = self.search_vectors(cols, queries, k, hide, indexes=indexes)
+        ranking = self._ranking(cols, queries, k, table, threshold, gallery_size, hide, target_fmr, indexes)
+        self._remember(ranking.hidden)
+        return ranking
+
+    def _ranking(
+        self,
+        cols: list[Collection],
+        queries: np.ndarray,
+        k: int,
+        table: CalibrationTable,
+        threshold: float,
+        gallery_size: int,
+        hide: HideFilter | None = None,
+        target_fmr: float | None = None,
+        indexes: list[VectorIndex] | None = None,
+    ) -> Ranking:
+        scores, ids, hidden = self._ranked(cols, queries, k, hide, indexes)
         fair = self._fair(cols[0].model, "all") if target_fmr is not None else None
         details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0], embeddings=fair is not None)
         if not scores.size:
@@ -227,14 +298,15 @@ class Engine:
             above = fair.decide(fmr, target_fmr)
         else:
             fmr, above = table.fmr_at(scores), scores >= threshold
-        return [
+        candidates = [
             [
-                _match(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
+                _candidate(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
                 for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
                 if fid >= 0 and int(fid) in details
             ]
             for q in range(len(queries))
         ]
+        return Ranking(candidates, hidden)
 
     def search_vectors(
         self,
@@ -243,24 +315,46 @@ class Engine:
         k: int,
         hide: HideFilter | None = None,
         indexes: list[VectorIndex] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k over the collections of one pack for embedded probes: (scores, ids), id -1 as padding.
-        Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
+    ) -> Ranked:
+        """Top-k over the collections of one pack for embedded probes: (scores, ids, hidden), id -1 as
+        padding. Faces the hide filter refuses are denied inside the index search (not dropped afterwards)."""
+        ranked = self._ranked(cols, queries, k, hide, indexes)
+        self._remember(ranked.hidden)
+        return ranked
+
+    def _ranked(
+        self,
+        cols: list[Collection],
+        queries: np.ndarray,
+        k: int,
+        hide: HideFilter | None = None,
+        indexes: list[VectorIndex] | None = None,
+    ) -> Ranked:
         pack, dim = cols[0].model, cols[0].dim
         if indexes is None:
             indexes = [self.index(c) for c in cols]
-        denied = self._denied.setdefault(pack, set())
+        denied = set(self._denied.get(pack, ()))
+        hidden: list[Hidden] = []
         for _ in range(HIDE_ROUNDS):
             deny = np.fromiter(denied, np.int64, len(denied)) if denied else None
             scores, ids = _search_all(indexes, queries, k, deny)
-            if hide is None:
-                return scores, ids
-            blocked = hide(pack, dim, ids[ids >= 0]) - denied
+            if hide is None or not hide.covers(pack):
+                return Ranked(scores, ids, tuple(hidden))
+            valid = sorted({int(x) for x in ids[ids >= 0]})
+            found = hide.hidden(pack, valid, self.store.embeddings(valid, dim)) if valid else set()
+            if found:
+                hidden.append(Hidden(pack, tuple(sorted(found))))
+            blocked = found - denied
             if not blocked:
-                return scores, ids
+                return Ranked(scores, ids, tuple(hidden))
             denied |= blocked
         keep = ~np.isin(ids, np.fromiter(denied, np.int64, len(denied)))
-        return np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1)
+        return Ranked(np.where(keep, scores, -np.inf).astype(np.float32), np.where(keep, ids, -1), tuple(hidden))
+
+    def _remember(self, hidden: tuple[Hidden, ...] | list[Hidden]) -> None:
+        """Deny from now on what a search that returned has hidden (and reported for the log)."""
+        for h in hidden:
+            self._denied.setdefault(h.pack, set()).update(h.face_ids)
 
     # Verify ------------------------------------------------------------------------------------
     def verify(
@@ -270,45 +364,77 @@ class Engine:
         model: str | None = None,
         threshold: float | None = None,
         force: bool = False,
-    ) -> dict[str, Any]:
+        face_a: int = 0,
+        face_b: int = 0,
+    ) -> Comparison:
+        """Compare face `face_a` of the first photo with face `face_b` of the second (0 = largest, the default);
+        the answer lists every face found in each photo when either has more than one."""
         pack = model or self.settings.model
         table = load_table(pack, self.settings.home / "calibration")
-        faces = []
-        for label, img in (("first", image_a), ("second", image_b)):
+        sets: list[FaceSet] = []
+        verdicts: list[quality.GateVerdict] = []
+        for label, img, n, flag in (("first", image_a, face_a, "--face-a"), ("second", image_b, face_b, "--face-b")):
             fs = self.analyze_probe(pack, img)
             if len(fs) == 0:
                 raise ProbeError(f"no face found in the {label} photo (model pack {pack})")
-            if not force and fs.quality[0] < self.settings.probe_min_quality:
+            if not 0 <= n < len(fs):
+                raise ProbeError(
+                    f"{flag} {n} is out of range: the {label} photo has {len(fs)} face(s), numbered 0 to "
+                    f"{len(fs) - 1} from the largest"
+                )
+            verdict = self._gate(fs, n)
+            if verdict.refused and not force:
                 raise ProbeError(
                     f"the face in the {label} photo is too poor to compare (quality "
-                    f"{fs.quality[0]:.2f}: {', '.join(fs.reasons[0]) or 'low quality'}); "
+                    f"{fs.quality[n]:.2f}: {', '.join(fs.reasons[n]) or 'low quality'}); "
                     "use --force to compare anyway",
-                    fs.reasons[0],
+                    fs.reasons[n],
                 )
-            faces.append(fs)
-        score = float(faces[0].embeddings[0] @ faces[1].embeddings[0])
+            sets.append(fs)
+            verdicts.append(verdict)
+        a, b = sets[0].embeddings[face_a : face_a + 1], sets[1].embeddings[face_b : face_b + 1]
+        score = float(a[0] @ b[0])
         point = verify_point(table, self.settings.verify_fmr, threshold)
         fair = self._fair(pack, "verify") if threshold is None else None
         if fair is not None:
-            a, b = faces[0].embeddings[:1], faces[1].embeddings[:1]
             fmr = float(fair.fmr(a, b, np.array([score]))[0])
             same = bool(fair.decide(np.array([fmr]), self.settings.verify_fmr)[0])
             reason = point.reason + CALIBRATED_NOTE
-            threshold_fmr = max(10 ** fair.decision_level(self.settings.verify_fmr), fair.fmr_floor)
+            threshold_fmr = float(max(10 ** fair.decision_level(self.settings.verify_fmr), fair.fmr_floor))
         else:
-            fmr, same, reason = float(table.fmr_at(score)), score >= point.threshold, point.reason
+            fmr, same, reason = float(table.fmr_at(score)), bool(score >= point.threshold), point.reason
             threshold_fmr = point.fmr
-        return {
-            "score": round(score, 6),
-            "fmr": fmr,
-            "threshold": round(point.threshold, 6),
-            "threshold_fmr": threshold_fmr,
-            "threshold_reason": reason,
-            "same_person": same,
-            "model": pack,
-            "model_version": table.model_version,
-            "faces": [_face_entry(fs, 0, pack, table.model_version, None) for fs in faces],
-        }
+        chosen = (face_a, face_b)
+        found = None
+        if any(len(fs) > 1 for fs in sets):
+            found = [
+                [
+                    FoundFace(
+                        face=j,
+                        box=[round(float(v), 1) for v in fs.boxes[j]],
+                        quality=round(float(fs.quality[j]), 4),
+                        quality_reasons=fs.reasons[j],
+                        compared=j == n,
+                    )
+                    for j in range(len(fs))
+                ]
+                for fs, n in zip(sets, chosen)
+            ]
+        return comparison(
+            score=round(score, 6),
+            fmr=fmr,
+            threshold=round(point.threshold, 6),
+            threshold_fmr=threshold_fmr,
+            reason=reason,
+            same=same,
+            model=pack,
+            model_version=table.model_version,
+            faces=[
+                ProbeFace(**self._probe_face(fs, n, pack, table.model_version, v))
+                for fs, n, v in zip(sets, chosen, verdicts)
+            ],
+            faces_found=found,
+        )
 
 
 def _search_all(
@@ -360,8 +486,19 @@ def _sorted_by_area(fs: FaceSet) -> FaceSet:
     )
 
 
-def _face_entry(fs: FaceSet, i: int, pack: str, version: str, threshold: dict[str, Any] | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {
+def _threshold_shown(point: OperatingPoint, fair: FairCalibration | None, target: float | None) -> SearchThreshold:
+    """The operating point as the answer shows it: with a fair calibration, the false-match rate each candidate
+    is decided against (its threshold score stays the table's, indicative)."""
+    score = round(point.threshold, 6)
+    if fair is not None and target is not None:
+        fmr = float(max(10 ** fair.decision_level(target), fair.fmr_floor))
+        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True)
+    return search_threshold(score, point.fmr, point.reason)
+
+
+def _probe_face(fs: FaceSet, i: int, pack: str, version: str) -> dict[str, Any]:
+    """The fields of a probe face (`ProbeFace`), for the answer that holds it."""
+    return {
         "face": i,
         "box": [round(float(v), 1) for v in fs.boxes[i]],
         "landmarks": fs.landmarks[i].round(1).tolist(),
@@ -371,28 +508,26 @@ def _face_entry(fs: FaceSet, i: int, pack: str, version: str, threshold: dict[st
         "model": pack,
         "model_version": version,
     }
-    if threshold is not None:
-        entry["threshold"] = threshold
-    return entry
 
 
-def _match(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        "score": round(score, 6),
-        "fmr": fmr,
-        "expected_false_matches": fmr * gallery,
-        "above_threshold": above,
-        "face_id": d["face_id"],
-        "collection": d["collection"],
-        "box": [round(float(v), 1) for v in d["box"]],
-        "quality": round(float(d["quality"]), 4),
-        "thumbnail": d["thumbnail"],
-        "image": {
-            "id": d["image_id"],
-            "path": d["path"],
-            "source_url": d["source_url"],
-            "sha256": d["sha256"],
-            "metadata": d["metadata"],
-        },
-    }
+def _candidate(d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int) -> Candidate:
+    """A candidate from its row's details (`Store.face_details`)."""
+    return candidate(
+        rank=rank,
+        score=round(score, 6),
+        fmr=fmr,
+        gallery_size=gallery,
+        above=above,
+        face_id=d["face_id"],
+        collection=d["collection"],
+        box=[round(float(v), 1) for v in d["box"]],
+        quality=round(float(d["quality"]), 4),
+        thumbnail=d["thumbnail"],
+        image=MatchImage(
+            id=d["image_id"],
+            path=d["path"],
+            source_url=d["source_url"],
+            sha256=d["sha256"],
+            metadata=d["metadata"],
+        ),
+    )

@@ -12,23 +12,44 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..config import Settings
-from ..index import VectorIndex
+from ..index import VectorIndex, open_index
 from ..store import Store
 
 log = logging.getLogger("facesearch.index")
 
 
+class IndexBusy(Exception):
+    """Another process writes the collection's index (an ingest or a rebuild) and `wait` was False."""
+
+
 @contextlib.contextmanager
-def collection_lock(settings: Settings, collection_id: int) -> Iterator[None]:
+def collection_lock(settings: Settings, collection_id: int, *, wait: bool = True) -> Iterator[None]:
     """One writer of a collection's index at a time (ingest, rebuild), across processes: each holds the
-    index in memory and saves it whole, so two at once would drop each other's entries."""
+    index in memory and saves it whole, so two at once would drop each other's entries. With `wait` False,
+    raises `IndexBusy` at once instead of waiting for the writer."""
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(settings.index_dir / f"collection-{collection_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusy(f"collection {collection_id}: its index is being written") from None
         yield
     finally:
         os.close(fd)
+
+
+def drop_index(settings: Settings, collection_id: int, dim: int) -> None:
+    """Remove a deleted collection's vector index: its FAISS file, the file's metadata and lock, or its Milvus
+    collection."""
+    index = open_index(settings, collection_id, dim)
+    drop = getattr(index, "drop", None)
+    if drop is not None:  # a server's collection
+        drop()
+        return
+    path = settings.index_dir / f"collection-{collection_id}.faiss"
+    for f in (path, path.with_name(path.name + ".meta.json"), settings.index_dir / f"collection-{collection_id}.lock"):
+        f.unlink(missing_ok=True)
 
 
 def reconcile(index: VectorIndex, store: Store, collection_id: int) -> tuple[int, int]:

@@ -1,6 +1,8 @@
 """Background jobs of a long-lived process (the web service): one thread each, one job at a time,
 progress kept in memory for whoever polls a running job. The database keeps the durable record of every
-ingest run; this only adds live progress."""
+ingest run; this only adds live progress.
+
+A `Job` changes while it runs; whoever asks about it gets a `JobStatus`, a copy taken at that moment."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..errors import FacesearchError
 
 # (job, report progress) -> None; raises to fail the job.
@@ -24,6 +28,44 @@ Work = Callable[["Job"], None]
 
 
 MAX_FAILURES_SHOWN = 500
+
+
+class JobFailure(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    reason: str
+    detail: str | None
+
+
+class JobSummary(BaseModel):
+    """A job as listed: where it stands, its counts and speed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: str = Field(description="queued, running, done or failed.")
+    collection: str
+    source: str
+    user: str
+    total: int
+    processed: int
+    progress: float
+    counts: dict[str, Any]
+    failures_total: int
+    error: str | None
+    ingest_job_id: int | None
+    created: str | None
+    started: str | None
+    finished: str | None
+    seconds: float
+    images_per_second: float | None
+
+
+class JobStatus(JobSummary):
+    """A job as polled: its summary and its failures (the first MAX_FAILURES_SHOWN)."""
+
+    failures: list[JobFailure]
 
 
 @dataclass
@@ -43,29 +85,32 @@ class Job:
     failures: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     staging: Path | None = None
+    settled: bool = False  # its end is logged and its staging tidied: only then is it shown done or failed
 
-    def as_dict(self) -> dict[str, Any]:
+    def status_now(self) -> JobStatus:
+        """Where the job stands at this moment (a copy: the job goes on changing, the answer does not)."""
         elapsed = ((self.finished or time.time()) - self.started) if self.started else 0.0
-        return {
-            "id": self.id,
-            "status": self.status,
-            "collection": self.collection,
-            "source": self.source,
-            "user": self.user,
-            "total": self.total,
-            "processed": self.processed,
-            "progress": round(self.processed / self.total, 4) if self.total else (1.0 if self.finished else 0.0),
-            "counts": self.counts,
-            "failures": self.failures[:MAX_FAILURES_SHOWN],
-            "failures_total": len(self.failures),
-            "error": self.error,
-            "ingest_job_id": self.ingest_job_id,
-            "created": _iso(self.created),
-            "started": _iso(self.started),
-            "finished": _iso(self.finished),
-            "seconds": round(elapsed, 2),
-            "images_per_second": round(self.processed / elapsed, 2) if elapsed > 0 else None,
-        }
+        failures = list(self.failures)
+        return JobStatus(
+            id=self.id,
+            status=self.status if self.settled or self.status in ("queued", "running") else "running",
+            collection=self.collection,
+            source=self.source,
+            user=self.user,
+            total=self.total,
+            processed=self.processed,
+            progress=round(self.processed / self.total, 4) if self.total else (1.0 if self.finished else 0.0),
+            counts=dict(self.counts),
+            failures=[JobFailure(**f) for f in failures[:MAX_FAILURES_SHOWN]],
+            failures_total=len(failures),
+            error=self.error,
+            ingest_job_id=self.ingest_job_id,
+            created=_iso(self.created),
+            started=_iso(self.started),
+            finished=_iso(self.finished),
+            seconds=round(elapsed, 2),
+            images_per_second=round(self.processed / elapsed, 2) if elapsed > 0 else None,
+        )
 
 
 def _iso(t: float | None) -> str | None:
@@ -138,10 +183,13 @@ class JobManager:
         try:
             on_finish(job)
         finally:
-            if job.staging is not None:
-                self._tidy_staging(job.staging)
-            if held is not None:
-                os.close(held)  # releases the lock
+            try:
+                if job.staging is not None:
+                    self._tidy_staging(job.staging)
+            finally:
+                job.settled = True
+                if held is not None:
+                    os.close(held)  # releases the lock
 
     def _tidy_staging(self, staging: Path) -> None:
         """Keep only the uploads that became images (they are the originals a result view shows); files

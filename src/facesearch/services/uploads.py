@@ -62,7 +62,7 @@ def decode(settings: Settings, photo: Photo) -> Decoded:
             imaging.TOO_LARGE_FILE,
             f"the {photo.label} is larger than {settings.max_file_bytes} bytes (FACESEARCH_MAX_FILE_BYTES)",
         )
-    future = _decoder.submit(imaging.decode_image, data, settings.max_pixels)
+    future = _decoder.submit(imaging.decode_image, data, settings.max_pixels, settings.max_decode_bytes)
     try:
         image = future.result(timeout=settings.upload_decode_seconds)
     except FutureTimeout as exc:

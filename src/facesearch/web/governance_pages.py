@@ -1,6 +1,6 @@
 """Governance pages of the browser UI: review of proposed leads (examiners), case reports (examiners and
-auditors), collections with their provenance (operators), purposes and the kill switch (admins), data
-protection (operators). Plain server-side forms; no script needed."""
+auditors), collections with their provenance (operators), purposes, the kill switch and deleting a
+collection (admins), data protection (operators). Plain server-side forms; no script needed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from ..app import cases, doctor, optout, purposes, retention, review, subjects, suspension
+from ..app import authorisations, cases, doctor, optout, purposes, retention, review, subjects, suspension
 from ..app import collection as collections
 from ..app.context import Actor, Context
 from ..app.errors import Refused
@@ -18,13 +18,14 @@ from ..errors import FacesearchError
 from ..http.deps import Caller, context
 from ..http.uploads import read_photo
 from ..services.uploads import Photo
-from .rendering import render
+from .rendering import notice_url, render, signed_notices
 
 router = APIRouter(include_in_schema=False)
 
 
-def _redirect(path: str, msg: str) -> Response:
-    return RedirectResponse(f"{path}?msg={quote(msg)}", status_code=303)
+def _redirect(actor: Actor, path: str, msg: str) -> Response:
+    """Back to a page with a notice signed for this user and page (`rendering.notice_url`)."""
+    return RedirectResponse(notice_url(actor.name, path, msg), status_code=303)
 
 
 # Review of leads --------------------------------------------------------------------------------
@@ -32,9 +33,11 @@ def _redirect(path: str, msg: str) -> Response:
 def review_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(review.decide)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/review", msg, None, sig)
     return render(
         request,
         "review.html",
@@ -59,7 +62,7 @@ def review_decide(
         msg = f"Proposal {proposal_id} {status}."
     except Refused as exc:
         msg = str(exc)
-    return _redirect("/review", msg)
+    return _redirect(actor, "/review", msg)
 
 
 # Collections ------------------------------------------------------------------------------------
@@ -77,7 +80,9 @@ def collection_new(
     try:
         days = int(retention_days) if retention_days.strip() else None
     except ValueError:
-        return _redirect("/ingest", "the retention period is a whole number of days (or empty: keep until deleted)")
+        return _redirect(
+            actor, "/ingest", "the retention period is a whole number of days (or empty: keep until deleted)"
+        )
     try:
         col = collections.create_collection(
             ctx,
@@ -91,8 +96,8 @@ def collection_new(
             legal_basis_note=legal_basis_note.strip() or None,
         )
     except FacesearchError as exc:
-        return _redirect("/ingest", str(exc))
-    return _redirect("/ingest", f"Created collection {col['name']} (model pack {col['model']})")
+        return _redirect(actor, "/ingest", str(exc))
+    return _redirect(actor, "/ingest", f"Created collection {col.name} (model pack {col.model})")
 
 
 # Case reports -----------------------------------------------------------------------------------
@@ -100,11 +105,17 @@ def collection_new(
 def cases_page(
     request: Request,
     ref: Annotated[str | None, Query(max_length=200)] = None,
+    msg: Annotated[str | None, Query(max_length=2000)] = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(cases.case_report)),
+    ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/cases", msg, None, sig)
     if ref and ref.strip():
         return RedirectResponse(f"/api/v1/cases/{quote(ref.strip(), safe='')}/report?format=html", status_code=303)
-    return render(request, "cases.html")
+    # Admins record authorisations here and see the newest; the report of a case lists its own.
+    recent = authorisations.recent_authorisations(ctx, actor) if actor.role == "admin" else []
+    return render(request, "cases.html", authorisations=recent, msg=msg)
 
 
 # Purposes and the kill switch -------------------------------------------------------------------
@@ -112,15 +123,39 @@ def cases_page(
 def governance_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(purposes.add_purpose)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/admin/governance", msg, None, sig)
     return render(
         request,
         "governance.html",
         purposes=purposes.list_purposes(ctx, actor),
-        suspension=suspension.suspension(ctx.store),
+        suspension=suspension.current_suspension(ctx, actor),
+        collections=collections.list_collections(ctx, actor),
         msg=msg,
+    )
+
+
+@router.post("/admin/collections/{name}/delete")
+def collection_delete(
+    name: Annotated[str, Path(max_length=200)],
+    confirm: Annotated[str, Form(max_length=200)] = "",
+    actor: Actor = Depends(Caller(collections.delete_collection)),
+    ctx: Context = Depends(context),
+) -> Response:
+    """Delete a collection once its name is typed again (nothing is erased on a slip of the mouse)."""
+    if confirm.strip() != name:
+        return _redirect(actor, "/admin/governance", f"Type the collection's name, {name}, to delete it.")
+    try:
+        r = collections.delete_collection(ctx, actor, name)
+    except FacesearchError as exc:
+        return _redirect(actor, "/admin/governance", str(exc))
+    return _redirect(
+        actor,
+        "/admin/governance",
+        f"Collection {r.collection} deleted: erased {r.images} image(s) and {r.faces} face(s) with their thumbnails.",
     )
 
 
@@ -130,6 +165,8 @@ def governance_act(
     code: Annotated[str, Form(max_length=64)] = "",
     description: Annotated[str, Form(max_length=2000)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
+    requires_authorisation: Annotated[bool, Form()] = False,
+    urgent_hours: Annotated[str, Form(max_length=5)] = "",
     actor: Actor = Depends(Caller(suspension.set_suspended, purposes.add_purpose, purposes.retire_purpose)),
     ctx: Context = Depends(context),
 ) -> Response:
@@ -141,7 +178,10 @@ def governance_act(
             suspension.set_suspended(ctx, actor, False)
             msg = "Searching resumed."
         elif action == "add-purpose":
-            purposes.add_purpose(ctx, actor, code, description)
+            hours = int(urgent_hours) if urgent_hours.strip().isdigit() else None
+            purposes.add_purpose(
+                ctx, actor, code, description, requires_authorisation=requires_authorisation, urgent_hours=hours
+            )
             msg = f"Purpose {code} added."
         elif action == "retire-purpose":
             purposes.retire_purpose(ctx, actor, code)
@@ -150,7 +190,7 @@ def governance_act(
             msg = "Unknown action."
     except FacesearchError as exc:
         msg = str(exc)
-    return _redirect("/admin/governance", msg)
+    return _redirect(actor, "/admin/governance", msg)
 
 
 # Data protection: opt-out, subject access, doctor, purge ----------------------------------------
@@ -182,15 +222,14 @@ def privacy_optout(
         res = optout.add_optout(ctx, actor, chosen, reference)
     except FacesearchError as exc:
         return _privacy(request, ctx, actor, error=str(exc))
-    e = res["erased"]
     return _privacy(
         request,
         ctx,
         actor,
         optout_result=res,
-        done=f"Opt-out {res['reference']} registered from {res['photos']} photo(s): "
-        f"erased {e['faces']} face(s) and {e['images']} image(s); "
-        f"{len(res['to_review'])} face(s) to review.",
+        done=f"Opt-out {res.reference} registered from {res.photos} photo(s): "
+        f"erased {res.erased.faces} face(s) and {res.erased.images} image(s); "
+        f"{len(res.to_review)} face(s) to review.",
     )
 
 
@@ -223,11 +262,10 @@ def privacy_purge(
     request: Request, actor: Actor = Depends(Caller(retention.purge)), ctx: Context = Depends(context)
 ) -> Response:
     rep = retention.purge(ctx, actor)
-    e = rep["erased"]
     return _privacy(
         request,
         ctx,
         actor,
-        done=f"Purge done: erased {e['images']} image(s), {e['faces']} face(s); "
-        f"{rep['expired_probes']} expired probe(s).",
+        done=f"Purge done: erased {rep.erased.images} image(s), {rep.erased.faces} face(s); "
+        f"{rep.expired_probes} expired probe(s).",
     )

@@ -19,10 +19,9 @@ from ..app.errors import Invalid, NotFound, Refused
 from ..config import Settings
 from ..http.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Caller, any_user, client_ip, context, principal_of
 from ..http.problems import Problem
-from ..store.accounts import ROLES
-from ..store.audit import ACTIONS
-from . import governance_pages
-from .rendering import HOME, NAV, error_page, render, templates
+from ..vocabulary import ACTIONS, ROLES
+from . import governance_pages, watch_pages
+from .rendering import HOME, NAV, error_page, render, signed_notices, templates
 
 __all__ = ["HOME", "NAV", "error_page", "render", "router", "templates"]
 
@@ -113,8 +112,8 @@ def search_page(
         "search.html",
         collections=collections.list_collections(ctx, actor),
         top_k=10,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -123,14 +122,14 @@ def verify_page(
     request: Request, actor: Actor = Depends(Caller(searching.verify)), ctx: Context = Depends(context)
 ) -> Response:
     cols = collections.list_collections(ctx, actor)
-    models = sorted({ctx.settings.model, *(c["model"] for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
+    models = sorted({ctx.settings.model, *(c.model for c in cols)}, key=lambda m: (m != ctx.settings.model, m))
     return render(
         request,
         "verify.html",
         models=models,
         default_model=ctx.settings.model,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
     )
 
 
@@ -138,9 +137,11 @@ def verify_page(
 def ingest_page(
     request: Request,
     msg: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     actor: Actor = Depends(Caller(collections.create_collection, jobs.start_job)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, _ = signed_notices(actor.name, "/ingest", msg, None, sig)
     return render(
         request,
         "ingest.html",
@@ -173,10 +174,10 @@ def audit_page(
         "until": until or "",
     }
     error = None
-    entries: list[dict[str, Any]] = []
+    entries: list[audit.AuditRecord] = []
     total = 0
     try:
-        entries, total = audit.query(
+        found = audit.query(
             ctx,
             actor,
             user=filters["user"] or None,
@@ -187,6 +188,7 @@ def audit_page(
             limit=PAGE,
             offset=(page - 1) * PAGE,
         )
+        entries, total = found.entries, found.total
     except Invalid as exc:
         error = str(exc)
     chain = audit.verify(ctx, actor)
@@ -228,15 +230,17 @@ def _users(
     error: str | None = None,
     created: str | None = None,
 ) -> Response:
+    users = accounts.list_users(ctx, actor)
     return render(
         request,
         "users.html",
         status=status,
-        users=accounts.list_users(ctx, actor),
+        users=users,
         roles=ROLES,
         tokens=accounts.list_tokens(ctx, actor),
         error=error,
-        created=created,
+        # Only the name of an account that exists: a link cannot put text of its own on the page.
+        created=created if created in {u.name for u in users} else None,
     )
 
 
@@ -263,7 +267,7 @@ def users_add(
         user = accounts.add_user(ctx, actor, name, role, password)
     except Refused as exc:
         return _users(request, ctx, actor, status=422, error=str(exc))
-    return RedirectResponse(f"/admin/users?created={user['name']}", status_code=303)
+    return RedirectResponse(f"/admin/users?created={user.name}", status_code=303)
 
 
 @router.post("/admin/users/{name}/{change}")
@@ -347,3 +351,4 @@ def docs_page(request: Request, actor: Actor = Depends(any_user)) -> Response:
 
 # The governance pages live in their own module and are served under this router.
 router.include_router(governance_pages.router)
+router.include_router(watch_pages.router)

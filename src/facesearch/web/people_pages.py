@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import PurePath
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -18,7 +17,7 @@ from ..app.errors import KINDS, Invalid, NotFound
 from ..app.roles import roles_of
 from ..errors import FacesearchError
 from ..http.deps import Caller, context
-from .rendering import render
+from .rendering import notice_url, render, signed_notices
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,9 +26,11 @@ SUGGESTIONS = 1000  # pairs looked at for a person page's "may be the same perso
 PersonId = Annotated[int, Path(ge=1, le=ID_MAX)]
 
 
-def _redirect(path: str, msg: str | None = None, error: str | None = None, see: int | None = None) -> Response:
-    q = {k: v for k, v in (("msg", msg), ("error", error), ("see", see)) if v is not None}
-    return RedirectResponse(f"{path}?{urlencode(q)}" if q else path, status_code=303)
+def _redirect(
+    actor: Actor, path: str, msg: str | None = None, error: str | None = None, see: int | None = None
+) -> Response:
+    """Back to a page with a notice signed for this user and page (`rendering.notice_url`)."""
+    return RedirectResponse(notice_url(actor.name, path, msg, error, see=see), status_code=303)
 
 
 def _id(value: str, what: str) -> int:
@@ -40,12 +41,12 @@ def _id(value: str, what: str) -> int:
     return int(text)
 
 
-def _done(person_id: int, msg: str, see: int | None = None) -> Response:
-    return _redirect(f"/people/{person_id}", msg=msg, see=see)
+def _done(actor: Actor, person_id: int, msg: str, see: int | None = None) -> Response:
+    return _redirect(actor, f"/people/{person_id}", msg=msg, see=see)
 
 
-def _refused(person_id: int, exc: FacesearchError, back: str = "") -> Response:
-    return _redirect("/people" if back == "list" else f"/people/{person_id}", error=str(exc))
+def _refused(actor: Actor, person_id: int, exc: FacesearchError, back: str = "") -> Response:
+    return _redirect(actor, "/people" if back == "list" else f"/people/{person_id}", error=str(exc))
 
 
 # The grid ------------------------------------------------------------------------------------------
@@ -54,17 +55,21 @@ def people_page(
     request: Request,
     msg: str | None = None,
     error: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     min_faces: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     actor: Actor = Depends(Caller(people.list_people, people.suggestions)),
     ctx: Context = Depends(context),
 ) -> Response:
-    listed = people.list_people(ctx, actor, min_faces=min_faces)["people"]
+    msg, error = signed_notices(actor.name, "/people", msg, error, sig)
+    listed = people.list_people(ctx, actor, min_faces=min_faces).people
     cards = [
         {
-            **p,
-            "photos": len({f["image"]["id"] for f in p["faces"]}),
-            "cover": p["faces"][0]["face_id"] if p["faces"] else None,
+            "id": p.id,
+            "name": p.name,
+            "face_count": p.face_count,
+            "photos": len({f.image.id for f in p.faces}),
+            "cover": p.faces[0].face_id if p.faces else None,
         }
         for p in listed
     ]
@@ -72,7 +77,7 @@ def people_page(
         request,
         "people.html",
         people=cards,
-        suggestions=people.suggestions(ctx, actor)["suggestions"],
+        suggestions=people.suggestions(ctx, actor).suggestions,
         min_faces=min_faces,
         msg=msg,
         error=error,
@@ -90,10 +95,10 @@ def people_cluster(
     try:
         res = people.cluster(ctx, actor, full=full == "1")
     except FacesearchError as exc:
-        return _redirect("/people", error=str(exc))
-    done = ", ".join(f"{p['model']}: {p['faces']} face(s) into {p['people']} people" for p in res["passes"])
+        return _redirect(actor, "/people", error=str(exc))
+    done = ", ".join(f"{p.model}: {p.faces} face(s) into {p.people} people" for p in res.passes)
     what = "Full pass" if full == "1" else "New faces grouped"
-    return _redirect("/people", msg=f"{what}: {done or 'nothing to do'}.")
+    return _redirect(actor, "/people", msg=f"{what}: {done or 'nothing to do'}.")
 
 
 # A person ------------------------------------------------------------------------------------------
@@ -102,15 +107,17 @@ def _person_page(
 ) -> Response:
     person = people.show_person(ctx, actor, person_id)
     photos: dict[int, dict[str, Any]] = {}
-    for f in person["faces"]:
-        img = f["image"]
-        file = PurePath(img["path"]).name if img["path"] else f"image {img['id']}"
-        photos.setdefault(img["id"], {**img, "file": file, "faces": 0})["faces"] += 1
+    for f in person.faces:
+        img = f.image
+        file = PurePath(img.path).name if img.path else f"image {img.id}"
+        photos.setdefault(
+            img.id, {"id": img.id, "path": img.path, "collection": img.collection, "file": file, "faces": 0}
+        )["faces"] += 1
     # Pairs within the pack's verify threshold ("may be the same person"), marked among the most alike.
     suggested = {
-        x["b"]["id"] if x["a"]["id"] == person_id else x["a"]["id"]
-        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS)["suggestions"]
-        if person_id in (x["a"]["id"], x["b"]["id"])
+        x.b.id if x.a.id == person_id else x.a.id
+        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS).suggestions
+        if person_id in (x.a.id, x.b.id)
     }
     return render(
         request,
@@ -119,8 +126,8 @@ def _person_page(
         person=person,
         photos=list(photos.values()),
         suggested=suggested,
-        purposes=purposes.active_purposes(ctx.store),
-        suspension=suspension.suspension(ctx.store),
+        purposes=purposes.active_purposes(ctx, actor),
+        suspension=suspension.current_suspension(ctx, actor),
         may_together=actor.role in roles_of(people.together),
         **page,
     )
@@ -132,10 +139,12 @@ def person_page(
     person_id: PersonId,
     msg: str | None = None,
     error: str | None = None,
+    sig: Annotated[str | None, Query(max_length=64)] = None,
     see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
     actor: Actor = Depends(Caller(people.show_person, people.suggestions)),
     ctx: Context = Depends(context),
 ) -> Response:
+    msg, error = signed_notices(actor.name, f"/people/{person_id}", msg, error, sig)
     try:
         return _person_page(request, ctx, actor, person_id, msg=msg, error=error, see=see)
     except NotFound:
@@ -144,7 +153,7 @@ def person_page(
         # Back from a correction that took this person's last face (a move, an undone split): say so.
         gone = f"Person {person_id} has no faces left."
         return _redirect(
-            "/people", msg=f"{msg} {gone}" if msg else None, error=f"{error} {gone}" if error else None, see=see
+            actor, "/people", msg=f"{msg} {gone}" if msg else None, error=f"{error} {gone}" if error else None, see=see
         )
 
 
@@ -158,9 +167,10 @@ def person_name(
     try:
         res = people.name_person(ctx, actor, person_id, name)
     except FacesearchError as exc:
-        return _refused(person_id, exc)
-    new, cid = res["correction"]["name"], res["correction"]["id"]
+        return _refused(actor, person_id, exc)
+    new, cid = res.correction.name, res.correction.id
     return _done(
+        actor,
         person_id,
         f"Named person {person_id} “{new}” (correction {cid})."
         if new
@@ -180,9 +190,9 @@ def person_merge(
         other_id = _id(other, "other person's id")
         res = people.merge_people(ctx, actor, person_id, other_id)
     except FacesearchError as exc:
-        return _refused(person_id, exc, back)
-    msg = f"Merged person {other_id} into person {person_id} (correction {res['correction']['id']})."
-    return _redirect("/people", msg=msg, see=person_id) if back == "list" else _done(person_id, msg)
+        return _refused(actor, person_id, exc, back)
+    msg = f"Merged person {other_id} into person {person_id} (correction {res.correction.id})."
+    return _redirect(actor, "/people", msg=msg, see=person_id) if back == "list" else _done(actor, person_id, msg)
 
 
 @router.post("/people/{person_id}/split")
@@ -197,12 +207,12 @@ def person_split(
             raise Invalid("tick the faces to split off into a new person first")
         res = people.split_person(ctx, actor, person_id, [_id(f, "face id") for f in face_ids])
     except FacesearchError as exc:
-        return _refused(person_id, exc)
-    new = res.get("new_person")
+        return _refused(actor, person_id, exc)
+    new = res.new_person
     return _done(
+        actor,
         person_id,
-        f"Split {len(res['correction']['faces'])} face(s) off into a new person {new} "
-        f"(correction {res['correction']['id']}).",
+        f"Split {len(res.correction.faces)} face(s) off into a new person {new} (correction {res.correction.id}).",
         see=new,
     )
 
@@ -217,11 +227,12 @@ def person_reject(
     try:
         res = people.reject_face(ctx, actor, person_id, face_id)
     except FacesearchError as exc:
-        return _refused(person_id, exc)
-    new = res.get("new_person")
+        return _refused(actor, person_id, exc)
+    new = res.new_person
     return _done(
+        actor,
         person_id,
-        f"Face {face_id} is not person {person_id}: it is person {new} for now (correction {res['correction']['id']}).",
+        f"Face {face_id} is not person {person_id}: it is person {new} for now (correction {res.correction.id}).",
         see=new,
     )
 
@@ -238,9 +249,9 @@ def person_move(
         target = _id(to, "person id to move the face to")
         res = people.move_face(ctx, actor, face_id, target)
     except FacesearchError as exc:
-        return _refused(person_id, exc)
+        return _refused(actor, person_id, exc)
     return _done(
-        person_id, f"Moved face {face_id} to person {target} (correction {res['correction']['id']}).", see=target
+        actor, person_id, f"Moved face {face_id} to person {target} (correction {res.correction.id}).", see=target
     )
 
 
@@ -254,8 +265,8 @@ def person_undo(
     try:
         res = people.undo(ctx, actor, correction_id)
     except FacesearchError as exc:
-        return _refused(person_id, exc)
-    return _done(person_id, f"Undid correction {correction_id} ({res['correction']['kind']}).")
+        return _refused(actor, person_id, exc)
+    return _done(actor, person_id, f"Undid correction {correction_id} ({res.correction.kind}).")
 
 
 @router.post("/people/{person_id}/together")

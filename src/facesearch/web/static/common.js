@@ -42,6 +42,8 @@ const FS = (() => {
         d.style.left = (100 * b.box[0] / w) + "%"; d.style.top = (100 * b.box[1] / h) + "%";
         d.style.width = (100 * (b.box[2] - b.box[0]) / w) + "%"; d.style.height = (100 * (b.box[3] - b.box[1]) / h) + "%";
         if (b.label) d.append(el("span", { text: b.label }));
+        // A box that chooses its face on click (the page's list of faces does the same from the keyboard).
+        if (b.onClick) { d.classList.add("pickable"); d.addEventListener("click", b.onClick); }
         holder.append(d);
       });
     };

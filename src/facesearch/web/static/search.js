@@ -14,6 +14,7 @@
     if (file.type && !file.type.startsWith("image/")) { rejectProbe(FS.notAPhoto(file.name)); return; }
     FS.showError(errBox, ""); FS.showError($("probe-note"), "");
     probeFile = file; chosen = 0; probeFaces = [];
+    $("force").checked = false;  // searching anyway is chosen per probe, never carried over to the next one
     if (probeUrl) URL.revokeObjectURL(probeUrl);
     probeUrl = URL.createObjectURL(file);
     $("drop-label").hidden = true; $("probe-view").hidden = false;
@@ -50,7 +51,8 @@
       const id = "face-" + i;
       const radio = FS.el("input", { type: "radio", name: "face", id, value: String(i), checked: i === chosen });
       radio.addEventListener("change", () => { chosen = i; drawProbeBoxes(); });
-      const q = `quality ${f.quality.toFixed(2)}` + (f.searchable ? "" : " · below the search bar");
+      const q = `quality ${f.quality.toFixed(2)}` + (!f.searchable ? " · below the quality bar: refused unless you search anyway"
+        : f.quality_warning ? " · below the quality bar: searched with a warning" : "");
       list.append(FS.el("label", { class: "check face-choice", for: id }, radio,
         ` Face ${i + 1}${i === 0 ? " (largest)" : ""} `, FS.el("span", { class: f.searchable ? "muted" : "warn-text", text: q })));
     });
@@ -88,8 +90,19 @@
   ["dragleave", "drop"].forEach((ev) => drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
   drop.addEventListener("drop", (e) => { const f = e.dataTransfer.files[0]; if (f) setProbe(f); });
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  form.addEventListener("submit", (e) => { e.preventDefault(); runSearch(); });
+
+  /* A probe face the quality gate refuses: say why in the page's words, and offer to search anyway (the
+     search's audit entry records that it was forced, as --force does on the command line). */
+  function poorProbe(err) {
+    const reasons = (err.problem.reasons || []).join(", ") || "low quality";
+    FS.showError(errBox, `This face is too poor to search (${reasons}): use a better photo, or search anyway. `);
+    const again = FS.el("button", { type: "button", class: "link", id: "search-anyway", text: "Search anyway" });
+    again.addEventListener("click", () => { $("force").checked = true; runSearch(); });
+    errBox.append(again);
+  }
+
+  async function runSearch() {
     const caseRef = $("case_ref").value.trim(), purpose = $("purpose").value.trim();
     const missing = [];
     if (!probeFile) missing.push("a probe photo");
@@ -105,15 +118,17 @@
     fd.append("top_k", $("top_k").value || "10");
     if ($("all_faces").checked) fd.append("all_faces", "true"); else fd.append("face", String(chosen));
     if ($("threshold").value) fd.append("threshold", $("threshold").value);
+    if ($("force").checked) fd.append("force", "true");
     selectedCollections().forEach((c) => fd.append("collections", c));
     const btn = $("search-btn"); btn.disabled = true; btn.textContent = "Searching…";
     try {
       lastSearch = await FS.api("POST", "/api/v1/search", fd);
       renderResults(lastSearch);
     } catch (err) {
-      FS.showError(errBox, err.message);
+      if (err.status === 422 && err.problem && err.problem.reasons && err.problem.reasons.length && !$("force").checked) poorProbe(err);
+      else FS.showError(errBox, err.message);
     } finally { btn.disabled = false; btn.textContent = "Search"; }
-  });
+  }
 
   /* One group per answer entry: a model pack (each collection is searched with the pack that built it,
      so a search over collections of two packs answers twice) and, with "all faces", a probe face. */
@@ -144,6 +159,7 @@
     const thrText = thr ? `threshold ${thr.score.toFixed(3)} (at the threshold, ${thr.fmr_text || "—"})` : "";
     section.append(FS.el("p", { class: "small muted group-meta", text: [compared, thrText].filter(Boolean).join(" · ") }));
     if (face.skipped) { section.append(FS.el("p", { class: "alert warn", text: "This face was not searched: " + face.skipped })); return section; }
+    if (face.quality_warning) section.append(FS.el("p", { class: "alert warn quality-note", role: "status", text: "Probe quality: " + face.quality_warning }));
     if (!face.matches.length) {
       section.append(FS.el("p", { class: "muted", text: manyPacks ? `No candidates among the ${face.model} collections.` : "No candidates." }));
       return section;

@@ -22,7 +22,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# On SQLite the database itself refuses UPDATE and DELETE of audit rows (see store/accounts.py).
+# On SQLite the database itself refuses UPDATE and DELETE of audit rows (see store/audit/table.py).
 TRIGGERS = (("audit_log_no_update", "UPDATE"), ("audit_log_no_delete", "DELETE"))
 
 

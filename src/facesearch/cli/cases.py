@@ -1,0 +1,77 @@
+"""`facesearch cases`: what a case rests on. `cases authorise` records a case's judicial or administrative
+authorisation (admins); `cases authorisations` lists them; `cases report` is `case report` under this name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..app import authorisations
+from .actor import call
+from .actor import fail as _fail
+from .governance import case_report
+from .output import emit
+
+cases_app = typer.Typer(no_args_is_help=True, help="Cases: their authorisations and disclosure reports.")
+DOCUMENT_MAX = 64 * 1024 * 1024  # read at most this much of --document (the use case applies the upload limit)
+
+
+def _show(a: authorisations.AuthorisationInfo) -> None:
+    doc = f"; document {a.document.name} (sha256 {a.document.sha256})" if a.document else ""
+    typer.echo(
+        f"authorisation {a.id} of case {a.case_ref}: {a.authority}, {a.reference}, in force {a.granted} to "
+        f"{a.expires} ({'in force now' if a.live else 'not in force now'}){doc}; recorded by {a.recorded_by}"
+    )
+
+
+@cases_app.command("authorise")
+def authorise(
+    case_ref: str = typer.Argument(..., metavar="REF"),
+    authority: str = typer.Option(..., "--authority", help="Who granted it (a court, a prosecutor's office...)."),
+    reference: str = typer.Option(..., "--reference", help="The decision's reference."),
+    granted: str = typer.Option(..., "--granted", help="In force from this day (YYYY-MM-DD, UTC) or ISO date-time."),
+    expires: str = typer.Option(..., "--expires", help="Last day in force (YYYY-MM-DD, UTC) or ISO date-time."),
+    document: Path | None = typer.Option(
+        None, "--document", exists=True, dir_okay=False, help="The decision itself (kept in the home by its hash)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Record a case's authorisation: searches, verifies, co-appearance searches and watches under a purpose
+    that requires one need it in force. Logged."""
+    doc = None
+    if document is not None:
+        try:
+            with document.open("rb") as fh:
+                doc = authorisations.Document(document.name, fh.read(DOCUMENT_MAX + 1))
+        except OSError as exc:
+            _fail(f"cannot read {document}: {exc.strerror}")
+    out = call(
+        authorisations.authorise,
+        case_ref,
+        authority=authority,
+        reference=reference,
+        granted=granted,
+        expires=expires,
+        document=doc,
+        as_json=as_json,
+    )
+    emit(out, as_json, _show)
+
+
+@cases_app.command("authorisations")
+def listed(case_ref: str = typer.Argument(..., metavar="REF"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """A case's recorded authorisations, oldest first."""
+    emit(call(authorisations.case_authorisations, case_ref, as_json=as_json), as_json, _show_all)
+
+
+def _show_all(rows: list[authorisations.AuthorisationInfo]) -> None:
+    if not rows:
+        typer.echo("no authorisation recorded")
+    for a in rows:
+        _show(a)
+
+
+def register(app: typer.Typer) -> None:
+    cases_app.command("report")(case_report)
+    app.add_typer(cases_app, name="cases")

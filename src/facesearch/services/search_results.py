@@ -1,0 +1,252 @@
+"""What the search engine answers, built once and complete by the engine, wording included: a 1:N search
+(`GallerySearch` of `FaceCandidates`, one per probe face searched, each with its ranked `Candidate`s) and a 1:1
+comparison (`Comparison`).
+
+The builders (`search_threshold`, `candidate`, `comparison`) derive what follows from the numbers (the words,
+the expected false matches), so no answer carries a rate without its words. The models are generic in what
+they hold so that the layers above add their part by deriving, never by editing: the search use case's
+candidates are leads (`app.searching.Lead`), and the API's answer adds links (`api.search_models`). Field
+names are the JSON keys of the CLI's `--json` and of the API; a key that is absent unless it says something
+(`skipped`, `calibrated`) is left out of the JSON when it is None."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from ..calibration.wording import decision_text, fmr_text
+from .hiding import Hidden
+
+FMR_TEXT = "The false-match rate in words: '1 in 4,300,000 different people score this high'."
+
+
+def absent(value: Any) -> bool:
+    """A key left out of the answer rather than shown as null."""
+    return value is None
+
+
+class SearchThreshold(BaseModel):
+    """The operating point a probe face was searched with."""
+
+    score: float = Field(description="Score threshold.")
+    fmr: float = Field(description="False-match rate at the threshold.")
+    reason: str = Field(description="Where the threshold comes from.")
+    calibrated: bool | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="True when each candidate was decided on its calibrated false-match rate (absent otherwise).",
+    )
+    fmr_text: str = Field(description=FMR_TEXT)
+
+
+class MatchImage(BaseModel):
+    id: int
+    path: str | None
+    source_url: str | None
+    sha256: str
+    metadata: dict[str, Any]
+
+
+class Candidate(BaseModel):
+    """A gallery face among a probe face's top k, with what its score means."""
+
+    rank: int
+    score: float
+    fmr: float = Field(
+        description="False-match rate of this score: the share of different people who score "
+        "this high. Not the chance that the candidate is the probe's person."
+    )
+    expected_false_matches: float = Field(
+        description="fmr x the faces of this pack that the probe was compared "
+        "with: how many such scores chance alone would give."
+    )
+    above_threshold: bool
+    face_id: int
+    collection: str
+    box: list[float]
+    quality: float
+    thumbnail: str = Field(description="The face's thumbnail, relative to the home's thumbnail folder.")
+    image: MatchImage
+    fmr_text: str = Field(description=FMR_TEXT)
+    decision: str = Field(description="`above threshold` or `below threshold`, the same test as `above_threshold`.")
+
+
+class ProbeFace(BaseModel):
+    """A face found in a probe photo, as the engine describes it for a search or a verify."""
+
+    face: int = Field(description="Probe face number, 0 = largest.")
+    box: list[float]
+    landmarks: list[list[float]]
+    detection_score: float
+    quality: float
+    quality_reasons: list[str]
+    model: str
+    model_version: str
+    quality_warning: str | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Only for a face below the quality gate that was searched or compared all the same (its "
+        "reasons were measured not to predict errors, or it was forced): what that means for its candidates.",
+    )
+
+
+class FoundFace(BaseModel):
+    """A face found in one photo of a comparison, numbered as `face_a` / `face_b` count them."""
+
+    face: int = Field(description="Face number in its photo, 0 = largest.")
+    box: list[float]
+    quality: float
+    quality_reasons: list[str]
+    compared: bool = Field(description="The face this photo was compared with.")
+
+
+M = TypeVar("M", bound=Candidate)
+
+
+class FaceCandidates(ProbeFace, Generic[M]):
+    """One probe face searched with one model pack: its threshold and its ranked candidates."""
+
+    threshold: SearchThreshold
+    gallery_size: int = Field(
+        description="Faces this probe face was compared with: those of "
+        "the collections built with this model pack (the threshold is set for them)."
+    )
+    collections: list[str] = Field(description="The collections searched with this pack.")
+    skipped: str | None = Field(
+        default=None, exclude_if=absent, description="Why this face was not searched (only when it was not)."
+    )
+    matches: list[M]
+
+
+F = TypeVar("F", bound=FaceCandidates[Any])
+
+
+class GallerySearch(BaseModel, Generic[F]):
+    """A probe searched in the gallery: every probe face searched, with each pack searched."""
+
+    gallery_size: int = Field(
+        description="Faces in all the collections searched (each pack's probe is compared "
+        "only with its own pack's faces: see each face's `gallery_size`)."
+    )
+    collections: list[str]
+    faces: list[F] = Field(description="One entry per model pack searched (and per probe face with `all_faces`).")
+
+
+EngineSearch = GallerySearch[FaceCandidates[Candidate]]
+
+
+@dataclass(frozen=True)
+class Searched:
+    """The engine's search: the answer, and apart from it the faces its hide filter kept out (never part of
+    the answer, which must not reveal that anyone was hidden; the use case logs them)."""
+
+    answer: EngineSearch
+    hidden: tuple[Hidden, ...] = ()
+
+
+class Comparison(BaseModel):
+    """A face of each of two photos compared (1:1): the largest of each unless the caller chose others."""
+
+    score: float
+    fmr: float = Field(description="False-match rate of the score: the share of different people who score this high.")
+    fmr_text: str = Field(description="The false-match rate in words.")
+    threshold: float
+    threshold_fmr: float
+    threshold_fmr_text: str
+    threshold_reason: str
+    same_person: bool = Field(description="Score at or above the threshold.")
+    decision: str = Field(description="`above threshold` or `below threshold`.")
+    model: str
+    model_version: str
+    faces: list[ProbeFace] = Field(description="The two faces compared: of the first photo, of the second.")
+    faces_found: list[list[FoundFace]] | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Every face found in each photo (first, second), largest first, the compared ones marked; "
+        "present when either photo has more than one face (with one face each, `faces` is every face found).",
+    )
+
+
+# Builders: what follows from the numbers is derived here, once -------------------------------------------
+def search_threshold(score: float, fmr: float, reason: str, *, calibrated: bool = False) -> SearchThreshold:
+    return SearchThreshold(
+        score=score, fmr=fmr, reason=reason, calibrated=True if calibrated else None, fmr_text=fmr_text(fmr)
+    )
+
+
+def candidate(
+    *,
+    rank: int,
+    score: float,
+    fmr: float,
+    gallery_size: int,
+    above: bool,
+    face_id: int,
+    collection: str,
+    box: list[float],
+    quality: float,
+    thumbnail: str,
+    image: MatchImage,
+) -> Candidate:
+    """A candidate; `gallery_size`: the faces its probe face was compared with (chance's share of them)."""
+    return Candidate(
+        rank=rank,
+        score=score,
+        fmr=fmr,
+        expected_false_matches=fmr * gallery_size,
+        above_threshold=above,
+        face_id=face_id,
+        collection=collection,
+        box=box,
+        quality=quality,
+        thumbnail=thumbnail,
+        image=image,
+        fmr_text=fmr_text(fmr),
+        decision=decision_text(above),
+    )
+
+
+def comparison(
+    *,
+    score: float,
+    fmr: float,
+    threshold: float,
+    threshold_fmr: float,
+    reason: str,
+    same: bool,
+    model: str,
+    model_version: str,
+    faces: list[ProbeFace],
+    faces_found: list[list[FoundFace]] | None = None,
+) -> Comparison:
+    return Comparison(
+        score=score,
+        fmr=fmr,
+        fmr_text=fmr_text(fmr),
+        threshold=threshold,
+        threshold_fmr=threshold_fmr,
+        threshold_fmr_text=fmr_text(threshold_fmr),
+        threshold_reason=reason,
+        same_person=same,
+        decision=decision_text(same),
+        model=model,
+        model_version=model_version,
+        faces=faces,
+        faces_found=faces_found,
+    )
+
+
+def quality_warning(quality: float, reasons: list[str], bar: float, refused: bool) -> str:
+    """The words beside a face below the quality gate that was searched or compared all the same."""
+    why = f"quality {quality:.2f} is below {bar:g} ({', '.join(reasons) or 'low quality'})"
+    if refused:
+        return (
+            f"{why}, searched only because forced: faces refused for this were found at rank 1 far less often "
+            "than the rest (docs/accuracy.md); treat its candidates with extra care"
+        )
+    return (
+        f"{why}; searched all the same: faces flagged only for this were found at rank 1 about as often as the "
+        "rest (docs/accuracy.md), but check its candidates with that in mind"
+    )
