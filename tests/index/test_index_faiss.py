@@ -214,12 +214,15 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> No
         tmp_path / f"collection-1.faiss.{dead}.tmp",
         tmp_path / f"collection-1.faiss.build.{dead}.tmp",
         tmp_path / f"collection-1.faiss.meta.json.{dead}.tmp",
+        tmp_path / f"collection-1.faiss.build.{dead}.tmp.meta.json",  # a dead build's sidecar
     ]
     mine = tmp_path / f"collection-1.faiss.build.{os.getpid()}.tmp"
-    for f in [*stale, mine]:
+    mine_meta = tmp_path / f"collection-1.faiss.build.{os.getpid()}.tmp.meta.json"
+    other = tmp_path / f"collection-10.faiss.build.{dead}.tmp.meta.json"  # another collection's
+    for f in [*stale, mine, mine_meta, other]:
         f.write_bytes(b"x")
     FaissIndex(path, DIM)
-    assert not any(f.exists() for f in stale) and mine.exists()
+    assert not any(f.exists() for f in stale) and mine.exists() and mine_meta.exists() and other.exists()
 
 
 def test_kind_choice_and_list_counts() -> None:

@@ -122,13 +122,19 @@ def move_into(path: Path, live_path: Path) -> None:
 def clear_stale(path: Path) -> None:
     """Remove temporary files of `path` (saves, sidecars, builds) left by writers that died.
 
-    Two namings: the one atomic write's `.<name>.<pid>.<thread>.tmp`, and `<name>[.build|.meta.json].<pid>.tmp`
-    (builds, and files left by earlier versions)."""
+    Three namings: the one atomic write's `.<name>.<pid>.<thread>.tmp`, `<name>[.build|.meta.json].<pid>.tmp`
+    (builds, and files left by earlier versions), and a build's sidecar `<name>.build.<pid>.tmp.meta.json`."""
     folder = path.parent
     if not folder.is_dir():
         return
-    for stale in [*folder.glob(f"{path.name}.*.tmp"), *folder.glob(f".{path.name}.*.tmp")]:
-        parts = stale.name.split(".")
-        pid = parts[-3] if stale.name.startswith(".") else parts[-2]
+    found = [
+        *folder.glob(f"{path.name}.*.tmp"),
+        *folder.glob(f".{path.name}.*.tmp"),
+        *folder.glob(f"{path.name}.build.*.tmp{META_SUFFIX}"),
+    ]
+    for stale in found:
+        name = stale.name.removesuffix(META_SUFFIX)
+        parts = name.split(".")
+        pid = parts[-3] if name.startswith(".") else parts[-2]
         if pid.isdigit() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
