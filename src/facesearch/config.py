@@ -115,6 +115,30 @@ class Settings(BaseSettings):
         "(docs/calibration.md), so it is off by default.",
     )
 
+    # Video.
+    video_fps: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="Frames analysed per second of video (plus one after each scene cut), at ingest (`--video-fps`) "
+        "and for a probe clip. 2 by measurement (docs/benchmarks.md, Video): the decoding costs about the same "
+        "whatever is sampled, and a person on screen for 2 s gets at least four looks.",
+    )
+    max_video_bytes: int = Field(
+        default=64 * 1024**3,
+        description="Largest video file ingested (or searched with from the command line); videos are streamed, "
+        "never read whole, so this bounds disk reads, not memory.",
+    )
+    probe_video_seconds: float = Field(
+        default=120.0, gt=0, description="A probe clip is analysed up to this many seconds from its start."
+    )
+    video_batch_tracks: int = Field(
+        default=32,
+        ge=1,
+        description="A video's tracks are committed this many at a time at most (and at least every few seconds), "
+        "each batch with the point a killed ingest resumes from.",
+    )
+
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
     batch_images: int = 32
     threads_per_worker: int = 1

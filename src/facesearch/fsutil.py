@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 import threading
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 
 def pid_alive(pid: int) -> bool:
@@ -40,7 +41,7 @@ def temp_name(path: Path, tmp_dir: Path | None = None) -> Path:
 
 def write_atomic(
     path: Path,
-    data: bytes | str,
+    data: bytes | str | IO[bytes],
     tmp_dir: Path | None = None,
     *,
     durable: bool = True,
@@ -55,18 +56,21 @@ def write_atomic(
     process. `durable=False` is for files the database does not depend on surviving a power failure (a
     thumbnail is re-made by the next ingest of its photo); it still survives `kill -9`. With `exclusive` the
     file is linked into place only if `path` does not exist yet (FileExistsError otherwise): the first of
-    several processes wins. `make_parents=False`: a missing folder is an error (FileNotFoundError), not made."""
+    several processes wins. `make_parents=False`: a missing folder is an error (FileNotFoundError), not made.
+    `data` may be an open binary file: it is copied as a stream (a large file is never held in memory)."""
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
     if tmp_dir is not None:
         tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path, tmp_dir)
-    raw = data.encode() if isinstance(data, str) else data
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(raw)
+                if isinstance(data, (bytes, str)):
+                    fh.write(data.encode() if isinstance(data, str) else data)
+                else:
+                    shutil.copyfileobj(data, fh, 1 << 20)
                 fh.flush()
                 if durable:
                     os.fsync(fh.fileno())

@@ -31,3 +31,45 @@ class NewImage:
     height: int
     manifest_row: int | None
     faces: list[NewFace]
+
+
+@dataclass
+class NewVideoFace(NewFace):
+    """A face seen in a video: when (seconds from the start of the file) and on which frame."""
+
+    time: float
+    frame: int
+
+
+@dataclass
+class NewTrack:
+    """One person followed through one shot of a video, with the faces of it that are kept."""
+
+    track: int  # the scan's number, stable across a resumed scan
+    start: float
+    end: float
+    start_frame: int
+    end_frame: int
+    sightings: int
+    seen_with: list[int]  # track numbers on screen in the same frame at least once
+    faces: list[NewVideoFace]
+
+
+@dataclass
+class NewVideo:
+    """A video file as its image row and `videos` row record it."""
+
+    sha256: str
+    path: str | None
+    source_url: str | None
+    meta: dict[str, Any] | None
+    width: int  # upright display size
+    height: int
+    manifest_row: int | None
+    container: str
+    codec: str
+    duration: float | None
+    frame_rate: float | None
+    frames: int | None
+    rotation: int
+    sampling_fps: float

@@ -122,3 +122,14 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
 
 def test_media_types_are_video() -> None:
     assert all(c.media_type.startswith("video/") for c in formats.CONTAINERS)
+
+
+def test_a_gif_that_looks_like_a_transport_stream_is_a_photo() -> None:
+    """A GIF starts with 0x47, the transport stream's sync byte; one whose palette has 0x47 where the next two
+    packets would start is still a photo (and is ingested as one)."""
+    head = bytearray(b"GIF89a" + bytes(1018))
+    head[188] = head[376] = 0x47
+    assert sniff(bytes(head)) is None
+    ts = bytearray(bytes(1024))
+    ts[0] = ts[188] = ts[376] = 0x47
+    assert sniff(bytes(ts)) is not None

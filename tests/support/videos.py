@@ -253,3 +253,22 @@ def texture(side: int, seed: int = 0) -> np.ndarray:
     """A square of random blocks: something that moves visibly, and is not a face."""
     rng = np.random.default_rng(seed)
     return cv2.resize(rng.integers(0, 256, (8, 8, 3)).astype(np.uint8), (side, side), interpolation=cv2.INTER_NEAREST)
+
+
+def marker_photo(identity: int, seed: int = 0, side: int = 160) -> np.ndarray:
+    """A square of dark background holding one marker of the `synthetic` test pack (support.synthetic): what
+    an `Appearance` pastes to make clips for plumbing tests (no model weights; not faces)."""
+    from support.synthetic import photo
+
+    return photo([identity], seed=seed, size=(side, side), marker_px=int(side * 0.7))
+
+
+def marker_clip(duration: float, appearances: Sequence[tuple[int, float, float, float]], **kw: object) -> Clip:
+    """A clip of synthetic-pack markers: (identity, start, end, x) per appearance, each 60% of the frame high,
+    on a flat dark background (what the pack's detector needs around a marker)."""
+    return Clip(
+        duration,
+        tuple(Appearance(marker_photo(i, seed=i), s, e, x=x, y=0.2, size=0.6) for i, s, e, x in appearances),
+        flat=True,
+        **kw,  # type: ignore[arg-type]
+    )

@@ -1,4 +1,5 @@
-"""Gallery routes: collections, images, face thumbnails, erasure."""
+"""Gallery routes: collections, images and videos (files served with byte ranges), face thumbnails, the video
+frame a face was seen on, erasure."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from ..app import collection as collections_uc
@@ -14,6 +15,7 @@ from ..app import erasure, gallery
 from ..app.collection import LEGAL_BASES, CollectionFields
 from ..app.context import Actor
 from ..http.deps import Caller
+from ..http.files import OpenedFile
 from .common import ID_MAX, Ctx, Id
 from .gallery_models import CollectionDeleted, CollectionList, CreatedCollection, ImageErased, ImageView
 
@@ -88,17 +90,20 @@ def get_image(
 @router.get(
     "/images/{image_id}/file",
     response_class=FileResponse,
-    summary="The image file itself",
+    summary="The image (or video) file itself; byte ranges for videos",
     responses={
         200: {
-            "description": "The image file, as stored, with the type of its decoded format "
-            "(never its name's): an image type shown inline, or "
-            "application/octet-stream as a download for anything else.",
+            "description": "The image or video file, as stored, with the type of its decoded format "
+            "(never its name's): an image or video type shown inline, or "
+            "application/octet-stream as a download for anything else. `Range: bytes=...` is answered with "
+            "206 Partial Content and the part asked for (how a browser plays a video from a time), 416 for a "
+            "range past the end.",
             "content": {
                 "image/*": {"schema": {"type": "string", "format": "binary"}},
+                "video/*": {"schema": {"type": "string", "format": "binary"}},
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
-        }
+        },
     },
 )
 def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
@@ -109,7 +114,25 @@ def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'{disposition}; filename="image-{image_id}.{found.extension}"',
     }
-    return FileResponse(found.path, media_type=found.media_type, headers=headers)
+    # Served from the file the use case opened and checked, not from its path again.
+    return OpenedFile(found.opened, media_type=found.media_type, headers=headers, name=f"image-{image_id}")
+
+
+@router.get(
+    "/faces/{face_id}/frame",
+    response_class=Response,
+    summary="The video frame a face was seen on (JPEG; faces from videos only)",
+    responses={
+        200: {
+            "description": "The whole frame at the face's time, at most 1280 px (its box is in the video's "
+            "display pixels: scale by the frame's width over the video's).",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def face_frame(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_frame))) -> Response:
+    headers = {**PRIVATE, "X-Content-Type-Options": "nosniff"}
+    return Response(gallery.face_frame(ctx, actor, face_id), media_type="image/jpeg", headers=headers)
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Ingest through the API: a server-side folder or manifest, or uploaded files; runs as a background job."""
+"""Ingest through the API: a server-side folder or manifest, or uploaded files (photos and videos); runs as a
+background job."""
 
 from __future__ import annotations
 
@@ -30,13 +31,19 @@ def start_ingest(
     collection: Annotated[str, Form(min_length=1, max_length=200)],
     path: Annotated[str | None, Form(description="A folder or file on the server.")] = None,
     manifest: Annotated[str | None, Form(description="A CSV manifest on the server.")] = None,
-    files: Annotated[list[UploadFile] | None, File(description="Photos to upload.")] = None,
+    files: Annotated[list[UploadFile] | None, File(description="Photos and videos to upload.")] = None,
     model: Annotated[str | None, Form()] = None,
+    video_fps: Annotated[
+        float | None,
+        Form(gt=0, le=60, description="Frames analysed per second of video (default FACESEARCH_VIDEO_FPS)."),
+    ] = None,
     actor: Actor = Depends(Caller(jobs.start_job)),
 ) -> JobStatus:
     uploads = [upload_of(f) for f in files or [] if f.filename]  # a browser sends an empty part for no file
     try:
-        job = jobs.start_job(ctx, actor, collection, path=path, manifest=manifest, files=uploads, model=model)
+        job = jobs.start_job(
+            ctx, actor, collection, path=path, manifest=manifest, files=uploads, model=model, video_fps=video_fps
+        )
     except CollectionError as exc:  # point API clients at the route that creates a collection
         raise Problem(422, "Collection problem", f"{exc} (or POST /api/v1/collections)") from exc
     return job

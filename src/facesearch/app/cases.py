@@ -70,10 +70,15 @@ class CaseProbeFace(BaseModel):
     skipped: str | None
     model: str | None
     model_version: str | None
+    video: dict[str, Any] | None = Field(
+        default=None, description="A probe clip's face (a track): its time, frame, track, start and end."
+    )
 
 
 class DisclosedCandidate(RecordedCandidate):
-    """A candidate of a search of the case, with its review history and what its score meant."""
+    """A candidate of a search of the case, with its review history and what its score meant (a face from a
+    video also has `video`: the time and frame it was seen at, its track's start and end, as the search's audit
+    entry recorded them)."""
 
     erased: bool = Field(description="The face has been erased since (no thumbnail then).")
     decision: str | None = Field(description="Above or below the threshold, in words (None when unknown).")
@@ -306,6 +311,7 @@ def build_case_report(ctx: Context, case_ref: str, now: str) -> CaseDisclosure:
                         "skipped": f.get("skipped"),
                         "model": f.get("model"),
                         "model_version": f.get("model_version"),
+                        **({"video": f["video"]} if f.get("video") else {}),
                     }
                 )
                 # Each probe face has its pack's threshold; entries written before that was kept have only

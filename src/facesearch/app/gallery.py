@@ -1,25 +1,38 @@
-"""The gallery as users see it: images with their faces, image files and face thumbnails, and the
-numbers of `stats`. Every look at a gallery image is logged, unless the search or view that showed it
-to this user already was."""
+"""The gallery as users see it: images (and videos) with their faces, image and video files, face thumbnails,
+the frame of a video a face was seen on, and the numbers of `stats`. Every look at a gallery image is logged,
+unless the search or view that showed it to this user already was."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..pipeline.imaging import sniff_media_type
+from ..pipeline.video import VideoError, VideoLimits
+from ..pipeline.video.formats import HEAD_BYTES, sniff
+from ..pipeline.video.still import frame_jpeg
+from ..services.search_results import VideoTime, absent
+from ..store import videos
+from ..store.video_tables import DONE
 from ..vocabulary import Action
 from .auditing import record
 from .context import Actor, Context
 from .errors import NotFound
 from .roles import allowed
 
+# File extensions a downloaded video is given, by container (its name is never the file's own).
+VIDEO_EXTENSIONS = {"mp4": "mp4", "m4v": "m4v", "mov": "mov", "3gp": "3gp", "matroska": "mkv", "webm": "webm"}
+VIDEO_EXTENSIONS |= {"avi": "avi", "mpegts": "ts", "mpeg": "mpg"}
+
 
 # Results ----------------------------------------------------------------------------------------
 class ImageFace(BaseModel):
-    """A face of an image: its number in the image, box, quality and detection score."""
+    """A face of an image: its number in the image, box, quality and detection score (a video's face: when it
+    was seen, and its track)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -28,10 +41,37 @@ class ImageFace(BaseModel):
     box: list[float]
     quality: float
     detection_score: float
+    video: VideoTime | None = Field(default=None, exclude_if=absent, description="Only for a face from a video.")
+
+
+class VideoIssueView(BaseModel):
+    """Something wrong with a video file that did not stop its ingest: what, and from when (seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    detail: str
+    at: float | None
+
+
+class VideoView(BaseModel):
+    """A video file as ingested: its container and how it was scanned."""
+
+    model_config = ConfigDict(frozen=True)
+
+    container: str
+    codec: str
+    duration: float | None = Field(description="Seconds, as the container declares it.")
+    frame_rate: float | None
+    rotation: int = Field(description="Degrees the stored frames are turned to be shown upright.")
+    sampling_fps: float = Field(description="Frames analysed per second (plus one after each scene cut).")
+    complete: bool = Field(description="The scan reached the end of the file (false: an ingest still to resume).")
+    analysed_seconds: float = Field(description="Video time the scan has covered.")
+    issues: list[VideoIssueView] = Field(description="What was wrong with the file (what decoded was ingested).")
 
 
 class ImageView(BaseModel):
-    """An image with its provenance and faces."""
+    """An image with its provenance and faces; a video file also has `video` (its faces, their times)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -45,19 +85,23 @@ class ImageView(BaseModel):
     height: int
     ingested_at: str | None
     faces: list[ImageFace]
+    video: VideoView | None = Field(default=None, exclude_if=absent, description="Only for a video file.")
 
 
 class ImageFile(NamedTuple):
-    """An image file to serve: where it is, and its type as decoded from its first bytes (never from its
-    name): `media_type` is an image type a browser may show, or application/octet-stream for anything else."""
+    """An image (or video) file to serve: where it is, its type as decoded from its first bytes (never from
+    its name): an image or video type a browser may show, or application/octet-stream for anything else, and
+    the file itself, opened and checked (a regular file, not a link): what is served is what was checked. The
+    caller closes `opened`."""
 
     path: Path
     media_type: str
     extension: str
+    opened: BinaryIO
 
     @property
     def is_image(self) -> bool:
-        return self.media_type.startswith("image/")
+        return self.media_type.startswith(("image/", "video/"))
 
 
 class CollectionStats(BaseModel):
@@ -106,6 +150,8 @@ def view_image(
     )
     ctx.seen.add(actor.name, "image", [image_id])
     ctx.seen.add(actor.name, "face", [f.id for f in faces])
+    video = videos.video_of_image(ctx.store, image_id)
+    times = videos.face_times(ctx.store, [f.id for f in faces]) if video is not None else {}
     return ImageView(
         id=img.id,
         collection=collection,
@@ -123,9 +169,34 @@ def view_image(
                 box=[f.x1, f.y1, f.x2, f.y2],
                 quality=f.quality,
                 detection_score=f.det_score,
+                video=_time(times.get(f.id)),
             )
             for f in faces
         ],
+        video=_video_view(video),
+    )
+
+
+def _time(info: videos.VideoFaceInfo | None) -> VideoTime | None:
+    if info is None:
+        return None
+    return VideoTime(time=info.time, frame=info.frame, track=info.track, start=info.start, end=info.end)
+
+
+def _video_view(video: dict[str, Any] | None) -> VideoView | None:
+    if video is None:
+        return None
+    report = video.get("report") or {}
+    return VideoView(
+        container=video["container"],
+        codec=video["codec"],
+        duration=video["duration"],
+        frame_rate=video["frame_rate"],
+        rotation=video["rotation"],
+        sampling_fps=video["sampling_fps"],
+        complete=video["status"] == DONE,
+        analysed_seconds=video["seconds"],
+        issues=[VideoIssueView(**i) for i in report.get("issues", [])],
     )
 
 
@@ -147,15 +218,70 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
         )
         ctx.seen.add(actor.name, "image", [image_id])
     path = Path(img.path) if img.path else None
-    if path is None or not path.is_file():
+    if path is None:
         raise NotFound("the image file is no longer at its recorded path")
+    opened = open_recorded(path)
     try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
+        head = os.pread(opened.fileno(), HEAD_BYTES, 0)
     except OSError as exc:
+        opened.close()
         raise NotFound("the image file cannot be read at its recorded path") from exc
-    media_type, extension = sniff_media_type(head)
-    return ImageFile(path, media_type, extension)
+    container = sniff(head)
+    media_type, extension = (
+        (container.media_type, VIDEO_EXTENSIONS.get(container.name, "video")) if container else sniff_media_type(head)
+    )
+    return ImageFile(path, media_type, extension, opened)
+
+
+def open_recorded(path: Path) -> BinaryIO:
+    """The file at an image's recorded path, opened for reading if it is still a regular file there. Paths are
+    recorded resolved (links followed at ingest), so a link found there now was put in its place since: it is
+    refused (O_NOFOLLOW), as is a FIFO or a device, without waiting on it. Whatever is read or served next is
+    read from this open file, never from the path again."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise NotFound("the image file is no longer at its recorded path") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotFound("the image file is no longer at its recorded path")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@allowed("examiner", "operator")
+def face_frame(ctx: Context, actor: Actor, face_id: int) -> bytes:
+    """The whole frame of the video a face was seen on (JPEG, at most 1280 px): the scene around a match. Only
+    the frames at which a stored face was seen can be read, never any other moment of a video. Fetched without
+    a logged search or view that showed the video, this is the view."""
+    details = ctx.store.face_details([face_id]).get(face_id)
+    if details is None:
+        raise NotFound(f"no face with id {face_id}")
+    video = details.get("video")
+    if video is None:
+        raise NotFound(f"face {face_id} is not from a video")
+    image_id = details["image_id"]
+    if not ctx.seen.seen(actor.name, "image", image_id):
+        record(
+            ctx,
+            actor,
+            Action.VIEW_MATCH,
+            collections=[details["collection"]],
+            results={"image_id": image_id, "face_id": face_id, "time": video["time"]},
+            details={"via": "frame"},
+        )
+        ctx.seen.add(actor.name, "image", [image_id])
+    if not details["path"]:
+        raise NotFound("the video file is no longer at its recorded path")
+    with open_recorded(Path(details["path"])) as fh:
+        try:
+            return frame_jpeg(fh, float(video["time"]), VideoLimits.from_settings(ctx.settings))
+        except VideoError as exc:
+            raise NotFound(f"the frame cannot be read from the video file: {exc.detail}") from exc
 
 
 @allowed("examiner", "operator")

@@ -1,4 +1,4 @@
-"""Ingest: files or a manifest into a documented collection, logged.
+"""Ingest: files or a manifest (photos and videos) into a documented collection, logged.
 
 The rules live here: a collection is created on purpose, with its provenance, never by an ingest; it takes
 faces of the model pack it was built with only; faces that match an opt-out are never stored; every run is
@@ -22,6 +22,7 @@ from ..vocabulary import Action
 from .auditing import record, refusal_recorded
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
+from .errors import Invalid
 from .optout import drop_optout_faces
 from .roles import allowed
 from .watches import DuringIngest
@@ -31,6 +32,7 @@ __all__ = [
     "IngestResult",
     "IngestSummary",
     "Item",
+    "check_video_fps",
     "ProgressFn",
     "ingest",
     "items_from_folder",
@@ -68,13 +70,24 @@ def ingest(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
-    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit)."""
+    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit). Video files
+    (by content) are sampled at `video_fps` frames per second (default FACESEARCH_VIDEO_FPS)."""
     with refusal_recorded(ctx, actor, Action.INGEST, collections=[collection], model=model) as attempt:
         attempt.details["source"] = source
+        check_video_fps(video_fps)
         result = run(
-            ctx, items, collection, model=model, workers=workers, progress=progress, source=source, settings=settings
+            ctx,
+            items,
+            collection,
+            model=model,
+            workers=workers,
+            progress=progress,
+            source=source,
+            settings=settings,
+            video_fps=video_fps,
         )
     record(
         ctx,
@@ -83,9 +96,19 @@ def ingest(
         collections=[result.collection],
         model=result.model,
         results={"counts": result.counts(), "failures": len(result.failures)},
-        details={"ingest_job_id": result.job_id, "source": source},
+        details={
+            "ingest_job_id": result.job_id,
+            "source": source,
+            **({"video_fps": video_fps or ctx.settings.video_fps} if result.video.found else {}),
+        },
     )
     return result
+
+
+def check_video_fps(value: float | None) -> None:
+    """Frames sampled per second of video: a positive number up to 60 (more than most videos have)."""
+    if value is not None and not (isinstance(value, (int, float)) and 0 < value <= 60):
+        raise Invalid(f"the video sampling rate must be above 0 and at most 60 frames per second (got {value!r})")
 
 
 def run(
@@ -98,6 +121,7 @@ def run(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
     settings = settings or ctx.settings
@@ -116,6 +140,7 @@ def run(
         progress=watching.progress(progress),
         source=source,
         screen=screen,
+        video_fps=video_fps,
     )
     if result.faces:
         from .rebuild import grow_if_needed  # past FACESEARCH_INDEX_FLAT_MAX faces: IVF instead of exact

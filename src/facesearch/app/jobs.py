@@ -1,6 +1,7 @@
 """Ingest jobs started through the web service: from a server-side folder or manifest (limited to
-FACESEARCH_INGEST_ROOTS when that is set) or from uploaded files (staged under the home's `uploads/`; only
-those that became images are kept). They run in the background, one at a time.
+FACESEARCH_INGEST_ROOTS when that is set) or from uploaded files, photos and videos (staged under the home's
+`uploads/`, videos copied as a stream; only those that became images are kept). They run in the background,
+one at a time; a job scanning a video says how far into it it is.
 
 With FACESEARCH_INGEST_ROOTS set, every item's path (from the folder, or listed by the manifest) is resolved,
 symlinks included, and checked against the roots before anything reads it: one outside is a failure with
@@ -21,17 +22,19 @@ from ..config import Settings
 from ..errors import FacesearchError
 from ..models import PACKS, is_installed
 from ..pipeline.sources import Item, items_from_folder, items_from_manifest
+from ..pipeline.video.formats import HEAD_BYTES, sniff
 from ..services.batching import IngestResult
-from ..services.jobqueue import Job, JobStatus
+from ..services.jobqueue import Job, JobStatus, JobVideo
 from ..vocabulary import Action
 from .auditing import record
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .errors import Forbidden, Invalid, NotFound
-from .ingest import run
+from .ingest import check_video_fps, run
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+STAGE_CHUNK = 1 << 20
 OUTSIDE_ROOTS = "OUTSIDE_ROOTS"
 OUTSIDE_DETAIL = "outside the allowed roots"
 Failure = tuple[str, str, str]
@@ -103,9 +106,21 @@ def _stage(settings: Settings, files: list[Upload]) -> tuple[Path, list[Item]]:
     for n, f in enumerate(files):
         name = _SAFE_NAME.sub("_", Path(f.filename or f"upload-{n}").name).strip("._") or f"upload-{n}"
         target = staging / f"{n:05d}_{name}"
-        # An oversized upload is kept truncated to limit + 1 bytes: the job reads uploads with the same
-        # limit, so it is reported as FILE_TOO_LARGE like any other bad file.
-        target.write_bytes(f.read(limit + 1)[: limit + 1])
+        with target.open("wb") as out:
+            first = f.read(STAGE_CHUNK)
+            out.write(first)
+            if sniff(first[:HEAD_BYTES]) is not None:
+                # A video is copied as a stream, whole: the request's own bound (FACESEARCH_MAX_INGEST_REQUEST_BYTES)
+                # limits it, and it is never held in memory.
+                while chunk := f.read(STAGE_CHUNK):
+                    out.write(chunk)
+            else:
+                # An oversized photo is kept truncated to limit + 1 bytes: the job reads uploads with the same
+                # limit, so it is reported as FILE_TOO_LARGE like any other bad file.
+                left = limit + 1 - len(first)
+                while left > 0 and (chunk := f.read(min(STAGE_CHUNK, left))):
+                    out.write(chunk)
+                    left -= len(chunk)
         items.append(Item(target, meta={"uploaded_name": f.filename or ""}))
     return staging, items
 
@@ -120,9 +135,12 @@ def start_job(
     manifest: str | None = None,
     files: list[Upload] | None = None,
     model: str | None = None,
+    video_fps: float | None = None,
 ) -> JobStatus:
-    """Start an ingest job from a server-side folder or manifest, or from uploaded files. A collection
-    that does not exist or lacks its provenance is refused at once, not as a failed job."""
+    """Start an ingest job from a server-side folder or manifest, or from uploaded files (photos and videos).
+    A collection that does not exist or lacks its provenance is refused at once, not as a failed job. Video
+    files are sampled at `video_fps` frames per second (default FACESEARCH_VIDEO_FPS)."""
+    check_video_fps(video_fps)
     files = files or []
     given = [x for x in (path, manifest) if x] + (["files"] if files else [])
     if len(given) != 1:
@@ -164,13 +182,21 @@ def start_job(
             model=model,
             outcome=job.status,
             results={"counts": job.counts, "failures": len(job.failures)},
-            details={"job": job.id, "ingest_job_id": job.ingest_job_id, "source": job.source, "error": job.error},
+            details={
+                "job": job.id,
+                "ingest_job_id": job.ingest_job_id,
+                "source": job.source,
+                "error": job.error,
+                **({"video_fps": video_fps or ctx.settings.video_fps} if "videos" in job.counts else {}),
+            },
         )
 
     def work(job: Job) -> None:
         def progress(res: IngestResult, _: int) -> None:
             job.ingest_job_id = res.job_id
             job.processed = res.processed + len(outside)
+            now = res.video.now
+            job.video = JobVideo(name=Path(now.path).name, seconds=now.seconds, duration=now.duration) if now else None
             counts = res.counts()
             job.counts = {**counts, "failed": counts["failed"] + len(outside)}
             job.failures = [{"path": p, "reason": r, "detail": d} for p, r, d in [*outside, *res.failures]]
@@ -185,6 +211,7 @@ def start_job(
                 progress=progress,
                 source=source,
                 settings=settings,
+                video_fps=video_fps,
             )
             progress(res, total)
         finally:

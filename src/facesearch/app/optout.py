@@ -15,10 +15,12 @@ from ..config import Settings
 from ..errors import FacesearchError, ProbeError
 from ..models import get_entry, is_installed
 from ..pipeline import imaging
+from ..pipeline.video.formats import is_video
+from ..services.clips import Clip
 from ..services.engine import Engine
 from ..services.hiding import Hidden, HideFilter, matching
 from ..services.uploads import Photo, decode
-from ..store import NewImage, Store
+from ..store import NewImage, Store, videos
 from ..store import optouts as registry
 from ..store.optouts import optouts_without_templates as optouts_without_templates
 from ..store.optouts import templates as templates
@@ -136,7 +138,8 @@ def drop_optout_faces(
 ) -> tuple[int, int]:
     """Ingest hook, before rows or index entries are written: remove faces that match an opt-out
     template (and their thumbnails, already written by the workers). An image whose every face was
-    removed is not stored at all. Returns (faces dropped, images dropped)."""
+    removed is not stored at all. Returns (faces dropped, images dropped). Video ingest hands each track
+    as an image of its own faces, and keeps out a track any of whose faces went (a track is one person)."""
     settings = ctx.settings
     tmpl = templates(ctx.store, col.model)
     if len(tmpl) == 0:
@@ -283,8 +286,12 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             looser, looser_reason = review_threshold(settings, pack)
             found = gallery_matches(store, pack, np.stack(vecs), looser)
             hits = [(fid, score) for fid, score in found if score >= threshold]
-            review = _review_rows(store, table, pack, [(f, sc) for f, sc in found if sc < threshold])
-            done = erase_faces(settings, store, [fid for fid, _ in hits])
+            # A video's track is one person: one face of it matching erases the whole track.
+            erased_ids = videos.track_mates(store, [fid for fid, _ in hits])
+            review = _review_rows(
+                store, table, pack, [(f, sc) for f, sc in found if sc < threshold and f not in set(erased_ids)]
+            )
+            done = erase_faces(settings, store, erased_ids)
             done.probes += _erase_matching_probes(settings, ctx.engine, pack, np.stack(vecs), threshold)
             erased += done
             to_review.extend(review)
@@ -306,7 +313,7 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
                 model=pack,
                 threshold=threshold,
                 results={
-                    "face_ids": [fid for fid, _ in hits],
+                    "face_ids": erased_ids,
                     **done.as_dict(),
                     "to_review_face_ids": [r.face_id for r in review],
                 },
@@ -360,7 +367,8 @@ def _review_rows(
 @allowed("operator", "admin")
 def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None = None) -> OptOutFaceErased:
     """Erase one gallery face an operator judged to be an opted-out person's (a face the opt-out listed to
-    review). The image goes too when no other face is left on it. With `optout_id`, the face's template is
+    review), with the other faces of its track when it comes from a video (a track is one person). The image
+    goes too when no other face is left on it. With `optout_id`, the face's template is
     added to that opt-out, so a later ingest of the same photo keeps it out and searches hide it.
     Audit-logged as an opt-out erasure."""
     store = ctx.store
@@ -377,7 +385,8 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
         if optout_id is not None and col is not None:
             vec = store.embeddings([face_id], col.dim)[0]
             registry.add_template(store, optout_id, _template(col.model, vec, dim=col.dim))
-        done = erase_faces(ctx.settings, store, [face_id])
+        erased_ids = videos.track_mates(store, [face_id])
+        done = erase_faces(ctx.settings, store, erased_ids)
         if col is not None:
             ctx.engine.forget_index(col.id)
     record(
@@ -386,7 +395,7 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
         Action.OPTOUT_ERASE,
         collections=[details["collection"]],
         model=col.model if col else None,
-        results={"face_ids": [face_id], **done.as_dict()},
+        results={"face_ids": erased_ids, **done.as_dict()},
         details={
             "optout_id": optout_id,
             "reference": reference,
@@ -406,12 +415,16 @@ def erase_face(ctx: Context, actor: Actor, face_id: int, optout_id: int | None =
 
 
 def _erase_matching_probes(settings: Settings, engine: Engine, pack: str, tmpl: np.ndarray, threshold: float) -> int:
-    """Kept probes (when FACESEARCH_KEEP_PROBES is on) showing an opted-out person go too."""
+    """Kept probes (when FACESEARCH_KEEP_PROBES is on) showing an opted-out person go too: a photo, or a clip
+    any of whose tracks is them."""
     n = 0
     for path in kept_probe_files(settings):
         try:
-            image = imaging.decode_image(path.read_bytes(), settings.max_pixels, settings.max_decode_bytes)
-            fs = engine.analyze_probe(pack, image)
+            if is_video(path):
+                fs = engine.analyze_clip(pack, Clip(path, path.stem, path.name)).faces
+            else:
+                image = imaging.decode_image(path.read_bytes(), settings.max_pixels, settings.max_decode_bytes)
+                fs = engine.analyze_probe(pack, image)
         except Exception:  # an unreadable kept probe is not evidence of anyone; leave it to retention
             continue
         if len(fs) and matching(fs.embeddings, tmpl, threshold).any():

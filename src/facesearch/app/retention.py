@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -43,15 +44,20 @@ def _utc(value: datetime | None) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def keep_probe(settings: Settings, data: bytes, sha: str, now: datetime) -> None:
+def keep_probe(settings: Settings, data: bytes | Path, sha: str, now: datetime) -> None:
     """Store a probe only when the deployment asked for it (FACESEARCH_KEEP_PROBES), and drop kept probes
-    past their retention at most once an hour."""
+    past their retention at most once an hour. `data`: the probe's bytes, or the file of a clip given by path
+    (copied as a stream, never read whole)."""
     global _last_probe_purge
     if not settings.keep_probes:
         return
     path = settings.home / "probes" / now.strftime("%Y-%m-%d") / f"{sha}.img"
     if not path.exists():
-        write_atomic(path, data)
+        if isinstance(data, Path):
+            with data.open("rb") as fh:
+                write_atomic(path, fh)
+        else:
+            write_atomic(path, data)
     if time.monotonic() - _last_probe_purge > 3600:
         _last_probe_purge = time.monotonic()
         purge_kept_probes(settings, now)

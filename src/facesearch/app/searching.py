@@ -1,4 +1,5 @@
-"""Search (1:N), verify (1:1) and probe detection: the examiner's use cases. A search or verify passes the
+"""Search (1:N), verify (1:1) and probe detection: the examiner's use cases (a search's probe is a photo or
+a clip, whose tracks are its faces). A search or verify passes the
 gate first (case reference, allowed purpose, kill switch, limits), hands the engine the filter of opted-out
 faces (logging what it hid once the engine returns), and is written to the audit log whatever its outcome,
 refusals included.
@@ -19,12 +20,14 @@ from pydantic import BaseModel, Field
 from ..errors import ModelNotFoundError
 from ..models import get_entry, quality
 from ..pipeline.imaging import sha256_bytes
+from ..services.clips import Clip, Query, query, read_probe
 from ..services.search_results import (
     Candidate,
     Comparison,
     F,
     FaceCandidates,
     GallerySearch,
+    VideoTime,
     absent,
     quality_warning,
 )
@@ -63,6 +66,21 @@ class Lead(Candidate):
 LeadFace = FaceCandidates[Lead]
 
 
+class ProbeClip(BaseModel):
+    """A probe clip's container, as the file declares it."""
+
+    container: str
+    codec: str
+    duration: float | None = Field(description="Seconds, as the container declares it.")
+    frame_rate: float | None
+    sampling_fps: float = Field(description="Frames analysed per second of the clip (plus one after each cut).")
+    analysed_seconds: float = Field(description="A clip is analysed up to this many seconds from its start.")
+    faces: list[VideoTime] = Field(
+        description="Every track of the clip, in order of appearance: the probe faces `face` numbers (with the "
+        "first model pack searched)."
+    )
+
+
 class ProbeSummary(BaseModel):
     """The probe as received: what it was called, its hash and size."""
 
@@ -72,6 +90,9 @@ class ProbeSummary(BaseModel):
     height: int
     path: str | None = Field(
         default=None, exclude_if=absent, description="The probe's file, when the caller named one (command line)."
+    )
+    video: ProbeClip | None = Field(
+        default=None, exclude_if=absent, description="Only for a probe clip: its container (each track is a face)."
     )
 
 
@@ -111,6 +132,9 @@ class DetectedFace(BaseModel):
     quality_warning: str | None = Field(
         default=None, exclude_if=absent, description="Only for a face below the gate that would be searched."
     )
+    video: VideoTime | None = Field(
+        default=None, exclude_if=absent, description="Only for a probe clip: this face is a track of it (its times)."
+    )
 
 
 class DetectAnswer(BaseModel):
@@ -118,6 +142,7 @@ class DetectAnswer(BaseModel):
     height: int
     model: str
     faces: list[DetectedFace]
+    video: ProbeClip | None = Field(default=None, exclude_if=absent, description="Only for a probe clip.")
 
 
 # Checks ----------------------------------------------------------------------------------------------
@@ -160,6 +185,7 @@ def summary(result: GallerySearch[Any]) -> list[dict[str, Any]]:
             "model_version": f.model_version,
             "skipped": f.skipped,
             "threshold": f.threshold.score,
+            **({"video": f.video.model_dump()} if f.video is not None else {}),
             "matches": [
                 {
                     "rank": m.rank,
@@ -169,6 +195,8 @@ def summary(result: GallerySearch[Any]) -> list[dict[str, Any]]:
                     "score": m.score,
                     "fmr": m.fmr,
                     "above_threshold": m.above_threshold,
+                    # A video's candidate: when it was seen (the case report shows it).
+                    **({"video": m.video.model_dump()} if m.video is not None else {}),
                 }
                 for m in f.matches
             ],
@@ -200,27 +228,29 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> Lead
         details={"top_k": req.top_k, **given},
     ) as attempt:
         check_threshold(req.threshold)
-        data = probe.read(ctx.settings)
-        sha = attempt.probe_sha256 = sha256_bytes(data)
+        media = read_probe(ctx.settings, probe)
+        sha = attempt.probe_sha256 = media.sha256
         case_ref, purpose = search_gate(ctx, actor, req.case_ref, req.purpose)
-        decoded = decode(ctx.settings, Photo(data, probe.label))
-        keep_probe(ctx.settings, data, sha, ctx.now())
-        started = time.perf_counter()
-        with ctx.engine_lock:
-            # Read under the lock, like the gallery: an opt-out whose templates are stored is in the filter,
-            # even while its erasure still waits for this lock.
-            hide = hide_opted_out(ctx)
-            found = ctx.engine.search(
-                decoded.image,
-                top_k=req.top_k,
-                collections=req.collections,
-                face=req.face,
-                all_faces=req.all_faces,
-                threshold=req.threshold,
-                force=req.force,
-                hide=hide,
-            )
-        seconds = time.perf_counter() - started
+        with query(ctx.settings, media) as q:
+            keep_probe(ctx.settings, media.keepable(), sha, ctx.now())
+            started = time.perf_counter()
+            with ctx.engine_lock:
+                # Read under the lock, like the gallery: an opt-out whose templates are stored is in the filter,
+                # even while its erasure still waits for this lock. A clip is analysed here too (the models are
+                # the engine's): for as long as FACESEARCH_PROBE_VIDEO_SECONDS of it take.
+                hide = hide_opted_out(ctx)
+                found = ctx.engine.search(
+                    q.probe,
+                    top_k=req.top_k,
+                    collections=req.collections,
+                    face=req.face,
+                    all_faces=req.all_faces,
+                    threshold=req.threshold,
+                    force=req.force,
+                    hide=hide,
+                )
+            seconds = time.perf_counter() - started
+            clip_summary = _clip_summary(ctx, q, found.answer.faces[0].model if found.answer.faces else None)
         record_hidden(ctx, hide, found.hidden)
     result = found.answer
     faces = result.faces
@@ -252,7 +282,6 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> Lead
     matches = [m for f in faces for m in f.matches]
     ctx.seen.add(actor.name, "face", [m.face_id for m in matches])
     ctx.seen.add(actor.name, "image", [m.image.id for m in matches])
-    width, height = decoded.size
     return LeadSearch(
         gallery_size=result.gallery_size,
         collections=result.collections,
@@ -266,10 +295,31 @@ def search(ctx: Context, actor: Actor, probe: Photo, req: SearchRequest) -> Lead
         probe=ProbeSummary(
             label=probe.label,
             sha256=sha,
-            width=width,
-            height=height,
+            width=q.width,
+            height=q.height,
             path=str(probe.path) if probe.path is not None else None,
+            video=clip_summary,
         ),
+    )
+
+
+def _clip_summary(ctx: Context, q: Query, pack: str | None) -> ProbeClip | None:
+    """A probe clip's description and its tracks (from the engine's analysis with `pack`, held for a while)."""
+    if q.clip is None or not isinstance(q.probe, Clip):
+        return None
+    times = []
+    if pack is not None:
+        with ctx.engine_lock:
+            times = ctx.engine.analyze_clip(pack, q.probe).times
+    info = q.clip
+    return ProbeClip(
+        container=info.container,
+        codec=info.codec,
+        duration=info.duration,
+        frame_rate=info.frame_rate,
+        sampling_fps=ctx.settings.video_fps,
+        analysed_seconds=ctx.settings.probe_video_seconds,
+        faces=times,
     )
 
 
@@ -341,16 +391,16 @@ def detect(
     ctx: Context, actor: Actor, probe: Photo, collections: list[str] | None = None, model: str | None = None
 ) -> DetectAnswer:
     """The faces of a probe, before searching (with the pack of the first of `collections`, default all) or
-    comparing (with `model`, default the deployment's pack). Nothing is compared with the gallery or another
-    photo, but a probe upload is decoded all the same, so it is bounded and logged like one: the per-user
-    limits hold (counted apart from searches, so that choosing a face before each search does not halve the
-    search quota) and every call is a `detect` entry with the probe's hash, refusals included."""
+    comparing (with `model`, default the deployment's pack); a clip's are its tracks, in order of appearance,
+    with their times. Nothing is compared with the gallery or another photo, but a probe upload is decoded all
+    the same, so it is bounded and logged like one: the per-user limits hold (counted apart from searches, so
+    that choosing a face before each search does not halve the search quota) and every call is a `detect`
+    entry with the probe's hash, refusals included."""
     check_model(model)
     with refusal_recorded(ctx, actor, Action.DETECT, collections=collections) as attempt:
-        data = probe.read(ctx.settings)
-        sha = attempt.probe_sha256 = sha256_bytes(data)
+        media = read_probe(ctx.settings, probe)
+        sha = attempt.probe_sha256 = media.sha256
         check_limits(ctx, actor, counted=(Action.DETECT.value,))
-        decoded = decode(ctx.settings, Photo(data, probe.label))
         if model is not None:
             pack = model
         else:
@@ -358,8 +408,14 @@ def detect(
             chosen = [cols[n] for n in collections or [] if n in cols] or list(cols.values())
             pack = chosen[0].model if chosen else ctx.settings.model
         attempt.model = pack
-        with ctx.engine_lock:
-            fs = ctx.engine.analyze_probe(pack, decoded.image)
+        with query(ctx.settings, media) as q:
+            with ctx.engine_lock:
+                if isinstance(q.probe, Clip):
+                    found = ctx.engine.analyze_clip(pack, q.probe)
+                    fs, times = found.faces, found.times
+                else:
+                    fs, times = ctx.engine.analyze_probe(pack, q.probe), None
+            clip_summary = _clip_summary(ctx, q, pack) if times is not None else None
     record(
         ctx,
         actor,
@@ -373,20 +429,20 @@ def detect(
     settings = ctx.settings
     faces = []
     for i in range(len(fs)):
-        q, reasons = float(fs.quality[i]), fs.reasons[i]
-        verdict = quality.gate(q, reasons, settings.probe_min_quality, settings.probe_refuse_reasons)
+        qa, reasons = float(fs.quality[i]), fs.reasons[i]
+        verdict = quality.gate(qa, reasons, settings.probe_min_quality, settings.probe_refuse_reasons)
         warning = None
         if verdict.below and not verdict.refused:
-            warning = quality_warning(q, reasons, settings.probe_min_quality, refused=False)
+            warning = quality_warning(qa, reasons, settings.probe_min_quality, refused=False)
         faces.append(
             DetectedFace(
                 face=i,
                 box=[round(float(v), 1) for v in fs.boxes[i]],
-                quality=round(q, 4),
+                quality=round(qa, 4),
                 quality_reasons=reasons,
                 searchable=not verdict.refused,
                 quality_warning=warning,
+                video=times[i] if times is not None else None,
             )
         )
-    width, height = decoded.size
-    return DetectAnswer(width=width, height=height, model=pack, faces=faces)
+    return DetectAnswer(width=q.width, height=q.height, model=pack, faces=faces, video=clip_summary)

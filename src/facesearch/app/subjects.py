@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from ..calibration.tables import load_table
 from ..errors import ProbeError
 from ..pipeline.imaging import sha256_bytes
+from ..services.search_results import VideoTime, absent
 from ..services.uploads import Photo, decode
 from ..vocabulary import Action
 from .auditing import record, refusal_recorded
@@ -48,6 +49,9 @@ class SubjectMatch(BaseModel):
     path: str | None
     source_url: str | None
     box: list[float]
+    video: VideoTime | None = Field(
+        default=None, exclude_if=absent, description="Only for a face in a video (`path`): when it was seen."
+    )
 
 
 class SubjectReport(BaseModel):
@@ -139,6 +143,7 @@ def _report(ctx: Context, photo: Photo, reference: str) -> SubjectReport:
                     path=d["path"],
                     source_url=d["source_url"],
                     box=d["box"],
+                    video=VideoTime(**d["video"]) if d.get("video") else None,
                 )
             )
     if thresholds and all(t.error is not None for t in thresholds.values()):

@@ -1,4 +1,5 @@
-"""`facesearch ingest`: photos into a collection, with a progress bar and a failure report."""
+"""`facesearch ingest`: photos and videos into a collection, with a progress bar (files, and the video being
+scanned in video seconds) and a failure report."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +18,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -43,8 +46,18 @@ def ingest(
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    # Annotated, so that a direct call (the demo's) that leaves it out gets None, not Typer's option object.
+    video_fps: Annotated[
+        float | None,
+        typer.Option(
+            "--video-fps",
+            help="Frames analysed per second of video, and one after each scene cut (default FACESEARCH_VIDEO_FPS, 2).",
+        ),
+    ] = None,
 ) -> None:
-    """Add photos to a collection: detect every face, embed, index, keep a thumbnail and the provenance."""
+    """Add photos and videos to a collection: detect every face, embed, index, keep a thumbnail and the
+    provenance. Video files (MP4, MOV, MKV, WebM, AVI, MPEG-TS, told by their content) are sampled, their
+    faces linked into tracks, and each track's best faces kept with their time."""
     if (folder is None) == (manifest is None):
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
@@ -58,8 +71,18 @@ def ingest(
     with _ingest_progress(disable=as_json or not err.is_terminal and not _force_progress()) as bar:
         task = bar.add_task(f"ingest -> {collection}", total=len(items), faces=0)
 
+        video_task: list[TaskID] = []
+
         def update(res: IngestResult, total: int) -> None:
             bar.update(task, completed=res.processed, total=total, faces=res.faces)
+            now = res.video.now
+            if now is None:
+                return
+            # The video being scanned, in video seconds (a long one takes minutes: the files bar would stand).
+            label = f"  video {Path(now.path).name}"
+            if not video_task:
+                video_task.append(bar.add_task(label, total=now.duration, faces=0, unit="s"))
+            bar.update(video_task[0], description=label, completed=now.seconds, total=now.duration, faces=res.faces)
 
         result = call(
             ingest_uc,
@@ -69,6 +92,7 @@ def ingest(
             workers=workers,
             progress=update,
             source=str(manifest or folder),
+            video_fps=video_fps,
             as_json=as_json,
             ctx=ctx,
         )
@@ -81,6 +105,10 @@ def ingest(
             t.add_row(key.replace("_", "-"), str(getattr(summary, key)))
         if summary.faces_below_quality:
             t.add_row("faces below quality floor", str(summary.faces_below_quality))
+        if summary.videos is not None:
+            t.add_row("videos (of ingested)", str(summary.videos))
+            t.add_row("video tracks", str(summary.video_tracks))
+            t.add_row("video analysed", f"{summary.video_seconds or 0:.1f} s ({summary.video_speed or 0:g}x real time)")
         t.add_row("time", f"{result.seconds:.1f} s ({summary.images_per_second} images/s)")
         console.print(t)
         shown = result.failures[:10]
@@ -112,12 +140,16 @@ def write_report(path: Path, failures: list[Failure]) -> None:
 
 class _Rate(ProgressColumn):
     """Images per second over the run so far: shown from the first update, and recomputed at every refresh,
-    so it moves smoothly even when updates come a batch at a time."""
+    so it moves smoothly even when updates come a batch at a time. A video's bar counts video seconds, and
+    its rate is video seconds per second (times real time)."""
 
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed or 0.0
+        video = task.fields.get("unit") == "s"
         if not task.completed or elapsed <= 0:
-            return Text("- images/s", style="progress.data.speed")
+            return Text("- x real time" if video else "- images/s", style="progress.data.speed")
+        if video:
+            return Text(f"{task.completed / elapsed:.1f}x real time", style="progress.data.speed")
         return Text(f"{task.completed / elapsed:.1f} images/s", style="progress.data.speed")
 
 

@@ -6,7 +6,9 @@ of them, into the JSON the API answers with, so `--json` and the API carry the s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import typing
 from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
@@ -24,7 +26,12 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        absent = _absent_when(type(value))
+        return {
+            f.name: jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.name in absent and absent[f.name](getattr(value, f.name)))
+        }
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -36,6 +43,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+@functools.cache
+def _absent_when(cls: type) -> dict[str, Callable[[Any], bool]]:
+    """A dataclass's fields declared `Annotated[..., Field(exclude_if=...)]`: left out of the JSON when the test
+    says so, as the API leaves them out (one declaration for both)."""
+    out: dict[str, Callable[[Any], bool]] = {}
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        for meta in getattr(hint, "__metadata__", ()):
+            test = getattr(meta, "exclude_if", None)
+            if callable(test):
+                out[name] = test
+    return out
 
 
 def echo_json(value: Any, indent: int | None = 1) -> None:

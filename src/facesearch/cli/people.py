@@ -9,6 +9,7 @@ import typer
 from ..app import people
 from ..app.context import Context
 from ..app.people.results import PersonFaceRef, TogetherPerson
+from ..services.search_results import clock
 from .actor import call, open_context
 from .output import emit
 
@@ -191,7 +192,8 @@ def together(
     collection: list[str] = typer.Option([], "--collection", "-c", help="Only these (repeatable)."),
     as_json: bool = JSON,
 ) -> None:
-    """The people who appear in the same photos as PERSON (a search: gated and audit-logged)."""
+    """The people who appear in the same photos as PERSON, or on screen with them in the same frame of a video
+    (a search: gated and audit-logged)."""
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     out = call(
@@ -208,6 +210,13 @@ def together(
                 f"  person {t.person} {t.name or '(unnamed)'}: {t.photos} shared photos: "
                 + ", ".join(str(i.path or i.id) for i in t.images)
             )
+            if t.videos:
+                typer.echo(
+                    f"    on screen in the same frame in {t.videos} video{'s' if t.videos > 1 else ''}: "
+                    + ", ".join(
+                        f"{m.image.path or m.image.id} @ {clock(m.start)}–{clock(m.end)}" for m in t.moments or []
+                    )
+                )
 
     emit(Together(person=out.person, together=out.together), as_json, show)
 

@@ -25,10 +25,12 @@ console = Console()
 
 
 def search(
-    probe: Path = typer.Argument(..., help="Probe photo."),
+    probe: Path = typer.Argument(..., help="Probe photo, or a clip (each of its tracks is a face: --face N)."),
     top: int = typer.Option(10, "--top", "-k", min=1, max=1000, help="Matches per probe face."),
     collection: list[str] = typer.Option([], "--collection", "-c", help="Search only these (repeatable)."),
-    face: int | None = typer.Option(None, "--face", help="Search the N-th face of the probe (0 = largest)."),
+    face: int | None = typer.Option(
+        None, "--face", help="Search the N-th face of the probe (0 = largest; a clip's in order of appearance)."
+    ),
     all_faces: bool = typer.Option(False, "--all-faces", help="Search every face of the probe."),
     threshold: float | None = typer.Option(None, "--threshold", help="Override the decision threshold."),
     force: bool = typer.Option(False, "--force", help="Search even a face below the quality gate."),
@@ -45,7 +47,8 @@ def search(
         help="Also rank people: each person once, at their best face's score, with that face and their photos.",
     ),
 ) -> None:
-    """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged)."""
+    """Find the probe's face in the gallery: top matches with score and false-match rate (audit-logged). A match
+    from a video shows its time: `file.mp4 @ 00:07.5 (00:07.2–00:09.0)` (seen at, and the track's span)."""
     from ..app import searching
     from ..services.uploads import Photo
 
@@ -79,8 +82,9 @@ def _render_search(res: LeadSearch, people: list[PersonLead], sources: dict[str,
     out = _out()
     for f in res.faces:
         th = f.threshold
+        where = f"track {f.video.track} at {f.video.moment()} " if f.video is not None else ""
         out.print(
-            f"[bold]Probe face {f.face}[/bold] box {f.box} quality {f.quality:.2f} "
+            f"[bold]Probe face {f.face}[/bold] {where}box {f.box} quality {f.quality:.2f} "
             f"{escape(' '.join(f.quality_reasons))}  model {escape(f.model)}"
         )
         out.print(f"  threshold {th.score:.3f} ({th.fmr_text}): {escape(th.reason)}")
@@ -136,7 +140,7 @@ def _matches_table(matches: list[Lead], sources: dict[str, str]) -> Table:
             f"{m.expected_false_matches:.2g}",
             Text(m.collection),
             Text(sources.get(m.collection, "")),
-            Text(short_path(m.image.path)),
+            Text(short_path(m.image.path) + (f" @ {m.video.moment()}" if m.video is not None else "")),
             Text(m.image.source_url or ""),
         )
     return t

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..app.cases import CaseDisclosure
 from ..calibration.wording import fmr_text
+from ..services.search_results import clock
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -31,4 +32,5 @@ def render_case_html(report: CaseDisclosure, thumbnails: Mapping[int, bytes]) ->
         # Urgent uses without an authorisation recorded for them: flagged at the top as well as where they are.
         urgent=sum("URGENT" in (u.get("authorisation") or "") for u in [*r["searches"], *(r.get("watches") or [])]),
         fmr_text=fmr_text,
+        clock=clock,
     )

@@ -1,6 +1,6 @@
 """What an ingest reads: the files of a folder or those a CSV manifest lists (with their provenance), and
 each file's bytes, read with a size bound and hashed, a file that cannot be read becoming a failure with a
-reason instead of an error."""
+reason instead of an error; video files, told by their content, set apart for their own ingest."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import FacesearchError, ImageError
 from . import imaging
+from .video.formats import HEAD_BYTES, is_video, sniff
 
 NOT_FOUND = "FILE_NOT_FOUND"
 
@@ -70,17 +71,30 @@ def items_from_manifest(manifest: Path) -> list[Item]:
 
 
 def read_items(
-    items: Iterable[tuple[int, Item]], max_bytes: int, failed: Callable[[Failure], None]
+    items: Iterable[tuple[int, Item]],
+    max_bytes: int,
+    failed: Callable[[Failure], None],
+    videos: Callable[[int, Item], None] | None = None,
 ) -> Iterator[tuple[int, Item, bytes | None, str]]:
     """(key, item, bytes, SHA-256) of each readable file, at most `max_bytes` read (a larger file fails as
-    FILE_TOO_LARGE); a missing or unreadable file is handed to `failed` and left out."""
+    FILE_TOO_LARGE); a missing or unreadable file is handed to `failed` and left out.
+
+    With `videos`, a video file (told by its first bytes, whatever its name) is handed to it instead and never
+    read whole here: videos are streamed by their own ingest. A photo costs nothing more: its bytes are read
+    anyway, and only a file too large for a photo is opened again to look at its first bytes."""
     for key, item in items:
         try:
             data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
         except ImageError as exc:
+            if videos is not None and exc.reason == imaging.TOO_LARGE_FILE and is_video(item.path):
+                videos(key, item)
+                continue
             failed((str(item.path), exc.reason, exc.detail))
             continue
         if data is None:
             failed((str(item.path), NOT_FOUND, "no such file"))
+            continue
+        if videos is not None and sniff(data[:HEAD_BYTES]) is not None:
+            videos(key, item)
             continue
         yield key, item, data, imaging.sha256_bytes(data)

@@ -10,6 +10,10 @@ Files are read and hashed by a reader (a thread, or the worker pool's feeder), d
 batches (in this process, a batch decoded ahead while the one before is analysed, or in worker processes),
 and committed here in order. No rules live here: the use case (app/ingest.py) decides whether a run may
 happen, hands down what must be kept out of the rows (opt-outs: `screen`), and logs the outcome.
+
+Video files (told by their first bytes) are set apart by the reader and ingested after the photos of the run,
+one at a time, by `video_ingest` (streamed, committed per batch of tracks with the point a killed run resumes
+from); they are counted in the same result, and a run that met one reports its video counts too.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from queue import Full, Queue
 from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..fsutil import clear_stale_temp
 from ..index import VectorIndex, open_index
 from ..models import get_entry, load_pack
+from ..models.base import ModelPack
 from ..pipeline import imaging, worker
 from ..pipeline.sources import Failure, Item, read_items
 from ..pipeline.worker import Work
@@ -37,6 +43,7 @@ from ..records import NewImage
 from ..store import Store
 from ..store.schema import Collection
 from .indexes import collection_lock, reconcile
+from .video_ingest import VideoCounts, ingest_videos
 
 T = TypeVar("T")
 BatchMeta = dict[int, tuple[Item, str]]
@@ -75,6 +82,7 @@ class IngestResult:
     workers: int = 1  # processes that ran the pipeline (1: in this process)
     threads: int = 1  # runtime threads per process
     failures: list[Failure] = field(default_factory=list)
+    video: VideoCounts = field(default_factory=VideoCounts)  # videos are counted in the fields above too
 
     @property
     def duplicates(self) -> int:
@@ -88,8 +96,9 @@ class IngestResult:
     def processed(self) -> int:
         return self.ingested + self.duplicates + self.failed + self.opted_out_images
 
-    def counts(self) -> dict[str, int]:
-        return {
+    def counts(self) -> dict[str, int | float]:
+        """The run's counts as its records keep them; the video counts only when the run met a video."""
+        out: dict[str, int | float] = {
             "ingested": self.ingested,
             "duplicates": self.duplicates,
             "no_face": self.no_face,
@@ -99,21 +108,45 @@ class IngestResult:
             "opted_out_faces": self.opted_out_faces,
             "opted_out_images": self.opted_out_images,
         }
+        if self.video.found:
+            out.update(
+                videos=self.video.ingested, video_tracks=self.video.tracks, video_seconds=round(self.video.seconds, 3)
+            )
+        return out
 
     def summary(self) -> IngestSummary:
+        v = self.video
         return IngestSummary(
             collection=self.collection,
             model=self.model,
             job=self.job_id,
-            **self.counts(),
+            ingested=self.ingested,
+            duplicates=self.duplicates,
+            no_face=self.no_face,
+            failed=self.failed,
+            faces=self.faces,
+            faces_below_quality=self.faces_below_quality,
+            opted_out_faces=self.opted_out_faces,
+            opted_out_images=self.opted_out_images,
             seconds=round(self.seconds, 2),
             images_per_second=round(self.processed / self.seconds, 2) if self.seconds else None,
+            videos=v.ingested if v.found else None,
+            video_tracks=v.tracks if v.found else None,
+            video_seconds=round(v.seconds, 3) if v.found else None,
+            video_speed=round(v.seconds / self.seconds, 2) if v.found and self.seconds else None,
         )
 
 
-@dataclass(frozen=True)
-class IngestSummary:
-    """What a finished run says to its user: the collection, the run's id, the counts and the speed."""
+def absent(value: Any) -> bool:
+    """A key left out of the summary rather than shown as null."""
+    return value is None
+
+
+class IngestSummary(BaseModel):
+    """What a finished run says to its user: the collection, the run's id, the counts and the speed. The video
+    counts are there only when the run met a video file."""
+
+    model_config = ConfigDict(frozen=True)
 
     collection: str
     model: str
@@ -128,6 +161,12 @@ class IngestSummary:
     opted_out_images: int
     seconds: float
     images_per_second: float | None
+    videos: int | None = Field(default=None, exclude_if=absent, description="Video files ingested (of `ingested`).")
+    video_tracks: int | None = Field(default=None, exclude_if=absent, description="Tracks stored from them.")
+    video_seconds: float | None = Field(default=None, exclude_if=absent, description="Video seconds analysed.")
+    video_speed: float | None = Field(
+        default=None, exclude_if=absent, description="Video seconds analysed per second of the run."
+    )
 
 
 # (result so far, files in the run) after every committed batch, and once more at the end.
@@ -147,13 +186,24 @@ def ingest_batches(
     progress: ProgressFn | None = None,
     source: str = "",
     screen: Screen | None = None,
+    video_fps: float | None = None,
 ) -> IngestResult:
-    """Ingest `items` into `col`, recorded as one run; returns its counts. Never raises for a bad file."""
+    """Ingest `items` into `col`, recorded as one run; returns its counts. Never raises for a bad file.
+    Video files among them (by content) are ingested after the photos, one at a time, sampled at `video_fps`
+    frames per second (default FACESEARCH_VIDEO_FPS; `services.video_ingest`)."""
     # One writer per collection at a time: each run holds the collection's index in memory and saves it
     # whole, so two concurrent runs would each drop the other's entries (last writer wins).
     with collection_lock(settings, col.id):
         return _run_locked(
-            store, settings, col, items, workers=workers, progress=progress, source=source, screen=screen
+            store,
+            settings,
+            col,
+            items,
+            workers=workers,
+            progress=progress,
+            source=source,
+            screen=screen,
+            video_fps=video_fps,
         )
 
 
@@ -167,6 +217,7 @@ def _run_locked(
     progress: ProgressFn | None,
     source: str,
     screen: Screen | None,
+    video_fps: float | None,
 ) -> IngestResult:
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
     result = IngestResult(collection=col.name, model=col.model, job_id=job_id)
@@ -183,8 +234,10 @@ def _run_locked(
     pool = None
     throttle = _Throttle()
     status = "interrupted"
+    videos: list[Item] = []  # set apart by the file reader; ingested once the photos are
+    pack: ModelPack | None = None
     try:
-        batches = _batches(items, batch_size, settings, store, col.id, seen, result)
+        batches = _batches(items, batch_size, settings, store, col.id, seen, result, videos)
         outcome_stream: Iterator[tuple[BatchMeta, list[worker.ImageOutcome]]]
         if workers > 1 and total > batch_size:
             spawn = mp.get_context("spawn")
@@ -220,6 +273,24 @@ def _run_locked(
             if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
                 index.save()
                 last_save = time.monotonic()
+        if videos:
+            if pool is not None:  # the worker processes are done: their memory goes before the videos'
+                pool.terminate()
+                pool.join()
+                pool = None
+            ingest_videos(
+                store,
+                settings,
+                col,
+                job_id,
+                index,
+                pack or load_pack(col.model, settings, threads),
+                videos,
+                result,
+                screen=screen,
+                fps=video_fps,
+                progress=(lambda: progress(result, total)) if progress else None,
+            )
         status = "done"
     finally:
         throttle.stop()
@@ -326,6 +397,7 @@ def _batches(
     collection_id: int,
     seen: set[str],
     result: IngestResult,
+    videos: list[Item],
 ) -> Iterator[tuple[BatchMeta, list[Work]]]:
     """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
 
@@ -339,7 +411,7 @@ def _batches(
         result.failures.append(failure)
         result.read_failed += 1
 
-    reader = read_items(enumerate(items), settings.max_file_bytes, failed)
+    reader = read_items(enumerate(items), settings.max_file_bytes, failed, lambda _key, item: videos.append(item))
     limit = min(size, FIRST_BATCH)
     meta: BatchMeta = {}
     payload: list[Work] = []  # a batch being filled; it may take images from several chunks

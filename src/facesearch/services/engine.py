@@ -2,7 +2,12 @@
 probe with each collection's pack, never across packs, and builds each answer once, complete and worded
 (`search_results`). The rules (who, why, what is hidden) are the use cases' business: they hand down the
 filter of faces not to show (`hiding.HideFilter`, compared in memory), and log what it hid, which the engine
-returns beside the answer."""
+returns beside the answer. Faces from videos are answered one per track (its best-scoring face), with their
+time; a probe may be a clip, whose tracks are its faces (`clips`).
+
+About 600 lines: the held packs and indexes, the search with its quality gate, hide rounds and per-track
+answers, and verify with its choice of faces all act on the same held state; what an answer is made of lives
+in `search_results`."""
 
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ from ..index.topk import empty, merge
 from ..models import load_pack, quality
 from ..models.base import ModelPack
 from ..pipeline.analysis import FaceSet, analyze
+from ..pipeline.video.tracks import TrackOptions
 from ..store import Store
 from ..store.schema import Collection
+from ..store.videos import has_videos, track_mates
+from .clips import Clip, ClipCache, ClipFaces
 from .hiding import Hidden, HideFilter
 from .indexes import reconcile
 from .search_results import (
@@ -35,6 +43,7 @@ from .search_results import (
     ProbeFace,
     Searched,
     SearchThreshold,
+    VideoTime,
     candidate,
     comparison,
     quality_warning,
@@ -49,6 +58,7 @@ CALIBRATED_NOTE = (
 )
 # Searches again at most this often per query batch; each round denies every face found so far.
 HIDE_ROUNDS = 4
+TRACK_FACES = TrackOptions().keep  # faces a video's track keeps at most
 
 
 class Ranked(NamedTuple):
@@ -88,6 +98,7 @@ class Engine:
         # Faces a hide filter refused, per pack: denied inside the index from then on. Learnt only from a
         # search that returned (so the use case logged them): a failed search finds and reports them again.
         self._denied: dict[str, set[int]] = {}
+        self._clips = ClipCache()
 
     def load(self, pack: str) -> ModelPack:
         if pack not in self._packs:
@@ -135,10 +146,20 @@ class Engine:
         fs = analyze(self.load(pack), [image], self.settings.min_face_px, self.settings.min_detection_score)[0]
         return _sorted_by_area(fs)
 
+    def analyze_clip(self, pack: str, clip: Clip) -> ClipFaces:
+        """A probe clip's tracks as probe faces, in order of appearance (held a few minutes: `clips`)."""
+        return self._clips.get(self.load(pack), self.settings, clip)
+
+    def _probe(self, pack: str, probe: np.ndarray | Clip) -> tuple[FaceSet, list[VideoTime] | None]:
+        if isinstance(probe, Clip):
+            found = self.analyze_clip(pack, probe)
+            return found.faces, found.times
+        return self.analyze_probe(pack, probe), None
+
     # Search ------------------------------------------------------------------------------------
     def search(
         self,
-        image: np.ndarray,
+        image: np.ndarray | Clip,
         top_k: int = 10,
         collections: list[str] | None = None,
         face: int | None = None,
@@ -148,7 +169,8 @@ class Engine:
         hide: HideFilter | None = None,
     ) -> Searched:
         """The probe's faces searched in the collections (default all), each pack's probe only among that
-        pack's faces; `hide` keeps faces out of the answer, and the answer comes with what it kept out."""
+        pack's faces; `hide` keeps faces out of the answer, and the answer comes with what it kept out. The
+        probe is a photo, or a clip whose tracks are its faces (numbered in order of appearance)."""
         cols = self._collections(collections)
         by_pack: dict[str, list[Collection]] = {}
         for c in cols:
@@ -161,13 +183,13 @@ class Engine:
         hidden: list[Hidden] = []
         for pack, pack_cols in by_pack.items():
             pack_size = pack_sizes[pack]
-            fs = self.analyze_probe(pack, image)
+            fs, times = self._probe(pack, image)
             if len(fs) == 0:
                 raise ProbeError(
-                    "no face found in the probe photo "
+                    f"no face found in the probe {'clip' if times is not None else 'photo'} "
                     f"(model pack {pack}; faces must be at least {self.settings.min_face_px} px)"
                 )
-            chosen = self._choose_faces(fs, face, all_faces)
+            chosen = self._choose_faces(fs, face, all_faces, clip=times is not None)
             table = load_table(pack, self.settings.home / "calibration")
             point = search_point(table, self.settings.search_fpir, pack_size, threshold)
             verdicts = {i: self._gate(fs, i) for i in chosen}
@@ -195,7 +217,7 @@ class Engine:
                 )
                 out_faces.append(
                     FaceCandidates[Candidate](
-                        **self._probe_face(fs, i, pack, table.model_version, verdicts[i] if i in good else None),
+                        **self._probe_face(fs, i, pack, table.model_version, verdicts[i] if i in good else None, times),
                         threshold=shown,
                         gallery_size=pack_size,
                         collections=[c.name for c in pack_cols],
@@ -228,25 +250,32 @@ class Engine:
         )
 
     def _probe_face(
-        self, fs: FaceSet, i: int, pack: str, version: str, verdict: quality.GateVerdict | None
+        self,
+        fs: FaceSet,
+        i: int,
+        pack: str,
+        version: str,
+        verdict: quality.GateVerdict | None,
+        times: list[VideoTime] | None = None,
     ) -> dict[str, Any]:
         """The fields of a probe face (`ProbeFace`); a face below the gate that was searched or compared all the
-        same (`verdict` of a face that was not is None) gets the words that go with it."""
+        same (`verdict` of a face that was not is None) gets the words that go with it; a clip's face its times."""
         warning = None
         if verdict is not None and verdict.below:
             warning = quality_warning(
                 float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, verdict.refused
             )
-        return {**_probe_face(fs, i, pack, version), "quality_warning": warning}
+        return {**_probe_face(fs, i, pack, version, times), "quality_warning": warning}
 
-    def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool) -> list[int]:
+    def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool, clip: bool = False) -> list[int]:
         if all_faces:
             return list(range(len(fs)))
         if face is not None:
             if not 0 <= face < len(fs):
+                order = "in order of appearance" if clip else "from the largest"
                 raise ProbeError(
                     f"--face {face} is out of range: the probe has {len(fs)} face(s), numbered "
-                    f"0 to {len(fs) - 1} from the largest"
+                    f"0 to {len(fs) - 1} {order}"
                 )
             return [face]
         return [0]
@@ -288,7 +317,9 @@ class Engine:
         target_fmr: float | None = None,
         indexes: list[VectorIndex] | None = None,
     ) -> Ranking:
-        scores, ids, hidden = self._ranked(cols, queries, k, hide, indexes)
+        # A track keeps up to TRACK_FACES faces: that many times k faces hold k tracks at least.
+        fetch = k * TRACK_FACES if has_videos(self.store, [c.id for c in cols]) else k
+        scores, ids, hidden = self._ranked(cols, queries, fetch, hide, indexes)
         fair = self._fair(cols[0].model, "all") if target_fmr is not None else None
         details = self.store.face_details([int(x) for x in np.unique(ids) if x >= 0], embeddings=fair is not None)
         if not scores.size:
@@ -300,9 +331,8 @@ class Engine:
             fmr, above = table.fmr_at(scores), scores >= threshold
         candidates = [
             [
-                _candidate(details[int(fid)], float(s), float(f), gallery_size, bool(a), rank)
-                for rank, (s, fid, f, a) in enumerate(zip(scores[q], ids[q], fmr[q], above[q]), start=1)
-                if fid >= 0 and int(fid) in details
+                _candidate(details[fid], s, f, gallery_size, a, rank)
+                for rank, (s, fid, f, a) in enumerate(_per_track(scores[q], ids[q], fmr[q], above[q], details, k), 1)
             ]
             for q in range(len(queries))
         ]
@@ -342,6 +372,8 @@ class Engine:
                 return Ranked(scores, ids, tuple(hidden))
             valid = sorted({int(x) for x in ids[ids >= 0]})
             found = hide.hidden(pack, valid, self.store.embeddings(valid, dim)) if valid else set()
+            if found:  # a video's track is one person: hiding one of its faces hides them all
+                found = set(track_mates(self.store, found))
             if found:
                 hidden.append(Hidden(pack, tuple(sorted(found))))
             blocked = found - denied
@@ -447,6 +479,34 @@ def _search_all(
     return scores, ids
 
 
+def _per_track(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    fmr: np.ndarray,
+    above: np.ndarray,
+    details: dict[int, dict[str, Any]],
+    k: int,
+) -> list[tuple[float, int, float, bool]]:
+    """One probe face's displayable candidates, best first, at most k: a photo's face each, and for a video
+    one per track, its best-scoring face (the others of the track would repeat the same person's moment)."""
+    out: list[tuple[float, int, float, bool]] = []
+    tracks: set[tuple[int, int]] = set()
+    for s, fid, f, a in zip(scores, ids, fmr, above):
+        d = details.get(int(fid)) if fid >= 0 else None
+        if d is None:
+            continue
+        video = d.get("video")
+        if video is not None:
+            key = (int(d["image_id"]), int(video["track"]))
+            if key in tracks:
+                continue
+            tracks.add(key)
+        out.append((float(s), int(fid), float(f), bool(a)))
+        if len(out) >= k:
+            break
+    return out
+
+
 def _candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:
     """(q, k, dim) embeddings of the candidates (read with their details); zeros for padding or a face erased
     since the index search (it is not shown)."""
@@ -496,8 +556,8 @@ def _threshold_shown(point: OperatingPoint, fair: FairCalibration | None, target
     return search_threshold(score, point.fmr, point.reason)
 
 
-def _probe_face(fs: FaceSet, i: int, pack: str, version: str) -> dict[str, Any]:
-    """The fields of a probe face (`ProbeFace`), for the answer that holds it."""
+def _probe_face(fs: FaceSet, i: int, pack: str, version: str, times: list[VideoTime] | None = None) -> dict[str, Any]:
+    """The fields of a probe face (`ProbeFace`), for the answer that holds it (a clip's face: its times)."""
     return {
         "face": i,
         "box": [round(float(v), 1) for v in fs.boxes[i]],
@@ -507,6 +567,7 @@ def _probe_face(fs: FaceSet, i: int, pack: str, version: str) -> dict[str, Any]:
         "quality_reasons": fs.reasons[i],
         "model": pack,
         "model_version": version,
+        "video": times[i] if times is not None else None,
     }
 
 
@@ -530,4 +591,5 @@ def _candidate(d: dict[str, Any], score: float, fmr: float, gallery: int, above:
             sha256=d["sha256"],
             metadata=d["metadata"],
         ),
+        video=VideoTime(**d["video"]) if d.get("video") else None,
     )

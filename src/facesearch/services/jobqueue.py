@@ -38,6 +38,16 @@ class JobFailure(BaseModel):
     detail: str | None
 
 
+class JobVideo(BaseModel):
+    """The video a running job is scanning: its file's name and how far the scan is, in video seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    seconds: float
+    duration: float | None
+
+
 class JobSummary(BaseModel):
     """A job as listed: where it stands, its counts and speed."""
 
@@ -60,6 +70,11 @@ class JobSummary(BaseModel):
     finished: str | None
     seconds: float
     images_per_second: float | None
+    video: JobVideo | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Only while a video is being scanned: which file, and how far into it (video seconds).",
+    )
 
 
 class JobStatus(JobSummary):
@@ -85,6 +100,7 @@ class Job:
     failures: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     staging: Path | None = None
+    video: JobVideo | None = None
     settled: bool = False  # its end is logged and its staging tidied: only then is it shown done or failed
 
     def status_now(self) -> JobStatus:
@@ -110,6 +126,7 @@ class Job:
             finished=_iso(self.finished),
             seconds=round(elapsed, 2),
             images_per_second=round(self.processed / elapsed, 2) if elapsed > 0 else None,
+            video=self.video if self.status == "running" else None,
         )
 
 

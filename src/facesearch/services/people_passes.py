@@ -10,6 +10,9 @@
   correction applied as constraints; each new group keeps the id (and name) of the old person it overlaps
   most, so ids and names stay put across passes.
 
+Faces from videos follow two more rules (`people_tracks`): the faces of one track are one person, and two
+tracks on screen in the same frame are never one person.
+
 The link threshold comes from the pack's calibration table (`clustering.link_threshold`): a pack without one
 cannot link faces, and the pass raises the table's error. Who may run a pass, and its audit entry, are the
 use case's (`app.people.grouping`)."""
@@ -30,6 +33,7 @@ from ..store import Store
 from ..store import people as rows
 from ..store.schema import Collection
 from . import clustering
+from .people_tracks import banned_by_company, keep_apart, units, video_rules, with_video
 from .people_upkeep import remake_templates, tidy
 
 
@@ -96,7 +100,8 @@ def full_pass(
     ids, emb, img = ids[above], emb[above], img[above]
     threshold, reason = link_threshold(settings, model, len(ids))
     cons, label_names = constraints(store, ids)
-    labels = clustering.cluster(emb, img, threshold, constraints=cons)
+    video = video_rules(store, ids, img)  # a track is one person; tracks seen together are two
+    labels = clustering.cluster(emb, video.images, threshold, constraints=with_video(cons, video))
     n_people = int(labels.max()) + 1 if len(labels) else 0
     # Each new group keeps the id of the old person it overlaps most (largest overlaps first), so ids and
     # names stay put across passes; the rest are new people.
@@ -166,8 +171,19 @@ def incremental_pass(
     # The same-image rule only needs the new faces' photos: who already has a face in one of them.
     in_images = rows.people_in_images(store, img.tolist())
     p_images = [in_images.get(int(p), set()) for p in pids]
-    cons, _ = constraints(store, new)
-    chosen = clustering.assign(emb, img, tmpl, p_images, threshold, _banned(store, new, pids))
+    video = video_rules(store, new, img)
+    cons = with_video(constraints(store, new)[0], video)
+    # A video's track is placed whole (its faces' mean), never in a person who was on screen beside it.
+    group = units(emb, video)
+    banned = _banned(store, new, pids)
+    company = banned_by_company(store, group, pids)
+    banned_units = [set().union(*(banned[r] for r in g.tolist())) | company[k] for k, g in enumerate(group.rows)]
+    placed_units = clustering.assign(group.emb, group.images, tmpl, p_images, threshold, banned_units)
+    placed_units = keep_apart(placed_units, group, video, tmpl)
+    chosen = np.full(len(new), -1, np.int64)
+    for k, g in enumerate(group.rows):
+        chosen[g] = placed_units[k]
+    img = video.images
     joined = chosen >= 0
     rest = np.flatnonzero(~joined)
     labels = np.zeros(0, np.int64)

@@ -1,6 +1,6 @@
 """What the search engine answers, built once and complete by the engine, wording included: a 1:N search
 (`GallerySearch` of `FaceCandidates`, one per probe face searched, each with its ranked `Candidate`s) and a 1:1
-comparison (`Comparison`).
+comparison (`Comparison`). Faces from videos (in the gallery, or a probe clip's tracks) carry `VideoTime`.
 
 The builders (`search_threshold`, `candidate`, `comparison`) derive what follows from the numbers (the words,
 the expected false matches), so no answer carries a rate without its words. The models are generic in what
@@ -49,8 +49,33 @@ class MatchImage(BaseModel):
     metadata: dict[str, Any]
 
 
+class VideoTime(BaseModel):
+    """Where in a video a face was seen: its frame's time and number, and its track (one person followed
+    through one shot) with the track's start and end. Times are seconds from the start of the file."""
+
+    time: float = Field(description="Seconds from the start of the file to the frame the face was seen on.")
+    frame: int = Field(description="That frame's number in presentation order, 0 first.")
+    track: int = Field(description="The track's number in its video.")
+    start: float = Field(description="When the track begins (seconds from the start of the file).")
+    end: float = Field(description="When the track ends (seconds from the start of the file).")
+
+    def moment(self) -> str:
+        """The time as people read it beside a file name: `00:07.5 (00:07.2–00:09.0)`."""
+        return f"{clock(self.time)} ({clock(self.start)}–{clock(self.end)})"
+
+
+def clock(seconds: float) -> str:
+    """Seconds from the start of a video as a player shows them: `00:07.5`, `1:02:03.0` past an hour."""
+    tenths = max(0, round(seconds * 10))
+    hours, rest = divmod(tenths, 36_000)
+    minutes, rest = divmod(rest, 600)
+    text = f"{minutes:02d}:{rest // 10:02d}.{rest % 10}"
+    return f"{hours}:{text}" if hours else text
+
+
 class Candidate(BaseModel):
-    """A gallery face among a probe face's top k, with what its score means."""
+    """A gallery face among a probe face's top k, with what its score means. A face from a video carries
+    `video` (its time, frame and track); a search returns one candidate per track, its best-scoring face."""
 
     rank: int
     score: float
@@ -69,6 +94,11 @@ class Candidate(BaseModel):
     quality: float
     thumbnail: str = Field(description="The face's thumbnail, relative to the home's thumbnail folder.")
     image: MatchImage
+    video: VideoTime | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Only for a face from a video (whose file is `image`): when it was seen, and its track.",
+    )
     fmr_text: str = Field(description=FMR_TEXT)
     decision: str = Field(description="`above threshold` or `below threshold`, the same test as `above_threshold`.")
 
@@ -89,6 +119,12 @@ class ProbeFace(BaseModel):
         exclude_if=absent,
         description="Only for a face below the quality gate that was searched or compared all the same (its "
         "reasons were measured not to predict errors, or it was forced): what that means for its candidates.",
+    )
+    video: VideoTime | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Only for a probe clip: this face is a track of the clip (its best face's time and frame, "
+        "the track's start and end).",
     )
 
 
@@ -189,6 +225,7 @@ def candidate(
     quality: float,
     thumbnail: str,
     image: MatchImage,
+    video: VideoTime | None = None,
 ) -> Candidate:
     """A candidate; `gallery_size`: the faces its probe face was compared with (chance's share of them)."""
     return Candidate(
@@ -203,6 +240,7 @@ def candidate(
         quality=quality,
         thumbnail=thumbnail,
         image=image,
+        video=video,
         fmr_text=fmr_text(fmr),
         decision=decision_text(above),
     )

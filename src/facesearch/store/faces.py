@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from ..records import NewImage
 from .base import CHUNK, StoreBase
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, utcnow
+from .video_tables import Video, VideoFace, VideoTrack
 
 
 class FaceRows(StoreBase):
@@ -259,6 +260,9 @@ class FaceRows(StoreBase):
                 select(Face.collection_id, Face.id, Face.thumbnail).where(Face.image_id.in_(ids))
             ).all()
             self._delete_face_rows(conn, [(int(c), int(f)) for c, f, _ in removed])
+            # A video's tracks and scan state go with it (explicitly, as the embeddings do).
+            conn.execute(delete(VideoTrack).where(VideoTrack.image_id.in_(ids)))
+            conn.execute(delete(Video).where(Video.image_id.in_(ids)))
             images = conn.execute(delete(Image).where(Image.id.in_(ids))).rowcount
         return int(images or 0), [(int(c), int(f), str(t)) for c, f, t in removed]
 
@@ -281,6 +285,13 @@ class FaceRows(StoreBase):
                     .group_by(Face.image_id)
                 ).all()
             )
+            # A video's track whose every face went goes too: it would be times without a face.
+            conn.execute(
+                delete(VideoTrack).where(
+                    VideoTrack.image_id.in_(image_ids),
+                    ~select(VideoFace.face_id).where(VideoFace.track_id == VideoTrack.id).exists(),
+                )
+            )
             emptied = []
             for image_id in image_ids:
                 n = int(left.get(image_id, 0))
@@ -291,13 +302,14 @@ class FaceRows(StoreBase):
         return [(int(c), int(f), str(t), int(i)) for c, f, t, i in rows], emptied
 
     def _delete_face_rows(self, conn: Connection, faces: Sequence[tuple[int, int]]) -> None:
-        """Delete (collection id, face id) rows with their embeddings, and count them off, in the caller's
-        transaction. The embeddings go explicitly, not only by the foreign key's cascade: a SQLite connection
-        opened elsewhere may have foreign keys off."""
+        """Delete (collection id, face id) rows with their embeddings (and a video face's time), and count them
+        off, in the caller's transaction. The embeddings go explicitly, not only by the foreign key's cascade:
+        a SQLite connection opened elsewhere may have foreign keys off."""
         ids = [f for _, f in faces]
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
             conn.execute(delete(FaceEmbedding).where(FaceEmbedding.face_id.in_(chunk)))
+            conn.execute(delete(VideoFace).where(VideoFace.face_id.in_(chunk)))
             conn.execute(delete(Face).where(Face.id.in_(chunk)))
         deltas: dict[int, int] = {}
         for collection_id, _ in faces:

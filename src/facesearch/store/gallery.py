@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from ..errors import CollectionError
 from .base import CHUNK, StoreBase
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image
+from .video_tables import VideoFace, VideoTrack
 
 
 class GalleryRows(StoreBase):
@@ -64,7 +65,8 @@ class GalleryRows(StoreBase):
     # Faces for display -------------------------------------------------------------------------
     def face_details(self, face_ids: Sequence[int], *, embeddings: bool = False) -> dict[int, dict[str, Any]]:
         """Face, image and collection fields for result display, keyed by face id; with `embeddings`, each
-        face's embedding too (raw float32 bytes under "embedding"), in the same query."""
+        face's embedding too (raw float32 bytes under "embedding"), in the same query. A face seen in a video
+        has its time, frame number and track (number, start, end) under "video"; a photo's face None."""
         out: dict[int, dict[str, Any]] = {}
         if not face_ids:
             return out
@@ -82,9 +84,17 @@ class GalleryRows(StoreBase):
             Image.meta,
             Image.sha256,
             Collection.name,
+            VideoFace.time,
+            VideoFace.frame,
+            VideoTrack.track,
+            VideoTrack.start,
+            VideoTrack.end,
         ]
         query = select(*columns, *([FaceEmbedding.embedding] if embeddings else []))
         query = query.join(Image, Image.id == Face.image_id).join(Collection, Collection.id == Face.collection_id)
+        query = query.outerjoin(VideoFace, VideoFace.face_id == Face.id).outerjoin(
+            VideoTrack, VideoTrack.id == VideoFace.track_id
+        )
         if embeddings:
             query = query.join(FaceEmbedding, FaceEmbedding.face_id == Face.id)
         wanted = [int(x) for x in face_ids]
@@ -105,9 +115,12 @@ class GalleryRows(StoreBase):
                 "metadata": r[10] or {},
                 "sha256": r[11],
                 "collection": r[12],
+                "video": None
+                if r[13] is None
+                else {"time": r[13], "frame": r[14], "track": r[15], "start": r[16], "end": r[17]},
             }
             if embeddings:
-                out[int(r[0])]["embedding"] = r[13]
+                out[int(r[0])]["embedding"] = r[18]
         return out
 
     # Stats -------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class IngestRuns(StoreBase):
                     .values(status="interrupted", finished_at=utcnow())
                 )
 
-    def finish_job(self, job_id: int, status: str, counts: dict[str, int]) -> None:
+    def finish_job(self, job_id: int, status: str, counts: dict[str, int | float]) -> None:
         with self.session.begin() as s:
             s.execute(
                 update(IngestJob)

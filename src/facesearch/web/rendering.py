@@ -17,9 +17,11 @@ from .. import __version__
 from ..app import watches
 from ..app.accounts import Principal
 from ..errors import FacesearchError
+from ..services.search_results import clock
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 templates.env.globals["version"] = __version__
+templates.env.globals["clock"] = clock  # a time in a video, as a player shows it
 
 HOME = {"examiner": "/search", "operator": "/ingest", "auditor": "/audit", "admin": "/admin/users"}
 NAV = [

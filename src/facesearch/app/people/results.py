@@ -161,18 +161,49 @@ class CorrectedIntoNewPerson(Corrected):
 
 
 @dataclass(frozen=True)
+class TogetherMoment:
+    """A stretch of a video in which two people were on screen in the same frame: the video, and the times
+    (seconds from its start) at which both tracks were being followed."""
+
+    image: ImageRef
+    start: float
+    end: float
+    track: Annotated[int, Field(description="The person searched's track in the video.")]
+    other_track: Annotated[int, Field(description="This person's track, seen in the same frame.")]
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+@dataclass(frozen=True)
 class TogetherPerson:
+    """Someone who appears with the person searched: in the same photos, and (videos) in the same frame. The
+    video keys are there only when there is something to say."""
+
     person: int
     name: str | None
     photos: Annotated[int, Field(description="Photos shared with the person searched.")]
     images: list[ImageRef]
+    videos: Annotated[
+        int | None,
+        Field(
+            exclude_if=_none,
+            description="Videos in which both were on screen in the same frame (co-appearance in a video counts "
+            "only so; being in the same video at other times does not).",
+        ),
+    ] = None
+    moments: Annotated[
+        list[TogetherMoment] | None,
+        Field(exclude_if=_none, description="When, in those videos, they were seen together."),
+    ] = None
 
 
 @dataclass(frozen=True)
 class TogetherResult:
     person: int
     name: str | None
-    together: list[TogetherPerson]  # most shared photos first
+    together: list[TogetherPerson]  # most shared photos and videos first
     photos: int  # the person's photos searched
     together_id: Annotated[int, Field(description="The audit entry of this search.")]
     case_ref: str

@@ -8,12 +8,14 @@ whatever the outcome (`together` is listed in case reports)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from ...services.hiding import matching
 from ...services.people_upkeep import tidy
 from ...services.uploads import Photo
+from ...store import Store, videos
 from ...store import people as rows
 from ...vocabulary import Action
 from ..auditing import record, refusal_recorded
@@ -25,7 +27,7 @@ from ..policy import search_gate
 from ..roles import allowed
 from ..searching import Lead, LeadFace, SearchAnswer, SearchRequest, search
 from . import lookup
-from .results import ImageRef, TogetherPerson, TogetherResult
+from .results import ImageRef, TogetherMoment, TogetherPerson, TogetherResult
 
 
 class PersonLead(BaseModel):
@@ -63,6 +65,61 @@ def _opted_out_people(ctx: Context, model: str, people: Iterable[int], members: 
     return out
 
 
+@dataclass(frozen=True)
+class _Moment:
+    image_id: int
+    start: float
+    end: float
+    track: int
+    other_track: int
+
+
+def _seen_together(store: Store, face_ids: list[int], person_id: int) -> dict[int, list[_Moment]]:
+    """Person id -> the moments of these video faces' tracks at which they were on screen in the same frame
+    (both tracks followed: the overlap of their spans), for every person but this one."""
+    mine = set(videos.tracks_of_faces(store, face_ids).values())
+    if not mine:
+        return {}
+    company = videos.seen_together(store, mine)
+    own = videos.tracks(store, mine)
+    others = {o.id: o for found in company.values() for o in found}
+    faces = videos.faces_of_tracks(store, others)
+    owner = rows.persons_of(store, (f for fs in faces.values() for f in fs))
+    out: dict[int, dict[tuple[int, int, int], _Moment]] = {}
+    for tid, found in company.items():
+        a = own[tid]
+        for b in found:
+            for pid in {owner[f] for f in faces.get(b.id, []) if f in owner} - {person_id}:
+                key = (a.image_id, a.track, b.track)
+                moment = _Moment(a.image_id, max(a.start, b.start), min(a.end, b.end), a.track, b.track)
+                out.setdefault(pid, {})[key] = moment
+    return {pid: sorted(ms.values(), key=lambda m: (m.image_id, m.start)) for pid, ms in out.items()}
+
+
+def _together_person(
+    pid: int, name: str | None, images: set[int], moments: list[_Moment], paths: dict[int, str | None]
+) -> TogetherPerson:
+    return TogetherPerson(
+        person=pid,
+        name=name,
+        photos=len(images),
+        images=[ImageRef(id=i, path=paths.get(i)) for i in sorted(images)],
+        videos=len({m.image_id for m in moments}) if moments else None,
+        moments=[
+            TogetherMoment(
+                image=ImageRef(id=m.image_id, path=paths.get(m.image_id)),
+                start=m.start,
+                end=m.end,
+                track=m.track,
+                other_track=m.other_track,
+            )
+            for m in moments
+        ]
+        if moments
+        else None,
+    )
+
+
 @allowed("examiner")
 def together(
     ctx: Context,
@@ -73,9 +130,11 @@ def together(
     purpose: str | None,
     collections: list[str] | None = None,
 ) -> TogetherResult:
-    """The other people in the same photos as this person: how many photos they share, and the photos
-    (most shared first). A search: case reference, allowed purpose, kill switch and limits first; only the
-    collections the caller may search; opted-out people never; audit-logged whatever the outcome."""
+    """The other people in the same photos as this person: how many photos they share, and the photos; and
+    in videos, those on screen in the same frame (a video counts only so: being in one video at different times
+    is not being together), with the moments (most shared first). A search: case reference, allowed purpose,
+    kill switch and limits first; only the collections the caller may search; opted-out people never;
+    audit-logged whatever the outcome."""
     store = ctx.store
     with refusal_recorded(
         ctx,
@@ -95,21 +154,19 @@ def together(
             raise NotFound(f"no person with id {p.id}")
         photos = rows.photos_of(store, members.get(p.id, []), [c.id for c in cols])
         shared = rows.others_in_photos(store, photos, p.id)
-        hidden = _opted_out_people(ctx, p.model, shared, members)
-        paths = rows.image_paths(store, {i for s in shared.values() for i in s})
-        names = rows.names_of(store, shared)
+        on_screen = _seen_together(store, rows.video_faces_of(store, members.get(p.id, []), [c.id for c in cols]), p.id)
+        hidden = _opted_out_people(ctx, p.model, set(shared) | set(on_screen), members)
+        paths = rows.image_paths(
+            store, {i for s in shared.values() for i in s} | {m.image_id for ms in on_screen.values() for m in ms}
+        )
+        names = rows.names_of(store, set(shared) | set(on_screen))
     found = sorted(
         (
-            TogetherPerson(
-                person=pid,
-                name=names.get(pid),
-                photos=len(ims),
-                images=[ImageRef(id=i, path=paths.get(i)) for i in sorted(ims)],
-            )
-            for pid, ims in shared.items()
+            _together_person(pid, names.get(pid), shared.get(pid, set()), on_screen.get(pid, []), paths)
+            for pid in set(shared) | set(on_screen)
             if pid not in hidden
         ),
-        key=lambda d: (-d.photos, d.person),
+        key=lambda d: (-(d.photos + (d.videos or 0)), d.person),
     )
     entry = record(
         ctx,
@@ -124,12 +181,23 @@ def together(
             "person": p.id,
             "photos": len(photos),
             "together": [
-                {"person": d.person, "photos": d.photos, "image_ids": [i.id for i in d.images]} for d in found
+                {
+                    "person": d.person,
+                    "photos": d.photos,
+                    "image_ids": [i.id for i in d.images],
+                    **(
+                        {"videos": d.videos, "video_ids": sorted({m.image.id for m in d.moments or []})}
+                        if d.videos
+                        else {}
+                    ),
+                }
+                for d in found
             ],
         },
         details={"searched": [c.name for c in cols], "person_name": p.name},
     )
     ctx.seen.add(actor.name, "image", [i.id for d in found for i in d.images])
+    ctx.seen.add(actor.name, "image", [m.image.id for d in found for m in d.moments or []])
     return TogetherResult(
         person=p.id,
         name=p.name,

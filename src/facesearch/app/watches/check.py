@@ -33,6 +33,7 @@ import numpy as np
 from ...calibration.tables import load_table, search_point
 from ...errors import FacesearchError
 from ...services.hiding import Hidden
+from ...store import videos
 from ...store import watches as rows
 from ...store.schema import Collection
 from ...store.watches import ActiveWatch
@@ -112,6 +113,7 @@ def check_new_faces(ctx: Context, col: Collection) -> CheckResult:
     start = max(rows.mark(ctx.store, col.id), int(after.min()))
     hide = hide_opted_out(ctx)
     found: list[_Found] = []
+    hidden_all: set[int] = set()
     last = start
     for ids, vecs in rows.new_faces(ctx.store, col.id, start, col.dim, FACE_BATCH):
         result.faces += len(ids)
@@ -120,19 +122,39 @@ def check_new_faces(ctx: Context, col: Collection) -> CheckResult:
         if hide.covers(col.model):
             hidden = hide.hidden(col.model, ids.tolist(), vecs)
             if hidden:
+                # A video's track is one person: hiding one of its faces hides them all (in any batch).
+                hidden = set(videos.track_mates(ctx.store, hidden))
+                hidden_all |= hidden
                 keep = ~np.isin(ids, list(hidden))
                 record_hidden(ctx, hide, [Hidden(col.model, tuple(sorted(hidden)))])
         scores = vecs @ tmpl.vectors.T
         hit = (scores >= thresholds[None, :]) & (ids[:, None] > after[None, :]) & keep[:, None]
         for i, j in zip(*np.nonzero(hit)):
             found.append(_Found(ws[j], int(ids[i]), float(scores[i, j]), thresholds[j], sizes[j], reasons[j]))
-    made = _hits(ctx, col, found, table)
+    made = _hits(ctx, col, _one_per_track(ctx, [f for f in found if f.face_id not in hidden_all]), table)
     if result.faces:
         rows.advance_mark(ctx.store, col.id, last)
     result.hits = [hit_id for hit_id, _, _ in made]
     notify(ctx, [(w, note) for _, w, note in made])
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _one_per_track(ctx: Context, found: list[_Found]) -> list[_Found]:
+    """A video's track is one person: a watch hits it once, on its best-scoring face (its other faces would
+    repeat the same moment as more leads). A track's faces are committed together, so one check sees them all."""
+    track_of = videos.tracks_of_faces(ctx.store, [f.face_id for f in found]) if found else {}
+    if not track_of:
+        return found
+    best: dict[tuple[int, int], _Found] = {}
+    out: list[_Found] = []
+    for f in found:
+        track = track_of.get(f.face_id)
+        if track is None:
+            out.append(f)
+        elif (f.watch.id, track) not in best or f.score > best[(f.watch.id, track)].score:
+            best[(f.watch.id, track)] = f
+    return out + list(best.values())
 
 
 def _thresholds(

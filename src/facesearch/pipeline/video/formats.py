@@ -48,6 +48,8 @@ _NOT_VIDEO_BRANDS = frozenset(
     {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis", b"M4A ", b"M4B "}
     | {b"M4P ", b"crx ", b"jp2 ", b"jpx "}
 )
+# Still-image signatures that can never start a video file (JPEG, PNG, GIF).
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 # QuickTime files from before `ftyp` existed start with one of these atoms.
 _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 
@@ -55,6 +57,10 @@ _QUICKTIME_ATOMS = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pno
 def sniff(head: bytes) -> Container | None:
     """The container of a file from its first bytes (at least HEAD_BYTES of them when the file has that many),
     or None when it is not a video container this module knows."""
+    if head.startswith(_IMAGE_SIGNATURES):
+        # A GIF starts with 0x47, a transport stream's sync byte: one whose palette holds 0x47 at bytes 188
+        # and 376 (about one GIF in 65,000) would pass for one. Photos' own signatures come first.
+        return None
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in _NOT_VIDEO_BRANDS:

@@ -59,6 +59,7 @@ from .records import (
     NOT_A_FILE,
     NOT_A_VIDEO,
     READ_ERROR,
+    TIME_LIMIT,
     TOO_MANY_PIXELS,
     TRUNCATED,
     UNREADABLE,
@@ -95,6 +96,7 @@ class Sampling:
     max_side: int = MAX_SIDE
     threads: int = 0  # decoder threads; 0: FFmpeg's choice from the number of cores
     skip_unneeded: bool = True  # let the decoder skip frames no other frame needs, when none is sampled
+    until: float | None = None  # stop at this time (seconds): a probe clip is looked at for so long at most
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,11 @@ class VideoReader:
                     )
                 )
                 break
+            if self.sampling.until is not None and t > self.sampling.until:
+                self.issues.append(
+                    VideoIssue(TIME_LIMIT, f"analysed up to {self.sampling.until:g} s, the limit", round(t, 3))
+                )
+                break
             if pixels > self.limits.max_frame_pixels:
                 self._too_large += 1
                 if self._too_large == 1:
@@ -508,7 +515,7 @@ class VideoReader:
                     text += f"; no frame between {a:.3f} s and {b:.3f} s"
             self.issues.append(VideoIssue(DECODE_ERRORS, text, at))
         duration = self.info.duration
-        if duration and not any(i.reason == DECODE_BUDGET for i in self.issues):
+        if duration and not any(i.reason in (DECODE_BUDGET, TIME_LIMIT) for i in self.issues):
             frame_time = 1 / self._rate if self._rate else 0.04
             if self.seconds < duration - max(0.5, 3 * frame_time):
                 self.issues.append(

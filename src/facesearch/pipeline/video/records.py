@@ -33,6 +33,7 @@ DECODE_ERRORS = "VIDEO_DECODE_ERRORS"  # some packets or frames could not be dec
 READ_ERROR = "VIDEO_READ_ERROR"  # the container could not be read past a point
 DECODE_BUDGET = "VIDEO_DECODE_BUDGET"  # the decoded-pixel budget ran out: the rest of the file was not decoded
 FRAME_TOO_LARGE = "VIDEO_FRAME_TOO_LARGE"  # a frame above the pixel limit (the size changed mid-stream)
+TIME_LIMIT = "VIDEO_TIME_LIMIT"  # the scan stopped at the time it was asked to (`Sampling.until`)
 
 
 class VideoError(ImageError):

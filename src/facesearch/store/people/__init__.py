@@ -35,6 +35,7 @@ from .reads import (
     photos_of,
     templates,
     unassigned_faces,
+    video_faces_of,
 )
 from .upkeep import (
     add_faces,
@@ -82,5 +83,6 @@ __all__ = [
     "sweep",
     "template_rows",
     "templates",
+    "video_faces_of",
     "unassigned_faces",
 ]

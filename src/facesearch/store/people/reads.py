@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..db import Store
 from ..people_tables import Person, PersonFace
 from ..schema import Collection, Face, Image
+from ..video_tables import Video
 
 # Ids per IN (...) list of person and image ids; face rows are read 900 at a time, as `Store` reads them.
 IN_CHUNK = 10_000
@@ -237,7 +238,8 @@ def image_paths(store: Store, image_ids: Iterable[int]) -> dict[int, str | None]
 
 
 def photos_of(store: Store, face_ids: Sequence[int], collection_ids: Sequence[int]) -> list[int]:
-    """The images (ascending) of these faces that are in these collections."""
+    """The photos (ascending) of these faces that are in these collections: images, not videos (being in one
+    video is not being in one photo; videos count co-appearance frame by frame)."""
     if not face_ids or not collection_ids:
         return []
     with store.database.connect() as conn:
@@ -248,10 +250,32 @@ def photos_of(store: Store, face_ids: Sequence[int], collection_ids: Sequence[in
                     select(Face.image_id).where(
                         Face.id.in_([int(f) for f in face_ids]),
                         Face.collection_id.in_([int(c) for c in collection_ids]),
+                        ~select(Video.image_id).where(Video.image_id == Face.image_id).exists(),
                     )
                 )
             }
         )
+
+
+def video_faces_of(store: Store, face_ids: Sequence[int], collection_ids: Sequence[int]) -> list[int]:
+    """Those of these faces that are in these collections and come from a video."""
+    if not face_ids or not collection_ids:
+        return []
+    out: list[int] = []
+    ids = [int(f) for f in face_ids]
+    with store.database.connect() as conn:
+        for i in range(0, len(ids), FACE_CHUNK):
+            out.extend(
+                int(f)
+                for f in conn.scalars(
+                    select(Face.id).where(
+                        Face.id.in_(ids[i : i + FACE_CHUNK]),
+                        Face.collection_id.in_([int(c) for c in collection_ids]),
+                        select(Video.image_id).where(Video.image_id == Face.image_id).exists(),
+                    )
+                )
+            )
+    return sorted(out)
 
 
 def others_in_photos(store: Store, image_ids: Sequence[int], person_id: int) -> dict[int, set[int]]:

@@ -30,12 +30,14 @@ const FS = (() => {
   }
 
   /* Put an image in `holder` and draw boxes ([x1,y1,x2,y2] in image pixels) over it, scaled in percent. */
-  function boxedImage(holder, src, boxes, alt) {
+  /* `size`: the [width, height] the boxes are measured in, when not the image's own (a video frame served
+     smaller than the video). */
+  function boxedImage(holder, src, boxes, alt, size) {
     holder.replaceChildren();
     const img = el("img", { src, alt: alt || "" });
     holder.append(img);
     const draw = () => {
-      const w = img.naturalWidth, h = img.naturalHeight;
+      const w = size ? size[0] : img.naturalWidth, h = size ? size[1] : img.naturalHeight;
       if (!w || !h) return;
       boxes.forEach((b, i) => {
         const d = el("div", { class: "box" + (b.active ? " active" : ""), "aria-hidden": "true" });
@@ -86,5 +88,15 @@ const FS = (() => {
 
   function showError(node, message) { node.textContent = message; node.hidden = !message; }
 
-  return { api, el, boxedImage, preview, notAPhoto, isImageProblem, num, showError, csrf };
+  /* Seconds from the start of a video as a player shows them: 00:07.5 (1:02:03.0 past an hour). */
+  function clock(seconds) {
+    const tenths = Math.max(0, Math.round(seconds * 10));
+    const h = Math.floor(tenths / 36000), m = Math.floor((tenths % 36000) / 600), r = tenths % 600;
+    const text = `${String(m).padStart(2, "0")}:${String(Math.floor(r / 10)).padStart(2, "0")}.${r % 10}`;
+    return h ? `${h}:${text}` : text;
+  }
+  /* A face's moment in its video: 00:07.5 (00:07.2–00:09.0). */
+  function moment(v) { return `${clock(v.time)} (${clock(v.start)}–${clock(v.end)})`; }
+
+  return { api, el, boxedImage, preview, notAPhoto, isImageProblem, num, showError, csrf, clock, moment };
 })();

@@ -26,9 +26,10 @@
       fd.append("manifest", m);
     } else {
       const files = $("files").files;
-      if (!files.length) { FS.showError(errBox, "Please choose photos to upload."); $("files").focus(); return; }
+      if (!files.length) { FS.showError(errBox, "Please choose photos or videos to upload."); $("files").focus(); return; }
       for (const f of files) fd.append("files", f);
     }
+    if ($("video_fps").value) fd.append("video_fps", $("video_fps").value);
     FS.showError(errBox, "");
     try {
       const job = await FS.api("POST", "/api/v1/ingest", fd);
@@ -49,6 +50,9 @@
     const counts = [["Files", `${j.processed} / ${j.total}`], ["Ingested", c.ingested ?? 0], ["Faces", c.faces ?? 0],
       ["No face", c.no_face ?? 0], ["Duplicates", c.duplicates ?? 0], ["Failed", c.failed ?? 0],
       ["Rate", j.images_per_second ? `${j.images_per_second} img/s` : "—"]];
+    // Videos: how many, their tracks, and the one being scanned, in video seconds.
+    if (c.videos !== undefined) counts.push(["Videos", c.videos], ["Tracks", c.video_tracks ?? 0], ["Video analysed", `${(c.video_seconds ?? 0).toFixed(1)} s`]);
+    if (j.video) counts.push(["Scanning", `${j.video.name}: ${j.video.seconds.toFixed(1)}` + (j.video.duration ? ` / ${j.video.duration.toFixed(1)} s` : " s")]);
     $("job-counts").replaceChildren(...counts.map(([k, v]) => FS.el("div", {}, FS.el("dt", { text: k }), FS.el("dd", { text: String(v) }))));
     FS.showError($("job-error"), j.error || "");
     const body = $("job-failures").querySelector("tbody"); body.replaceChildren();

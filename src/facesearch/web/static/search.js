@@ -1,9 +1,12 @@
-/* Search page: pick a probe, see its faces, choose one, search with case reference and purpose. */
+/* Search page: pick a probe (a photo, or a clip whose tracks are its faces), see its faces, choose one,
+   search with case reference and purpose. A candidate from a video shows its time, the frame it was seen on,
+   and plays the video from that time. */
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
   const form = $("search-form"), input = $("probe"), drop = $("drop"), errBox = $("form-error");
-  let probeFile = null, probeUrl = null, probeFaces = [], chosen = 0, lastSearch = null;
+  let probeFile = null, probeUrl = null, probeFaces = [], chosen = 0, lastSearch = null, probeClip = false;
+  const isVideo = (file) => !!(file && file.type && file.type.startsWith("video/"));
 
   function selectedCollections() {
     return [...form.querySelectorAll('input[name="collections"]:checked')].map((c) => c.value);
@@ -11,28 +14,33 @@
 
   async function setProbe(file) {
     if (!file) return;
-    if (file.type && !file.type.startsWith("image/")) { rejectProbe(FS.notAPhoto(file.name)); return; }
+    if (file.type && !file.type.startsWith("image/") && !isVideo(file)) { rejectProbe(FS.notAPhoto(file.name)); return; }
     FS.showError(errBox, ""); FS.showError($("probe-note"), "");
-    probeFile = file; chosen = 0; probeFaces = [];
+    probeFile = file; chosen = 0; probeFaces = []; probeClip = isVideo(file);
     $("force").checked = false;  // searching anyway is chosen per probe, never carried over to the next one
     if (probeUrl) URL.revokeObjectURL(probeUrl);
     probeUrl = URL.createObjectURL(file);
     $("drop-label").hidden = true; $("probe-view").hidden = false;
     showProbe([]);
     $("faces").hidden = false;
-    $("face-list").replaceChildren(FS.el("p", { class: "muted", text: "Finding faces…" }));
+    $("face-list").replaceChildren(FS.el("p", { class: "muted", text: probeClip ? "Following the faces in the clip…" : "Finding faces…" }));
     const fd = new FormData(); fd.append("probe", file);
     selectedCollections().forEach((c) => fd.append("collections", c));
     try {
       const res = await FS.api("POST", "/api/v1/detect", fd);
       if (probeFile !== file) return;
       probeFaces = res.faces;
+      if (!!res.video !== probeClip) { probeClip = !!res.video; showProbe([]); }
       renderFaces();
     } catch (e) {
       if (probeFile !== file) return;
-      if (FS.isImageProblem(e)) { rejectProbe(FS.notAPhoto(file.name, e.problem)); return; }
+      if (FS.isImageProblem(e)) { rejectProbe(probeClip ? notAClip(file.name, e.problem) : FS.notAPhoto(file.name, e.problem)); return; }
       $("face-list").replaceChildren(FS.el("p", { class: "alert error", text: e.message }));
     }
+  }
+
+  function notAClip(name, problem) {
+    return `“${name}” cannot be read as a video (${(problem && (problem.detail || problem.reason)) || "unreadable"}). Choose an MP4, MOV, WebM or MKV clip, or a photo.`;
   }
 
   /* A file that is no photo: say so where the photo would be, and start over. */
@@ -45,7 +53,9 @@
     const list = $("face-list");
     list.replaceChildren();
     if (!probeFaces.length) {
-      list.append(FS.el("p", { class: "alert warn", text: "No face was found in this photo. Use a photo where the face is at least 20 pixels wide." }));
+      list.append(FS.el("p", { class: "alert warn", text: probeClip
+        ? "No face was followed in this clip. Use a clip where a face is at least 20 pixels wide for a moment."
+        : "No face was found in this photo. Use a photo where the face is at least 20 pixels wide." }));
     }
     probeFaces.forEach((f, i) => {
       const id = "face-" + i;
@@ -53,20 +63,39 @@
       radio.addEventListener("change", () => { chosen = i; drawProbeBoxes(); });
       const q = `quality ${f.quality.toFixed(2)}` + (!f.searchable ? " · below the quality bar: refused unless you search anyway"
         : f.quality_warning ? " · below the quality bar: searched with a warning" : "");
+      // A clip's faces are its tracks, in order of appearance, each with its times.
+      const label = f.video ? ` Face ${i + 1} · on screen ${FS.clock(f.video.start)}–${FS.clock(f.video.end)}, best at ${FS.clock(f.video.time)} `
+        : ` Face ${i + 1}${i === 0 ? " (largest)" : ""} `;
       list.append(FS.el("label", { class: "check face-choice", for: id }, radio,
-        ` Face ${i + 1}${i === 0 ? " (largest)" : ""} `, FS.el("span", { class: f.searchable ? "muted" : "warn-text", text: q })));
+        label, FS.el("span", { class: f.searchable ? "muted" : "warn-text", text: q })));
     });
     drawProbeBoxes();
   }
 
   function drawProbeBoxes() {
+    if (probeClip) { seekProbe(); return; }
     showProbe(probeFaces.map((f, i) => ({ box: f.box, label: String(i + 1), active: i === chosen })));
+  }
+
+  /* A clip's preview goes to the chosen face's best moment. */
+  function seekProbe() {
+    const v = $("probe-boxed").querySelector("video"), f = probeFaces[chosen];
+    if (v && f && f.video) { try { v.currentTime = f.video.time; } catch (e) { /* not seekable yet */ } }
   }
 
   /* The probe with its face boxes; never a broken image: a file the browser cannot draw gets a sentence
      (the server's answer then says whether it is a photo at all). */
   function showProbe(boxes) {
     const file = probeFile;
+    if (probeClip) {
+      const v = FS.el("video", { src: probeUrl, controls: "", muted: "", preload: "metadata", "aria-label": "Probe clip" });
+      v.addEventListener("error", () => {
+        if (probeFile === file) $("probe-boxed").replaceChildren(FS.el("p", { class: "muted small", text: `No preview of “${file.name}” in this browser; its faces are listed below.` }));
+      }, { once: true });
+      v.addEventListener("loadedmetadata", seekProbe, { once: true });
+      $("probe-boxed").replaceChildren(v);
+      return;
+    }
     const img = FS.boxedImage($("probe-boxed"), probeUrl, boxes, "Probe photo");
     img.addEventListener("error", () => {
       if (probeFile === file) $("probe-boxed").replaceChildren(FS.el("p", { class: "muted small", text: `No preview of “${file.name}” in this browser.` }));
@@ -74,7 +103,7 @@
   }
 
   function clearProbe(focus = true) {
-    probeFile = null; probeFaces = [];
+    probeFile = null; probeFaces = []; probeClip = false;
     if (probeUrl) { URL.revokeObjectURL(probeUrl); probeUrl = null; }
     input.value = "";
     $("probe-boxed").replaceChildren();
@@ -105,7 +134,7 @@
   async function runSearch() {
     const caseRef = $("case_ref").value.trim(), purpose = $("purpose").value.trim();
     const missing = [];
-    if (!probeFile) missing.push("a probe photo");
+    if (!probeFile) missing.push("a probe photo or clip");
     if (!caseRef) missing.push("the case reference");
     if (!purpose) missing.push("the purpose");
     if (!selectedCollections().length && form.querySelector('input[name="collections"]')) missing.push("at least one collection");
@@ -182,6 +211,7 @@
           FS.el("div", { class: "decision-line" }, FS.el("span", { class: "badge " + (m.above_threshold ? "ok" : "below"), text: (m.above_threshold ? "▲ " : "▽ ") + decision })),
           FS.el("div", { class: "small fmr", title: "False-match rate: the share of different people whose faces score this high against the probe", text: m.fmr_text }),
           FS.el("div", { class: "small muted", text: m.collection }),
+          m.video ? FS.el("div", { class: "small video-time", title: "Seen at (the track's start–end)", text: "▶ " + FS.moment(m.video) }) : "",
           FS.el("div", { class: "small lead-status status-" + (m.status || "lead"), text: (m.status || "lead") + (m.stamp ? " · " + m.stamp : "") }),
           FS.el("div", { class: "small" }, src)));
       grid.append(card);
@@ -193,18 +223,40 @@
   async function openMatch(m, face) {
     const dlg = $("match");
     $("match-h").textContent = `Candidate #${m.rank} · ${face.model} · score ${m.score.toFixed(3)}`;
-    FS.boxedImage($("cmp-probe"), probeUrl, face.box ? [{ box: face.box, active: true }] : [], "Probe photo");
+    if (face.video) {
+      const pv = FS.el("video", { src: `${probeUrl}#t=${face.video.time}`, controls: "", muted: "", preload: "metadata", "aria-label": "Probe clip at the probe face's moment" });
+      $("cmp-probe").replaceChildren(pv, FS.el("p", { class: "small muted", text: `Probe face ${face.face + 1}: ${FS.moment(face.video)}` }));
+    } else {
+      FS.boxedImage($("cmp-probe"), probeUrl, face.box ? [{ box: face.box, active: true }] : [], "Probe photo");
+    }
     $("cmp-gallery").replaceChildren(FS.el("p", { class: "muted", text: "Loading…" }));
+    $("cmp-video").replaceChildren(); $("cmp-video").hidden = true;
     const meta = $("match-meta"); meta.replaceChildren();
     dlg.showModal();
     try {
       const q = new URLSearchParams({ case_ref: lastSearch.case_ref, search_id: String(lastSearch.search_id) });
       const img = await FS.api("GET", `/api/v1/images/${m.image_id}?` + q.toString());
-      FS.boxedImage($("cmp-gallery"), img.file_url, [{ box: m.box, active: true }], "Gallery image with the matched face boxed");
-      $("cmp-cap").textContent = `Gallery image ${img.id} · ${img.collection}`;
-      const rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
-        ["Model pack", face.model], ["Collection", img.collection],
-        ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
+      let rows;
+      if (m.video) {
+        // The frame the face was seen on (served at most 1280 px: the box is in the video's own pixels), and
+        // the video itself, played from that moment (the file is served in byte ranges).
+        FS.boxedImage($("cmp-gallery"), `/api/v1/faces/${m.face_id}/frame`, [{ box: m.box, active: true }], `Video frame at ${FS.clock(m.video.time)} with the matched face boxed`, [img.width, img.height]);
+        $("cmp-cap").textContent = `Video ${img.id} · ${img.collection} · frame ${m.video.frame} at ${FS.clock(m.video.time)}`;
+        const player = FS.el("video", { src: `${img.file_url}#t=${m.video.time}`, controls: "", preload: "metadata", "aria-label": `The video, from ${FS.clock(m.video.time)}` });
+        player.addEventListener("error", () => $("cmp-video").append(FS.el("p", { class: "small muted", text: "This browser cannot play this video's format; the frame above is the moment the face was seen." })), { once: true });
+        $("cmp-video").replaceChildren(FS.el("p", { class: "small", text: `Plays from ${FS.clock(m.video.time)} (the track: ${FS.clock(m.video.start)}–${FS.clock(m.video.end)})` }), player);
+        $("cmp-video").hidden = false;
+        rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
+          ["Model pack", face.model], ["Collection", img.collection], ["Seen at", FS.moment(m.video)],
+          ["Frame", String(m.video.frame)], ["Track", String(m.video.track)],
+          ["Video id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
+      } else {
+        FS.boxedImage($("cmp-gallery"), img.file_url, [{ box: m.box, active: true }], "Gallery image with the matched face boxed");
+        $("cmp-cap").textContent = `Gallery image ${img.id} · ${img.collection}`;
+        rows = [["Score", m.score.toFixed(4)], ["Decision", m.decision], ["False-match rate", m.fmr_text],
+          ["Model pack", face.model], ["Collection", img.collection],
+          ["Image id", String(img.id)], ["Face id", String(m.face_id)], ["File", img.path || "—"], ["Ingested", img.ingested_at || "—"]];
+      }
       rows.forEach(([k, v]) => meta.append(FS.el("dt", { text: k }), FS.el("dd", { text: v })));
       meta.append(FS.el("dt", { text: "Source" }), FS.el("dd", {}, img.source_url ? FS.el("a", { href: img.source_url, target: "_blank", rel: "noopener noreferrer", text: img.source_url }) : "—"));
       meta.append(FS.el("dt", { text: "Status" }), FS.el("dd", { text: (m.status || "lead") + (m.stamp ? " — " + m.stamp : "") }));
@@ -226,4 +278,6 @@
     }
   }
   $("match-close").addEventListener("click", () => $("match").close());
+  // A video left playing in a closed dialog would go on (and go on fetching).
+  $("match").addEventListener("close", () => $("match").querySelectorAll("video").forEach((v) => v.pause()));
 })();

@@ -2,7 +2,7 @@
 purposes that require one, urgent uses; reviewer assignments of proposals.
 
 Revision ID: 0007_watches
-Revises: 0005_people
+Revises: 0006_video
 
 - `watches`, `watch_templates` (-> watches ON DELETE CASCADE), `watch_hits` (-> watches, -> faces ON DELETE
   CASCADE; unique per watch and face), `watch_marks` (-> collections ON DELETE CASCADE)
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_watches"
-down_revision: str | Sequence[str] | None = "0005_people"
+down_revision: str | Sequence[str] | None = "0006_video"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
