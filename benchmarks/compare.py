@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import default_data_dir, default_models_dir, pick_images, run_case  # noqa: E402
+from harness import default_data_dir, default_models_dir, pick_images, repo_root, run_case  # noqa: E402
 
 
 def main() -> None:
@@ -38,9 +38,11 @@ def main() -> None:
     variants: dict[str, dict[str, Any]] = {}
     if args.old_src:
         variants["old"] = {"pythonpath": str(args.old_src.resolve())}
-    variants["new"] = {}
+    # This checkout's package, whichever one the interpreter has installed (a worktree beside the main checkout).
+    here = {"pythonpath": str(repo_root() / "src")}
+    variants["new"] = dict(here)
     if args.no_decode_ahead:
-        variants["new-no-decode-ahead"] = {"decode_ahead": False}
+        variants["new-no-decode-ahead"] = {**here, "decode_ahead": False}
     tmp = Path(tempfile.mkdtemp(prefix="facesearch-compare-"))
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     saved = os.environ.get("PYTHONPATH")

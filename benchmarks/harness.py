@@ -289,12 +289,12 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
     from facesearch.app.context import Actor, Context
     from facesearch.app.ingest import Item, ingest
     from facesearch.config import Settings
-    from facesearch.services import batching
+    from facesearch.services import executor, local_pool
 
     if spec.get("first_batch"):  # A/B of growing batches (benchmarks/first_batch.py); the product's otherwise
-        batching.FIRST_BATCH = int(spec["first_batch"])
+        executor.FIRST_BATCH = int(spec["first_batch"])
     if "decode_ahead" in spec:  # A/B of decoding in the reader thread (benchmarks/compare.py)
-        batching.DECODE_AHEAD = bool(spec["decode_ahead"])
+        local_pool.DECODE_AHEAD = bool(spec["decode_ahead"])
 
     home = Path(spec["home"])
     overrides = {k: v for k, v in spec.get("settings", {}).items() if v is not None}
@@ -333,12 +333,15 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         workers=spec.get("workers"),
         source="bench",
         progress=progress,
+        # The local pool unless the case names a cluster (FACESEARCH_CLUSTER must not leak into the baseline).
+        cluster=spec.get("cluster") or "local",
+        cluster_workers=spec.get("cluster_workers"),
     )
     wall = time.monotonic() - t0
     ctx.store.close()
     seconds = result.seconds
     out = {
-        "name": spec["model"],
+        "name": spec.get("name", spec["model"]),
         "kind": "pack",
         "images": len(paths),
         **result.counts(),
@@ -352,9 +355,14 @@ def _case_ingest(spec: dict[str, Any]) -> dict[str, Any]:
         "detect_max_side": settings.detect_max_side,
         "first_progress_s": round(progress_at[0], 3) if progress_at else None,
         "progress_reports": len(progress_at),
+        "executor": result.executor,
+        "analysed_by": result.analysed_by,
         **_rusage_mb(),
     }
     _cpu_fields(out, cpu0)
+    if spec.get("cluster"):  # the analysis ran in the cluster's processes, whose CPU time is not counted here
+        out["driver_cpu_ms_per_image"] = out.pop("cpu_ms_per_image")
+        out["workers_cpu_ms_per_image"] = None
     return out
 
 
@@ -489,10 +497,19 @@ def _case_search(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _case_prototype(spec: dict[str, Any]) -> dict[str, Any]:
+    """The bare prototype of the same models (benchmarks/prototype.py), for the ingest-against-prototype A/B."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prototype import case_prototype
+
+    return case_prototype(spec)
+
+
 CASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "ingest": _case_ingest,
     "face_recognition": _case_face_recognition,
     "search": _case_search,
+    "prototype": _case_prototype,
 }
 
 
@@ -521,6 +538,8 @@ class BenchOptions:
     seed: int = DEFAULT_SEED
     models_dir: Path | None = None
     keep_home: Path | None = None  # keep the first repeat's gallery of the first pack here (for `bench search`)
+    cluster: str | None = None  # also ingest on this Ray cluster (each pack: local pool and cluster, same run)
+    cluster_workers: int | None = None
     log: Callable[[str], None] = lambda _msg: None
 
 
@@ -651,6 +670,38 @@ def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+CLUSTER_SUFFIX = " on the cluster"
+CLUSTER_OVERHEAD = 1.15  # goal: cluster ingest on the same cores costs at most 15% more wall time
+
+
+def cluster_goals(rows: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each pack on the cluster against the same pack on the local pool, by wall time (the whole run as a user
+    waits for it: connecting, starting the actors or the pool, loading the pack, ingesting), median of the
+    per-repeat ratios."""
+    out = []
+    for row in rows:
+        if not row["name"].endswith(CLUSTER_SUFFIX):
+            continue
+        local = row["name"].removesuffix(CLUSTER_SUFFIX)
+        ratios = []
+        for rep in {r.get("repeat", 0) for r in runs}:
+            walls = {r["name"]: r["wall_s"] for r in runs if r.get("repeat", 0) == rep}
+            if walls.get(local) and walls.get(row["name"]):
+                ratios.append(walls[row["name"]] / walls[local])
+        if ratios:
+            ratio = round(statistics.median(ratios), 3)
+            out.append(
+                {
+                    "goal": f"{row['name']}: wall time <= {CLUSTER_OVERHEAD}x the local pool's (same run)",
+                    "target": CLUSTER_OVERHEAD,
+                    "measured": ratio,
+                    "per_repeat": [round(x, 3) for x in ratios],
+                    "met": ratio <= CLUSTER_OVERHEAD,
+                }
+            )
+    return out
+
+
 def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
     paths = pick_images(opts.data, opts.images, opts.seed)
     if not paths:
@@ -663,11 +714,24 @@ def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
         for rep in range(opts.repeat):
             # Alternate the order between repeats so drift in machine load does not favour one case.
             cases: list[str] = list(opts.models) + ([opts.baseline] if opts.baseline else [])
+            if opts.cluster:  # each pack on the cluster too, right after the same pack on the local pool
+                cases = [c for m in cases for c in ([m, m + CLUSTER_SUFFIX] if m in opts.models else [m])]
             if rep % 2:
                 cases.reverse()
             for name in cases:
                 if name == "face_recognition":
                     spec: dict[str, Any] = {"case": "face_recognition", "paths": [str(p) for p in paths]}
+                elif name.endswith(CLUSTER_SUFFIX):
+                    spec = {
+                        "case": "ingest",
+                        "name": name,
+                        "model": name.removesuffix(CLUSTER_SUFFIX),
+                        "home": str(tmp_root / f"{name.replace(' ', '-')}-{rep}"),
+                        "paths": [str(p) for p in paths],
+                        "settings": overrides,
+                        "cluster": opts.cluster,
+                        "cluster_workers": opts.cluster_workers,
+                    }
                 else:
                     keep = opts.keep_home is not None and rep == 0 and name == opts.models[0]
                     home = opts.keep_home if keep and opts.keep_home else tmp_root / f"{name}-{rep}"
@@ -704,8 +768,9 @@ def bench_ingest(opts: BenchOptions) -> dict[str, Any]:
         "repeat": opts.repeat,
         "first_image": str(paths[0]),
         "last_image": str(paths[-1]),
+        "cluster": opts.cluster,
         "rows": rows,
-        "goals": goals(rows),
+        "goals": goals(rows) + cluster_goals(rows, runs),
         "runs": runs,
     }
 

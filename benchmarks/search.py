@@ -6,10 +6,14 @@ chosen so that two photos of one person score a cosine of about 0.6 and two peop
 of about 0.08), like real face embeddings. Genuine probes are further held-out samples of enrolled people.
 
 Everything is generated in chunks from (seed, chunk) so that 10M x 256 never sits in memory: each chunk
-is made once, scored exactly against the probes (the ground truth and the brute-force baseline, NumPy's
+is made, scored exactly against the probes (the ground truth and the brute-force baseline, NumPy's
 matrix product plus argpartition: what DeepFace or face_recognition do), and handed to the index build.
+For ivfpq the chunks are made again for a second build, the 0.3.0 structure (sqrt(n) lists, one thread per
+query), searched with the same probes in the same run: the baseline of every figure. Latencies are the
+medians of `repeat` timed passes over the probes.
 
-Loaded by `facesearch.cli.bench` from the source checkout, like `benchmarks/harness.py`.
+Loaded by `facesearch.cli.bench` from the source checkout, like `benchmarks/harness.py`; what it measures is
+`search_measures.py` beside it, its report and goals `search_report.py`.
 """
 
 from __future__ import annotations
@@ -20,28 +24,69 @@ import json
 import math
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-K = 10
+
+def _load(name: str, path: Path) -> Any:
+    """A module of this checkout loaded by path (benchmarks/ is not a package), once per process."""
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def _beside(name: str) -> Any:
+    """benchmarks/<name>.py, under the module name `facesearch bench` gives it."""
+    return _load(f"facesearch_benchmarks_{name}", Path(__file__).resolve().with_name(f"{name}.py"))
+
+
+def _harness() -> Any:
+    """benchmarks/harness.py (machine, commit and package records), loaded by path like the CLI does."""
+    return _beside("harness")
+
+
+def _milvus_server() -> Any:
+    """The embedded Milvus server the tests use (tests/support/milvus_server.py of this checkout): the runtime
+    package never starts a server, so the benchmark borrows the tests' launcher."""
+    return _load(
+        "facesearch_benchmarks_milvus_server",
+        Path(__file__).resolve().parent.parent / "tests" / "support" / "milvus_server.py",
+    )
+
+
+_measures = _beside("search_measures")
+_report = _beside("search_report")
+K = _measures.K
+Exact = _measures.Exact
+allowed_mask = _measures.allowed_mask
+recall_at_k = _measures.recall_at_k
+genuine_recall = _measures.genuine_recall
+latencies = _measures.latencies
+median_latencies = _measures.median_latencies
+GOALS = _report.GOALS
+goals = _report.goals
+table_rows = _report.table_rows
+
 CHUNK = 500_000
-BLOCK = 32_768  # gallery rows scored against all probes at once (1000 probes: 128 MB of scores)
 NOISE = 0.8  # norm of the per-photo noise: cosine between photos of one person ~ 1 / (1 + NOISE^2)
 # Per-dimension spread of identity centres ~ (j + 1) ** -power. 0.5 gives the centres an effective
 # dimension of about 20 and impostor cosines a spread of about 0.12, as measured for real face embeddings
 # (their intrinsic dimension is ~10-20 even in 512-d); 0 makes them isotropic, the hardest case for any
 # approximate index (every impostor equally far).
 SPECTRUM_POWER = 0.5
-GOALS = {"p99_ms_1m": 5.0, "p99_ms_10m": 20.0, "recall_at_10": 0.95, "bytes_per_face": 300.0}
 
 
 @dataclass
@@ -60,6 +105,11 @@ class SearchBenchOptions:
     hnsw_max: int | None = None
     milvus_uri: str | None = None
     workdir: Path | None = None
+    # Also build and search the 0.3.0 structure of the same kind in the same run (ivfpq: sqrt(n) lists, one
+    # thread per query), the baseline every figure is compared with.
+    baseline: bool = True
+    # Timed passes over the probes; latency figures are the medians of the passes' percentiles.
+    repeat: int = 3
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
@@ -114,164 +164,31 @@ class Gallery:
         return [np.arange(i * self.per, min(self.size, (i + 1) * self.per), dtype=np.int64) for i in who]
 
 
-def allowed_mask(ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A fixed pseudo-random `fraction` of ids (by hash, so any chunk can tell on its own)."""
-    h = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed)) >> np.uint64(11)
-    return (h.astype(np.float64) / float(2**53)) < fraction
+def baseline_nlist(n: int) -> int:
+    """The lists 0.3.0 gave an IVF index of n vectors: ~sqrt(n) as a power of two, at least 39 per list."""
+    nlist = 2 ** max(0, round(math.log2(max(math.sqrt(max(n, 1)), 1))))
+    while nlist > 1 and nlist * 39 > n:
+        nlist //= 2
+    return int(max(1, nlist))
 
 
-class Exact:
-    """Exact top-k of the probes over the chunks, and how long NumPy brute force takes for it."""
+class _Stream:
+    """The gallery's chunks, made again on each pass (the first also scored exactly); `seconds` is the time
+    spent making and scoring them, which is not the index's."""
 
-    def __init__(
-        self, probes: np.ndarray, timed: int, fraction: float | None, seed: int, own: list[np.ndarray]
-    ) -> None:
-        self.probes, self.fraction, self.seed, self.own = probes, fraction, seed, own
-        nq = len(probes)
-        self.top = (np.full((nq, K), -np.inf, np.float32), np.full((nq, K), -1, np.int64))
-        self.ftop = (np.full((nq, K), -np.inf, np.float32), np.full((nq, K), -1, np.int64))
-        self.timed = min(timed, nq)
-        self.single_s = np.zeros(self.timed)  # per timed probe, summed over chunks
-        self.fsingle_s = np.zeros(self.timed)
-        self.batch_s = 0.0
-        self.genuine: list[float] = []
-        self.impostor: list[float] = []
-        self.allowed_count = 0
-        self.stream_s = 0.0
+    def __init__(self, gal: Gallery, exact: Exact | None, log: Callable[[str], None]) -> None:
+        self.gal, self.exact, self.log, self.seconds = gal, exact, log, 0.0
 
-    def update(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        for i in range(self.timed):  # one probe at a time over the whole chunk, as a peer library does
+    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self.seconds = 0.0
+        for c in range(self.gal.n_chunks()):
             t = time.perf_counter()
-            s = vecs @ self.probes[i]
-            part = np.argpartition(-s, K)[:K]
-            part[np.argsort(-s[part])]
-            self.single_s[i] += time.perf_counter() - t
-        mask = allowed_mask(ids, self.fraction, self.seed) if self.fraction is not None else None
-        for start in range(0, len(ids), BLOCK):  # blocks keep the probes x gallery scores small
-            bids, bvecs = ids[start : start + BLOCK], vecs[start : start + BLOCK]
-            t = time.perf_counter()
-            sims = self.probes @ bvecs.T
-            self.top = _merge(self.top, sims, bids)
-            self.batch_s += time.perf_counter() - t
-            for i in range(min(200, len(self.own))):  # cosine of a probe to its own person's samples
-                mine = self.own[i][(self.own[i] >= bids[0]) & (self.own[i] <= bids[-1])]
-                self.genuine.extend((sims[i, mine - bids[0]]).tolist())
-            if len(self.impostor) < 20_000:
-                self.impostor.extend(sims[: min(50, len(sims)), :: max(1, len(bids) // 100)].ravel().tolist())
-            if mask is not None:
-                bmask = mask[start : start + BLOCK]
-                self.ftop = _merge(self.ftop, sims[:, bmask], bids[bmask])
-            del sims
-        if mask is not None:
-            self.allowed_count += int(mask.sum())
-            sub = np.ascontiguousarray(vecs[mask])
-            for i in range(self.timed):
-                t = time.perf_counter()
-                s = sub @ self.probes[i]
-                part = np.argpartition(-s, min(K, len(s) - 1))[:K]
-                part[np.argsort(-s[part])]
-                self.fsingle_s[i] += time.perf_counter() - t
-
-
-def _merge(top: tuple[np.ndarray, np.ndarray], sims: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if sims.shape[1] == 0:
-        return top
-    take = min(K, sims.shape[1])
-    part = (
-        np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        if take < sims.shape[1]
-        else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
-    )
-    s = np.concatenate([top[0], np.take_along_axis(sims, part, axis=1)], axis=1)
-    i = np.concatenate([top[1], ids[part]], axis=1)
-    order = np.argsort(-s, axis=1, kind="stable")[:, :K]
-    return np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
-
-
-# Measures ----------------------------------------------------------------------------------------
-def recall_at_k(got: np.ndarray, want: np.ndarray) -> float:
-    hits = total = 0
-    for g, w in zip(got.tolist(), want.tolist(), strict=True):
-        w = [x for x in w if x >= 0]
-        hits += len(set(g) & set(w))
-        total += len(w)
-    return hits / max(total, 1)
-
-
-def genuine_recall(
-    got: np.ndarray, own: list[np.ndarray], allowed: Callable[[np.ndarray], np.ndarray] | None
-) -> float | None:
-    """Share of each probe person's own (eligible) samples found in its top k, averaged over probes."""
-    shares = []
-    for g, mine in zip(got, own, strict=True):
-        if allowed is not None:
-            mine = mine[allowed(mine)]
-        if len(mine) == 0:
-            continue
-        shares.append(len(set(g.tolist()) & set(mine.tolist())) / min(len(mine), K))
-    return round(float(np.mean(shares)), 4) if shares else None
-
-
-def latencies(values_s: list[float] | np.ndarray) -> dict[str, float]:
-    ms = sorted(float(v) * 1000 for v in values_s)
-    if not ms:
-        return {}
-
-    def pct(q: float) -> float:
-        return ms[min(len(ms) - 1, max(0, math.ceil(q * len(ms)) - 1))]
-
-    return {
-        "n": len(ms),
-        "p50": round(pct(0.5), 3),
-        "p99": round(pct(0.99), 3),
-        "mean": round(statistics.fmean(ms), 3),
-        "max": round(ms[-1], 3),
-    }
-
-
-def rss_bytes() -> int:
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
-def _loaded_bytes(path: Path, dim: int) -> int:
-    """Resident memory an index takes when read whole, measured in a fresh process (in this one, freed
-    build memory would be reused and hide it)."""
-    import subprocess
-
-    code = (
-        "import os, sys; from pathlib import Path\n"
-        "from facesearch.index.faiss_index import FaissIndex\n"
-        "def rss():\n"
-        "    return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
-        "before = rss()\n"
-        "index = FaissIndex(Path(sys.argv[1]), int(sys.argv[2]), mmap=False)\n"
-        "assert index.load_error is None, index.load_error\n"
-        "print(rss() - before)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(path), str(dim)], capture_output=True, text=True, check=True, timeout=3600
-    )
-    return int(out.stdout.strip().splitlines()[-1])
-
-
-def _timed_searches(search: Callable[..., Any], probes: np.ndarray, **kw: Any) -> tuple[np.ndarray, list[float], float]:
-    """Each probe alone (latency), then all at once (throughput); returns the one-by-one ids too."""
-    found = np.full((len(probes), K), -1, np.int64)
-    times = []
-    for i in range(min(20, len(probes))):  # warm caches and pages
-        search(probes[i : i + 1], K, **kw)
-    for i in range(len(probes)):
-        t = time.perf_counter()
-        _, ids = search(probes[i : i + 1], K, **kw)
-        times.append(time.perf_counter() - t)
-        found[i, : ids.shape[1]] = ids[0, :K]
-    t = time.perf_counter()
-    search(probes, K, **kw)
-    qps = len(probes) / (time.perf_counter() - t)
-    return found, times, qps
+            ids, vecs = self.gal.chunk_data(c)
+            if self.exact is not None:
+                self.exact.update(ids, vecs)
+            self.seconds += time.perf_counter() - t
+            self.log(f"chunk {c + 1}/{self.gal.n_chunks()}: {ids[-1] + 1} faces")
+            yield ids, vecs
 
 
 # The benchmark -----------------------------------------------------------------------------------
@@ -289,24 +206,33 @@ def bench_index_search(opts: SearchBenchOptions) -> dict[str, Any]:
     log = opts.log
     peak0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    def stream() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        # Time spent here (making the data, scoring it exactly) is not the index's: build_s leaves it out.
-        for c in range(gal.n_chunks()):
-            t = time.perf_counter()
-            ids, vecs = gal.chunk_data(c)
-            exact.update(ids, vecs)
-            exact.stream_s += time.perf_counter() - t
-            log(f"chunk {c + 1}/{gal.n_chunks()}: {ids[-1] + 1} faces")
-            yield ids, vecs
-
+    stream = _Stream(gal, exact, log)
+    load_before = os.getloadavg()
     tmp = tempfile.TemporaryDirectory(prefix="facesearch-bench-index-", dir=opts.workdir)
     try:
         if opts.backend == "milvus":
             result = _run_milvus(opts, Path(tmp.name), stream, exact, probes, own, log)
         else:
-            result = _run_faiss(opts, kind, Path(tmp.name), stream, exact, probes, own, log)
+            result = _run_faiss(opts, kind, Path(tmp.name) / "new", stream, exact, probes, own, log)
+            if opts.baseline and kind == "ivfpq":
+                log("the 0.3.0 structure, same data")
+                base = _run_faiss(
+                    opts,
+                    kind,
+                    Path(tmp.name) / "0.3.0",
+                    _Stream(gal, None, log),
+                    exact,
+                    probes,
+                    own,
+                    log,
+                    nlist=baseline_nlist(opts.size),
+                    threads=1,
+                )
+                result["baseline"] = {"structure": "0.3.0: sqrt(n) lists, one thread per query", **base}
     finally:
         tmp.cleanup()
+    result["load_before"] = [round(x, 2) for x in load_before]
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     result["peak_rss_mb_before"] = round(peak0 / 1024, 1)
     result["impostor_cosine"] = {
@@ -335,6 +261,8 @@ def bench_index_search(opts: SearchBenchOptions) -> dict[str, Any]:
         "flat_max": flat_max,
         "hnsw_max": hnsw_max,
         "threads": _threads(),
+        "baseline": bool(opts.baseline and opts.backend == "faiss" and kind == "ivfpq"),
+        "repeat": opts.repeat,
     }
     report = {"benchmark": "search-index", **harness.environment(settings), "result": result}
     report["goals"] = goals(report)
@@ -345,19 +273,25 @@ def _run_faiss(
     opts: SearchBenchOptions,
     kind: str,
     work: Path,
-    stream: Callable[[], Iterator[Any]],
+    stream: _Stream,
     exact: Exact,
     probes: np.ndarray,
     own: list[np.ndarray],
     log: Callable[[str], None],
+    *,
+    nlist: int | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    from facesearch.index.faiss_index import FaissIndex, build_faiss, meta_path
+    from facesearch.index.faiss_build import build_faiss
+    from facesearch.index.faiss_files import meta_path
+    from facesearch.index.faiss_index import FaissIndex
 
+    work.mkdir(parents=True, exist_ok=True)
     path = work / "collection-1.faiss"
     t = time.perf_counter()
-    built = build_faiss(path, opts.dim, kind, stream(), count=opts.size, recall=opts.recall)
+    built = build_faiss(path, opts.dim, kind, stream(), count=opts.size, recall=opts.recall, nlist=nlist)
     built.swap_into(path)
-    build_s = time.perf_counter() - t - exact.stream_s
+    build_s = time.perf_counter() - t - stream.seconds
     params = built.params
     del built
     gc.collect()
@@ -369,13 +303,16 @@ def _run_faiss(
     open_s = time.perf_counter() - t
     del mapped
     gc.collect()
-    mem = _loaded_bytes(path, opts.dim)
+    mem = _measures.loaded_bytes(path, opts.dim)
     index = FaissIndex(path, opts.dim, mmap=False)
     assert index.load_error is None, index.load_error
+    if threads is not None:
+        index.threads = threads
     return {
         "kind": index.kind,
         "faces": len(index),
         "params": params,
+        "threads": index.threads,
         "build_s": round(build_s, 2),
         "open_s": round(open_s, 3),
         "bytes_per_face_memory": round(mem / opts.size, 1),
@@ -388,12 +325,12 @@ def _searched(
     search: Callable[..., Any], opts: SearchBenchOptions, exact: Exact, probes: np.ndarray, own: list[np.ndarray]
 ) -> dict[str, Any]:
     """The figures of one index's searches, and with --filter the same with only that fraction allowed."""
-    found, times, qps = _timed_searches(search, probes)
+    found, times, qps = _measures.timed_searches(search, probes, opts.repeat)
     out = _figures(found, times, qps, exact.top[1], own, None, exact.single_s, exact.batch_s, len(probes))
     if opts.filter is not None:
         ids_all = np.arange(opts.size, dtype=np.int64)
         allow = ids_all[allowed_mask(ids_all, opts.filter, opts.seed)]
-        ffound, ftimes, fqps = _timed_searches(search, probes, allow=allow)
+        ffound, ftimes, fqps = _measures.timed_searches(search, probes, opts.repeat, allow=allow)
         frac, seed = opts.filter, opts.seed
         out["filter"] = {
             "fraction": frac,
@@ -415,7 +352,7 @@ def _searched(
 
 def _figures(
     found: np.ndarray,
-    times: list[float],
+    times: list[list[float]],
     qps: float,
     truth: np.ndarray,
     own: list[np.ndarray],
@@ -424,7 +361,7 @@ def _figures(
     exact_batch_s: float | None,
     nq: int,
 ) -> dict[str, Any]:
-    lat = latencies(times)
+    lat = median_latencies(times)
     ex = latencies(exact_single)
     return {
         "latency_ms": lat,
@@ -441,7 +378,7 @@ def _figures(
 def _run_milvus(
     opts: SearchBenchOptions,
     work: Path,
-    stream: Callable[[], Iterator[Any]],
+    stream: _Stream,
     exact: Exact,
     probes: np.ndarray,
     own: list[np.ndarray],
@@ -454,7 +391,7 @@ def _run_milvus(
     with contextlib.ExitStack() as stack:
         uri = opts.milvus_uri
         if uri is None:  # an embedded Milvus standalone for the run (PyPI `milvus`), data in the temp folder
-            uri = stack.enter_context(milvus_index.embedded_server(work / "milvus"))
+            uri = stack.enter_context(_milvus_server().embedded_server(work / "milvus"))
             log(f"embedded Milvus at {uri}")
         index = milvus_index.MilvusIndex.open(_bench_namespace(uri), 1, opts.dim)
         stack.callback(index.close)
@@ -463,7 +400,7 @@ def _run_milvus(
         for ids, vecs in stream():
             index.add(ids, vecs)
         index.wait_indexed(timeout=3600)
-        build_s = time.perf_counter() - t - exact.stream_s
+        build_s = time.perf_counter() - t - stream.seconds
         log(f"loaded and indexed {opts.size} faces in Milvus in {build_s:.1f} s")
         return {
             "kind": index.kind,
@@ -483,143 +420,17 @@ def _bench_namespace(uri: str) -> str:
     return f"{host}/facesearch_bench" + (f"?{query}" if query else "")
 
 
-def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
-    r, n = report["result"], report["settings"]["size"]
-    out: list[dict[str, Any]] = []
-    lat, rec = r["latency_ms"].get("p99"), r["recall_at_10"]
-    if n >= 1_000_000:
-        limit = GOALS["p99_ms_10m"] if n >= 10_000_000 else GOALS["p99_ms_1m"]
-        out.append(
-            {
-                "goal": f"p99 <= {limit:g} ms at recall@10 >= {GOALS['recall_at_10']}",
-                "measured": f"p99 {lat} ms, recall@10 {rec}",
-                "met": bool(lat is not None and lat <= limit and rec >= GOALS["recall_at_10"]),
-            }
-        )
-        bpf = r.get("bytes_per_face_memory")
-        if bpf is not None:
-            out.append(
-                {
-                    "goal": f"<= {GOALS['bytes_per_face']:g} bytes/face in the index at recall@10 >= 0.95",
-                    "measured": f"{bpf} bytes/face in memory, {r.get('bytes_per_face_disk')} on disk, recall@10 {rec}",
-                    "met": bool(bpf <= GOALS["bytes_per_face"] and rec >= GOALS["recall_at_10"]),
-                }
-            )
-    f = r.get("filter")
-    if f:
-        out.append(
-            {
-                "goal": f"recall@10 >= {GOALS['recall_at_10']} with a {f['fraction']:g} filter",
-                "measured": f"recall@10 {f['recall_at_10']}",
-                "met": bool(f["recall_at_10"] >= GOALS["recall_at_10"]),
-            }
-        )
-    return out
-
-
-# Reporting ---------------------------------------------------------------------------------------
-def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    r = report["result"]
-    head = [
-        "case",
-        "kind",
-        "faces",
-        "build s",
-        "B/face mem",
-        "B/face disk",
-        "p50 ms",
-        "p99 ms",
-        "batch q/s",
-        "recall@10",
-        "genuine",
-        "exact p50 ms",
-        "exact p99 ms",
-        "x p50",
-        "x p99",
-    ]
-
-    def row(name: str, x: dict[str, Any]) -> list[str]:
-        e = x["exact_numpy"]["latency_ms"]
-        return [
-            name,
-            str(r["kind"]),
-            _fmt(r["faces"]),
-            _fmt(r.get("build_s")),
-            _fmt(r.get("bytes_per_face_memory")),
-            _fmt(r.get("bytes_per_face_disk")),
-            _fmt(x["latency_ms"].get("p50")),
-            _fmt(x["latency_ms"].get("p99")),
-            _fmt(x["batch_qps"]),
-            _fmt(x["recall_at_10"]),
-            _fmt(x["genuine_recall"]),
-            _fmt(e.get("p50")),
-            _fmt(e.get("p99")),
-            _fmt(x["speedup_p50"]),
-            _fmt(x["speedup_p99"]),
-        ]
-
-    rows = [row("all", r)]
-    if r.get("filter"):
-        rows.append(row(f"filter {r['filter']['fraction']:g}", r["filter"]))
-    return head, rows
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 100 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
 def context_line(report: dict[str, Any]) -> str:
-    return _harness().context_line(report)
+    return str(_harness().context_line(report))
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    s = report["settings"]
-    base = out_dir / f"{stamp}-search-{s['backend']}-{s['kind']}-{s['size']}"
-    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    head, rows = table_rows(report)
-    lines = [
-        "# facesearch bench search (index)",
-        "",
-        context_line(report),
-        "",
-        "settings: " + ", ".join(f"{k}={v}" for k, v in s.items()),
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join("---" for _ in head) + "|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    if report.get("goals"):
-        lines += ["", "| goal | measured | met |", "|---|---|---|"]
-        lines += [f"| {g['goal']} | {g['measured']} | {'yes' if g['met'] else 'no'} |" for g in report["goals"]]
-    md_path.write_text("\n".join(lines) + "\n")
-    return json_path, md_path
+    """The report as JSON and Markdown in out_dir (`search_report`), the harness's context line on top."""
+    paths: tuple[Path, Path] = _report.write_report(report, out_dir, context_line(report))
+    return paths
 
 
 # Plumbing ----------------------------------------------------------------------------------------
-def _harness() -> Any:
-    """benchmarks/harness.py (machine, commit and package records), loaded by path like the CLI does."""
-    name = "facesearch_benchmarks_harness"
-    path = Path(__file__).resolve().with_name("harness.py")
-    loaded = sys.modules.get(name)
-    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
-        return loaded
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _setting(name: str, default: int) -> int:
     try:
         from facesearch.config import Settings
@@ -630,9 +441,10 @@ def _setting(name: str, default: int) -> int:
 
 
 def _threads() -> int:
-    import faiss
+    """The threads a search may use (read at import: FAISS's current setting is whatever the last search set)."""
+    from facesearch.index.faiss_index import MAX_THREADS
 
-    return int(faiss.omp_get_max_threads())
+    return int(MAX_THREADS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -648,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--spectrum", type=float, default=SPECTRUM_POWER)
     p.add_argument("--per-identity", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=3, help="timed passes over the probes (medians reported)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the 0.3.0 structure (ivfpq)")
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     a = p.parse_args(argv)
     report = bench_index_search(
@@ -661,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=a.seed,
             spectrum=a.spectrum,
             per_identity=a.per_identity,
+            repeat=a.repeat,
+            baseline=not a.no_baseline,
             log=lambda m: print(m, file=sys.stderr),
         )
     )

@@ -11,6 +11,9 @@ import pytest
 from support.milvus_server import milvus_uri  # noqa: F401
 from support.paths import MODELS
 
+# The session's two-node Ray cluster (started on first use only), for the cluster ingest tests.
+from support.ray_cluster import ray_cluster  # noqa: F401
+
 from facesearch.config import Settings
 
 
@@ -38,7 +41,7 @@ def synthetic_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # Fixtures that start a real server: a test that uses one is `slow`.
-SERVER_FIXTURES = {"milvus_uri", "pg_server", "pg_url"}
+SERVER_FIXTURES = {"milvus_uri", "pg_server", "pg_url", "ray_cluster"}
 
 
 BENCHMARKS = Path(__file__).parent / "benchmarks"

@@ -1,7 +1,8 @@
 """The dependency rule of docs/architecture.md, checked on the source: every import of every module in
 src/facesearch (lazy imports inside functions included; `if TYPE_CHECKING:` blocks excluded, they never run)
 goes to the module's own package or to a lower layer, never across to a sibling package on the same layer,
-and no import cycle exists."""
+and no import cycle exists. Also: SQL stays in the store (nothing above it imports SQLAlchemy), the transports
+import nothing from the store, and a module longer than about 500 lines says why in its docstring."""
 
 from __future__ import annotations
 
@@ -173,3 +174,57 @@ def test_the_check_catches_a_violation(bad: tuple[str, str]) -> None:
     targets = imports_in(text, mod, False)
     a = top(mod)
     assert any(top(t) != a and LAYERS[top(t)] >= LAYERS[a] for t in targets)
+
+
+# Above the store nothing speaks SQL; transports reach storage only through use cases.
+NO_SQL = ("services", "app", "http", "api", "web", "server", "cli")
+TRANSPORTS = ("http", "api", "web", "server", "cli")
+LONG = 520  # "about 500 lines"
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    skip = _type_checking_lines(tree)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_no_sql_above_the_store() -> None:
+    bad = [
+        f"{module_name(p)} imports {m}"
+        for p in sorted(SRC.rglob("*.py"))
+        if top(module_name(p)) in NO_SQL
+        for m in sorted(_third_party_imports(p))
+        if m == "sqlalchemy" or m.startswith("sqlalchemy.")
+    ]
+    assert not bad, "SQL belongs in store/:\n" + "\n".join(bad)
+
+
+def test_transports_import_nothing_from_the_store() -> None:
+    bad = [
+        f"{mod} -> {t}"
+        for mod, targets in graph().items()
+        if top(mod) in TRANSPORTS
+        for t in sorted(targets)
+        if top(t) == "store"
+    ]
+    assert not bad, "transports go through use cases, never to store/:\n" + "\n".join(bad)
+
+
+def test_long_modules_say_why() -> None:
+    """One concept per module; a module much past 500 lines must say in its docstring why its concept needs it."""
+    bad = []
+    for p in sorted(SRC.rglob("*.py")):
+        lines = len(p.read_text().splitlines())
+        if lines > LONG:
+            doc = ast.get_docstring(ast.parse(p.read_text())) or ""
+            if "500 lines" not in doc:
+                bad.append(f"{module_name(p)}: {lines} lines")
+    assert not bad, "split these, or say in the docstring why the concept needs over 500 lines:\n" + "\n".join(bad)

@@ -142,6 +142,18 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)))
     batch_images: int = 32
     threads_per_worker: int = 1
+    cluster: str | None = Field(
+        default=None,
+        description="Where ingest analyses photos: unset or `local` for this machine's worker pool; "
+        "ray://HOST:PORT for the client server of a Ray cluster (HOST:PORT when this process runs on a node of "
+        "the cluster); `auto` for the cluster RAY_ADDRESS names. The database and the home stay here. Needs "
+        "pip install 'facesearch[cluster]' (docs/scaling.md).",
+    )
+    cluster_workers: int | None = Field(
+        default=None,
+        description="Ingest actors per cluster node (default: from the CPUs each node reports: one actor with "
+        "a thread per CPU for packs whose runtime is multithreaded, else one single-threaded actor per CPU).",
+    )
 
     # Web service.
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest probe or uploaded photo.")

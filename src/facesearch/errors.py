@@ -26,6 +26,7 @@ KINDS: dict[str, tuple[int, str, int]] = {
     "collection": (422, "Collection problem", 2),
     "refused": (422, "Request refused", 2),
     "storage": (500, "Storage unavailable", 5),
+    "cluster": (503, "Ingest cluster unavailable", 2),
 }
 
 
@@ -119,3 +120,11 @@ class StorageError(FacesearchError):
     entry that cannot be written): the action did not happen. The message names the cause, never the data."""
 
     kind = "storage"
+
+
+class ClusterError(FacesearchError):
+    """Ingest cannot use the cluster it was asked to (Ray not installed, the cluster unreachable, no worker
+    could start, a node with another model pack): nothing was analysed there. Images committed before the
+    cluster failed stay committed; the same ingest run again resumes."""
+
+    kind = "cluster"

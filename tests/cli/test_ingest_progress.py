@@ -13,7 +13,7 @@ from facesearch.app.context import Actor, Context
 from facesearch.app.ingest import IngestResult, ingest, items_from_folder
 from facesearch.config import Settings
 from facesearch.index import open_index
-from facesearch.services import batching
+from facesearch.services import executor
 
 OPERATOR = Actor("ops", "operator")
 
@@ -52,7 +52,7 @@ def test_batches_grow_and_progress_moves_per_image_early(tmp_path: Path, synthet
 def test_first_batch_setting_restores_full_batches(
     tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batching, "FIRST_BATCH", 16)
+    monkeypatch.setattr(executor, "FIRST_BATCH", 16)
     write_gallery(tmp_path / "photos", list(range(10)), 4, size=(160, 120), marker_px=60)  # 40 photos
     ctx = Context.open(Settings(workers=1, batch_images=16))
     collections.create_collection(

@@ -23,7 +23,7 @@ from evaluation.datasets import LabelledSet
 from evaluation.embed import embed_full
 from facesearch.config import Settings
 from facesearch.index import FaissIndex, VectorIndex
-from facesearch.index.faiss_index import build_faiss
+from facesearch.index.faiss_build import build_faiss
 from facesearch.index.kinds import KINDS as FAISS_KINDS
 
 PEOPLE, PER_PERSON, K = 40, 6, 10

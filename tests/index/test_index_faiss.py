@@ -11,8 +11,11 @@ import faiss
 import numpy as np
 import pytest
 
+from facesearch.index import faiss_files
 from facesearch.index import faiss_index as fi
-from facesearch.index.faiss_index import FaissIndex, build_faiss, meta_path
+from facesearch.index.faiss_build import build_faiss
+from facesearch.index.faiss_files import meta_path
+from facesearch.index.faiss_index import FaissIndex
 from facesearch.index.kinds import KINDS, choose_kind, ivf_nlist
 
 DIM = 32
@@ -226,9 +229,9 @@ def test_big_files_are_memory_mapped_and_copied_in_on_write(tmp_path: Path, monk
         sub.mkdir()
         index = _build(sub, kind)
         _, want = index.search(QUERIES, 10)
-        monkeypatch.setattr(fi, "MMAP_MIN_BYTES", 0)
+        monkeypatch.setattr(faiss_files, "MMAP_MIN_BYTES", 0)
         mapped = FaissIndex(index.path, DIM)
-        monkeypatch.setattr(fi, "MMAP_MIN_BYTES", 256 * 2**20)
+        monkeypatch.setattr(faiss_files, "MMAP_MIN_BYTES", 256 * 2**20)
         assert mapped._mapped and mapped.load_error is None
         assert np.array_equal(mapped.search(QUERIES, 10)[1], want)
         assert sorted(mapped.ids().tolist()) == IDS.tolist()
@@ -246,19 +249,22 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path: Path) -> No
         tmp_path / f"collection-1.faiss.{dead}.tmp",
         tmp_path / f"collection-1.faiss.build.{dead}.tmp",
         tmp_path / f"collection-1.faiss.meta.json.{dead}.tmp",
+        tmp_path / f"collection-1.faiss.build.{dead}.tmp.meta.json",  # a dead build's sidecar
     ]
     mine = tmp_path / f"collection-1.faiss.build.{os.getpid()}.tmp"
-    for f in [*stale, mine]:
+    mine_meta = tmp_path / f"collection-1.faiss.build.{os.getpid()}.tmp.meta.json"
+    other = tmp_path / f"collection-10.faiss.build.{dead}.tmp.meta.json"  # another collection's
+    for f in [*stale, mine, mine_meta, other]:
         f.write_bytes(b"x")
     FaissIndex(path, DIM)
-    assert not any(f.exists() for f in stale) and mine.exists()
+    assert not any(f.exists() for f in stale) and mine.exists() and mine_meta.exists() and other.exists()
 
 
 def test_kind_choice_and_list_counts() -> None:
     assert choose_kind(10, 200_000, 2_000_000) == "flat"
     assert choose_kind(500_000, 200_000, 2_000_000) == "hnsw"
     assert choose_kind(3_000_000, 200_000, 2_000_000) == "ivfpq"
-    assert ivf_nlist(1_000_000) == 1024 and ivf_nlist(10_000_000) == 4096
+    assert ivf_nlist(1_000_000) == 4096 and ivf_nlist(10_000_000) == 8192
     assert ivf_nlist(1000) * 39 <= 1000
 
 
@@ -274,3 +280,47 @@ def test_dense_row_ids_filter_through_a_bitmap(tmp_path: Path, kind: str, monkey
     keep = allow[~np.isin(allow, deny)]
     want = _exact(QUERIES, 10, keep, VECS[keep - 1])
     assert _recall(found, want) == 1.0 if kind == "flat" else _recall(found, want) >= 0.85
+
+
+def test_one_query_splits_its_lists_between_threads_and_finds_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _build(tmp_path, "ivfpq")
+    index.threads = 1
+    one = [index.search(q[None], 10) for q in QUERIES]
+    monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 0)  # every query big enough to split
+    monkeypatch.setattr(fi.os, "getloadavg", lambda: (0.2, 0.2, 0.2))  # a quiet machine
+    index.threads = 2
+    ivf = faiss.extract_index_ivf(index._index)
+    for q, (scores, found) in zip(QUERIES, one, strict=True):
+        s2, f2 = index.search(q[None], 10)
+        assert ivf.parallel_mode == 1 and faiss.omp_get_max_threads() == 2
+        assert set(f2[0].tolist()) == set(found[0].tolist())
+        np.testing.assert_allclose(np.sort(s2[0]), np.sort(scores[0]), atol=1e-6)
+    # A batch splits its queries, and a small scan stays on one thread.
+    monkeypatch.setattr(fi, "PARALLEL_SCAN_MIN", 0)
+    _, batch = index.search(QUERIES, 10)
+    assert ivf.parallel_mode == 0 and all(set(b) == set(f[0]) for b, (_, f) in zip(batch.tolist(), one, strict=True))
+    monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 10**9)
+    index.search(QUERIES[:1], 10)
+    assert faiss.omp_get_max_threads() == 1
+    # A machine without a core to spare: one thread, whatever the scan.
+    monkeypatch.setattr(fi, "PARALLEL_LIST_MIN", 0)
+    monkeypatch.setattr(fi.os, "getloadavg", lambda: (12.0, 12.0, 12.0))
+    _, busy = index.search(QUERIES[:1], 10)
+    assert faiss.omp_get_max_threads() == 1 and ivf.parallel_mode == 0
+    assert set(busy[0].tolist()) == set(one[0][1][0].tolist())
+
+
+def test_saves_go_through_the_atomic_write_and_leave_no_temporary(tmp_path: Path) -> None:
+    index = _build(tmp_path, "ivfpq")
+    index.remove(IDS[:2])
+    index.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["collection-1.faiss", "collection-1.faiss.meta.json"]
+    dead = 2**22 + 12345
+    stale = tmp_path / f".collection-1.faiss.{dead}.140001.tmp"  # the one atomic write's naming
+    mine = tmp_path / f".collection-1.faiss.meta.json.{os.getpid()}.140001.tmp"
+    for f in (stale, mine):
+        f.write_bytes(b"x")
+    FaissIndex(index.path, DIM)
+    assert not stale.exists() and mine.exists()

@@ -17,7 +17,8 @@ from facesearch.calibration.fair import load_fair
 from facesearch.calibration.tables import load_table
 from facesearch.config import Settings
 from facesearch.pipeline import imaging
-from facesearch.services.engine import CALIBRATED_NOTE, Engine
+from facesearch.services.engine import Engine
+from facesearch.services.search_results import CALIBRATED_NOTE
 
 pytestmark = needs_lfw
 

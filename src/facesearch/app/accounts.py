@@ -15,17 +15,16 @@ cannot slip past it. A token an admin made for another account is marked on ever
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, ConfigDict, Field
-from zxcvbn import zxcvbn
 
 from ..store import accounts as rows
 from ..store.audit import login_failures, token_minter
@@ -36,14 +35,29 @@ from .context import Actor, Context
 from .errors import Invalid, NotFound
 from .roles import allowed
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 TOKEN_PREFIX = "fs_"
 MIN_PASSWORD = 10
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so a failed login costs the same either way and
-# response time does not reveal which account names exist.
-_DUMMY_HASH = _hasher.hash("facesearch-dummy-password")
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """Argon2 and zxcvbn are imported when a password is set or checked, not by every command that opens a home
+    (together about a tenth of a second of each start)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a failed login costs the same either way and response
+    time does not reveal which account names exist. Made on the first sign-in, not at import: an Argon2 hash
+    costs tens of milliseconds, which every command and every start of the service paid."""
+    return _hasher().hash("facesearch-dummy-password")
 
 
 class AuthError(Invalid):
@@ -148,7 +162,7 @@ def _account(u: rows.User) -> Account:
 
 # Passwords --------------------------------------------------------------------------------------
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_role(role: str) -> str:
@@ -174,6 +188,8 @@ def check_password(name: str, password: str) -> None:
     if len(name) >= 3 and name.lower() in lowered:
         raise AuthError("the password must not contain the user name")
     # zxcvbn's cost grows with the length; the first 100 characters tell a guessable password apart.
+    from zxcvbn import zxcvbn
+
     if len(set(password)) < 4 or zxcvbn(password[:100], user_inputs=[name, *_PRODUCT_WORDS])["score"] < (
         MIN_PASSWORD_SCORE
     ):
@@ -182,14 +198,17 @@ def check_password(name: str, password: str) -> None:
 
 def authenticate(ctx: Context, name: str, password: str) -> Account | None:
     """The account if the password is right and the account is enabled, else None (same cost either way)."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    dummy = _dummy_hash()  # before the look-up, whoever signs in: the first sign-in pays for it either way
     user = rows.get_user(ctx.store, name)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher().verify(user.password_hash if user else dummy, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if user is None or user.disabled:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         rows.rehash_password(ctx.store, user.id, hash_password(password))
     return _account(user)
 

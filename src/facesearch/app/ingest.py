@@ -70,11 +70,14 @@ def ingest(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
     video_fps: float | None = None,
 ) -> IngestResult:
     """Ingest files into a documented collection; returns the counts (and logs them). Never raises for a
-    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit). Video files
-    (by content) are sampled at `video_fps` frames per second (default FACESEARCH_VIDEO_FPS)."""
+    bad file. `settings` narrows the deployment's (uploads are read with the upload size limit). `cluster`:
+    where the photos are analysed (None: the deployment's FACESEARCH_CLUSTER; "local": this machine). Video
+    files (by content) are sampled at `video_fps` frames per second (default FACESEARCH_VIDEO_FPS)."""
     with refusal_recorded(ctx, actor, Action.INGEST, collections=[collection], model=model) as attempt:
         attempt.details["source"] = source
         check_video_fps(video_fps)
@@ -87,6 +90,8 @@ def ingest(
             progress=progress,
             source=source,
             settings=settings,
+            cluster=cluster,
+            cluster_workers=cluster_workers,
             video_fps=video_fps,
         )
     record(
@@ -100,9 +105,16 @@ def ingest(
             "ingest_job_id": result.job_id,
             "source": source,
             **({"video_fps": video_fps or ctx.settings.video_fps} if result.video.found else {}),
+            **where_analysed(result),
         },
     )
     return result
+
+
+def where_analysed(result: IngestResult) -> dict[str, str]:
+    """For the audit entry of a run whose photos left this machine: the cluster that analysed them (a local
+    run's entry stays as it always was)."""
+    return {} if result.executor == "local" else {"cluster": result.executor}
 
 
 def check_video_fps(value: float | None) -> None:
@@ -121,6 +133,8 @@ def run(
     progress: ProgressFn | None = None,
     source: str = "",
     settings: Settings | None = None,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
     video_fps: float | None = None,
 ) -> IngestResult:
     """The ingest itself, for a use case that has already decided it may run (and logs it)."""
@@ -140,6 +154,8 @@ def run(
         progress=watching.progress(progress),
         source=source,
         screen=screen,
+        cluster=cluster,
+        cluster_workers=cluster_workers,
         video_fps=video_fps,
     )
     if result.faces:

@@ -32,7 +32,7 @@ from .auditing import record
 from .collection import missing_collection_error, require_documented
 from .context import Actor, Context
 from .errors import Forbidden, Invalid, NotFound
-from .ingest import check_video_fps, run
+from .ingest import check_video_fps, run, where_analysed
 from .roles import allowed
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -175,6 +175,8 @@ def start_job(
     total = len(items)
     items, outside = _within_roots(settings, items) if staging is None else (items, [])
 
+    cluster_detail: dict[str, str] = {}  # where the photos were analysed, when not here (settings.cluster)
+
     def finished(job: Job) -> None:
         record(
             ctx,
@@ -189,12 +191,14 @@ def start_job(
                 "ingest_job_id": job.ingest_job_id,
                 "source": job.source,
                 "error": job.error,
+                **cluster_detail,
                 **({"video_fps": video_fps or ctx.settings.video_fps} if "videos" in job.counts else {}),
             },
         )
 
     def work(job: Job) -> None:
         def progress(res: IngestResult, _: int) -> None:
+            cluster_detail.update(where_analysed(res))
             job.ingest_job_id = res.job_id
             job.processed = res.processed + len(outside)
             now = res.video.now
@@ -213,6 +217,8 @@ def start_job(
                 progress=progress,
                 source=source,
                 settings=settings,
+                # Uploads are staged in the home, which cluster nodes never see: they are analysed here.
+                cluster="local" if staging is not None else None,
                 video_fps=video_fps,
             )
             progress(res, total)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import getpass
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel
 
-from ..app import accounts
-from ..app import audit as audit_uc
-from ..config import Settings
 from .actor import call, fail
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts: admin, operator, examiner, auditor.")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens for scripts (Authorization: Bearer TOKEN).")
@@ -29,6 +29,7 @@ def serve(
     """Run the web service and browser UI (FastAPI + uvicorn, embedded defaults, nothing else needed)."""
     import uvicorn
 
+    from ..config import Settings
     from ..server import create_app
 
     settings = Settings()
@@ -65,12 +66,15 @@ def users_add(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
     """Create an account; asks for the password (twice) unless --password-stdin. (An admin's work.)"""
+    from ..app import accounts
+
     password = _password(password_stdin, "Password: ", True)
     user = call(accounts.add_user, name, role, password)
     typer.echo(f"User {user.name} ({user.role}) created.")  # as the Users page says it
 
 
-class ListedUser(BaseModel):
+@dataclass(frozen=True)
+class ListedUser:
     """An account as `users list` shows it (and prints it with --json): no dates."""
 
     name: str
@@ -86,13 +90,17 @@ def _print_users(users: list[ListedUser]) -> None:
 @users_app.command("list")
 def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List accounts."""
-    users = [ListedUser.model_validate(u, from_attributes=True) for u in call(accounts.list_users)]
+    from ..app import accounts
+
+    users = [ListedUser(u.name, u.role, u.disabled) for u in call(accounts.list_users)]
     emit(users, as_json, _print_users)
 
 
 @users_app.command("disable")
 def users_disable(name: str = typer.Argument(...)) -> None:
     """Disable an account: ends its sessions and revokes its tokens."""
+    from ..app import accounts
+
     call(accounts.change_user, name, disabled=True)
     typer.echo(f"user {name} disabled")
 
@@ -100,6 +108,8 @@ def users_disable(name: str = typer.Argument(...)) -> None:
 @users_app.command("enable")
 def users_enable(name: str = typer.Argument(...)) -> None:
     """Enable a disabled account again (its old tokens stay revoked)."""
+    from ..app import accounts
+
     call(accounts.change_user, name, disabled=False)
     typer.echo(f"user {name} enabled")
 
@@ -109,6 +119,8 @@ def users_passwd(
     name: str = typer.Argument(...), password_stdin: bool = typer.Option(False, "--password-stdin")
 ) -> None:
     """Set a new password for an account."""
+    from ..app import accounts
+
     password = _password(password_stdin, "New password: ", False)
     call(accounts.change_user, name, password=password)
     typer.echo(f"password of {name} changed")
@@ -120,6 +132,8 @@ def tokens_create(
     label: str = typer.Option("", "--label", help="What the token is for."),
 ) -> None:
     """Create an API token for a user and print it (shown once; only its hash is stored)."""
+    from ..app import accounts
+
     made = call(accounts.create_token, name, label)
     typer.echo(f"token id {made.id} for {name} (revoke with `facesearch tokens revoke {made.id}`):", err=True)
     typer.echo(made.token)
@@ -128,6 +142,8 @@ def tokens_create(
 @tokens_app.command("revoke")
 def tokens_revoke(key: str = typer.Argument(..., help="Token id, the token itself, or user:NAME for all.")) -> None:
     """Revoke API tokens."""
+    from ..app import accounts
+
     n = call(accounts.revoke_token, key)
     typer.echo(f"{n} token(s) revoked")
 
@@ -135,6 +151,8 @@ def tokens_revoke(key: str = typer.Argument(..., help="Token id, the token itsel
 @tokens_app.command("list")
 def tokens_list() -> None:
     """List tokens (id, user, label, prefix, status), never the tokens themselves."""
+    from ..app import accounts
+
     for t in call(accounts.list_tokens):
         typer.echo(f"{t.id:>5}  {t.user:<20} {t.prefix}…  {'revoked' if t.revoked else 'active':<8} {t.label}")
 
@@ -142,6 +160,8 @@ def tokens_list() -> None:
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
     """Recompute the hash chain; exit 1 if any entry was edited, inserted or deleted."""
+    from ..app import audit as audit_uc
+
     report = call(audit_uc.verify)
     emit(report, as_json, _print_chain)
     if not report.ok:
@@ -164,6 +184,8 @@ def audit_reseal(
 ) -> None:
     """After a break (entries or the checkpoint deleted), let the log be written again: an `audit_reseal` entry
     records what verify found and a new checkpoint starts there. `audit verify` keeps reporting it (admin)."""
+    from ..app import audit as audit_uc
+
     report = call(audit_uc.reseal, reason, as_json=as_json)
     emit(report, as_json, lambda r: typer.echo(f"resealed at entry {r.head_seq}; verify reports the break from now on"))
 
@@ -178,6 +200,8 @@ def audit_export(
     case_ref: str | None = typer.Option(None, "--case"),
 ) -> None:
     """Write audit entries in a date range as CSV or JSON, with their hashes (the export is logged)."""
+    from ..app import audit as audit_uc
+
     text = call(
         audit_uc.export, fmt, since=since, until=until, user=user, case_ref=case_ref, destination=str(out or "-")
     )

@@ -23,16 +23,16 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from ..app import accounts
-from ..app.context import Actor, Context
-from ..app.roles import default_role, record_role_refusal
-from ..config import Settings
 from ..errors import FacesearchError, ImageError
 from ..vocabulary import ROLES
+
+if TYPE_CHECKING:
+    from ..app import accounts
+    from ..app.context import Actor, Context
 
 T = TypeVar("T")
 
@@ -93,6 +93,9 @@ def storage_message(exc: BaseException) -> str | None:
 
 
 def open_context() -> Context:
+    from ..app.context import Context
+    from ..config import Settings
+
     try:
         return Context.open(Settings())
     except (FacesearchError, OSError) as exc:
@@ -124,6 +127,8 @@ def ask_password(name: str) -> str | None:
 
 def _prove(ctx: Context) -> accounts.Principal | None:
     """The account this command has proven it acts for, or None (it acts as `cli:<user>`)."""
+    from ..app import accounts
+
     token = given_token()
     if token is not None:
         principal = accounts.token_principal(ctx, token)
@@ -157,6 +162,9 @@ def _prove(ctx: Context) -> accounts.Principal | None:
 
 def actor_for(ctx: Context, default_role: str) -> Actor:
     """The acting user of this command (see the module's docstring)."""
+    from ..app.context import Actor
+    from ..app.roles import record_role_refusal
+
     if WHO.role is not None and WHO.role not in ROLES:
         fail(f"unknown role {WHO.role!r}; roles are: {', '.join(ROLES)}")
     if not WHO.checked:
@@ -206,5 +214,7 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
 
 def call(use_case: Callable[..., T], *args: Any, as_json: bool = False, ctx: Context | None = None, **kwargs: Any) -> T:
     """Run a use case as this command's actor, whose default role is the first the use case declares."""
+    from ..app.roles import default_role
+
     ctx = ctx or open_context()
     return run(lambda: use_case(ctx, actor_for(ctx, default_role(use_case)), *args, **kwargs), as_json)

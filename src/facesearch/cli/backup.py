@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..app import backup as backup_uc
-from ..app.context import Actor
-from ..config import Settings
 from .actor import WHO, call, cli_actor_name, fail, run
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import backup as backup_uc
 
 
 def backup(
@@ -20,6 +21,8 @@ def backup(
     """Snapshot this home while it runs: database (SQLite online backup), index files, thumbnails, uploads,
     score tables, kept probes and the audit checkpoint, with a manifest of checksums. Logged. The audit key
     is not in it: keep a copy of audit.key apart, and give it to `restore --key`."""
+    from ..app import backup as backup_uc
+
     emit(call(backup_uc.backup, path, as_json=as_json), as_json, _show_backup)
 
 
@@ -54,6 +57,10 @@ def restore(
     """Restore a backup into an empty home (FACESEARCH_HOME): every file is checked against the manifest
     first, indexes are reconciled with the rows, the audit log is verified with the key given apart (backups
     do not hold it), and the restore is logged in the restored audit log."""
+    from ..app import backup as backup_uc
+    from ..app.context import Actor
+    from ..config import Settings
+
     settings = Settings()
     # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is the
     # operating-system user with a role, admin unless --role says otherwise (restore refuses any other).

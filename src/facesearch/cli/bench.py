@@ -108,10 +108,18 @@ def ingest_cmd(
     keep_home: Path | None = typer.Option(
         None, "--keep-home", help="Keep the first pack's gallery here, for `bench search`."
     ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Also ingest on this Ray cluster (ray://HOST:PORT): each pack on the local pool and on the "
+        "cluster in the same run, with the cluster's wall time against the pool's.",
+    ),
+    cluster_workers: int | None = typer.Option(None, "--cluster-workers", min=1, help="Actors per cluster node."),
     out: Path = typer.Option(Path("bench-results"), "--out", help=OUT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the whole report as JSON."),
 ) -> None:
-    """Ingest throughput of each model pack over the same photos, against face_recognition in the same run."""
+    """Ingest throughput of each model pack over the same photos, against face_recognition in the same run
+    (and, with --cluster, on a Ray cluster against the local pool)."""
     harness = _harness()
     models = ["yunet-reid", "dlib"] if model == "all" else [m.strip() for m in model.split(",") if m.strip()]
     opts = harness.BenchOptions(
@@ -126,6 +134,8 @@ def ingest_cmd(
         seed=seed,
         models_dir=_models_dir(models_dir),
         keep_home=keep_home.resolve() if keep_home else None,
+        cluster=cluster,
+        cluster_workers=cluster_workers,
         log=_log(as_json),
     )
     if opts.baseline not in (None, "face_recognition"):

@@ -4,14 +4,17 @@ authorisation (admins); `cases authorisations` lists them; `cases report` is `ca
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..app import authorisations
 from .actor import call
 from .actor import fail as _fail
 from .governance import case_report
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import authorisations
 
 cases_app = typer.Typer(no_args_is_help=True, help="Cases: their authorisations and disclosure reports.")
 DOCUMENT_MAX = 64 * 1024 * 1024  # read at most this much of --document (the use case applies the upload limit)
@@ -39,6 +42,8 @@ def authorise(
 ) -> None:
     """Record a case's authorisation: searches, verifies, co-appearance searches and watches under a purpose
     that requires one need it in force. Logged."""
+    from ..app import authorisations
+
     doc = None
     if document is not None:
         try:
@@ -62,6 +67,8 @@ def authorise(
 @cases_app.command("authorisations")
 def listed(case_ref: str = typer.Argument(..., metavar="REF"), as_json: bool = typer.Option(False, "--json")) -> None:
     """A case's recorded authorisations, oldest first."""
+    from ..app import authorisations
+
     emit(call(authorisations.case_authorisations, case_ref, as_json=as_json), as_json, _show_all)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from ..app.system import SchemaStatus, schema_status, upgrade_schema
-from ..config import Settings
 from .actor import run
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app.system import SchemaStatus
 
 db_app = typer.Typer(no_args_is_help=True, help="The database schema: which version a home has; upgrade it.")
 
@@ -15,6 +18,8 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema: which vers
 @db_app.command("current")
 def db_current(as_json: bool = typer.Option(False, "--json")) -> None:
     """The schema revision of this home and the one this version of facesearch needs."""
+    from ..app.system import schema_status
+    from ..config import Settings
 
     def show(info: SchemaStatus) -> None:
         typer.echo(f"schema {info.current or '(none)'}; this version needs {info.head} ({info.state})")
@@ -25,6 +30,9 @@ def db_current(as_json: bool = typer.Option(False, "--json")) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the schema of this home (a home made by an older facesearch) to this version's."""
+    from ..app.system import upgrade_schema
+    from ..config import Settings
+
     done = run(lambda: upgrade_schema(Settings()))
     typer.echo(
         f"schema {done.before or '(none)'} -> {done.after}"

@@ -7,19 +7,20 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel
 
-from ..app import authorisations, cases, optout, purposes, retention, subjects, suspension
-from ..app import collection as collections
-from ..app import doctor as doctor_uc
-from ..http.case_report import render_case_html
-from ..services.uploads import Photo
 from .actor import call
 from .actor import fail as _fail
 from .output import emit
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..app import authorisations, cases, optout, purposes, retention, subjects
+    from ..app import collection as collections
+    from ..app import doctor as doctor_uc
 
 collections_app = typer.Typer(
     no_args_is_help=True, help="Collections with their source, legal basis, owner and retention."
@@ -54,6 +55,8 @@ def collections_create(
     as_json: bool = typer.Option(False, "--json", help="Print the new collection as JSON."),
 ) -> None:
     """Create a collection with its provenance; ingest refuses collections without it."""
+    from ..app import collection as collections
+
     col = call(
         collections.create_collection,
         name,
@@ -90,6 +93,8 @@ def _print_collections(rows: list[collections.CollectionInfo]) -> None:
 @collections_app.command("list")
 def collections_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Collections with their provenance, retention and size."""
+    from ..app import collection as collections
+
     emit(call(collections.list_collections), as_json, _print_collections)
 
 
@@ -102,6 +107,8 @@ def collections_delete(
     """Delete a collection (admin): every image erased as retention erases it (rows, index entries,
     thumbnails, uploaded copies, kept probes), then the collection, its ingest runs and its index. Refused
     while a lead found in it awaits its second examiner. Logged."""
+    from ..app import collection as collections
+
     if not yes and not as_json and sys.stdin.isatty():
         typer.confirm(f"Erase collection {name} and every photo and face in it?", abort=True)
     res = call(collections.delete_collection, name, as_json=as_json)
@@ -132,6 +139,9 @@ def optout_add(
 ) -> None:
     """Register an opt-out: erase every matching gallery face now, keep matching faces out of future
     ingests and searches. The photos are not kept; only their face templates."""
+    from ..app import optout
+    from ..services.uploads import Photo
+
     res = call(optout.add_optout, [Photo.from_path(p) for p in photos], reference)
     emit(res, as_json, _show_optout)
 
@@ -179,6 +189,8 @@ def optout_erase_face(
 ) -> None:
     """Erase one gallery face you judged to be an opted-out person's (and its image if no other face is left
     on it). Audit-logged."""
+    from ..app import optout
+
     emit(call(optout.erase_face, face_id, optout_id), as_json, _show_erased_face)
 
 
@@ -194,6 +206,8 @@ def _show_erased_face(res: optout.OptOutFaceErased) -> None:
 @optout_app.command("list")
 def optout_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Registered opt-outs: reference, photos, templates (never the templates themselves)."""
+    from ..app import optout
+
     emit(call(optout.list_optouts), as_json, _show_optouts)
 
 
@@ -217,6 +231,9 @@ def subject_report(
 ) -> None:
     """Every image and collection where a face matches the person (strict threshold). A governed search: needs
     --reference, stops while searching is suspended, counts toward the search limits. Audit-logged."""
+    from ..app import subjects
+    from ..services.uploads import Photo
+
     res = call(subjects.subject_report, Photo.from_path(photo), reference, as_json=as_json)
     emit(_recorded(res), as_json, lambda _: _show_subject(res))
 
@@ -249,6 +266,8 @@ def doctor(
     ),
 ) -> None:
     """Scan for orphans in every direction; exit 1 when any is found."""
+    from ..app import doctor as doctor_uc
+
     res = call(doctor_uc.doctor, fix=fix, below_floor=below_floor)
 
     def show(res: doctor_uc.DoctorReport) -> None:
@@ -281,6 +300,8 @@ def purge(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Erase images past their collection's retention period, and kept probes past theirs. Logged."""
+    from ..app import retention
+
     when = None
     if now:
         try:
@@ -305,12 +326,16 @@ def _show_purge(res: retention.PurgeReport) -> None:
 # Kill switch ------------------------------------------------------------------------------------
 def search_suspend(reason: str = typer.Option("", "--reason", help="Why (kept in the audit log).")) -> None:
     """Suspend all searching and verifying at once (API, UI and CLI). Logged."""
+    from ..app import suspension
+
     call(suspension.set_suspended, True, reason)
     typer.echo("searching suspended; resume with `facesearch search-resume`")
 
 
 def search_resume() -> None:
     """Allow searching again. Logged."""
+    from ..app import suspension
+
     call(suspension.set_suspended, False)
     typer.echo("searching resumed")
 
@@ -334,6 +359,8 @@ def purposes_add(
     as_json: bool = typer.Option(False, "--json", help="Print the new purpose as JSON."),
 ) -> None:
     """Allow a search purpose."""
+    from ..app import purposes
+
     row = call(
         purposes.add_purpose,
         code,
@@ -351,6 +378,8 @@ def purposes_list(
     all_: bool = typer.Option(True, "--all/--active", help="Include retired purposes."),
 ) -> None:
     """Allowed (and retired) search purposes."""
+    from ..app import purposes
+
     emit(call(purposes.list_purposes, include_retired=all_), as_json, _show_purposes)
 
 
@@ -365,6 +394,8 @@ def _show_purposes(rows: list[purposes.PurposeInfo]) -> None:
 @purposes_app.command("retire")
 def purposes_retire(code: str = typer.Argument(...)) -> None:
     """Refuse a purpose for new searches (it stays in the audit log and the reports)."""
+    from ..app import purposes
+
     call(purposes.retire_purpose, code)
     typer.echo(f"purpose {code} retired")
 
@@ -379,6 +410,8 @@ def purposes_report(
 ) -> None:
     """Per purpose (or case): how many searches, by whom, how many leads confirmed. With --year: every use of
     each purpose in that calendar year (UTC), with and without an authorisation of its case."""
+    from ..app import authorisations, cases
+
     if year is not None:
         report = call(authorisations.purpose_year_report, year, as_json=as_json)
         emit(report, as_json, _show_year)
@@ -422,6 +455,9 @@ def case_report(
     """The disclosure report of a case: every search and verify, every candidate, the review history and
     the model's known limitations. Logged. The HTML report embeds its photos, so it is written to --out or to
     a pipe or file (`> report.html`), never printed to a terminal."""
+    from ..app import cases
+    from ..http.case_report import render_case_html
+
     if out is None and fmt == "html" and at_terminal():
         _fail(
             "the HTML report embeds its photos and is not for a terminal: give --out FILE (or redirect it: "

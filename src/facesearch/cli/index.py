@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from ..app import rebuild as rebuild_uc
 from .actor import call
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import rebuild as rebuild_uc
 
 index_app = typer.Typer(no_args_is_help=True, help="Vector indexes: rebuild as exact, HNSW or IVF.")
 err = Console(stderr=True)
@@ -34,6 +37,8 @@ def rebuild(
 
     Deleted faces still held by the old index are reclaimed. Ingests into the collection wait meanwhile.
     """
+    from ..app import rebuild as rebuild_uc
+
     show = not as_json and (sys.stderr.isatty() or os.environ.get("FACESEARCH_PROGRESS") == "1")
     with Progress(
         TextColumn("[bold]{task.description}"),

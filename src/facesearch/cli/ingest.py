@@ -7,7 +7,7 @@ import csv
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,12 +25,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ..app.ingest import IngestResult, IngestSummary, items_from_folder, items_from_manifest
-from ..app.ingest import ingest as ingest_uc
-from ..pipeline.sources import Failure
 from .actor import call, open_context, run
 from .actor import fail as _fail
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app.ingest import IngestResult, IngestSummary
+    from ..pipeline.sources import Failure
 
 console = Console()
 err = Console(stderr=True)
@@ -45,6 +46,16 @@ def ingest(
     model: str | None = typer.Option(None, "--model", help="Must match the collection's model pack."),
     report: Path | None = typer.Option(None, "--report", help="Write every failure with its reason to this CSV."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes (default: CPU count)."),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        help="Analyse on a Ray cluster: ray://HOST:PORT (its client server), auto (RAY_ADDRESS), or local "
+        "(this machine; the default unless FACESEARCH_CLUSTER says otherwise). Needs "
+        "pip install 'facesearch[cluster]'; docs/scaling.md.",
+    ),
+    cluster_workers: int | None = typer.Option(
+        None, "--cluster-workers", min=1, help="Actors per cluster node (default: from each node's CPUs)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     # Annotated, so that a direct call (the demo's) that leaves it out gets None, not Typer's option object.
     video_fps: Annotated[
@@ -58,6 +69,9 @@ def ingest(
     """Add photos and videos to a collection: detect every face, embed, index, keep a thumbnail and the
     provenance. Video files (MP4, MOV, MKV, WebM, AVI, MPEG-TS, told by their content) are sampled, their
     faces linked into tracks, and each track's best faces kept with their time."""
+    from ..app.ingest import ingest as ingest_uc
+    from ..app.ingest import items_from_folder, items_from_manifest
+
     if (folder is None) == (manifest is None):
         _fail("give either a FOLDER or --manifest FILE")
     ctx = open_context()
@@ -90,6 +104,8 @@ def ingest(
             collection,
             model=model,
             workers=workers,
+            cluster=cluster,
+            cluster_workers=cluster_workers,
             progress=update,
             source=str(manifest or folder),
             video_fps=video_fps,

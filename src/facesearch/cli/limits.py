@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from ..app import limits
 from .actor import call
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import limits
 
 limits_app = typer.Typer(
     no_args_is_help=True,
@@ -28,6 +32,8 @@ def _show(res: limits.SearchLimits) -> None:
 @limits_app.command("show")
 def limits_show(as_json: bool = typer.Option(False, "--json", help="Print the limits as JSON.")) -> None:
     """The per-user limits in force."""
+    from ..app import limits
+
     emit(call(limits.show_limits, as_json=as_json), as_json, _show)
 
 
@@ -38,6 +44,8 @@ def limits_set(
     as_json: bool = typer.Option(False, "--json", help="Print the limits as JSON."),
 ) -> None:
     """Set the per-user limits of this deployment (0: no limit; admin). Logged (`limits_set`)."""
+    from ..app import limits
+
     emit(call(limits.set_limits, per_minute, per_day, as_json=as_json), as_json, _show)
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import Settings
 from .actor import run
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 models_app = typer.Typer(no_args_is_help=True, help="Face model packs: which exist, which are installed.")
 console = Console()
@@ -19,6 +22,8 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from ..config import Settings
+
     return Settings()
 
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 
 T = TypeVar("T")
 
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values of a result: models and dataclasses by field, dates in ISO 8601, paths as text."""
+    from pydantic import BaseModel  # here, not at the top: `facesearch --help` imports no Pydantic
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -50,7 +51,16 @@ def _absent_when(cls: type) -> dict[str, Callable[[Any], bool]]:
     """A dataclass's fields declared `Annotated[..., Field(exclude_if=...)]`: left out of the JSON when the test
     says so, as the API leaves them out (one declaration for both)."""
     out: dict[str, Callable[[Any], bool]] = {}
-    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except NameError:
+        # A command's own output dataclass may name result types that its module imports only inside the
+        # command (so that the CLI starts without the application layer). Only a field declared Annotated[...]
+        # carries a rule: with one of those the names must resolve; without, there is nothing to find.
+        if any("Annotated" in str(f.type) for f in dataclasses.fields(cls)):
+            raise
+        return out
+    for name, hint in hints.items():
         for meta in getattr(hint, "__metadata__", ()):
             test = getattr(meta, "exclude_if", None)
             if callable(test):

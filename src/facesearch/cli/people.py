@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..app import people
-from ..app.context import Context
-from ..app.people.results import PersonFaceRef, TogetherPerson
-from ..services.search_results import clock
 from .actor import call, open_context
 from .output import emit, plural
+
+if TYPE_CHECKING:
+    from ..app import people
+    from ..app.context import Context
+    from ..app.people.results import PersonFaceRef, TogetherPerson
 
 people_app = typer.Typer(
     no_args_is_help=True,
@@ -23,10 +25,14 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _person(ctx: Context, text: str, as_json: bool) -> int:
+    from ..app import people
+
     return call(people.resolve_person, text, as_json=as_json, ctx=ctx).id
 
 
 def _print_correction(out: people.Corrected) -> None:
+    from ..app import people
+
     c = out.correction
     extra = f"; new person {out.new_person}" if isinstance(out, people.CorrectedIntoNewPerson) else ""
     typer.echo(
@@ -49,6 +55,7 @@ def cluster(
     as_json: bool = JSON,
 ) -> None:
     """Group faces into people (threshold from the pack's calibration table)."""
+    from ..app import people
 
     def show(out: people.ClusterResult) -> None:
         for p in out.passes:
@@ -92,6 +99,7 @@ def list_(
     as_json: bool = JSON,
 ) -> None:
     """Every person, most faces first (a search: case reference and purpose required)."""
+    from ..app import people
 
     def show(out: Listing) -> None:
         for p in out.people:
@@ -113,6 +121,7 @@ def show(
     as_json: bool = JSON,
 ) -> None:
     """A person's faces and photos, corrections, and the people most like them (case and purpose required)."""
+    from ..app import people
 
     def render(out: people.PersonView) -> None:
         typer.echo(
@@ -141,6 +150,8 @@ def name(
     as_json: bool = JSON,
 ) -> None:
     """Name a person."""
+    from ..app import people
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     emit(call(people.name_person, pid, new_name, as_json=as_json, ctx=ctx), as_json, _print_correction)
@@ -151,6 +162,8 @@ def merge(
     person: str = PERSON, other: str = typer.Argument(..., help="The person merged into PERSON."), as_json: bool = JSON
 ) -> None:
     """Merge OTHER into PERSON."""
+    from ..app import people
+
     ctx = open_context()
     pid, oid = _person(ctx, person, as_json), _person(ctx, other, as_json)
     emit(call(people.merge_people, pid, oid, as_json=as_json, ctx=ctx), as_json, _print_correction)
@@ -163,6 +176,8 @@ def split(
     as_json: bool = JSON,
 ) -> None:
     """Split these faces off into a new person."""
+    from ..app import people
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     emit(call(people.split_person, pid, faces, as_json=as_json, ctx=ctx), as_json, _print_correction)
@@ -171,6 +186,8 @@ def split(
 @people_app.command("move")
 def move(face: int = typer.Argument(..., help="Face id."), person: str = PERSON, as_json: bool = JSON) -> None:
     """Move a face to PERSON."""
+    from ..app import people
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     emit(call(people.move_face, face, pid, as_json=as_json, ctx=ctx), as_json, _print_correction)
@@ -179,6 +196,8 @@ def move(face: int = typer.Argument(..., help="Face id."), person: str = PERSON,
 @people_app.command("reject")
 def reject(person: str = PERSON, face: int = typer.Argument(..., help="Face id."), as_json: bool = JSON) -> None:
     """Mark a face as not this person."""
+    from ..app import people
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     emit(call(people.reject_face, pid, face, as_json=as_json, ctx=ctx), as_json, _print_correction)
@@ -187,6 +206,7 @@ def reject(person: str = PERSON, face: int = typer.Argument(..., help="Face id."
 @people_app.command("undo")
 def undo(correction: int = typer.Argument(..., help="Correction id."), as_json: bool = JSON) -> None:
     """Undo a correction."""
+    from ..app import people
 
     def show(out: people.Corrected) -> None:
         typer.echo(f"correction {correction} undone; people {', '.join(map(str, out.people))}")
@@ -213,6 +233,9 @@ def together(
 ) -> None:
     """The people who appear in the same photos as PERSON, or on screen with them in the same frame of a video
     (a search: gated and audit-logged)."""
+    from ..app import people
+    from ..services.search_results import clock
+
     ctx = open_context()
     pid = _person(ctx, person, as_json)
     out = call(

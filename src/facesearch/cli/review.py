@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from ..app import review
 from .actor import call
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import review
 
 review_app = typer.Typer(no_args_is_help=True, help="Two-person review of leads: propose, confirm, reject.")
 
@@ -21,6 +25,8 @@ def propose(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Propose that a candidate is the probe's person; a different examiner must confirm it."""
+    from ..app import review
+
     out = call(review.propose, search_id, face_id, note, probe_face, reviewer=reviewer, as_json=as_json)
     emit(
         out,
@@ -32,6 +38,8 @@ def propose(
 
 
 def _decide(proposal_id: int, decision: str, note: str, as_json: bool) -> None:
+    from ..app import review
+
     out = call(review.decide, proposal_id, decision, note, as_json=as_json)
     emit(out, as_json, lambda p: typer.echo(f"proposal {proposal_id} {p.status}"))
 
@@ -63,6 +71,8 @@ def assign(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Assign your open proposal to a named reviewer (admins: any proposal). Logged."""
+    from ..app import review
+
     out = call(review.assign_reviewer, proposal_id, reviewer, as_json=as_json)
     emit(out, as_json, lambda p: typer.echo(f"proposal {p.id} assigned to {p.assigned_to}"))
 
@@ -74,6 +84,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Proposals, newest first."""
+    from ..app import review
+
     emit(call(review.list_proposals, case_ref, status, as_json=as_json), as_json, _show_proposals)
 
 

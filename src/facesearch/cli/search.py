@@ -12,13 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..app.context import Context
-from ..app.roles import default_role
 from ..calibration.wording import WHO, rate_of
 from .actor import actor_for, call, open_context, run
 from .output import emit
 
 if TYPE_CHECKING:
+    from ..app.context import Context
     from ..app.people import PersonLead
     from ..app.searching import Lead, LeadSearch, VerifyAnswer
 
@@ -261,6 +260,7 @@ def _collection_sources(ctx: Context) -> dict[str, str]:
     from ..app import searching
     from ..app.collection import list_collections
     from ..app.errors import Refused
+    from ..app.roles import default_role
 
     try:
         return {c.name: c.source or "" for c in list_collections(ctx, actor_for(ctx, default_role(searching.search)))}

@@ -8,29 +8,35 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..app import collection as collections
-from ..app import gallery, purposes
-from ..config import Settings
 from .actor import call, open_context
 from .ingest import ingest
 from .output import emit, plural
 from .search import _verify, search
+
+if TYPE_CHECKING:
+    from ..app import gallery
+    from ..config import Settings
 
 console = Console()
 err = Console(stderr=True)
 
 
 def _settings() -> Settings:
+    from ..config import Settings
+
     return Settings()
 
 
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
     """Images, faces, collections, models and index sizes."""
+    from ..app import gallery
+
     emit(call(gallery.stats), as_json, _print_stats)
 
 
@@ -127,6 +133,8 @@ def _run_demo(pack: str, where: Path) -> None:
         model=pack,
         report=None,
         workers=1,
+        cluster="local",  # three photos: on this machine, whatever FACESEARCH_CLUSTER says
+        cluster_workers=None,
         as_json=False,
     )
     console.print(f"\n[bold]2. search[/bold] {probe.name} (a different photo of one gallery person)")
@@ -164,6 +172,9 @@ DEMO_PURPOSE = "DEMO"
 def _demo_setup(name: str, pack: str) -> None:
     """Ingest takes only documented collections and searches need an allowed purpose: record the demo
     photos' provenance (as an operator) and a demonstration purpose (as an admin) first, both logged."""
+    from ..app import collection as collections
+    from ..app import purposes
+
     ctx = open_context()
     if not any(c.name == name for c in call(collections.list_collections, ctx=ctx)):
         call(

@@ -5,13 +5,15 @@ examiner confirms or rejects like a search candidate (`watch propose`, then `rev
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from ..app import watches
-from ..services.uploads import Photo
 from .actor import call
 from .output import emit
+
+if TYPE_CHECKING:
+    from ..app import watches
 
 watch_app = typer.Typer(no_args_is_help=True, help="Standing searches: new material checked for a case's subject.")
 
@@ -60,6 +62,9 @@ def add(
 ) -> None:
     """Watch every later ingest for the probe's person, under a case and purpose (gated and logged like a
     search)."""
+    from ..app import watches
+    from ..services.uploads import Photo
+
     req = watches.WatchRequest(
         case_ref=case_ref,
         purpose=purpose,
@@ -79,12 +84,16 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Your watches (every watch for auditors and admins), newest first."""
+    from ..app import watches
+
     emit(call(watches.list_watches, status=status, as_json=as_json), as_json, _show_watches)
 
 
 @watch_app.command("show")
 def show(watch_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """One watch."""
+    from ..app import watches
+
     emit(call(watches.show_watch, watch_id, as_json=as_json), as_json, _show_watch)
 
 
@@ -95,6 +104,8 @@ def stop(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stop a watch now: it never runs again and its templates are erased. Logged."""
+    from ..app import watches
+
     emit(call(watches.stop_watch, watch_id, reason, as_json=as_json), as_json, _show_watch)
 
 
@@ -105,6 +116,8 @@ def renew(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Move an active watch's end (the search gate again). Logged."""
+    from ..app import watches
+
     emit(call(watches.renew_watch, watch_id, until, as_json=as_json), as_json, _show_watch)
 
 
@@ -114,6 +127,8 @@ def hits(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The hits of your watches, oldest first: leads until two examiners confirm them. Logged."""
+    from ..app import watches
+
     found = call(watches.hit_reviews, watch_id, as_json=as_json)
     emit([r.hit for r in found], as_json, lambda _: _show_hits(found))
 
@@ -138,6 +153,8 @@ def propose(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Propose a hit as the probe's person; a different examiner confirms or rejects it (`facesearch review`)."""
+    from ..app import watches
+
     out = call(watches.propose_hit, watch_id, face_id, note, reviewer, as_json=as_json)
     emit(
         out, as_json, lambda p: typer.echo(f"proposal {p.id}: face {face_id} of watch {watch_id}, awaiting a reviewer")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..config import Settings
 from .base import VectorIndex
+from .faiss_build import build_faiss
 from .faiss_index import FaissIndex
 
-__all__ = ["FaissIndex", "VectorIndex", "open_index"]
+__all__ = ["FaissIndex", "VectorIndex", "build_faiss", "open_index"]
 
 
 def open_index(settings: Settings, collection_id: int, dim: int) -> VectorIndex:

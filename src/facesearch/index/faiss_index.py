@@ -1,65 +1,65 @@
-"""A collection's FAISS index in one file (flat, HNSW or IVF with 8-bit codes), saved atomically.
+"""A collection's FAISS index at run time (flat, HNSW or IVF with 8-bit codes): add, remove, search, save.
 
-Beside the index file, `<file>.meta.json` holds what FAISS does not keep: the kind's tuned search parameters
-(efSearch or nprobe, and how far to widen them when a filter allows only part of the gallery) and, for
-HNSW, the tombstones of removed ids (an HNSW graph cannot drop nodes; removed ids are denied inside every
-search until a rebuild leaves them out). A tombstone never keeps what was erased: the node's vector is
-overwritten with zeros and its own links to its neighbours (which would say whom the erased face resembled)
-are cleared when it is removed, so neither the live file nor a copy of it holds the erased embedding. Files
-written before the sidecar existed (flat) load as they are.
+The index lives in one file with a JSON sidecar (`faiss_files`): the kind's tuned search parameters (efSearch
+or nprobe, and how far to widen them when a filter allows only part of the gallery) and, for HNSW, the
+tombstones of removed ids (an HNSW graph cannot drop nodes; removed ids are denied inside every search until
+a rebuild leaves them out). A tombstone never keeps what was erased: the node's vector is overwritten with
+zeros and its own links to its neighbours (which would say whom the erased face resembled) with random ones
+when it is removed, so neither the live file nor a copy of it holds the erased embedding. Files written
+before the sidecar existed (flat) load as they are. New indexes are built and tuned by
+`faiss_build.build_faiss`.
 
-Writes are crash-safe: new file named with the writer's pid, fsync, atomic rename. The sidecar is written
-before the index file, so tombstones are durable no later than the index they apply to; a sidecar that
-lists ids the index lacks (crash between the two renames) is harmless, ids are never reused.
+One query uses both cores where that pays: an IVF search that scans many lists splits them between the
+threads (FAISS's parallel mode over inverted lists); a batch of queries splits the queries. Small scans stay
+on one thread, where waking a second costs more than it saves, and so does every search while the machine
+has no core to spare: a parallel search waits for its slowest thread, and on a machine busy with other work
+that thread waits for a time slice (1M faces at load 12-16: p50 55 ms on two threads, ~5 ms on one).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from ..fsutil import pid_alive
+from ..fsutil import fsync_dir
+from . import faiss_files as files
 from . import kinds as K
-from .topk import empty, merge, top_k
+from .topk import empty, top_k
 
-PARALLEL_SCAN_MIN = 2_000_000  # vectors scanned x queries
-_MAX_THREADS = faiss.omp_get_max_threads()
+MAX_THREADS = faiss.omp_get_max_threads()
+# A batch of queries is split between threads when it scans at least this many vectors in all.
+PARALLEL_SCAN_MIN = 2_000_000
+# One IVF query splits its probed lists between threads when it scans at least this many codes (about half a
+# millisecond of work on one core): below that, waking the second thread costs more than it saves.
+PARALLEL_LIST_MIN = 16_384
 # An allow list up to this size is searched exactly: its vectors are gathered and scored directly, which
 # costs less than a filtered graph or list walk and always finds k results when k eligible ids exist.
 EXACT_ALLOW_MAX = 2_000
-# Files at least this big are memory-mapped when opened (read-only; copied into memory on the first write),
-# so a big gallery opens in seconds. Smaller ones are simply read.
-MMAP_MIN_BYTES = 256 * 2**20
-META_SUFFIX = ".meta.json"
-META_FORMAT = 1
 _WIDEN_MAX = 64.0
-_SUB = 65_536  # rows per block when scoring queries against a batch exactly
-TUNE_Z = 1.645  # one-sided 95%
-
-
-def meta_path(path: Path) -> Path:
-    return path.with_name(path.name + META_SUFFIX)
+# FAISS's IVF parallel modes: over the queries of a batch, or over the lists one query probes.
+_OVER_QUERIES, _OVER_LISTS = 0, 1
 
 
 class FaissIndex:
-    """One collection's vectors: `add`/`remove`/`search` by 64-bit id; see the VectorIndex protocol."""
+    """One collection's vectors: `add`/`remove`/`search` by 64-bit id; see the VectorIndex protocol.
+
+    `threads`: the most threads one search may use (all cores by default; 1 searches as 0.3.0 did)."""
 
     def __init__(self, path: Path, dim: int, *, mmap: bool = True) -> None:
         self.path = Path(path)
         self.dim = dim
-        clear_stale(self.path)
+        self.threads = MAX_THREADS
+        files.clear_stale(self.path)
         # Why the file could not be used, when it could not: the index then starts empty (flat), and the
-        # owner (app/indexes.reconcile) rebuilds it from the database, which is the source of truth.
+        # owner (services/indexes.reconcile) rebuilds it from the database, which is the source of truth.
         self.load_error: str | None = None
         self.file_missing = not self.path.is_file()
-        self._index: faiss.Index = _new_index("flat", dim, 0)
+        self._index: faiss.Index = _empty(dim)
         self._params: dict[str, Any] = {}
         self._tombstones = np.zeros(0, np.int64)  # sorted, unique, each present in the HNSW graph
         self._mapped = False
@@ -70,13 +70,14 @@ class FaissIndex:
                 self._load(mmap)
             except Exception as exc:  # truncated, corrupt, another kind of index, another dimension
                 self.load_error = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
-                self._index, self._params, self._mapped = _new_index("flat", dim, 0), {}, False
+                self._index, self._params, self._mapped = _empty(dim), {}, False
                 self._tombstones = np.zeros(0, np.int64)
 
     @classmethod
-    def _built(cls, path: Path, dim: int, index: faiss.Index, params: dict[str, Any]) -> FaissIndex:
+    def from_built(cls, path: Path, dim: int, index: faiss.Index, params: dict[str, Any]) -> FaissIndex:
+        """A newly built structure, to be saved at `path` (the builder's file beside the live one)."""
         self = cls.__new__(cls)
-        self.path, self.dim, self.load_error, self.file_missing = Path(path), dim, None, True
+        self.path, self.dim, self.threads, self.load_error, self.file_missing = Path(path), dim, MAX_THREADS, None, True
         self._index, self._params, self._mapped = index, dict(params), False
         self._tombstones = np.zeros(0, np.int64)
         self._index_dirty = self._meta_dirty = True
@@ -84,15 +85,18 @@ class FaissIndex:
 
     # Reading -------------------------------------------------------------------------------------
     def _load(self, mmap: bool) -> None:
-        meta = _read_meta(self.path)
-        big = mmap and self.path.stat().st_size >= MMAP_MIN_BYTES
+        meta = files.read_meta(self.path)
+        big = mmap and self.path.stat().st_size >= files.MMAP_MIN_BYTES
         index = None
         if big:
             try:
-                index = _read(self.path, self.dim, str(meta.get("kind", "flat")))
+                index = files.read_index(self.path, self.dim, str(meta.get("kind", "flat")))
             except Exception:  # noqa: BLE001 - mapping refused (sidecar of another kind): read it whole
                 index = None
-        self._index, self._mapped = (index, True) if index is not None else (_read(self.path, self.dim), False)
+        if index is not None:
+            self._index, self._mapped = index, True
+        else:
+            self._index, self._mapped = files.read_index(self.path, self.dim), False
         if meta.get("kind") == self.kind:
             self._params = dict(meta.get("params") or {})
         dead = np.unique(np.asarray(meta.get("tombstones") or [], np.int64))
@@ -109,17 +113,28 @@ class FaissIndex:
     def _materialize(self) -> None:
         """A memory-mapped index is read-only (FAISS aborts on writes to it): read it into memory first."""
         if self._mapped:
-            self._index = _read(self.path, self.dim)
+            self._index = files.read_index(self.path, self.dim)
             self._mapped = False
 
     @property
     def kind(self) -> str:
-        return _kind_of(self._index)
+        return files.kind_of(self._index)
 
     @property
     def params(self) -> dict[str, Any]:
         """The tuned search parameters and what the tuning measured (empty for flat)."""
         return dict(self._params)
+
+    @params.setter
+    def params(self, value: dict[str, Any]) -> None:
+        """Set by the tuning (which tries parameters on this index) and recorded in the sidecar at the next save."""
+        self._params = dict(value)
+        self._meta_dirty = True
+
+    @property
+    def nlist(self) -> int:
+        """Inverted lists of an IVF index (0 for the other kinds)."""
+        return int(faiss.extract_index_ivf(self._index).nlist) if self.kind == "ivfpq" else 0
 
     @property
     def dirty(self) -> bool:
@@ -215,36 +230,25 @@ class FaissIndex:
         return removed
 
     def save(self) -> None:
+        """Persist atomically: the sidecar, then the index file (when it changed), then the folder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_meta()
+        files.write_meta(
+            self.path,
+            {
+                "format": files.META_FORMAT,
+                "kind": self.kind,
+                "dim": self.dim,
+                "params": self._params,
+                "tombstones": self._tombstones.tolist(),
+            },
+        )
         if self._index_dirty or not self._mapped or not self.path.is_file():
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            faiss.write_index(self._index, str(tmp))
-            _fsync_file(tmp)
-            os.replace(tmp, self.path)
+            files.write_index(self._index, self.path)
         else:
-            # Only the sidecar changed (tombstones): touch the index file so that other processes, which
-            # notice a changed index by its file's identity, reopen it and see the removals.
-            os.utime(self.path)
-        _fsync_dir(self.path.parent)
+            files.touch(self.path)
+        fsync_dir(self.path.parent)
         self.file_missing = False
         self.dirty = False
-
-    def _write_meta(self) -> None:
-        meta = {
-            "format": META_FORMAT,
-            "kind": self.kind,
-            "dim": self.dim,
-            "params": self._params,
-            "tombstones": self._tombstones.tolist(),
-        }
-        target = meta_path(self.path)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(meta, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
 
     def swap_into(self, live_path: Path) -> None:
         """Move this (built, saved) index over the live file atomically; it then lives at `live_path`.
@@ -254,13 +258,7 @@ class FaissIndex:
         live_path = Path(live_path)
         if self.dirty or not self.path.is_file():
             self.save()
-        src_meta = meta_path(self.path)
-        # Index first, sidecar second: a crash between leaves the new index with the old sidecar, whose
-        # tombstones name ids the rebuilt index left out and whose parameters are ignored if the kind differs.
-        os.replace(self.path, live_path)
-        if src_meta.is_file():
-            os.replace(src_meta, meta_path(live_path))
-        _fsync_dir(live_path.parent)
+        files.move_into(self.path, live_path)
         self.path = live_path
         self.file_missing = False
 
@@ -268,11 +266,13 @@ class FaissIndex:
     def search(
         self, queries: np.ndarray, k: int, *, allow: np.ndarray | None = None, deny: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self._search(queries, k, allow, deny, EXACT_ALLOW_MAX)
+        return self.search_with(queries, k, allow, deny, EXACT_ALLOW_MAX)
 
-    def _search(
+    def search_with(
         self, queries: np.ndarray, k: int, allow: np.ndarray | None, deny: np.ndarray | None, exact_max: int
     ) -> tuple[np.ndarray, np.ndarray]:
+        """`search`, with allow lists of at most `exact_max` ids scored exactly (0: every allow list goes
+        through the id selector inside the index, as the tuning measures it)."""
         queries = np.ascontiguousarray(queries, np.float32).reshape(-1, self.dim)
         nq = queries.shape[0]
         if k <= 0:
@@ -304,11 +304,25 @@ class FaissIndex:
                 keep.append(inner)
                 sel = faiss.IDSelectorNot(inner)
         params, scanned = self._search_params(sel, fraction, exhaustive)
-        big = nq * scanned >= PARALLEL_SCAN_MIN and (nq > 1 or self.kind == "flat")
-        faiss.omp_set_num_threads(_MAX_THREADS if big else 1)
+        self._use_threads(nq, scanned)
         scores, ids = self._index.search(queries, k, params=params)
         scores[ids < 0] = -np.inf
         return scores, ids
+
+    def _use_threads(self, nq: int, scanned: int) -> None:
+        """Threads for this search (FAISS's setting is per process; every search sets it): a single IVF query
+        that scans many codes splits its lists between the cores; a batch that scans much splits its
+        queries; anything smaller, and anything while the machine has no core to spare, runs on one thread."""
+        threads, mode = 1, _OVER_QUERIES
+        if self.kind == "ivfpq" and nq == 1 and scanned >= PARALLEL_LIST_MIN:
+            threads, mode = self.threads, _OVER_LISTS
+        elif nq * scanned >= PARALLEL_SCAN_MIN and (nq > 1 or self.kind == "flat"):
+            threads = self.threads
+        if threads > 1 and not _cores_free(threads):
+            threads, mode = 1, _OVER_QUERIES
+        if self.kind == "ivfpq":
+            faiss.extract_index_ivf(self._index).parallel_mode = mode
+        faiss.omp_set_num_threads(threads)
 
     def _search_params(self, sel: Any, fraction: float, exhaustive: bool) -> tuple[Any, int]:
         """FAISS search parameters for this kind, widened when a filter allows only a fraction of the
@@ -354,257 +368,46 @@ class FaissIndex:
         return top_k(sims, allowed, k)
 
 
-# Building ----------------------------------------------------------------------------------------
-def build_faiss(
-    path: Path,
-    dim: int,
-    kind: str,
-    batches: Iterable[tuple[np.ndarray, np.ndarray]],
-    *,
-    count: int,
-    recall: float = 0.95,
-    progress: Callable[[int], None] | None = None,
-    seed: int = 0,
-) -> FaissIndex:
-    """Build a new index of `kind` from (ids, vectors) batches, beside the live file at `path`.
-
-    The result is saved at `<path>.build.<pid>.tmp` (with its sidecar) and returned; the caller swaps it
-    in with `swap_into(path)` while searches on the live index go on. IVF is trained on the first
-    vectors of the stream. Approximate kinds are tuned on probes made from a sample of the stream's own
-    vectors (each moved as far as another photo of the person would be) against exact search computed
-    in the same pass: the smallest efSearch / nprobe whose recall@10 reaches `recall` at a one-sided 95%
-    lower confidence bound over the tuning queries, and the widening needed for the same with a random 10%
-    filter.
-    `progress(done)` is called after each batch with the faces added so far.
-    """
-    if kind not in K.KINDS:
-        raise ValueError(f"unknown index kind {kind!r}")
-    path = Path(path)
-    build_path = path.with_name(f"{path.name}.build.{os.getpid()}.tmp")
-    clear_stale(path)
-    nlist = K.ivf_nlist(count) if kind == "ivfpq" else 0
-    index = _new_index(kind, dim, nlist)
-    rng = np.random.default_rng(seed)
-    need = min(count, K.IVF_TRAIN_MAX, max(K.IVF_TRAIN_PER_LIST * nlist, 20_000))
-    it = iter(batches)
-    head: list[tuple[np.ndarray, np.ndarray]] = []
-    held = 0
-    for ids, vecs in it:
-        head.append((np.ascontiguousarray(ids, np.int64), np.ascontiguousarray(vecs, np.float32)))
-        held += len(ids)
-        if held >= need:
-            break
-    head_ids = np.concatenate([h[0] for h in head]) if head else np.zeros(0, np.int64)
-    head_vecs = np.concatenate([h[1] for h in head]) if head else np.zeros((0, dim), np.float32)
-    head.clear()
-    faiss.omp_set_num_threads(_MAX_THREADS)
-    if kind == "ivfpq":
-        if len(head_ids) < nlist:
-            raise ValueError(f"{len(head_ids)} vectors cannot train {nlist} lists")
-        sample = rng.choice(len(head_ids), need, replace=False) if len(head_ids) > need else slice(None)
-        index.train(head_vecs[sample])
-    tune = kind != "flat" and len(head_ids) > K.TUNE_K + 1
-    pick: Any = rng.choice(len(head_ids), min(K.TUNE_QUERIES, len(head_ids)), replace=False) if tune else []
-    truth = _Truth(_probes_near(head_vecs[pick], rng), K.TUNE_K) if tune else None
-
-    done = 0
-
-    def take(ids: np.ndarray, vecs: np.ndarray) -> None:
-        nonlocal done
-        if truth is not None:
-            truth.update(ids, vecs)
-        index.add_with_ids(vecs, ids)
-        done += len(ids)
-        if progress is not None:
-            progress(done)
-
-    if len(head_ids):
-        take(head_ids, head_vecs)
-    del head_vecs
-    for ids, vecs in it:
-        take(np.ascontiguousarray(ids, np.int64), np.ascontiguousarray(vecs, np.float32).reshape(-1, dim))
-    params: dict[str, Any] = {}
-    built = FaissIndex._built(build_path, dim, index, params)
-    if truth is not None and index.ntotal > K.TUNE_K + 1:
-        built._params = _tune(built, truth, recall)
-    built._params["built_faces"] = int(index.ntotal)  # when the gallery has grown well past it, build again
-    built.save()
-    return built
+def _cores_free(threads: int) -> bool:
+    """Whether the machine has the cores for a parallel search: its 1-minute load average, which counts this
+    process's own threads too, is below the threads wanted plus a half."""
+    try:
+        return os.getloadavg()[0] < threads + 0.5
+    except OSError:  # no load average on this platform
+        return True
 
 
-class _Truth:
-    """Exact top-k of a few queries over a stream of batches, overall and over a pseudo-random 10% of ids."""
-
-    def __init__(self, queries: np.ndarray, k: int) -> None:
-        self.queries, self.k = queries, k
-        nq = len(queries)
-        self.scores = np.full((nq, k), -np.inf, np.float32)
-        self.ids = np.full((nq, k), -1, np.int64)
-        self.f_scores = self.scores.copy()
-        self.f_ids = self.ids.copy()
-        self.allowed: list[np.ndarray] = []
-
-    def update(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        chosen = in_filter(ids)
-        self.allowed.append(ids[chosen])
-        for start in range(0, len(ids), _SUB):
-            bid, bvec, bsel = ids[start : start + _SUB], vecs[start : start + _SUB], chosen[start : start + _SUB]
-            sims = self.queries @ bvec.T
-            self.scores, self.ids = _merge(self.scores, self.ids, sims, bid, self.k)
-            if bsel.any():
-                self.f_scores, self.f_ids = _merge(self.f_scores, self.f_ids, sims[:, bsel], bid[bsel], self.k)
+def _empty(dim: int) -> faiss.Index:
+    """What a collection without an index file starts with: exact search over nothing."""
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
 
-def _probes_near(vecs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Tuning queries: the sampled faces moved as far as another photo of the same person would be (cosine
-    ~0.75 to the face), so they are probes like real ones, not points of the index itself."""
-    noise = rng.normal(size=vecs.shape).astype(np.float32) * np.float32(K.TUNE_NOISE / math.sqrt(vecs.shape[1]))
-    moved = vecs + noise
-    return np.ascontiguousarray(moved / np.linalg.norm(moved, axis=1, keepdims=True), np.float32)
+def _sorted_unique(ids: np.ndarray) -> np.ndarray:
+    """The ids sorted and unique; a list that already is (the usual case) is checked, not sorted again."""
+    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):
+        return ids
+    return np.unique(ids)
 
 
-def in_filter(ids: np.ndarray) -> np.ndarray:
-    """A fixed pseudo-random ~10% of ids (by a multiplicative hash), the filter the tuning uses."""
-    h = (ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-    out: np.ndarray = (h % np.uint64(round(1 / K.TUNE_FILTER_FRACTION))) == 0
-    return out
+def _allow_selector(allowed: np.ndarray, denied: np.ndarray, keep: list[Any]) -> Any:
+    """An id selector for allowed-and-not-denied ids (allowed sorted, unique). Dense id sets (row ids are)
+    become a bitmap, built in milliseconds even for a million ids; sparse ones a hash set."""
+    top = int(allowed[-1]) + 1
+    if allowed[0] >= 0 and top <= 64 * len(allowed):  # at most 8 bytes of bitmap per allowed id
+        bits = np.zeros(top, bool)
+        bits[allowed] = True
+        if len(denied):
+            d = denied[(denied >= 0) & (denied < top)]
+            bits[d] = False
+        bitmap = np.packbits(bits, bitorder="little")
+        keep.append(bitmap)
+        return faiss.IDSelectorBitmap(top, faiss.swig_ptr(bitmap))
+    if len(denied):
+        allowed = np.setdiff1d(allowed, denied, assume_unique=True)
+    return faiss.IDSelectorBatch(allowed)
 
 
-def _tune(index: FaissIndex, truth: _Truth, target: float) -> dict[str, Any]:
-    kind = index.kind
-    allowed = np.concatenate(truth.allowed) if truth.allowed else np.zeros(0, np.int64)
-    if kind == "hnsw":
-        steps: list[int] = list(K.HNSW_EF_STEPS)
-        name = "ef_search"
-    else:
-        nlist = faiss.extract_index_ivf(index._index).nlist
-        steps = sorted(
-            {
-                s
-                for s in (
-                    1,
-                    2,
-                    3,
-                    4,
-                    6,
-                    8,
-                    12,
-                    16,
-                    24,
-                    32,
-                    48,
-                    64,
-                    96,
-                    128,
-                    192,
-                    256,
-                    384,
-                    512,
-                    768,
-                    1024,
-                    1536,
-                    2048,
-                    3072,
-                    4096,
-                )
-                if s < nlist
-            }
-            | {nlist}
-        )
-        name = "nprobe"
-    faiss.omp_set_num_threads(_MAX_THREADS)
-
-    def measure(value: int, filtered: bool) -> tuple[float, float]:
-        index._params = {name: value, "filter_boost": 1.0}
-        if filtered:
-            # Through the id selector even where a real search would scan a small allow list exactly.
-            _, got = index._search(truth.queries, truth.k, allowed, None, 0)
-            want = truth.f_ids
-        else:
-            _, got = index.search(truth.queries, truth.k)
-            want = truth.ids
-        per_query = recall_per_query(got, want, truth.k)
-        return float(per_query.mean()), lower_bound(per_query)
-
-    def first_reaching(filtered: bool, candidates: list[int]) -> tuple[int, float, float]:
-        best = (candidates[-1], 0.0, 0.0)
-        for s in candidates:
-            mean, low = measure(s, filtered)
-            best = (s, mean, low)
-            if low >= target:
-                break
-        return best
-
-    value, reached, low = first_reaching(False, steps)
-    params: dict[str, Any] = {
-        name: value,
-        "tuned_recall": round(reached, 4),
-        "tuned_recall_low": round(low, 4),
-        "recall_target": target,
-        "tune_queries": len(truth.queries),
-    }
-    if len(allowed) > K.TUNE_K:
-        # Filtered searches may widen past the largest step (up to the widening cap), not past nlist.
-        top = value * int(_WIDEN_MAX) if kind == "hnsw" else steps[-1]
-        multiples = {value * m for m in (2, 3, 4, 6, 8, 12, 16) if value * m <= top}
-        wider = sorted({s for s in steps if s >= value} | multiples)
-        fvalue, freached, flow = first_reaching(True, wider)
-        params.update(
-            filter_boost=round(fvalue / value, 3),
-            tuned_filter_recall=round(freached, 4),
-            tuned_filter_recall_low=round(flow, 4),
-        )
-    else:
-        params["filter_boost"] = 2.0
-    if kind == "hnsw":
-        params.update(M=K.HNSW_M, ef_construction=K.HNSW_EF_CONSTRUCTION)
-    else:
-        params.update(nlist=faiss.extract_index_ivf(index._index).nlist, code="SQ8")
-    index._params = params
-    return params
-
-
-def recall_per_query(got: np.ndarray, want: np.ndarray, k: int) -> np.ndarray:
-    """Recall@k of each row of `got` against the same row of `want` (the exact top k); -1 is padding."""
-    out = np.ones(len(want), np.float64)
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        w_ids = {x for x in w.tolist()[:k] if x >= 0}
-        if w_ids:
-            out[i] = len({x for x in g.tolist()[:k] if x >= 0} & w_ids) / len(w_ids)
-    return out
-
-
-def lower_bound(per_query: np.ndarray) -> float:
-    """One-sided 95% lower confidence bound of the mean recall over queries like these.
-
-    Tuning stops at the first setting whose bound, not whose sample mean, reaches the target: a setting
-    that lands right at the target on the tuning queries reaches it on new probes only half the time."""
-    n = len(per_query)
-    if n < 2:
-        return float(per_query.mean()) if n else 0.0
-    return float(per_query.mean() - TUNE_Z * per_query.std(ddof=1) / math.sqrt(n))
-
-
-# Helpers -----------------------------------------------------------------------------------------
-def _new_index(kind: str, dim: int, nlist: int) -> faiss.Index:
-    if kind == "flat":
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    if kind == "hnsw":
-        hnsw = faiss.IndexHNSWFlat(dim, K.HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = K.HNSW_EF_CONSTRUCTION
-        hnsw.hnsw.efSearch = K.HNSW_EF_DEFAULT
-        return faiss.IndexIDMap2(hnsw)
-    quantizer = faiss.IndexFlatIP(dim)
-    ivf = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    ivf.own_fields = True
-    quantizer.this.disown()  # type: ignore[attr-defined]
-    ivf.cp.niter = 10  # k-means iterations: more barely moves recall here and costs build time
-    ivf.nprobe = K.IVF_NPROBE_DEFAULT
-    return ivf
-
-
+# Erasure inside an HNSW graph ---------------------------------------------------------------------
 def _hnsw_positions(index: Any, ids: np.ndarray) -> np.ndarray:
     """The storage positions of these ids in an id-mapped HNSW index."""
     every = faiss.vector_to_array(index.id_map).astype(np.int64)
@@ -666,100 +469,3 @@ def _hnsw_scrub(index: Any, ids: np.ndarray, dead: np.ndarray) -> None:
             pick: Any = rng.choice(pool, size=min(int(stop - start), len(pool)), replace=False) if len(pool) else []
             links[start:stop] = -1
             links[start : start + len(pick)] = pick
-
-
-def _kind_of(index: faiss.Index) -> str:
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
-    if isinstance(inner, faiss.IndexFlat):
-        return "flat"
-    if isinstance(inner, faiss.IndexHNSW):
-        return "hnsw"
-    return "ivfpq"
-
-
-def _read(path: Path, dim: int, mmap_kind: str | None = None) -> faiss.Index:
-    """Read an index file and check it is one this class writes, of `dim`; memory-mapped when `mmap_kind`
-    (the kind the sidecar names: FAISS maps flat and HNSW vectors and IVF lists with different flags)."""
-    flags = 0
-    if mmap_kind == "ivfpq":
-        flags = faiss.IO_FLAG_MMAP
-    elif mmap_kind is not None:
-        flags = faiss.IO_FLAG_MMAP_IFC
-    index = faiss.read_index(str(path), flags)
-    if index.d != dim:
-        raise ValueError(f"index dimension {index.d} != collection dimension {dim}")
-    if isinstance(index, faiss.IndexIDMap2):
-        inner = faiss.downcast_index(index.index)
-        if not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexHNSWFlat)):
-            raise ValueError(f"unexpected index inside the id map ({type(inner).__name__})")
-        if faiss.vector_to_array(index.id_map).shape[0] != index.ntotal:
-            raise ValueError("ids and vectors differ in number")
-        return index
-    if isinstance(index, faiss.IndexIVFScalarQuantizer):
-        return index
-    raise ValueError(f"not an index facesearch writes ({type(index).__name__})")
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(meta_path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def clear_stale(path: Path) -> None:
-    """Remove temporary files (saves, sidecars, builds) of `path` left by writers that died."""
-    if not path.parent.is_dir():
-        return
-    for stale in path.parent.glob(f"{path.name}.*.tmp"):
-        pid = stale.name.split(".")[-2]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sorted_unique(ids: np.ndarray) -> np.ndarray:
-    """The ids sorted and unique; a list that already is (the usual case) is checked, not sorted again."""
-    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):
-        return ids
-    return np.unique(ids)
-
-
-def _allow_selector(allowed: np.ndarray, denied: np.ndarray, keep: list[Any]) -> Any:
-    """An id selector for allowed-and-not-denied ids (allowed sorted, unique). Dense id sets (row ids are)
-    become a bitmap, built in milliseconds even for a million ids; sparse ones a hash set."""
-    top = int(allowed[-1]) + 1
-    if allowed[0] >= 0 and top <= 64 * len(allowed):  # at most 8 bytes of bitmap per allowed id
-        bits = np.zeros(top, bool)
-        bits[allowed] = True
-        if len(denied):
-            d = denied[(denied >= 0) & (denied < top)]
-            bits[d] = False
-        bitmap = np.packbits(bits, bitorder="little")
-        keep.append(bitmap)
-        return faiss.IDSelectorBitmap(top, faiss.swig_ptr(bitmap))
-    if len(denied):
-        allowed = np.setdiff1d(allowed, denied, assume_unique=True)
-    return faiss.IDSelectorBatch(allowed)
-
-
-def _merge(
-    scores: np.ndarray, ids: np.ndarray, sims: np.ndarray, new_ids: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Running top-k: the best k of (scores, ids) and the new columns sims of new_ids."""
-    if sims.shape[1] == 0:
-        return scores, ids
-    return merge(scores, ids, *top_k(sims, new_ids, k), k)

@@ -30,42 +30,20 @@ opt-outs make a 20 MB expression, below the default 64 MB gRPC limit but parsed 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import re
-import socket
-import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import numpy as np
 
-from ..errors import FacesearchError, redact
+from .milvus_uri import MilvusIndexError, MilvusTarget, parse_uri
 from .topk import empty, merge, top_k
 
 log = logging.getLogger("facesearch.index")
 
-DEFAULT_PORT = 19530
-DEFAULT_NAMESPACE = "facesearch"
-DEFAULT_TIMEOUT = 30.0
-# Build and search parameters per index type (Milvus' names), each overridable in the URI.
-INDEX_TYPES: dict[str, tuple[dict[str, int], dict[str, int]]] = {
-    "HNSW": ({"M": 32, "efConstruction": 200}, {"ef": 512}),
-    "IVF_SQ8": ({"nlist": 1024}, {"nprobe": 32}),
-    "IVF_PQ": ({"nlist": 1024, "m": 32, "nbits": 8}, {"nprobe": 32}),
-    "IVF_FLAT": ({"nlist": 1024}, {"nprobe": 32}),
-    "DISKANN": ({}, {"search_list": 100}),
-    "FLAT": ({}, {}),
-}
 # The search parameter that must be at least k.
 _AT_LEAST_K = {"ef", "search_list"}
-CONSISTENCY = {"strong": "Strong", "bounded": "Bounded", "session": "Session"}
 # How much wider (ef, nprobe, search_list) a filtered search may get than an unfiltered one, and the
 # widest ef / search_list it may reach that way.
 WIDEN_MAX = 16.0
@@ -78,9 +56,6 @@ FILTER_CHUNK = 16_384
 MAX_K = 16_384
 # Rows per insert call: about 8 MB of float32 vectors, well under the server's 64 MB message limit.
 _INSERT_BYTES = 8 * 2**20
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
-_PARAM_KEYS = {"M", "efConstruction", "nlist", "m", "nbits", "ef", "nprobe", "search_list"}
-_SEARCH_KEYS = {"ef", "nprobe", "search_list"}
 
 
 class _NoMvccWarning(logging.Filter):
@@ -92,97 +67,6 @@ class _NoMvccWarning(logging.Filter):
 
 
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_NoMvccWarning())
-
-
-class MilvusIndexError(FacesearchError):
-    """The Milvus server could not be used: unreachable, refused, or holding an incompatible collection."""
-
-
-@dataclass(frozen=True)
-class MilvusTarget:
-    """A parsed `milvus://` URI. `public_uri` is the URI without credentials, for messages and logs."""
-
-    address: str
-    public_uri: str
-    namespace: str = DEFAULT_NAMESPACE
-    index_type: str = "HNSW"
-    build_params: dict[str, int] = field(default_factory=dict)
-    search_params: dict[str, int] = field(default_factory=dict)
-    consistency: str = "Strong"
-    db_name: str = ""
-    timeout: float = DEFAULT_TIMEOUT
-    token: str = field(default="", repr=False)
-
-    def collection_name(self, collection_id: int) -> str:
-        return f"{self.namespace}_c{int(collection_id)}"
-
-
-def parse_uri(uri: str) -> MilvusTarget:
-    """Read `milvus://[user:password@]host[:port][/namespace][?options]` (see the module docstring)."""
-    parts = urlsplit(uri)
-    if "@" in uri.partition("://")[2][len(parts.netloc) :]:
-        # A password with an unencoded `/`, `#` or `?` ends the host part early: the rest of it would be read as
-        # the namespace or the options (and shown in messages). Refuse without echoing any of it.
-        raise MilvusIndexError(
-            f"the user information of the Milvus URI {_strip(uri)} holds an unencoded '/', '#' or '?': "
-            "percent-encode the password (%2F, %23, %3F)"
-        )
-    public_host = parts.hostname or ""
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError as exc:
-        raise MilvusIndexError(f"bad port in Milvus URI {_strip(uri)}") from exc
-    if parts.scheme != "milvus" or not public_host:
-        raise MilvusIndexError(f"not a Milvus URI: {_strip(uri)} (expected milvus://host:19530[/namespace])")
-    host = f"[{public_host}]" if ":" in public_host else public_host
-    namespace = parts.path.strip("/") or DEFAULT_NAMESPACE
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    token = options.pop("token", "")
-    if parts.username:
-        token = token or f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    public_query = "&".join(f"{k}={quote(v)}" for k, v in options.items())
-    public = f"milvus://{host}:{port}/{namespace}" + (f"?{public_query}" if public_query else "")
-    if not _NAME.match(namespace):
-        raise MilvusIndexError(
-            f"Milvus namespace {namespace!r} in {public}: use letters, digits and _, starting with a letter or _"
-        )
-    index_type = options.pop("index", "HNSW").upper().replace("-", "_")
-    if index_type not in INDEX_TYPES:
-        raise MilvusIndexError(f"unknown Milvus index {index_type!r} in {public}: choose {', '.join(INDEX_TYPES)}")
-    build, search = (dict(p) for p in INDEX_TYPES[index_type])
-    consistency = options.pop("consistency", "strong").lower()
-    if consistency not in CONSISTENCY:
-        raise MilvusIndexError(f"unknown consistency {consistency!r} in {public}: choose strong, bounded or session")
-    secure = options.pop("secure", "false").lower() in ("1", "true", "yes")
-    db_name = options.pop("db", "")
-    try:
-        timeout = float(options.pop("timeout", DEFAULT_TIMEOUT))
-        for key in list(options):
-            if key in _PARAM_KEYS:
-                (search if key in _SEARCH_KEYS else build)[key] = int(options.pop(key))
-    except ValueError as exc:
-        raise MilvusIndexError(f"a numeric option of {public} is not a number") from exc
-    if options:
-        raise MilvusIndexError(f"unknown option(s) {', '.join(sorted(options))} in {public}")
-    address = f"{'https' if secure else 'http'}://{host}:{port}"
-    return MilvusTarget(
-        address=address,
-        public_uri=public,
-        namespace=namespace,
-        index_type=index_type,
-        build_params=build,
-        search_params=search,
-        consistency=CONSISTENCY[consistency],
-        db_name=db_name,
-        timeout=timeout,
-        token=token,
-    )
-
-
-def _strip(uri: str) -> str:
-    """The URI without user, password and token, for messages: `errors.redact`, which also covers a password
-    with an unencoded `/`, `#` or `?` that the URI parser would take for the path, fragment or query."""
-    return redact(uri)
 
 
 def _why(exc: BaseException) -> str:
@@ -494,105 +378,5 @@ def _ids_list(ids: np.ndarray | None) -> str:
     return "[" + ",".join(map(str, (ids if ids is not None else np.zeros(0, np.int64)).tolist())) + "]"
 
 
-# The embedded server ------------------------------------------------------------------------------
-# Settings facesearch recommends for its own collections (docs/scaling.md), applied to the embedded server:
-# a shorter time tick makes Strong-consistency searches wait ~20 ms instead of ~200 ms.
-EMBEDDED_SETTINGS: dict[str, object] = {"proxy.timeTickInterval": 20}
-# The server process of each running embedded server, by URI (to read its memory use).
-EMBEDDED_PIDS: dict[str, int] = {}
-
-
-@contextlib.contextmanager
-def embedded_server(
-    base_dir: Path, *, start_timeout: float = 120.0, settings: dict[str, object] | None = None
-) -> Iterator[str]:
-    """Run the Milvus 2.3 standalone server of PyPI's `milvus` package, data and logs in `base_dir`, on free
-    ports of 127.0.0.1; yields its `milvus://127.0.0.1:<port>` URI and stops it on exit (data kept in
-    base_dir). For tests and `facesearch bench search --backend milvus`; raises MilvusIndexError (with the
-    tail of the server's log) when it cannot start."""
-    try:
-        import milvus
-        from milvus import MilvusServer, MilvusServerConfig
-    except ImportError as exc:
-        raise MilvusIndexError("the embedded Milvus server needs the `milvus` package: pip install milvus") from exc
-    base_dir = Path(base_dir).resolve()
-    (base_dir / "configs").mkdir(parents=True, exist_ok=True)
-    # The package's embedded etcd binds fixed ports (2379, 2380) unless given its own config file, so two
-    # servers on one machine (tests and a benchmark) would collide: give it free ones, through a copy of
-    # the package's config template that points etcd at that file.
-    client_port, peer_port = _free_ports(2)
-    etcd_conf = base_dir / "configs" / "embedded-etcd.yaml"
-    etcd_conf.write_text(
-        f"name: facesearch\nlisten-client-urls: http://127.0.0.1:{client_port}\n"
-        f"advertise-client-urls: http://127.0.0.1:{client_port}\n"
-        f"listen-peer-urls: http://127.0.0.1:{peer_port}\n"
-        f"initial-advertise-peer-urls: http://127.0.0.1:{peer_port}\n"
-        f"initial-cluster: facesearch=http://127.0.0.1:{peer_port}\n"
-    )
-    packaged = Path(milvus.__file__).parent / "data" / "config.yaml.template"
-    template = base_dir / "configs" / "facesearch.yaml.template"
-    text = packaged.read_text()
-    anchor = "  use:\n    embed: true"
-    if anchor not in text:
-        raise MilvusIndexError(f"unexpected config template in {packaged}: cannot configure embedded etcd")
-    template.write_text(text.replace(anchor, f"  config:\n    path: {etcd_conf}\n{anchor}", 1))
-    config = MilvusServerConfig(template=str(template))
-    config.glog_conf_file = str(packaged.parent / "glog.conf")  # set only when the packaged template is used
-    server = MilvusServer(config, wait_for_started=False)
-    server.set_base_dir(str(base_dir))
-    server.config.update(etcd_port=client_port)
-    for key, value in {**EMBEDDED_SETTINGS, **(settings or {})}.items():
-        server.config.set(key, value)
-    try:
-        server.start()
-        proc: subprocess.Popen[bytes] = server.server_proc
-        _wait_healthy(proc, server.webservice_port, start_timeout, base_dir)
-        uri = f"milvus://127.0.0.1:{server.listen_port}"
-        EMBEDDED_PIDS[uri] = proc.pid
-        yield uri
-    finally:
-        EMBEDDED_PIDS.pop(f"milvus://127.0.0.1:{server.listen_port}", None)
-        server.stop()
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], metrics_port: int, timeout: float, base_dir: Path) -> None:
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{metrics_port}/healthz"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise MilvusIndexError(f"embedded Milvus exited with code {proc.returncode}: {_log_tail(base_dir)}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - a fixed local http URL
-                if b"OK" in resp.read():
-                    return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise MilvusIndexError(f"embedded Milvus not healthy after {timeout:.0f} s: {_log_tail(base_dir)}")
-
-
-def _free_ports(n: int) -> list[int]:
-    """n distinct ports free now on 127.0.0.1 (held open together so the kernel gives distinct ones)."""
-    socks = []
-    try:
-        for _ in range(n):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            socks.append(sock)
-        return [int(sock.getsockname()[1]) for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
-def _log_tail(base_dir: Path) -> str:
-    for name in ("milvus-stderr.log", "milvus-stdout.log"):
-        path = base_dir / "logs" / name
-        with contextlib.suppress(OSError):
-            lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-            if lines:
-                return f"{path}: " + " | ".join(lines[-3:])[-600:]
-    return f"no log in {base_dir / 'logs'}"
-
-
-__all__ = ["EXACT_ALLOW_MAX", "MilvusIndex", "MilvusIndexError", "MilvusTarget", "embedded_server", "parse_uri"]
+# The URI's parts are re-exported: callers name the index module only.
+__all__ = ["EXACT_ALLOW_MAX", "MilvusIndex", "MilvusIndexError", "MilvusTarget", "parse_uri"]

@@ -39,6 +39,7 @@ class PackInfo:
     licence: str
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     multithreaded: bool = False  # its runtimes use several cores in one process (else: use processes)
+    gpu: bool = False  # its runtime runs on a GPU where one is present (a cluster actor then asks for one)
 
 
 class ModelPack(Protocol):

@@ -4,23 +4,29 @@ Why not cv2.FaceDetectorYN: the same network at the same precision (f32) runs in
 per LFW photo on OpenVINO here, with identical boxes and landmarks given the same padded input
 (tests/test_yunet.py compares both).
 
-Input shapes: a network compiled for one static shape runs 30 to 75% faster here than one compiled for
-dynamic shapes, but each compilation costs 0.15 to 0.4 s, and photos of mixed sizes bring hundreds of sizes
-(compiling one network per size made in-the-wild ingest 13x slower). So the image is padded with zeros,
-right and bottom, to a *bucket*: each side rounded up to the next of SIDES (beyond 640, to a multiple of
+Input shapes: a network compiled for one static shape runs 15 to 40% faster here than one compiled for
+dynamic shapes, but each compilation costs 0.1 to 0.4 s (about half that from the compile cache, see
+yunet_reid.py) and about 25 MB, and photos of mixed sizes bring hundreds of sizes. So the image is padded with
+zeros, right and bottom, to a *bucket*: each side rounded up to the next of SIDES (beyond 640, to a multiple of
 128). Detection copies are at most `detect_max_side` (640) on their longest side, so there are at most 64
-buckets; a real collection uses about a dozen (4:3, 3:2, 16:9, 4:5, square, portrait and landscape, small
-web images), each compiled once from a model read once, SHAPE_CACHE of them kept. The padding costs about
-3% more network work than FaceDetectorYN's own padding to multiples of 32 on a mixed set. A bucket seen
-only now and then (after the first EAGER buckets) runs on one network compiled for dynamic shapes until it
-has been seen STATIC_AFTER times: a small run of mixed photos then compiles 6 to 8 networks, not 12. A face's
-landmarks move by up to about 1.5% of its size (1.5 px on a 100 px face), as with any other padding
-(tests/test_yunet.py). Boxes and landmarks are in the unpadded image's coordinates.
+buckets. The first EAGER buckets get their own static network at once (most collections are mostly one or two
+sizes: LFW's 250 px photos are all one bucket); every other bucket runs on one network compiled for dynamic
+shapes until it has been seen STATIC_AFTER times, which is about when its own network has paid for its
+compilation (the saving is 0.15 ms a photo at 256x256, 1.7 ms at 640x480). At most SHAPE_CACHE static networks
+are kept, never evicted (evicting made a mixed collection compile the same buckets again and again, and each
+held memory): later buckets stay on the dynamic network, so memory is bounded however many sizes come.
+
+Measured on 600 real photos of 600 sizes (benchmarks/wild.py), the earlier policy (a static network after 8
+sightings, 24 kept with eviction) compiled 30 networks, 31% of the run's time, and held 1 GB; this one compiles
+a handful. A face's landmarks move by up to about 1.5% of its size (1.5 px on a 100 px face) with the padding,
+as with any other padding (tests/models/test_yunet.py). Boxes and landmarks are in the unpadded image's
+coordinates.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +38,10 @@ PAD = 32  # the network's input sides must be multiples of its largest stride
 # Bucket sides, multiples of PAD: 250 px LFW photos at 256; 640x480, 640x427 (3:2) at 480; 640x360 at 384.
 SIDES = (128, 192, 256, 320, 384, 480, 512, 640)
 LARGE_STEP = 128  # beyond the last of SIDES (detection copies above 640 px)
-# Compiled networks kept, one per bucket (LRU). Each costs memory: about 25 MB at 640x480, 10 MB at 256x256;
-# a mixed collection uses about a dozen buckets, so 24 bounds memory without recompiling in practice.
-SHAPE_CACHE = 24
+# Static networks kept, one per bucket, never evicted: about 25 MB each at 640x480, 10 MB at 256x256.
+SHAPE_CACHE = 8
 EAGER = 2  # the first buckets seen get their own network at once (most collections are mostly one or two)
-STATIC_AFTER = 8  # later buckets get theirs when seen this often; the dynamic network serves them until then
+STATIC_AFTER = 48  # later buckets get theirs when seen this often; the dynamic network serves them until then
 
 
 def _side(n: int) -> int:
@@ -67,7 +72,7 @@ class YunetDetector:
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
-        self._requests: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self._requests: dict[tuple[int, int], Any] = {}
         self._blobs: dict[tuple[int, int], np.ndarray] = {}
         self._seen: Counter[tuple[int, int]] = Counter()
         self._dynamic: Any = None
@@ -77,25 +82,24 @@ class YunetDetector:
         """The infer request for a bucket, and whether it is the bucket's own (static) one."""
         key = (height, width)
         request = self._requests.get(key)
-        if request is None:
-            self._seen[key] += 1
-            if len(self._seen) > EAGER and self._seen[key] < STATIC_AFTER:
-                if self._dynamic is None:
-                    self._model.reshape([1, 3, -1, -1])
-                    self._dynamic = self._compile()
-                return self._dynamic, False
-            self._model.reshape([1, 3, height, width])
-            request = self._requests[key] = self._compile()
-            if len(self._requests) > SHAPE_CACHE:
-                old, _ = self._requests.popitem(last=False)
-                self._blobs.pop(old, None)
-        else:
-            self._requests.move_to_end(key)
+        if request is not None:
+            return request, True
+        self._seen[key] += 1
+        eager = len(self._seen) <= EAGER
+        if len(self._requests) >= SHAPE_CACHE or not (eager or self._seen[key] >= STATIC_AFTER):
+            if self._dynamic is None:
+                self._model.reshape([1, 3, -1, -1])
+                self._dynamic = self._compile()
+            return self._dynamic, False
+        self._model.reshape([1, 3, height, width])
+        request = self._requests[key] = self._compile()
         return request, True
 
     def _compile(self) -> Any:
         self.compiled += 1
-        return self._core.compile_model(self._model, "CPU", self._config).create_infer_request()
+        compiled = self._core.compile_model(self._model, "CPU", self._config)
+        keep_cache_private(self._core)
+        return compiled.create_infer_request()
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """(n, 15) float32 rows: x, y, w, h, five landmark (x, y) pairs, score; like FaceDetectorYN.detect."""
@@ -140,3 +144,21 @@ class YunetDetector:
         )
         idx = np.asarray(kept, np.int64).reshape(-1)
         return np.concatenate([all_boxes[idx], all_points[idx], all_scores[idx, None]], axis=1).astype(np.float32)
+
+
+def keep_cache_private(core: Any) -> None:
+    """Make the files OpenVINO just wrote to its compile cache (if it has one) readable by their owner only.
+
+    The runtime writes each compiled network 0440, group-readable whatever the umask; the folder is 0700, so
+    no one else could reach them, but the home keeps every file 0600 or tighter (`facesearch doctor` reports
+    any other). Called after each compilation: a few files at most, a few microseconds.
+    """
+    folder = core.get_property("CACHE_DIR")
+    if not folder:
+        return
+    try:
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o077:
+                os.chmod(entry.path, 0o400)
+    except OSError:
+        pass  # a cache that cannot be listed or changed is the runtime's to skip; the pack still works

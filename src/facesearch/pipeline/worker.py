@@ -36,6 +36,9 @@ class ImageOutcome:
     error: tuple[str, str] | None = None
     faces: list[NewFace] = field(default_factory=list)
     below_quality: int = 0
+    # Each face's thumbnail (JPEG), in the order of `faces`, when the analysis ran where the home is not (a
+    # cluster node): the process that commits writes them. Empty when the worker wrote them itself.
+    thumbnails: list[bytes] = field(default_factory=list)
 
 
 def init(pack_name: str, settings: Settings) -> None:
@@ -76,8 +79,11 @@ def decode_batch(settings: Settings, batch: list[Work]) -> Decoded:
     return outcomes, decoded
 
 
-def analyse_batch(pack: ModelPack, settings: Settings, batch: Decoded) -> list[ImageOutcome]:
-    """Analyse and thumbnail a decoded batch; thumbnails are on disk when this returns."""
+def analyse_batch(
+    pack: ModelPack, settings: Settings, batch: Decoded, carry_thumbnails: bool = False
+) -> list[ImageOutcome]:
+    """Analyse and thumbnail a decoded batch; thumbnails are on disk when this returns, or, with
+    `carry_thumbnails`, in each outcome's `thumbnails` for the committing process to write."""
     outcomes, decoded = batch
     images = [img for _, img, _ in decoded]
     try:
@@ -102,10 +108,12 @@ def analyse_batch(pack: ModelPack, settings: Settings, batch: Decoded) -> list[I
                 embedding=fs.embeddings[i],
                 thumbnail=f"{thumb_prefix}_{i}.jpg",
             )
-            # Not fsynced one by one (that would double the cost of writing them): a killed process leaves
-            # them complete, and one lost to a power failure is reported by `doctor`.
-            write_atomic(
-                settings.thumbs_dir / face.thumbnail, thumbnail_jpeg(image, fs.boxes[i]), tmp_dir, durable=False
-            )
+            jpeg = thumbnail_jpeg(image, fs.boxes[i])
+            if carry_thumbnails:
+                outcome.thumbnails.append(jpeg)
+            else:
+                # Not fsynced one by one (that would double the cost of writing them): a killed process leaves
+                # them complete, and one lost to a power failure is reported by `doctor`.
+                write_atomic(settings.thumbs_dir / face.thumbnail, jpeg, tmp_dir, durable=False)
             outcome.faces.append(face)
     return outcomes

@@ -6,56 +6,48 @@ periodically and reconciled on open. A run killed at any point and run again the
 state as one clean run: committed images are recognised by their content hash and skipped, uncommitted ones
 are processed again and overwrite their own thumbnails.
 
-Files are read and hashed by a reader (a thread, or the worker pool's feeder), decoded and analysed in
-batches (in this process, a batch decoded ahead while the one before is analysed, or in worker processes),
-and committed here in order. No rules live here: the use case (app/ingest.py) decides whether a run may
-happen, hands down what must be kept out of the rows (opt-outs: `screen`), and logs the outcome.
+Where the analysis runs is an executor (`executor.py`): this machine's worker pool by default
+(`local_pool.py`), or the actors of a Ray cluster (`ray_executor.py`). Either way batches come back in the
+order of the files and are committed here, in order; nodes of a cluster hand the thumbnails back with the
+faces and this process writes them, before the batch's transaction, as a local worker would. No rules live
+here: the use case (app/ingest.py) decides whether a run may happen, hands down what must be kept out of the
+rows (opt-outs: `screen`), and logs the outcome.
 
-Video files (told by their first bytes) are set apart by the reader and ingested after the photos of the run,
-one at a time, by `video_ingest` (streamed, committed per batch of tracks with the point a killed run resumes
-from); they are counted in the same result, and a run that met one reports its video counts too.
+Video files (told by their first bytes, by the local reader or by a cluster node) are set apart and ingested
+after the photos of the run, one at a time, on this machine, by `video_ingest` (streamed, committed per batch
+of tracks with the point a killed run resumes from); they are counted in the same result, and a run that met
+one reports its video counts too. (On a cluster, a video's segments as work units of their own are the next
+step: `executor.py` says where they would plug in.)
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from queue import Full, Queue
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
-from ..fsutil import clear_stale_temp
+from ..errors import ClusterError
+from ..fsutil import clear_stale_temp, write_atomic
 from ..index import VectorIndex, open_index
-from ..models import get_entry, load_pack
-from ..models.base import ModelPack
-from ..pipeline import imaging, worker
-from ..pipeline.sources import Failure, Item, read_items
-from ..pipeline.worker import Work
+from ..models import load_pack
+from ..pipeline import worker
+from ..pipeline.sources import Failure, Item
 from ..records import NewImage
 from ..store import Store
 from ..store.schema import Collection
+from .executor import Analysed, Executor
 from .indexes import collection_lock, reconcile
+from .local_pool import LocalExecutor, parallelism
 from .video_ingest import VideoCounts, ingest_videos
 
-T = TypeVar("T")
-BatchMeta = dict[int, tuple[Item, str]]
-BATCH_MAX_BYTES = 64 * 1024 * 1024  # of encoded files read ahead at once
-# Decoded per batch: 2 photos of 12 megapixels, or 380 of LFW's size. In one process a batch is decoded ahead
-# while the one before is analysed, so up to three batches are in memory at once (about 216 MB of pixels).
-BATCH_MAX_PIXELS = 24_000_000
-DECODE_AHEAD = True  # decode in the reader thread (one process only); benchmarks switch it off to compare
-# A run's first batches are small and grow (1, 2, 4, ... batch_images), so the first images are committed,
-# and progress reported, within a second or so of the start instead of after a whole batch.
-FIRST_BATCH = 1
 INDEX_SAVE_SECONDS = 30.0
+LOCAL = ("", "local", "none")
 
 
 @dataclass
@@ -79,9 +71,11 @@ class IngestResult:
     opted_out_faces: int = 0
     opted_out_images: int = 0
     seconds: float = 0.0
-    workers: int = 1  # processes that ran the pipeline (1: in this process)
+    workers: int = 1  # processes that ran the pipeline (1: in this process; on a cluster: its actors)
     threads: int = 1  # runtime threads per process
     failures: list[Failure] = field(default_factory=list)
+    executor: str = "local"  # where the analysis ran: "local" or the cluster's address
+    analysed_by: dict[str, int] = field(default_factory=dict)  # images analysed per cluster node
     video: VideoCounts = field(default_factory=VideoCounts)  # videos are counted in the fields above too
 
     @property
@@ -186,25 +180,65 @@ def ingest_batches(
     progress: ProgressFn | None = None,
     source: str = "",
     screen: Screen | None = None,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
     video_fps: float | None = None,
 ) -> IngestResult:
     """Ingest `items` into `col`, recorded as one run; returns its counts. Never raises for a bad file.
-    Video files among them (by content) are ingested after the photos, one at a time, sampled at `video_fps`
+    `cluster`: where to analyse (None: `settings.cluster`; unset or "local": this machine). Video files among
+    them (by content) are ingested after the photos, one at a time, on this machine, sampled at `video_fps`
     frames per second (default FACESEARCH_VIDEO_FPS; `services.video_ingest`)."""
     # One writer per collection at a time: each run holds the collection's index in memory and saves it
     # whole, so two concurrent runs would each drop the other's entries (last writer wins).
     with collection_lock(settings, col.id):
-        return _run_locked(
-            store,
-            settings,
-            col,
-            items,
-            workers=workers,
-            progress=progress,
-            source=source,
-            screen=screen,
-            video_fps=video_fps,
-        )
+        # A cluster is connected to (and its actors started) once the lock is ours, so a run that waits holds
+        # none of its CPUs, and before anything is recorded, so a cluster that cannot be used is an error of
+        # the request, not a failed run. Its time counts in the run's (the actors load the pack then).
+        opening = time.monotonic()
+        executor = open_executor(settings, col.model, workers, cluster, cluster_workers)
+        try:
+            return _run_locked(
+                store,
+                settings,
+                col,
+                items,
+                executor,
+                progress=progress,
+                source=source,
+                screen=screen,
+                opened=time.monotonic() - opening,
+                video_fps=video_fps,
+            )
+        finally:
+            executor.close()
+
+
+def open_executor(
+    settings: Settings, pack: str, workers: int | None, cluster: str | None, cluster_workers: int | None
+) -> Executor:
+    """This machine's pool, or the actors of the cluster `cluster` names (docs/scaling.md)."""
+    address = cluster_address(cluster if cluster is not None else settings.cluster)
+    if address is None:
+        return LocalExecutor(settings, pack, workers)
+    from .ray_executor import RayExecutor  # Ray is an optional extra: imported only when asked for
+
+    return RayExecutor(address, settings, pack, cluster_workers or settings.cluster_workers)
+
+
+def cluster_address(value: str | None) -> str | None:
+    """The address of the cluster to use (None: this machine). `auto` is the cluster RAY_ADDRESS names."""
+    if value is None or value.strip().lower() in LOCAL:
+        return None
+    value = value.strip()
+    if value.lower() == "auto":
+        found = os.environ.get("RAY_ADDRESS", "").strip()
+        if not found:
+            raise ClusterError(
+                "FACESEARCH_CLUSTER=auto needs RAY_ADDRESS, the address of a running Ray cluster "
+                "(ray://HOST:10001, or HOST:6379 on a node of the cluster); docs/scaling.md says how to start one"
+            )
+        return found
+    return value
 
 
 def _run_locked(
@@ -212,11 +246,12 @@ def _run_locked(
     settings: Settings,
     col: Collection,
     items: list[Item],
+    executor: Executor,
     *,
-    workers: int | None,
     progress: ProgressFn | None,
     source: str,
     screen: Screen | None,
+    opened: float,  # seconds it took to open the executor
     video_fps: float | None,
 ) -> IngestResult:
     job_id = store.start_job(col.id, source or f"{len(items)} files", col.model)
@@ -226,58 +261,26 @@ def _run_locked(
     reconcile(index, store, col.id)
     started = time.monotonic()
     last_save = started
-    workers, threads = parallelism(col.model, settings, workers)
-    result.workers, result.threads = workers, threads
-    batch_size = max(1, settings.batch_images)
-    seen: set[str] = set()
+    result.workers, result.threads, result.executor = executor.workers, executor.threads, executor.where
+    result.analysed_by = executor.analysed_by  # filled in as batches come back
     total = len(items)
-    pool = None
-    throttle = _Throttle()
     status = "interrupted"
-    videos: list[Item] = []  # set apart by the file reader; ingested once the photos are
-    pack: ModelPack | None = None
+    reads = _Reads(store, col.id, result)
     try:
-        batches = _batches(items, batch_size, settings, store, col.id, seen, result, videos)
-        outcome_stream: Iterator[tuple[BatchMeta, list[worker.ImageOutcome]]]
-        if workers > 1 and total > batch_size:
-            spawn = mp.get_context("spawn")
-            pool = spawn.Pool(workers, initializer=worker.init, initargs=(col.model, settings))
-            # The pool's feeder thread would read every file ahead; keep a few batches in flight only.
-            throttle.limit = 2 * workers + 1
-            # Workers get only bytes (their imports stay light); each batch's metadata waits here, in order.
-            pending: deque[BatchMeta] = deque()
-
-            def payloads() -> Iterator[list[Work]]:
-                for meta, payload in throttle.gate(batches):
-                    pending.append(meta)
-                    yield payload
-
-            outcome_stream = ((pending.popleft(), out) for out in pool.imap(worker.run, payloads(), chunksize=1))
-        elif DECODE_AHEAD:
-            # Files are read, hashed and decoded in a thread while the pack works on the batch before (the
-            # decoders release the GIL). One decoded batch waits at most: decoded photos are large.
-            decoded = ((meta, worker.decode_batch(settings, payload)) for meta, payload in batches)
-            prefetched = _prefetch(decoded, throttle, depth=1)
-            pack = load_pack(col.model, settings, threads)
-            outcome_stream = ((meta, worker.analyse_batch(pack, settings, batch)) for meta, batch in prefetched)
-        else:
-            pack = load_pack(col.model, settings, threads)
-            outcome_stream = (
-                (meta, worker.process_batch(pack, settings, payload)) for meta, payload in _prefetch(batches, throttle)
-            )
-        for meta, outcomes in outcome_stream:
-            throttle.release()
-            _commit_batch(store, meta, outcomes, col, job_id, index, result, screen)
+        for batch in executor.run(items, reads):
+            _write_thumbnails(settings, batch)
+            _commit_batch(store, batch, col, job_id, index, result, screen)
             if progress:
                 progress(result, total)
             if time.monotonic() - last_save > INDEX_SAVE_SECONDS:
                 index.save()
                 last_save = time.monotonic()
-        if videos:
-            if pool is not None:  # the worker processes are done: their memory goes before the videos'
-                pool.terminate()
-                pool.join()
-                pool = None
+        if reads.videos:
+            # The photos are done: the worker processes (or the cluster's actors) go before the videos' memory
+            # comes; a pack loaded in this process is kept for them.
+            pack = executor.loaded_pack
+            threads = executor.threads if executor.where == "local" else parallelism(col.model, settings, None)[1]
+            executor.close()
             ingest_videos(
                 store,
                 settings,
@@ -285,7 +288,7 @@ def _run_locked(
                 job_id,
                 index,
                 pack or load_pack(col.model, settings, threads),
-                videos,
+                reads.videos,
                 result,
                 screen=screen,
                 fps=video_fps,
@@ -293,15 +296,12 @@ def _run_locked(
             )
         status = "done"
     finally:
-        throttle.stop()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        executor.close()
         index.save()
         # Again at the end: workers of a run killed just before this one started may have still been
         # dying then (their half-written thumbnails were kept as a live writer's).
         clear_stale_temp(settings.thumbs_dir / worker.TMP_DIR)
-        result.seconds = time.monotonic() - started
+        result.seconds = time.monotonic() - started + opened
         store.record_failures(job_id, result.failures)
         store.finish_job(job_id, status, result.counts())
         if progress:
@@ -309,144 +309,53 @@ def _run_locked(
     return result
 
 
-def parallelism(pack: str, settings: Settings, workers: int | None) -> tuple[int, int]:
-    """(worker processes, threads per process) for a pack.
+class _Reads:
+    """The driver's side of reading (`executor.Reads`): failures and duplicates counted into the run."""
 
-    Packs whose runtimes use several cores themselves (OpenVINO) are fastest in one process with a thread
-    per core: on 2 cores, 145 images/s against 112 for two single-threaded worker processes, and no start-up.
-    Single-threaded runtimes (dlib) need processes. An explicit --workers or FACESEARCH_WORKERS wins.
-    """
-    if workers is None and "workers" not in settings.model_fields_set and get_entry(pack).info.multithreaded:
-        return 1, max(1, os.cpu_count() or 1)
-    return max(1, workers or settings.workers), settings.threads_per_worker
+    def __init__(self, store: Store, collection_id: int, result: IngestResult) -> None:
+        self.store = store
+        self.collection_id = collection_id
+        self.result = result
+        self.seen: set[str] = set()
+        self.videos: list[Item] = []  # set apart as they are met; ingested once the photos are
 
+    def failed(self, failure: Failure) -> None:
+        self.result.failures.append(failure)
+        self.result.read_failed += 1
 
-def _prefetch(source: Iterator[T], throttle: _Throttle, depth: int = 2) -> Iterator[T]:
-    """Run a producer in a thread, a few items ahead of its consumer."""
-    queue: Queue[tuple[bool, Any]] = Queue(maxsize=depth)
+    def fresh(self, shas: Sequence[str]) -> list[bool]:
+        known = self.store.known_hashes(self.collection_id, list(shas))
+        out = []
+        for sha in shas:
+            new = sha not in known and sha not in self.seen
+            if new:
+                self.seen.add(sha)
+            else:
+                self.result.read_duplicates += 1
+            out.append(new)
+        return out
 
-    def put(entry: tuple[bool, Any]) -> bool:
-        while not throttle.stopped:  # the consumer may be gone: never block for good
-            try:
-                queue.put(entry, timeout=0.2)
-                return True
-            except Full:
-                continue
-        return False
+    def thumb_prefix(self, sha: str) -> str:
+        return f"{self.collection_id}/{sha[:2]}/{sha}"
 
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put((True, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((False, exc))
-            return
-        put((False, None))
-
-    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
-    thread.start()
-    while True:
-        ok, value = queue.get()
-        if not ok:
-            if value is not None:
-                raise value
-            return
-        yield value
+    def video(self, item: Item) -> None:
+        self.videos.append(item)
 
 
-class _Throttle:
-    """Bounds how many batches a producer may have handed out and not yet had consumed."""
-
-    def __init__(self) -> None:
-        self.limit = 0
-        self._cond = threading.Condition()
-        self._in_flight = 0
-        self._stopped = False
-
-    def gate(self, source: Iterator[T]) -> Iterator[T]:
-        for item in source:
-            with self._cond:
-                while self._in_flight >= self.limit and not self._stopped:
-                    self._cond.wait(0.5)
-                if self._stopped:
-                    return
-                self._in_flight += 1
-            yield item
-
-    def release(self) -> None:
-        with self._cond:
-            self._in_flight = max(0, self._in_flight - 1)
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
-
-def _batches(
-    items: list[Item],
-    size: int,
-    settings: Settings,
-    store: Store,
-    collection_id: int,
-    seen: set[str],
-    result: IngestResult,
-    videos: list[Item],
-) -> Iterator[tuple[BatchMeta, list[Work]]]:
-    """Read files in groups, drop those already stored (by content hash), yield work for the pipeline.
-
-    Reads are bounded in bytes and batches in decoded pixels as well as in files: 32 photos of 12 megapixels
-    are 1.1 GB decoded, so big photos travel in smaller batches. Batches start at FIRST_BATCH images and
-    double up to `size`, so that the first commits (and progress reports) come early; at steady state every
-    batch is full (growing costs nothing there: tests/cli/test_ingest_progress.py, docs/benchmarks.md).
-    """
-
-    def failed(failure: Failure) -> None:
-        result.failures.append(failure)
-        result.read_failed += 1
-
-    reader = read_items(enumerate(items), settings.max_file_bytes, failed, lambda _key, item: videos.append(item))
-    limit = min(size, FIRST_BATCH)
-    meta: BatchMeta = {}
-    payload: list[Work] = []  # a batch being filled; it may take images from several chunks
-    payload_pixels = 0
-    while True:
-        chunk: list[tuple[int, Item, bytes | None, str]] = []
-        chunk_bytes = 0
-        for entry in reader:
-            chunk.append(entry)
-            chunk_bytes += len(entry[2] or b"")
-            if len(chunk) >= 4 * limit or chunk_bytes >= BATCH_MAX_BYTES:
-                break
-        if not chunk:
-            if payload:
-                yield meta, payload
-            return
-        known = store.known_hashes(collection_id, [sha for _, _, _, sha in chunk])
-        for key, item, data, sha in chunk:
-            if sha in known or sha in seen:
-                result.read_duplicates += 1
-                continue
-            seen.add(sha)
-            meta[key] = (item, sha)
-            payload.append((key, data or b"", f"{collection_id}/{sha[:2]}/{sha}"))
-            payload_pixels += imaging.pixel_count(data or b"")
-            if len(payload) >= limit or payload_pixels >= BATCH_MAX_PIXELS:
-                yield meta, payload
-                meta, payload, payload_pixels = {}, [], 0
-                limit = min(size, 2 * limit)
+def _write_thumbnails(settings: Settings, batch: Analysed) -> None:
+    """Thumbnails a cluster node handed back, written as a local worker writes its own: atomically, under the
+    names the driver chose, before the batch's transaction (so a crash leaves at most orphans, which the run
+    that resumes overwrites)."""
+    tmp_dir = settings.thumbs_dir / worker.TMP_DIR
+    for outcome in batch.outcomes:
+        for face, jpeg in zip(outcome.faces, outcome.thumbnails):
+            write_atomic(settings.thumbs_dir / face.thumbnail, jpeg, tmp_dir, durable=False)
+        outcome.thumbnails = []  # written: the bytes need not stay in memory until the commit
 
 
 def _commit_batch(
     store: Store,
-    meta: BatchMeta,
-    outcomes: list[worker.ImageOutcome],
+    batch: Analysed,
     col: Collection,
     job_id: int,
     index: VectorIndex,
@@ -454,8 +363,8 @@ def _commit_batch(
     screen: Screen | None,
 ) -> None:
     new_images: list[NewImage] = []
-    for outcome in outcomes:
-        item, sha = meta[outcome.key]
+    for outcome in batch.outcomes:
+        item, sha = batch.meta[outcome.key]
         if outcome.error:
             result.commit_failed += 1
             result.failures.append((str(item.path), outcome.error[0], outcome.error[1]))

@@ -1,7 +1,8 @@
 """Faces into people: arrays in, arrays out, no database.
 
-A k-nearest-neighbour graph over the embeddings (exact inner product through FAISS) keeps the links whose
-similarity reaches the link threshold; links join faces strongest first (union-find), and a join is refused
+A k-nearest-neighbour graph over the embeddings (`index.knn_graph`: exact inner product through FAISS while
+the gallery is small, an inverted file on every core above that) keeps the links whose similarity reaches
+the link threshold; links join faces strongest first (union-find), and a join is refused
 when it would put two faces of one image in one person, or break a cannot-link constraint. Must-link groups
 are joined first. A join between two groups of faces also needs density: enough of the links between them
 must be strong, so one lucky look-alike pair cannot chain two people together.
@@ -12,6 +13,7 @@ whole gallery, so a link needs a false-match rate of about FPIR / N (`link_fmr`)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,9 +23,6 @@ from ..calibration.tables import CalibrationTable
 
 # Neighbours per face in the graph; a person with more faces still connects through chains of neighbours.
 DEFAULT_K = 20
-# Above this many faces the graph comes from an HNSW index (approximate, but links well above chance are
-# found all the same); below it the exact flat index is fast enough.
-HNSW_FROM = 200_000
 # Share of the strong cross links two groups of faces need (of the smaller group's faces) to join: on LFW
 # (yunet-reid) it keeps pairwise precision above 0.999 where single links (0) give 0.996 at the same recall.
 DEFAULT_DENSITY = 0.7
@@ -70,37 +69,14 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 
 def knn(emb: np.ndarray, k: int = DEFAULT_K, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, neighbour rows), each (n, k), self excluded; -1 rows where fewer neighbours exist."""
-    import faiss
+    """(similarities, neighbour rows), each (n, k), self excluded; -1 rows where fewer neighbours exist.
 
-    emb = np.ascontiguousarray(emb, np.float32)
-    n, dim = emb.shape
-    if threads:
-        faiss.omp_set_num_threads(threads)
-    kk = min(k + 1, n)
-    if n == 0:
-        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-    index: faiss.Index
-    if n >= HNSW_FROM:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.add(emb)
-        index.hnsw.efSearch = max(64, 2 * kk)
-    else:
-        index = faiss.IndexFlatIP(dim)
-        index.add(emb)
-    sims, idx = index.search(emb, kk)
-    # Drop one entry per row: the row itself, or, where ties or an approximate index left it out, the last.
-    drop = idx == np.arange(n)[:, None]
-    drop[drop.sum(1) == 0, -1] = True
-    keep = ~drop
-    s = sims[keep].reshape(n, kk - 1)
-    i = idx[keep].reshape(n, kk - 1)
-    out_s = np.full((n, k), -np.inf, np.float32)
-    out_i = np.full((n, k), -1, np.int64)
-    out_s[:, : kk - 1], out_i[:, : kk - 1] = s, i
-    out_s[out_i < 0] = -np.inf
-    return out_s, out_i
+    Exact below `knn_graph.APPROX_FROM` faces, approximate above, where the exact graph's n^2 cost would take
+    hours: links well above chance are found all the same (LFW clustered through the approximate graph has
+    the exact graph's BCubed F1, docs/scaling.md)."""
+    from ..index.knn_graph import knn_graph  # FAISS is loaded only when faces are clustered
+
+    return knn_graph(emb, k, threads=threads)
 
 
 def edges(sims: np.ndarray, idx: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,15 +96,20 @@ def edges(sims: np.ndarray, idx: np.ndarray, threshold: float) -> tuple[np.ndarr
 
 
 class _Groups:
-    """Union-find whose roots carry the images and cannot-link sides of their faces."""
+    """Union-find whose roots carry the images and cannot-link sides of their faces.
 
-    def __init__(self, images: np.ndarray, tags: list[set[int]], exclusive: np.ndarray | None = None) -> None:
+    Plain lists, and sets only for groups that need them (a root of two faces or more; a row with a cannot-link
+    side): a million faces make a million Python objects fewer, and scalar reads of lists cost a fraction of
+    reads of NumPy arrays in the loop over links."""
+
+    def __init__(self, images: np.ndarray, tags: dict[int, set[int]], exclusive: np.ndarray | None = None) -> None:
         n = len(images)
-        self.label = np.full(n, -1, np.int64) if exclusive is None else np.asarray(exclusive, np.int64).copy()
-        self.parent = np.arange(n)
-        self.size = np.ones(n, np.int64)
-        self.images: list[set[int]] = [{int(x)} for x in images]
-        self.tags = tags
+        self.label: list[int] = [-1] * n if exclusive is None else np.asarray(exclusive, np.int64).tolist()
+        self.parent: list[int] = list(range(n))
+        self.size: list[int] = [1] * n
+        self.image: list[int] = np.asarray(images, np.int64).tolist()
+        self.images: dict[int, set[int]] = {}  # the images of a group of two faces or more, by root
+        self.tags = tags  # the cannot-link sides of a group that has any, by root
 
     def find(self, x: int) -> int:
         p = self.parent
@@ -137,17 +118,19 @@ class _Groups:
             root = p[root]
         while p[x] != root:
             p[x], x = root, p[x]
-        return int(root)
+        return root
 
     def allowed(self, ra: int, rb: int) -> bool:
         la, lb = self.label[ra], self.label[rb]
         if la >= 0 and lb >= 0 and la != lb:
             return False
-        ia, ib = self.images[ra], self.images[rb]
-        small, big = (ia, ib) if len(ia) <= len(ib) else (ib, ia)
-        if any(i in big for i in small):
+        ia, ib = self.images.get(ra), self.images.get(rb)  # None: a single face, of image self.image[root]
+        if ia is None:
+            if (self.image[ra] == self.image[rb]) if ib is None else (self.image[ra] in ib):
+                return False
+        elif (self.image[rb] in ia) if ib is None else not ia.isdisjoint(ib):
             return False
-        ta, tb = self.tags[ra], self.tags[rb]
+        ta, tb = self.tags.get(ra), self.tags.get(rb)
         if ta and tb:
             small_t, big_t = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
             # Tag 2c and 2c + 1 are the two sides of cannot-link constraint c.
@@ -161,11 +144,25 @@ class _Groups:
         self.parent[rb] = ra
         self.label[ra] = max(self.label[ra], self.label[rb])
         self.size[ra] += self.size[rb]
-        self.images[ra] |= self.images[rb]
-        self.tags[ra] |= self.tags[rb]
-        self.images[rb] = set()
-        self.tags[rb] = set()
+        ia = self.images.pop(ra, None) or {self.image[ra]}
+        ib = self.images.pop(rb, None) or {self.image[rb]}
+        if len(ia) < len(ib):
+            ia, ib = ib, ia
+        ia |= ib
+        self.images[ra] = ia
+        tb = self.tags.pop(rb, None)
+        if tb:
+            self.tags.setdefault(ra, set()).update(tb)
         return ra
+
+    def roots(self) -> np.ndarray:
+        """The root of every row (pointer jumping over the whole parent array at once)."""
+        parent = np.asarray(self.parent, np.int64)
+        while True:
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                return parent
+            parent = up
 
 
 def cluster(
@@ -189,12 +186,12 @@ def cluster(
     if n == 0:
         return np.zeros(0, np.int64)
     cons = constraints or Constraints()
-    tags: list[set[int]] = [set() for _ in range(n)]
+    tags: dict[int, set[int]] = {}
     for c, (left, right) in enumerate(cons.cannot_link):
-        for r in np.asarray(left, np.int64):
-            tags[int(r)].add(2 * c)
-        for r in np.asarray(right, np.int64):
-            tags[int(r)].add(2 * c + 1)
+        for r in np.asarray(left, np.int64).tolist():
+            tags.setdefault(r, set()).add(2 * c)
+        for r in np.asarray(right, np.int64).tolist():
+            tags.setdefault(r, set()).add(2 * c + 1)
     g = _Groups(images, tags, cons.exclusive)
     for group in cons.must_link:
         rows = [int(r) for r in np.asarray(group, np.int64)]
@@ -211,8 +208,7 @@ def cluster(
             ra, rb = g.find(x), g.find(y)
             if ra != rb and g.allowed(ra, rb):
                 g.union(ra, rb)
-    roots = np.fromiter((g.find(i) for i in range(n)), np.int64, n)
-    _, first, labels = np.unique(roots, return_index=True, return_inverse=True)
+    _, first, labels = np.unique(g.roots(), return_index=True, return_inverse=True)
     # Renumber in order of each person's first row, so labels are stable for the same input.
     rank = np.empty(len(first), np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(len(first))
@@ -222,13 +218,14 @@ def cluster(
 def _join_dense(g: _Groups, a: np.ndarray, b: np.ndarray, density: float) -> None:
     """Joins strongest link first; two groups join once the links seen between them reach the density."""
     pending: dict[tuple[int, int], int] = {}
+    find, size = g.find, g.size
     for x, y in zip(a.tolist(), b.tolist()):
-        ra, rb = g.find(x), g.find(y)
+        ra, rb = find(x), find(y)
         if ra == rb:
             continue
         key = (ra, rb) if ra < rb else (rb, ra)
         count = pending.get(key, 0) + 1
-        need = int(np.ceil(density * min(g.size[ra], g.size[rb])))
+        need = math.ceil(density * min(size[ra], size[rb]))
         if count >= max(need, 1) and g.allowed(ra, rb):
             pending.pop(key, None)
             g.union(ra, rb)

@@ -5,9 +5,9 @@ filter of faces not to show (`hiding.HideFilter`, compared in memory), and log w
 returns beside the answer. Faces from videos are answered one per track (its best-scoring face), with their
 time; a probe may be a clip, whose tracks are its faces (`clips`).
 
-About 600 lines: the held packs and indexes, the search with its quality gate, hide rounds and per-track
-answers, and verify with its choice of faces all act on the same held state; what an answer is made of lives
-in `search_results`."""
+The held packs and indexes, the search with its quality gate, hide rounds and per-track answers, and verify
+with its choice of faces all act on the same held state; what an answer is made of, and how it is built from
+the engine's arrays and rows, lives in `search_results`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..calibration.fair import FairCalibration, load_fair
-from ..calibration.tables import CalibrationTable, OperatingPoint, load_table, search_point, verify_point
+from ..calibration.tables import CalibrationTable, load_table, search_point, verify_point
 from ..config import Settings
 from ..errors import CollectionError, ProbeError
 from ..index import VectorIndex, open_index
@@ -34,28 +34,24 @@ from .clips import Clip, ClipCache, ClipFaces
 from .hiding import Hidden, HideFilter
 from .indexes import reconcile
 from .search_results import (
+    CALIBRATED_NOTE,
     Candidate,
     Comparison,
     EngineSearch,
     FaceCandidates,
     FoundFace,
-    MatchImage,
     ProbeFace,
     Searched,
-    SearchThreshold,
     VideoTime,
-    candidate,
+    candidate_from_row,
+    candidate_vectors,
     comparison,
+    per_track,
+    probe_face_fields,
     quality_warning,
-    search_threshold,
+    threshold_shown,
 )
 
-# Said beside a threshold when the decisions were made on calibrated false-match rates.
-CALIBRATED_NOTE = (
-    "; each candidate is decided on its false-match rate calibrated for both faces' clusters "
-    "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
-    "indicative"
-)
 # Searches again at most this often per query batch; each round denies every face found so far.
 HIDE_ROUNDS = 4
 TRACK_FACES = TrackOptions().keep  # faces a video's track keeps at most
@@ -210,7 +206,7 @@ class Engine:
             )
             hidden.extend(ranking.hidden)
             fair = self._fair(pack, "all") if target is not None else None
-            shown = _threshold_shown(point, fair, target, table.fmr_floor)
+            shown = threshold_shown(point, fair, target, table.fmr_floor)
             for i in chosen:
                 skipped = (
                     None if i in good else f"quality {fs.quality[i]:.2f} below {self.settings.probe_min_quality:g}"
@@ -265,7 +261,7 @@ class Engine:
             warning = quality_warning(
                 float(fs.quality[i]), fs.reasons[i], self.settings.probe_min_quality, verdict.refused
             )
-        return {**_probe_face(fs, i, pack, version, times), "quality_warning": warning}
+        return {**probe_face_fields(fs, i, pack, version, times), "quality_warning": warning}
 
     def _choose_faces(self, fs: FaceSet, face: int | None, all_faces: bool, clip: bool = False) -> list[int]:
         if all_faces:
@@ -325,15 +321,15 @@ class Engine:
         if not scores.size:
             fmr, above = np.zeros(scores.shape), np.zeros(scores.shape, bool)
         elif fair is not None and target_fmr is not None:
-            fmr = fair.fmr(queries, _candidate_vectors(ids, details, cols[0].dim), scores)
+            fmr = fair.fmr(queries, candidate_vectors(ids, details, cols[0].dim), scores)
             above = fair.decide(fmr, target_fmr)
         else:
             fmr, above = table.fmr_at(scores), scores >= threshold
         floor = fair.fmr_floor if fair is not None and target_fmr is not None else table.fmr_floor
         candidates = [
             [
-                _candidate(details[fid], s, f, gallery_size, a, rank, floor)
-                for rank, (s, fid, f, a) in enumerate(_per_track(scores[q], ids[q], fmr[q], above[q], details, k), 1)
+                candidate_from_row(details[fid], s, f, gallery_size, a, rank, floor)
+                for rank, (s, fid, f, a) in enumerate(per_track(scores[q], ids[q], fmr[q], above[q], details, k), 1)
             ]
             for q in range(len(queries))
         ]
@@ -482,45 +478,6 @@ def _search_all(
     return scores, ids
 
 
-def _per_track(
-    scores: np.ndarray,
-    ids: np.ndarray,
-    fmr: np.ndarray,
-    above: np.ndarray,
-    details: dict[int, dict[str, Any]],
-    k: int,
-) -> list[tuple[float, int, float, bool]]:
-    """One probe face's displayable candidates, best first, at most k: a photo's face each, and for a video
-    one per track, its best-scoring face (the others of the track would repeat the same person's moment)."""
-    out: list[tuple[float, int, float, bool]] = []
-    tracks: set[tuple[int, int]] = set()
-    for s, fid, f, a in zip(scores, ids, fmr, above):
-        d = details.get(int(fid)) if fid >= 0 else None
-        if d is None:
-            continue
-        video = d.get("video")
-        if video is not None:
-            key = (int(d["image_id"]), int(video["track"]))
-            if key in tracks:
-                continue
-            tracks.add(key)
-        out.append((float(s), int(fid), float(f), bool(a)))
-        if len(out) >= k:
-            break
-    return out
-
-
-def _candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:
-    """(q, k, dim) embeddings of the candidates (read with their details); zeros for padding or a face erased
-    since the index search (it is not shown)."""
-    out = np.zeros((*ids.shape, dim), np.float32)
-    for pos in zip(*np.nonzero(ids >= 0)):
-        d = details.get(int(ids[pos]))
-        if d is not None:
-            out[pos] = np.frombuffer(d["embedding"], np.float32)
-    return out
-
-
 def _stamp(index: VectorIndex) -> tuple[int, int, int] | None:
     """The identity of an index's file (inode, size, mtime), None for an index without one or not saved yet."""
     path = getattr(index, "path", None)
@@ -546,58 +503,4 @@ def _sorted_by_area(fs: FaceSet) -> FaceSet:
         [fs.reasons[i] for i in order],
         fs.embeddings[order],
         fs.image_size,
-    )
-
-
-def _threshold_shown(
-    point: OperatingPoint, fair: FairCalibration | None, target: float | None, floor: float
-) -> SearchThreshold:
-    """The operating point as the answer shows it: with a fair calibration, the false-match rate each candidate
-    is decided against (its threshold score stays the table's, indicative)."""
-    score = round(point.threshold, 6)
-    if fair is not None and target is not None:
-        fmr = float(max(10 ** fair.decision_level(target), fair.fmr_floor))
-        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True, floor=fair.fmr_floor)
-    return search_threshold(score, point.fmr, point.reason, floor=floor)
-
-
-def _probe_face(fs: FaceSet, i: int, pack: str, version: str, times: list[VideoTime] | None = None) -> dict[str, Any]:
-    """The fields of a probe face (`ProbeFace`), for the answer that holds it (a clip's face: its times)."""
-    return {
-        "face": i,
-        "box": [round(float(v), 1) for v in fs.boxes[i]],
-        "landmarks": fs.landmarks[i].round(1).tolist(),
-        "detection_score": round(float(fs.det_scores[i]), 4),
-        "quality": round(float(fs.quality[i]), 4),
-        "quality_reasons": fs.reasons[i],
-        "model": pack,
-        "model_version": version,
-        "video": times[i] if times is not None else None,
-    }
-
-
-def _candidate(
-    d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int, floor: float
-) -> Candidate:
-    """A candidate from its row's details (`Store.face_details`); `floor`: the calibration's lowest rate."""
-    return candidate(
-        floor=floor,
-        rank=rank,
-        score=round(score, 6),
-        fmr=fmr,
-        gallery_size=gallery,
-        above=above,
-        face_id=d["face_id"],
-        collection=d["collection"],
-        box=[round(float(v), 1) for v in d["box"]],
-        quality=round(float(d["quality"]), 4),
-        thumbnail=d["thumbnail"],
-        image=MatchImage(
-            id=d["image_id"],
-            path=d["path"],
-            source_url=d["source_url"],
-            sha256=d["sha256"],
-            metadata=d["metadata"],
-        ),
-        video=VideoTime(**d["video"]) if d.get("video") else None,
     )

@@ -38,7 +38,7 @@ def rebuild_index(
 
     The collection's writer lock keeps ingests waiting meanwhile, so nothing is added that the new index
     would miss. Deleted faces still held as tombstones are reclaimed."""
-    from ..index.faiss_index import build_faiss
+    from ..index.faiss_build import build_faiss
 
     path = settings.index_dir / f"collection-{col.id}.faiss"
     started = time.monotonic()

@@ -2,11 +2,12 @@
 (`GallerySearch` of `FaceCandidates`, one per probe face searched, each with its ranked `Candidate`s) and a 1:1
 comparison (`Comparison`). Faces from videos (in the gallery, or a probe clip's tracks) carry `VideoTime`.
 
-The builders (`search_threshold`, `candidate`, `comparison`) derive what follows from the numbers (the words,
-the expected false matches), so no answer carries a rate without its words. The models are generic in what
-they hold so that the layers above add their part by deriving, never by editing: the search use case's
-candidates are leads (`app.searching.Lead`), and the API's answer adds links (`api.search_models`). Field
-names are the JSON keys of the CLI's `--json` and of the API; a key that is absent unless it says something
+The builders (`search_threshold`, `candidate`, `comparison`, and from the engine's arrays and rows
+`threshold_shown`, `candidate_from_row`, `probe_face_fields`, `per_track`) derive what follows from the numbers
+(the words, the expected false matches), so no answer carries a rate without its words. The models are generic
+in what they hold so that the layers above add their part by deriving, never by editing: the search use case's
+candidates are leads (`app.searching.Lead`), and the API's answer adds links (`api.search_models`). Field names
+are the JSON keys of the CLI's `--json` and of the API; a key that is absent unless it says something
 (`skipped`, `calibrated`) is left out of the JSON when it is None."""
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from ..calibration.fair import FairCalibration
+from ..calibration.tables import OperatingPoint
 from ..calibration.wording import decision_text, fmr_text
+from ..pipeline.analysis import FaceSet
 from .hiding import Hidden
 
 FMR_TEXT = "The false-match rate in words: '1 in 4,300,000 different people score this high'."
@@ -294,4 +299,108 @@ def quality_warning(quality: float, reasons: list[str], bar: float, refused: boo
     return (
         f"{why}; searched all the same: faces flagged only for this were found at rank 1 about as often as the "
         "rest (docs/accuracy.md), but check its candidates with that in mind"
+    )
+
+
+# Built from the engine's arrays and rows ----------------------------------------------------------------------
+# Said beside a threshold when the decisions were made on calibrated false-match rates.
+CALIBRATED_NOTE = (
+    "; each candidate is decided on its false-match rate calibrated for both faces' clusters "
+    "(label-free, docs/calibration.md): the score shown is the model's, the threshold score is "
+    "indicative"
+)
+
+
+def per_track(
+    scores: np.ndarray,
+    ids: np.ndarray,
+    fmr: np.ndarray,
+    above: np.ndarray,
+    details: dict[int, dict[str, Any]],
+    k: int,
+) -> list[tuple[float, int, float, bool]]:
+    """One probe face's displayable candidates, best first, at most k: a photo's face each, and for a video
+    one per track, its best-scoring face (the others of the track would repeat the same person's moment)."""
+    out: list[tuple[float, int, float, bool]] = []
+    tracks: set[tuple[int, int]] = set()
+    for s, fid, f, a in zip(scores, ids, fmr, above):
+        d = details.get(int(fid)) if fid >= 0 else None
+        if d is None:
+            continue
+        video = d.get("video")
+        if video is not None:
+            key = (int(d["image_id"]), int(video["track"]))
+            if key in tracks:
+                continue
+            tracks.add(key)
+        out.append((float(s), int(fid), float(f), bool(a)))
+        if len(out) >= k:
+            break
+    return out
+
+
+def candidate_vectors(ids: np.ndarray, details: dict[int, dict[str, Any]], dim: int) -> np.ndarray:
+    """(q, k, dim) embeddings of the candidates (read with their details); zeros for padding or a face erased
+    since the index search (it is not shown)."""
+    out = np.zeros((*ids.shape, dim), np.float32)
+    for pos in zip(*np.nonzero(ids >= 0)):
+        d = details.get(int(ids[pos]))
+        if d is not None:
+            out[pos] = np.frombuffer(d["embedding"], np.float32)
+    return out
+
+
+def threshold_shown(
+    point: OperatingPoint, fair: FairCalibration | None, target: float | None, floor: float
+) -> SearchThreshold:
+    """The operating point as the answer shows it: with a fair calibration, the false-match rate each candidate
+    is decided against (its threshold score stays the table's, indicative)."""
+    score = round(point.threshold, 6)
+    if fair is not None and target is not None:
+        fmr = float(max(10 ** fair.decision_level(target), fair.fmr_floor))
+        return search_threshold(score, fmr, point.reason + CALIBRATED_NOTE, calibrated=True, floor=fair.fmr_floor)
+    return search_threshold(score, point.fmr, point.reason, floor=floor)
+
+
+def probe_face_fields(
+    fs: FaceSet, i: int, pack: str, version: str, times: list[VideoTime] | None = None
+) -> dict[str, Any]:
+    """The fields of a probe face (`ProbeFace`), for the answer that holds it (a clip's face: its times)."""
+    return {
+        "face": i,
+        "box": [round(float(v), 1) for v in fs.boxes[i]],
+        "landmarks": fs.landmarks[i].round(1).tolist(),
+        "detection_score": round(float(fs.det_scores[i]), 4),
+        "quality": round(float(fs.quality[i]), 4),
+        "quality_reasons": fs.reasons[i],
+        "model": pack,
+        "model_version": version,
+        "video": times[i] if times is not None else None,
+    }
+
+
+def candidate_from_row(
+    d: dict[str, Any], score: float, fmr: float, gallery: int, above: bool, rank: int, floor: float
+) -> Candidate:
+    """A candidate from its row's details (`Store.face_details`); `floor`: the calibration's lowest rate."""
+    return candidate(
+        floor=floor,
+        rank=rank,
+        score=round(score, 6),
+        fmr=fmr,
+        gallery_size=gallery,
+        above=above,
+        face_id=d["face_id"],
+        collection=d["collection"],
+        box=[round(float(v), 1) for v in d["box"]],
+        quality=round(float(d["quality"]), 4),
+        thumbnail=d["thumbnail"],
+        image=MatchImage(
+            id=d["image_id"],
+            path=d["path"],
+            source_url=d["source_url"],
+            sha256=d["sha256"],
+            metadata=d["metadata"],
+        ),
+        video=VideoTime(**d["video"]) if d.get("video") else None,
     )
