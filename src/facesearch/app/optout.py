@@ -22,7 +22,6 @@ from ..services.hiding import Hidden, HideFilter, matching
 from ..services.uploads import Photo, decode
 from ..store import NewImage, Store, videos
 from ..store import optouts as registry
-from ..store import people as people_rows
 from ..store.optouts import optouts_without_templates as optouts_without_templates
 from ..store.optouts import templates as templates
 from ..store.schema import Collection
@@ -31,6 +30,7 @@ from .auditing import record
 from .context import Actor, Context, system_actor
 from .erasure import Erasure, ErasureCounts, erase_faces, kept_probe_files
 from .errors import NotFound
+from .optout_reach import person_reach
 from .roles import allowed
 
 if TYPE_CHECKING:
@@ -389,31 +389,6 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
         erased=erased.counts(),
         to_review=to_review,
     )
-
-
-def person_reach(
-    store: Store, pack: str, erased: Sequence[int], threshold: float
-) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """Opt-out reaches the person: the other faces of the people (by clustering) that the faces about to be
-    erased belong to, each compared with those erased faces. (face, score) at or above the strict threshold
-    are erased with them; the rest are listed for review, never erased for being grouped with them (a wrong
-    merge must not erase a stranger). One step only: a face erased this way does not reach further."""
-    if not erased:
-        return [], []
-    owner = people_rows.persons_of(store, erased)
-    if not owner:
-        return [], []
-    members = people_rows.members(store, pack)
-    gone = set(int(f) for f in erased)
-    others = sorted({f for pid in set(owner.values()) for f in members.get(pid, []) if f not in gone})
-    dim = people_rows.pack_dim(store, pack)
-    if not others or dim is None:
-        return [], []
-    against = store.embeddings(sorted(owner), dim)
-    best = (store.embeddings(others, dim) @ against.T).max(axis=1)
-    erase = [(f, float(b)) for f, b in zip(others, best) if b >= threshold]
-    review = [(f, float(b)) for f, b in zip(others, best) if b < threshold]
-    return erase, review
 
 
 def _review_rows(
