@@ -123,7 +123,8 @@ def test_collection_image_and_ingest_answers(env_client) -> None:
     col = env.store.require_collection("keys")
     face_id = int(env.store.face_ids(col.id)[0])  # the one image's one face
     image_id = env.store.face_details([face_id])[face_id]["image_id"]
-    view = client.get(f"/api/v1/images/{image_id}", headers=env.headers("examiner")).json()
+    lookup = {"case_ref": "CASE-KEYS", "purpose": "test"}  # an examiner's lookup by id is a search
+    view = client.get(f"/api/v1/images/{image_id}", params=lookup, headers=env.headers("examiner")).json()
     assert set(view) == {
         "id",
         "collection",

@@ -18,6 +18,7 @@ from facesearch.store import audit
 from facesearch.vocabulary import Action
 
 API = "/api/v1/people"
+CASE = {"case_ref": "CASE-PEOPLE", "purpose": "test"}  # browsing people is a search
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def test_list_and_show(world: World) -> None:
     c = world.client
-    r = c.get(API, headers=world.h("examiner"))
+    r = c.get(API, params=CASE, headers=world.h("examiner"))
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) == {"people"}
@@ -45,9 +46,10 @@ def test_list_and_show(world: World) -> None:
     listed_a = next(p for p in body["people"] if p["id"] == a)
     assert sorted(Path(f["image"]["path"]).stem for f in listed_a["faces"]) == ["p1", "p2", "p3", "p4"]
     assert [
-        len(p["faces"]) for p in c.get(API, params={"min_faces": 2}, headers=world.h("operator")).json()["people"]
+        len(p["faces"])
+        for p in c.get(API, params={"min_faces": 2, **CASE}, headers=world.h("operator")).json()["people"]
     ] == [4, 3, 2, 2]
-    shown = c.get(f"{API}/{a}", headers=world.h("examiner")).json()
+    shown = c.get(f"{API}/{a}", params=CASE, headers=world.h("examiner")).json()
     assert (shown["id"], shown["face_count"], shown["photos"], shown["name"]) == (a, 4, 4, None)
     assert {f["face_id"] for f in shown["faces"]} == {f["face_id"] for f in listed_a["faces"]}
     assert {"face_id", "quality", "box", "thumbnail", "image"} <= set(shown["faces"][0])
@@ -56,15 +58,15 @@ def test_list_and_show(world: World) -> None:
     # Every face shown has a thumbnail the caller may fetch.
     t = c.get(f"/api/v1/faces/{shown['faces'][0]['face_id']}/thumbnail", headers=world.h("examiner"))
     assert t.status_code == 200 and t.headers["content-type"] == "image/jpeg"
-    assert c.get(f"{API}/999999", headers=world.h("examiner")).status_code == 404
-    assert c.get(f"{API}/abc", headers=world.h("examiner")).status_code == 422
-    sugg = c.get(f"{API}/suggestions", headers=world.h("examiner"))
+    assert c.get(f"{API}/999999", params=CASE, headers=world.h("examiner")).status_code == 404
+    assert c.get(f"{API}/abc", params=CASE, headers=world.h("examiner")).status_code == 422
+    sugg = c.get(f"{API}/suggestions", params=CASE, headers=world.h("examiner"))
     assert sugg.status_code == 200 and set(sugg.json()) == {"suggestions"}
 
 
 def test_a_person_is_not_among_the_people_most_like_them(world: World) -> None:
-    for p in world.client.get(API, headers=world.h("examiner")).json()["people"]:
-        similar = world.client.get(f"{API}/{p['id']}", headers=world.h("examiner")).json()["similar"]
+    for p in world.client.get(API, params=CASE, headers=world.h("examiner")).json()["people"]:
+        similar = world.client.get(f"{API}/{p['id']}", params=CASE, headers=world.h("examiner")).json()["similar"]
         assert similar and all(s["person"] != p["id"] and s["score"] is not None for s in similar), similar
 
 
@@ -91,7 +93,13 @@ def test_who_may_not_see_or_correct_people(world: World, role: str) -> None:
         assert r.json()["title"] == "Forbidden"
     assert c.get(API).status_code == 401  # nobody signed in
     # Nothing changed.
-    assert [len(p["faces"]) for p in c.get(API, headers=world.h("examiner")).json()["people"]] == [4, 3, 2, 2, 1]
+    assert [len(p["faces"]) for p in c.get(API, params=CASE, headers=world.h("examiner")).json()["people"]] == [
+        4,
+        3,
+        2,
+        2,
+        1,
+    ]
 
 
 def test_corrections_and_undo(world: World) -> None:
@@ -105,12 +113,12 @@ def test_corrections_and_undo(world: World) -> None:
     named = r.json()
     assert named["correction"]["kind"] == "name" and named["correction"]["actor"] == "examiner"
     assert named["people"] == [a]
-    assert c.get(f"{API}/{a}", headers=h).json()["name"] == "Alice"
+    assert c.get(f"{API}/{a}", params=CASE, headers=h).json()["name"] == "Alice"
     assert c.post(f"{API}/{a}/name", json={"name": "x" * 201}, headers=h).status_code == 422
 
     merged = c.post(f"{API}/{e}/merge", json={"other": d}, headers=h).json()  # D's only face joins E
     assert merged["correction"]["kind"] == "merge" and groups(world.ctx)[e] == before[e] | before[d]
-    assert c.get(f"{API}/{d}", headers=h).status_code == 404
+    assert c.get(f"{API}/{d}", params=CASE, headers=h).status_code == 404
     # Two people of one photo are never merged; a person is never merged with themselves.
     r = c.post(f"{API}/{a}/merge", json={"other": b}, headers=h)
     assert r.status_code == 409 and "one photo" in r.json()["detail"]
@@ -131,7 +139,7 @@ def test_corrections_and_undo(world: World) -> None:
     assert a_faces[2] not in groups(world.ctx)[a] and groups(world.ctx)[rejected["new_person"]] == {a_faces[2]}
     assert c.post(f"{API}/{a}/reject/{a_faces[2]}", headers=h).status_code == 404
 
-    shown = c.get(f"{API}/{a}", headers=h).json()
+    shown = c.get(f"{API}/{a}", params=CASE, headers=h).json()
     assert [x["kind"] for x in shown["corrections"]] == ["name", "split", "move", "reject"]
     # Undo: a later correction of the same faces first, then newest to oldest, back to where it started.
     r = c.post(f"{API}/corrections/{split['correction']['id']}/undo", headers=h)
@@ -144,7 +152,7 @@ def test_corrections_and_undo(world: World) -> None:
     assert c.post(f"{API}/corrections/999999/undo", headers=h).status_code == 404
     after = groups(world.ctx)
     assert sorted(map(sorted, after.values())) == sorted(map(sorted, before.values()))
-    assert c.get(f"{API}/{a}", headers=h).json()["name"] is None
+    assert c.get(f"{API}/{a}", params=CASE, headers=h).json()["name"] is None
     # An operator may correct too.
     op = world.h("operator")
     r = c.post(f"{API}/{a}/name", json={"name": "Ann"}, headers=op)
@@ -203,11 +211,11 @@ def test_answers_keep_their_keys(world: World) -> None:
     """Every people answer carries exactly the JSON keys it always had (the answers are typed results now)."""
     c, h = world.client, world.h("examiner")
     a = world.person(1)
-    listed = c.get(API, headers=h).json()
+    listed = c.get(API, params=CASE, headers=h).json()
     assert set(listed) == {"people"} and set(listed["people"][0]) == PERSON_KEYS
     assert set(listed["people"][0]["faces"][0]) == {"face_id", "image"}
     assert set(listed["people"][0]["faces"][0]["image"]) == {"id", "path"}
-    shown = c.get(f"{API}/{a}", headers=h).json()
+    shown = c.get(f"{API}/{a}", params=CASE, headers=h).json()
     assert set(shown) == VIEW_KEYS and set(shown["faces"][0]) == SHOWN_FACE_KEYS
     assert set(shown["faces"][0]["image"]) == {"id", "path", "collection"}
     assert set(shown["similar"][0]) == {"person", "name", "score", "face_count"}
@@ -217,7 +225,7 @@ def test_answers_keep_their_keys(world: World) -> None:
     assert set(named["correction"]) == CORRECTION_KEYS
     split = c.post(f"{API}/{a}/split", json={"face_ids": [shown["faces"][0]["face_id"]]}, headers=h).json()
     assert set(split) == {"correction", "people", "new_person"} and isinstance(split["new_person"], int)
-    (first, *_) = c.get(f"{API}/{a}", headers=h).json()["corrections"]
+    (first, *_) = c.get(f"{API}/{a}", params=CASE, headers=h).json()["corrections"]
     assert set(first) == CORRECTION_KEYS
     for done in (split, named):
         undone = c.post(f"{API}/corrections/{done['correction']['id']}/undo", headers=h).json()
@@ -229,7 +237,7 @@ def test_answers_keep_their_keys(world: World) -> None:
     assert set(out["together"][0]) == {"person", "name", "photos", "images"}
     clustered = c.post(f"{API}/cluster", json={}, headers=world.h("operator")).json()
     assert set(clustered) == {"passes"} and set(clustered["passes"][0]) == PASS_KEYS
-    assert set(c.get(f"{API}/suggestions", headers=h).json()) == {"suggestions"}
+    assert set(c.get(f"{API}/suggestions", params=CASE, headers=h).json()) == {"suggestions"}
     # Suggestions are rare on these photos: their keys, as the schema promises them.
     spec = c.get("/openapi.json", headers=h).json()["components"]["schemas"]
     assert set(spec["Suggestion"]["properties"]) == {"a", "b", "score"}

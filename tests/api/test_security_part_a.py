@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from support.people import API, World, build_world
+from support.people import API, CASE, World, build_world
 from support.service import PASSWORD, SETUP_ADMIN, Env, make_env, synthetic_packs
 
 from facesearch.app import accounts, limits
@@ -153,7 +153,7 @@ def test_a_token_made_for_someone_else_is_marked_on_every_action(world: World) -
             ),
             {"u": uid, "h": accounts.sha256_hex(token)},
         )
-    r = c.get(f"{API}", headers={"Authorization": f"Bearer {token}"})
+    r = c.get(f"{API}", params=CASE, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     r = c.post(
         "/api/v1/search",
@@ -199,7 +199,8 @@ def test_pages_show_no_text_a_link_brought(world: World) -> None:
         page = client.get(url, headers=HTML)
         assert page.status_code == 200 and "evil.example" not in page.text, url
     # A notice the server made for this user still shows (a refusal of a merge, back on the person's page).
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/people").text).group(1)  # type: ignore[union-attr]
+    people_page = client.get("/people", params=CASE).text  # the case kept for the session (a cookie)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', people_page).group(1)  # type: ignore[union-attr]
     a = world.person(1)
     r = client.post(f"/people/{a}/merge", data={"other": "Bob", "csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303 and "sig=" in r.headers["location"]

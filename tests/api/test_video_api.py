@@ -113,7 +113,8 @@ def test_a_frame_or_file_read_without_a_search_is_a_logged_view(served) -> None:
     view = _video(client, env.headers("operator"))
     face_id = view["faces"][0]["face_id"]
     before = audit_query(env.ctx.store, limit=1)[0][0]["seq"]
-    assert client.get(f"/api/v1/faces/{face_id}/frame", headers=h).status_code == 200
+    case = {"case_ref": "CASE-NEW", "purpose": "test"}  # a lookup by id nobody showed her is a search
+    assert client.get(f"/api/v1/faces/{face_id}/frame", params=case, headers=h).status_code == 200
     assert client.get(f"/api/v1/faces/{face_id}/frame", headers=h).status_code == 200
     assert client.get(view["file_url"], headers={**h, "Range": "bytes=0-9"}).status_code == 206
     entries = [e for e in audit_query(env.ctx.store, limit=20)[0] if e["seq"] > before]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.people import EXAMINER, OPERATOR, _person_with, _world, groups, truth
+from support.people import CASE, EXAMINER, OPERATOR, _person_with, _world, groups, truth
 from support.synthetic import write_photo
 
 from facesearch.app import optout, people
@@ -39,7 +39,7 @@ def test_ingest_clusters_people_exactly(world: tuple[Context, dict[str, Path]]) 
     ctx, paths = world
     t = truth(ctx, paths)
     assert as_identities(ctx, t) == EXPECTED
-    listed = asdict(people.list_people(ctx, EXAMINER))["people"]
+    listed = asdict(people.list_people(ctx, EXAMINER, **CASE))["people"]
     assert [len(p["faces"]) for p in listed] == [4, 3, 2, 2, 1]
     assert set(listed[0]) >= {"id", "name", "faces"} and set(listed[0]["faces"][0]) == {"face_id", "image"}
     assert set(listed[0]["faces"][0]["image"]) == {"id", "path"}
@@ -120,7 +120,7 @@ def test_roles(world: tuple[Context, dict[str, Path]]) -> None:
     with pytest.raises(Forbidden):
         people.cluster(ctx, EXAMINER)
     with pytest.raises(Forbidden):
-        people.list_people(ctx, Actor("aud", "auditor"))
+        people.list_people(ctx, Actor("aud", "auditor"), **CASE)
 
 
 def test_erasure_and_optout_reach_people(world: tuple[Context, dict[str, Path]]) -> None:
@@ -131,13 +131,13 @@ def test_erasure_and_optout_reach_people(world: tuple[Context, dict[str, Path]])
     # D's only photo is p4: erasing it removes D (and a face of A and of B).
     img = ctx.store.face_details(sorted(groups(ctx)[d]))[sorted(groups(ctx)[d])[0]]["image_id"]
     erase_images(ctx.settings, ctx.store, [img])
-    ids = {p.id for p in people.list_people(ctx, EXAMINER).people}
+    ids = {p.id for p in people.list_people(ctx, EXAMINER, **CASE).people}
     assert d not in ids and len(ids) == 4
     # Opt-out of C: their faces leave every cluster; the template of whoever is left is remade.
     optout.add_optout(
         ctx, OPERATOR, [Photo.from_path(write_photo(paths["p1"].parent / "c.jpg", [3], seed=50), ctx.settings)], "DSR-9"
     )
-    listed = people.list_people(ctx, EXAMINER).people
+    listed = people.list_people(ctx, EXAMINER, **CASE).people
     assert c not in {p.id for p in listed} and before
     a = _person_with(ctx, paths, 1)
     p = people_rows.get_person(ctx.store, a)

@@ -113,13 +113,14 @@ def test_cli_together_and_list_json(world: tuple[Context, dict[str, Path]], monk
     assert set(out["together"][0]["images"][0]) == {"id", "path"}
     res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "together", str(a), "--json"])
     assert res.exit_code == 4
-    res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "list", "--json"])
+    browse = ["--case", "CASE-3", "--purpose", "TEST"]  # browsing people is a search
+    res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "list", *browse, "--json"])
     listed = json.loads(res.output)
     assert set(listed) == {"people"} and set(listed["people"][0]) == {"id", "name", "faces"}
     assert [len(p["faces"]) for p in listed["people"]] == [4, 3, 2, 2, 1]
     res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "name", str(a), "Alice"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "show", "Alice", "--json"])
+    res = runner.invoke(cli_app, ["--as", "ann", "--role", "examiner", "people", "show", "Alice", *browse, "--json"])
     assert json.loads(res.output)["id"] == a
     shown = json.loads(res.output)
     assert set(shown) == {"id", "name", "model", "face_count", "photos", "faces", "corrections", "similar"}

@@ -16,6 +16,7 @@ from facesearch.app.context import Actor, Context
 from facesearch.app.doctor import doctor
 from facesearch.app.ingest import ingest, items_from_folder
 from facesearch.app.people import cluster, list_people
+from facesearch.app.purposes import add_purpose
 from facesearch.cli import app
 from facesearch.config import Settings
 from facesearch.services.engine import Engine
@@ -23,6 +24,7 @@ from facesearch.services.engine import Engine
 OPERATOR = Actor("ops", "operator")
 ADMIN = Actor("root", "admin")
 EXAMINER = Actor("eve", "examiner")
+CASE = {"case_ref": "CASE-FLOOR", "purpose": "test"}
 
 
 def _blurred_photo(path: Path, identity: int, engine: Engine, seed: int) -> float:
@@ -48,6 +50,7 @@ def test_the_default_floor_is_the_measured_one() -> None:
 def test_a_home_made_before_the_floor(tmp_path: Path, synthetic_env: Path) -> None:
     older = Settings(workers=1, ingest_min_quality=0.0)  # a home ingested before the floor existed
     ctx = Context.open(older)
+    add_purpose(ctx, ADMIN, CASE["purpose"], "tests: browsing people")  # browsing people is a search
     collections.create_collection(
         ctx, OPERATOR, "g", source="test", legal_basis="consent", retention_days=None, keep=True
     )
@@ -59,7 +62,7 @@ def test_a_home_made_before_the_floor(tmp_path: Path, synthetic_env: Path) -> No
     done = ingest(ctx, OPERATOR, items_from_folder(folder), "g", workers=1)
     assert done.faces == 7 and done.faces_below_quality == 0
     cluster(ctx, ADMIN)
-    people = list_people(ctx, EXAMINER).people
+    people = list_people(ctx, EXAMINER, **CASE).people
     assert sum(p.face_count for p in people) == 7  # the blurred face is in a person
 
     # The same home under a floor of 0.25: the blurred face is below it.
@@ -72,10 +75,10 @@ def test_a_home_made_before_the_floor(tmp_path: Path, synthetic_env: Path) -> No
     assert "below_floor" not in doctor(ctx, OPERATOR).model_dump(mode="json")  # only when asked
     # The next pass takes it out of its person, and no pass puts it back.
     cluster(ctx, ADMIN)
-    assert sum(p.face_count for p in list_people(ctx, EXAMINER).people) == 6
+    assert sum(p.face_count for p in list_people(ctx, EXAMINER, **CASE).people) == 6
     assert doctor(ctx, OPERATOR, below_floor=True).below_floor.in_people == 0  # type: ignore[union-attr]
     cluster(ctx, ADMIN, full=True)
-    assert sum(p.face_count for p in list_people(ctx, EXAMINER).people) == 6
+    assert sum(p.face_count for p in list_people(ctx, EXAMINER, **CASE).people) == 6
 
     # New photos under the floor: counted, not stored.
     more = tmp_path / "more"

@@ -75,7 +75,7 @@ def test_ingest_search_and_people_together_on_a_video(gallery: Path, tmp_path: P
     assert wrong.exit_code == 3 and "in order of appearance" in wrong.output
 
     _ok("people", "cluster", "--full")
-    listed = json.loads(_ok("people", "list", "--json"))
+    listed = json.loads(_ok("people", "list", "--case", "CASE-C", "--purpose", "TEST", "--json"))  # a search
     first_track = face["matches"][0]["face_id"]  # a face of identity 1's track
     one = next(p["id"] for p in listed["people"] if first_track in {f["face_id"] for f in p["faces"]})
     together = json.loads(_ok("people", "together", str(one), "--case", "CASE-C", "--purpose", "TEST", "--json"))

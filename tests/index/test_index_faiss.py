@@ -143,6 +143,41 @@ def test_hnsw_tombstones_survive_reopen_and_rebuild_reclaims_them(tmp_path: Path
     assert fresh.tombstones == 0 and fresh._index.ntotal == len(live) == len(fresh)
 
 
+def test_hnsw_removal_keeps_no_erased_vector_in_the_file(tmp_path: Path) -> None:
+    """A tombstone denies the id; the vector and the node's own links are overwritten, so neither the live
+    file nor a copy of it gives the erased embedding back, and the graph still finds the others."""
+    index = _build(tmp_path, "hnsw")
+    inner = faiss.downcast_index(index._index.index)
+    dead = np.concatenate([IDS[:50], IDS[fi._hnsw_positions(index._index, IDS)[[inner.hnsw.entry_point]]]])
+    index.remove(dead)
+    index.save()
+    copy = faiss.read_index(str(index.path))
+    for i in dead.tolist():
+        assert not np.any(copy.reconstruct(int(i)))  # zeros where the embedding was
+    assert index.erased_vectors_kept() == 0
+    again = FaissIndex(index.path, DIM)
+    assert again.erased_vectors_kept() == 0
+    live_ids, live_vecs = IDS[~np.isin(IDS, dead)], VECS[~np.isin(IDS, dead)]
+    _, found = again.search(QUERIES, 10)
+    assert not np.isin(found, dead).any()
+    assert _recall(found, _exact(QUERIES, 10, live_ids, live_vecs)) >= 0.9
+
+
+def test_doctor_view_of_an_old_hnsw_file_with_vectors_behind_tombstones(tmp_path: Path) -> None:
+    """A file written by an older version (tombstones in the sidecar, vectors still in the graph) is
+    reported and scrubbed on demand."""
+    index = _build(tmp_path, "hnsw")
+    index.save()
+    meta = json.loads(meta_path(index.path).read_text())
+    meta["tombstones"] = IDS[:10].tolist()
+    meta_path(index.path).write_text(json.dumps(meta))
+    old = FaissIndex(index.path, DIM)
+    assert old.tombstones == 10 and old.erased_vectors_kept() == 10
+    assert old.scrub_erased() == 10
+    old.save()
+    assert FaissIndex(index.path, DIM).erased_vectors_kept() == 0
+
+
 def test_rebuild_gives_the_same_results(tmp_path: Path) -> None:
     flat = _build(tmp_path, "flat")
     _, before = flat.search(QUERIES, 10)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
+from facesearch.app import purposes
 from facesearch.app.context import Actor, Context
 from facesearch.app.ingest import Item, ingest
 from facesearch.config import Settings
@@ -24,6 +25,10 @@ OPERATOR = Actor("op", "operator")
 
 
 EXAMINER = Actor("ann", "examiner")
+
+
+# Browsing people is a search: the case and purpose the people views are called with.
+CASE = {"case_ref": "CASE-PEOPLE", "purpose": "test"}
 
 
 # photo -> identities in it. A (1) is in 4 photos, B (2) in 3, C (3) in 2, D (4) in 1, E (5) alone twice.
@@ -43,6 +48,7 @@ def _world(tmp_path: Path) -> tuple[Context, dict[str, Path]]:
         for i, (name, ids) in enumerate(PHOTOS.items())
     }
     ctx = Context.open(Settings(workers=1, model="synthetic"))
+    purposes.add_purpose(ctx, Actor("root", "admin"), CASE["purpose"], "tests: browsing people")
     create_collection(ctx.store, "press", model="synthetic")
     res = ingest(ctx, OPERATOR, [Item(p) for p in paths.values()], "press")
     assert res.faces == sum(len(v) for v in PHOTOS.values())

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from support.browser import chromium, needs_chromium, served
-from support.people import World, build_world, groups
+from support.people import CASE, World, build_world, groups
 from support.service import PASSWORD, Env, synthetic_packs
 
 HTML = {"accept": "text/html"}
@@ -48,6 +48,7 @@ def _session(env: Env, role: str) -> TestClient:
         "/login", data={"name": role, "password": PASSWORD, "csrf_token": token.group(1)}, follow_redirects=False
     )
     assert r.status_code == 303, r.text
+    client.get("/people", params=CASE)  # browsing people is a search: the session's case and purpose
     return client
 
 
@@ -222,6 +223,9 @@ def test_browser_renames_a_person(web: Web, tmp_path: Path) -> None:
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_load_state("networkidle")
         page.get_by_role("navigation", name="Main").get_by_role("link", name="People").click()
+        page.get_by_label("Case reference").fill(CASE["case_ref"])  # browsing people is a search
+        page.get_by_label("Purpose").fill(CASE["purpose"])
+        page.get_by_role("button", name="Browse people").click()
         page.get_by_role("heading", name="People", exact=True).wait_for()
         assert page.locator(".person-card").count() == 5
         # Every card's face thumbnail loads (served by the thumbnail route to this session).

@@ -137,6 +137,9 @@ def test_the_people_page_says_who_was_on_screen_in_the_same_frame(video_server, 
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     _login(page, base, "examiner")
     page.goto(f"{base}/people/{person}")
+    page.get_by_label("Case reference").fill("CASE-E2E-T")  # browsing people is a search: the case first
+    page.get_by_label("Purpose").fill("e2e")
+    page.get_by_role("button", name="Browse people").click()
     page.get_by_label("Case reference").fill("CASE-E2E-T")
     page.get_by_label("Purpose").fill("e2e")
     page.get_by_role("button", name="Find who appears with").click()

@@ -20,6 +20,10 @@ from .common import ID_MAX, Ctx, Id
 from .gallery_models import CollectionDeleted, CollectionList, CreatedCollection, ImageErased, ImageView
 
 router = APIRouter(prefix="/api/v1", tags=["gallery"])
+
+# An examiner's lookup by id of what no search showed them is a search: it names its case and purpose.
+CaseRef = Annotated[str | None, Query(max_length=200, description="Case reference (an examiner's lookup by id).")]
+Purpose = Annotated[str | None, Query(max_length=1000, description="Allowed purpose (an examiner's lookup by id).")]
 PRIVATE = {"Cache-Control": "private, no-store"}
 
 
@@ -82,9 +86,10 @@ def get_image(
     ctx: Ctx,
     case_ref: Annotated[str | None, Query(max_length=200)] = None,
     search_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    purpose: Purpose = None,
     actor: Actor = Depends(Caller(gallery.view_image)),
 ) -> gallery.ImageView:
-    return gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id)
+    return gallery.view_image(ctx, actor, image_id, case_ref=case_ref, search_id=search_id, purpose=purpose)
 
 
 @router.get(
@@ -106,8 +111,14 @@ def get_image(
         },
     },
 )
-def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.image_file))) -> FileResponse:
-    found = gallery.image_file(ctx, actor, image_id)
+def get_image_file(
+    image_id: Id,
+    ctx: Ctx,
+    case_ref: CaseRef = None,
+    purpose: Purpose = None,
+    actor: Actor = Depends(Caller(gallery.image_file)),
+) -> FileResponse:
+    found = gallery.image_file(ctx, actor, image_id, case_ref=case_ref, purpose=purpose)
     disposition = "inline" if found.is_image else "attachment"
     headers = {
         **PRIVATE,
@@ -130,9 +141,16 @@ def get_image_file(image_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery
         }
     },
 )
-def face_frame(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_frame))) -> Response:
+def face_frame(
+    face_id: Id,
+    ctx: Ctx,
+    case_ref: CaseRef = None,
+    purpose: Purpose = None,
+    actor: Actor = Depends(Caller(gallery.face_frame)),
+) -> Response:
     headers = {**PRIVATE, "X-Content-Type-Options": "nosniff"}
-    return Response(gallery.face_frame(ctx, actor, face_id), media_type="image/jpeg", headers=headers)
+    frame = gallery.face_frame(ctx, actor, face_id, case_ref=case_ref, purpose=purpose)
+    return Response(frame, media_type="image/jpeg", headers=headers)
 
 
 @router.get(
@@ -146,8 +164,15 @@ def face_frame(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face
         }
     },
 )
-def face_thumbnail(face_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(gallery.face_thumbnail))) -> FileResponse:
-    return FileResponse(gallery.face_thumbnail(ctx, actor, face_id), media_type="image/jpeg", headers=PRIVATE)
+def face_thumbnail(
+    face_id: Id,
+    ctx: Ctx,
+    case_ref: CaseRef = None,
+    purpose: Purpose = None,
+    actor: Actor = Depends(Caller(gallery.face_thumbnail)),
+) -> Response:
+    data = gallery.face_thumbnail(ctx, actor, face_id, case_ref=case_ref, purpose=purpose)
+    return Response(data, media_type="image/jpeg", headers=PRIVATE)
 
 
 @router.delete(

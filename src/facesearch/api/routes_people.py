@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
 
 from ..app import people
 from ..app.context import Actor
@@ -25,6 +27,10 @@ from .people_models import (
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
 
+# Browsing people is a search: every view names its case and purpose (the search gate, audited).
+CaseRef = Annotated[str | None, Query(max_length=200, description="The case reference (required).")]
+Purpose = Annotated[str | None, Query(max_length=1000, description="An allowed purpose (required).")]
+
 
 @router.post("/cluster", response_model=ClusterResult, summary="Group faces into people (incremental or full)")
 def cluster(body: ClusterRequest, ctx: Ctx, actor: Actor = Depends(Caller(people.cluster))) -> people.ClusterResult:
@@ -33,19 +39,34 @@ def cluster(body: ClusterRequest, ctx: Ctx, actor: Actor = Depends(Caller(people
 
 @router.get("", response_model=PeopleList, summary="People with their faces, most faces first")
 def list_people(
-    ctx: Ctx, collection: str | None = None, min_faces: int = 1, actor: Actor = Depends(Caller(people.list_people))
+    ctx: Ctx,
+    collection: str | None = None,
+    min_faces: int = 1,
+    case_ref: CaseRef = None,
+    purpose: Purpose = None,
+    actor: Actor = Depends(Caller(people.list_people)),
 ) -> people.PeopleList:
-    return people.list_people(ctx, actor, collection=collection, min_faces=min_faces)
+    return people.list_people(
+        ctx, actor, collection=collection, min_faces=min_faces, case_ref=case_ref, purpose=purpose
+    )
 
 
 @router.get("/suggestions", response_model=Suggestions, summary="Pairs of people that may be one person")
-def suggestions(ctx: Ctx, actor: Actor = Depends(Caller(people.suggestions))) -> people.Suggestions:
-    return people.suggestions(ctx, actor)
+def suggestions(
+    ctx: Ctx, case_ref: CaseRef = None, purpose: Purpose = None, actor: Actor = Depends(Caller(people.suggestions))
+) -> people.Suggestions:
+    return people.suggestions(ctx, actor, case_ref=case_ref, purpose=purpose)
 
 
 @router.get("/{person_id}", response_model=PersonView, summary="A person's faces, corrections, similar people")
-def show(person_id: Id, ctx: Ctx, actor: Actor = Depends(Caller(people.show_person))) -> people.PersonView:
-    return people.show_person(ctx, actor, person_id)
+def show(
+    person_id: Id,
+    ctx: Ctx,
+    case_ref: CaseRef = None,
+    purpose: Purpose = None,
+    actor: Actor = Depends(Caller(people.show_person)),
+) -> people.PersonView:
+    return people.show_person(ctx, actor, person_id, case_ref=case_ref, purpose=purpose)
 
 
 @router.post("/{person_id}/name", response_model=CorrectionResult, summary="Name a person")

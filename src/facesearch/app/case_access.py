@@ -1,12 +1,15 @@
-"""Who may read what is recorded under a case: auditors and admins every case; an examiner the cases they took
-part in (a search, verify, co-appearance search or watch of theirs that was not refused). A refused attempt
-makes no one a participant: anyone can be refused under any case reference."""
+"""Who may read what is recorded under a case: auditors and admins every case; an examiner the cases they own
+or are assigned to. The owner is who opened the case: the examiner of its first search, verify, co-appearance
+search or watch that was not refused. Assigned is a reviewer an admin assigned to a proposal made under the
+case. Running something under a case reference (the references are seen in the proposals list) makes no one
+a reader of the case: a case reference is a name, not a key."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..store.audit import case_refs, took_part
+from ..store.audit import case_owner, case_refs
+from ..store.authorisations import reviewers_of_case
 from ..vocabulary import Action
 from .context import Actor, Context
 from .roles import allowed
@@ -19,7 +22,9 @@ def may_read_case(ctx: Context, case_ref: str, actor: Actor) -> bool:
         return True
     if actor.role != "examiner":
         return False
-    return took_part(ctx.store, case_ref, actor.name, TAKING_PART)
+    if case_owner(ctx.store, case_ref, TAKING_PART) == actor.name:
+        return True
+    return actor.name in reviewers_of_case(ctx.store, case_ref)
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class CaseListed:
 @allowed("auditor", "examiner", "admin")
 def list_cases(ctx: Context, actor: Actor) -> list[CaseListed]:
     """The cases whose report the caller may open (`may_read_case`), the most recently used first: every case
-    for auditors and admins, an examiner's own (those they took part in). Not logged: a list of references
+    for auditors and admins, an examiner's own (those they opened or review). Not logged: a list of references
     shows nothing recorded under them, and opening a report is logged."""
     mine = None if actor.role in ("auditor", "admin") else actor.name
-    return [CaseListed(c, t, n) for c, t, n in case_refs(ctx.store, TAKING_PART, mine)]
+    used = case_refs(ctx.store, TAKING_PART, mine)
+    return [CaseListed(c, t, n) for c, t, n in used if mine is None or may_read_case(ctx, c, actor)]

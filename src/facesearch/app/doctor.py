@@ -1,5 +1,6 @@
-"""`doctor`: scan for orphans in every direction (index, rows, thumbnails, uploads, opted-out faces),
-unreadable index files and files others can read, and, with fix, repair what the rows allow."""
+"""`doctor`: scan for orphans in every direction (index, rows, thumbnails, uploads, opted-out faces, what
+people clustering and HNSW graphs kept of erased faces), unreadable index files and files others can read,
+and, with fix, repair what the rows allow."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from pydantic import BaseModel, Field
 from ..index import open_index
 from ..services.indexes import reconcile
 from ..services.jobqueue import STAGING_LOCK, staging_in_use
+from ..store import people as people_rows
 from ..store.housekeeping import face_thumbnails, faces_below, faces_without_image, image_paths
 from ..vocabulary import Action
 from .auditing import record
 from .context import Actor, Context
-from .erasure import erase_faces
+from .erasure import erase_faces, forget_people_of_erased
 from .optout import gallery_matches, optout_threshold, packs_in_use, templates
 from .recovery import process_alive
 from .roles import allowed
@@ -41,6 +43,9 @@ CHECKS = (
     "files_readable_by_others",
     "ingest_runs_left_running",
     "gallery_counters_wrong",
+    "people_without_faces",
+    "corrections_naming_erased_faces",
+    "index_erased_vectors_kept",
 )
 
 
@@ -118,6 +123,13 @@ def _scan(ctx: Context, fix: bool, below_floor: bool = False) -> DoctorReport:
         if load_error is not None:
             where = getattr(index, "path", None)
             found["index_files_unreadable"].append(f"{where.name if where else col.name} ({load_error})")
+        kept = getattr(index, "erased_vectors_kept", None)
+        scrub = getattr(index, "scrub_erased", None)
+        if kept is not None and kept():  # an HNSW file written before removals overwrote the vectors
+            found["index_erased_vectors_kept"].append(f"{col.name}: {kept()}")
+            if fix and scrub is not None:
+                scrub()
+                index.save()
         in_index = index.ids()
         rows = store.face_ids(col.id)
         extra = np.setdiff1d(in_index, rows)
@@ -171,6 +183,10 @@ def _scan(ctx: Context, fix: bool, below_floor: bool = False) -> DoctorReport:
             found["faces_matching_optout"].extend(hits)
             if fix and hits:
                 erase_faces(settings, store, hits)
+    found["people_without_faces"].extend(people_rows.people_without_faces(store))
+    found["corrections_naming_erased_faces"].extend(people_rows.corrections_naming_erased_faces(store))
+    if fix and (found["people_without_faces"] or found["corrections_naming_erased_faces"]):
+        forget_people_of_erased(store)
     found["files_readable_by_others"].extend(loose_modes(settings.home, fix))
     counts = {k: len(v) for k, v in found.items()}
     return DoctorReport(

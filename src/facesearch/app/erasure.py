@@ -1,8 +1,14 @@
-"""Erasure that reaches everything: rows, vector index entries, thumbnails, uploaded copies, kept probes.
+"""Erasure that reaches everything: rows, vector index entries, thumbnails, uploaded copies, kept probes,
+and what people clustering made of the faces (a person left with no face goes with its template and name,
+the other people's templates are made again without the erased faces, corrections forget the erased faces
+and a correction about none left goes).
 
-Order: rows go first (the database is the source of truth), then index entries, then files. If the
-process dies between the steps, the index is reconciled with the rows on its next open and `doctor`
-(with `--fix`) finds and removes stray files, so a crash can delay but never undo an erasure.
+Order: rows go first (the database is the source of truth), then people, then index entries, then files.
+Deleted rows are overwritten in the database file (SQLite `secure_delete`) and the write-ahead log is
+checkpointed after, so no earlier copy of a page stays behind. If the process dies between the steps, the
+index is reconciled with the rows on its next open and `doctor` (with `--fix`) finds and removes what is
+left (stray files, people without faces, corrections naming erased faces, HNSW vectors behind tombstones),
+so a crash can delay but never undo an erasure.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from pydantic import BaseModel
 
 from ..config import Settings
 from ..index import open_index
+from ..services.people_upkeep import tidy
 from ..store import Store
+from ..store import people as people_rows
 from ..store.housekeeping import image_files
 from ..vocabulary import Action
 from .auditing import record
@@ -91,9 +99,25 @@ def kept_probe_files(settings: Settings) -> list[Path]:
     return sorted(root.glob("*/*.img")) if root.is_dir() else []
 
 
+def forget_people_of_erased(store: Store) -> None:
+    """What people clustering kept about erased faces: people left with no face go (template and name with
+    them), stale templates are made again from the faces left, corrections forget the erased faces (one
+    about none left goes); then the database lets go of the old pages."""
+    tidy(store)
+    people_rows.forget_erased_faces(store)
+    store.forget_freed()
+
+
 def erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> Erasure:
-    """Delete images and every trace of them: rows, index entries, thumbnails, the uploaded copy of the
-    file (if the API received it) and a kept probe with the same bytes."""
+    """Delete images and every trace of them: rows, people made of their faces, index entries, thumbnails, the
+    uploaded copy of the file (if the API received it) and a kept probe with the same bytes."""
+    total = _erase_images(settings, store, image_ids)
+    if total.faces or total.images:
+        forget_people_of_erased(store)
+    return total
+
+
+def _erase_images(settings: Settings, store: Store, image_ids: Sequence[int]) -> Erasure:
     total = Erasure(0, 0, 0)
     for chunk in _chunks(list(image_ids)):
         files = image_files(store, chunk)
@@ -139,9 +163,9 @@ def _drop_index_and_thumbs(
 
 
 def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Erasure:
-    """Delete single faces (rows, index entries, thumbnails). An image left with no face at all is erased
-    too: it was a photo of the erased person, and its path and source URL would still point to them.
-    Images that keep other people's faces stay, with their face count updated."""
+    """Delete single faces (rows, people made of them, index entries, thumbnails). An image left with no face
+    at all is erased too: it was a photo of the erased person, and its path and source URL would still point
+    to them. Images that keep other people's faces stay, with their face count updated."""
     total = Erasure(0, 0, 0)
     emptied: list[int] = []
     for chunk in _chunks(list(face_ids)):
@@ -150,7 +174,9 @@ def erase_faces(settings: Settings, store: Store, face_ids: Sequence[int]) -> Er
         total.faces += len(rows)
         total += _drop_index_and_thumbs(settings, store, [(c, f) for c, f, _, _ in rows], [t for _, _, t, _ in rows])
     if emptied:
-        total += erase_images(settings, store, emptied)
+        total += _erase_images(settings, store, emptied)
+    if total.faces or total.images:
+        forget_people_of_erased(store)
     return total
 
 

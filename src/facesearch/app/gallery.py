@@ -1,11 +1,22 @@
 """The gallery as users see it: images (and videos) with their faces, image and video files, face thumbnails,
 the frame of a video a face was seen on, and the numbers of `stats`. Every look at a gallery image is logged,
-unless the search or view that showed it to this user already was."""
+unless the search or view that showed it to this user already was.
+
+Files are served only from where they were checked (`services.served_files`): no link followed in any
+component, under an ingest root or the home's `uploads/` only, and the SHA-256 stored at ingest compared
+before a byte is served; thumbnails only from `thumbs/`.
+
+An examiner looking up an image or a face by id that no search or view showed them is searching by other
+means: the lookup passes the search gate (case reference, allowed purpose, kill switch, limits) and is
+logged under its case. The candidate face of a proposal is the evidence of a two-person review that every
+examiner may decide: its thumbnail is served without a gate, logged under the proposal's case. Operators
+manage the gallery (ingest, erasure, opt-out review) and look at what they manage without a case; each look
+is logged. Nobody is shown a face a search hides (an opt-out): it is not listed on its image, its thumbnail
+and frame are not found, and an image with only such faces is not found."""
 
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -16,12 +27,16 @@ from ..pipeline.video import VideoError, VideoLimits
 from ..pipeline.video.formats import HEAD_BYTES, sniff
 from ..pipeline.video.still import frame_jpeg
 from ..services.search_results import VideoTime, absent
+from ..services.served_files import open_checked, read_thumbnail
 from ..store import videos
+from ..store.proposals import proposed_case
 from ..store.video_tables import DONE
 from ..vocabulary import Action
-from .auditing import record
+from .auditing import record, refusal_recorded
 from .context import Actor, Context
 from .errors import NotFound
+from .optout import opted_out_faces
+from .policy import search_gate
 from .roles import allowed
 from .when import iso
 
@@ -130,21 +145,53 @@ class GalleryStats(BaseModel):
 
 
 # Use cases --------------------------------------------------------------------------------------
+def _lookup_gate(
+    ctx: Context, actor: Actor, kind: str, ident: int, case_ref: str | None, purpose: str | None
+) -> tuple[str | None, str | None]:
+    """An examiner's lookup by id of what no gated search or view showed them: the search gate, a refusal
+    logged. Returns the (case, purpose) to log the lookup under (None, None when no gate was needed)."""
+    if actor.role != "examiner" or ctx.seen.seen(actor.name, kind, ident):
+        return case_ref, purpose
+    if kind == "face" and (proposed := proposed_case(ctx.store, ident)) is not None:
+        return proposed or None, None  # a proposal's candidate: evidence every reviewer looks at, logged
+    with refusal_recorded(
+        ctx, actor, Action.VIEW_MATCH, case_ref=case_ref, purpose=purpose, details={f"{kind}_id": ident}
+    ):
+        return search_gate(ctx, actor, case_ref, purpose)
+
+
+def _hidden_image(ctx: Context, image_id: int, face_ids: list[int], view: str) -> set[int]:
+    """The faces of an image a search hides; NotFound when every face of it is hidden."""
+    hidden = opted_out_faces(ctx, face_ids, view)
+    if face_ids and hidden >= set(face_ids):
+        raise NotFound(f"no image with id {image_id}")
+    return hidden
+
+
 @allowed("examiner", "operator")
 def view_image(
-    ctx: Context, actor: Actor, image_id: int, case_ref: str | None = None, search_id: int | None = None
+    ctx: Context,
+    actor: Actor,
+    image_id: int,
+    case_ref: str | None = None,
+    search_id: int | None = None,
+    purpose: str | None = None,
 ) -> ImageView:
     """An image with its faces and provenance (logged as a view of a match)."""
+    case_ref, purpose = _lookup_gate(ctx, actor, "image", image_id, case_ref, purpose)
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
     faces = ctx.store.image_faces(image_id)
+    hidden = _hidden_image(ctx, image_id, [f.id for f in faces], "image")
+    faces = [f for f in faces if f.id not in hidden]
     record(
         ctx,
         actor,
         Action.VIEW_MATCH,
         case_ref=case_ref,
+        purpose=purpose,
         collections=[collection],
         results={"image_id": image_id, "face_ids": [f.id for f in faces]},
         details={"search_id": search_id, "sha256": img.sha256},
@@ -202,17 +249,24 @@ def _video_view(video: dict[str, Any] | None) -> VideoView | None:
 
 
 @allowed("examiner", "operator")
-def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
-    """The image file and its type. Fetched without a logged search or view that showed it, this is the view."""
+def image_file(
+    ctx: Context, actor: Actor, image_id: int, *, case_ref: str | None = None, purpose: str | None = None
+) -> ImageFile:
+    """The image (or video) file and its type, opened where it was checked and with the SHA-256 stored at
+    ingest. Fetched without a logged search or view that showed it, this is the view."""
+    gated = _lookup_gate(ctx, actor, "image", image_id, case_ref, purpose)
     row = ctx.store.image_with_collection(image_id)
     if row is None:
         raise NotFound(f"no image with id {image_id}")
     img, collection = row
+    _hidden_image(ctx, image_id, [f.id for f in ctx.store.image_faces(image_id)], "image file")
     if not ctx.seen.seen(actor.name, "image", image_id):
         record(
             ctx,
             actor,
             Action.VIEW_MATCH,
+            case_ref=gated[0],
+            purpose=gated[1],
             collections=[collection],
             results={"image_id": image_id},
             details={"via": "file"},
@@ -221,7 +275,7 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
     path = Path(img.path) if img.path else None
     if path is None:
         raise NotFound("the image file is no longer at its recorded path")
-    opened = open_recorded(path)
+    opened = open_recorded(ctx, img.path, img.sha256)
     try:
         head = os.pread(opened.fileno(), HEAD_BYTES, 0)
     except OSError as exc:
@@ -234,28 +288,21 @@ def image_file(ctx: Context, actor: Actor, image_id: int) -> ImageFile:
     return ImageFile(path, media_type, extension, opened)
 
 
-def open_recorded(path: Path) -> BinaryIO:
-    """The file at an image's recorded path, opened for reading if it is still a regular file there. Paths are
-    recorded resolved (links followed at ingest), so a link found there now was put in its place since: it is
-    refused (O_NOFOLLOW), as is a FIFO or a device, without waiting on it. Whatever is read or served next is
-    read from this open file, never from the path again."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise NotFound("the image file is no longer at its recorded path") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotFound("the image file is no longer at its recorded path")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+def open_recorded(ctx: Context, path: str | None, sha256: str | None) -> BinaryIO:
+    """The file at an image's recorded path, opened where it was checked (`served_files.open_checked`: no link
+    in any component, an ingest root or the home's uploads, the stored SHA-256). Whatever is read or served
+    next is read from this open file, never from the path again. One answer whatever the reason: nothing
+    about what is (or is not) at the path leaks."""
+    opened = open_checked(ctx.settings, path, sha256)
+    if opened is None:
+        raise NotFound("the image file is no longer at its recorded path, or is not the file that was ingested")
+    return opened
 
 
 @allowed("examiner", "operator")
-def face_frame(ctx: Context, actor: Actor, face_id: int) -> bytes:
+def face_frame(
+    ctx: Context, actor: Actor, face_id: int, *, case_ref: str | None = None, purpose: str | None = None
+) -> bytes:
     """The whole frame of the video a face was seen on (JPEG, at most 1280 px): the scene around a match. Only
     the frames at which a stored face was seen can be read, never any other moment of a video. Fetched without
     a logged search or view that showed the video, this is the view."""
@@ -266,19 +313,25 @@ def face_frame(ctx: Context, actor: Actor, face_id: int) -> bytes:
     if video is None:
         raise NotFound(f"face {face_id} is not from a video")
     image_id = details["image_id"]
+    gated = _lookup_gate(ctx, actor, "image", image_id, case_ref, purpose)
+    if opted_out_faces(ctx, [face_id], "frame"):
+        raise NotFound(f"no face with id {face_id}")
     if not ctx.seen.seen(actor.name, "image", image_id):
         record(
             ctx,
             actor,
             Action.VIEW_MATCH,
+            case_ref=gated[0],
+            purpose=gated[1],
             collections=[details["collection"]],
             results={"image_id": image_id, "face_id": face_id, "time": video["time"]},
             details={"via": "frame"},
         )
         ctx.seen.add(actor.name, "image", [image_id])
-    if not details["path"]:
+    row = ctx.store.image_with_collection(image_id)
+    if not details["path"] or row is None:
         raise NotFound("the video file is no longer at its recorded path")
-    with open_recorded(Path(details["path"])) as fh:
+    with open_recorded(ctx, details["path"], row[0].sha256) as fh:
         try:
             return frame_jpeg(fh, float(video["time"]), VideoLimits.from_settings(ctx.settings))
         except VideoError as exc:
@@ -286,24 +339,30 @@ def face_frame(ctx: Context, actor: Actor, face_id: int) -> bytes:
 
 
 @allowed("examiner", "operator")
-def face_thumbnail(ctx: Context, actor: Actor, face_id: int) -> Path:
-    """The face's thumbnail file. Fetched without a logged search or view that showed the face, this is the view."""
+def face_thumbnail(
+    ctx: Context, actor: Actor, face_id: int, *, case_ref: str | None = None, purpose: str | None = None
+) -> bytes:
+    """The face's thumbnail (JPEG bytes, from `thumbs/` only). Fetched without a logged search or view that
+    showed the face, this is the view."""
+    gated = _lookup_gate(ctx, actor, "face", face_id, case_ref, purpose)
     details = ctx.store.face_details([face_id]).get(face_id)
-    if details is None:
+    if details is None or opted_out_faces(ctx, [face_id], "thumbnail"):
         raise NotFound(f"no face with id {face_id}")
     if not ctx.seen.seen(actor.name, "face", face_id):
         record(
             ctx,
             actor,
             Action.VIEW_THUMBNAIL,
+            case_ref=gated[0],
+            purpose=gated[1],
             collections=[details["collection"]],
             results={"face_id": face_id, "image_id": details["image_id"]},
         )
         ctx.seen.add(actor.name, "face", [face_id])
-    path = ctx.settings.thumbs_dir / details["thumbnail"]
-    if not path.is_file():
+    data = read_thumbnail(ctx.settings, details["thumbnail"])
+    if data is None:  # missing, a link, or a name pointing out of thumbs/
         raise NotFound("the thumbnail file is missing")
-    return Path(path)
+    return data
 
 
 @allowed("operator", "admin", "examiner", "auditor")

@@ -5,7 +5,9 @@ one at a time; a job scanning a video says how far into it it is.
 
 With FACESEARCH_INGEST_ROOTS set, every item's path (from the folder, or listed by the manifest) is resolved,
 symlinks included, and checked against the roots before anything reads it: one outside is a failure with
-the reason OUTSIDE_ROOTS and the same detail whatever is (or is not) there."""
+the reason OUTSIDE_ROOTS and the same detail whatever is (or is not) there. The checked path is then read
+without following a link in any of its components, so a root (or a folder in it) swapped for a link while the
+job runs reads nothing outside the roots."""
 
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def _within_roots(settings: Settings, items: list[Item]) -> tuple[list[Item], li
         except (OSError, RuntimeError):  # a symlink loop, an unreadable folder on the way
             real = None
         if real is not None and any(real.is_relative_to(r) for r in roots):
-            inside.append(replace(item, path=real))  # read from the path that was checked
+            inside.append(replace(item, path=real, checked=True))  # read as checked: no link followed
         else:
             outside.append((str(item.path), OUTSIDE_ROOTS, OUTSIDE_DETAIL))
     return inside, outside

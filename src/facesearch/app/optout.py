@@ -30,6 +30,7 @@ from .auditing import record
 from .context import Actor, Context, system_actor
 from .erasure import Erasure, ErasureCounts, erase_faces, kept_probe_files
 from .errors import NotFound
+from .optout_reach import person_reach
 from .roles import allowed
 
 if TYPE_CHECKING:
@@ -62,9 +63,15 @@ class OptOutReviewFace(BaseModel):
     model: str
     path: str | None
     source_url: str | None
-    score: float = Field(description="Best score against the opt-out photos.")
+    score: float = Field(description="Best score against the opt-out photos (or, `via` person, the erased faces).")
     fmr: float
     fmr_text: str
+    via: str | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="`person`: a face of the same person (by clustering) as an erased face, compared with the "
+        "erased faces and below the strict threshold: listed, never erased on the grouping alone.",
+    )
 
 
 class OptOutResult(BaseModel):
@@ -190,6 +197,44 @@ def hide_opted_out(ctx: Context) -> HideFilter:
     return HideFilter(kept, {pack: optout_threshold(ctx.settings, pack)[0] for pack in kept})
 
 
+def opted_out_faces(ctx: Context, face_ids: Sequence[int], view: str) -> set[int]:
+    """Of these gallery faces, those a search would hide (matching an opt-out template at the strict
+    threshold of their pack): what browsing by person or by id never shows either. What it hid is logged
+    like a search's (`optout_hide`), never shown to the caller."""
+    store = ctx.store
+    cols = {c.name: c for c in store.list_collections()}
+    loaded = {pack: templates(store, pack) for pack in {c.model for c in cols.values()}}
+    if not face_ids or not any(len(t) for t in loaded.values()):
+        return set()  # no opt-out for any pack in use: nothing to compare
+    details = store.face_details([int(f) for f in face_ids])
+    by_col: dict[str, list[int]] = {}
+    for fid, d in details.items():
+        by_col.setdefault(d["collection"], []).append(int(fid))
+    hidden: set[int] = set()
+    for name, fids in by_col.items():
+        col = cols.get(name)
+        if col is None:
+            continue
+        tmpl = loaded[col.model]
+        if not len(tmpl):
+            continue
+        threshold, _ = optout_threshold(ctx.settings, col.model)
+        hit = matching(store.embeddings(fids, col.dim), tmpl, threshold)
+        found = [f for f, h in zip(fids, hit) if h]
+        if found:
+            hidden.update(found)
+            record(
+                ctx,
+                system_actor("people"),
+                Action.OPTOUT_HIDE,
+                model=col.model,
+                threshold=threshold,
+                results={"faces_hidden": len(found), "face_ids": found},
+                details={"view": view},
+            )
+    return hidden
+
+
 def record_hidden(ctx: Context, hide: HideFilter, hidden: Sequence[Hidden]) -> None:
     """One entry per round of a search that hid faces. Logged for the data-protection officer (these faces
     should have been erased: `doctor --fix`), never shown to the searcher: the answer must not reveal that
@@ -243,7 +288,10 @@ def _template(pack: str, vector: np.ndarray, dim: int | None = None) -> registry
 def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: str) -> OptOutResult:
     """Register a person's opt-out from their photos and erase every gallery face that matches any of them
     at the strict threshold. Faces between the looser review threshold and the strict one are returned as
-    `to_review` (not erased: an operator decides, `erase_face`). Each pack's answer says how likely a miss
+    `to_review` (not erased: an operator decides, `erase_face`). The opt-out reaches the person: the other
+    faces of the people (by clustering) of the erased faces are compared with the erased faces, erased at the
+    same strict threshold and otherwise listed in `to_review` (`via: person`), never erased on the grouping
+    alone (`person_reach`). Each pack's answer says how likely a miss
     is (the table's FNMR at the strict threshold). Templates are made with every pack that has
     collections, and the default pack."""
     settings, store = ctx.settings, ctx.store
@@ -286,11 +334,16 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
             looser, looser_reason = review_threshold(settings, pack)
             found = gallery_matches(store, pack, np.stack(vecs), looser)
             hits = [(fid, score) for fid, score in found if score >= threshold]
+            # The opt-out reaches the person: faces grouped with the matched ones, compared with them.
+            reach, reach_review = person_reach(store, pack, [fid for fid, _ in hits], threshold)
+            hits.extend(reach)
             # A video's track is one person: one face of it matching erases the whole track.
             erased_ids = videos.track_mates(store, [fid for fid, _ in hits])
-            review = _review_rows(
-                store, table, pack, [(f, sc) for f, sc in found if sc < threshold and f not in set(erased_ids)]
-            )
+            gone = set(erased_ids)
+            review = _review_rows(store, table, pack, [(f, sc) for f, sc in found if sc < threshold and f not in gone])
+            listed = {r.face_id for r in review}
+            via_person = [(f, sc) for f, sc in reach_review if f not in gone and f not in listed]
+            review.extend(_review_rows(store, table, pack, via_person, via="person"))
             done = erase_faces(settings, store, erased_ids)
             done.probes += _erase_matching_probes(settings, ctx.engine, pack, np.stack(vecs), threshold)
             erased += done
@@ -316,6 +369,7 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
                     "face_ids": erased_ids,
                     **done.as_dict(),
                     "to_review_face_ids": [r.face_id for r in review],
+                    "person_reach_face_ids": [fid for fid, _ in reach],
                 },
                 details={
                     "optout_id": optout_id,
@@ -338,7 +392,7 @@ def add_optout(ctx: Context, actor: Actor, photos: Sequence[Photo], reference: s
 
 
 def _review_rows(
-    store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]]
+    store: Store, table: CalibrationTable, pack: str, found: list[tuple[int, float]], via: str | None = None
 ) -> list[OptOutReviewFace]:
     """The faces an operator should look at, best score first: where they are and how strong the match is."""
     details = store.face_details([fid for fid, _ in found])
@@ -359,6 +413,7 @@ def _review_rows(
                 score=round(score, 6),
                 fmr=fmr,
                 fmr_text=fmr_text(fmr, table.fmr_floor),
+                via=via,
             )
         )
     return rows

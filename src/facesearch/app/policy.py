@@ -1,7 +1,7 @@
 """What a search or verify needs before any face is compared: a case reference, an allowed purpose,
 searching not suspended, the caller within their limits, and, under a purpose that requires one, a live
 authorisation of the case (or its urgent window open). Every entry point goes through here: searches,
-verifies, co-appearance searches and watches."""
+verifies, co-appearance searches, watches, browsing people and looking up images and faces by id."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ COUNTED = (
     Action.SUBJECT_REPORT.value,
     Action.PEOPLE_TOGETHER.value,
     Action.WATCH_ADD.value,
+    Action.PEOPLE_VIEW.value,
 )
 
 

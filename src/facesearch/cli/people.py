@@ -94,9 +94,11 @@ class Listing:
 def list_(
     collection: str | None = typer.Option(None, "--collection", "-c"),
     min_faces: int = typer.Option(1, "--min-faces", min=1),
+    case: str | None = typer.Option(None, "--case", help="Case reference (required: browsing people is a search)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="An allowed purpose code (required)."),
     as_json: bool = JSON,
 ) -> None:
-    """Every person, most faces first."""
+    """Every person, most faces first (a search: case reference and purpose required)."""
     from ..app import people
 
     def show(out: Listing) -> None:
@@ -105,13 +107,20 @@ def list_(
             counts = f"{plural(len(p.faces), 'face')}, {plural(photos, 'photo')}"
             typer.echo(f"{p.id:>6}  {p.name or '(unnamed)':<30} {counts}")
 
-    out = call(people.list_people, collection=collection, min_faces=min_faces, as_json=as_json)
+    out = call(
+        people.list_people, collection=collection, min_faces=min_faces, case_ref=case, purpose=purpose, as_json=as_json
+    )
     emit(Listing([Listed(id=p.id, name=p.name, faces=p.faces) for p in out.people]), as_json, show)
 
 
 @people_app.command("show")
-def show(person: str = PERSON, as_json: bool = JSON) -> None:
-    """A person's faces and photos, corrections, and the people most like them."""
+def show(
+    person: str = PERSON,
+    case: str | None = typer.Option(None, "--case", help="Case reference (required: browsing people is a search)."),
+    purpose: str | None = typer.Option(None, "--purpose", help="An allowed purpose code (required)."),
+    as_json: bool = JSON,
+) -> None:
+    """A person's faces and photos, corrections, and the people most like them (case and purpose required)."""
     from ..app import people
 
     def render(out: people.PersonView) -> None:
@@ -131,7 +140,7 @@ def show(person: str = PERSON, as_json: bool = JSON) -> None:
 
     ctx = open_context()
     pid = _person(ctx, person, as_json)
-    emit(call(people.show_person, pid, as_json=as_json, ctx=ctx), as_json, render)
+    emit(call(people.show_person, pid, case_ref=case, purpose=purpose, as_json=as_json, ctx=ctx), as_json, render)
 
 
 @people_app.command("name")

@@ -3,8 +3,11 @@
 The index lives in one file with a JSON sidecar (`faiss_files`): the kind's tuned search parameters (efSearch
 or nprobe, and how far to widen them when a filter allows only part of the gallery) and, for HNSW, the
 tombstones of removed ids (an HNSW graph cannot drop nodes; removed ids are denied inside every search until
-a rebuild leaves them out). Files written before the sidecar existed (flat) load as they are. New indexes
-are built and tuned by `faiss_build.build_faiss`.
+a rebuild leaves them out). A tombstone never keeps what was erased: the node's vector is overwritten with
+zeros and its own links to its neighbours (which would say whom the erased face resembled) with random ones
+when it is removed, so neither the live file nor a copy of it holds the erased embedding. Files written
+before the sidecar existed (flat) load as they are. New indexes are built and tuned by
+`faiss_build.build_faiss`.
 
 One query uses both cores where that pays: an IVF search that scans many lists splits them between the
 threads (FAISS's parallel mode over inverted lists); a batch of queries splits the queries. Small scans stay
@@ -149,6 +152,23 @@ class FaissIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal) - len(self._tombstones)
 
+    def erased_vectors_kept(self) -> int:
+        """Tombstoned ids whose vector is still in the HNSW graph (a file written before removals overwrote
+        them): what `doctor` reports, and `scrub_erased` clears."""
+        if self.kind != "hnsw" or not len(self._tombstones):
+            return 0
+        vecs = _hnsw_vectors(self._index, self._tombstones)
+        return int(np.count_nonzero(np.any(vecs != 0, axis=1)))
+
+    def scrub_erased(self) -> int:
+        """Overwrite the vectors and links of every tombstoned id (see `erased_vectors_kept`); how many."""
+        n = self.erased_vectors_kept()
+        if n:
+            self._materialize()
+            _hnsw_scrub(self._index, self._tombstones, self._tombstones)
+            self._index_dirty = True
+        return n
+
     def ids(self) -> np.ndarray:
         every = self._all_ids()
         if len(self._tombstones):
@@ -180,8 +200,10 @@ class FaissIndex:
             # there with the same embedding, so reviving it is enough.
             back = np.isin(ids, self._tombstones)
             if back.any():
+                self._materialize()
                 self._tombstones = np.setdiff1d(self._tombstones, ids[back])
-                self._meta_dirty = True
+                _hnsw_write_vectors(self._index, ids[back], vectors[back])  # the removal zeroed them
+                self._meta_dirty = self._index_dirty = True
                 ids, vectors = ids[~back], vectors[~back]
                 if len(ids) == 0:
                     return
@@ -197,8 +219,10 @@ class FaissIndex:
             fresh = np.setdiff1d(ids, self._tombstones, assume_unique=True)
             fresh = fresh[np.isin(fresh, self._all_ids())]
             if len(fresh):
+                self._materialize()
                 self._tombstones = np.union1d(self._tombstones, fresh)
-                self._meta_dirty = True
+                _hnsw_scrub(self._index, fresh, self._tombstones)
+                self._meta_dirty = self._index_dirty = True
             return len(fresh)
         self._materialize()
         removed = int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
@@ -381,3 +405,67 @@ def _allow_selector(allowed: np.ndarray, denied: np.ndarray, keep: list[Any]) ->
     if len(denied):
         allowed = np.setdiff1d(allowed, denied, assume_unique=True)
     return faiss.IDSelectorBatch(allowed)
+
+
+# Erasure inside an HNSW graph ---------------------------------------------------------------------
+def _hnsw_positions(index: Any, ids: np.ndarray) -> np.ndarray:
+    """The storage positions of these ids in an id-mapped HNSW index."""
+    every = faiss.vector_to_array(index.id_map).astype(np.int64)
+    return np.flatnonzero(np.isin(every, ids))
+
+
+def _hnsw_storage(index: Any) -> tuple[Any, np.ndarray]:
+    """The HNSW structure and a writable view of its stored vectors (ntotal, dim)."""
+    inner: Any = faiss.downcast_index(index.index)
+    storage: Any = faiss.downcast_index(inner.storage)
+    xb = faiss.rev_swig_ptr(storage.get_xb(), int(storage.ntotal) * int(index.d))
+    return inner.hnsw, np.asarray(xb).reshape(-1, int(index.d))
+
+
+def _hnsw_vectors(index: Any, ids: np.ndarray) -> np.ndarray:
+    _, xb = _hnsw_storage(index)
+    return np.asarray(xb[_hnsw_positions(index, ids)])
+
+
+def _hnsw_write_vectors(index: Any, ids: np.ndarray, vectors: np.ndarray) -> None:
+    every = faiss.vector_to_array(index.id_map).astype(np.int64)
+    where = {int(i): p for p, i in enumerate(every.tolist())}
+    _, xb = _hnsw_storage(index)
+    for i, v in zip(ids.tolist(), vectors):
+        if int(i) in where:
+            xb[where[int(i)]] = v
+
+
+def _hnsw_scrub(index: Any, ids: np.ndarray, dead: np.ndarray) -> None:
+    """Overwrite the vectors of `ids` with zeros and their own neighbour lists (every level) with links to
+    nodes drawn at random among those not in `dead`: the lists said whom the erased face resembled, random
+    ones say nothing and keep the node from being a dead end for a search that reaches it through another
+    node's link (those stay: a zero vector scores 0, and the tombstone denies the id). When the entry point is
+    among them, the highest node not in `dead` becomes the entry point."""
+    hnsw, xb = _hnsw_storage(index)
+    pos = _hnsw_positions(index, ids)
+    if not len(pos):
+        return
+    xb[pos] = 0.0
+    offsets = faiss.vector_to_array(hnsw.offsets).astype(np.int64)
+    levels = faiss.vector_to_array(hnsw.levels).astype(np.int64)  # a node's level + 1
+    cum = faiss.vector_to_array(hnsw.cum_nneighbor_per_level).astype(np.int64)
+    alive = np.ones(len(levels), bool)
+    alive[_hnsw_positions(index, dead)] = False
+    if 0 <= int(hnsw.entry_point) < len(levels) and not alive[int(hnsw.entry_point)] and alive.any():
+        candidates = np.flatnonzero(alive)
+        new = int(candidates[np.argmax(levels[candidates])])
+        hnsw.entry_point = new
+        hnsw.max_level = int(levels[new]) - 1
+    links = faiss.rev_swig_ptr(hnsw.neighbors.data(), int(hnsw.neighbors.size()))
+    rng = np.random.default_rng()
+    pools: dict[int, np.ndarray] = {}
+    for p in pos.tolist():
+        for level in range(int(levels[p])):
+            start, stop = offsets[p] + cum[level], offsets[p] + cum[level + 1]
+            if level not in pools:
+                pools[level] = np.flatnonzero(alive & (levels > level))
+            pool = pools[level]
+            pick: Any = rng.choice(pool, size=min(int(stop - start), len(pool)), replace=False) if len(pool) else []
+            links[start:stop] = -1
+            links[start : start + len(pick)] = pick

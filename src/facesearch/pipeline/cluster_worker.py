@@ -196,6 +196,11 @@ class ClusterWorker:
         if self._outside(path):
             return OUTSIDE_ROOTS, "outside the allowed roots"
         try:
+            if self._roots:  # read the path that was checked, with no link followed on the way (a swapped root)
+                real = path.resolve()
+                if not os.path.lexists(real):
+                    return NOT_FOUND, "no such file"
+                return imaging.read_file(real, self.config.max_file_bytes, nofollow=True)
             if not path.exists():
                 return NOT_FOUND, "no such file"
             return imaging.read_file(path, self.config.max_file_bytes)

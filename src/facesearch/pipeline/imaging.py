@@ -8,19 +8,21 @@ whole image."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import stat
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError
+from ..fsutil import open_beneath
 
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO", "PPM")
 IMAGE_SUFFIXES = frozenset(
@@ -62,15 +64,20 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_file(path: Path, max_bytes: int) -> bytes:
+def read_file(path: Path, max_bytes: int, *, nofollow: bool = False) -> bytes:
     """A regular file's bytes, at most `max_bytes`. Anything else (a FIFO, a device, a socket, a folder) is
     refused with NOT_A_FILE without waiting on it: the file is opened non-blocking and checked on the open
-    descriptor, so it cannot be swapped for a FIFO between the check and the read."""
+    descriptor, so it cannot be swapped for a FIFO between the check and the read. With `nofollow` (a path
+    checked against the ingest roots), no component of the absolute path may be a symbolic link: a folder
+    swapped for a link after the check opens nothing (UNREADABLE)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ImageError(NOT_A_FILE, "not a regular file")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-        with os.fdopen(fd, "rb") as fh:
+        if nofollow:
+            fh = open_beneath(Path("/"), PurePosixPath(path.relative_to(path.anchor)))
+        else:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise ImageError(NOT_A_FILE, "not a regular file")
+            fh = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)), "rb")
+        with fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise ImageError(NOT_A_FILE, "not a regular file")
@@ -78,6 +85,8 @@ def read_file(path: Path, max_bytes: int) -> bytes:
                 raise ImageError(TOO_LARGE_FILE, f"{st.st_size} bytes > limit {max_bytes}")
             data = fh.read(max_bytes + 1)
     except OSError as exc:
+        if nofollow and exc.errno == errno.EINVAL:
+            raise ImageError(NOT_A_FILE, "not a regular file") from exc
         # In words ("/x.jpg: no such file or directory"), not Python's "[Errno 2] No such file ...".
         raise ImageError(UNREADABLE, f"{path}: {(exc.strerror or str(exc)).lower()}") from exc
     if len(data) > max_bytes:

@@ -29,6 +29,9 @@ class Item:
     source_url: str | None = None
     meta: dict[str, Any] | None = None
     manifest_row: int | None = None
+    # The path was checked against the ingest roots (it is real, with no link in it): read it so that no
+    # component may be a link, or a folder swapped for one after the check would be followed out of the roots.
+    checked: bool = False
 
 
 def items_from_folder(root: Path) -> list[Item]:
@@ -84,7 +87,11 @@ def read_items(
     anyway, and only a file too large for a photo is opened again to look at its first bytes."""
     for key, item in items:
         try:
-            data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
+            if item.checked:
+                present = os.path.lexists(item.path)
+                data = imaging.read_file(item.path, max_bytes, nofollow=True) if present else None
+            else:
+                data = imaging.read_file(item.path, max_bytes) if item.path.exists() else None
         except ImageError as exc:
             if videos is not None and exc.reason == imaging.TOO_LARGE_FILE and is_video(item.path):
                 videos(key, item)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .audit.table import AuditEntry
 from .db import Store
-from .governance_tables import Purpose
+from .governance_tables import Proposal, Purpose
 from .watch_tables import CaseAuthorisation, ProposalAssignment, PurposeAuthorisation, UrgentUse
 
 CHUNK = 5000
@@ -130,6 +130,19 @@ def assign(store: Store, proposal_id: int, reviewer: str, by: str, now: datetime
             s.add(ProposalAssignment(proposal_id=proposal_id, reviewer=reviewer, assigned_by=by, assigned_at=now))
         else:
             row.reviewer, row.assigned_by, row.assigned_at = reviewer, by, now
+
+
+def reviewers_of_case(store: Store, case_ref: str) -> set[str]:
+    """The reviewers assigned to a proposal made under this case reference (explicit assignment)."""
+    with store.session() as s:
+        return {
+            str(r)
+            for r in s.scalars(
+                select(ProposalAssignment.reviewer)
+                .join(Proposal, Proposal.id == ProposalAssignment.proposal_id)
+                .where(Proposal.case_ref == case_ref)
+            )
+        }
 
 
 def assignments(store: Store, proposal_ids: Sequence[int]) -> dict[int, str]:

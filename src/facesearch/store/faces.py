@@ -12,8 +12,10 @@ from sqlalchemy.engine import Connection
 
 from ..records import NewImage
 from .base import CHUNK, StoreBase
+from .people_tables import PersonFace
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, utcnow
 from .video_tables import Video, VideoFace, VideoTrack
+from .watch_tables import WatchHit
 
 
 class FaceRows(StoreBase):
@@ -301,15 +303,35 @@ class FaceRows(StoreBase):
                     conn.execute(update(Image).where(Image.id == image_id).values(face_count=n))
         return [(int(c), int(f), str(t), int(i)) for c, f, t, i in rows], emptied
 
+    def forget_freed(self) -> bool:
+        """After an erasure: SQLite's write-ahead log still holds earlier versions of the pages the erasure
+        changed (an embedding as it was ingested); a checkpoint that truncates the log moves the zeroed pages
+        into the file and drops the old frames. False when a reader kept it from finishing (the log is then
+        truncated by a later checkpoint; `doctor` reports a log that still holds frames)."""
+        if self.database.dialect.name != "sqlite":
+            return True
+        with self.database.connect() as conn:
+            # A truncating checkpoint waits for readers: a short wait here, not the 60 s every statement gets,
+            # so an erasure is not held up by a long search (a later checkpoint finishes the job).
+            before = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+            conn.exec_driver_sql("PRAGMA busy_timeout=2000")
+            try:
+                busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={before}")
+        return not busy or int(busy[0]) == 0
+
     def _delete_face_rows(self, conn: Connection, faces: Sequence[tuple[int, int]]) -> None:
-        """Delete (collection id, face id) rows with their embeddings (and a video face's time), and count them
-        off, in the caller's transaction. The embeddings go explicitly, not only by the foreign key's cascade:
-        a SQLite connection opened elsewhere may have foreign keys off."""
+        """Delete (collection id, face id) rows with their embeddings (and a video face's time), their place in
+        a person and their watch hits, and count them off, in the caller's transaction. Those go explicitly, not
+        only by the foreign keys' cascade: a SQLite connection opened elsewhere may have foreign keys off."""
         ids = [f for _, f in faces]
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
             conn.execute(delete(FaceEmbedding).where(FaceEmbedding.face_id.in_(chunk)))
             conn.execute(delete(VideoFace).where(VideoFace.face_id.in_(chunk)))
+            conn.execute(delete(PersonFace).where(PersonFace.face_id.in_(chunk)))
+            conn.execute(delete(WatchHit).where(WatchHit.face_id.in_(chunk)))
             conn.execute(delete(Face).where(Face.id.in_(chunk)))
         deltas: dict[int, int] = {}
         for collection_id, _ in faces:

@@ -116,3 +116,12 @@ def open_in_collection(store: Store, collection_id: int) -> list[tuple[int, str 
             .order_by(Proposal.id)
         ).all()
     return [(int(i), ref) for i, ref in rows]
+
+
+def proposed_case(store: Store, face_id: int) -> str | None:
+    """The case reference of the newest proposal whose candidate is this face (None: no proposal names it)."""
+    with store.session() as s:
+        row = s.execute(
+            select(Proposal.id, Proposal.case_ref).where(Proposal.face_id == int(face_id)).order_by(Proposal.id.desc())
+        ).first()
+    return None if row is None else str(row[1] or "")

@@ -29,6 +29,10 @@ def copy_database(src: Path, dst: Path) -> None:
     try:
         source.backup(target)
         target.execute("PRAGMA journal_mode=DELETE")
+        # The backup API copies pages as they are, free ones included: a home written before deletions were
+        # zeroed (or a page freed before) may hold erased rows there. VACUUM writes the copy anew without them.
+        target.execute("PRAGMA secure_delete=ON")
+        target.execute("VACUUM")
     finally:
         target.close()
         source.close()

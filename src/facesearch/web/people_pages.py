@@ -1,7 +1,12 @@
 """People pages of the browser UI: the grid of people, a person's faces, photos and corrections, the
 correction tools (name, merge, split, move, "not this person", undo), and "who appears with whom" (a search:
 case reference and purpose). Plain server-side forms; every action is one use case of `app.people`, which
-holds the rules and writes the audit entries."""
+holds the rules and writes the audit entries.
+
+Browsing people is a search: the grid and a person's page ask for a case reference and a purpose first, and
+keep them for the browser session in a cookie (`fs_people_case`, HttpOnly, SameSite=Strict, this path only),
+so corrections and links need not carry them. Each page view passes the search gate again with them and is
+audited under the case; a refusal (suspended, purpose withdrawn, limit) shows the form with the reason."""
 
 from __future__ import annotations
 
@@ -24,6 +29,53 @@ router = APIRouter(include_in_schema=False)
 ID_MAX = 2**63 - 1
 SUGGESTIONS = 1000  # pairs looked at for a person page's "may be the same person" marks
 PersonId = Annotated[int, Path(ge=1, le=ID_MAX)]
+
+
+CASE_COOKIE = "fs_people_case"
+GATE_KINDS = ("case_required", "purpose_not_allowed", "suspended", "limit", "forbidden", "invalid")
+
+
+def _browsing(request: Request, case_ref: str | None, purpose: str | None) -> tuple[str | None, str | None, bool]:
+    """The case and purpose this browsing names: the query's, else the session cookie's; and whether the query
+    gave new ones (then the cookie is set)."""
+    if case_ref is not None or purpose is not None:  # given (empty ones too: "Change" clears them)
+        return (case_ref or "").strip() or None, (purpose or "").strip() or None, True
+    kept = request.cookies.get(CASE_COOKIE, "")
+    case, _, why = kept.partition("\n")
+    return case or None, why or None, False
+
+
+def _keep_case(response: Response, ctx: Context, case_ref: str | None, purpose: str | None) -> Response:
+    response.set_cookie(
+        CASE_COOKIE,
+        f"{case_ref or ''}\n{purpose or ''}",
+        httponly=True,
+        secure=ctx.settings.cookie_secure,
+        samesite="strict",
+        path="/people",
+    )
+    return response
+
+
+def _ask_case(
+    request: Request, ctx: Context, actor: Actor, action: str, case_ref: str | None, purpose: str | None, exc: Any
+) -> Response:
+    """The form asking for the case and purpose, with the refusal (and the status the API gives it)."""
+    status, error = 200, None
+    if exc is not None:
+        status, title, _ = KINDS.get(getattr(exc, "kind", "invalid"), KINDS["invalid"])
+        error = f"{title}: {exc}" if case_ref or purpose else None
+        status = status if error else 200
+    return render(
+        request,
+        "people_case.html",
+        status=status,
+        action=action,
+        case_ref=case_ref,
+        purpose=purpose,
+        error=error,
+        purposes=purposes.active_purposes(ctx, actor),
+    )
 
 
 def _redirect(
@@ -58,11 +110,20 @@ def people_page(
     sig: Annotated[str | None, Query(max_length=64)] = None,
     min_faces: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     see: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
+    case_ref: Annotated[str | None, Query(max_length=200)] = None,
+    purpose: Annotated[str | None, Query(max_length=1000)] = None,
     actor: Actor = Depends(Caller(people.list_people, people.suggestions)),
     ctx: Context = Depends(context),
 ) -> Response:
     msg, error = signed_notices(actor.name, "/people", msg, error, sig)
-    listed = people.list_people(ctx, actor, min_faces=min_faces).people
+    case_ref, purpose, new = _browsing(request, case_ref, purpose)
+    try:
+        listed = people.list_people(ctx, actor, min_faces=min_faces, case_ref=case_ref, purpose=purpose).people
+        suggested = people.suggestions(ctx, actor, case_ref=case_ref, purpose=purpose).suggestions
+    except FacesearchError as exc:
+        if getattr(exc, "kind", "") not in GATE_KINDS:
+            raise
+        return _ask_case(request, ctx, actor, "/people", case_ref, purpose, exc)
     cards = [
         {
             "id": p.id,
@@ -73,17 +134,19 @@ def people_page(
         }
         for p in listed
     ]
-    return render(
+    page = render(
         request,
         "people.html",
         people=cards,
-        suggestions=people.suggestions(ctx, actor).suggestions,
+        suggestions=suggested,
         min_faces=min_faces,
         msg=msg,
         error=error,
         see=see,
         may_cluster=actor.role in roles_of(people.cluster),
+        browsing={"case_ref": case_ref, "purpose": purpose},
     )
+    return _keep_case(page, ctx, case_ref, purpose) if new else page
 
 
 @router.post("/people/cluster")
@@ -105,7 +168,15 @@ def people_cluster(
 def _person_page(
     request: Request, ctx: Context, actor: Actor, person_id: int, status: int = 200, **page: Any
 ) -> Response:
-    person = people.show_person(ctx, actor, person_id)
+    query = request.query_params
+    case_ref, purpose, new = _browsing(request, query.get("case_ref"), query.get("purpose"))
+    try:
+        person = people.show_person(ctx, actor, person_id, case_ref=case_ref, purpose=purpose)
+        alike = people.suggestions(ctx, actor, limit=SUGGESTIONS, case_ref=case_ref, purpose=purpose).suggestions
+    except FacesearchError as exc:
+        if getattr(exc, "kind", "") not in GATE_KINDS:
+            raise
+        return _ask_case(request, ctx, actor, f"/people/{person_id}", case_ref, purpose, exc)
     photos: dict[int, dict[str, Any]] = {}
     for f in person.faces:
         img = f.image
@@ -114,12 +185,8 @@ def _person_page(
             img.id, {"id": img.id, "path": img.path, "collection": img.collection, "file": file, "faces": 0}
         )["faces"] += 1
     # Pairs within the pack's verify threshold ("may be the same person"), marked among the most alike.
-    suggested = {
-        x.b.id if x.a.id == person_id else x.a.id
-        for x in people.suggestions(ctx, actor, limit=SUGGESTIONS).suggestions
-        if person_id in (x.a.id, x.b.id)
-    }
-    return render(
+    suggested = {x.b.id if x.a.id == person_id else x.a.id for x in alike if person_id in (x.a.id, x.b.id)}
+    response = render(
         request,
         "people_person.html",
         status=status,
@@ -129,8 +196,10 @@ def _person_page(
         purposes=purposes.active_purposes(ctx, actor),
         suspension=suspension.current_suspension(ctx, actor),
         may_together=actor.role in roles_of(people.together),
+        browsing={"case_ref": case_ref, "purpose": purpose},
         **page,
     )
+    return _keep_case(response, ctx, case_ref, purpose) if new else response
 
 
 @router.get("/people/{person_id}")

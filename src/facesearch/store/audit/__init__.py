@@ -30,6 +30,7 @@ from .query import (
     FORMULA_PREFIXES,
     action_rows,
     case_entries,
+    case_owner,
     case_refs,
     count_since,
     csv_cell,
@@ -80,6 +81,7 @@ __all__ = [
     "read_key",
     "row_fields",
     "token_minter",
+    "case_owner",
     "took_part",
     "verify_chain",
 ]

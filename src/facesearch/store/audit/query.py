@@ -234,6 +234,22 @@ def took_part(store: Store, case_ref: str, actor: str, actions: Collection[str])
         )
 
 
+def case_owner(store: Store, case_ref: str, actions: Collection[str]) -> str | None:
+    """Who opened the case: the actor of its first entry of these actions that was not a refusal."""
+    with store.session() as s:
+        found = s.scalar(
+            select(AuditEntry.actor)
+            .where(
+                AuditEntry.case_ref == case_ref,
+                AuditEntry.action.in_([str(a) for a in actions]),
+                AuditEntry.outcome != "refused",
+            )
+            .order_by(AuditEntry.seq)
+            .limit(1)
+        )
+    return None if found is None else str(found)
+
+
 def case_refs(
     store: Store, actions: Collection[str], actor: str | None = None, limit: int = 500
 ) -> list[tuple[str, str, int]]:

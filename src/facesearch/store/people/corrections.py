@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 
 from ..db import Store
 from ..people_tables import Person, PersonCorrection, PersonFace
+from ..schema import Face
 from .reads import images_of, person_of_face
 
 # Corrections ----------------------------------------------------------------------------------------
@@ -124,3 +125,70 @@ def restore(
         )
     touched.discard(0)
     return touched
+
+
+def forget_erased_faces(store: Store) -> int:
+    """Take erased faces out of the corrections that name them, in one transaction: a correction left about
+    no face at all is deleted (its name and what it asserted were about someone erased), the others keep only
+    faces that still exist, and the names they would put back only for people a kept face leads to or that
+    still exist. Returns how many corrections were deleted or changed."""
+    changed = 0
+    with store.session.begin() as s:
+        kept = list(s.scalars(select(PersonCorrection)))
+        mentioned = {int(f) for c in kept for f in _faces_named(c)}
+        existing = _existing_faces(s, mentioned)
+        people = {int(i) for i in s.scalars(select(Person.id))}
+        for c in kept:
+            named = _faces_named(c)
+            if not named - existing:
+                continue
+            changed += 1
+            if not named & existing:
+                s.delete(c)
+                continue
+            c.faces = [int(f) for f in c.faces if int(f) in existing]
+            c.links = _links_without(c.links or {}, existing)
+            before = dict(c.before or {})
+            faces_before = {k: v for k, v in (before.get("faces") or {}).items() if int(k) in existing}
+            owners = {int(v) for v in faces_before.values() if v is not None}
+            before["faces"] = faces_before
+            before["people"] = {
+                k: v for k, v in (before.get("people") or {}).items() if int(k) in owners or int(k) in people
+            }
+            c.before = before
+    return changed
+
+
+def corrections_naming_erased_faces(store: Store) -> list[int]:
+    """Ids of the corrections that still name a face that no longer exists (what `forget_erased_faces` fixes)."""
+    with store.session() as s:
+        kept = list(s.scalars(select(PersonCorrection)))
+        existing = _existing_faces(s, {int(f) for c in kept for f in _faces_named(c)})
+    return [int(c.id) for c in kept if _faces_named(c) - existing]
+
+
+def _existing_faces(s: Any, ids: set[int]) -> set[int]:
+    wanted = sorted(ids)
+    found: set[int] = set()
+    for i in range(0, len(wanted), 500):
+        found.update(int(f) for f in s.scalars(select(Face.id).where(Face.id.in_(wanted[i : i + 500]))))
+    return found
+
+
+def _faces_named(c: PersonCorrection) -> set[int]:
+    links = c.links or {}
+    ids = {int(f) for f in c.faces or []}
+    ids.update(int(f) for group in links.get("must") or [] for f in group)
+    ids.update(int(f) for pair in links.get("cannot") or [] for side in pair for f in side)
+    ids.update(int(k) for k in ((c.before or {}).get("faces") or {}))
+    return ids
+
+
+def _links_without(links: Mapping[str, Any], existing: set[int]) -> dict[str, Any]:
+    must = [[int(f) for f in g if int(f) in existing] for g in links.get("must") or []]
+    cannot = []
+    for pair in links.get("cannot") or []:
+        sides = [[int(f) for f in side if int(f) in existing] for side in pair]
+        if all(sides):
+            cannot.append(sides)
+    return {**links, "must": [g for g in must if g], "cannot": cannot}

@@ -291,3 +291,11 @@ def others_in_photos(store: Store, image_ids: Sequence[int], person_id: int) -> 
         ):
             shared[int(pid)].add(int(im))
     return shared
+
+
+def people_without_faces(store: Store) -> list[int]:
+    """People whose every face was erased or moved: their template and name outlive what they were made of
+    until the next upkeep (`doctor` reports them)."""
+    with store.session() as s:
+        empty = select(Person.id).where(~select(PersonFace.face_id).where(PersonFace.person_id == Person.id).exists())
+        return [int(i) for i in s.scalars(empty.order_by(Person.id))]
