@@ -7,6 +7,7 @@ Each test reproduces an attack that succeeded against 0.3.0 (synthetic pack: plu
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
@@ -48,14 +49,19 @@ def world(synthetic_env: Path, tmp_path: Path) -> tuple[Context, Path, dict[str,
     return ctx, probe, tokens
 
 
+_CASES = itertools.count(1)
+
+
 def _cli(*args: str, **env: str) -> tuple[int, str]:
     r = runner.invoke(cli_app, list(args), env=env or None)
     return r.exit_code, r.output
 
 
 def _search(probe: Path, *who: str, **env: str) -> tuple[int, dict]:
+    # A case of its own per search: a case belongs to its first examiner, and these tests are about who acts.
+    case = f"CASE-{next(_CASES)}"
     r = runner.invoke(
-        cli_app, [*who, "search", str(probe), "--case", "CASE-1", "--purpose", "TEST", "--json"], env=env or None
+        cli_app, [*who, "search", str(probe), "--case", case, "--purpose", "TEST", "--json"], env=env or None
     )
     return r.exit_code, json.loads(r.stdout) if r.stdout.strip() else {}
 

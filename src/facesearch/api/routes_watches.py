@@ -3,7 +3,8 @@
 Watches are the examiner's: adding one is gated and logged like a search (`watches.add_watch`), each sees and
 stops their own (auditors read every watch, admins may stop any), and a hit is proposed into the two-person
 review like a search candidate. Authorisations are recorded by admins and read by whoever may read the case's
-report. The yearly report of uses per purpose is the auditors' and admins'. Reviewers are assigned by a
+report; admins add examiners to a case (`case_access`: once a case has an owner, only its owner and members
+work under it). The yearly report of uses per purpose is the auditors' and admins'. Reviewers are assigned by a
 proposal's author (or an admin)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
-from ..app import authorisations, review, watches
+from ..app import authorisations, case_access, review, watches
 from ..app.context import Actor
 from ..http.deps import Caller
 from ..http.uploads import read_photo, takes_uploads
@@ -188,6 +189,22 @@ def get_authorisations(
     case_ref: str, ctx: Ctx, actor: Actor = Depends(Caller(authorisations.case_authorisations))
 ) -> AuthorisationList:
     return AuthorisationList(authorisations=authorisations.case_authorisations(ctx, actor, case_ref))
+
+
+class Membership(BaseModel):
+    examiner: str = Field(min_length=1, max_length=100, description="The examiner to add to the case.")
+
+
+@router.post(
+    "/cases/{case_ref}/members",
+    status_code=201,
+    response_model=case_access.CaseMember,
+    summary="Add an examiner to a case: they may then search under it and read its report (admin)",
+)
+def post_member(
+    case_ref: str, body: Membership, ctx: Ctx, actor: Actor = Depends(Caller(case_access.add_member))
+) -> case_access.CaseMember:
+    return case_access.add_member(ctx, actor, case_ref, body.examiner)
 
 
 @router.get(

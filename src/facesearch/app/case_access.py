@@ -1,20 +1,37 @@
-"""Who may read what is recorded under a case: auditors and admins every case; an examiner the cases they own
-or are assigned to. The owner is who opened the case: the examiner of its first search, verify, co-appearance
-search or watch that was not refused. Assigned is a reviewer an admin assigned to a proposal made under the
-case. Running something under a case reference (the references are seen in the proposals list) makes no one
-a reader of the case: a case reference is a name, not a key."""
+"""Who may work on a case and read what is recorded under it: auditors and admins read every case; an examiner
+the cases they own or are a member of. The owner is who opened the case: the examiner of its first search,
+verify, co-appearance search, people view or watch that was not refused. Members are the examiners an admin
+added to the case (`add_member`, `facesearch cases assign`) and the reviewers an admin assigned to a proposal
+made under it. Once a case has an owner, only its owner and members may search under it (`check_case_use`,
+part of the search gate): a case reference is a name, not a key, so neither running something under it nor
+having used it first makes anyone else a reader of someone else's work."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..store.audit import case_owner, case_refs
+from ..store.audit import case_members, case_owner, case_refs
 from ..store.authorisations import reviewers_of_case
 from ..vocabulary import Action
+from .accounts import find_account
+from .auditing import record
 from .context import Actor, Context
+from .errors import Forbidden, Invalid
 from .roles import allowed
 
-TAKING_PART = (Action.SEARCH.value, Action.VERIFY.value, Action.PEOPLE_TOGETHER.value, Action.WATCH_ADD.value)
+TAKING_PART = (
+    Action.SEARCH.value,
+    Action.VERIFY.value,
+    Action.PEOPLE_TOGETHER.value,
+    Action.PEOPLE_VIEW.value,
+    Action.WATCH_ADD.value,
+)
+
+
+def _member(ctx: Context, case_ref: str, name: str) -> bool:
+    return name in case_members(ctx.store, case_ref, Action.CASE_ASSIGN.value) or name in reviewers_of_case(
+        ctx.store, case_ref
+    )
 
 
 def may_read_case(ctx: Context, case_ref: str, actor: Actor) -> bool:
@@ -24,7 +41,50 @@ def may_read_case(ctx: Context, case_ref: str, actor: Actor) -> bool:
         return False
     if case_owner(ctx.store, case_ref, TAKING_PART) == actor.name:
         return True
-    return actor.name in reviewers_of_case(ctx.store, case_ref)
+    return _member(ctx, case_ref, actor.name)
+
+
+def check_case_use(ctx: Context, actor: Actor, case_ref: str) -> None:
+    """An examiner works under a case only if it is new, theirs, or they are its member: otherwise whoever first
+    used a reference another examiner later works under would own, and read, that examiner's searches."""
+    if actor.role != "examiner":
+        return
+    owner = case_owner(ctx.store, case_ref, TAKING_PART)
+    if owner is None or owner == actor.name or _member(ctx, case_ref, actor.name):
+        return
+    raise Forbidden(
+        f"case {case_ref} was opened by another examiner: an admin adds you to it "
+        f"(facesearch cases assign {case_ref} {actor.name}), or use a case reference of your own"
+    )
+
+
+@dataclass(frozen=True)
+class CaseMember:
+    """An examiner an admin added to a case: they may search under it and read its report."""
+
+    case_ref: str
+    examiner: str
+    added_by: str
+    seq: int
+
+
+@allowed("admin")
+def add_member(ctx: Context, actor: Actor, case_ref: str, examiner: str) -> CaseMember:
+    """Add an examiner to a case (an enabled examiner account, or a command-line examiner `cli:NAME`). Kept in
+    the audit log, the record of who may read what: a `case_assign` entry, never edited or removed."""
+    case = case_ref.strip()
+    if not case:
+        raise Invalid("name the case (its reference)", field="case_ref")
+    name = examiner.strip()
+    if not name:
+        raise Invalid("name the examiner", field="examiner")
+    account = find_account(ctx, name)
+    if account is None and not name.startswith("cli:"):
+        raise Invalid(f"no account {name!r}", field="examiner")
+    if account is not None and (account.disabled or account.role != "examiner"):
+        raise Invalid(f"{name} cannot be added: case members are enabled examiner accounts", field="examiner")
+    seq = record(ctx, actor, Action.CASE_ASSIGN, case_ref=case, details={"examiner": name})
+    return CaseMember(case_ref=case, examiner=name, added_by=actor.name, seq=seq)
 
 
 @dataclass(frozen=True)

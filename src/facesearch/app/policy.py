@@ -10,6 +10,7 @@ from datetime import timedelta
 from ..store.audit import count_since
 from ..vocabulary import Action
 from .authorisations import check_authorisation
+from .case_access import check_case_use
 from .context import Actor, Context
 from .errors import CaseRequired, LimitExceeded
 from .limits import limits_in_force
@@ -55,6 +56,7 @@ def search_gate(ctx: Context, actor: Actor, case_ref: str | None, purpose: str |
     check_not_suspended(ctx)
     code = check_purpose(ctx, purpose_code(why))
     check_limits(ctx, actor)
+    check_case_use(ctx, actor, case)
     # Last: an urgent use starts its case's urgent window, which an attempt refused for another reason must not.
     check_authorisation(ctx, actor, case, code)
     return case, why

@@ -1,5 +1,6 @@
 """`facesearch cases`: what a case rests on. `cases authorise` records a case's judicial or administrative
-authorisation (admins); `cases authorisations` lists them; `cases report` is `case report` under this name."""
+authorisation (admins); `cases authorisations` lists them; `cases assign` adds an examiner to a case (admins);
+`cases report` is `case report` under this name."""
 
 from __future__ import annotations
 
@@ -70,6 +71,20 @@ def listed(case_ref: str = typer.Argument(..., metavar="REF"), as_json: bool = t
     from ..app import authorisations
 
     emit(call(authorisations.case_authorisations, case_ref, as_json=as_json), as_json, _show_all)
+
+
+@cases_app.command("assign")
+def assign(
+    case_ref: str = typer.Argument(..., metavar="REF"),
+    examiner: str = typer.Argument(..., metavar="EXAMINER", help="An examiner account (or cli:NAME)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Add an examiner to a case (admin): once a case has an owner (its first examiner), only its owner and
+    its members may search under it and read its report. Logged (`case_assign`)."""
+    from ..app import case_access
+
+    out = call(case_access.add_member, case_ref, examiner, as_json=as_json)
+    emit(out, as_json, lambda m: typer.echo(f"{m.examiner} added to case {m.case_ref} (audit entry {m.seq})"))
 
 
 def _show_all(rows: list[authorisations.AuthorisationInfo]) -> None:

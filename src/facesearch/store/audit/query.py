@@ -250,6 +250,25 @@ def case_owner(store: Store, case_ref: str, actions: Collection[str]) -> str | N
     return None if found is None else str(found)
 
 
+def case_members(store: Store, case_ref: str, action: str) -> set[str]:
+    """The examiners named (`details.examiner`) by the entries of `action` under the case that were not
+    refusals: those an admin added to it."""
+    with store.session() as s:
+        rows = s.scalars(
+            select(AuditEntry.details).where(
+                AuditEntry.case_ref == case_ref,
+                AuditEntry.action == str(action),
+                AuditEntry.outcome != "refused",
+            )
+        ).all()
+    out: set[str] = set()
+    for details in rows:
+        name = json.loads(details).get("examiner") if details else None
+        if isinstance(name, str):
+            out.add(name)
+    return out
+
+
 def case_refs(
     store: Store, actions: Collection[str], actor: str | None = None, limit: int = 500
 ) -> list[tuple[str, str, int]]:
