@@ -13,12 +13,12 @@ from facesearch.cli.main import app
 
 
 @pytest.fixture()
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    with synthetic_packs():
+def home(tmp_path: Path):  # type: ignore[no-untyped-def]
+    # One patch context, undone last: a monkeypatch fixture would restore the pack setting after this block.
+    with synthetic_packs(), pytest.MonkeyPatch.context() as mp:
         env = make_env(tmp_path / "home")
         env.add_user("erik", "examiner")
-        monkeypatch.setenv("FACESEARCH_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("FACESEARCH_MODEL", "synthetic")
+        mp.setenv("FACESEARCH_HOME", str(tmp_path / "home"))
         yield env
 
 
