@@ -170,10 +170,11 @@ class FaceRows(StoreBase):
         return out
 
     def iter_embeddings(
-        self, collection_id: int, dim: int, batch: int = 20000
+        self, collection_id: int, dim: int, batch: int = 20000, after: int = -1
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """A collection's (ids, embeddings) in id order, `batch` rows at a time (keyset pagination)."""
-        last = -1
+        """A collection's (ids, embeddings) in id order, `batch` rows at a time (keyset pagination), of the faces
+        with ids above `after` (all by default): an index range read on (collection_id, face_id)."""
+        last = after
         with self.database.connect() as conn:
             while True:
                 rows = conn.execute(

@@ -14,7 +14,7 @@ from sqlalchemy import String, delete, func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
 from .db import Store
-from .schema import Collection, Face, FaceEmbedding, Image
+from .schema import Collection, Face, Image
 from .watch_tables import Watch, WatchHit, WatchMark, WatchTemplate
 
 CHUNK = 5000  # ids per IN (...) list, well under SQLite's bound on variables
@@ -239,23 +239,9 @@ def advance_mark(store: Store, collection_id: int, last_face_id: int) -> None:
 def new_faces(
     store: Store, collection_id: int, after: int, dim: int, batch: int = CHUNK
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(ids, embeddings) of the collection's faces with ids above `after`, in id order, `batch` at a time: an
-    index range read on (collection_id, face_id), proportional to the new faces only."""
-    last = after
-    with store.database.connect() as conn:
-        while True:
-            rows = conn.execute(
-                select(FaceEmbedding.face_id, FaceEmbedding.embedding)
-                .where(FaceEmbedding.collection_id == collection_id, FaceEmbedding.face_id > last)
-                .order_by(FaceEmbedding.face_id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                return
-            ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
-            yield ids, vecs
-            last = int(ids[-1])
+    """(ids, embeddings) of the collection's faces with ids above `after`, in id order, `batch` at a time: a
+    range read proportional to the new faces only."""
+    return store.iter_embeddings(collection_id, dim, batch, after=after)
 
 
 def face_sources(store: Store, face_ids: Sequence[int]) -> dict[int, tuple[int, int | None]]:
