@@ -1167,15 +1167,20 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def save_report(report: dict[str, Any], out_dir: Path, name: str, markdown: str) -> tuple[Path, Path]:
+    """`<UTC time>-<name>.json` (the whole report) and `.md` (its table) under `out_dir`: every benchmark's files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = out_dir / f"{stamp}-{report['benchmark']}"
+    base = out_dir / f"{stamp}-{name}"
     json_path = base.with_suffix(".json")
     md_path = base.with_suffix(".md")
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    md_path.write_text(to_markdown(report))
+    md_path.write_text(markdown)
     return json_path, md_path
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    return save_report(report, out_dir, report["benchmark"], to_markdown(report))
 
 
 if __name__ == "__main__":

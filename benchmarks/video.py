@@ -44,7 +44,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -582,11 +581,6 @@ def context_line(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = out_dir / f"{stamp}-video"
-    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     head, rows = table_rows(report)
     lines = [
         "# facesearch bench video",
@@ -606,8 +600,7 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
         "packages: `" + json.dumps(report["packages"]) + "`",
         "",
     ]
-    md_path.write_text("\n".join(lines) + "\n")
-    return json_path, md_path
+    return _harness().save_report(report, out_dir, "video", "\n".join(lines) + "\n")
 
 
 # Plumbing ----------------------------------------------------------------------------------------

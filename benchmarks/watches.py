@@ -20,7 +20,6 @@ production. Loaded by `facesearch.cli.bench` from the source checkout, like `ben
 from __future__ import annotations
 
 import importlib.util
-import json
 import statistics
 import sys
 import tempfile
@@ -279,14 +278,8 @@ def context_line(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = out_dir / f"{stamp}-watches"
-    json_path, md_path = base.with_suffix(".json"), base.with_suffix(".md")
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     head, rows = table_rows(report)
     lines = ["# facesearch bench watches", "", context_line(report), "", "| " + " | ".join(head) + " |"]
     lines.append("|" + "---|" * len(head))
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    md_path.write_text("\n".join(lines) + "\n")
-    return json_path, md_path
+    return _harness().save_report(report, out_dir, "watches", "\n".join(lines) + "\n")
