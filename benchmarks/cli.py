@@ -98,6 +98,9 @@ def main() -> int:
 
 def measure(args: argparse.Namespace, src: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(src)}
+    # As a user's shell runs it: Python keeps the bytecode it compiles (a build box's PYTHONDONTWRITEBYTECODE
+    # would make every start compile facesearch's own modules again, about 0.1 s); the warm-up runs write it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = facesearch_command()
     report: dict[str, Any] = {"src": str(src)}
     report["help"] = timed([*cmd, "--help"], env, args.repeat, args.warmup)

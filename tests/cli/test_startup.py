@@ -4,12 +4,16 @@ a CLI module would bring SQLAlchemy, NumPy and the rest back into every start.""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from support.paths import ROOT
+
+from facesearch.cli import startup
 
 HEAVY = ("numpy", "faiss", "openvino", "sqlalchemy", "alembic", "cv2", "PIL", "pydantic", "fastapi")
 
@@ -27,9 +31,9 @@ print(json.dumps({"code": code, "heavy": heavy, "help": out.getvalue()}))
 """
 
 
-def _run(*args: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "100"}
-    script = f"HEAVY = {json.dumps(json.dumps(HEAVY))}\n" + PROBE
+def _run(*args: str, env: dict[str, str] | None = None, watch: tuple[str, ...] = HEAVY) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "100", **(env or {})}
+    script = f"HEAVY = {json.dumps(json.dumps(watch))}\n" + PROBE
     done = subprocess.run(
         [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, check=True, timeout=120
     )
@@ -50,3 +54,22 @@ def test_a_command_help_imports_no_heavy_library() -> None:
         result = _run(*args)
         assert result["code"] == 0, args
         assert result["heavy"] in ([], ["pydantic"]), args
+
+
+def test_a_command_on_a_current_home_imports_no_alembic(tmp_path: Path) -> None:
+    """Alembic (a tenth of a command's start) is imported only when a home needs its schema made or upgraded."""
+    env = {"FACESEARCH_HOME": str(tmp_path / "home")}
+    first = _run("collections", "list", "--json", env=env, watch=("alembic",))
+    assert first["code"] == 0 and first["heavy"] == ["alembic"]  # a new home: its schema made by the migrations
+    again = _run("collections", "list", "--json", env=env, watch=("alembic",))
+    assert again["code"] == 0 and again["heavy"] == []
+
+
+def test_startup_thresholds_come_back_before_the_use_case() -> None:
+    usual = gc.get_threshold()
+    startup.quicken()
+    assert gc.get_threshold() != usual
+    startup.settle()
+    assert gc.get_threshold() == usual
+    startup.settle()  # a second call (a command running two use cases) changes nothing
+    assert gc.get_threshold() == usual

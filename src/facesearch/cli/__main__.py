@@ -1,5 +1,5 @@
 """`python -m facesearch.cli`: the same command line as the `facesearch` script."""
 
-from . import app
+from . import main
 
-app(prog_name="facesearch")
+main()

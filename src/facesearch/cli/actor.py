@@ -29,6 +29,7 @@ import typer
 
 from ..errors import FacesearchError, ImageError
 from ..vocabulary import ROLES
+from . import startup
 
 if TYPE_CHECKING:
     from ..app import accounts
@@ -197,6 +198,7 @@ def run(fn: Callable[[], T], as_json: bool = False) -> T:
     """Call a use case; show a failure the way every command does, with the exit code of its kind
     (`facesearch.errors.KINDS`): 2 bad input, 3 the probe cannot be searched, 4 refused by the rules (role,
     case reference, purpose, kill switch, limits), 5 the home cannot be read or written (read-only, full)."""
+    startup.settle()
     try:
         return fn()
     except FacesearchError as exc:

@@ -18,11 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -30,11 +27,18 @@ from ..errors import FacesearchError
 from . import accounts, governance_tables  # noqa: F401  (every table on Base: tells facesearch tables apart)
 from .schema import Base
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 State = Literal["empty", "unversioned", "old", "current", "newer"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_COMMAND = "facesearch db upgrade"
 VERSION_TABLE = "alembic_version"
+# The head revision, written out so that opening a home that is already at it needs no Alembic (importing
+# it is a tenth of a CLI command's start). `tests/store/test_migrations.py` holds it equal to Alembic's head.
+HEAD = "0007_watches"
 # Any constant works; it only has to be the same in every facesearch process sharing a PostgreSQL database.
 _PG_LOCK_KEY = 0x66616365  # "face"
 
@@ -50,6 +54,8 @@ class SchemaError(FacesearchError):
 
 def config(connection: Connection | None = None) -> Config:
     """An Alembic configuration for the migrations of this package; `connection` is what env.py runs on."""
+    from alembic.config import Config
+
     cfg = Config()
     # configparser interpolation: a '%' in the install path must be doubled.
     cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
@@ -60,6 +66,8 @@ def config(connection: Connection | None = None) -> Config:
 
 @lru_cache(maxsize=1)
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config())
 
 
@@ -84,6 +92,8 @@ def _inspect(conn: Connection) -> tuple[State, tuple[str, ...]]:
         heads = tuple(sorted(str(v) for v in conn.scalars(text(f"SELECT version_num FROM {VERSION_TABLE}")) if v))
     if not heads:
         return ("unversioned" if tables & set(Base.metadata.tables) else "empty"), heads
+    if heads == (HEAD,):
+        return "current", heads
     if any(h not in _known() for h in heads):
         return "newer", heads
     return ("current" if heads == (head(),) else "old"), heads
@@ -208,6 +218,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             if found_state != "current":
                 # An unversioned (0.1.0) home runs 0001_initial too: it creates only missing tables, so that
                 # equals stamping a complete 0.1.0 home and also completes one that lacks some tables.
+                from alembic import command
+
                 command.upgrade(config(conn), "head")
             conn.commit()
         finally:
