@@ -33,9 +33,14 @@ GOALS = {"help_s": 0.3, "search_s": 0.8}
 PURPOSE = "BENCH"
 
 
-def facesearch_command() -> list[str]:
+def facesearch_command(src: Path | None = None) -> list[str]:
+    """What the `facesearch` console script runs, for the checkout at `src` (its entry point: `cli.main` since
+    0.4.0, `cli.app` before), so that a baseline checkout starts the way its own release did."""
+    init = (src / "facesearch" / "cli" / "__init__.py") if src else None
+    if init is not None and init.exists() and "def main(" not in init.read_text():
+        return [sys.executable, "-c", "import sys; from facesearch.cli import app; sys.exit(app())"]
     script = shutil.which("facesearch", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "facesearch.cli"]
+    return [script] if script else [sys.executable, "-c", "import sys; from facesearch.cli import main; sys.exit(main())"]
 
 
 def timed(args: list[str], env: dict[str, str], repeat: int, warmup: int) -> dict[str, Any]:
@@ -101,8 +106,8 @@ def measure(args: argparse.Namespace, src: Path) -> dict[str, Any]:
     # As a user's shell runs it: Python keeps the bytecode it compiles (a build box's PYTHONDONTWRITEBYTECODE
     # would make every start compile facesearch's own modules again, about 0.1 s); the warm-up runs write it.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    cmd = facesearch_command()
-    report: dict[str, Any] = {"src": str(src)}
+    cmd = facesearch_command(src)
+    report: dict[str, Any] = {"src": str(src), "command": cmd}
     report["help"] = timed([*cmd, "--help"], env, args.repeat, args.warmup)
     print(f"{src}: facesearch --help: median {report['help']['median_s']:.3f} s", file=sys.stderr)
     if args.home:
