@@ -40,7 +40,8 @@ def facesearch_command(src: Path | None = None) -> list[str]:
     if init is not None and init.exists() and "def main(" not in init.read_text():
         return [sys.executable, "-c", "import sys; from facesearch.cli import app; sys.exit(app())"]
     script = shutil.which("facesearch", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-c", "import sys; from facesearch.cli import main; sys.exit(main())"]
+    fallback = "import sys; from facesearch.cli import main; sys.exit(main())"
+    return [script] if script else [sys.executable, "-c", fallback]
 
 
 def timed(args: list[str], env: dict[str, str], repeat: int, warmup: int) -> dict[str, Any]:

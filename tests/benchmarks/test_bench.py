@@ -74,7 +74,8 @@ def test_bench_ingest_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     for row in report["rows"]:
         assert set(row) >= ROW_FIELDS
         assert row["images"] == 10 and row["faces"] > 0 and row["peak_rss_mb"] > 0
-    assert any(g["goal"].startswith("yunet-reid") for g in report["goals"])
+    # LFW, given by its path: the 20x (any other set: 16x, test_speed_goal_is_20x_on_lfw_and_16x_elsewhere).
+    assert [g["target"] for g in report["goals"] if g["goal"].startswith("yunet-reid")] == [20.0]
     for run in report["runs"]:
         assert len(run["loadavg_before"]) == 3
 
@@ -92,3 +93,10 @@ def test_bench_without_harness_exits_2(tmp_path: Path, monkeypatch: pytest.Monke
     said = " ".join(result.output.split())  # the console wraps long lines
     assert "source checkout" in said and "pip install -e ." in said
     assert not (tmp_path / "out").exists()
+
+
+@needs_lfw
+def test_speed_goal_is_20x_on_lfw_and_16x_elsewhere(tmp_path: Path) -> None:
+    assert harness.speed_goal(None) == (20.0, "LFW")  # --data left out: the default set, LFW
+    assert harness.speed_goal(harness.default_data_dir())[0] == 20.0
+    assert harness.speed_goal(tmp_path)[0] == 16.0

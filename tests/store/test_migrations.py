@@ -256,7 +256,7 @@ def test_a_home_of_a_newer_facesearch_is_refused(tmp_path: Path) -> None:
 
 def test_written_out_head_is_alembics_head() -> None:
     """Opening a home at `migrate.HEAD` skips Alembic: a new migration must move the constant with it."""
-    assert migrate.HEAD == migrate.head(), f"set migrate.HEAD to {migrate.head()!r} (the newest migration)"
+    assert migrate.head() == migrate.HEAD, f"set migrate.HEAD to {migrate.head()!r} (the newest migration)"
 
 
 def test_new_home_gets_head_and_models_match_migrations(tmp_path: Path) -> None:
