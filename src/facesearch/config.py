@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     )
     # Detection runs on a copy whose longest side is at most this; crops come from the full image.
     detect_max_side: int = 640
+    detect_precision: Literal["auto", "f32"] = Field(
+        default="auto",
+        description="The detector's arithmetic: auto (the runtime's choice: bfloat16 on CPUs that have it, else "
+        "f32; 5 to 17% faster ingest there, LFW accuracy unchanged) or f32 (the same detections on every CPU, "
+        "as OpenCV's FaceDetectorYN finds them).",
+    )
     min_face_px: int = 20
     min_detection_score: float = 0.6
     ingest_min_quality: float = Field(

@@ -1,9 +1,10 @@
 """Our OpenVINO YuNet decoding against OpenCV's own FaceDetectorYN, on real photos: the same faces.
 
 Our detector pads its input to a few fixed shapes (buckets, so that photos of mixed sizes need few compiled
-networks); FaceDetectorYN pads to multiples of 32. Given the same padded input, both must agree exactly (the
-decoding and the coordinates); on the unpadded photo they must find the same faces at nearly the same places
-(extra zero padding changes the network's input, so landmarks move by a fraction of a pixel to ~1.5%).
+networks); FaceDetectorYN pads to multiples of 32. Given the same padded input, both must agree exactly in f32
+(the decoding and the coordinates; FACESEARCH_DETECT_PRECISION=f32); on the unpadded photo they must find the
+same faces at nearly the same places (extra zero padding changes the network's input, so landmarks move by a
+fraction of a pixel to ~1.5%).
 """
 
 from __future__ import annotations
@@ -62,8 +63,25 @@ def _close(got: np.ndarray, expected: np.ndarray, label: str) -> None:
             assert abs(face[14] - b[j, 14]) <= 0.05, label
 
 
+def test_default_precision_finds_the_faces_f32_finds() -> None:
+    """FACESEARCH_DETECT_PRECISION=auto lets the runtime run the detector in bfloat16 where the CPU has it:
+    the same clear faces as in f32, boxes and landmarks within `_close`'s bounds (on a CPU without bfloat16
+    both are f32)."""
+    core = ov.Core()
+    auto = YunetDetector(MODELS / YUNET, core, threads=1, score_threshold=0.6)
+    f32 = YunetDetector(MODELS / YUNET, core, threads=1, score_threshold=0.6, precision="f32")
+    files = sorted((LFW / "deepfunneled").glob("C*/*_0001.jpg"))[:40] + sorted(FR_IMAGES.glob("*.jpg"))
+    faces = 0
+    for f in files:
+        image, _ = downscale(cv2.imread(str(f)), 640)
+        got = auto.detect(image)
+        _close(got, f32.detect(image), f.name)
+        faces += len(got)
+    assert faces >= len(files)
+
+
 def test_matches_opencv_facedetectoryn() -> None:
-    ours = YunetDetector(MODELS / YUNET, ov.Core(), threads=1, score_threshold=0.6)
+    ours = YunetDetector(MODELS / YUNET, ov.Core(), threads=1, score_threshold=0.6, precision="f32")
     reference = _reference()
     files = sorted((LFW / "deepfunneled").glob("B*/*_0001.jpg"))[:40] + sorted(FR_IMAGES.glob("*.jpg"))
     faces = 0
@@ -81,7 +99,7 @@ def test_matches_opencv_facedetectoryn() -> None:
 def test_many_input_sizes_few_compiled_shapes() -> None:
     """Photos of many sizes (as in-the-wild collections bring): the same faces as FaceDetectorYN at every
     size, in the unpadded image's coordinates, from a handful of compiled input shapes."""
-    ours = YunetDetector(MODELS / YUNET, ov.Core(), threads=1, score_threshold=0.6)
+    ours = YunetDetector(MODELS / YUNET, ov.Core(), threads=1, score_threshold=0.6, precision="f32")
     reference = _reference()
     sources = sorted((LFW / "deepfunneled").glob("C*/*_0001.jpg"))[:12] + sorted(FR_IMAGES.glob("*.jpg"))
     rng = np.random.default_rng(7)

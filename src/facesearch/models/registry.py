@@ -45,6 +45,7 @@ def _load_yunet_reid(settings: Settings, threads: int) -> ModelPack:
         threads=threads,
         detect_max_side=settings.detect_max_side,
         min_score=settings.min_detection_score,
+        detect_precision=settings.detect_precision,
         cache_dir=compile_cache_dir(settings),
     )
 

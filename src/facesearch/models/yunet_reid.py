@@ -63,6 +63,7 @@ class YunetReidPack:
         min_score: float = 0.6,
         device: str = "CPU",
         cache_dir: Path | None = None,
+        detect_precision: str = "auto",
     ) -> None:
         import openvino as ov
 
@@ -71,7 +72,7 @@ class YunetReidPack:
         core = ov.Core()
         if cache_dir is not None:
             core.set_property({"CACHE_DIR": str(cache_dir)})
-        self._detector = YunetDetector(files[YUNET], core, threads, min_score)
+        self._detector = YunetDetector(files[YUNET], core, threads, min_score, precision=detect_precision)
         model = core.read_model(str(files[REID_XML]), str(files[REID_BIN]))
         model.reshape([-1, 3, CROP_SIZE, CROP_SIZE])
         # Listing the devices loads every plugin (NPU, GPU...): 23 ms and 4 MB a process, only worth it when

@@ -56,6 +56,7 @@ class WorkerConfig:
     max_pixels: int
     max_decode_bytes: int
     detect_max_side: int
+    detect_precision: str
     min_face_px: int
     min_detection_score: float
     ingest_min_quality: float
@@ -73,6 +74,7 @@ class WorkerConfig:
             max_pixels=settings.max_pixels,
             max_decode_bytes=settings.max_decode_bytes,
             detect_max_side=settings.detect_max_side,
+            detect_precision=settings.detect_precision,
             min_face_px=settings.min_face_px,
             min_detection_score=settings.min_detection_score,
             ingest_min_quality=settings.ingest_min_quality,
@@ -90,6 +92,7 @@ class WorkerConfig:
             "max_pixels": self.max_pixels,
             "max_decode_bytes": self.max_decode_bytes,
             "detect_max_side": self.detect_max_side,
+            "detect_precision": self.detect_precision,
             "min_face_px": self.min_face_px,
             "min_detection_score": self.min_detection_score,
             "ingest_min_quality": self.ingest_min_quality,
