@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,4 +23,10 @@ class StoreBase:
 
     def _dialect_insert(self, table: Any) -> Any:
         """INSERT with ON CONFLICT support on both backends (SQLite and PostgreSQL)."""
-        return (sqlite_insert if self.database.dialect.name == "sqlite" else pg_insert)(table)
+        if self.database.dialect.name == "sqlite":
+            return sqlite_insert(table)
+        # Imported here: PostgreSQL's dialect is a seventh of the store's import time, which SQLite homes (every
+        # CLI command on the default) would otherwise pay.
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
