@@ -73,13 +73,19 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """A copy whose longest side is at most max_side, and the scale used (1.0: the image itself).
 
-    Area averaging is the right filter but slow on big reductions (49 ms from 12 MP), so the bulk of a big
-    reduction is done by a cheap linear resize to twice the target, and only the last 2x by area.
+    Area averaging is the right filter for a big reduction but slow (49 ms from 12 MP), so the bulk of a big
+    reduction is done by a cheap linear resize to twice the target, and only the last 2x by area. A reduction
+    of at most 2x (a web photo of up to 1,280 px) is linear alone: bilinear sampling then skips no pixel row
+    whole, and it costs a fifth of area averaging's 1.1 ms at 1,024 px (on 218 such real photos, the same
+    faces at the same places but one landmark of one face, tests/models/test_downscale.py).
     """
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale == 1.0:
         return image, 1.0
+    size = (round(w * scale), round(h * scale))
+    if scale >= 0.5:
+        return cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), scale
     if scale < 0.25:
         image = cv2.resize(image, (round(w * scale * 2), round(h * scale * 2)), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
