@@ -17,7 +17,6 @@ import os
 import shutil
 import tempfile
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,6 +213,8 @@ def pull(name: str, settings: Settings, timeout: float = 60.0) -> list[Path]:
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             tmp_path = Path(tmp.name)
             try:
+                import urllib.request  # here: only a download needs it
+
                 with urllib.request.urlopen(entry.urls[rel], timeout=timeout) as response:  # noqa: S310
                     shutil.copyfileobj(response, tmp)
             except OSError as exc:

@@ -12,6 +12,8 @@ The pack is hidden unless FACESEARCH_TEST_PACKS=1 (see registry.py).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -48,7 +50,8 @@ CLEAR_LEVEL = 0.35
 MIN_CLEAR_CELLS = ((12.0, 30.0, 60.0), (0.5, 0.6, 0.85))
 
 
-def _projection() -> np.ndarray:
+@functools.cache
+def projection() -> np.ndarray:
     """A fixed (64, 256) matrix: 2x2 block averages of the 16x16 crop (one per cell of the 8x8 grid),
     mixed by a seeded random rotation.
 
@@ -66,10 +69,7 @@ def _projection() -> np.ndarray:
             for dy in range(k):
                 for dx in range(k):
                     block[cy * GRID + cx, (cy * k + dy) * EMBED_GRID + cx * k + dx] = 1.0 / k
-    return (q @ block).astype(np.float32)
-
-
-PROJECTION = _projection()
+    return (q @ block).astype(np.float32)  # made at first use: every command imports this module
 
 
 def _landmarks(boxes: np.ndarray) -> np.ndarray:
@@ -184,4 +184,4 @@ class SyntheticPack:
             small = cv2.resize(grey, (EMBED_GRID, EMBED_GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
             v = small.ravel() - small.mean()
             vectors[i] = v / max(float(np.linalg.norm(v)), 1e-6)
-        return l2_normalise(vectors @ PROJECTION.T)
+        return l2_normalise(vectors @ projection().T)
