@@ -73,3 +73,21 @@ def test_startup_thresholds_come_back_before_the_use_case() -> None:
     assert gc.get_threshold() == usual
     startup.settle()  # a second call (a command running two use cases) changes nothing
     assert gc.get_threshold() == usual
+
+
+def test_a_setting_that_does_not_parse_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FACESEARCH_HOME": str(tmp_path / "home")}
+    env.update(FACESEARCH_DETECT_PRECISION="fp16", FACESEARCH_MIN_FACE_PX="many")
+    done = subprocess.run(
+        [sys.executable, "-c", "from facesearch.cli import main; main()", "stats"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("error: bad setting:") and "\n" not in line
+    assert "FACESEARCH_DETECT_PRECISION='fp16'" in line and "FACESEARCH_MIN_FACE_PX='many'" in line
+    assert not (tmp_path / "home").exists()  # nothing made before the settings were understood

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .actor import call, fail
+from .actor import call, fail, load_settings
 from .output import emit
 
 if TYPE_CHECKING:
@@ -29,10 +29,9 @@ def serve(
     """Run the web service and browser UI (FastAPI + uvicorn, embedded defaults, nothing else needed)."""
     import uvicorn
 
-    from ..config import Settings
     from ..server import create_app
 
-    settings = Settings()
+    settings = load_settings()
     app = create_app(settings)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: listening on {host}: put TLS in front (a reverse proxy) before exposing it", err=True)

@@ -34,6 +34,7 @@ from . import startup
 if TYPE_CHECKING:
     from ..app import accounts
     from ..app.context import Actor, Context
+    from ..config import Settings
 
 T = TypeVar("T")
 
@@ -93,12 +94,28 @@ def storage_message(exc: BaseException) -> str | None:
     return None
 
 
-def open_context() -> Context:
-    from ..app.context import Context
+def load_settings() -> Settings:
+    """This command's settings (FACESEARCH_* and .env); a value that does not parse is one line per setting,
+    naming its variable, and exit code 2, not a traceback."""
+    from pydantic import ValidationError
+
     from ..config import Settings
 
     try:
-        return Context.open(Settings())
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "FACESEARCH_" + "_".join(str(part) for part in err["loc"]).upper()
+            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+        fail("bad setting: " + "; ".join(problems))
+
+
+def open_context() -> Context:
+    from ..app.context import Context
+
+    try:
+        return Context.open(load_settings())
     except (FacesearchError, OSError) as exc:
         message = storage_message(exc)
         if message is None:

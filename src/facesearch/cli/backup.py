@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .actor import WHO, call, cli_actor_name, fail, run
+from .actor import WHO, call, cli_actor_name, fail, load_settings, run
 from .output import emit
 
 if TYPE_CHECKING:
@@ -59,9 +59,8 @@ def restore(
     do not hold it), and the restore is logged in the restored audit log."""
     from ..app import backup as backup_uc
     from ..app.context import Actor
-    from ..config import Settings
 
-    settings = Settings()
+    settings = load_settings()
     # The home is empty, so no account can be looked up yet (and no context opened for `call`): the actor is the
     # operating-system user with a role, admin unless --role says otherwise (restore refuses any other).
     actor = Actor(cli_actor_name(), WHO.role or "admin", via="cli", claimed=WHO.name or None)

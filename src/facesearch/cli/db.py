@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .actor import run
+from .actor import load_settings, run
 from .output import emit
 
 if TYPE_CHECKING:
@@ -19,21 +19,19 @@ db_app = typer.Typer(no_args_is_help=True, help="The database schema: which vers
 def db_current(as_json: bool = typer.Option(False, "--json")) -> None:
     """The schema revision of this home and the one this version of facesearch needs."""
     from ..app.system import schema_status
-    from ..config import Settings
 
     def show(info: SchemaStatus) -> None:
         typer.echo(f"schema {info.current or '(none)'}; this version needs {info.head} ({info.state})")
 
-    emit(run(lambda: schema_status(Settings()), as_json), as_json, show)
+    emit(run(lambda: schema_status(load_settings()), as_json), as_json, show)
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Upgrade the schema of this home (a home made by an older facesearch) to this version's."""
     from ..app.system import upgrade_schema
-    from ..config import Settings
 
-    done = run(lambda: upgrade_schema(Settings()))
+    done = run(lambda: upgrade_schema(load_settings()))
     typer.echo(
         f"schema {done.before or '(none)'} -> {done.after}"
         if done.before != done.after

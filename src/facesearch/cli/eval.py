@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .actor import load_settings
 from .checkout import CheckoutNotFound, use_evaluation
 
 eval_app = typer.Typer(
@@ -80,9 +81,7 @@ def _opts(
     from evaluation.datasets import read_exclusions
     from evaluation.runner import EvalOptions
 
-    from ..config import Settings
-
-    settings = Settings()
+    settings = load_settings()
     return settings, EvalOptions(
         pack=pack,
         out=out,
@@ -183,11 +182,10 @@ def calibrate(
     """Measure the score -> false-match-rate table of a pack on labelled photos."""
     from evaluation.calibrate import calibrate_data, fair_data
 
-    from ..config import Settings
     from ..errors import FacesearchError
     from ..models import get_entry
 
-    settings = Settings()
+    settings = load_settings()
     pack = model or settings.model
     try:
         entry = get_entry(pack)
@@ -323,9 +321,8 @@ def eval_docs(
 
 
 def _default_model() -> str:
-    from ..config import Settings
 
-    return Settings().model
+    return load_settings().model
 
 
 @eval_app.command("clusters")
@@ -346,12 +343,11 @@ def eval_clusters(
     from evaluation.datasets import folder_dataset, lfw_all
 
     from ..calibration.tables import load_table
-    from ..config import Settings
     from ..services import clustering
 
     if kind not in ("lfw", "folder"):
         _fail("KIND is lfw or folder")
-    settings = Settings()
+    settings = load_settings()
     pack = model or settings.model
     if kind == "lfw" and not (path / "deepfunneled").is_dir():
         _fail(f"{path} is not an LFW folder (deepfunneled/)")
@@ -401,11 +397,9 @@ def eval_gate(
 
     from evaluation.gate import markdown, run_gate
 
-    from ..config import Settings
-
     if not (lfw / "deepfunneled").is_dir():
         _fail(f"{lfw} is not an LFW folder (deepfunneled/)")
-    settings = Settings()
+    settings = load_settings()
     demo = Path(str(resources.files("facesearch") / "demo"))
     bar, update = _progress()
     with bar:

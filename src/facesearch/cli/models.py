@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .actor import run
+from .actor import load_settings, run
 from .output import emit
 
 if TYPE_CHECKING:
@@ -22,9 +22,8 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    from ..config import Settings
 
-    return Settings()
+    return load_settings()
 
 
 @dataclass(frozen=True)

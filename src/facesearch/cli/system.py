@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .actor import call, open_context
+from .actor import call, load_settings, open_context
 from .ingest import ingest
 from .output import emit, plural
 from .search import _verify, search
@@ -28,9 +28,8 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    from ..config import Settings
 
-    return Settings()
+    return load_settings()
 
 
 def stats(as_json: bool = typer.Option(False, "--json")) -> None:
