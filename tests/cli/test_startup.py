@@ -91,3 +91,23 @@ def test_a_setting_that_does_not_parse_is_one_line_naming_it(tmp_path: Path) -> 
     assert line.startswith("error: bad setting:") and "\n" not in line
     assert "FACESEARCH_DETECT_PRECISION='fp16'" in line and "FACESEARCH_MIN_FACE_PX='many'" in line
     assert not (tmp_path / "home").exists()  # nothing made before the settings were understood
+
+
+def test_serve_runs_with_the_usual_collector(tmp_path: Path) -> None:
+    """`serve` runs no use case from the command line: reading its settings gives the collector back, so the
+    long-running server does not keep the start's raised thresholds."""
+    script = (
+        "import gc, json, sys\n"
+        "import uvicorn\n"
+        "usual = gc.get_threshold()\n"
+        "uvicorn.run = lambda *a, **k: print(json.dumps({'usual': usual, 'now': gc.get_threshold(),"
+        " 'frozen': gc.get_freeze_count()}))\n"
+        "from facesearch.cli import main\n"
+        "sys.argv = ['facesearch', 'serve']\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FACESEARCH_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["now"] == seen["usual"] and seen["frozen"] > 0

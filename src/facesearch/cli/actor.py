@@ -101,6 +101,7 @@ def load_settings() -> Settings:
 
     from ..config import Settings
 
+    startup.settle()  # a command that runs no use case (serve) gets the usual collector back here
     try:
         return Settings()
     except ValidationError as exc:

@@ -2,8 +2,9 @@
 
 Imports allocate hundreds of thousands of long-lived objects, and CPython's collector walks all of them
 again at every full collection: about 60 ms of a CLI search's start on 2 cores. The script raises the
-thresholds while it imports; the first use case it runs moves what was imported out of the collector's
-reach (`gc.freeze`) and puts the usual thresholds back, so a long command (an ingest) collects as usual.
+thresholds while it imports; once the command reads its settings (`actor.load_settings`) or runs a use case
+(`actor.run`), what was imported is moved out of the collector's reach (`gc.freeze`) and the usual thresholds
+come back, so a long command (an ingest, `serve`) collects as usual.
 Only the console script does this (`facesearch.cli.main`): a process that imports the CLI (the tests'
 runner) keeps its collector as it is.
 """
@@ -23,7 +24,7 @@ def quicken() -> None:
 
 
 def settle() -> None:
-    """Called before a use case runs; a no-op unless `quicken` was."""
+    """Called when a command reads its settings and before a use case runs; a no-op unless `quicken` was."""
     global _usual
     if _usual is not None:
         gc.freeze()
