@@ -1,3 +1,3 @@
 """facesearch: a self-hosted face search engine."""
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"

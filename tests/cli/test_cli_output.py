@@ -140,7 +140,7 @@ def test_short_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_version() -> None:
     code, out, _ = _run("--version")
-    assert code == 0 and out.strip() == f"facesearch {__version__}" == "facesearch 0.4.0"
+    assert code == 0 and out.strip() == f"facesearch {__version__}" == "facesearch 0.4.1"
 
 
 def test_verify_exit_status_and_words(tmp_path: Path, synthetic_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
