@@ -96,10 +96,12 @@ def storage_message(exc: BaseException) -> str | None:
 
 def load_settings() -> Settings:
     """This command's settings (FACESEARCH_* and .env); a value that does not parse is one line per setting,
-    naming its variable, and exit code 2, not a traceback."""
+    naming its variable, and exit code 2, not a traceback. The value is shown (credentials in it redacted),
+    except for a setting whose name says it holds a secret."""
     from pydantic import ValidationError
 
     from ..config import Settings
+    from ..errors import redact
 
     startup.settle()  # a command that runs no use case (serve) gets the usual collector back here
     try:
@@ -108,7 +110,9 @@ def load_settings() -> Settings:
         problems = []
         for err in exc.errors():
             name = "FACESEARCH_" + "_".join(str(part) for part in err["loc"]).upper()
-            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+            secret = any(word in name for word in ("PASSWORD", "SECRET", "TOKEN", "KEY"))
+            shown = "" if secret else "=" + redact(repr(err.get("input")))
+            problems.append(f"{name}{shown}: {err['msg']}")
         fail("bad setting: " + "; ".join(problems))
 
 
