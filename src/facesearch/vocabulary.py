@@ -68,6 +68,7 @@ class Action(str, Enum):
     CASE_AUTHORISE = "case_authorise"  # a judicial or administrative authorisation recorded for a case
     LEAD_ASSIGN = "lead_assign"  # a proposal assigned to a named reviewer
     CASE_ASSIGN = "case_assign"  # an admin added an examiner to a case (who may then work on it and read it)
+    CASE_UNASSIGN = "case_unassign"  # an admin took an examiner off a case (their past entries stay)
     ROLE_REFUSED = "role_refused"  # a caller refused for their role (a use case or a route they may not use)
     DETECT = "detect"  # the faces of a probe found before a search: a probe upload, limited like a search
     LIMITS_SET = "limits_set"  # an admin set the deployment's per-user search limits (kept in the home)

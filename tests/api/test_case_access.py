@@ -97,3 +97,33 @@ def test_an_admin_adds_an_examiner_to_a_case(world) -> None:
     assert r.status_code == 201 and r.json()["examiner"] == "examiner2", r.text
     assert _search(client, env, ex2, "CASE-TEAM", 1).status_code == 200
     assert client.get("/api/v1/cases/CASE-TEAM/report", headers=ex2).status_code == 200
+
+
+def test_an_admin_takes_an_examiner_off_a_case(world) -> None:
+    """Membership ends as it began, by an admin's logged decision: the examiner taken off may no longer search
+    under the case nor read its report; the owner's access is untouched; taking off a non-member is refused;
+    added again, they work under it again (assign and unassign replayed in order)."""
+    env, client = world
+    owner, ex2, admin = env.headers("examiner"), env.headers("examiner2"), env.headers("admin")
+    assert _search(client, env, owner, "CASE-OFF").status_code == 200
+    add = {"json": {"examiner": "examiner2"}, "headers": admin}
+    assert client.post("/api/v1/cases/CASE-OFF/members", **add).status_code == 201
+    assert _search(client, env, ex2, "CASE-OFF", 1).status_code == 200
+    # Only an admin takes members off.
+    assert client.delete("/api/v1/cases/CASE-OFF/members/examiner2", headers=owner).status_code == 403
+    r = client.delete("/api/v1/cases/CASE-OFF/members/examiner2", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["examiner"] == "examiner2" and r.json()["removed_by"] == "admin" and r.json()["seq"] > 0
+    r = _search(client, env, ex2, "CASE-OFF", 1)
+    assert r.status_code == 403 and "cases assign CASE-OFF" in r.json()["detail"], r.text
+    assert client.get("/api/v1/cases/CASE-OFF/report", headers=ex2).status_code == 403
+    assert _search(client, env, owner, "CASE-OFF").status_code == 200  # the owner is not a member to remove
+    assert client.delete("/api/v1/cases/CASE-OFF/members/examiner2", headers=admin).status_code == 422
+    assert client.delete("/api/v1/cases/CASE-OFF/members/examiner", headers=admin).status_code == 422
+    # The log holds both decisions; added again, the examiner works under the case again.
+    log = client.get("/api/v1/audit?action=case_unassign&case_ref=CASE-OFF", headers=env.headers("auditor"))
+    assert log.status_code == 200, log.text
+    taken_off = [e for e in log.json()["entries"] if e["outcome"] != "refused"]
+    assert len(taken_off) == 1 and taken_off[0]["actor"] == "admin"
+    assert client.post("/api/v1/cases/CASE-OFF/members", **add).status_code == 201
+    assert _search(client, env, ex2, "CASE-OFF", 1).status_code == 200

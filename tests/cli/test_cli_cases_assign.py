@@ -32,3 +32,16 @@ def test_an_admin_assigns_and_an_examiner_may_not(home) -> None:  # type: ignore
     assert r.exit_code == 4, r.output
     r = runner.invoke(app, ["--role", "admin", "cases", "assign", "CASE-7", "nobody"])
     assert r.exit_code != 0 and "no account" in r.output
+
+
+def test_an_admin_unassigns_from_the_command_line(home) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    assert runner.invoke(app, ["--role", "admin", "cases", "assign", "CASE-8", "erik"]).exit_code == 0
+    r = runner.invoke(app, ["--role", "examiner", "cases", "unassign", "CASE-8", "erik"])
+    assert r.exit_code == 4, r.output
+    r = runner.invoke(app, ["--role", "admin", "cases", "unassign", "CASE-8", "erik", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["examiner"] == "erik" and out["case_ref"] == "CASE-8" and out["removed_by"].startswith("cli:")
+    r = runner.invoke(app, ["--role", "admin", "cases", "unassign", "CASE-8", "erik"])
+    assert r.exit_code == 2 and "not a member" in r.output, r.output

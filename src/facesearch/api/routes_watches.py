@@ -3,9 +3,9 @@
 Watches are the examiner's: adding one is gated and logged like a search (`watches.add_watch`), each sees and
 stops their own (auditors read every watch, admins may stop any), and a hit is proposed into the two-person
 review like a search candidate. Authorisations are recorded by admins and read by whoever may read the case's
-report; admins add examiners to a case (`case_access`: once a case has an owner, only its owner and members
-work under it). The yearly report of uses per purpose is the auditors' and admins'. Reviewers are assigned by a
-proposal's author (or an admin)."""
+report; admins add examiners to a case and take them off it (`case_access`: once a case has an owner, only
+its owner and members work under it). The yearly report of uses per purpose is the auditors' and admins'.
+Reviewers are assigned by a proposal's author (or an admin)."""
 
 from __future__ import annotations
 
@@ -205,6 +205,20 @@ def post_member(
     case_ref: str, body: Membership, ctx: Ctx, actor: Actor = Depends(Caller(case_access.add_member))
 ) -> case_access.CaseMember:
     return case_access.add_member(ctx, actor, case_ref, body.examiner)
+
+
+@router.delete(
+    "/cases/{case_ref}/members/{examiner}",
+    response_model=case_access.CaseMemberRemoved,
+    summary="Take an examiner off a case: they may no longer search under it nor read its report (admin)",
+)
+def delete_member(
+    case_ref: str,
+    examiner: str,
+    ctx: Ctx,
+    actor: Actor = Depends(Caller(case_access.remove_member)),
+) -> case_access.CaseMemberRemoved:
+    return case_access.remove_member(ctx, actor, case_ref, examiner)
 
 
 @router.get(

@@ -1,10 +1,11 @@
 """Who may work on a case and read what is recorded under it: auditors and admins read every case; an examiner
 the cases they own or are a member of. The owner is who opened the case: the examiner of its first search,
 verify, co-appearance search, people view or watch that was not refused. Members are the examiners an admin
-added to the case (`add_member`, `facesearch cases assign`) and the reviewers an admin assigned to a proposal
-made under it. Once a case has an owner, only its owner and members may search under it (`check_case_use`,
-part of the search gate): a case reference is a name, not a key, so neither running something under it nor
-having used it first makes anyone else a reader of someone else's work."""
+added to the case (`add_member`, `facesearch cases assign`) and has not taken off it since (`remove_member`,
+`facesearch cases unassign`), and the reviewers an admin assigned to a proposal made under it. Once a case has
+an owner, only its owner and members may search under it (`check_case_use`, part of the search gate): a case
+reference is a name, not a key, so neither running something under it nor having used it first makes anyone
+else a reader of someone else's work."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ TAKING_PART = (
 )
 
 
+def _added(ctx: Context, case_ref: str) -> set[str]:
+    """The examiners an admin added to the case and did not take off it since."""
+    return case_members(ctx.store, case_ref, Action.CASE_ASSIGN.value, Action.CASE_UNASSIGN.value)
+
+
 def _member(ctx: Context, case_ref: str, name: str) -> bool:
-    return name in case_members(ctx.store, case_ref, Action.CASE_ASSIGN.value) or name in reviewers_of_case(
-        ctx.store, case_ref
-    )
+    return name in _added(ctx, case_ref) or name in reviewers_of_case(ctx.store, case_ref)
 
 
 def may_read_case(ctx: Context, case_ref: str, actor: Actor) -> bool:
@@ -105,3 +109,27 @@ def list_cases(ctx: Context, actor: Actor) -> list[CaseListed]:
     mine = None if actor.role in ("auditor", "admin") else actor.name
     used = case_refs(ctx.store, TAKING_PART, mine)
     return [CaseListed(c, t, n) for c, t, n in used if mine is None or may_read_case(ctx, c, actor)]
+
+
+@dataclass(frozen=True)
+class CaseMemberRemoved:
+    """An examiner an admin took off a case: from now on they may not search under it nor read its report
+    (unless they own it or review one of its proposals); what they did under it stays in the log."""
+
+    case_ref: str
+    examiner: str
+    removed_by: str
+    seq: int
+
+
+@allowed("admin")
+def remove_member(ctx: Context, actor: Actor, case_ref: str, examiner: str) -> CaseMemberRemoved:
+    """Take an examiner an admin added off a case: a `case_unassign` entry (the `case_assign` entry stays, as
+    every entry does; membership is the two replayed in order). Refused for a name that is not a member."""
+    case, name = case_ref.strip(), examiner.strip()
+    if not case:
+        raise Invalid("name the case (its reference)", field="case_ref")
+    if name not in _added(ctx, case):
+        raise Invalid(f"{name or 'that examiner'} is not a member of case {case}", field="examiner")
+    seq = record(ctx, actor, Action.CASE_UNASSIGN, case_ref=case, details={"examiner": name})
+    return CaseMemberRemoved(case_ref=case, examiner=name, removed_by=actor.name, seq=seq)

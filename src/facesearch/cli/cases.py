@@ -1,6 +1,6 @@
 """`facesearch cases`: what a case rests on. `cases authorise` records a case's judicial or administrative
-authorisation (admins); `cases authorisations` lists them; `cases assign` adds an examiner to a case (admins);
-`cases report` is `case report` under this name."""
+authorisation (admins); `cases authorisations` lists them; `cases assign` adds an examiner to a case and
+`cases unassign` takes them off it (admins); `cases report` is `case report` under this name."""
 
 from __future__ import annotations
 
@@ -85,6 +85,21 @@ def assign(
 
     out = call(case_access.add_member, case_ref, examiner, as_json=as_json)
     emit(out, as_json, lambda m: typer.echo(f"{m.examiner} added to case {m.case_ref} (audit entry {m.seq})"))
+
+
+@cases_app.command("unassign")
+def unassign(
+    case_ref: str = typer.Argument(..., metavar="REF"),
+    examiner: str = typer.Argument(..., metavar="EXAMINER", help="A member an admin added (`cases assign`)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take an examiner off a case (admin): from then on they may not search under it nor read its report,
+    unless they own it or review one of its proposals; what they did under it stays in the log. Logged
+    (`case_unassign`)."""
+    from ..app import case_access
+
+    out = call(case_access.remove_member, case_ref, examiner, as_json=as_json)
+    emit(out, as_json, lambda m: typer.echo(f"{m.examiner} taken off case {m.case_ref} (audit entry {m.seq})"))
 
 
 def _show_all(rows: list[authorisations.AuthorisationInfo]) -> None:

@@ -250,22 +250,30 @@ def case_owner(store: Store, case_ref: str, actions: Collection[str]) -> str | N
     return None if found is None else str(found)
 
 
-def case_members(store: Store, case_ref: str, action: str) -> set[str]:
+def case_members(store: Store, case_ref: str, action: str, removal: str | None = None) -> set[str]:
     """The examiners named (`details.examiner`) by the entries of `action` under the case that were not
-    refusals: those an admin added to it."""
+    refusals (those an admin added to it), less those a later entry of `removal` named (taken off it): the
+    entries replayed in the order they were written."""
+    actions = [str(action)] + ([str(removal)] if removal else [])
     with store.session() as s:
-        rows = s.scalars(
-            select(AuditEntry.details).where(
+        rows = s.execute(
+            select(AuditEntry.action, AuditEntry.details)
+            .where(
                 AuditEntry.case_ref == case_ref,
-                AuditEntry.action == str(action),
+                AuditEntry.action.in_(actions),
                 AuditEntry.outcome != "refused",
             )
+            .order_by(AuditEntry.seq)
         ).all()
     out: set[str] = set()
-    for details in rows:
+    for entry_action, details in rows:
         name = json.loads(details).get("examiner") if details else None
-        if isinstance(name, str):
+        if not isinstance(name, str):
+            continue
+        if entry_action == str(action):
             out.add(name)
+        else:
+            out.discard(name)
     return out
 
 
