@@ -341,6 +341,10 @@ def test_a_watch_hits_each_track_of_its_subject_once(world) -> None:  # type: ig
     hits = watches.list_hits(ctx, EXAMINER)
     # Identity 1's two tracks (three faces kept each): one hit per track, not one per face.
     assert [h.image.path for h in hits] == [str(clip)] * 2
+    # Each hit says where in the video its face is, as a search candidate does: a time inside its track.
+    for h in hits:
+        assert h.video is not None and h.video.start <= h.video.time <= h.video.end
+    assert len({h.video.track for h in hits if h.video is not None}) == 2
     assert sorted(videos.tracks_of_faces(ctx.store, [h.face_id for h in hits]).values()) == sorted(
         t.id for t in _tracks(ctx) if t.track in (0, 2)
     )

@@ -141,6 +141,7 @@ def _show_hits(found: list[watches.HitReview]) -> None:
         typer.echo(
             f"watch {h.watch:>4} case {h.case:<16} face {h.face_id:>7} image {h.image.id:>7} score {h.score:.3f} "
             f"fmr {h.fmr:.2g} {r.status:<9} job {h.ingest_job} {h.at[:19]}  {h.image.path or h.image.source_url or ''}"
+            + (f" @ {h.video.moment()}" if h.video is not None else "")
         )
 
 

@@ -9,6 +9,7 @@ hits; auditors every watch's. To anyone else a watch does not exist."""
 from __future__ import annotations
 
 from ...calibration.wording import decision_text
+from ...services.search_results import VideoTime
 from ...store import watches as rows
 from ...store.watch_tables import Watch, WatchHit
 from ...vocabulary import Action
@@ -41,8 +42,8 @@ def _reviews(ctx: Context, watches: list[Watch], found: list[WatchHit]) -> list[
         d = details.get(h.face_id)
         if d is None or h.lead_id is None:  # erased since (its row goes with it a moment later)
             continue
-        meta = d.get("metadata") or {}
-        video = meta.get("video") if isinstance(meta.get("video"), dict) else None
+        # A face from a video carries its time and track (the store's `video`), as a search candidate does.
+        video = VideoTime(**d["video"]) if d.get("video") else None
         answer = HitAnswer(
             watch=h.watch_id,
             case=by_id[h.watch_id].case_ref,

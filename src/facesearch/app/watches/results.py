@@ -3,11 +3,9 @@ of the API's hits), `video` only for a face from a video, as search results carr
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
-from ...services.search_results import absent
+from ...services.search_results import VideoTime, absent
 
 
 class WatchInfo(BaseModel):
@@ -52,8 +50,10 @@ class WatchHit(BaseModel):
     fmr: float = Field(description="False-match rate of the score: the share of different people who score this high.")
     ingest_job: int | None = Field(description="The ingest run that stored the face.")
     at: str = Field(description="When the hit was found (ISO 8601).")
-    video: dict[str, Any] | None = Field(
-        default=None, exclude_if=absent, description="Where in a video the face is (faces from videos only)."
+    video: VideoTime | None = Field(
+        default=None,
+        exclude_if=absent,
+        description="Only for a face from a video (whose file is `image`): when it was seen, and its track.",
     )
 
 
