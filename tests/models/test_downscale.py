@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import openvino as ov
-from models.test_yunet import _close
+from support.detections import close_detections
 from support.paths import FR_IMAGES, MODELS, needs_yunet
 
 from facesearch.models.base import downscale
@@ -31,7 +31,7 @@ def test_a_mild_reduction_finds_the_faces_area_averaging_finds() -> None:
             assert max(small.shape[:2]) == 640 and scale == 640 / side
             area = cv2.resize(web, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
             got = detector.detect(small)
-            _close(got, detector.detect(area), f"{path.name} at {side} px")
+            close_detections(got, detector.detect(area), f"{path.name} at {side} px")
             faces += len(got)
     assert len(photos) >= 20 and faces >= 3 * len(photos)
 

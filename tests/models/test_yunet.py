@@ -14,6 +14,7 @@ from collections import Counter
 import cv2
 import numpy as np
 import openvino as ov
+from support.detections import close_detections
 from support.paths import FR_IMAGES, LFW, MODELS, needs_lfw, needs_yunet
 
 from facesearch.models.base import downscale
@@ -48,24 +49,9 @@ def _same(got: np.ndarray, expected: np.ndarray, label: str) -> None:
     np.testing.assert_allclose(got[order_g], expected[order_e], atol=0.05, err_msg=label)
 
 
-def _close(got: np.ndarray, expected: np.ndarray, label: str) -> None:
-    """Every clear face (score >= 0.7) of one found by the other, box IoU >= 0.9, landmarks within 3% of
-    the face's width, score within 0.05; faces near the 0.6 threshold may be on either side of it."""
-    for a, b in ((got, expected), (expected, got)):
-        for face in a[a[:, 14] >= 0.7]:
-            x1, y1 = np.maximum(face[0:2], b[:, 0:2]).T
-            x2, y2 = np.minimum(face[0:2] + face[2:4], b[:, 0:2] + b[:, 2:4]).T
-            inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-            iou = inter / (face[2] * face[3] + b[:, 2] * b[:, 3] - inter)
-            j = int(np.argmax(iou)) if len(b) else -1
-            assert j >= 0 and iou[j] >= 0.9, f"{label}: a face at {face[:4]} not found by the other"
-            assert np.abs(face[4:14] - b[j, 4:14]).max() <= 0.03 * face[2], f"{label}: landmarks {face}, {b[j]}"
-            assert abs(face[14] - b[j, 14]) <= 0.05, label
-
-
 def test_default_precision_finds_the_faces_f32_finds() -> None:
     """FACESEARCH_DETECT_PRECISION=auto lets the runtime run the detector in bfloat16 where the CPU has it:
-    the same clear faces as in f32, boxes and landmarks within `_close`'s bounds (on a CPU without bfloat16
+    the same clear faces as in f32, boxes and landmarks within `close_detections`' bounds (on a CPU without bfloat16
     both are f32)."""
     core = ov.Core()
     auto = YunetDetector(MODELS / YUNET, core, threads=1, score_threshold=0.6)
@@ -75,7 +61,7 @@ def test_default_precision_finds_the_faces_f32_finds() -> None:
     for f in files:
         image, _ = downscale(cv2.imread(str(f)), 640)
         got = auto.detect(image)
-        _close(got, f32.detect(image), f.name)
+        close_detections(got, f32.detect(image), f.name)
         faces += len(got)
     assert faces >= len(files)
 
@@ -89,7 +75,7 @@ def test_matches_opencv_facedetectoryn() -> None:
         image, _ = downscale(cv2.imread(str(f)), 640)
         got = ours.detect(image)
         _same(got, _opencv(reference, _padded(image)), f.name)
-        _close(got, _opencv(reference, image), f.name)
+        close_detections(got, _opencv(reference, image), f.name)
         if image.shape[:2] == (250, 250):  # LFW: the bucket is FaceDetectorYN's own padding, so identical
             _same(got, _opencv(reference, image), f.name)
         faces += len(got)
@@ -120,7 +106,7 @@ def test_many_input_sizes_few_compiled_shapes() -> None:
         got = ours.detect(image)
         label = f"{i}: {w}x{h}"
         _same(got, _opencv(reference, _padded(image)), label)
-        _close(got, _opencv(reference, image), label)
+        close_detections(got, _opencv(reference, image), label)
         if len(got):  # in the unpadded image's coordinates
             assert got[:, [0, 4, 6, 8, 10, 12]].max() < w + 1 and got[:, [1, 5, 7, 9, 11, 13]].max() < h + 1
         faces += len(got)

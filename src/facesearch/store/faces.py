@@ -10,12 +10,30 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..records import NewImage
+from ..records import NewFace, NewImage
 from .base import CHUNK, StoreBase
 from .people_tables import PersonFace
 from .schema import Collection, CollectionCounter, Face, FaceEmbedding, Image, utcnow
 from .video_tables import Video, VideoFace, VideoTrack
 from .watch_tables import WatchHit
+
+
+def face_row(image_id: int, collection_id: int, f: NewFace) -> dict[str, Any]:
+    """A `faces` row for a face found in a photo or a video frame."""
+    return {
+        "image_id": image_id,
+        "collection_id": collection_id,
+        "face_index": f.face_index,
+        "x1": float(f.box[0]),
+        "y1": float(f.box[1]),
+        "x2": float(f.box[2]),
+        "y2": float(f.box[3]),
+        "landmarks": f.landmarks,
+        "det_score": float(f.det_score),
+        "quality": float(f.quality),
+        "quality_reasons": f.reasons,
+        "thumbnail": f.thumbnail,
+    }
 
 
 class FaceRows(StoreBase):
@@ -72,23 +90,7 @@ class FaceRows(StoreBase):
             image_ids = {sha: int(i) for i, sha in rows}
             kept = [img for img in images if img.sha256 in image_ids and firsts[img.sha256] is img]
             new_faces = [(image_ids[img.sha256], f) for img in kept for f in img.faces]
-            faces = [
-                {
-                    "image_id": image_id,
-                    "collection_id": collection_id,
-                    "face_index": f.face_index,
-                    "x1": float(f.box[0]),
-                    "y1": float(f.box[1]),
-                    "x2": float(f.box[2]),
-                    "y2": float(f.box[3]),
-                    "landmarks": f.landmarks,
-                    "det_score": float(f.det_score),
-                    "quality": float(f.quality),
-                    "quality_reasons": f.reasons,
-                    "thumbnail": f.thumbnail,
-                }
-                for image_id, f in new_faces
-            ]
+            faces = [face_row(image_id, collection_id, f) for image_id, f in new_faces]
             face_ids = (
                 [int(r[0]) for r in conn.execute(insert(Face).returning(Face.id, sort_by_parameter_order=True), faces)]
                 if faces

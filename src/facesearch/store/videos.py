@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from ..records import NewTrack, NewVideo
 from .base import CHUNK
 from .db import Store
+from .faces import face_row
 from .schema import Face, FaceEmbedding, Image, utcnow
 from .video_tables import DONE, SCANNING, Video, VideoFace, VideoTrack
 
@@ -177,23 +178,7 @@ def add_tracks(
                 int(r[0])
                 for r in conn.execute(
                     insert(Face).returning(Face.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "image_id": image_id,
-                            "collection_id": collection_id,
-                            "face_index": f.face_index,
-                            "x1": float(f.box[0]),
-                            "y1": float(f.box[1]),
-                            "x2": float(f.box[2]),
-                            "y2": float(f.box[3]),
-                            "landmarks": f.landmarks,
-                            "det_score": float(f.det_score),
-                            "quality": float(f.quality),
-                            "quality_reasons": f.reasons,
-                            "thumbnail": f.thumbnail,
-                        }
-                        for f in tr.faces
-                    ],
+                    [face_row(image_id, collection_id, f) for f in tr.faces],
                 )
             ]
             conn.execute(
@@ -324,25 +309,29 @@ def tracks_of_faces(store: Store, face_ids: Iterable[int]) -> dict[int, int]:
     return {f: info.track_id for f, info in face_times(store, face_ids).items()}
 
 
+_TRACK_COLUMNS = (
+    VideoTrack.id,
+    VideoTrack.image_id,
+    VideoTrack.track,
+    VideoTrack.start,
+    VideoTrack.end,
+    VideoTrack.seen_with,
+)
+
+
+def _track_row(r: Any) -> TrackRow:
+    """A row of `_TRACK_COLUMNS` as a TrackRow."""
+    return TrackRow(int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), tuple(int(x) for x in r[5] or ()))
+
+
 def tracks(store: Store, track_ids: Iterable[int]) -> dict[int, TrackRow]:
     """Track rows by id."""
     ids = sorted({int(t) for t in track_ids})
     out: dict[int, TrackRow] = {}
     with store.database.connect() as conn:
         for i in range(0, len(ids), CHUNK):
-            for r in conn.execute(
-                select(
-                    VideoTrack.id,
-                    VideoTrack.image_id,
-                    VideoTrack.track,
-                    VideoTrack.start,
-                    VideoTrack.end,
-                    VideoTrack.seen_with,
-                ).where(VideoTrack.id.in_(ids[i : i + CHUNK]))
-            ):
-                out[int(r[0])] = TrackRow(
-                    int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), tuple(int(x) for x in r[5] or ())
-                )
+            for r in conn.execute(select(*_TRACK_COLUMNS).where(VideoTrack.id.in_(ids[i : i + CHUNK]))):
+                out[int(r[0])] = _track_row(r)
     return out
 
 
@@ -358,18 +347,9 @@ def seen_together(store: Store, track_ids: Iterable[int]) -> dict[int, list[Trac
             if not numbers:
                 continue
             for r in conn.execute(
-                select(
-                    VideoTrack.id,
-                    VideoTrack.image_id,
-                    VideoTrack.track,
-                    VideoTrack.start,
-                    VideoTrack.end,
-                    VideoTrack.seen_with,
-                ).where(VideoTrack.image_id == image_id, VideoTrack.track.in_(sorted(numbers)))
+                select(*_TRACK_COLUMNS).where(VideoTrack.image_id == image_id, VideoTrack.track.in_(sorted(numbers)))
             ):
-                found[(int(r[1]), int(r[2]))] = TrackRow(
-                    int(r[0]), int(r[1]), int(r[2]), float(r[3]), float(r[4]), tuple(int(x) for x in r[5] or ())
-                )
+                found[(int(r[1]), int(r[2]))] = _track_row(r)
     return {tid: [found[(t.image_id, n)] for n in t.seen_with if (t.image_id, n) in found] for tid, t in mine.items()}
 
 
